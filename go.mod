@@ -1,0 +1,11 @@
+module github.com/raftkit/raft
+
+go 1.24
+
+require (
+	github.com/cockroachdb/datadriven v1.0.2 // indirect
+	github.com/gogo/protobuf v1.3.2 // indirect
+	github.com/golang/protobuf v1.5.4 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/stretchr/testify v1.10.0 // indirect
+)

@@ -8,4 +8,7 @@ require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/stretchr/testify v1.10.0 // indirect
+	google.golang.org/protobuf v1.33.0 // indirect
 )
+
+tool github.com/gogo/protobuf/protoc-gen-gofast

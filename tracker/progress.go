@@ -2,7 +2,8 @@ package tracker
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -87,50 +88,58 @@ func (pr *Progress) BecomeProbe() {
 		next = max(next, pr.PendingSnapshot+1)
 	}
 	pr.ResetState(StateProbe)
-	pr.Next = next
-	pr.capSentCommit()
+	pr.moveBack(next)
 }
 
 // BecomeReplicate switches to StateReplicate, sending next from Match+1.
 func (pr *Progress) BecomeReplicate() {
-	pr.ResetState(StateReplicate)
-	pr.Next = pr.Match + 1
+	pr.restart(StateReplicate, pr.Match+1)
 }
 
 // BecomeSnapshot switches to StateSnapshot, waiting for a snapshot at index
-// snapshoti. The snapshot carries the commit index snapshoti, hence the sent
-// commit index.
+// snapshoti. The snapshot carries the commit index snapshoti, which is thus
+// the commit index sent.
 func (pr *Progress) BecomeSnapshot(snapshoti uint64) {
-	pr.ResetState(StateSnapshot)
-	pr.PendingSnapshot = snapshoti
-	pr.Next = snapshoti + 1
-	pr.sentCommit = snapshoti
+	pr.restart(StateSnapshot, snapshoti+1)
+	pr.PendingSnapshot, pr.sentCommit = snapshoti, snapshoti
+}
+
+// restart enters state afresh (see ResetState) with next as the next index.
+func (pr *Progress) restart(state StateType, next uint64) {
+	pr.ResetState(state)
+	pr.Next = next
 }
 
 // SentEntries records a MsgApp carrying entries consecutive entries, starting
 // at Next and totalling bytes in size. It may only be called in StateProbe or
 // StateReplicate; in StateSnapshot nothing is sent, so a call is a bug.
 //
-// In StateReplicate, Next moves past the entries and the message joins the
-// in-flight window; the flow pauses once the window is full (an empty message
-// with a full window pauses it too). In StateProbe a non-empty message is the
-// probe, and the flow pauses until it is answered.
+// In StateProbe a non-empty message is the probe, and the flow pauses until
+// it is answered (an empty one leaves the pause flag alone). In
+// StateReplicate see streamed.
 func (pr *Progress) SentEntries(entries int, bytes uint64) {
 	switch pr.State {
-	case StateReplicate:
-		if entries > 0 {
-			pr.Next += uint64(entries)
-			pr.Inflights.Add(pr.Next-1, bytes)
-		}
-		pr.MsgAppFlowPaused = pr.Inflights.Full()
 	case StateProbe:
-		if entries > 0 {
-			pr.MsgAppFlowPaused = true
-		}
+		pr.MsgAppFlowPaused = pr.MsgAppFlowPaused || entries > 0
+	case StateReplicate:
+		pr.streamed(entries, bytes)
 	default:
 		panic(fmt.Sprintf("tracker: SentEntries(%d, %d) in %s; appends are only sent in StateProbe and StateReplicate",
 			entries, bytes, pr.State))
 	}
+}
+
+// streamed is SentEntries in StateReplicate: Next moves past the entries and
+// the message joins the in-flight window. The flow pauses whenever the window
+// is full afterwards, so a message that fills it, or an empty message sent
+// with a full window, acts as a probe.
+func (pr *Progress) streamed(entries int, bytes uint64) {
+	if entries > 0 {
+		last := pr.Next + uint64(entries) - 1
+		pr.Inflights.Add(last, bytes)
+		pr.Next = last + 1
+	}
+	pr.MsgAppFlowPaused = pr.Inflights.Full()
 }
 
 // CanBumpCommit reports whether sending commit index index could advance the
@@ -151,49 +160,59 @@ func (pr *Progress) SentCommit(commit uint64) {
 // response). Otherwise Match becomes n, Next is raised past it if needed, and
 // the flow is unpaused.
 func (pr *Progress) MaybeUpdate(n uint64) bool {
-	if n <= pr.Match {
-		return false
+	fresh := n > pr.Match
+	if fresh {
+		pr.Match, pr.Next = n, max(pr.Next, n+1)
+		pr.MsgAppFlowPaused = false
 	}
-	pr.Match = n
-	pr.Next = max(pr.Next, n+1)
-	pr.MsgAppFlowPaused = false
-	return true
+	return fresh
 }
 
 // MaybeDecrTo handles an append rejection: rejected is the index of the
 // append the follower refused and matchHint the follower's guess of the
 // highest index at which the logs may agree. It returns false, changing
 // nothing, when the rejection is stale (duplicated or reordered messages).
-//
-// In StateReplicate a rejection at or below Match is stale; otherwise Next
-// falls back to Match+1. In the other states only the latest probe (at
-// Next-1) can be answered; Next then moves to matchHint+1, but never below
-// Match+1 nor above rejected, and the flow is unpaused so the next probe can
-// go out. Either way the sent commit index is capped below the new Next.
+// Otherwise Next moves back (see rejectedStream and rejectedProbe) and the
+// sent commit index is capped below it.
 func (pr *Progress) MaybeDecrTo(rejected, matchHint uint64) bool {
 	if pr.State == StateReplicate {
-		if rejected <= pr.Match {
-			return false
-		}
-		pr.Next = pr.Match + 1
-		pr.capSentCommit()
-		return true
+		return pr.rejectedStream(rejected)
 	}
-	if rejected != pr.Next-1 {
+	return pr.rejectedProbe(rejected, matchHint)
+}
+
+// rejectedStream is MaybeDecrTo in StateReplicate. Everything up to Match was
+// accepted, so a rejection at or below it is old news. Otherwise streaming
+// restarts at Match+1; the hint is not used.
+func (pr *Progress) rejectedStream(rejected uint64) bool {
+	if rejected <= pr.Match {
+		return false
+	}
+	pr.moveBack(pr.Match + 1)
+	return true
+}
+
+// rejectedProbe is MaybeDecrTo outside StateReplicate. Only one probe is
+// outstanding, the one at Next-1, so a rejection of any other index is
+// stale. Next then moves to matchHint+1, but never below Match+1 nor above
+// rejected, and the flow is unpaused so that the next probe can go out.
+func (pr *Progress) rejectedProbe(rejected, matchHint uint64) bool {
+	if rejected+1 != pr.Next {
 		return false
 	}
 	// The arithmetic wraps exactly as etcd/raft's does (a hint of MaxUint64
 	// sends Next back to Match+1), so both libraries agree on every input.
-	pr.Next = max(pr.Match+1, min(rejected, matchHint+1))
-	pr.capSentCommit()
+	pr.moveBack(max(pr.Match+1, min(rejected, matchHint+1)))
 	pr.MsgAppFlowPaused = false
 	return true
 }
 
-// capSentCommit lowers the sent commit index to Next-1 after Next moved back:
-// a commit index sent beyond the follower's log may not have taken effect.
-func (pr *Progress) capSentCommit() {
-	pr.sentCommit = min(pr.sentCommit, pr.Next-1)
+// moveBack sets Next to next and lowers the sent commit index to at most
+// next-1: a commit index sent beyond what the follower holds may never have
+// taken effect, so it is worth sending again.
+func (pr *Progress) moveBack(next uint64) {
+	pr.Next = next
+	pr.sentCommit = min(pr.sentCommit, next-1)
 }
 
 // IsPaused reports whether the leader should hold back new MsgApps to this
@@ -242,13 +261,8 @@ type ProgressMap map[uint64]*Progress
 // String formats the map as one "ID: progress" line per peer, sorted by ID,
 // each line ending in a newline.
 func (m ProgressMap) String() string {
-	ids := make([]uint64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var b strings.Builder
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, "%d: %s\n", id, m[id])
 	}
 	return b.String()

@@ -11,6 +11,7 @@
 package tracker
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -132,19 +133,17 @@ func MakeProgressTracker(maxInflight int, maxBytes uint64) ProgressTracker {
 // ConfState returns the active configuration as a raftpb.ConfState, each ID
 // list sorted (nil when empty).
 func (p *ProgressTracker) ConfState() pb.ConfState {
-	return pb.ConfState{
-		Voters:         p.Voters[0].Slice(),
-		VotersOutgoing: p.Voters[1].Slice(),
-		Learners:       quorum.MajorityConfig(p.Learners).Slice(),
-		LearnersNext:   quorum.MajorityConfig(p.LearnersNext).Slice(),
-		AutoLeave:      p.AutoLeave,
-	}
+	cs := pb.ConfState{AutoLeave: p.AutoLeave}
+	cs.Voters, cs.VotersOutgoing = p.Voters[0].Slice(), p.Voters[1].Slice()
+	cs.Learners = quorum.MajorityConfig(p.Learners).Slice()
+	cs.LearnersNext = quorum.MajorityConfig(p.LearnersNext).Slice()
+	return cs
 }
 
 // IsSingleton reports whether the configuration has exactly one voter (the
 // local node, when it leads) and is not joint.
 func (p *ProgressTracker) IsSingleton() bool {
-	return len(p.Voters[0]) == 1 && len(p.Voters[1]) == 0
+	return len(p.Voters[1]) == 0 && len(p.Voters[0]) == 1
 }
 
 // matchIndexer exposes each tracked peer's Match as its acknowledged index.
@@ -188,26 +187,24 @@ func (p *ProgressTracker) Visit(f func(id uint64, pr *Progress)) {
 
 // QuorumActive reports whether the voters that have recently been heard from
 // (RecentActive) form a quorum of the configuration (both halves, if joint).
+// Learners are never counted, whatever their flag says.
 func (p *ProgressTracker) QuorumActive() bool {
-	active := make(map[uint64]bool, len(p.Progress))
+	// A recently active voter counts as a granted vote, any other tracked
+	// voter as a rejection, and the configuration decides as in an election.
+	ballots := make(map[uint64]bool, len(p.Progress))
 	for id, pr := range p.Progress {
-		if !pr.IsLearner {
-			active[id] = pr.RecentActive
+		if pr.IsLearner {
+			continue
 		}
+		ballots[id] = pr.RecentActive
 	}
-	return p.Voters.VoteResult(active) == quorum.VoteWon
+	return p.Voters.VoteResult(ballots) == quorum.VoteWon
 }
 
 // VoterNodes returns the IDs of all voters, of either half, sorted. The
 // result is empty but non-nil when there are none.
 func (p *ProgressTracker) VoterNodes() []uint64 {
-	set := p.Voters.IDs()
-	ids := make([]uint64, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return sortedIDs(p.Voters.IDs())
 }
 
 // LearnerNodes returns the IDs of all learners, sorted, or nil when there are
@@ -216,26 +213,28 @@ func (p *ProgressTracker) LearnerNodes() []uint64 {
 	if len(p.Learners) == 0 {
 		return nil
 	}
-	ids := make([]uint64, 0, len(p.Learners))
-	for id := range p.Learners {
-		ids = append(ids, id)
-	}
+	return sortedIDs(p.Learners)
+}
+
+// sortedIDs returns the members of set in ascending order, as a non-nil
+// slice.
+func sortedIDs(set map[uint64]struct{}) []uint64 {
+	ids := slices.AppendSeq(make([]uint64, 0, len(set)), maps.Keys(set))
 	slices.Sort(ids)
 	return ids
 }
 
 // ResetVotes forgets all votes, ready for a new election.
-func (p *ProgressTracker) ResetVotes() {
-	p.Votes = map[uint64]bool{}
-}
+func (p *ProgressTracker) ResetVotes() { p.Votes = make(map[uint64]bool) }
 
 // RecordVote records the answer of voter id (v: granted). A voter's first
 // answer in an election is final; later ones, e.g. from duplicated
 // messages, are ignored.
 func (p *ProgressTracker) RecordVote(id uint64, v bool) {
-	if _, seen := p.Votes[id]; !seen {
-		p.Votes[id] = v
+	if _, answered := p.Votes[id]; answered {
+		return
 	}
+	p.Votes[id] = v
 }
 
 // TallyVotes returns how many tracked voters granted and rejected their vote

@@ -1,0 +1,307 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// ErrCompacted reports that a requested index lies at or below the log's
+// compaction point, so the entry now exists only inside a snapshot.
+var ErrCompacted = errors.New("requested index is unavailable due to compaction")
+
+// ErrSnapOutOfDate reports an attempt to create or apply a snapshot that is
+// not newer than the one the storage already has.
+var ErrSnapOutOfDate = errors.New("requested index is older than the existing snapshot")
+
+// ErrUnavailable reports that a requested entry is past the end of the
+// stored log (or otherwise missing from it).
+var ErrUnavailable = errors.New("requested entry at index is unavailable")
+
+// ErrSnapshotTemporarilyUnavailable is what Storage.Snapshot returns while a
+// snapshot is still being prepared; raft retries later instead of failing.
+var ErrSnapshotTemporarilyUnavailable = errors.New("snapshot is temporarily unavailable")
+
+// Storage is the application's durable log, read by raft. Raft never writes
+// through this interface: the application persists what Ready hands it and
+// then makes it visible here.
+//
+// The stored log is a contiguous run of entries [FirstIndex(), LastIndex()]
+// preceded by a compaction point at FirstIndex()-1, whose term stays known
+// (raft needs it to match appends against the log) even though the entry
+// itself is gone into the latest snapshot.
+//
+// An error other than the documented sentinels leaves the raft instance
+// unable to continue; recovering from it is up to the application.
+type Storage interface {
+	// InitialState returns the persisted HardState and the ConfState of the
+	// latest snapshot.
+	InitialState() (pb.HardState, pb.ConfState, error)
+
+	// Entries returns the consecutive entries with indexes in [lo, hi). If
+	// maxSize is not enough for all of them, it returns the longest prefix
+	// whose encoded size fits, but always at least one entry.
+	//
+	// The caller owns the returned slice and may append to it; the entries in
+	// it are shared and must be mutated by nobody, neither Storage nor the
+	// caller (raft may pass them on to the application in a Ready). So an
+	// implementation must not let the caller's appends reach its own memory:
+	// return a fresh slice, or one whose capacity equals its length.
+	//
+	// Returns ErrCompacted if lo is at or below the compaction point, and
+	// ErrUnavailable if some entry of [lo, hi) is missing.
+	Entries(lo, hi, maxSize uint64) ([]pb.Entry, error)
+
+	// Term returns the term of entry i, for i in [FirstIndex()-1,
+	// LastIndex()]. Below that range it returns ErrCompacted, above it
+	// ErrUnavailable.
+	Term(i uint64) (uint64, error)
+	// LastIndex returns the index of the last entry in the log (the
+	// compaction point if the log holds no entries).
+	LastIndex() (uint64, error)
+	// FirstIndex returns the index of the first entry that Entries may
+	// return, that is, one past the compaction point. If no entry is stored,
+	// FirstIndex is LastIndex()+1.
+	FirstIndex() (uint64, error)
+	// Snapshot returns the most recent snapshot. When a snapshot is being
+	// prepared and is not ready yet, it returns
+	// ErrSnapshotTemporarilyUnavailable; raft then tries again later.
+	Snapshot() (pb.Snapshot, error)
+}
+
+// storageCallCounts counts MemoryStorage reads, for tests and benchmarks that
+// check how often raft goes to storage.
+type storageCallCounts struct {
+	initialState, firstIndex, lastIndex, entries, term, snapshot int
+}
+
+// MemoryStorage implements Storage in memory. Its methods may be called from
+// several goroutines (raft reads it while the application appends); the
+// embedded mutex guards all fields and is exported for compatibility.
+//
+// Numbered invariants:
+//  1. log[0] is the compaction point: its Index and Term are those of the
+//     last entry folded into a snapshot (0/0 when nothing was), and it carries
+//     no payload.
+//  2. log[k].Index == log[0].Index+k for every k.
+//  3. Slots of log's array beyond len(log) are never handed out, and slots
+//     that were handed out are never overwritten: truncation and compaction
+//     move to a fresh array, and returned slices have capacity == length.
+type MemoryStorage struct {
+	sync.Mutex
+
+	hardState pb.HardState
+	snapshot  pb.Snapshot
+	log       []pb.Entry
+
+	callStats storageCallCounts
+}
+
+// NewMemoryStorage creates an empty MemoryStorage.
+func NewMemoryStorage() *MemoryStorage {
+	return &MemoryStorage{log: []pb.Entry{{}}}
+}
+
+// compactedIndex is the compaction point (invariant 1).
+func (ms *MemoryStorage) compactedIndex() uint64 { return ms.log[0].Index }
+
+func (ms *MemoryStorage) firstIndex() uint64 { return ms.log[0].Index + 1 }
+
+func (ms *MemoryStorage) lastIndex() uint64 {
+	return ms.log[0].Index + uint64(len(ms.log)) - 1
+}
+
+// InitialState implements the Storage interface.
+func (ms *MemoryStorage) InitialState() (pb.HardState, pb.ConfState, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.initialState++
+	return ms.hardState, ms.snapshot.Metadata.ConfState, nil
+}
+
+// SetHardState saves the current HardState.
+func (ms *MemoryStorage) SetHardState(st pb.HardState) error {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.hardState = st
+	return nil
+}
+
+// Entries implements the Storage interface. Asking for entries past the
+// last index is a bug in the caller and panics.
+func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.entries++
+	base := ms.compactedIndex()
+	if lo <= base {
+		return nil, ErrCompacted
+	}
+	if last := ms.lastIndex(); hi > last+1 || lo > hi {
+		panic(fmt.Sprintf("MemoryStorage.Entries: range [%d, %d) is not within the log (first %d, last %d)",
+			lo, hi, base+1, last))
+	}
+	if len(ms.log) == 1 {
+		return nil, ErrUnavailable
+	}
+	out := limitSize(ms.log[lo-base:hi-base], entryEncodingSize(maxSize))
+	// Capacity == length: the caller may append, which then copies (invariant 3).
+	return out[:len(out):len(out)], nil
+}
+
+// Term implements the Storage interface.
+func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.term++
+	base := ms.compactedIndex()
+	switch {
+	case i < base:
+		return 0, ErrCompacted
+	case i > ms.lastIndex():
+		return 0, ErrUnavailable
+	}
+	return ms.log[i-base].Term, nil
+}
+
+// LastIndex implements the Storage interface.
+func (ms *MemoryStorage) LastIndex() (uint64, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.lastIndex++
+	return ms.lastIndex(), nil
+}
+
+// FirstIndex implements the Storage interface.
+func (ms *MemoryStorage) FirstIndex() (uint64, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.firstIndex++
+	return ms.firstIndex(), nil
+}
+
+// Snapshot implements the Storage interface.
+func (ms *MemoryStorage) Snapshot() (pb.Snapshot, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	ms.callStats.snapshot++
+	return ms.snapshot, nil
+}
+
+// ApplySnapshot replaces the whole contents of the storage with snap: the
+// log becomes empty with its compaction point at the snapshot's index and
+// term. A snapshot not newer than the current one is refused with
+// ErrSnapOutOfDate.
+func (ms *MemoryStorage) ApplySnapshot(snap pb.Snapshot) error {
+	ms.Lock()
+	defer ms.Unlock()
+	if snap.Metadata.Index <= ms.snapshot.Metadata.Index {
+		return ErrSnapOutOfDate
+	}
+	ms.snapshot = snap
+	ms.log = []pb.Entry{{Index: snap.Metadata.Index, Term: snap.Metadata.Term}}
+	return nil
+}
+
+// CreateSnapshot records a snapshot of the state machine as of entry i, with
+// the given data, and returns it; Snapshot returns it from then on. cs must
+// be the result of the last ApplyConfChange if the configuration changed
+// since the previous snapshot; nil keeps the previous ConfState. The log is
+// not compacted (see Compact). An i not above the current snapshot yields
+// ErrSnapOutOfDate, an i below the log's compaction point (its term is gone)
+// ErrCompacted; an i past the last index is a caller bug and panics.
+func (ms *MemoryStorage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
+	ms.Lock()
+	defer ms.Unlock()
+	if i <= ms.snapshot.Metadata.Index {
+		return pb.Snapshot{}, ErrSnapOutOfDate
+	}
+	if last := ms.lastIndex(); i > last {
+		panic(fmt.Sprintf("MemoryStorage.CreateSnapshot: index %d is past the last index %d", i, last))
+	}
+	// Compact may have run ahead of the last snapshot; below the compaction
+	// point the term is no longer known.
+	base := ms.compactedIndex()
+	if i < base {
+		return pb.Snapshot{}, ErrCompacted
+	}
+	ms.snapshot.Metadata.Index = i
+	ms.snapshot.Metadata.Term = ms.log[i-base].Term
+	if cs != nil {
+		ms.snapshot.Metadata.ConfState = *cs
+	}
+	ms.snapshot.Data = data
+	return ms.snapshot, nil
+}
+
+// Compact discards every entry up to and including compactIndex, which
+// becomes the new compaction point. Compacting at or below the current point
+// returns ErrCompacted; compacting past the last index is a caller bug and
+// panics. The application must not compact past what it has applied.
+func (ms *MemoryStorage) Compact(compactIndex uint64) error {
+	ms.Lock()
+	defer ms.Unlock()
+	base := ms.compactedIndex()
+	if compactIndex <= base {
+		return ErrCompacted
+	}
+	if last := ms.lastIndex(); compactIndex > last {
+		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
+	}
+	// A fresh array: the sentinel must not overwrite an entry a caller still
+	// holds from Entries (invariant 3).
+	cut := compactIndex - base
+	kept := make([]pb.Entry, 1, uint64(len(ms.log))-cut)
+	kept[0] = pb.Entry{Index: compactIndex, Term: ms.log[cut].Term}
+	ms.log = append(kept, ms.log[cut+1:]...)
+	return nil
+}
+
+// Append adds entries to the log. Entries at or below the compaction point
+// are skipped; an entry at an index the log already has replaces that entry
+// and everything after it. entries must be contiguous and must start no
+// later than LastIndex()+1: a gap would leave a hole in the log and panics.
+func (ms *MemoryStorage) Append(entries []pb.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	mustBeContiguous(entries)
+
+	ms.Lock()
+	defer ms.Unlock()
+
+	first := ms.firstIndex()
+	if entries[len(entries)-1].Index < first {
+		return nil // all of it is already compacted
+	}
+	if entries[0].Index < first {
+		entries = entries[first-entries[0].Index:]
+	}
+	base := ms.compactedIndex()
+	at := entries[0].Index - base
+	switch {
+	case at == uint64(len(ms.log)):
+		// Slots beyond len were never handed out, so growing in place is safe.
+		ms.log = append(ms.log, entries...)
+	case at < uint64(len(ms.log)):
+		// Capping forces a copy: log[at:] may still be held by callers.
+		ms.log = append(ms.log[:at:at], entries...)
+	default:
+		panic(fmt.Sprintf("MemoryStorage.Append: entries start at index %d, leaving a gap after the last index %d",
+			entries[0].Index, ms.lastIndex()))
+	}
+	return nil
+}
+
+// mustBeContiguous panics unless ents have consecutive indexes; storing a
+// broken run would violate invariant 2.
+func mustBeContiguous(ents []pb.Entry) {
+	for k := 1; k < len(ents); k++ {
+		if ents[k].Index != ents[k-1].Index+1 {
+			panic(fmt.Sprintf("MemoryStorage.Append: entries are not contiguous: index %d follows %d",
+				ents[k].Index, ents[k-1].Index))
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package raft
+
+import (
+	"fmt"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// entryID names one log entry by its position and the term that created it.
+// Raft's Log Matching property (thesis §3.5) makes the pair a unique name: at
+// most one leader exists per term, and it proposes each index once.
+type entryID struct {
+	term  uint64
+	index uint64
+}
+
+// pbEntryID returns the ID of e.
+func pbEntryID(e *pb.Entry) entryID {
+	return entryID{term: e.Term, index: e.Index}
+}
+
+// logSlice is a run of entries as seen in the log of the leader of term.
+//
+// The leader's term matters because two slices from the same leader term
+// never disagree on an index, while slices from different terms can agree
+// on a prefix and then diverge for good.
+//
+// Invariants of a well-formed logSlice (check with valid when the slice
+// comes from outside, e.g. from a message or a test):
+//  1. entries[i].Index == prev.index+1+i (contiguous after prev);
+//  2. prev.term <= entries[0].Term and terms never decrease along entries;
+//  3. every entry's term is <= term (a leader holds nothing from the future).
+type logSlice struct {
+	// term is the term of the leader whose log holds these entries.
+	term uint64
+	// prev identifies the entry just before entries[0].
+	prev entryID
+	// entries are the slice's entries, in index order.
+	entries []pb.Entry
+}
+
+// lastIndex is the index of the slice's last entry, or prev.index if the
+// slice is empty.
+func (s logSlice) lastIndex() uint64 {
+	return s.prev.index + uint64(len(s.entries))
+}
+
+// lastEntryID identifies the slice's last entry, or prev if it is empty.
+func (s logSlice) lastEntryID() entryID {
+	if n := len(s.entries); n > 0 {
+		return pbEntryID(&s.entries[n-1])
+	}
+	return s.prev
+}
+
+// valid reports the first broken invariant of s, or nil.
+func (s logSlice) valid() error {
+	last := s.prev
+	for i := range s.entries {
+		cur := pbEntryID(&s.entries[i])
+		switch {
+		case cur.index != last.index+1:
+			return fmt.Errorf("leader term %d: entry %+v does not follow %+v", s.term, cur, last)
+		case cur.term < last.term:
+			return fmt.Errorf("leader term %d: entry %+v has a lower term than %+v", s.term, cur, last)
+		}
+		last = cur
+	}
+	if last.term > s.term {
+		return fmt.Errorf("leader term %d: entry %+v has a newer term", s.term, last)
+	}
+	return nil
+}

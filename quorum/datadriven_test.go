@@ -9,6 +9,26 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
+// Encoding of ballots in quorumCase.values. It is also how they show up in
+// the arity error, which prints the values as numbers: the text of that
+// error is part of the scenario format shared with etcd/raft.
+const (
+	ballotNone Index = 0
+	ballotNo   Index = 1
+	ballotYes  Index = 2
+)
+
+// quorumCase is one parsed directive.
+type quorumCase struct {
+	joint bool
+	// cfg and cfgj are the IDs as written, repeats included.
+	cfg, cfgj []uint64
+	// values are the idx or votes values as written; 0 (ballotNone) stands
+	// for "_". Real indexes are never 0: parsing rejects that, so that "_"
+	// and an index stay distinguishable.
+	values []Index
+}
+
 // TestDataDriven runs the scenarios in testdata/. The language:
 //
 //	committed cfg=(ids) [cfgj=(ids)|cfgj=zero] idx=(n|_,...)
@@ -40,26 +60,6 @@ func TestDataDriven(t *testing.T) {
 			return ""
 		})
 	})
-}
-
-// Encoding of ballots in quorumCase.values. It is also how they show up in
-// the arity error, which prints the values as numbers: the text of that
-// error is part of the scenario format shared with etcd/raft.
-const (
-	ballotNone Index = 0
-	ballotNo   Index = 1
-	ballotYes  Index = 2
-)
-
-// quorumCase is one parsed directive.
-type quorumCase struct {
-	joint bool
-	// cfg and cfgj are the IDs as written, repeats included.
-	cfg, cfgj []uint64
-	// values are the idx or votes values as written; 0 (ballotNone) stands
-	// for "_". Real indexes are never 0: parsing rejects that, so that "_"
-	// and an index stay distinguishable.
-	values []Index
 }
 
 func parseQuorumCase(t *testing.T, d *datadriven.TestData) *quorumCase {

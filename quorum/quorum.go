@@ -28,10 +28,10 @@ type Index uint64
 // String formats the index in decimal, except that math.MaxUint64 (the
 // "unbounded" index of an empty configuration) prints as "∞".
 func (i Index) String() string {
-	if i == math.MaxUint64 {
-		return "∞"
+	if i != math.MaxUint64 {
+		return strconv.FormatUint(uint64(i), 10)
 	}
-	return strconv.FormatUint(uint64(i), 10)
+	return "∞"
 }
 
 // AckedIndexer reports, per voter, the highest log index that voter is known
@@ -49,9 +49,9 @@ type AckedIndexer interface {
 type ackMap map[uint64]Index
 
 // AckedIndex implements AckedIndexer.
-func (m ackMap) AckedIndex(id uint64) (Index, bool) {
-	idx, ok := m[id]
-	return idx, ok
+func (m ackMap) AckedIndex(id uint64) (idx Index, found bool) {
+	idx, found = m[id]
+	return idx, found
 }
 
 // VoteResult is the state of an election as far as a configuration can tell.

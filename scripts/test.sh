@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run the tests"). It checks formatting,
+# vets, runs every test of the library with the race detector, checks that the
+# generated protobuf code is fresh, and runs the etcd/raft compatibility
+# module. Needs Go, gcc (for -race) and protoc (for the generated-code check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>&1 || true)
+if [[ -n "$unformatted" ]]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== generated code"
+bash scripts/genproto.sh --check
+
+echo "== go test -race ./..."
+go test -race -count=1 ./...
+
+if [[ -d compat ]]; then
+  echo "== compat (against etcd/raft v3.6.0)"
+  (cd compat && go vet ./... && go test -count=1 ./...)
+fi

@@ -149,13 +149,10 @@ func TestProgressTransitions(t *testing.T) {
 
 func TestProgressMaybeUpdate(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		match     uint64
-		next      uint64
-		n         uint64
-		wantOK    bool
-		wantMatch uint64
-		wantNext  uint64
+		name                string
+		match, next, n      uint64
+		wantOK              bool
+		wantMatch, wantNext uint64
 	}{
 		{"older ack is stale", 10, 15, 7, false, 10, 15},
 		{"duplicate ack is stale", 10, 15, 10, false, 10, 15},
@@ -181,12 +178,11 @@ func TestProgressMaybeUpdate(t *testing.T) {
 
 func TestProgressMaybeDecrTo(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		from     prOpts
-		rejected uint64
-		hint     uint64
-		wantOK   bool
-		want     view
+		name           string
+		from           prOpts
+		rejected, hint uint64
+		wantOK         bool
+		want           view
 	}{{
 		name:     "replicate: rejection below match is stale",
 		from:     prOpts{state: tracker.StateReplicate, match: 10, next: 16, sentCommit: 14, paused: true},

@@ -1,0 +1,487 @@
+package raft
+
+import (
+	"fmt"
+	"math/rand"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// run builds the entries [from, to] all of the given term; the payload of
+// each entry names it, so that tests can tell copies apart.
+func run(term, from, to uint64) []pb.Entry {
+	var out []pb.Entry
+	for i := from; i <= to; i++ {
+		out = append(out, pb.Entry{Term: term, Index: i, Data: []byte(fmt.Sprintf("%d@%d", i, term))})
+	}
+	return out
+}
+
+// cat concatenates entry runs.
+func cat(runs ...[]pb.Entry) []pb.Entry {
+	var out []pb.Entry
+	for _, r := range runs {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// storageAt returns a MemoryStorage compacted at (index, term) that holds ents
+// after that point.
+func storageAt(t testing.TB, index, term uint64, ents ...pb.Entry) *MemoryStorage {
+	t.Helper()
+	ms := NewMemoryStorage()
+	if index > 0 {
+		require.NoError(t, ms.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: index, Term: term}}))
+	}
+	require.NoError(t, ms.Append(ents))
+	return ms
+}
+
+// storedEntries reads back everything ms holds, as a deep copy.
+func storedEntries(t testing.TB, ms *MemoryStorage) []pb.Entry {
+	t.Helper()
+	first, _ := ms.FirstIndex()
+	last, _ := ms.LastIndex()
+	if last < first {
+		return nil
+	}
+	ents, err := ms.Entries(first, last+1, noLimit)
+	require.NoError(t, err)
+	return deepCopy(ents)
+}
+
+func deepCopy(ents []pb.Entry) []pb.Entry {
+	out := make([]pb.Entry, len(ents))
+	for i, e := range ents {
+		e.Data = slices.Clone(e.Data)
+		out[i] = e
+	}
+	return out
+}
+
+func TestMemoryStorageEmpty(t *testing.T) {
+	ms := NewMemoryStorage()
+	first, err := ms.FirstIndex()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), first)
+	last, err := ms.LastIndex()
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), last)
+
+	term, err := ms.Term(0)
+	require.NoError(t, err)
+	require.Zero(t, term)
+	_, err = ms.Term(1)
+	require.ErrorIs(t, err, ErrUnavailable)
+
+	_, err = ms.Entries(0, 1, noLimit)
+	require.ErrorIs(t, err, ErrCompacted)
+	_, err = ms.Entries(1, 1, noLimit)
+	require.ErrorIs(t, err, ErrUnavailable)
+
+	snap, err := ms.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, pb.Snapshot{}, snap)
+	hs, cs, err := ms.InitialState()
+	require.NoError(t, err)
+	require.Equal(t, pb.HardState{}, hs)
+	require.Equal(t, pb.ConfState{}, cs)
+}
+
+func TestMemoryStorageTerm(t *testing.T) {
+	// Compacted at 20@4; entries 21..23 at term 4 and 24..25 at term 6.
+	ms := storageAt(t, 20, 4, cat(run(4, 21, 23), run(6, 24, 25))...)
+	for _, tc := range []struct {
+		i    uint64
+		term uint64
+		err  error
+	}{
+		{i: 0, err: ErrCompacted},
+		{i: 19, err: ErrCompacted},
+		{i: 20, term: 4}, // the compaction point keeps its term
+		{i: 21, term: 4},
+		{i: 23, term: 4},
+		{i: 24, term: 6},
+		{i: 25, term: 6},
+		{i: 26, err: ErrUnavailable},
+		{i: 1 << 40, err: ErrUnavailable},
+	} {
+		t.Run(fmt.Sprint(tc.i), func(t *testing.T) {
+			term, err := ms.Term(tc.i)
+			require.ErrorIs(t, err, tc.err)
+			require.Equal(t, tc.term, term)
+		})
+	}
+}
+
+func TestMemoryStorageEntries(t *testing.T) {
+	stored := cat(run(2, 31, 33), run(3, 34, 36))
+	ms := storageAt(t, 30, 2, stored...)
+	size := func(n int) uint64 { return uint64(entsSize(stored[:n])) }
+	for _, tc := range []struct {
+		name         string
+		lo, hi, max  uint64
+		wantFrom, to uint64 // expected entries [wantFrom, to)
+		err          error
+	}{
+		{name: "below compaction", lo: 29, hi: 33, max: noLimit, err: ErrCompacted},
+		{name: "at compaction point", lo: 30, hi: 33, max: noLimit, err: ErrCompacted},
+		{name: "empty range", lo: 33, hi: 33, max: noLimit, wantFrom: 33, to: 33},
+		{name: "empty range at end", lo: 37, hi: 37, max: noLimit, wantFrom: 37, to: 37},
+		{name: "everything", lo: 31, hi: 37, max: noLimit, wantFrom: 31, to: 37},
+		{name: "middle", lo: 32, hi: 35, max: noLimit, wantFrom: 32, to: 35},
+		{name: "zero budget still one entry", lo: 31, hi: 37, max: 0, wantFrom: 31, to: 32},
+		{name: "budget under first entry", lo: 31, hi: 37, max: size(1) - 1, wantFrom: 31, to: 32},
+		{name: "budget exactly two", lo: 31, hi: 37, max: size(2), wantFrom: 31, to: 33},
+		{name: "budget just under three", lo: 31, hi: 37, max: size(3) - 1, wantFrom: 31, to: 33},
+		{name: "budget exactly all", lo: 31, hi: 37, max: size(6), wantFrom: 31, to: 37},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ms.Entries(tc.lo, tc.hi, tc.max)
+			require.ErrorIs(t, err, tc.err)
+			if tc.err != nil {
+				return
+			}
+			require.Equal(t, stored[tc.wantFrom-31:tc.to-31], got)
+			require.Equal(t, len(got), cap(got), "returned slice must have no spare capacity")
+		})
+	}
+	t.Run("out of bounds panics", func(t *testing.T) {
+		require.Panics(t, func() { _, _ = ms.Entries(31, 38, noLimit) })
+		require.Panics(t, func() { _, _ = ms.Entries(35, 33, noLimit) })
+	})
+	t.Run("only the compaction point", func(t *testing.T) {
+		ms := storageAt(t, 30, 2)
+		_, err := ms.Entries(31, 31, noLimit)
+		require.ErrorIs(t, err, ErrUnavailable)
+	})
+}
+
+func TestMemoryStorageAppend(t *testing.T) {
+	base := cat(run(1, 11, 13), run(2, 14, 15)) // compacted at 10@1
+	for _, tc := range []struct {
+		name   string
+		append []pb.Entry
+		want   []pb.Entry
+		panics bool
+	}{
+		{name: "nothing", append: nil, want: base},
+		{name: "at the end", append: run(2, 16, 17), want: cat(base, run(2, 16, 17))},
+		{name: "same entries again", append: run(2, 14, 15), want: base},
+		{name: "conflict truncates the suffix", append: run(3, 13, 13), want: cat(run(1, 11, 12), run(3, 13, 13))},
+		{name: "replace everything stored", append: run(4, 11, 12), want: run(4, 11, 12)},
+		{name: "entirely compacted is ignored", append: run(1, 5, 10), want: base},
+		{name: "compacted prefix is skipped", append: run(5, 8, 12), want: run(5, 11, 12)},
+		{name: "gap panics", append: run(2, 17, 18), panics: true},
+		{name: "non-contiguous panics", append: []pb.Entry{{Index: 16, Term: 2}, {Index: 18, Term: 2}}, panics: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := storageAt(t, 10, 1, base...)
+			if tc.panics {
+				require.Panics(t, func() { _ = ms.Append(tc.append) })
+				require.Equal(t, base, storedEntries(t, ms), "a refused append must not change the log")
+				return
+			}
+			require.NoError(t, ms.Append(tc.append))
+			require.Equal(t, tc.want, storedEntries(t, ms))
+			first, _ := ms.FirstIndex()
+			require.Equal(t, uint64(11), first)
+		})
+	}
+}
+
+func TestMemoryStorageCompact(t *testing.T) {
+	stored := cat(run(1, 11, 13), run(2, 14, 15))
+	for _, tc := range []struct {
+		name      string
+		at        uint64
+		err       error
+		panics    bool
+		wantFirst uint64
+	}{
+		{name: "below the compaction point", at: 9, err: ErrCompacted, wantFirst: 11},
+		{name: "at the compaction point", at: 10, err: ErrCompacted, wantFirst: 11},
+		{name: "first entry", at: 11, wantFirst: 12},
+		{name: "middle, at a term boundary", at: 14, wantFirst: 15},
+		{name: "last entry", at: 15, wantFirst: 16},
+		{name: "past the last entry", at: 16, panics: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := storageAt(t, 10, 1, stored...)
+			if tc.panics {
+				require.Panics(t, func() { _ = ms.Compact(tc.at) })
+				return
+			}
+			require.ErrorIs(t, ms.Compact(tc.at), tc.err)
+			first, _ := ms.FirstIndex()
+			last, _ := ms.LastIndex()
+			require.Equal(t, tc.wantFirst, first)
+			require.Equal(t, uint64(15), last, "compaction never shortens the log's end")
+			if want := stored[first-11:]; len(want) > 0 {
+				require.Equal(t, want, storedEntries(t, ms))
+			} else {
+				require.Empty(t, storedEntries(t, ms))
+			}
+			// The term at the compaction point survives for matching.
+			term, err := ms.Term(first - 1)
+			require.NoError(t, err)
+			require.Equal(t, map[uint64]uint64{10: 1, 11: 1, 14: 2, 15: 2}[first-1], term)
+			_, err = ms.Term(first - 2)
+			require.ErrorIs(t, err, ErrCompacted)
+		})
+	}
+}
+
+func TestMemoryStorageCreateSnapshot(t *testing.T) {
+	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}}
+	newMS := func() *MemoryStorage { return storageAt(t, 10, 1, cat(run(1, 11, 12), run(3, 13, 14))...) }
+
+	t.Run("takes the entry's term and keeps the log", func(t *testing.T) {
+		ms := newMS()
+		snap, err := ms.CreateSnapshot(13, cs, []byte("state"))
+		require.NoError(t, err)
+		require.Equal(t, pb.SnapshotMetadata{Index: 13, Term: 3, ConfState: *cs}, snap.Metadata)
+		require.Equal(t, []byte("state"), snap.Data)
+		got, err := ms.Snapshot()
+		require.NoError(t, err)
+		require.Equal(t, snap, got)
+		first, _ := ms.FirstIndex()
+		require.Equal(t, uint64(11), first)
+		_, gotCS, _ := ms.InitialState()
+		require.Equal(t, *cs, gotCS)
+	})
+	t.Run("nil ConfState keeps the previous one", func(t *testing.T) {
+		ms := newMS()
+		_, err := ms.CreateSnapshot(12, cs, nil)
+		require.NoError(t, err)
+		snap, err := ms.CreateSnapshot(14, nil, []byte("later"))
+		require.NoError(t, err)
+		require.Equal(t, *cs, snap.Metadata.ConfState)
+		require.Equal(t, uint64(14), snap.Metadata.Index)
+	})
+	t.Run("not newer than the current snapshot", func(t *testing.T) {
+		ms := newMS()
+		_, err := ms.CreateSnapshot(10, cs, nil) // the applied snapshot is at 10
+		require.ErrorIs(t, err, ErrSnapOutOfDate)
+		_, err = ms.CreateSnapshot(13, cs, nil)
+		require.NoError(t, err)
+		for _, i := range []uint64{12, 13} {
+			_, err = ms.CreateSnapshot(i, cs, nil)
+			require.ErrorIs(t, err, ErrSnapOutOfDate)
+		}
+	})
+	t.Run("below a compaction that ran ahead", func(t *testing.T) {
+		ms := newMS()
+		require.NoError(t, ms.Compact(13))
+		_, err := ms.CreateSnapshot(12, cs, nil)
+		require.ErrorIs(t, err, ErrCompacted)
+		snap, err := ms.CreateSnapshot(13, cs, nil) // the compaction point's term is known
+		require.NoError(t, err)
+		require.Equal(t, uint64(3), snap.Metadata.Term)
+	})
+	t.Run("past the last index panics", func(t *testing.T) {
+		require.Panics(t, func() { _, _ = newMS().CreateSnapshot(15, cs, nil) })
+	})
+}
+
+func TestMemoryStorageApplySnapshot(t *testing.T) {
+	ms := storageAt(t, 0, 0, run(1, 1, 5)...)
+	snap := pb.Snapshot{
+		Data:     []byte("sm"),
+		Metadata: pb.SnapshotMetadata{Index: 8, Term: 2, ConfState: pb.ConfState{Voters: []uint64{4}}},
+	}
+	require.NoError(t, ms.ApplySnapshot(snap))
+	first, _ := ms.FirstIndex()
+	last, _ := ms.LastIndex()
+	require.Equal(t, uint64(9), first)
+	require.Equal(t, uint64(8), last)
+	term, err := ms.Term(8)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), term)
+	got, _ := ms.Snapshot()
+	require.Equal(t, snap, got)
+	_, cs, _ := ms.InitialState()
+	require.Equal(t, []uint64{4}, cs.Voters)
+
+	// The log continues right after the snapshot.
+	require.NoError(t, ms.Append(run(2, 9, 10)))
+	require.Equal(t, run(2, 9, 10), storedEntries(t, ms))
+
+	older := snap
+	older.Metadata.Index = 7
+	require.ErrorIs(t, ms.ApplySnapshot(older), ErrSnapOutOfDate)
+	require.ErrorIs(t, ms.ApplySnapshot(snap), ErrSnapOutOfDate)
+	require.Equal(t, run(2, 9, 10), storedEntries(t, ms), "refused snapshots leave the log alone")
+}
+
+func TestMemoryStorageHardState(t *testing.T) {
+	ms := NewMemoryStorage()
+	hs := pb.HardState{Term: 7, Vote: 3, Commit: 2}
+	require.NoError(t, ms.SetHardState(hs))
+	got, _, err := ms.InitialState()
+	require.NoError(t, err)
+	require.Equal(t, hs, got)
+}
+
+// TestMemoryStorageNoAliasing checks that what a caller holds from Entries
+// never changes, whatever the caller or the storage does afterwards.
+func TestMemoryStorageNoAliasing(t *testing.T) {
+	ms := storageAt(t, 0, 0, run(1, 1, 6)...)
+	held, err := ms.Entries(2, 5, noLimit)
+	require.NoError(t, err)
+	want := deepCopy(held)
+
+	// The caller appends to its slice: storage must not see it.
+	grown := append(held, pb.Entry{Index: 5, Term: 9, Data: []byte("caller")})
+	_ = grown
+	require.Equal(t, run(1, 1, 6), storedEntries(t, ms))
+
+	// Storage truncates and rewrites the range the caller holds.
+	require.NoError(t, ms.Append(run(2, 3, 8)))
+	require.Equal(t, want, held)
+	// ...and grows in place past the end, and compacts.
+	require.NoError(t, ms.Append(run(2, 9, 20)))
+	require.NoError(t, ms.Compact(4))
+	require.Equal(t, want, held)
+
+	// A slice taken at the end of the log, then the log grows in place.
+	tail, err := ms.Entries(19, 21, noLimit)
+	require.NoError(t, err)
+	tailWant := deepCopy(tail)
+	tail = append(tail, pb.Entry{Index: 21, Term: 7})
+	require.NoError(t, ms.Append(run(3, 21, 22)))
+	require.Equal(t, tailWant, tail[:2])
+	require.Equal(t, pb.Entry{Index: 21, Term: 7}, tail[2])
+	term, _ := ms.Term(21)
+	require.Equal(t, uint64(3), term)
+}
+
+// TestMemoryStorageMatchesModel drives MemoryStorage and a naive model (a
+// map from index to entry) with the same random operations and compares
+// every observable answer.
+func TestMemoryStorageMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for round := 0; round < 200; round++ {
+		ms := NewMemoryStorage()
+		model := map[uint64]pb.Entry{0: {}}
+		var base, last, snapIndex uint64 // compaction point, last index
+		term := uint64(1)
+		for step := 0; step < 60; step++ {
+			switch op := rng.Intn(10); {
+			case op < 5: // append, possibly overlapping
+				from := base + 1 + uint64(rng.Int63n(int64(last-base+1)))
+				if rng.Intn(4) == 0 && from > 3 {
+					from -= 3 // sometimes start below the compaction point
+				}
+				term++
+				ents := run(term, from, from+uint64(rng.Intn(5)))
+				require.NoError(t, ms.Append(ents))
+				for _, e := range ents {
+					if e.Index > base {
+						model[e.Index] = e
+					}
+				}
+				if end := ents[len(ents)-1].Index; end > base {
+					for i := end + 1; i <= last; i++ {
+						delete(model, i)
+					}
+					last = end
+				}
+			case op < 7: // compact
+				at := base + uint64(rng.Int63n(int64(last-base+1)))
+				err := ms.Compact(at)
+				if at <= base {
+					require.ErrorIs(t, err, ErrCompacted)
+					continue
+				}
+				require.NoError(t, err)
+				for i := base; i < at; i++ {
+					delete(model, i)
+				}
+				base = at
+			case op < 8: // snapshot
+				at := base + uint64(rng.Int63n(int64(last-base+1)))
+				_, err := ms.CreateSnapshot(at, nil, nil)
+				if at <= snapIndex {
+					require.ErrorIs(t, err, ErrSnapOutOfDate)
+					continue
+				}
+				require.NoError(t, err)
+				snapIndex = at
+			default: // read a random range with a random budget
+				lo := base + uint64(rng.Int63n(int64(last-base+2)))
+				hi := lo + uint64(rng.Int63n(int64(last+2-lo)))
+				budget := uint64(rng.Intn(60))
+				got, err := ms.Entries(lo, hi, budget)
+				switch {
+				case lo <= base:
+					require.ErrorIs(t, err, ErrCompacted)
+				case last == base:
+					require.ErrorIs(t, err, ErrUnavailable)
+				default:
+					require.NoError(t, err)
+					var want []pb.Entry
+					var size uint64
+					for i := lo; i < hi; i++ {
+						e := model[i]
+						size += uint64(e.Size())
+						if len(want) > 0 && size > budget {
+							break
+						}
+						want = append(want, e)
+					}
+					require.Equal(t, len(want), len(got))
+					if len(want) > 0 {
+						require.Equal(t, want, got)
+					}
+				}
+			}
+			first, _ := ms.FirstIndex()
+			lastGot, _ := ms.LastIndex()
+			require.Equal(t, base+1, first)
+			require.Equal(t, last, lastGot)
+			for i := base; i <= last; i++ {
+				got, err := ms.Term(i)
+				require.NoError(t, err)
+				require.Equal(t, model[i].Term, got, "term of %d", i)
+			}
+		}
+	}
+}
+
+func TestMemoryStorageConcurrentUse(t *testing.T) {
+	ms := NewMemoryStorage()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := uint64(1); i <= 500; i++ {
+			_ = ms.Append(run(1, i, i))
+			if i%50 == 0 {
+				_ = ms.Compact(i - 10)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for k := 0; k < 500; k++ {
+			first, _ := ms.FirstIndex()
+			last, _ := ms.LastIndex()
+			_, _ = ms.Term(last)
+			if ents, err := ms.Entries(first, last+1, noLimit); err == nil && len(ents) > 0 {
+				_ = ents[0].Index
+			}
+			_, _, _ = ms.InitialState()
+			_, _ = ms.Snapshot()
+		}
+	}()
+	wg.Wait()
+	last, _ := ms.LastIndex()
+	require.Equal(t, uint64(500), last)
+}

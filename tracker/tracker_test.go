@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/raftkit/raft/quorum"
@@ -427,6 +428,34 @@ func TestVotes(t *testing.T) {
 			trk.ResetVotes()
 			if g, r, res := trk.TallyVotes(); g != 0 || r != 0 || res != quorum.VotePending {
 				t.Fatalf("after ResetVotes: %d, %d, %v", g, r, res)
+			}
+		})
+	}
+}
+
+// BenchmarkTrackerHotPaths measures what the leader does per tick and per
+// append response: visiting every peer, and recomputing the commit index.
+func BenchmarkTrackerHotPaths(b *testing.B) {
+	for _, n := range []int{3, 7, 15} {
+		cs := pb.ConfState{}
+		for id := uint64(1); id <= uint64(n); id++ {
+			cs.Voters = append(cs.Voters, id)
+		}
+		trk := trackerFor(cs)
+		for id, pr := range trk.Progress {
+			pr.Match = 100 + id
+		}
+		b.Run("Visit/voters="+strconv.Itoa(n), func(b *testing.B) {
+			var sum uint64
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				trk.Visit(func(_ uint64, pr *tracker.Progress) { sum += pr.Match })
+			}
+		})
+		b.Run("Committed/voters="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				trk.Committed()
 			}
 		})
 	}

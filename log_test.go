@@ -312,7 +312,7 @@ func TestRaftLogCommittedEntsPaging(t *testing.T) {
 		steps []step
 	}{
 		{
-			name: "budget of two and a half entries", max: one*5/2,
+			name: "budget of two and a half entries", max: one * 5 / 2,
 			steps: []step{
 				// Two fit; the third would not, so application pauses.
 				{take: true, wantTaken: 2, wantPaused: true},

@@ -74,6 +74,7 @@ func getLogger() Logger {
 func newDefaultZap(w io.Writer) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder // INFO, WARN: the level words DefaultLogger prints
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zapcore.InfoLevel)
 	return zap.New(core, zap.AddCaller()).Named("raft")
 }

@@ -1,0 +1,92 @@
+package raft
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+func TestSizeHelpers(t *testing.T) {
+	ents := []pb.Entry{
+		{Term: 1, Index: 1},
+		{Term: 1, Index: 2, Data: []byte("abc")},
+		{Term: 2, Index: 3, Data: make([]byte, 200)},
+	}
+	var enc entryEncodingSize
+	for i := range ents {
+		enc += entryEncodingSize(ents[i].Size())
+	}
+	require.Equal(t, enc, entsSize(ents))
+	require.Zero(t, entsSize(nil))
+
+	require.Zero(t, payloadSize(ents[0]), "an empty entry carries no payload")
+	require.Equal(t, entryPayloadSize(3), payloadSize(ents[1]))
+	require.Equal(t, entryPayloadSize(203), payloadsSize(ents))
+	require.Zero(t, payloadsSize(nil))
+}
+
+func TestLimitSize(t *testing.T) {
+	ents := sized(1, 1, 4, 10)
+	one := entsSize(ents[:1])
+	for _, tc := range []struct {
+		max  entryEncodingSize
+		want int
+	}{
+		{max: 0, want: 1},
+		{max: one - 1, want: 1},
+		{max: one, want: 1},
+		{max: 2*one - 1, want: 1},
+		{max: 2 * one, want: 2},
+		{max: 4 * one, want: 4},
+		{max: noLimit, want: 4},
+	} {
+		require.Len(t, limitSize(ents, tc.max), tc.want, "max %d", tc.max)
+	}
+	require.Empty(t, limitSize(nil, noLimit))
+	require.Empty(t, limitSize([]pb.Entry{}, 0))
+}
+
+// TestFittingPrefixProperty checks fittingPrefix against its definition on
+// random inputs: the prefix fits, and one more entry would not.
+func TestFittingPrefixProperty(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for round := 0; round < 500; round++ {
+		var ents []pb.Entry
+		for i := 0; i < rng.Intn(8); i++ {
+			ents = append(ents, pb.Entry{Index: uint64(i + 1), Data: make([]byte, rng.Intn(50))})
+		}
+		budget := entryEncodingSize(rng.Intn(200))
+		n := fittingPrefix(ents, budget)
+		require.LessOrEqual(t, entsSize(ents[:n]), budget)
+		if n < len(ents) {
+			require.Greater(t, entsSize(ents[:n+1]), budget)
+		}
+		lim := limitSize(ents, budget)
+		require.Len(t, lim, min(len(ents), max(n, 1)))
+	}
+}
+
+func TestExtend(t *testing.T) {
+	a, b := run(1, 1, 2), run(1, 3, 4)
+
+	// No room: a fresh array of exactly the needed size.
+	full := a[:2:2]
+	got := extend(full, b)
+	require.Equal(t, run(1, 1, 4), got)
+	require.Equal(t, 4, cap(got))
+	got[0].Term = 9
+	require.Equal(t, uint64(1), a[0].Term, "the input array is not shared")
+
+	// Room: appended in place.
+	roomy := make([]pb.Entry, 2, 8)
+	copy(roomy, a)
+	got = extend(roomy, b)
+	require.Equal(t, run(1, 1, 4), got)
+	require.Equal(t, &roomy[0], &got[0])
+
+	require.Empty(t, extend(nil, nil))
+	require.Equal(t, b, extend(nil, b))
+}

@@ -1,0 +1,610 @@
+package raft
+
+import (
+	"context"
+	"errors"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// SnapshotStatus is what the application reports, through ReportSnapshot,
+// about a snapshot it was asked to send to a follower.
+type SnapshotStatus int
+
+const (
+	// SnapshotFinish reports that the follower received the snapshot.
+	SnapshotFinish SnapshotStatus = 1
+	// SnapshotFailure reports that sending the snapshot failed; the leader
+	// then goes back to probing the follower instead of waiting for it.
+	SnapshotFailure SnapshotStatus = 2
+)
+
+// ErrStopped is returned by the methods of a Node that has been stopped.
+var ErrStopped = errors.New("raft: stopped")
+
+// emptyState is the HardState of a node that has never voted, seen a term or
+// learned of a commit; a Ready carries it when the HardState did not change.
+var emptyState = pb.HardState{}
+
+// Ready is a batch of work that raft hands to the application: state to make
+// durable, messages to send and entries to apply. See the package
+// documentation for the order in which the parts must be handled.
+//
+// Ownership: once the application has received a Ready (from RawNode.Ready or
+// from Node.Ready), raft neither modifies nor reuses anything it references.
+// The application may keep the slices and entries as long as it likes, but
+// must not modify them either: entries may be shared with the Storage and
+// with messages in flight.
+type Ready struct {
+	// SoftState is the node's volatile leader and role, present only when
+	// it changed since the previous Ready (nil otherwise). Nothing about it
+	// needs to be persisted.
+	*SoftState
+
+	// HardState must be persisted before Messages are sent. It is the empty
+	// HardState when nothing changed.
+	//
+	// With AsyncStorageWrites it is also carried by the MsgStorageAppend in
+	// Messages and need not be acted on here.
+	pb.HardState
+
+	// ReadStates answer earlier ReadIndex requests: a read with a given
+	// request context is linearizable once the application has applied the
+	// log up to the read state's Index. Each ReadState is handed out once.
+	ReadStates []ReadState
+
+	// Entries must be appended to stable storage before Messages are sent.
+	//
+	// With AsyncStorageWrites they are also carried by the MsgStorageAppend
+	// in Messages and need not be acted on here.
+	Entries []pb.Entry
+
+	// Snapshot, if not empty (see IsEmptySnap), must be saved to stable
+	// storage; it replaces the log up to its index.
+	//
+	// With AsyncStorageWrites it is also carried by the MsgStorageAppend in
+	// Messages and need not be acted on here.
+	Snapshot pb.Snapshot
+
+	// CommittedEntries are ready to be applied to the state machine, in
+	// order. They have been appended to stable storage already (by this
+	// Ready or an earlier one).
+	//
+	// With AsyncStorageWrites they are also carried by the MsgStorageApply
+	// in Messages and need not be acted on here.
+	CommittedEntries []pb.Entry
+
+	// Messages are outbound. Without AsyncStorageWrites they may be sent
+	// only after Entries, HardState and Snapshot are durable. With
+	// AsyncStorageWrites they may be sent at once: the messages that depend
+	// on durability ride in the Responses of the MsgStorageAppend and
+	// MsgStorageApply messages addressed to LocalAppendThread and
+	// LocalApplyThread, which are included here.
+	//
+	// For every MsgSnap the application must eventually call ReportSnapshot
+	// with the outcome; until it does, the leader stops replicating to that
+	// follower.
+	Messages []pb.Message
+
+	// MustSync tells whether HardState and Entries must be written with an
+	// fsync (see the MustSync function), or a buffered write will do.
+	MustSync bool
+}
+
+// isHardStateEqual compares the three fields of a HardState; it exists so
+// that comparisons do not depend on the struct's generated extras.
+func isHardStateEqual(a, b pb.HardState) bool {
+	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
+}
+
+// IsEmptyHardState reports whether st is the zero HardState.
+func IsEmptyHardState(st pb.HardState) bool {
+	return isHardStateEqual(st, emptyState)
+}
+
+// IsEmptySnap reports whether sp is empty, i.e. has index 0 (a real snapshot
+// always covers at least the entry at index 1).
+func IsEmptySnap(sp pb.Snapshot) bool {
+	return sp.Metadata.Index == 0
+}
+
+// Node is a raft node driven through channels: a goroutine owns the state
+// machine, and these methods, safe for concurrent use, talk to it. It is the
+// concurrent counterpart of RawNode.
+type Node interface {
+	// Tick advances the node's logical clock by one tick. Election and
+	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
+	// node is busy; if the buffer is full the tick is dropped with a
+	// warning.
+	Tick()
+	// Campaign makes the node a candidate (or pre-candidate with PreVote)
+	// and starts an election.
+	Campaign(ctx context.Context) error
+	// Propose asks for data to be appended to the log. It waits until the
+	// node's state machine has taken or refused the proposal, returning
+	// ErrProposalDropped when it was refused. A taken proposal may still be
+	// lost (for instance when leadership changes), so callers retry on
+	// their own terms. While the node knows of no leader, Propose blocks
+	// until ctx is done.
+	Propose(ctx context.Context, data []byte) error
+	// ProposeConfChange proposes a configuration change: a pb.ConfChange
+	// (the older, single-change form) or a pb.ConfChangeV2 (any changes,
+	// through joint consensus when needed; only usable when every node of
+	// the cluster understands it). Like any proposal it may be dropped,
+	// with or without an error: notably, a leader refuses a change while
+	// an earlier one in its log is not applied yet.
+	ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error
+
+	// Step hands a message received from a peer to the node. Messages that
+	// only the node itself may create are ignored. It returns ctx.Err() if
+	// ctx ends first.
+	Step(ctx context.Context, msg pb.Message) error
+
+	// Ready returns the channel on which the node delivers its batches of
+	// work. After handling a Ready the application must call Advance
+	// (never with AsyncStorageWrites); no further Ready arrives before it.
+	//
+	// Committed entries of a Ready must not be applied before the committed
+	// entries and snapshot of the previous Ready are applied.
+	Ready() <-chan Ready
+
+	// Advance tells the node that the last Ready was handled, and lets it
+	// prepare the next one. It is normally called after the Ready's
+	// committed entries are applied, but may be called while they are still
+	// being applied (a large snapshot, say), to let raft make progress in
+	// the meantime.
+	//
+	// Advance must not be called with AsyncStorageWrites: the responses of
+	// the local storage threads take its place.
+	Advance()
+	// ApplyConfChange applies a configuration change that the application
+	// found in Ready.CommittedEntries. Every committed change must be
+	// applied, unless the application decides to reject it (treating the
+	// entry as a no-op), in which case it must not be called. The returned
+	// ConfState is to be recorded in later snapshots.
+	ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState
+
+	// TransferLeadership asks lead to hand leadership over to transferee.
+	TransferLeadership(ctx context.Context, lead, transferee uint64)
+
+	// ForgetLeader makes a follower forget its leader for the rest of the
+	// term, without campaigning.
+	//
+	// With PreVote and CheckQuorum a follower refuses pre-votes while it
+	// has heard from a leader within the election timeout. When the
+	// application knows for sure that the leader is gone (say, its machine
+	// was shut down), it can make a quorum of followers forget it so that
+	// one of them wins a pre-vote at once, instead of after a full election
+	// timeout. A lone node cannot do that alone, which protects a healthy
+	// leader from one mistaken follower. A follower that hears from the
+	// leader again follows it as before.
+	//
+	// It does nothing with ReadOnlyLeaseBased, where a new leader elected
+	// behind the old leader's back would break the lease.
+	ForgetLeader(ctx context.Context) error
+
+	// ReadIndex asks for a read index for the request context rctx. The
+	// answer arrives as a ReadState in a later Ready: once the application
+	// has applied up to its Index, reads issued before the request are
+	// linearizable. Requests can be lost; retrying is up to the caller.
+	ReadIndex(ctx context.Context, rctx []byte) error
+
+	// Status returns the current status of the raft state machine, or the
+	// zero Status once the node is stopped.
+	Status() Status
+	// ReportUnreachable reports that the last message sent to id could not
+	// be delivered.
+	ReportUnreachable(id uint64)
+	// ReportSnapshot reports the outcome of sending a snapshot to follower
+	// id. While the snapshot is in flight the leader does not probe the
+	// follower, so a failure (the transfer broke, the follower crashed)
+	// must be reported with SnapshotFailure, or the follower may never
+	// hear from the leader again. Reporting SnapshotFinish changes nothing.
+	ReportSnapshot(id uint64, status SnapshotStatus)
+	// Stop stops the node's goroutine and waits for it to exit. Calling it
+	// again is harmless.
+	Stop()
+}
+
+// Peer names a member of the initial configuration given to StartNode.
+type Peer struct {
+	// ID is the member's node ID (non-zero).
+	ID uint64
+	// Context is opaque application data carried in the member's
+	// ConfChange entry.
+	Context []byte
+}
+
+// StartNode creates a Node for a brand-new cluster member with the given
+// initial configuration, and starts it. The log begins with one
+// ConfChangeAddNode entry per peer (see RawNode.Bootstrap).
+//
+// peers must not be empty; a node with existing state is started with
+// RestartNode. An invalid Config panics, since the Node interface has no way
+// to return the error; use NewRawNode to get it as an error instead.
+func StartNode(c *Config, peers []Peer) Node {
+	if len(peers) == 0 {
+		panic("raft: StartNode needs at least one peer; use RestartNode for a node with existing state")
+	}
+	rn := mustNewRawNode(c)
+	if err := rn.Bootstrap(peers); err != nil {
+		// A non-empty Storage: the node goes on with the state it has.
+		rn.raft.logger.Warningf("raft: bootstrapping the new node failed: %v", err)
+	}
+	n := newNode(rn)
+	go n.run()
+	return n
+}
+
+// RestartNode creates a Node from the state in c.Storage (the configuration
+// comes from there too) and starts it. Config.Applied should be the last
+// index the application's state machine has applied, or zero. An invalid
+// Config panics, as with StartNode.
+func RestartNode(c *Config) Node {
+	n := newNode(mustNewRawNode(c))
+	go n.run()
+	return n
+}
+
+func mustNewRawNode(c *Config) *RawNode {
+	rn, err := NewRawNode(c)
+	if err != nil {
+		panic(err)
+	}
+	return rn
+}
+
+// msgWithResult carries a message into the node goroutine, plus, for a
+// caller that waits for the outcome of stepping it, a channel for the error.
+type msgWithResult struct {
+	m      pb.Message
+	result chan error
+}
+
+// node implements Node. All raft state belongs to the goroutine in run; the
+// other methods only exchange values with it over these channels.
+type node struct {
+	propc      chan msgWithResult
+	recvc      chan pb.Message
+	confc      chan pb.ConfChangeV2
+	confstatec chan pb.ConfState
+	readyc     chan Ready
+	advancec   chan struct{}
+	// tickc is buffered so that ticks arriving while the goroutine is busy
+	// are caught up on later rather than lost.
+	tickc  chan struct{}
+	stop   chan struct{}
+	done   chan struct{} // closed when run has exited
+	status chan chan Status
+
+	rn *RawNode
+}
+
+// tickBufferSize is how many ticks a busy node goroutine may fall behind.
+const tickBufferSize = 128
+
+func newNode(rn *RawNode) *node {
+	return &node{
+		propc:      make(chan msgWithResult),
+		recvc:      make(chan pb.Message),
+		confc:      make(chan pb.ConfChangeV2),
+		confstatec: make(chan pb.ConfState),
+		readyc:     make(chan Ready),
+		advancec:   make(chan struct{}),
+		tickc:      make(chan struct{}, tickBufferSize),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		status:     make(chan chan Status),
+		rn:         rn,
+	}
+}
+
+// Stop implements Node.
+func (n *node) Stop() {
+	select {
+	case n.stop <- struct{}{}:
+		<-n.done
+	case <-n.done:
+	}
+}
+
+// loopState is what the node goroutine keeps between iterations. A nil
+// channel is never selected, so disarming a case is setting it to nil.
+type loopState struct {
+	// propc is n.propc while proposals are accepted: only while a leader is
+	// known (a proposal could go nowhere otherwise) and the node was not
+	// removed from the configuration.
+	propc chan msgWithResult
+	// readyc is n.readyc while rd holds a Ready to deliver.
+	readyc chan Ready
+	// advancec is n.advancec between the delivery of a Ready and the
+	// application's Advance; no new Ready is prepared in between.
+	advancec chan struct{}
+	rd       Ready
+	// lead is the leader as of the previous iteration.
+	lead uint64
+}
+
+// run is the node goroutine.
+func (n *node) run() {
+	st := loopState{lead: None}
+	for {
+		n.prepareReady(&st)
+		n.followLeader(&st)
+		select {
+		case pm := <-st.propc:
+			n.stepProposal(pm)
+		case m := <-n.recvc:
+			n.stepReceived(m)
+		case cc := <-n.confc:
+			n.applyConfChange(&st, cc)
+		case <-n.tickc:
+			n.rn.Tick()
+		case st.readyc <- st.rd:
+			n.rn.acceptReady(st.rd)
+			st.readyc = nil
+			if n.rn.asyncStorageWrites {
+				// The storage threads' responses stand in for Advance.
+				st.rd = Ready{}
+			} else {
+				st.advancec = n.advancec
+			}
+		case <-st.advancec:
+			n.rn.Advance(st.rd)
+			st.rd = Ready{}
+			st.advancec = nil
+		case c := <-n.status:
+			c <- getStatus(n.rn.raft)
+		case <-n.stop:
+			close(n.done)
+			return
+		}
+	}
+}
+
+// prepareReady (re)builds the Ready on offer. It is rebuilt on every
+// iteration in which there is work, so that whatever happened since the last
+// build is included, and it is only accepted once the application takes it.
+func (n *node) prepareReady(st *loopState) {
+	if st.advancec != nil || !n.rn.HasReady() {
+		return
+	}
+	st.rd = n.rn.readyWithoutAccept()
+	st.readyc = n.readyc
+}
+
+// followLeader arms or disarms proposals when the known leader changes.
+func (n *node) followLeader(st *loopState) {
+	r := n.rn.raft
+	if st.lead == r.lead {
+		return
+	}
+	switch {
+	case r.lead == None:
+		r.logger.Infof("raft.node: %x lost leader %x at term %d", r.id, st.lead, r.Term)
+		st.propc = nil
+	case st.lead == None:
+		r.logger.Infof("raft.node: %x elected leader %x at term %d", r.id, r.lead, r.Term)
+		st.propc = n.propc
+	default:
+		r.logger.Infof("raft.node: %x changed leader from %x to %x at term %d", r.id, st.lead, r.lead, r.Term)
+		st.propc = n.propc
+	}
+	st.lead = r.lead
+}
+
+func (n *node) stepProposal(pm msgWithResult) {
+	r := n.rn.raft
+	pm.m.From = r.id
+	err := r.Step(pm.m)
+	if pm.result != nil {
+		pm.result <- err
+		close(pm.result)
+	}
+}
+
+func (n *node) stepReceived(m pb.Message) {
+	r := n.rn.raft
+	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.trk.Progress[m.From] == nil {
+		// A response from a node that is not (or no longer) a member.
+		return
+	}
+	_ = r.Step(m)
+}
+
+// applyConfChange applies cc and hands the resulting ConfState back to the
+// caller of Node.ApplyConfChange.
+func (n *node) applyConfChange(st *loopState, cc pb.ConfChangeV2) {
+	r := n.rn.raft
+	_, wasMember := r.trk.Progress[r.id]
+	cs := r.applyConfChange(cc)
+	_, isMember := r.trk.Progress[r.id]
+	// A node that has just been removed stops taking proposals. Only a
+	// removal counts: a node catching up on the log may not know yet that
+	// it is a member, and must keep taking proposals meanwhile. A new
+	// leader re-arms proposals (see followLeader).
+	if wasMember && !isMember && !containsID(cs.Voters, r.id) && !containsID(cs.VotersOutgoing, r.id) {
+		st.propc = nil
+	}
+	select {
+	case n.confstatec <- cs:
+	case <-n.done:
+	}
+}
+
+func containsID(ids []uint64, id uint64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Tick implements Node.
+func (n *node) Tick() {
+	select {
+	case n.tickc <- struct{}{}:
+	case <-n.done:
+	default:
+		n.rn.raft.logger.Warningf("%x A tick missed to fire. Node blocks too long!", n.rn.raft.id)
+	}
+}
+
+// Campaign implements Node.
+func (n *node) Campaign(ctx context.Context) error {
+	return n.send(ctx, pb.Message{Type: pb.MsgHup}, false /* wait */)
+}
+
+// Propose implements Node.
+func (n *node) Propose(ctx context.Context, data []byte) error {
+	m := pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}}
+	return n.send(ctx, m, true /* wait */)
+}
+
+// Step implements Node.
+func (n *node) Step(ctx context.Context, m pb.Message) error {
+	if IsLocalMsg(m.Type) && !IsLocalMsgTarget(m.From) {
+		// A peer cannot ask for local actions such as an election; ignoring
+		// the message (rather than failing) is what etcd/raft does.
+		return nil
+	}
+	return n.send(ctx, m, false /* wait */)
+}
+
+// ProposeConfChange implements Node. Unlike Propose it does not wait for the
+// state machine's verdict.
+func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
+	m, err := confChangeToMsg(cc)
+	if err != nil {
+		return err
+	}
+	return n.Step(ctx, m)
+}
+
+// confChangeToMsg wraps cc into the proposal that carries it.
+func confChangeToMsg(cc pb.ConfChangeI) (pb.Message, error) {
+	typ, data, err := pb.MarshalConfChange(cc)
+	if err != nil {
+		return pb.Message{}, err
+	}
+	return pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Type: typ, Data: data}}}, nil
+}
+
+// send hands m to the node goroutine. Proposals go through the proposal
+// channel (armed only while a leader is known); with wait, send also waits
+// for the error from stepping the proposal. Everything else goes through the
+// receive channel and is never waited for.
+func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
+	if m.Type != pb.MsgProp {
+		select {
+		case n.recvc <- m:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+	pm := msgWithResult{m: m}
+	if wait {
+		// Buffered, so that the node goroutine never blocks on a caller
+		// that has given up.
+		pm.result = make(chan error, 1)
+	}
+	select {
+	case n.propc <- pm:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	if !wait {
+		return nil
+	}
+	select {
+	case err := <-pm.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// Ready implements Node.
+func (n *node) Ready() <-chan Ready { return n.readyc }
+
+// Advance implements Node.
+func (n *node) Advance() {
+	select {
+	case n.advancec <- struct{}{}:
+	case <-n.done:
+	}
+}
+
+// ApplyConfChange implements Node. After Stop it returns an empty ConfState.
+func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
+	var cs pb.ConfState
+	select {
+	case n.confc <- cc.AsV2():
+	case <-n.done:
+	}
+	select {
+	case cs = <-n.confstatec:
+	case <-n.done:
+	}
+	return &cs
+}
+
+// Status implements Node.
+func (n *node) Status() Status {
+	c := make(chan Status)
+	select {
+	case n.status <- c:
+		return <-c
+	case <-n.done:
+		return Status{}
+	}
+}
+
+// ReportUnreachable implements Node.
+func (n *node) ReportUnreachable(id uint64) {
+	n.deliverLocal(pb.Message{Type: pb.MsgUnreachable, From: id})
+}
+
+// ReportSnapshot implements Node.
+func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
+	n.deliverLocal(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
+}
+
+// deliverLocal hands m to the node goroutine, or drops it if the node is
+// stopped.
+func (n *node) deliverLocal(m pb.Message) {
+	select {
+	case n.recvc <- m:
+	case <-n.done:
+	}
+}
+
+// TransferLeadership implements Node.
+func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) {
+	// From names the transferee and To the current leader, so that the
+	// request also works when it is stepped on the leader itself.
+	select {
+	case n.recvc <- pb.Message{Type: pb.MsgTransferLeader, From: transferee, To: lead}:
+	case <-n.done:
+	case <-ctx.Done():
+	}
+}
+
+// ForgetLeader implements Node.
+func (n *node) ForgetLeader(ctx context.Context) error {
+	return n.send(ctx, pb.Message{Type: pb.MsgForgetLeader}, false /* wait */)
+}
+
+// ReadIndex implements Node.
+func (n *node) ReadIndex(ctx context.Context, rctx []byte) error {
+	m := pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}}
+	return n.send(ctx, m, false /* wait */)
+}

@@ -1,0 +1,463 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// ErrStepLocalMsg is returned by RawNode.Step for a message type that only
+// the node itself may create (such as MsgHup), coming from anyone but the
+// local storage threads.
+var ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
+
+// ErrStepPeerNotFound is returned by RawNode.Step for a response from a node
+// that is not in the configuration.
+var ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
+
+// RawNode is the raft state machine for one node, driven by the caller: it
+// does nothing until called, and is not safe for concurrent use. Node wraps
+// it with a goroutine and channels; the methods correspond, and Node's
+// documentation describes them at more length.
+type RawNode struct {
+	raft               *raft
+	asyncStorageWrites bool
+
+	// prevSoftSt and prevHardSt are the states as of the last accepted
+	// Ready; a Ready reports a state only when it differs from these.
+	prevSoftSt *SoftState
+	prevHardSt pb.HardState
+	// stepsOnAdvance are the acknowledgements (self-addressed messages and
+	// storage responses) that become true once the application has handled
+	// the accepted Ready. Advance steps them. Without AsyncStorageWrites
+	// only; with it, the same messages travel in the Responses of the local
+	// storage messages.
+	stepsOnAdvance []pb.Message
+}
+
+// NewRawNode returns a RawNode for config, or the error that makes config
+// invalid. The state is loaded from config.Storage.
+//
+// A brand-new node starts from empty storage; see Bootstrap for giving it its
+// initial configuration (what StartNode's peers used to do). The preferred
+// way is to prepare the Storage instead: a snapshot at some index > 1 whose
+// ConfState is the initial configuration.
+func NewRawNode(config *Config) (*RawNode, error) {
+	if err := config.validate(); err != nil {
+		return nil, err
+	}
+	r := newRaft(config)
+	soft := r.softState()
+	return &RawNode{
+		raft:               r,
+		asyncStorageWrites: config.AsyncStorageWrites,
+		prevSoftSt:         &soft,
+		prevHardSt:         r.hardState(),
+	}, nil
+}
+
+// Tick advances the logical clock by one tick, which may start an election
+// (on a follower or candidate) or send heartbeats (on a leader).
+func (rn *RawNode) Tick() {
+	rn.raft.tick()
+}
+
+// TickQuiesced advances the election clock by one tick and does nothing
+// else: no election, heartbeat or quorum check is triggered by it. It lets an
+// application stop ticking a group whose members are known to be in sync
+// ("quiesced") while keeping time. It bypasses the state machine's timing
+// rules, so use Tick unless you know exactly why not.
+//
+// Deprecated: This method will be removed in a future release.
+func (rn *RawNode) TickQuiesced() {
+	rn.raft.electionElapsed++
+}
+
+// Campaign starts an election, making the node a candidate (or a
+// pre-candidate with PreVote).
+func (rn *RawNode) Campaign() error {
+	return rn.raft.Step(pb.Message{Type: pb.MsgHup})
+}
+
+// Propose asks for data to be appended to the log. It returns
+// ErrProposalDropped if the node cannot take proposals now (no leader known,
+// a leadership transfer in progress, the uncommitted log too large, ...).
+func (rn *RawNode) Propose(data []byte) error {
+	r := rn.raft
+	return r.Step(pb.Message{Type: pb.MsgProp, From: r.id, Entries: []pb.Entry{{Data: data}}})
+}
+
+// ProposeConfChange proposes a configuration change; see
+// Node.ProposeConfChange.
+func (rn *RawNode) ProposeConfChange(cc pb.ConfChangeI) error {
+	m, err := confChangeToMsg(cc)
+	if err != nil {
+		return err
+	}
+	return rn.raft.Step(m)
+}
+
+// ApplyConfChange applies a configuration change found in the committed
+// entries and returns the new configuration. It must be called for every
+// committed change, in log order, unless the application rejects the change,
+// in which case it must not be called.
+func (rn *RawNode) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
+	cs := rn.raft.applyConfChange(cc.AsV2())
+	return &cs
+}
+
+// Step hands a message received from a peer (or from a local storage thread,
+// with AsyncStorageWrites) to the state machine. Local message types from
+// anyone else are refused with ErrStepLocalMsg, and responses from nodes
+// outside the configuration with ErrStepPeerNotFound.
+func (rn *RawNode) Step(m pb.Message) error {
+	fromStorage := IsLocalMsgTarget(m.From)
+	if IsLocalMsg(m.Type) && !fromStorage {
+		return ErrStepLocalMsg
+	}
+	if IsResponseMsg(m.Type) && !fromStorage && rn.raft.trk.Progress[m.From] == nil {
+		return ErrStepPeerNotFound
+	}
+	return rn.raft.Step(m)
+}
+
+// Ready returns the work outstanding since the last Ready and marks it as
+// handed out. The application must handle it as the package documentation
+// describes and then (without AsyncStorageWrites) call Advance before asking
+// for the next one.
+func (rn *RawNode) Ready() Ready {
+	rd := rn.readyWithoutAccept()
+	rn.acceptReady(rd)
+	return rd
+}
+
+// readyWithoutAccept builds the outstanding Ready without changing anything,
+// so it can be built, discarded and built again (Node does that while the
+// application is not ready to take it). acceptReady commits to it.
+func (rn *RawNode) readyWithoutAccept() Ready {
+	r := rn.raft
+	rd := Ready{
+		Entries:          r.raftLog.nextUnstableEnts(),
+		CommittedEntries: r.raftLog.nextCommittedEnts(rn.applyUnstableEntries()),
+		Messages:         r.msgs,
+		ReadStates:       r.readStates,
+	}
+	if len(rd.ReadStates) == 0 {
+		rd.ReadStates = nil
+	}
+	if soft := r.softState(); !soft.equal(rn.prevSoftSt) {
+		rd.SoftState = &soft
+	}
+	hard := r.hardState()
+	if !isHardStateEqual(hard, rn.prevHardSt) {
+		rd.HardState = hard
+	}
+	if snap := r.raftLog.nextUnstableSnapshot(); snap != nil {
+		rd.Snapshot = *snap
+	}
+	rd.MustSync = MustSync(hard, rn.prevHardSt, len(rd.Entries))
+
+	if rn.asyncStorageWrites {
+		// Whatever waits for durability or application rides along with the
+		// work for the storage threads, so Messages can go out at once.
+		if needStorageAppendMsg(r, rd) {
+			rd.Messages = append(rd.Messages, newStorageAppendMsg(r, rd))
+		}
+		if needStorageApplyMsg(rd) {
+			rd.Messages = append(rd.Messages, newStorageApplyMsg(r, rd))
+		}
+		return rd
+	}
+	// Synchronously, the application sends Messages only after persisting
+	// the Ready, so the messages that wait for durability can go with them.
+	// Those addressed to this node are stepped by Advance instead.
+	for _, m := range r.msgsAfterAppend {
+		if m.To != r.id {
+			rd.Messages = append(rd.Messages, m)
+		}
+	}
+	return rd
+}
+
+// MustSync reports whether moving from the persisted state prevst to st,
+// plus entsnum new entries, must be written durably (with fsync) before
+// messages go out. The term, the vote and the log are what Raft requires on
+// stable storage before answering anyone (thesis §3.8); the commit index can
+// always be recovered, so a change of it alone needs no sync.
+func MustSync(st, prevst pb.HardState, entsnum int) bool {
+	return entsnum != 0 || st.Term != prevst.Term || st.Vote != prevst.Vote
+}
+
+// needStorageAppendMsg reports whether the append thread has work in rd:
+// something to persist, or messages that must wait until everything handed
+// to it earlier is durable.
+func needStorageAppendMsg(r *raft, rd Ready) bool {
+	return len(rd.Entries) != 0 || !IsEmptyHardState(rd.HardState) ||
+		!IsEmptySnap(rd.Snapshot) || len(r.msgsAfterAppend) != 0
+}
+
+// needStorageAppendRespMsg reports whether raft wants to hear back from the
+// append thread: when a snapshot is written, or while any unstable entry
+// awaits its acknowledgement, even one handed out by an earlier Ready
+// (newStorageAppendRespMsg explains why).
+func needStorageAppendRespMsg(r *raft, rd Ready) bool {
+	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
+}
+
+// newStorageAppendMsg builds the message for the append thread: persist
+// rd's entries, HardState and snapshot, then deliver the Responses, in
+// order. Responses are the messages that were waiting for durability
+// (votes, append acknowledgements), then the acknowledgement back to this
+// node.
+//
+// The Responses order matters for speed: on a leader, its own MsgAppResp is
+// handled while the entries are still in the unstable log, where looking up
+// their terms is cheap; the MsgStorageAppendResp that drops them comes last.
+func newStorageAppendMsg(r *raft, rd Ready) pb.Message {
+	m := pb.Message{
+		Type:    pb.MsgStorageAppend,
+		From:    r.id,
+		To:      LocalAppendThread,
+		Entries: rd.Entries,
+	}
+	if !IsEmptyHardState(rd.HardState) {
+		// The HardState travels in the message's own fields. Without a
+		// change they all stay zero, so that the HardState rebuilt from
+		// them is empty and nothing is written.
+		m.Term, m.Vote, m.Commit = rd.Term, rd.Vote, rd.Commit
+	}
+	if !IsEmptySnap(rd.Snapshot) {
+		snap := rd.Snapshot
+		m.Snapshot = &snap
+	}
+	m.Responses = r.msgsAfterAppend
+	if needStorageAppendRespMsg(r, rd) {
+		m.Responses = append(m.Responses, newStorageAppendRespMsg(r, rd))
+	}
+	return m
+}
+
+// newStorageAppendRespMsg builds the acknowledgement that everything handed
+// to the append thread so far, this Ready included, is durable.
+//
+// It names the current term and the log's last entry, not the last entry of
+// this Ready. The term makes the acknowledgement stale after a term change:
+// a new leader may have overwritten the acknowledged indexes, and its
+// entries could still be on their way to storage, so dropping them from the
+// unstable log on the strength of an older write would be wrong. Naming the
+// last entry of the whole log, even when this Ready has no entries (a
+// HardState-only write after a term change), gives every term a chance to
+// acknowledge entries whose own acknowledgement went stale, so that the
+// unstable log is eventually trimmed.
+func newStorageAppendRespMsg(r *raft, rd Ready) pb.Message {
+	m := pb.Message{
+		Type: pb.MsgStorageAppendResp,
+		From: LocalAppendThread,
+		To:   r.id,
+		Term: r.Term,
+	}
+	if r.raftLog.hasNextOrInProgressUnstableEnts() {
+		last := r.raftLog.lastEntryID()
+		m.LogTerm, m.Index = last.term, last.index
+	}
+	if !IsEmptySnap(rd.Snapshot) {
+		snap := rd.Snapshot
+		m.Snapshot = &snap
+	}
+	return m
+}
+
+// needStorageApplyMsg reports whether the apply thread has work in rd.
+func needStorageApplyMsg(rd Ready) bool { return len(rd.CommittedEntries) != 0 }
+
+// newStorageApplyMsg builds the message for the apply thread: apply rd's
+// committed entries, then deliver the acknowledgement. Applying does not
+// happen under any particular term, so Term stays zero.
+func newStorageApplyMsg(r *raft, rd Ready) pb.Message {
+	return pb.Message{
+		Type:      pb.MsgStorageApply,
+		From:      r.id,
+		To:        LocalApplyThread,
+		Entries:   rd.CommittedEntries,
+		Responses: []pb.Message{newStorageApplyRespMsg(r, rd.CommittedEntries)},
+	}
+}
+
+// newStorageApplyRespMsg builds the acknowledgement that ents (and all
+// committed entries handed out before them) are applied.
+func newStorageApplyRespMsg(r *raft, ents []pb.Entry) pb.Message {
+	return pb.Message{
+		Type:    pb.MsgStorageApplyResp,
+		From:    LocalApplyThread,
+		To:      r.id,
+		Entries: ents,
+	}
+}
+
+// acceptReady records that rd, built by readyWithoutAccept with nothing
+// changed since, is handed to the application: its contents are not offered
+// again, and raft lets go of the slices it shares with rd.
+func (rn *RawNode) acceptReady(rd Ready) {
+	r := rn.raft
+	if rd.SoftState != nil {
+		rn.prevSoftSt = rd.SoftState
+	}
+	if !IsEmptyHardState(rd.HardState) {
+		rn.prevHardSt = rd.HardState
+	}
+	if len(rd.ReadStates) != 0 {
+		r.readStates = nil
+	}
+	if !rn.asyncStorageWrites {
+		rn.queueStepsOnAdvance(rd)
+	}
+	// Fresh slices from here on: the application owns the old ones now.
+	r.msgs = nil
+	r.msgsAfterAppend = nil
+	r.raftLog.acceptUnstable()
+	if n := len(rd.CommittedEntries); n != 0 {
+		last := rd.CommittedEntries[n-1].Index
+		r.raftLog.acceptApplying(last, entsSize(rd.CommittedEntries), rn.applyUnstableEntries())
+	}
+}
+
+// queueStepsOnAdvance collects what Advance will step once the application
+// has handled rd: the same acknowledgements that the storage threads would
+// deliver with AsyncStorageWrites, in the same order.
+func (rn *RawNode) queueStepsOnAdvance(rd Ready) {
+	r := rn.raft
+	if len(rn.stepsOnAdvance) != 0 {
+		// Misuse, but one that leaves raft unable to tell which writes are
+		// durable; nothing sensible can follow it.
+		panic(fmt.Sprintf("raft: a second Ready was accepted without a call to Advance (%d acknowledgements pending)",
+			len(rn.stepsOnAdvance)))
+	}
+	for _, m := range r.msgsAfterAppend {
+		if m.To == r.id {
+			rn.stepsOnAdvance = append(rn.stepsOnAdvance, m)
+		}
+	}
+	if needStorageAppendRespMsg(r, rd) {
+		rn.stepsOnAdvance = append(rn.stepsOnAdvance, newStorageAppendRespMsg(r, rd))
+	}
+	if needStorageApplyMsg(rd) {
+		rn.stepsOnAdvance = append(rn.stepsOnAdvance, newStorageApplyRespMsg(r, rd.CommittedEntries))
+	}
+}
+
+// applyUnstableEntries reports whether committed entries may be handed out
+// for applying before they are durable locally. Synchronously the
+// application persists a Ready's entries before applying its committed
+// entries, so it may; with AsyncStorageWrites the two threads are not
+// ordered, so it may not.
+func (rn *RawNode) applyUnstableEntries() bool {
+	return !rn.asyncStorageWrites
+}
+
+// HasReady reports whether Ready would have anything in it.
+func (rn *RawNode) HasReady() bool {
+	r := rn.raft
+	if len(r.msgs) != 0 || len(r.msgsAfterAppend) != 0 || len(r.readStates) != 0 {
+		return true
+	}
+	if soft := r.softState(); !soft.equal(rn.prevSoftSt) {
+		return true
+	}
+	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.prevHardSt) {
+		return true
+	}
+	return r.raftLog.hasNextUnstableSnapshot() || r.raftLog.hasNextUnstableEnts() ||
+		r.raftLog.hasNextCommittedEnts(rn.applyUnstableEntries())
+}
+
+// Advance tells the RawNode that the last Ready has been handled: its state
+// persisted, its messages sent and its committed entries applied. The Ready
+// argument is not used (what to acknowledge was recorded when the Ready was
+// handed out); it stays for compatibility.
+//
+// Advance must not be called with AsyncStorageWrites, where the responses of
+// the local storage threads take its place; doing so panics.
+func (rn *RawNode) Advance(_ Ready) {
+	if rn.asyncStorageWrites {
+		panic("raft: RawNode.Advance must not be called when using AsyncStorageWrites")
+	}
+	steps := rn.stepsOnAdvance
+	for i := range steps {
+		// These acknowledgements cannot be refused; stepping them only
+		// fails for stale ones, which are ignored anyway.
+		_ = rn.raft.Step(steps[i])
+		steps[i] = pb.Message{} // let go of the entries they reference
+	}
+	rn.stepsOnAdvance = steps[:0]
+}
+
+// Status returns the node's status including, on a leader, a copy of every
+// follower's progress. BasicStatus and WithProgress avoid the allocations.
+func (rn *RawNode) Status() Status {
+	return getStatus(rn.raft)
+}
+
+// BasicStatus returns the node's status without the progress map.
+func (rn *RawNode) BasicStatus() BasicStatus {
+	return getBasicStatus(rn.raft)
+}
+
+// ProgressType tells which kind of member a Progress passed to a
+// WithProgress visitor belongs to.
+type ProgressType byte
+
+const (
+	// ProgressTypePeer marks the progress of a voter.
+	ProgressTypePeer ProgressType = iota
+	// ProgressTypeLearner marks the progress of a learner.
+	ProgressTypeLearner
+)
+
+// WithProgress calls visitor with the progress of every member, in
+// increasing ID order, without allocating. Only a leader tracks meaningful
+// progress. The Progress passed is a copy without its Inflights.
+func (rn *RawNode) WithProgress(visitor func(id uint64, typ ProgressType, pr tracker.Progress)) {
+	rn.raft.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		typ := ProgressTypePeer
+		if pr.IsLearner {
+			typ = ProgressTypeLearner
+		}
+		cp := *pr
+		cp.Inflights = nil
+		visitor(id, typ, cp)
+	})
+}
+
+// ReportUnreachable reports that the last message sent to node id could not
+// be delivered; a leader then goes back to probing that follower.
+func (rn *RawNode) ReportUnreachable(id uint64) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgUnreachable, From: id})
+}
+
+// ReportSnapshot reports the outcome of sending a snapshot to node id; see
+// Node.ReportSnapshot.
+func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
+}
+
+// TransferLeader asks this node, if it leads, to hand leadership over to
+// transferee (a follower forwards the request to its leader).
+func (rn *RawNode) TransferLeader(transferee uint64) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgTransferLeader, From: transferee})
+}
+
+// ForgetLeader makes a follower forget its leader for the rest of the term;
+// see Node.ForgetLeader.
+func (rn *RawNode) ForgetLeader() error {
+	return rn.raft.Step(pb.Message{Type: pb.MsgForgetLeader})
+}
+
+// ReadIndex asks for a read index for the request context rctx. The answer
+// arrives in a later Ready's ReadStates, carrying rctx: once the application
+// has applied up to its Index, reads issued before the request are
+// linearizable.
+func (rn *RawNode) ReadIndex(rctx []byte) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}})
+}

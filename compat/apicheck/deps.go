@@ -15,8 +15,10 @@ import (
 	_ "go.etcd.io/raft/v3/tracker"
 )
 
-// The same for ours, which is found through the replace directive.
+// The same for ours, which is found through the replace directive. Add
+// rafttest here once it exists.
 import (
+	_ "github.com/raftkit/raft"
 	_ "github.com/raftkit/raft/confchange"
 	_ "github.com/raftkit/raft/quorum"
 	_ "github.com/raftkit/raft/raftpb"

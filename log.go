@@ -15,6 +15,8 @@ import (
 // The unstable part wins where the two overlap: its entries may replace a
 // conflicting suffix of storage that is still to be overwritten.
 type raftLog struct {
+	logger Logger
+
 	// storage holds the entries persisted since the last snapshot.
 	storage Storage
 	// unstable holds what is appended but not persisted yet.
@@ -23,24 +25,30 @@ type raftLog struct {
 	// committed is the highest index known to be stored on a quorum.
 	// Invariant: applied <= applying <= committed <= lastIndex().
 	committed uint64
-	// applying is the highest index handed to the application to apply
-	// (raised when a Ready is accepted); entries up to it may still be in
-	// flight. Invariant: applied <= applying <= committed.
-	applying uint64
 	// applied is the highest index the application reported applied
 	// (raised on Advance or on an apply-thread response).
 	// Invariant: applied <= applying.
 	applied uint64
+	// applying is the highest index handed to the application to apply
+	// (raised when a Ready is accepted); entries up to it may still be in
+	// flight. Invariant: applied <= applying <= committed.
+	applying uint64
 
-	logger Logger
+	// applyPacing bounds how much committed-entry data is out with the
+	// application at once; its fields are promoted so that the state machine
+	// reads them as raftLog fields.
+	applyPacing
+}
 
-	// maxApplyingEntsSize bounds the encoded size of entries handed out by
-	// nextCommittedEnts and not yet acknowledged through appliedTo
-	// (Config.MaxCommittedSizePerReady). At least one entry is always let
-	// through when nothing is outstanding, so one oversized entry cannot stall
-	// the log.
+// applyPacing is raftLog's flow control for handing committed entries to
+// the application (Config.MaxCommittedSizePerReady).
+type applyPacing struct {
+	// maxApplyingEntsSize bounds applyingEntsSize. At least one entry is
+	// always let through when nothing is outstanding, so one oversized entry
+	// cannot stall the log.
 	maxApplyingEntsSize entryEncodingSize
-	// applyingEntsSize is the encoded size currently outstanding.
+	// applyingEntsSize is the encoded size of entries handed out by
+	// nextCommittedEnts and not yet acknowledged through appliedTo.
 	applyingEntsSize entryEncodingSize
 	// applyingEntsPaused stops nextCommittedEnts until appliedTo frees room:
 	// set when the outstanding size reached the bound, or when the last batch
@@ -57,31 +65,37 @@ func newLog(storage Storage, logger Logger) *raftLog {
 // newLogWithSize returns a log over storage that hands out at most
 // maxApplyingEntsSize bytes of committed entries before they are
 // acknowledged. The log starts as committed and applied up to storage's
-// compaction point, the latest snapshot. Storage failing to report its bounds
-// leaves nothing to start from, so it panics.
+// compaction point, the latest snapshot.
 func newLogWithSize(storage Storage, logger Logger, maxApplyingEntsSize entryEncodingSize) *raftLog {
-	first, err := storage.FirstIndex()
+	l := &raftLog{
+		logger:      logger,
+		storage:     storage,
+		applyPacing: applyPacing{maxApplyingEntsSize: maxApplyingEntsSize},
+	}
+	snapIndex := l.storageFirstIndex() - 1
+	l.committed, l.applied, l.applying = snapIndex, snapIndex, snapIndex
+	next := l.storageLastIndex() + 1
+	l.unstable = unstable{offset: next, offsetInProgress: next, logger: logger}
+	return l
+}
+
+// storageFirstIndex asks storage for its first index. Storage failing to
+// report its bounds leaves the log nothing to stand on, so it panics.
+func (l *raftLog) storageFirstIndex() uint64 {
+	i, err := l.storage.FirstIndex()
 	if err != nil {
 		panic(fmt.Errorf("raft: reading the first index from storage: %w", err))
 	}
-	last, err := storage.LastIndex()
+	return i
+}
+
+// storageLastIndex asks storage for its last index; see storageFirstIndex.
+func (l *raftLog) storageLastIndex() uint64 {
+	i, err := l.storage.LastIndex()
 	if err != nil {
 		panic(fmt.Errorf("raft: reading the last index from storage: %w", err))
 	}
-	snapIndex := first - 1
-	return &raftLog{
-		storage: storage,
-		unstable: unstable{
-			offset:           last + 1,
-			offsetInProgress: last + 1,
-			logger:           logger,
-		},
-		committed:           snapIndex,
-		applying:            snapIndex,
-		applied:             snapIndex,
-		logger:              logger,
-		maxApplyingEntsSize: maxApplyingEntsSize,
-	}
+	return i
 }
 
 // String summarizes the log's positions for log lines.
@@ -251,11 +265,7 @@ func (l *raftLog) firstIndex() uint64 {
 	if i, ok := l.unstable.maybeFirstIndex(); ok {
 		return i
 	}
-	i, err := l.storage.FirstIndex()
-	if err != nil {
-		panic(fmt.Errorf("raft: reading the first index from storage: %w", err))
-	}
-	return i
+	return l.storageFirstIndex()
 }
 
 // lastIndex is the index of the last entry in the log.
@@ -263,11 +273,7 @@ func (l *raftLog) lastIndex() uint64 {
 	if i, ok := l.unstable.maybeLastIndex(); ok {
 		return i
 	}
-	i, err := l.storage.LastIndex()
-	if err != nil {
-		panic(fmt.Errorf("raft: reading the last index from storage: %w", err))
-	}
-	return i
+	return l.storageLastIndex()
 }
 
 // commitTo raises the commit index to tocommit; it never lowers it. A commit
@@ -300,8 +306,8 @@ func (l *raftLog) appliedTo(i uint64, size entryEncodingSize) {
 // applyingBudgetSpent reports whether the outstanding size has reached the
 // bound. Nothing outstanding never counts as spent, so that even a zero bound
 // lets one batch (of at least one entry) through at a time.
-func (l *raftLog) applyingBudgetSpent() bool {
-	return l.applyingEntsSize > 0 && l.applyingEntsSize >= l.maxApplyingEntsSize
+func (p *applyPacing) applyingBudgetSpent() bool {
+	return p.applyingEntsSize > 0 && p.applyingEntsSize >= p.maxApplyingEntsSize
 }
 
 // acceptApplying records that entries up to i, of size bytes, have been
@@ -349,20 +355,26 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 	if t, ok := l.unstable.maybeTerm(i); ok {
 		return t, nil
 	}
-	if i+1 < l.firstIndex() {
+	switch {
+	case i+1 < l.firstIndex():
 		return 0, ErrCompacted
-	}
-	if i > l.lastIndex() {
+	case i > l.lastIndex():
 		return 0, ErrUnavailable
 	}
 	t, err := l.storage.Term(i)
-	switch {
-	case err == nil:
-		return t, nil
-	case errors.Is(err, ErrCompacted), errors.Is(err, ErrUnavailable):
+	if err != nil {
+		if !isOutOfLog(err) {
+			panic(fmt.Errorf("raft: reading the term of entry %d from storage: %w", i, err))
+		}
 		return 0, err
 	}
-	panic(fmt.Errorf("raft: reading the term of entry %d from storage: %w", i, err))
+	return t, nil
+}
+
+// isOutOfLog reports whether err says an index is not in the log (compacted
+// or past the end), as opposed to storage failing.
+func isOutOfLog(err error) bool {
+	return errors.Is(err, ErrCompacted) || errors.Is(err, ErrUnavailable)
 }
 
 // entries returns the entries from index i to the end of the log, at most
@@ -421,8 +433,9 @@ func (l *raftLog) maybeCommit(at entryID) bool {
 // and everything in the log up to its index is committed.
 func (l *raftLog) restore(s pb.Snapshot) {
 	l.logger.Infof("log [%s] starts to restore snapshot [index: %d, term: %d]", l, s.Metadata.Index, s.Metadata.Term)
-	l.committed = s.Metadata.Index
 	l.unstable.restore(s)
+	// Only a leader's snapshot is restored, and it holds committed state.
+	l.committed = s.Metadata.Index
 }
 
 // scan passes the entries of [lo, hi) to visit in consecutive pages of at
@@ -431,18 +444,19 @@ func (l *raftLog) restore(s pb.Snapshot) {
 // return an error of its own to end the scan early. All of [lo, hi) must be
 // in the log, or scan eventually fails.
 func (l *raftLog) scan(lo, hi uint64, pageSize entryEncodingSize, visit func([]pb.Entry) error) error {
-	for lo < hi {
-		page, err := l.slice(lo, hi, pageSize)
-		if err != nil {
+	for next := lo; next < hi; {
+		page, err := l.slice(next, hi, pageSize)
+		switch {
+		case err != nil:
+			return err
+		case len(page) == 0:
+			// Would loop forever; slice promises at least one entry.
+			return fmt.Errorf("got 0 entries in [%d, %d)", next, hi)
+		}
+		if err = visit(page); err != nil {
 			return err
 		}
-		if len(page) == 0 {
-			return fmt.Errorf("got 0 entries in [%d, %d)", lo, hi)
-		}
-		if err := visit(page); err != nil {
-			return err
-		}
-		lo += uint64(len(page))
+		next += uint64(len(page))
 	}
 	return nil
 }
@@ -453,11 +467,8 @@ func (l *raftLog) scan(lo, hi uint64, pageSize entryEncodingSize, visit func([]p
 // within the log is a caller bug and panics. The caller may append to the
 // result but must not modify the entries in it.
 func (l *raftLog) slice(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, error) {
-	if err := l.mustCheckOutOfBounds(lo, hi); err != nil {
+	if err := l.mustCheckOutOfBounds(lo, hi); err != nil || lo == hi {
 		return nil, err
-	}
-	if lo == hi {
-		return nil, nil
 	}
 	split := l.unstable.offset
 	if lo >= split {
@@ -524,7 +535,7 @@ func (l *raftLog) zeroTermOnOutOfBounds(t uint64, err error) uint64 {
 	switch {
 	case err == nil:
 		return t
-	case errors.Is(err, ErrCompacted), errors.Is(err, ErrUnavailable):
+	case isOutOfLog(err):
 		return 0
 	}
 	panic(fmt.Errorf("raft: unexpected error looking up a term: %w", err))

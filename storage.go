@@ -8,21 +8,22 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// ErrCompacted reports that a requested index lies at or below the log's
-// compaction point, so the entry now exists only inside a snapshot.
-var ErrCompacted = errors.New("requested index is unavailable due to compaction")
-
-// ErrSnapOutOfDate reports an attempt to create or apply a snapshot that is
-// not newer than the one the storage already has.
-var ErrSnapOutOfDate = errors.New("requested index is older than the existing snapshot")
-
-// ErrUnavailable reports that a requested entry is past the end of the
-// stored log (or otherwise missing from it).
-var ErrUnavailable = errors.New("requested entry at index is unavailable")
-
-// ErrSnapshotTemporarilyUnavailable is what Storage.Snapshot returns while a
-// snapshot is still being prepared; raft retries later instead of failing.
-var ErrSnapshotTemporarilyUnavailable = errors.New("snapshot is temporarily unavailable")
+// The sentinel errors of Storage. Their texts are part of the API.
+var (
+	// ErrCompacted reports that a requested index lies at or below the log's
+	// compaction point, so the entry now exists only inside a snapshot.
+	ErrCompacted = errors.New("requested index is unavailable due to compaction")
+	// ErrSnapOutOfDate reports an attempt to create or apply a snapshot that
+	// is not newer than the one the storage already has.
+	ErrSnapOutOfDate = errors.New("requested index is older than the existing snapshot")
+	// ErrUnavailable reports that a requested entry is past the end of the
+	// stored log (or otherwise missing from it).
+	ErrUnavailable = errors.New("requested entry at index is unavailable")
+	// ErrSnapshotTemporarilyUnavailable is what Storage.Snapshot returns
+	// while a snapshot is still being prepared; raft retries later instead of
+	// failing.
+	ErrSnapshotTemporarilyUnavailable = errors.New("snapshot is temporarily unavailable")
+)
 
 // Storage is the application's durable log, read by raft. Raft never writes
 // through this interface: the application persists what Ready hands it and
@@ -71,12 +72,6 @@ type Storage interface {
 	Snapshot() (pb.Snapshot, error)
 }
 
-// storageCallCounts counts MemoryStorage reads, for tests and benchmarks that
-// check how often raft goes to storage.
-type storageCallCounts struct {
-	initialState, firstIndex, lastIndex, entries, term, snapshot int
-}
-
 // MemoryStorage implements Storage in memory. Its methods may be called from
 // several goroutines (raft reads it while the application appends); the
 // embedded mutex guards all fields and is exported for compatibility.
@@ -92,49 +87,53 @@ type storageCallCounts struct {
 type MemoryStorage struct {
 	sync.Mutex
 
-	hardState pb.HardState
+	log       []pb.Entry // see the invariants above
 	snapshot  pb.Snapshot
-	log       []pb.Entry
+	hardState pb.HardState
 
 	callStats storageCallCounts
 }
 
 // NewMemoryStorage creates an empty MemoryStorage.
 func NewMemoryStorage() *MemoryStorage {
-	return &MemoryStorage{log: []pb.Entry{{}}}
+	return &MemoryStorage{log: make([]pb.Entry, 1)}
+}
+
+// read locks ms for one Storage read and counts it; defer the returned
+// function to unlock.
+func (ms *MemoryStorage) read(counter *int) (unlock func()) {
+	ms.Lock()
+	*counter++
+	return ms.Unlock
 }
 
 // compactedIndex is the compaction point (invariant 1).
 func (ms *MemoryStorage) compactedIndex() uint64 { return ms.log[0].Index }
 
-func (ms *MemoryStorage) firstIndex() uint64 { return ms.log[0].Index + 1 }
+func (ms *MemoryStorage) firstIndex() uint64 { return ms.compactedIndex() + 1 }
 
 func (ms *MemoryStorage) lastIndex() uint64 {
-	return ms.log[0].Index + uint64(len(ms.log)) - 1
+	return ms.compactedIndex() + uint64(len(ms.log)-1)
 }
 
 // InitialState implements the Storage interface.
 func (ms *MemoryStorage) InitialState() (pb.HardState, pb.ConfState, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.initialState++
+	defer ms.read(&ms.callStats.initialState)()
 	return ms.hardState, ms.snapshot.Metadata.ConfState, nil
 }
 
-// SetHardState saves the current HardState.
+// SetHardState records st; InitialState returns it from then on.
 func (ms *MemoryStorage) SetHardState(st pb.HardState) error {
 	ms.Lock()
-	defer ms.Unlock()
 	ms.hardState = st
+	ms.Unlock()
 	return nil
 }
 
 // Entries implements the Storage interface. Asking for entries past the
 // last index is a bug in the caller and panics.
 func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.entries++
+	defer ms.read(&ms.callStats.entries)()
 	base := ms.compactedIndex()
 	if lo <= base {
 		return nil, ErrCompacted
@@ -153,9 +152,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 
 // Term implements the Storage interface.
 func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.term++
+	defer ms.read(&ms.callStats.term)()
 	base := ms.compactedIndex()
 	switch {
 	case i < base:
@@ -168,25 +165,19 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 
 // LastIndex implements the Storage interface.
 func (ms *MemoryStorage) LastIndex() (uint64, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.lastIndex++
+	defer ms.read(&ms.callStats.lastIndex)()
 	return ms.lastIndex(), nil
 }
 
 // FirstIndex implements the Storage interface.
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.firstIndex++
+	defer ms.read(&ms.callStats.firstIndex)()
 	return ms.firstIndex(), nil
 }
 
 // Snapshot implements the Storage interface.
 func (ms *MemoryStorage) Snapshot() (pb.Snapshot, error) {
-	ms.Lock()
-	defer ms.Unlock()
-	ms.callStats.snapshot++
+	defer ms.read(&ms.callStats.snapshot)()
 	return ms.snapshot, nil
 }
 
@@ -215,25 +206,34 @@ func (ms *MemoryStorage) ApplySnapshot(snap pb.Snapshot) error {
 func (ms *MemoryStorage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
 	ms.Lock()
 	defer ms.Unlock()
-	if i <= ms.snapshot.Metadata.Index {
-		return pb.Snapshot{}, ErrSnapOutOfDate
+	term, err := ms.termForSnapshot(i)
+	if err != nil {
+		return pb.Snapshot{}, err
 	}
-	if last := ms.lastIndex(); i > last {
-		panic(fmt.Sprintf("MemoryStorage.CreateSnapshot: index %d is past the last index %d", i, last))
-	}
-	// Compact may have run ahead of the last snapshot; below the compaction
-	// point the term is no longer known.
-	base := ms.compactedIndex()
-	if i < base {
-		return pb.Snapshot{}, ErrCompacted
-	}
-	ms.snapshot.Metadata.Index = i
-	ms.snapshot.Metadata.Term = ms.log[i-base].Term
+	meta := &ms.snapshot.Metadata
+	meta.Index, meta.Term = i, term
 	if cs != nil {
-		ms.snapshot.Metadata.ConfState = *cs
+		meta.ConfState = *cs
 	}
 	ms.snapshot.Data = data
 	return ms.snapshot, nil
+}
+
+// termForSnapshot returns the term of entry i for a new snapshot at i, or
+// why there can be no such snapshot.
+func (ms *MemoryStorage) termForSnapshot(i uint64) (uint64, error) {
+	base := ms.compactedIndex()
+	switch {
+	case i <= ms.snapshot.Metadata.Index:
+		return 0, ErrSnapOutOfDate
+	case i < base:
+		// Compact may have run ahead of the last snapshot; below the
+		// compaction point the term is no longer known.
+		return 0, ErrCompacted
+	case i > ms.lastIndex():
+		panic(fmt.Sprintf("MemoryStorage.CreateSnapshot: index %d is past the last index %d", i, ms.lastIndex()))
+	}
+	return ms.log[i-base].Term, nil
 }
 
 // Compact discards every entry up to and including compactIndex, which
@@ -243,20 +243,26 @@ func (ms *MemoryStorage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte)
 func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	ms.Lock()
 	defer ms.Unlock()
-	base := ms.compactedIndex()
-	if compactIndex <= base {
+	base, last := ms.compactedIndex(), ms.lastIndex()
+	switch {
+	case compactIndex <= base:
 		return ErrCompacted
-	}
-	if last := ms.lastIndex(); compactIndex > last {
+	case compactIndex > last:
 		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
 	}
-	// A fresh array: the sentinel must not overwrite an entry a caller still
-	// holds from Entries (invariant 3).
-	cut := compactIndex - base
-	kept := make([]pb.Entry, 1, uint64(len(ms.log))-cut)
-	kept[0] = pb.Entry{Index: compactIndex, Term: ms.log[cut].Term}
-	ms.log = append(kept, ms.log[cut+1:]...)
+	ms.log = startingWithSentinel(ms.log[compactIndex-base:])
 	return nil
+}
+
+// startingWithSentinel copies tail into a fresh array, turning its first
+// entry into the compaction sentinel (invariant 1). Reusing the old array
+// would strip the payload of an entry a caller may still hold from Entries
+// (invariant 3).
+func startingWithSentinel(tail []pb.Entry) []pb.Entry {
+	out := make([]pb.Entry, len(tail))
+	out[0] = pb.Entry{Index: tail[0].Index, Term: tail[0].Term}
+	copy(out[1:], tail[1:])
+	return out
 }
 
 // Append adds entries to the log. Entries at or below the compaction point
@@ -304,4 +310,15 @@ func mustBeContiguous(ents []pb.Entry) {
 				ents[k].Index, ents[k-1].Index))
 		}
 	}
+}
+
+// storageCallCounts counts MemoryStorage reads by method, for tests and
+// benchmarks that check how often raft goes to storage.
+type storageCallCounts struct {
+	initialState int
+	firstIndex   int
+	lastIndex    int
+	entries      int
+	term         int
+	snapshot     int
 }

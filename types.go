@@ -6,19 +6,6 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// entryID names one log entry by its position and the term that created it.
-// Raft's Log Matching property (thesis §3.5) makes the pair a unique name: at
-// most one leader exists per term, and it proposes each index once.
-type entryID struct {
-	term  uint64
-	index uint64
-}
-
-// pbEntryID returns the ID of e.
-func pbEntryID(e *pb.Entry) entryID {
-	return entryID{term: e.Term, index: e.Index}
-}
-
 // logSlice is a run of entries as seen in the log of the leader of term.
 //
 // The leader's term matters because two slices from the same leader term
@@ -31,27 +18,22 @@ func pbEntryID(e *pb.Entry) entryID {
 //  2. prev.term <= entries[0].Term and terms never decrease along entries;
 //  3. every entry's term is <= term (a leader holds nothing from the future).
 type logSlice struct {
-	// term is the term of the leader whose log holds these entries.
-	term uint64
-	// prev identifies the entry just before entries[0].
-	prev entryID
-	// entries are the slice's entries, in index order.
-	entries []pb.Entry
-}
-
-// lastIndex is the index of the slice's last entry, or prev.index if the
-// slice is empty.
-func (s logSlice) lastIndex() uint64 {
-	return s.prev.index + uint64(len(s.entries))
+	term    uint64     // the term of the leader whose log holds entries
+	prev    entryID    // the entry just before entries[0]
+	entries []pb.Entry // in index order
 }
 
 // lastEntryID identifies the slice's last entry, or prev if it is empty.
 func (s logSlice) lastEntryID() entryID {
-	if n := len(s.entries); n > 0 {
-		return pbEntryID(&s.entries[n-1])
+	if len(s.entries) == 0 {
+		return s.prev
 	}
-	return s.prev
+	return pbEntryID(&s.entries[len(s.entries)-1])
 }
+
+// lastIndex is the index of the slice's last entry, or prev.index if the
+// slice is empty.
+func (s logSlice) lastIndex() uint64 { return s.prev.index + uint64(len(s.entries)) }
 
 // valid reports the first broken invariant of s, or nil.
 func (s logSlice) valid() error {
@@ -71,3 +53,14 @@ func (s logSlice) valid() error {
 	}
 	return nil
 }
+
+// entryID names one log entry by its position and the term that created it.
+// Raft's Log Matching property (thesis §3.5) makes the pair a unique name: at
+// most one leader exists per term, and it proposes each index once.
+type entryID struct {
+	term  uint64
+	index uint64
+}
+
+// pbEntryID returns the ID of e.
+func pbEntryID(e *pb.Entry) entryID { return entryID{term: e.Term, index: e.Index} }

@@ -1,0 +1,28 @@
+package raft_test
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/rafttest"
+)
+
+// TestInteraction runs every scenario under testdata/, each file in a fresh
+// environment. After a change in behaviour, run
+//
+//	go test . -run TestInteraction -rewrite
+//
+// and read the diff line by line: a rewritten expectation that is wrong
+// blesses a bug.
+func TestInteraction(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		env := rafttest.NewInteractionEnv(&rafttest.InteractionOpts{
+			SetRandomizedElectionTimeout: raft.SetRandomizedElectionTimeoutForTest,
+		})
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return env.Handle(t, *d)
+		})
+	})
+}

@@ -1,0 +1,21 @@
+package rafttest
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// handleCampaign: campaign ID — the node starts an election.
+func handleCampaign(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+	return env.Campaign(env.firstArgNode(t, d))
+}
+
+// Campaign the node at the given index.
+func (env *InteractionEnv) Campaign(idx int) error {
+	n, err := env.node(idx)
+	if err != nil {
+		return err
+	}
+	return n.Campaign()
+}

@@ -1,0 +1,20 @@
+package rafttest
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// handleForgetLeader: forget-leader ID.
+func handleForgetLeader(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+	env.ForgetLeader(env.firstArgNode(t, d))
+	return nil
+}
+
+// ForgetLeader makes the follower at the given index forget its leader.
+// Refusals (the node is not a follower, or its leader lease is still in
+// force) surface only as log lines, as they would in production.
+func (env *InteractionEnv) ForgetLeader(idx int) {
+	_ = env.Nodes[idx].ForgetLeader()
+}

@@ -1,0 +1,34 @@
+package rafttest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/raftkit/raft/tracker"
+)
+
+// handleStatus: status ID — prints the node's progress map.
+func handleStatus(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+	return env.Status(env.firstArgNode(t, d))
+}
+
+// Status pretty-prints the raft status for the node at the given index to the output
+// buffer.
+//
+// Only the progress map is printed, one line per peer; a node that is not
+// the leader tracks no progress and prints nothing.
+func (env *InteractionEnv) Status(idx int) error {
+	n, err := env.node(idx)
+	if err != nil {
+		return err
+	}
+	st := n.RawNode.Status()
+	progress := make(tracker.ProgressMap, len(st.Progress))
+	for id, pr := range st.Progress {
+		progress[id] = &pr
+	}
+	fmt.Fprint(env.Output, progress)
+	return nil
+}

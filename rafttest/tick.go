@@ -1,0 +1,34 @@
+package rafttest
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// handleTickElection: tick-election ID — ticks the node ElectionTick times.
+// Whether that fires an election depends on the node's randomized timeout,
+// which may be up to twice as long.
+func handleTickElection(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+	idx := env.firstArgNode(t, d)
+	return env.Tick(idx, env.Nodes[idx].Config.ElectionTick)
+}
+
+// handleTickHeartbeat: tick-heartbeat ID — ticks the node HeartbeatTick
+// times.
+func handleTickHeartbeat(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+	idx := env.firstArgNode(t, d)
+	return env.Tick(idx, env.Nodes[idx].Config.HeartbeatTick)
+}
+
+// Tick the node at the given index the given number of times.
+func (env *InteractionEnv) Tick(idx int, num int) error {
+	n, err := env.node(idx)
+	if err != nil {
+		return err
+	}
+	for range num {
+		n.RawNode.Tick()
+	}
+	return nil
+}

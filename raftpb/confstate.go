@@ -22,9 +22,13 @@ func (cs ConfState) Equivalent(other ConfState) error {
 }
 
 // sorted returns a copy of cs whose ID lists are sorted copies, so that the
-// caller's slices are never reordered.
+// caller's slices are never reordered. Empty lists become nil, which is also
+// how they print in Equivalent's error.
 func (cs ConfState) sorted() ConfState {
 	sortedCopy := func(ids []uint64) []uint64 {
+		if len(ids) == 0 {
+			return nil
+		}
 		out := slices.Clone(ids)
 		slices.Sort(out)
 		return out

@@ -1,0 +1,290 @@
+package raft
+
+import (
+	"bytes"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/raftkit/raft/quorum"
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// lockedJitter is a random source shared by all the groups of a process.
+// Election timeouts only need to differ between nodes, not to be
+// unpredictable, but each process must start from a different seed, so the
+// seed comes from the operating system.
+type lockedJitter struct {
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// newLockedJitter returns a source seeded with seed.
+func newLockedJitter(seed uint64) *lockedJitter {
+	return &lockedJitter{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Intn returns a value in [0, n); n must be positive.
+func (j *lockedJitter) Intn(n int) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.rng.IntN(n)
+}
+
+// sharedJitter is the source of every raft that no test overrides.
+var sharedJitter = newLockedJitter(osSeed())
+
+// osSeed reads a seed from the operating system's random source.
+func osSeed() uint64 {
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		panic("raft: reading a random seed: " + err.Error())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// resetRandomizedElectionTimeout draws a new timeout in [electionTimeout,
+// 2*electionTimeout).
+func (r *raft) resetRandomizedElectionTimeout() {
+	r.randomizedElectionTimeout = r.electionTimeout + r.jitter(r.electionTimeout)
+}
+
+// pastElectionTimeout reports whether the current randomized timeout has
+// run out.
+func (r *raft) pastElectionTimeout() bool {
+	return r.electionElapsed >= r.randomizedElectionTimeout
+}
+
+// tickElection is the tick of followers and candidates: when the timeout
+// runs out without word from a leader, campaign.
+func (r *raft) tickElection() {
+	r.electionElapsed++
+	if !r.promotable() || !r.pastElectionTimeout() {
+		return
+	}
+	r.electionElapsed = 0
+	if err := r.Step(pb.Message{From: r.id, Type: pb.MsgHup}); err != nil {
+		r.logger.Debugf("error occurred during election: %v", err)
+	}
+}
+
+// promotable reports whether this node may become leader: it is a voter of
+// the active configuration, and no snapshot is pending (its configuration
+// would be about to change).
+func (r *raft) promotable() bool {
+	pr := r.trk.Progress[r.id]
+	return pr != nil && !pr.IsLearner && !r.raftLog.hasNextOrInProgressSnapshot()
+}
+
+// hup starts a campaign of type t unless the node cannot or should not.
+func (r *raft) hup(t CampaignType) {
+	switch {
+	case r.state == StateLeader:
+		r.logger.Debugf("%x ignoring MsgHup because already leader", r.id)
+	case !r.promotable():
+		r.logger.Warningf("%x is unpromotable and can not campaign", r.id)
+	case r.hasUnappliedConfChanges():
+		// The configuration to campaign in is not settled yet: a committed
+		// change would alter who votes.
+		r.logger.Warningf("%x cannot campaign at term %d since there are still pending configuration changes to apply", r.id, r.Term)
+	default:
+		r.logger.Infof("%x is starting a new election at term %d", r.id, r.Term)
+		r.campaign(t)
+	}
+}
+
+// errFoundConfChange ends the scan of hasUnappliedConfChanges early.
+var errFoundConfChange = errors.New("found a conf change")
+
+// hasUnappliedConfChanges reports whether a committed entry not yet applied
+// is a configuration change. It reads the entries in pages no larger than
+// those handed out for applying, to bound memory.
+func (r *raft) hasUnappliedConfChanges() bool {
+	if r.raftLog.applied >= r.raftLog.committed {
+		return false
+	}
+	lo, hi := r.raftLog.applied+1, r.raftLog.committed+1
+	err := r.raftLog.scan(lo, hi, r.raftLog.maxApplyingEntsSize, func(ents []pb.Entry) error {
+		for i := range ents {
+			if isConfChangeEntry(&ents[i]) {
+				return errFoundConfChange
+			}
+		}
+		return nil
+	})
+	if err != nil && err != errFoundConfChange {
+		panic(fmt.Sprintf("raft: %x scanning unapplied entries [%d, %d): %v", r.id, lo, hi, err))
+	}
+	return err == errFoundConfChange
+}
+
+// campaign turns the node into a (pre-)candidate and asks every voter for
+// its vote, in ID order. The node's own vote travels as a response to
+// itself, counted once the vote is durable.
+func (r *raft) campaign(t CampaignType) {
+	if !r.promotable() {
+		// Callers check this; campaigning anyway is harmless but odd.
+		r.logger.Warningf("%x is unpromotable; campaign() should have been called", r.id)
+	}
+	voteMsg, term := r.enterCampaign(t)
+	var ctx []byte
+	if t == campaignTransfer {
+		ctx = []byte(t)
+	}
+	for _, id := range sortedVoters(r.trk.Voters) {
+		if id == r.id {
+			r.send(pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
+			continue
+		}
+		last := r.raftLog.lastEntryID()
+		r.logger.Infof("%x [logterm: %d, index: %d] sent %s request to %x at term %d",
+			r.id, last.term, last.index, voteMsg, id, r.Term)
+		r.send(pb.Message{To: id, Term: term, Type: voteMsg, Index: last.index, LogTerm: last.term, Context: ctx})
+	}
+}
+
+// enterCampaign switches role for a campaign of type t and returns the
+// request type and the term it asks votes for. A trial round asks for the
+// next term without entering it.
+func (r *raft) enterCampaign(t CampaignType) (pb.MessageType, uint64) {
+	if t == campaignPreElection {
+		r.becomePreCandidate()
+		return pb.MsgPreVote, r.Term + 1
+	}
+	r.becomeCandidate()
+	return pb.MsgVote, r.Term
+}
+
+// sortedVoters lists the voters of both halves of c in increasing order.
+func sortedVoters(c quorum.JointConfig) []uint64 {
+	set := c.IDs()
+	ids := make([]uint64, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// poll records id's answer and tallies the election.
+func (r *raft) poll(id uint64, t pb.MessageType, granted bool) (int, int, quorum.VoteResult) {
+	if granted {
+		r.logger.Infof("%x received %s from %x at term %d", r.id, t, id, r.Term)
+	} else {
+		r.logger.Infof("%x received %s rejection from %x at term %d", r.id, t, id, r.Term)
+	}
+	r.trk.RecordVote(id, granted)
+	return r.trk.TallyVotes()
+}
+
+// ignoresVoteInLease reports (and logs) that m is a vote request from a
+// later term that this node ignores because it heard from a leader within
+// the election timeout (the leader lease of CheckQuorum, thesis §4.2.3). A
+// transfer campaign overrides the lease: the leader asked for it.
+func (r *raft) ignoresVoteInLease(m pb.Message) bool {
+	if m.Type != pb.MsgVote && m.Type != pb.MsgPreVote {
+		return false
+	}
+	forced := bytes.Equal(m.Context, []byte(campaignTransfer))
+	inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+	if forced || !inLease {
+		return false
+	}
+	last := r.raftLog.lastEntryID()
+	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)",
+		r.id, last.term, last.index, r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term, r.electionTimeout-r.electionElapsed)
+	return true
+}
+
+// handleVoteRequest answers a (pre-)vote request of the current term, or a
+// pre-vote request for a later one (thesis §3.6.1, §9.6).
+//
+// Learners answer too: a learner may have been promoted by a change it has
+// not seen yet, and the candidate that knows of the promotion may need its
+// vote to win.
+func (r *raft) handleVoteRequest(m pb.Message) {
+	candidate := entryID{term: m.LogTerm, index: m.Index}
+	if !r.canVoteFor(m) || !r.raftLog.isUpToDate(candidate) {
+		r.logVote(m, "rejected")
+		r.send(pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
+		return
+	}
+	r.logVote(m, "cast")
+	// The response carries the request's term, not ours: for a pre-vote our
+	// term may be behind, and the candidate ignores responses from the past.
+	r.send(pb.Message{To: m.From, Term: m.Term, Type: voteRespMsgType(m.Type)})
+	if m.Type == pb.MsgVote {
+		// Only a real vote binds, and it counts as hearing from the group.
+		r.electionElapsed = 0
+		r.Vote = m.From
+	}
+}
+
+// canVoteFor reports whether this node is free to grant m, ignoring the
+// candidate's log: it already voted for the sender in this term, or it has
+// neither voted nor seen a leader in this term, or m is a pre-vote for a
+// later term (which commits to nothing).
+func (r *raft) canVoteFor(m pb.Message) bool {
+	return r.Vote == m.From ||
+		(r.Vote == None && r.lead == None) ||
+		(m.Type == pb.MsgPreVote && m.Term > r.Term)
+}
+
+// logVote logs the decision on a vote request.
+func (r *raft) logVote(m pb.Message, verb string) {
+	last := r.raftLog.lastEntryID()
+	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] %s %s from %x [logterm: %d, index: %d] at term %d",
+		r.id, last.term, last.index, r.Vote, verb, m.Type, m.From, m.LogTerm, m.Index, r.Term)
+}
+
+// stepCandidate is the step of both candidate roles. Each counts only the
+// responses of its own round: a candidate may still receive pre-vote
+// responses of the round that made it one.
+func stepCandidate(r *raft, m pb.Message) error {
+	switch m.Type {
+	case pb.MsgProp:
+		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
+		return ErrProposalDropped
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		// A leader won this term (m.Term == r.Term here): follow it.
+		r.becomeFollower(m.Term, m.From)
+		r.stepFromLeader(m)
+	case r.ownVoteRespType():
+		r.tallyVote(m)
+	case pb.MsgTimeoutNow:
+		r.logger.Debugf("%x [term %d state %v] ignored MsgTimeoutNow from %x", r.id, r.Term, r.state, m.From)
+	}
+	return nil
+}
+
+// ownVoteRespType is the vote response type the current round counts.
+func (r *raft) ownVoteRespType() pb.MessageType {
+	if r.state == StatePreCandidate {
+		return pb.MsgPreVoteResp
+	}
+	return pb.MsgVoteResp
+}
+
+// tallyVote counts a vote response and acts on a decided election: a won
+// trial round starts the real election, a won election makes the node
+// leader, and a lost one makes it a follower.
+func (r *raft) tallyVote(m pb.Message) {
+	granted, rejected, res := r.poll(m.From, m.Type, !m.Reject)
+	r.logger.Infof("%x has received %d %s votes and %d vote rejections", r.id, granted, m.Type, rejected)
+	switch res {
+	case quorum.VoteWon:
+		if r.state == StatePreCandidate {
+			r.campaign(campaignElection)
+			return
+		}
+		r.becomeLeader()
+		r.bcastAppend()
+	case quorum.VoteLost:
+		// A pre-vote response may carry a later term; stay in ours.
+		r.becomeFollower(r.Term, None /* lead */)
+	}
+}

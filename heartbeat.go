@@ -1,0 +1,111 @@
+package raft
+
+import (
+	"github.com/raftkit/raft/quorum"
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// tickHeartbeat is the leader's tick. Every election timeout it checks that
+// a quorum is still active (with CheckQuorum) and abandons an unfinished
+// leadership transfer; every heartbeat timeout it sends heartbeats.
+func (r *raft) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.electionElapsed >= r.electionTimeout {
+		r.electionElapsed = 0
+		if r.checkQuorum {
+			if err := r.Step(pb.Message{From: r.id, Type: pb.MsgCheckQuorum}); err != nil {
+				r.logger.Debugf("error occurred during checking sending heartbeat: %v", err)
+			}
+		}
+		if r.state == StateLeader && r.leadTransferee != None {
+			r.abortLeaderTransfer()
+		}
+	}
+	if r.state != StateLeader || r.heartbeatElapsed < r.heartbeatTimeout {
+		return
+	}
+	r.heartbeatElapsed = 0
+	if err := r.Step(pb.Message{From: r.id, Type: pb.MsgBeat}); err != nil {
+		r.logger.Debugf("error occurred during checking sending heartbeat: %v", err)
+	}
+}
+
+// checkQuorumActive makes the leader step down unless a quorum was heard
+// from since the last check, and starts the next round of the check.
+func (r *raft) checkQuorumActive() {
+	if !r.trk.QuorumActive() {
+		r.logger.Warningf("%x stepped down to follower since quorum is not active", r.id)
+		r.becomeFollower(r.Term, None /* lead */)
+	}
+	// The leader's own flag stays set: it is always active.
+	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		if id != r.id {
+			pr.RecentActive = false
+		}
+	})
+}
+
+// sendHeartbeat sends a heartbeat carrying ctx and the commit index, capped
+// at what the peer is known to hold: a follower must never commit entries
+// it may not have, or that conflict with the leader's.
+func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
+	pr := r.trk.Progress[to]
+	commit := min(pr.Match, r.raftLog.committed)
+	r.send(pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
+	pr.SentCommit(commit)
+}
+
+// bcastHeartbeat sends heartbeats to every other member. They carry the
+// context of the latest pending read request, so that their answers also
+// confirm leadership for it and every read queued before it.
+func (r *raft) bcastHeartbeat() {
+	var ctx []byte
+	if last := r.readOnly.lastPendingRequestCtx(); last != "" {
+		ctx = []byte(last)
+	}
+	r.bcastHeartbeatWithCtx(ctx)
+}
+
+// bcastHeartbeatWithCtx sends heartbeats carrying ctx to every other member,
+// in ID order.
+func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
+	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+		if id != r.id {
+			r.sendHeartbeat(id, ctx)
+		}
+	})
+}
+
+// handleHeartbeat takes the leader's commit index and answers, echoing the
+// context.
+func (r *raft) handleHeartbeat(m pb.Message) {
+	r.raftLog.commitTo(m.Commit)
+	r.send(pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
+}
+
+// handleHeartbeatResp marks the peer active and resumes its flow: the
+// answer shows the peer is reachable, so a paused peer gets an append now
+// (an empty one if its window is full, which recovers from lost appends),
+// and so does a caught-up probing peer, so that it can return to
+// streaming. A peer waiting for a snapshot stays paused. The answer may
+// also confirm leadership for pending safe reads.
+func (r *raft) handleHeartbeatResp(m pb.Message, pr *tracker.Progress) {
+	pr.RecentActive = true
+	pr.MsgAppFlowPaused = false
+	if pr.Match < r.raftLog.lastIndex() || pr.State == tracker.StateProbe {
+		r.sendAppend(m.From)
+	}
+	if r.readOnly.option != ReadOnlySafe || len(m.Context) == 0 {
+		return
+	}
+	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, m.Context)) != quorum.VoteWon {
+		return
+	}
+	for _, rs := range r.readOnly.advance(m) {
+		if resp := r.responseToReadIndexReq(rs.req, rs.index); resp.To != None {
+			r.send(resp)
+		}
+	}
+}

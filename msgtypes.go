@@ -1,0 +1,192 @@
+package raft
+
+import (
+	"fmt"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// msgClass is a bit set describing a message type.
+type msgClass uint8
+
+const (
+	// classLocal: the message never crosses the network; the node sends it
+	// to itself or exchanges it with its storage threads.
+	classLocal msgClass = 1 << iota
+	// classResponse: the message answers another message.
+	classResponse
+	// classFromPeer: only another node sends it, never this node itself.
+	classFromPeer
+	// classTermed: it always carries the sender's term.
+	classTermed
+)
+
+// msgClasses classifies every message type that has a class; types absent
+// from it (proposals, reads, transfer requests) are plain requests that may
+// come from anywhere and carry no term of their own.
+var msgClasses = [...]msgClass{
+	pb.MsgHup:               classLocal,
+	pb.MsgBeat:              classLocal,
+	pb.MsgCheckQuorum:       classLocal,
+	pb.MsgSnapStatus:        classLocal,
+	pb.MsgUnreachable:       classLocal | classResponse,
+	pb.MsgStorageAppend:     classLocal,
+	pb.MsgStorageAppendResp: classLocal | classResponse,
+	pb.MsgStorageApply:      classLocal,
+	pb.MsgStorageApplyResp:  classLocal | classResponse,
+
+	pb.MsgApp:           classFromPeer | classTermed,
+	pb.MsgSnap:          classFromPeer | classTermed,
+	pb.MsgHeartbeat:     classFromPeer | classTermed,
+	pb.MsgVote:          classFromPeer | classTermed,
+	pb.MsgPreVote:       classFromPeer | classTermed,
+	pb.MsgTimeoutNow:    classFromPeer | classTermed,
+	pb.MsgHeartbeatResp: classFromPeer | classTermed | classResponse,
+	pb.MsgReadIndexResp: classFromPeer | classTermed | classResponse,
+	// Append and vote responses may come from the node itself (its own
+	// acknowledgement and its own vote).
+	pb.MsgAppResp:     classTermed | classResponse,
+	pb.MsgVoteResp:    classTermed | classResponse,
+	pb.MsgPreVoteResp: classTermed | classResponse,
+}
+
+func (c msgClass) has(bit msgClass) bool { return c&bit != 0 }
+
+// classOf looks up the class of msgt; unknown types have none.
+func classOf(msgt pb.MessageType) msgClass {
+	if int(msgt) < 0 || int(msgt) >= len(msgClasses) {
+		return 0
+	}
+	return msgClasses[msgt]
+}
+
+// IsLocalMsg reports whether messages of type msgt stay within the node:
+// they are stepped locally or exchanged with the storage threads, and a
+// peer never sends them.
+func IsLocalMsg(msgt pb.MessageType) bool { return classOf(msgt).has(classLocal) }
+
+// IsResponseMsg reports whether messages of type msgt answer another
+// message.
+func IsResponseMsg(msgt pb.MessageType) bool { return classOf(msgt).has(classResponse) }
+
+// IsLocalMsgTarget reports whether id names one of the local storage threads
+// rather than a node.
+func IsLocalMsgTarget(id uint64) bool {
+	return id == LocalAppendThread || id == LocalApplyThread
+}
+
+// voteRespMsgType is the response type to a vote request type. Any other
+// type is a caller bug.
+func voteRespMsgType(msgt pb.MessageType) pb.MessageType {
+	switch msgt {
+	case pb.MsgVote:
+		return pb.MsgVoteResp
+	case pb.MsgPreVote:
+		return pb.MsgPreVoteResp
+	}
+	panic(fmt.Sprintf("raft: voteRespMsgType(%s): not a vote request", msgt))
+}
+
+// malformed returns why m cannot be a message that a correct peer or this
+// node's own machinery sends, or "" if it might be. Step drops such
+// messages: acting on them would break invariants that the rest of the
+// state machine relies on (and that etcd/raft would panic on).
+func (r *raft) malformed(m *pb.Message) string {
+	class := classOf(m.Type)
+	switch {
+	case class.has(classTermed) && m.Term == 0:
+		return "missing term"
+	case class.has(classFromPeer) && (m.From == None || m.From == r.id || IsLocalMsgTarget(m.From)):
+		return "impossible sender"
+	case (m.Type == pb.MsgProp || m.Type == pb.MsgReadIndex) && m.Term != 0:
+		return "a term on a message that is forwarded without one"
+	}
+	switch m.Type {
+	case pb.MsgApp:
+		return malformedAppend(m)
+	case pb.MsgAppResp:
+		return r.malformedAppendResp(m)
+	case pb.MsgHeartbeat:
+		return r.malformedHeartbeat(m)
+	case pb.MsgProp:
+		return malformedProposal(m)
+	case pb.MsgReadIndex:
+		if len(m.Entries) != 1 {
+			return fmt.Sprintf("a read request carries %d entries, want 1", len(m.Entries))
+		}
+	case pb.MsgStorageApplyResp:
+		return r.malformedApplyResp(m)
+	case pb.MsgStorageAppendResp:
+		return r.malformedAppendedSnap(m)
+	}
+	return ""
+}
+
+// malformedAppend checks that the entries form a slice of the sender's log.
+func malformedAppend(m *pb.Message) string {
+	if err := logSliceFromMsgApp(m).valid(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// malformedAppendResp rejects an acknowledgement beyond the log of a node
+// leading the message's term: it never sent such entries. (Only a leader
+// acts on acknowledgements, and only those of its own term.)
+func (r *raft) malformedAppendResp(m *pb.Message) string {
+	if r.state != StateLeader || m.Reject || m.Term != r.Term {
+		return ""
+	}
+	if last := r.raftLog.lastIndex(); m.Index > last {
+		return fmt.Sprintf("acknowledges index %d beyond the last index %d", m.Index, last)
+	}
+	return ""
+}
+
+// malformedHeartbeat rejects a current heartbeat whose commit index lies
+// beyond what the node holds: a leader only sends commit indexes that the
+// follower has acknowledged in the leader's term.
+func (r *raft) malformedHeartbeat(m *pb.Message) string {
+	if m.Term < r.Term {
+		return "" // stale; it is answered without being acted on
+	}
+	if last := r.raftLog.lastIndex(); m.Commit > last {
+		return fmt.Sprintf("commit index %d is beyond the last index %d", m.Commit, last)
+	}
+	return ""
+}
+
+// malformedProposal rejects a proposal without entries, or with a conf
+// change that does not decode.
+func malformedProposal(m *pb.Message) string {
+	if len(m.Entries) == 0 {
+		return "empty proposal"
+	}
+	for i := range m.Entries {
+		if _, err := decodeConfChange(&m.Entries[i]); err != nil {
+			return fmt.Sprintf("entry %d: %v", i, err)
+		}
+	}
+	return ""
+}
+
+// malformedApplyResp rejects an apply report outside (applied, committed]
+// beyond what may be applied: only committed entries are ever handed out.
+func (r *raft) malformedApplyResp(m *pb.Message) string {
+	if n := len(m.Entries); n > 0 {
+		if idx := m.Entries[n-1].Index; idx > r.raftLog.committed {
+			return fmt.Sprintf("reports index %d applied, beyond the commit index %d", idx, r.raftLog.committed)
+		}
+	}
+	return ""
+}
+
+// malformedAppendedSnap rejects a report of a persisted snapshot that the
+// log never committed to.
+func (r *raft) malformedAppendedSnap(m *pb.Message) string {
+	if m.Snapshot != nil && m.Snapshot.Metadata.Index > r.raftLog.committed {
+		return fmt.Sprintf("reports a snapshot at %d, beyond the commit index %d",
+			m.Snapshot.Metadata.Index, r.raftLog.committed)
+	}
+	return ""
+}

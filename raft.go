@@ -1,0 +1,599 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/raftkit/raft/confchange"
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+const (
+	// None is the node ID that names no node, e.g. as the leader when none
+	// is known.
+	None uint64 = 0
+	// LocalAppendThread is the target of MsgStorageAppend messages under
+	// AsyncStorageWrites: the local thread that makes unstable entries,
+	// HardState changes and snapshots durable.
+	LocalAppendThread uint64 = math.MaxUint64
+	// LocalApplyThread is the target of MsgStorageApply messages under
+	// AsyncStorageWrites: the local thread that applies committed entries to
+	// the state machine.
+	LocalApplyThread uint64 = math.MaxUint64 - 1
+)
+
+// StateType is the role a node plays in its group.
+type StateType uint64
+
+// The roles of a node.
+const (
+	StateFollower StateType = iota
+	StateCandidate
+	StateLeader
+	StatePreCandidate
+	numStates
+)
+
+var stateTypeNames = [numStates]string{
+	StateFollower:     "StateFollower",
+	StateCandidate:    "StateCandidate",
+	StateLeader:       "StateLeader",
+	StatePreCandidate: "StatePreCandidate",
+}
+
+// String returns the role's name, e.g. "StateLeader".
+func (st StateType) String() string {
+	if st >= numStates {
+		return fmt.Sprintf("StateType(%d)", uint64(st))
+	}
+	return stateTypeNames[st]
+}
+
+// MarshalJSON encodes the role as its quoted name.
+func (st StateType) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%q", st.String())), nil
+}
+
+// CampaignType says why a node campaigns. It is a string so that a transfer
+// campaign can name itself in a vote request's Context.
+type CampaignType string
+
+const (
+	// campaignPreElection is the trial round of an election with PreVote.
+	campaignPreElection CampaignType = "CampaignPreElection"
+	// campaignElection is a real election: after a timeout, or after a won
+	// trial round.
+	campaignElection CampaignType = "CampaignElection"
+	// campaignTransfer is an election started by MsgTimeoutNow: it skips the
+	// trial round and overrides the voters' leader lease.
+	campaignTransfer CampaignType = "CampaignTransfer"
+)
+
+// ErrProposalDropped is returned when a proposal is refused (no known leader,
+// forwarding disabled, a leadership transfer in progress, the uncommitted
+// size limit, ...), so that the proposer can fail fast instead of waiting.
+var ErrProposalDropped = errors.New("raft proposal dropped")
+
+// stepFunc is the role-specific part of Step.
+type stepFunc func(r *raft, m pb.Message) error
+
+// raft is one node's protocol state machine. It does no I/O: it takes
+// messages and ticks, and leaves messages, log changes and state for the
+// RawNode to hand to the application.
+type raft struct {
+	id uint64
+
+	// Term and Vote are the durable election state (with the commit index,
+	// the HardState). Invariant: Vote was cast in Term, or is None.
+	Term uint64
+	Vote uint64
+
+	// readStates are answered ReadIndex requests awaiting the application.
+	readStates []ReadState
+
+	raftLog *raftLog
+
+	// maxMsgSize bounds the entries of one MsgApp (Config.MaxSizePerMsg).
+	maxMsgSize entryEncodingSize
+	// maxUncommittedSize bounds uncommittedSize on a leader.
+	maxUncommittedSize entryPayloadSize
+
+	// trk is the active configuration with the progress of every member.
+	trk tracker.ProgressTracker
+
+	state StateType
+	// isLearner says that this node is a learner in the active
+	// configuration. Learners never campaign.
+	isLearner bool
+
+	// msgs are messages to send right away. They never target this node.
+	msgs []pb.Message
+	// msgsAfterAppend are messages to deliver only once everything unstable
+	// now (term, vote, entries, snapshot, including what an earlier Ready
+	// already handed out) is durable: votes and append acknowledgements
+	// promise durability (thesis §3.8). They are MsgAppResp, MsgVoteResp or
+	// MsgPreVoteResp and may target this node itself.
+	msgsAfterAppend []pb.Message
+
+	// lead is the leader of Term as far as this node knows, or None.
+	lead uint64
+	// leadTransferee is the target of an ongoing leadership transfer
+	// (thesis §3.10), or None.
+	leadTransferee uint64
+	// pendingConfIndex is at least the index of the latest configuration
+	// change that may still be unapplied. A leader accepts a new change only
+	// once applied has passed it, so at most one change is in flight.
+	pendingConfIndex uint64
+	// disableConfChangeValidation is Config.DisableConfChangeValidation.
+	disableConfChangeValidation bool
+	// uncommittedSize estimates (never overestimates) the payload bytes in
+	// the leader's uncommitted log tail; reset on every role change.
+	uncommittedSize entryPayloadSize
+
+	readOnly *readOnly
+
+	// electionElapsed counts ticks: for a follower since it last heard from
+	// the leader (or granted a vote) or timed out; for a candidate since it
+	// began campaigning; for a leader since the last CheckQuorum round.
+	electionElapsed int
+	// heartbeatElapsed counts a leader's ticks since its last heartbeat.
+	heartbeatElapsed int
+
+	checkQuorum bool
+	preVote     bool
+
+	heartbeatTimeout int
+	electionTimeout  int
+	// randomizedElectionTimeout is drawn from [electionTimeout,
+	// 2*electionTimeout) on every reset, so that nodes rarely time out
+	// together and split the vote (thesis §3.4).
+	randomizedElectionTimeout int
+	// jitter draws the random part of the election timeout: a value in
+	// [0, n). It is the package's shared source unless a test sets another.
+	jitter func(n int) int
+
+	disableProposalForwarding bool
+	stepDownOnRemoval         bool
+
+	// tick and step are the role-specific handlers of ticks and messages.
+	tick func()
+	step stepFunc
+
+	logger Logger
+
+	// pendingReadIndexMessages are ReadIndex requests that reached a leader
+	// before it committed an entry of its own term, when its commit index may
+	// still lag its predecessor's; they are served once it has.
+	pendingReadIndexMessages []pb.Message
+
+	// droppedMsgs counts messages Step refused as malformed.
+	droppedMsgs uint64
+}
+
+// newRaft builds a node from c and the state in c.Storage. c must be valid;
+// an invalid Config or unreadable storage leaves nothing to run and panics
+// (RawNode validates first and returns the error instead).
+func newRaft(c *Config) *raft {
+	if err := c.validate(); err != nil {
+		panic(err.Error())
+	}
+	hs, cs, err := c.Storage.InitialState()
+	if err != nil {
+		panic(fmt.Errorf("raft: reading the initial state from storage: %w", err))
+	}
+	r := &raft{
+		id:                          c.ID,
+		raftLog:                     newLogWithSize(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady)),
+		maxMsgSize:                  entryEncodingSize(c.MaxSizePerMsg),
+		maxUncommittedSize:          entryPayloadSize(c.MaxUncommittedEntriesSize),
+		trk:                         tracker.MakeProgressTracker(c.MaxInflightMsgs, c.MaxInflightBytes),
+		electionTimeout:             c.ElectionTick,
+		heartbeatTimeout:            c.HeartbeatTick,
+		jitter:                      sharedJitter.Intn,
+		logger:                      c.Logger,
+		checkQuorum:                 c.CheckQuorum,
+		preVote:                     c.PreVote,
+		readOnly:                    newReadOnly(c.ReadOnlyOption),
+		disableProposalForwarding:   c.DisableProposalForwarding,
+		disableConfChangeValidation: c.DisableConfChangeValidation,
+		stepDownOnRemoval:           c.StepDownOnRemoval,
+	}
+	r.restoreConfState(cs, r.raftLog.lastIndex())
+	if !IsEmptyHardState(hs) {
+		r.loadState(hs)
+	}
+	if c.Applied > 0 {
+		r.raftLog.appliedTo(c.Applied, 0 /* size */)
+	}
+	r.becomeFollower(r.Term, None /* lead */)
+	r.logStart()
+	return r
+}
+
+// logStart logs the state the node starts from.
+func (r *raft) logStart() {
+	var peers []string
+	for _, id := range r.trk.VoterNodes() {
+		peers = append(peers, fmt.Sprintf("%x", id))
+	}
+	last := r.raftLog.lastEntryID()
+	r.logger.Infof("newRaft %x [peers: [%s], term: %d, commit: %d, applied: %d, lastindex: %d, lastterm: %d]",
+		r.id, strings.Join(peers, ","), r.Term, r.raftLog.committed, r.raftLog.applied, last.index, last.term)
+}
+
+// restoreConfState installs the configuration cs, as found in storage or in
+// a snapshot, into a fresh tracker; new peers start probing at lastIndex.
+// A ConfState that does not describe a valid configuration panics: callers
+// hand in only configurations this library produced or already checked.
+func (r *raft) restoreConfState(cs pb.ConfState, lastIndex uint64) {
+	fresh, cfg, prs, err := r.configFromConfState(cs, lastIndex)
+	if err != nil {
+		panic(fmt.Sprintf("raft: unable to restore config %+v: %s", cs, err))
+	}
+	r.trk = fresh
+	assertConfStatesEquivalent(r.logger, cs, r.switchToConfig(cfg, prs))
+}
+
+// configFromConfState computes, without installing anything, the empty
+// tracker (with this node's flow-control limits) and the configuration and
+// progress that cs describes.
+func (r *raft) configFromConfState(cs pb.ConfState, lastIndex uint64) (tracker.ProgressTracker, tracker.Config, tracker.ProgressMap, error) {
+	fresh := tracker.MakeProgressTracker(r.trk.MaxInflight, r.trk.MaxInflightBytes)
+	cfg, prs, err := confchange.Restore(confchange.Changer{Tracker: fresh, LastIndex: lastIndex}, cs)
+	return fresh, cfg, prs, err
+}
+
+func (r *raft) hasLeader() bool { return r.lead != None }
+
+// softState is the volatile state that Ready reports on change.
+func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
+
+// hardState is the state that must be durable before messages that depend
+// on it are sent.
+func (r *raft) hardState() pb.HardState {
+	return pb.HardState{Term: r.Term, Vote: r.Vote, Commit: r.raftLog.committed}
+}
+
+// loadState restores the durable state read from storage. A commit index
+// the log cannot hold means storage is corrupt, and panics.
+func (r *raft) loadState(hs pb.HardState) {
+	if hs.Commit < r.raftLog.committed || hs.Commit > r.raftLog.lastIndex() {
+		panic(fmt.Sprintf("raft: %x HardState commit index %d is outside [%d, %d]",
+			r.id, hs.Commit, r.raftLog.committed, r.raftLog.lastIndex()))
+	}
+	r.raftLog.committed = hs.Commit
+	r.Term, r.Vote = hs.Term, hs.Vote
+}
+
+// reset clears everything that belongs to a role, entering term (and
+// forgetting the vote if the term changes). Every peer's progress restarts
+// at the end of the log.
+func (r *raft) reset(term uint64) {
+	if r.Term != term {
+		r.Term, r.Vote = term, None
+	}
+	r.lead = None
+	r.electionElapsed, r.heartbeatElapsed = 0, 0
+	r.resetRandomizedElectionTimeout()
+	r.abortLeaderTransfer()
+	r.trk.ResetVotes()
+	r.resetProgress()
+	r.pendingConfIndex = 0
+	r.uncommittedSize = 0
+	r.readOnly = newReadOnly(r.readOnly.option)
+}
+
+// resetProgress forgets what is known about every peer: nothing matched,
+// next send right after the last entry. The node itself matches its log.
+func (r *raft) resetProgress() {
+	last := r.raftLog.lastIndex()
+	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		*pr = tracker.Progress{
+			Next:      last + 1,
+			Inflights: tracker.NewInflights(r.trk.MaxInflight, r.trk.MaxInflightBytes),
+			IsLearner: pr.IsLearner,
+		}
+		if id == r.id {
+			pr.Match = last
+		}
+	})
+}
+
+// becomeFollower makes the node a follower of lead (None if unknown) in
+// term.
+func (r *raft) becomeFollower(term uint64, lead uint64) {
+	r.step = stepFollower
+	r.reset(term)
+	r.tick = r.tickElection
+	r.lead = lead
+	r.state = StateFollower
+	r.logger.Infof("%x became follower at term %d", r.id, r.Term)
+}
+
+// becomeCandidate starts a real election: a new term, voting for itself.
+func (r *raft) becomeCandidate() {
+	if r.state == StateLeader {
+		panic(fmt.Sprintf("raft: %x cannot become candidate while leader at term %d", r.id, r.Term))
+	}
+	r.step = stepCandidate
+	r.reset(r.Term + 1)
+	r.tick = r.tickElection
+	r.Vote = r.id
+	r.state = StateCandidate
+	r.logger.Infof("%x became candidate at term %d", r.id, r.Term)
+}
+
+// becomePreCandidate starts the trial round of PreVote. Nothing durable
+// changes (term and vote stay): the round only asks whether an election
+// could be won.
+func (r *raft) becomePreCandidate() {
+	if r.state == StateLeader {
+		panic(fmt.Sprintf("raft: %x cannot become pre-candidate while leader at term %d", r.id, r.Term))
+	}
+	r.step = stepCandidate
+	r.trk.ResetVotes()
+	r.tick = r.tickElection
+	r.lead = None
+	r.state = StatePreCandidate
+	r.logger.Infof("%x became pre-candidate at term %d", r.id, r.Term)
+}
+
+// becomeLeader takes over the term the node won and appends an empty entry
+// of that term: a leader may only commit by counting entries of its own
+// term (thesis §3.6.2), so this entry is what commits its predecessors'.
+func (r *raft) becomeLeader() {
+	if r.state == StateFollower {
+		panic(fmt.Sprintf("raft: %x cannot become leader from follower at term %d", r.id, r.Term))
+	}
+	r.step = stepLeader
+	r.reset(r.Term)
+	r.tick = r.tickHeartbeat
+	r.lead = r.id
+	r.state = StateLeader
+	// The leader trivially holds its own log, and counts as active for
+	// CheckQuorum.
+	self := r.trk.Progress[r.id]
+	self.BecomeReplicate()
+	self.RecentActive = true
+	// Some entry in the tail may be an unapplied conf change; rather than
+	// scan for it, refuse new changes until the whole tail is applied.
+	r.pendingConfIndex = r.raftLog.lastIndex()
+	if !r.appendEntry(pb.Entry{Data: nil}) {
+		// An empty payload is exempt from the uncommitted-size limit.
+		panic(fmt.Sprintf("raft: %x dropped its empty leader entry at term %d", r.id, r.Term))
+	}
+	r.logger.Infof("%x became leader at term %d", r.id, r.Term)
+}
+
+// Step advances the state machine by one message: a peer's message, or a
+// local one (MsgHup, MsgBeat, MsgProp, storage responses, ...). Malformed
+// messages are dropped and counted. It returns ErrProposalDropped for
+// refused proposals; every other input is absorbed.
+func (r *raft) Step(m pb.Message) error {
+	if reason := r.malformed(&m); reason != "" {
+		r.droppedMsgs++
+		r.logger.Warningf("%x [term: %d] dropped malformed %s from %x [term: %d]: %s",
+			r.id, r.Term, m.Type, m.From, m.Term, reason)
+		if m.Type == pb.MsgProp {
+			return ErrProposalDropped
+		}
+		return nil
+	}
+	switch {
+	case m.Term == 0:
+		// Local messages and forwarded proposals and reads carry no term.
+	case m.Term > r.Term:
+		if !r.stepNewerTerm(m) {
+			return nil
+		}
+	case m.Term < r.Term:
+		r.stepOlderTerm(m)
+		return nil
+	}
+	return r.stepCurrentTerm(m)
+}
+
+// stepCurrentTerm handles a message whose term is this node's (or none):
+// the messages every role treats alike here, the rest by role.
+func (r *raft) stepCurrentTerm(m pb.Message) error {
+	switch m.Type {
+	case pb.MsgHup:
+		if r.preVote {
+			r.hup(campaignPreElection)
+		} else {
+			r.hup(campaignElection)
+		}
+	case pb.MsgStorageAppendResp:
+		r.handleStorageAppendResp(m)
+	case pb.MsgStorageApplyResp:
+		r.handleStorageApplyResp(m)
+	case pb.MsgVote, pb.MsgPreVote:
+		r.handleVoteRequest(m)
+	default:
+		return r.step(r, m)
+	}
+	return nil
+}
+
+// stepNewerTerm reacts to a message from a later term, usually by following
+// that term, and reports whether the message should then be handled.
+func (r *raft) stepNewerTerm(m pb.Message) bool {
+	if r.ignoresVoteInLease(m) {
+		return false
+	}
+	switch {
+	case m.Type == pb.MsgPreVote:
+		// A trial vote request never moves the term.
+	case m.Type == pb.MsgPreVoteResp && !m.Reject:
+		// A granted trial vote carries the term we would campaign in; the
+		// term moves only if the trial round is won.
+	default:
+		r.logger.Infof("%x [term: %d] received a %s message with higher term from %x [term: %d]",
+			r.id, r.Term, m.Type, m.From, m.Term)
+		r.becomeFollower(m.Term, leaderOf(m))
+	}
+	return true
+}
+
+// leaderOf is the sender if m is something only a leader of m.Term sends,
+// else None.
+func leaderOf(m pb.Message) uint64 {
+	switch m.Type {
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		return m.From
+	}
+	return None
+}
+
+// stepOlderTerm handles a message from an earlier term. Most are stale and
+// ignored; a few still deserve an answer.
+func (r *raft) stepOlderTerm(m pb.Message) {
+	switch {
+	case (r.checkQuorum || r.preVote) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
+		// A leader of an older term is talking to us. Either its messages
+		// were delayed, or we moved on while partitioned and now cannot win
+		// an election (CheckQuorum and PreVote keep our votes from raising
+		// terms). Answering with our term makes that leader step down and
+		// lets the group move on to our term.
+		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp})
+	case m.Type == pb.MsgPreVote:
+		// Rejecting, rather than ignoring, keeps a cluster that mixes PreVote
+		// with older candidates from deadlocking.
+		r.logVote(m, "rejected")
+		r.send(pb.Message{To: m.From, Term: r.Term, Type: pb.MsgPreVoteResp, Reject: true})
+	case m.Type == pb.MsgStorageAppendResp:
+		r.handleStaleStorageAppendResp(m)
+	default:
+		r.logger.Infof("%x [term: %d] ignored a %s message with lower term from %x [term: %d]",
+			r.id, r.Term, m.Type, m.From, m.Term)
+	}
+}
+
+// stepLeader is the leader's step.
+func stepLeader(r *raft, m pb.Message) error {
+	// These need no progress of the sender.
+	switch m.Type {
+	case pb.MsgBeat:
+		r.bcastHeartbeat()
+		return nil
+	case pb.MsgCheckQuorum:
+		r.checkQuorumActive()
+		return nil
+	case pb.MsgProp:
+		return r.handlePropose(m)
+	case pb.MsgReadIndex:
+		r.handleReadIndex(m)
+		return nil
+	case pb.MsgForgetLeader:
+		return nil // a leader has no leader to forget
+	}
+	pr := r.trk.Progress[m.From]
+	if pr == nil {
+		r.logger.Debugf("%x no progress available for %x", r.id, m.From)
+		return nil
+	}
+	switch m.Type {
+	case pb.MsgAppResp:
+		pr.RecentActive = true
+		if m.Reject {
+			r.handleAppendRejection(m, pr)
+		} else {
+			r.handleAppendAck(m, pr)
+		}
+	case pb.MsgHeartbeatResp:
+		r.handleHeartbeatResp(m, pr)
+	case pb.MsgSnapStatus:
+		r.handleSnapStatus(m, pr)
+	case pb.MsgUnreachable:
+		r.handleUnreachable(m, pr)
+	case pb.MsgTransferLeader:
+		r.handleTransferLeader(m, pr)
+	}
+	return nil
+}
+
+// stepFollower is the follower's step. Requests meant for the leader are
+// forwarded to it when it is known.
+func stepFollower(r *raft, m pb.Message) error {
+	switch m.Type {
+	case pb.MsgProp:
+		return r.forwardProposal(m)
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		// Word from the leader: the election timer restarts.
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.stepFromLeader(m)
+	case pb.MsgTransferLeader:
+		r.forwardToLeader(m, "leader transfer msg")
+	case pb.MsgForgetLeader:
+		r.forgetLeader()
+	case pb.MsgTimeoutNow:
+		r.handleTimeoutNow(m)
+	case pb.MsgReadIndex:
+		r.forwardToLeader(m, "index reading msg")
+	case pb.MsgReadIndexResp:
+		r.handleReadIndexResp(m)
+	}
+	return nil
+}
+
+// stepFromLeader handles what only the current leader sends.
+func (r *raft) stepFromLeader(m pb.Message) {
+	switch m.Type {
+	case pb.MsgApp:
+		r.handleAppendEntries(m)
+	case pb.MsgHeartbeat:
+		r.handleHeartbeat(m)
+	case pb.MsgSnap:
+		r.handleSnapshot(m)
+	}
+}
+
+// forwardProposal passes a proposal to the leader, or refuses it.
+func (r *raft) forwardProposal(m pb.Message) error {
+	if r.lead == None {
+		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
+		return ErrProposalDropped
+	}
+	if r.disableProposalForwarding {
+		r.logger.Infof("%x not forwarding to leader %x at term %d; dropping proposal", r.id, r.lead, r.Term)
+		return ErrProposalDropped
+	}
+	m.To = r.lead
+	r.send(m)
+	return nil
+}
+
+// forwardToLeader passes a request (what names it in the log) to the
+// leader, or drops it when no leader is known.
+func (r *raft) forwardToLeader(m pb.Message, what string) {
+	if r.lead == None {
+		r.logger.Infof("%x no leader at term %d; dropping %s", r.id, r.Term, what)
+		return
+	}
+	m.To = r.lead
+	// A transfer request relayed once already carries a term; send sets it
+	// afresh.
+	if m.Type == pb.MsgTransferLeader {
+		m.Term = 0
+	}
+	r.send(m)
+}
+
+// forgetLeader drops the follower's knowledge of the leader, so that it
+// grants votes again before the election timeout (thesis §4.2.3's lease
+// aside). Under lease-based reads that would break the lease's guarantee,
+// so it is refused.
+func (r *raft) forgetLeader() {
+	if r.readOnly.option == ReadOnlyLeaseBased {
+		r.logger.Error("ignoring MsgForgetLeader due to ReadOnlyLeaseBased")
+		return
+	}
+	if r.lead != None {
+		r.logger.Infof("%x forgetting leader %x at term %d", r.id, r.lead, r.Term)
+		r.lead = None
+	}
+}

@@ -1,0 +1,188 @@
+package raft
+
+import pb "github.com/raftkit/raft/raftpb"
+
+// ReadState answers a ReadIndex request: once the application has applied
+// the log up to Index, a read issued with the request's context RequestCtx
+// observes every write committed before the request (thesis §6.4).
+// Applications must match RequestCtx to their own requests.
+type ReadState struct {
+	Index      uint64
+	RequestCtx []byte
+}
+
+// ReadOnlyOption selects how the leader confirms that it is still leader
+// when serving a ReadIndex request.
+type ReadOnlyOption int
+
+const (
+	// ReadOnlySafe confirms leadership with a quorum of heartbeat answers
+	// for every request. It is the default and the recommended option.
+	ReadOnlySafe ReadOnlyOption = iota
+	// ReadOnlyLeaseBased trusts the leader lease instead: no other leader
+	// can have been elected within an election timeout of the last quorum
+	// contact. That holds only if clocks do not drift without bound (a
+	// paused or backward clock can stretch the lease), and requires
+	// CheckQuorum.
+	ReadOnlyLeaseBased
+)
+
+// readIndexStatus is a safe read request waiting for a quorum to confirm
+// the leader.
+type readIndexStatus struct {
+	// req is the request, answered when confirmed.
+	req pb.Message
+	// index is the commit index when the request arrived: the index to
+	// read at.
+	index uint64
+	// acks holds the voters that confirmed leadership (always true; a map
+	// to bool is what quorum.VoteResult takes).
+	acks map[uint64]bool
+}
+
+// readOnly queues the safe read requests of a leader, identified by their
+// context, in arrival order.
+//
+// Invariant: readIndexQueue lists exactly the keys of pendingReadIndex,
+// in arrival order.
+type readOnly struct {
+	option           ReadOnlyOption
+	pendingReadIndex map[string]*readIndexStatus
+	readIndexQueue   []string
+}
+
+func newReadOnly(option ReadOnlyOption) *readOnly {
+	return &readOnly{option: option, pendingReadIndex: map[string]*readIndexStatus{}}
+}
+
+// addRequest queues request m, to be served at index. A request whose
+// context is already queued is a duplicate and is dropped.
+func (ro *readOnly) addRequest(index uint64, m pb.Message) {
+	ctx := string(m.Entries[0].Data)
+	if _, dup := ro.pendingReadIndex[ctx]; dup {
+		return
+	}
+	ro.pendingReadIndex[ctx] = &readIndexStatus{req: m, index: index, acks: map[uint64]bool{}}
+	ro.readIndexQueue = append(ro.readIndexQueue, ctx)
+}
+
+// recvAck records that id confirmed leadership for the request with
+// context ctx, and returns all confirmations of it so far (nil if no such
+// request is queued).
+func (ro *readOnly) recvAck(id uint64, ctx []byte) map[uint64]bool {
+	rs, ok := ro.pendingReadIndex[string(ctx)]
+	if !ok {
+		return nil
+	}
+	rs.acks[id] = true
+	return rs.acks
+}
+
+// advance removes and returns, in order, the request with m's context and
+// every request queued before it: a confirmation of leadership at some
+// point confirms it for all earlier requests too. It returns nil if no
+// queued request has that context.
+func (ro *readOnly) advance(m pb.Message) []*readIndexStatus {
+	ctx := string(m.Context)
+	if _, ok := ro.pendingReadIndex[ctx]; !ok {
+		return nil
+	}
+	var done []*readIndexStatus
+	for i, queued := range ro.readIndexQueue {
+		rs := ro.pendingReadIndex[queued]
+		delete(ro.pendingReadIndex, queued)
+		done = append(done, rs)
+		if queued == ctx {
+			ro.readIndexQueue = ro.readIndexQueue[i+1:]
+			break
+		}
+	}
+	return done
+}
+
+// lastPendingRequestCtx is the context of the latest queued request, or "".
+func (ro *readOnly) lastPendingRequestCtx() string {
+	if n := len(ro.readIndexQueue); n > 0 {
+		return ro.readIndexQueue[n-1]
+	}
+	return ""
+}
+
+// handleReadIndex serves a read request on the leader. A single voter
+// answers at once; otherwise the request waits until the leader has
+// committed an entry of its own term, since until then its commit index
+// may trail its predecessor's.
+func (r *raft) handleReadIndex(m pb.Message) {
+	if r.trk.IsSingleton() {
+		if resp := r.responseToReadIndexReq(m, r.raftLog.committed); resp.To != None {
+			r.send(resp)
+		}
+		return
+	}
+	if !r.committedEntryInCurrentTerm() {
+		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, m)
+		return
+	}
+	sendMsgReadIndexResponse(r, m)
+}
+
+// committedEntryInCurrentTerm reports whether the entry at the commit index
+// is of the current term. (A leader's term is never 0, so an unknown term,
+// reported as 0, never matches.)
+func (r *raft) committedEntryInCurrentTerm() bool {
+	return r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(r.raftLog.committed)) == r.Term
+}
+
+// responseToReadIndexReq answers req at readIndex: a local request becomes
+// a ReadState (and the returned message is empty), a forwarded one gets a
+// MsgReadIndexResp to return to its sender.
+func (r *raft) responseToReadIndexReq(req pb.Message, readIndex uint64) pb.Message {
+	if req.From == None || req.From == r.id {
+		r.readStates = append(r.readStates, ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
+		return pb.Message{}
+	}
+	return pb.Message{Type: pb.MsgReadIndexResp, To: req.From, Index: readIndex, Entries: req.Entries}
+}
+
+// releasePendingReadIndexMessages serves the requests deferred until the
+// leader committed in its term. The caller has just seen that happen.
+func releasePendingReadIndexMessages(r *raft) {
+	if len(r.pendingReadIndexMessages) == 0 {
+		return
+	}
+	if !r.committedEntryInCurrentTerm() {
+		r.logger.Error("pending MsgReadIndex should be released only after first commit in current term")
+		return
+	}
+	pending := r.pendingReadIndexMessages
+	r.pendingReadIndexMessages = nil
+	for _, m := range pending {
+		sendMsgReadIndexResponse(r, m)
+	}
+}
+
+// sendMsgReadIndexResponse serves m at the current commit index: in safe
+// mode after a quorum confirms leadership through a heartbeat round (the
+// leader's own confirmation counts at once), in lease mode right away.
+func sendMsgReadIndexResponse(r *raft, m pb.Message) {
+	switch r.readOnly.option {
+	case ReadOnlySafe:
+		ctx := m.Entries[0].Data
+		r.readOnly.addRequest(r.raftLog.committed, m)
+		r.readOnly.recvAck(r.id, ctx)
+		r.bcastHeartbeatWithCtx(ctx)
+	case ReadOnlyLeaseBased:
+		if resp := r.responseToReadIndexReq(m, r.raftLog.committed); resp.To != None {
+			r.send(resp)
+		}
+	}
+}
+
+// handleReadIndexResp records the leader's answer to a forwarded read.
+func (r *raft) handleReadIndexResp(m pb.Message) {
+	if len(m.Entries) != 1 {
+		r.logger.Errorf("%x invalid format of MsgReadIndexResp from %x, entries count: %d", r.id, m.From, len(m.Entries))
+		return
+	}
+	r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Entries[0].Data})
+}

@@ -1,0 +1,324 @@
+package raft
+
+import (
+	"fmt"
+
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// send queues m, filling in the sender and the term.
+//
+// Vote requests and responses carry their term explicitly (the campaign's
+// term, which a pre-vote has not entered yet), so it must be set; proposals
+// and read requests forwarded to the leader carry none; every other message
+// gets the current term.
+//
+// Append and vote responses promise that what they acknowledge is durable
+// (thesis §3.8), so they wait in msgsAfterAppend until everything unstable
+// now is persisted. Rejections could in principle go at once, but they are
+// rare and the delay is known to be safe.
+func (r *raft) send(m pb.Message) {
+	if m.From == None {
+		m.From = r.id
+	}
+	r.stampTerm(&m)
+	switch m.Type {
+	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+		r.msgsAfterAppend = append(r.msgsAfterAppend, m)
+	default:
+		if m.To == r.id {
+			panic(fmt.Sprintf("raft: %x sending %s to itself; only append and vote responses may be", r.id, m.Type))
+		}
+		r.msgs = append(r.msgs, m)
+	}
+}
+
+// stampTerm sets or checks m's term as described on send.
+func (r *raft) stampTerm(m *pb.Message) {
+	switch m.Type {
+	case pb.MsgVote, pb.MsgVoteResp, pb.MsgPreVote, pb.MsgPreVoteResp:
+		if m.Term == 0 {
+			panic(fmt.Sprintf("raft: %x sending %s without a term", r.id, m.Type))
+		}
+	case pb.MsgProp, pb.MsgReadIndex:
+		if m.Term != 0 {
+			panic(fmt.Sprintf("raft: %x sending %s with term %d; it must carry none", r.id, m.Type, m.Term))
+		}
+	default:
+		if m.Term != 0 {
+			panic(fmt.Sprintf("raft: %x sending %s with term %d; send sets it", r.id, m.Type, m.Term))
+		}
+		m.Term = r.Term
+	}
+}
+
+// sendAppend sends to the peer what it lacks, or an empty append that
+// carries the commit index.
+func (r *raft) sendAppend(to uint64) {
+	r.maybeSendAppend(to, true /* sendIfEmpty */)
+}
+
+// maybeSendAppend sends the peer the entries after pr.Next-1 that fit in
+// one message, with the commit index, unless its flow is paused. An append
+// without entries goes out only if sendIfEmpty (it still carries the commit
+// index, but is noise within a batch). If the log no longer holds what the
+// peer needs, a snapshot goes instead. It reports whether anything was sent.
+func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
+	pr := r.trk.Progress[to]
+	if pr.IsPaused() {
+		return false
+	}
+	prev := pr.Next - 1
+	prevTerm, err := r.raftLog.term(prev)
+	if err != nil {
+		// The entry is compacted: only a snapshot can catch the peer up.
+		return r.maybeSendSnapshot(to, pr)
+	}
+	var ents []pb.Entry
+	// With a full window, send only an empty append: if everything in flight
+	// was lost, its answer (prompted by heartbeats) is what empties the
+	// window again.
+	if pr.State != tracker.StateReplicate || !pr.Inflights.Full() {
+		ents, err = r.raftLog.entries(pr.Next, r.maxMsgSize)
+	}
+	if len(ents) == 0 && !sendIfEmpty {
+		return false
+	}
+	if err != nil {
+		return r.maybeSendSnapshot(to, pr)
+	}
+	commit := r.raftLog.committed
+	r.send(pb.Message{To: to, Type: pb.MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: commit})
+	pr.SentEntries(len(ents), uint64(payloadsSize(ents)))
+	pr.SentCommit(commit)
+	return true
+}
+
+// bcastAppend sends appends to every other member, in ID order.
+func (r *raft) bcastAppend() {
+	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+		if id != r.id {
+			r.sendAppend(id)
+		}
+	})
+}
+
+// appendEntry appends es to the leader's log in its term and queues the
+// leader's own acknowledgement, to be counted once the entries are durable
+// (the leader sends itself no MsgApp). It reports false, appending nothing,
+// if es would exceed the uncommitted-size limit.
+func (r *raft) appendEntry(es ...pb.Entry) bool {
+	last := r.raftLog.lastIndex()
+	for i := range es {
+		es[i].Term, es[i].Index = r.Term, last+1+uint64(i)
+	}
+	if !r.increaseUncommittedSize(es) {
+		r.logger.Warningf("%x appending new entries to log would exceed uncommitted entry size limit; dropping proposal", r.id)
+		return false
+	}
+	last = r.raftLog.append(es...)
+	r.send(pb.Message{To: r.id, Type: pb.MsgAppResp, Index: last})
+	return true
+}
+
+// maybeCommit raises the commit index to what a quorum holds, provided that
+// entry is of the leader's term (thesis §3.6.2). It reports whether the
+// commit index moved. Leaders only.
+func (r *raft) maybeCommit() bool {
+	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.trk.Committed()})
+}
+
+// increaseUncommittedSize admits es into the uncommitted tail if the tail
+// stays within its limit, and reports whether it did. An empty tail admits
+// anything, and empty payloads are always admitted (a new leader's entry,
+// leaving a joint configuration).
+func (r *raft) increaseUncommittedSize(es []pb.Entry) bool {
+	size := payloadsSize(es)
+	if r.uncommittedSize > 0 && size > 0 && r.uncommittedSize+size > r.maxUncommittedSize {
+		return false
+	}
+	r.uncommittedSize += size
+	return true
+}
+
+// reduceUncommittedSize takes committed (applied) payload out of the
+// uncommitted tail. The estimate may be low (it restarts at 0 with every
+// role change), so it saturates at 0.
+func (r *raft) reduceUncommittedSize(s entryPayloadSize) {
+	r.uncommittedSize -= min(s, r.uncommittedSize)
+}
+
+// handlePropose appends a proposal to the leader's log and replicates it.
+func (r *raft) handlePropose(m pb.Message) error {
+	if r.trk.Progress[r.id] == nil {
+		// A leader removed from the configuration takes no new proposals.
+		return ErrProposalDropped
+	}
+	if r.leadTransferee != None {
+		r.logger.Debugf("%x [term %d] transfer leadership to %x is in progress; dropping proposal", r.id, r.Term, r.leadTransferee)
+		return ErrProposalDropped
+	}
+	r.screenConfChanges(m.Entries)
+	if !r.appendEntry(m.Entries...) {
+		return ErrProposalDropped
+	}
+	r.bcastAppend()
+	return nil
+}
+
+// logSliceFromMsgApp is the slice of the leader's log that MsgApp m carries.
+func logSliceFromMsgApp(m *pb.Message) logSlice {
+	return logSlice{
+		term:    m.Term,
+		prev:    entryID{term: m.LogTerm, index: m.Index},
+		entries: m.Entries,
+	}
+}
+
+// handleAppendEntries applies a leader's append (thesis §3.5) and answers
+// it: with the last index it now matches, or with a rejection that hints
+// where the logs may agree.
+func (r *raft) handleAppendEntries(m pb.Message) {
+	a := logSliceFromMsgApp(&m)
+	if a.prev.index < r.raftLog.committed {
+		// Everything up to the commit index matches any leader's log; say so,
+		// and the leader continues from there.
+		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.committed})
+		return
+	}
+	if last, ok := r.raftLog.maybeAppend(a, m.Commit); ok {
+		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: last})
+		return
+	}
+	r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
+		r.id, r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(m.Index)), m.Index, m.LogTerm, m.Index, m.From)
+	r.rejectAppend(m)
+}
+
+// rejectAppend answers an append whose previous entry does not match.
+//
+// The hint is the largest (index, term) of this log with index <= the
+// append's previous index and term <= its previous term: every entry of
+// the leader's log up to there has a term at most that, so the entries
+// above the hint with larger terms cannot match and need not be probed one
+// by one. The index is at least the commit index here, so the hint names a
+// real entry (term 0 only for an empty log).
+func (r *raft) rejectAppend(m pb.Message) {
+	hintIndex, hintTerm := r.raftLog.findConflictByTerm(min(m.Index, r.raftLog.lastIndex()), m.LogTerm)
+	r.send(pb.Message{
+		To:         m.From,
+		Type:       pb.MsgAppResp,
+		Index:      m.Index,
+		Reject:     true,
+		RejectHint: hintIndex,
+		LogTerm:    hintTerm,
+	})
+}
+
+// handleAppendRejection moves the peer's next index back after a rejected
+// append and probes again.
+//
+// The follower's hint is its entry (RejectHint, LogTerm). When the leader's
+// own entries down to the hint have larger terms than LogTerm, none of them
+// can match the follower's (terms only grow along a log), so the leader
+// skips to its largest entry at or below the hint with a term <= LogTerm:
+// at most one probe per term of the leader's log. A zero LogTerm (an empty
+// follower log, or an old follower) leaves the hint as it is.
+func (r *raft) handleAppendRejection(m pb.Message, pr *tracker.Progress) {
+	r.logger.Debugf("%x received MsgAppResp(rejected, hint: (index %d, term %d)) from %x for index %d",
+		r.id, m.RejectHint, m.LogTerm, m.From, m.Index)
+	next := m.RejectHint
+	if m.LogTerm > 0 {
+		next, _ = r.raftLog.findConflictByTerm(m.RejectHint, m.LogTerm)
+	}
+	if !pr.MaybeDecrTo(m.Index, next) {
+		return
+	}
+	r.logger.Debugf("%x decreased progress of %x to [%s]", r.id, m.From, pr)
+	if pr.State == tracker.StateReplicate {
+		pr.BecomeProbe()
+	}
+	r.sendAppend(m.From)
+}
+
+// handleAppendAck processes an accepted append (from a peer, or the
+// leader's own durable-append acknowledgement).
+func (r *raft) handleAppendAck(m pb.Message, pr *tracker.Progress) {
+	// A duplicate acknowledgement still matters to a probing peer whose log
+	// is caught up: it shows the peer can switch to streaming.
+	if !pr.MaybeUpdate(m.Index) && (pr.Match != m.Index || pr.State != tracker.StateProbe) {
+		return
+	}
+	r.advanceFlowState(m.From, pr, m.Index)
+	if r.maybeCommit() {
+		// The leader committed in its term, so deferred reads can be served.
+		releasePendingReadIndexMessages(r)
+		r.bcastAppend()
+	} else if m.From != r.id && pr.CanBumpCommit(r.raftLog.committed) {
+		// The peer may not know the latest commit index; tell it now rather
+		// than at the next heartbeat.
+		r.sendAppend(m.From)
+	}
+	if m.From != r.id {
+		// The window may have opened for several messages.
+		for r.maybeSendAppend(m.From, false /* sendIfEmpty */) {
+		}
+	}
+	if m.From == r.leadTransferee && pr.Match == r.raftLog.lastIndex() {
+		r.logger.Infof("%x sent MsgTimeoutNow to %x after received MsgAppResp", r.id, m.From)
+		r.sendTimeoutNow(m.From)
+	}
+}
+
+// advanceFlowState moves the peer's flow state on after an acknowledgement
+// of index: a probed peer starts streaming; a peer waiting for a snapshot
+// resumes from the log as soon as the log can catch it up (whatever
+// snapshot got it there); a streaming peer's window frees up to index.
+func (r *raft) advanceFlowState(id uint64, pr *tracker.Progress, index uint64) {
+	switch {
+	case pr.State == tracker.StateProbe:
+		pr.BecomeReplicate()
+	case pr.State == tracker.StateSnapshot && pr.Match+1 >= r.raftLog.firstIndex():
+		r.logger.Debugf("%x recovered from needing snapshot, resumed sending replication messages to %x [%s]", r.id, id, pr)
+		// Through probing, which accounts for the pending snapshot, to
+		// streaming right away, so that Status is consistent meanwhile.
+		pr.BecomeProbe()
+		pr.BecomeReplicate()
+	case pr.State == tracker.StateReplicate:
+		pr.Inflights.FreeLE(index)
+	}
+}
+
+// handleStorageAppendResp records what the append thread made durable.
+func (r *raft) handleStorageAppendResp(m pb.Message) {
+	if m.Index != 0 {
+		r.raftLog.stableTo(entryID{term: m.LogTerm, index: m.Index})
+	}
+	if m.Snapshot != nil {
+		r.appliedSnap(m.Snapshot)
+	}
+}
+
+// handleStaleStorageAppendResp handles a storage append response from an
+// earlier term. Its entries may since have been replaced in the unstable
+// log by a later leader's at the same indexes (the ABA problem that the
+// entry's term alone cannot rule out), so they are not marked durable. A
+// snapshot is committed state, durable whatever the term.
+func (r *raft) handleStaleStorageAppendResp(m pb.Message) {
+	if m.Index != 0 {
+		r.logger.Infof("%x [term: %d] ignored entry appends from a %s message with lower term [term: %d]",
+			r.id, r.Term, m.Type, m.Term)
+	}
+	if m.Snapshot != nil {
+		r.appliedSnap(m.Snapshot)
+	}
+}
+
+// handleStorageApplyResp records what the apply thread applied.
+func (r *raft) handleStorageApplyResp(m pb.Message) {
+	if n := len(m.Entries); n > 0 {
+		r.appliedTo(m.Entries[n-1].Index, entsSize(m.Entries))
+		r.reduceUncommittedSize(payloadsSize(m.Entries))
+	}
+}

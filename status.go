@@ -1,0 +1,84 @@
+package raft
+
+import (
+	"fmt"
+	"strings"
+
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// Status is a snapshot of a node's state for monitoring: BasicStatus plus
+// the active configuration and, on a leader only, every member's progress.
+type Status struct {
+	BasicStatus
+	Config   tracker.Config
+	Progress map[uint64]tracker.Progress
+}
+
+// BasicStatus is the part of Status that is cheap to collect: no
+// allocations for the configuration or progress.
+type BasicStatus struct {
+	ID uint64
+
+	pb.HardState
+	SoftState
+
+	Applied uint64
+
+	LeadTransferee uint64
+}
+
+// getBasicStatus collects r's BasicStatus.
+func getBasicStatus(r *raft) BasicStatus {
+	return BasicStatus{
+		ID:             r.id,
+		HardState:      r.hardState(),
+		SoftState:      r.softState(),
+		Applied:        r.raftLog.applied,
+		LeadTransferee: r.leadTransferee,
+	}
+}
+
+// getStatus collects r's Status. The progress is copied (window included),
+// so the result shares nothing with r.
+func getStatus(r *raft) Status {
+	s := Status{BasicStatus: getBasicStatus(r)}
+	if s.RaftState == StateLeader {
+		s.Progress = copyProgress(r)
+	}
+	s.Config = r.trk.Config.Clone()
+	return s
+}
+
+// copyProgress deep-copies every member's progress.
+func copyProgress(r *raft) map[uint64]tracker.Progress {
+	out := make(map[uint64]tracker.Progress, len(r.trk.Progress))
+	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		cp := *pr
+		cp.Inflights = pr.Inflights.Clone()
+		out[id] = cp
+	})
+	return out
+}
+
+// MarshalJSON encodes the status in etcd/raft's JSON shape: IDs in hex,
+// progress as match, next and state per member.
+func (s Status) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"id":"%x","term":%d,"vote":"%x","commit":%d,"lead":"%x","raftState":%q,"applied":%d,"progress":{`,
+		s.ID, s.Term, s.Vote, s.Commit, s.Lead, s.RaftState, s.Applied)
+	sep := ""
+	for id, pr := range s.Progress {
+		fmt.Fprintf(&b, `%s"%x":{"match":%d,"next":%d,"state":%q}`, sep, id, pr.Match, pr.Next, pr.State)
+		sep = ","
+	}
+	fmt.Fprintf(&b, `},"leadtransferee":"%x"}`, s.LeadTransferee)
+	return []byte(b.String()), nil
+}
+
+// String is the JSON encoding of the status.
+func (s Status) String() string {
+	b, _ := s.MarshalJSON() // never fails
+	return string(b)
+}

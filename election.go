@@ -67,9 +67,7 @@ func (r *raft) tickElection() {
 		return
 	}
 	r.electionElapsed = 0
-	if err := r.Step(pb.Message{From: r.id, Type: pb.MsgHup}); err != nil {
-		r.logger.Debugf("error occurred during election: %v", err)
-	}
+	r.stepLocal(pb.MsgHup)
 }
 
 // promotable reports whether this node may become leader: it is a voter of
@@ -234,11 +232,15 @@ func (r *raft) canVoteFor(m pb.Message) bool {
 		(m.Type == pb.MsgPreVote && m.Term > r.Term)
 }
 
-// logVote logs the decision on a vote request.
-func (r *raft) logVote(m pb.Message, verb string) {
+// logVote logs the decision on a vote request: "cast" or "rejected".
+func (r *raft) logVote(m pb.Message, decision string) {
 	last := r.raftLog.lastEntryID()
-	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] %s %s from %x [logterm: %d, index: %d] at term %d",
-		r.id, last.term, last.index, r.Vote, verb, m.Type, m.From, m.LogTerm, m.Index, r.Term)
+	preposition := "from"
+	if decision == "cast" {
+		preposition = "for"
+	}
+	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] %s %s %s %x [logterm: %d, index: %d] at term %d",
+		r.id, last.term, last.index, r.Vote, decision, m.Type, preposition, m.From, m.LogTerm, m.Index, r.Term)
 }
 
 // stepCandidate is the step of both candidate roles. Each counts only the

@@ -6,29 +6,37 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// tickHeartbeat is the leader's tick. Every election timeout it checks that
-// a quorum is still active (with CheckQuorum) and abandons an unfinished
-// leadership transfer; every heartbeat timeout it sends heartbeats.
+// tickHeartbeat is the leader's tick: a heartbeat round every heartbeat
+// timeout, and the once-per-election-timeout duties (see leaderTimeout).
 func (r *raft) tickHeartbeat() {
-	r.heartbeatElapsed++
 	r.electionElapsed++
+	r.heartbeatElapsed++
 	if r.electionElapsed >= r.electionTimeout {
-		r.electionElapsed = 0
-		if r.checkQuorum {
-			if err := r.Step(pb.Message{From: r.id, Type: pb.MsgCheckQuorum}); err != nil {
-				r.logger.Debugf("error occurred during checking sending heartbeat: %v", err)
-			}
-		}
-		if r.state == StateLeader && r.leadTransferee != None {
-			r.abortLeaderTransfer()
-		}
+		r.leaderTimeout()
 	}
-	if r.state != StateLeader || r.heartbeatElapsed < r.heartbeatTimeout {
-		return
+	if r.state == StateLeader && r.heartbeatElapsed >= r.heartbeatTimeout {
+		r.heartbeatElapsed = 0
+		r.stepLocal(pb.MsgBeat)
 	}
-	r.heartbeatElapsed = 0
-	if err := r.Step(pb.Message{From: r.id, Type: pb.MsgBeat}); err != nil {
-		r.logger.Debugf("error occurred during checking sending heartbeat: %v", err)
+}
+
+// leaderTimeout runs once per election timeout on a leader: with
+// CheckQuorum it steps down unless a quorum was active, and it abandons a
+// leadership transfer that did not finish in time.
+func (r *raft) leaderTimeout() {
+	r.electionElapsed = 0
+	if r.checkQuorum {
+		r.stepLocal(pb.MsgCheckQuorum)
+	}
+	if r.leadTransferee != None && r.state == StateLeader {
+		r.abortLeaderTransfer()
+	}
+}
+
+// stepLocal steps a message of type t from this node to itself.
+func (r *raft) stepLocal(t pb.MessageType) {
+	if err := r.Step(pb.Message{From: r.id, Type: t}); err != nil {
+		r.logger.Debugf("%x stepping its own %s: %v", r.id, t, err)
 	}
 }
 
@@ -104,8 +112,6 @@ func (r *raft) handleHeartbeatResp(m pb.Message, pr *tracker.Progress) {
 		return
 	}
 	for _, rs := range r.readOnly.advance(m) {
-		if resp := r.responseToReadIndexReq(rs.req, rs.index); resp.To != None {
-			r.send(resp)
-		}
+		r.answerRead(rs.req, rs.index)
 	}
 }

@@ -78,13 +78,14 @@ func IsLocalMsgTarget(id uint64) bool {
 // voteRespMsgType is the response type to a vote request type. Any other
 // type is a caller bug.
 func voteRespMsgType(msgt pb.MessageType) pb.MessageType {
-	switch msgt {
-	case pb.MsgVote:
-		return pb.MsgVoteResp
-	case pb.MsgPreVote:
-		return pb.MsgPreVoteResp
+	if msgt != pb.MsgVote && msgt != pb.MsgPreVote {
+		panic(fmt.Sprintf("raft: voteRespMsgType(%s): not a vote request", msgt))
 	}
-	panic(fmt.Sprintf("raft: voteRespMsgType(%s): not a vote request", msgt))
+	// Each response type directly follows its request type in raftpb.
+	if msgt == pb.MsgVote {
+		return pb.MsgVoteResp
+	}
+	return pb.MsgPreVoteResp
 }
 
 // malformed returns why m cannot be a message that a correct peer or this

@@ -84,69 +84,48 @@ type stepFunc func(r *raft, m pb.Message) error
 // messages and ticks, and leaves messages, log changes and state for the
 // RawNode to hand to the application.
 type raft struct {
-	id uint64
+	id     uint64
+	logger Logger
 
 	// Term and Vote are the durable election state (with the commit index,
 	// the HardState). Invariant: Vote was cast in Term, or is None.
 	Term uint64
 	Vote uint64
 
-	// readStates are answered ReadIndex requests awaiting the application.
-	readStates []ReadState
-
-	raftLog *raftLog
-
-	// maxMsgSize bounds the entries of one MsgApp (Config.MaxSizePerMsg).
-	maxMsgSize entryEncodingSize
-	// maxUncommittedSize bounds uncommittedSize on a leader.
-	maxUncommittedSize entryPayloadSize
-
-	// trk is the active configuration with the progress of every member.
-	trk tracker.ProgressTracker
-
+	// state is the node's role; tick and step are its handlers of ticks and
+	// messages.
 	state StateType
+	tick  func()
+	step  stepFunc
+	// lead is the leader of Term as far as this node knows, or None.
+	lead uint64
 	// isLearner says that this node is a learner in the active
 	// configuration. Learners never campaign.
 	isLearner bool
 
-	// msgs are messages to send right away. They never target this node.
-	msgs []pb.Message
-	// msgsAfterAppend are messages to deliver only once everything unstable
-	// now (term, vote, entries, snapshot, including what an earlier Ready
-	// already handed out) is durable: votes and append acknowledgements
-	// promise durability (thesis §3.8). They are MsgAppResp, MsgVoteResp or
-	// MsgPreVoteResp and may target this node itself.
+	raftLog *raftLog
+	// trk is the active configuration with the progress of every member.
+	trk tracker.ProgressTracker
+
+	// Outboxes. msgs are to be sent right away and never target this node.
+	// msgsAfterAppend wait until everything unstable now (term, vote,
+	// entries, snapshot, including what an earlier Ready already handed
+	// out) is durable, because they promise durability (thesis §3.8): they
+	// are MsgAppResp, MsgVoteResp or MsgPreVoteResp, and may target this
+	// node itself. readStates are answered reads for the application.
+	msgs            []pb.Message
 	msgsAfterAppend []pb.Message
+	readStates      []ReadState
 
-	// lead is the leader of Term as far as this node knows, or None.
-	lead uint64
-	// leadTransferee is the target of an ongoing leadership transfer
-	// (thesis §3.10), or None.
-	leadTransferee uint64
-	// pendingConfIndex is at least the index of the latest configuration
-	// change that may still be unapplied. A leader accepts a new change only
-	// once applied has passed it, so at most one change is in flight.
-	pendingConfIndex uint64
-	// disableConfChangeValidation is Config.DisableConfChangeValidation.
-	disableConfChangeValidation bool
-	// uncommittedSize estimates (never overestimates) the payload bytes in
-	// the leader's uncommitted log tail; reset on every role change.
-	uncommittedSize entryPayloadSize
-
-	readOnly *readOnly
-
-	// electionElapsed counts ticks: for a follower since it last heard from
-	// the leader (or granted a vote) or timed out; for a candidate since it
-	// began campaigning; for a leader since the last CheckQuorum round.
-	electionElapsed int
-	// heartbeatElapsed counts a leader's ticks since its last heartbeat.
+	// Timers, in ticks. electionElapsed counts: for a follower, since it
+	// last heard from the leader (or granted a vote) or timed out; for a
+	// candidate, since it began campaigning; for a leader, since the last
+	// CheckQuorum round. heartbeatElapsed counts a leader's ticks since its
+	// last heartbeat round.
+	electionElapsed  int
 	heartbeatElapsed int
-
-	checkQuorum bool
-	preVote     bool
-
-	heartbeatTimeout int
 	electionTimeout  int
+	heartbeatTimeout int
 	// randomizedElectionTimeout is drawn from [electionTimeout,
 	// 2*electionTimeout) on every reset, so that nodes rarely time out
 	// together and split the vote (thesis §3.4).
@@ -155,19 +134,31 @@ type raft struct {
 	// [0, n). It is the package's shared source unless a test sets another.
 	jitter func(n int) int
 
-	disableProposalForwarding bool
-	stepDownOnRemoval         bool
-
-	// tick and step are the role-specific handlers of ticks and messages.
-	tick func()
-	step stepFunc
-
-	logger Logger
-
-	// pendingReadIndexMessages are ReadIndex requests that reached a leader
-	// before it committed an entry of its own term, when its commit index may
-	// still lag its predecessor's; they are served once it has.
+	// Leader-only state, cleared on every role change.
+	//
+	// leadTransferee is the target of an ongoing leadership transfer
+	// (thesis §3.10), or None. pendingConfIndex is at least the index of
+	// the latest configuration change that may still be unapplied; a new
+	// change is accepted only once applied has passed it, so at most one is
+	// in flight. uncommittedSize estimates (never overestimates) the payload
+	// bytes of the uncommitted log tail. readOnly queues safe reads, and
+	// pendingReadIndexMessages holds reads that arrived before the leader
+	// committed an entry of its own term (its commit index may trail its
+	// predecessor's until then).
+	leadTransferee           uint64
+	pendingConfIndex         uint64
+	uncommittedSize          entryPayloadSize
+	readOnly                 *readOnly
 	pendingReadIndexMessages []pb.Message
+
+	// Settings from Config.
+	maxMsgSize                  entryEncodingSize // MaxSizePerMsg
+	maxUncommittedSize          entryPayloadSize  // MaxUncommittedEntriesSize
+	checkQuorum                 bool
+	preVote                     bool
+	disableProposalForwarding   bool
+	disableConfChangeValidation bool
+	stepDownOnRemoval           bool
 
 	// droppedMsgs counts messages Step refused as malformed.
 	droppedMsgs uint64
@@ -302,27 +293,43 @@ func (r *raft) resetProgress() {
 	})
 }
 
+// setRole switches to role state with its handlers of steps and ticks.
+// Both candidate roles share a step; only the leader ticks heartbeats.
+func (r *raft) setRole(state StateType) {
+	r.state = state
+	switch state {
+	case StateLeader:
+		r.step, r.tick = stepLeader, r.tickHeartbeat
+	case StateFollower:
+		r.step, r.tick = stepFollower, r.tickElection
+	default:
+		r.step, r.tick = stepCandidate, r.tickElection
+	}
+}
+
+// mustNotLead panics if the node is leader: a leader only leaves office by
+// becoming a follower.
+func (r *raft) mustNotLead(next StateType) {
+	if r.state == StateLeader {
+		panic(fmt.Sprintf("raft: %x cannot go from leader to %s at term %d", r.id, next, r.Term))
+	}
+}
+
 // becomeFollower makes the node a follower of lead (None if unknown) in
 // term.
 func (r *raft) becomeFollower(term uint64, lead uint64) {
-	r.step = stepFollower
 	r.reset(term)
-	r.tick = r.tickElection
+	r.setRole(StateFollower)
 	r.lead = lead
-	r.state = StateFollower
 	r.logger.Infof("%x became follower at term %d", r.id, r.Term)
 }
 
 // becomeCandidate starts a real election: a new term, voting for itself.
 func (r *raft) becomeCandidate() {
-	if r.state == StateLeader {
-		panic(fmt.Sprintf("raft: %x cannot become candidate while leader at term %d", r.id, r.Term))
-	}
-	r.step = stepCandidate
+	r.mustNotLead(StateCandidate)
 	r.reset(r.Term + 1)
-	r.tick = r.tickElection
+	r.setRole(StateCandidate)
 	r.Vote = r.id
-	r.state = StateCandidate
 	r.logger.Infof("%x became candidate at term %d", r.id, r.Term)
 }
 
@@ -330,14 +337,10 @@ func (r *raft) becomeCandidate() {
 // changes (term and vote stay): the round only asks whether an election
 // could be won.
 func (r *raft) becomePreCandidate() {
-	if r.state == StateLeader {
-		panic(fmt.Sprintf("raft: %x cannot become pre-candidate while leader at term %d", r.id, r.Term))
-	}
-	r.step = stepCandidate
+	r.mustNotLead(StatePreCandidate)
 	r.trk.ResetVotes()
-	r.tick = r.tickElection
+	r.setRole(StatePreCandidate)
 	r.lead = None
-	r.state = StatePreCandidate
 	r.logger.Infof("%x became pre-candidate at term %d", r.id, r.Term)
 }
 
@@ -348,11 +351,9 @@ func (r *raft) becomeLeader() {
 	if r.state == StateFollower {
 		panic(fmt.Sprintf("raft: %x cannot become leader from follower at term %d", r.id, r.Term))
 	}
-	r.step = stepLeader
 	r.reset(r.Term)
-	r.tick = r.tickHeartbeat
+	r.setRole(StateLeader)
 	r.lead = r.id
-	r.state = StateLeader
 	// The leader trivially holds its own log, and counts as active for
 	// CheckQuorum.
 	self := r.trk.Progress[r.id]
@@ -474,35 +475,34 @@ func (r *raft) stepOlderTerm(m pb.Message) {
 
 // stepLeader is the leader's step.
 func stepLeader(r *raft, m pb.Message) error {
-	// These need no progress of the sender.
 	switch m.Type {
-	case pb.MsgBeat:
-		r.bcastHeartbeat()
-		return nil
-	case pb.MsgCheckQuorum:
-		r.checkQuorumActive()
-		return nil
 	case pb.MsgProp:
 		return r.handlePropose(m)
+	case pb.MsgBeat:
+		r.bcastHeartbeat()
+	case pb.MsgCheckQuorum:
+		r.checkQuorumActive()
 	case pb.MsgReadIndex:
 		r.handleReadIndex(m)
-		return nil
 	case pb.MsgForgetLeader:
-		return nil // a leader has no leader to forget
+		// A leader has no leader to forget.
+	default:
+		r.stepLeaderAboutPeer(m)
 	}
-	pr := r.trk.Progress[m.From]
-	if pr == nil {
+	return nil
+}
+
+// stepLeaderAboutPeer handles the leader's messages that concern one
+// member, m.From; messages about non-members are ignored.
+func (r *raft) stepLeaderAboutPeer(m pb.Message) {
+	pr, member := r.trk.Progress[m.From]
+	if !member {
 		r.logger.Debugf("%x no progress available for %x", r.id, m.From)
-		return nil
+		return
 	}
 	switch m.Type {
 	case pb.MsgAppResp:
-		pr.RecentActive = true
-		if m.Reject {
-			r.handleAppendRejection(m, pr)
-		} else {
-			r.handleAppendAck(m, pr)
-		}
+		r.handleAppendResp(m, pr)
 	case pb.MsgHeartbeatResp:
 		r.handleHeartbeatResp(m, pr)
 	case pb.MsgSnapStatus:
@@ -512,7 +512,6 @@ func stepLeader(r *raft, m pb.Message) error {
 	case pb.MsgTransferLeader:
 		r.handleTransferLeader(m, pr)
 	}
-	return nil
 }
 
 // stepFollower is the follower's step. Requests meant for the leader are

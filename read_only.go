@@ -28,54 +28,52 @@ const (
 )
 
 // readIndexStatus is a safe read request waiting for a quorum to confirm
-// the leader.
+// the leader: the request req, to be served at index (the commit index when
+// it arrived), and acks, the voters that confirmed so far (a set; it maps to
+// bool because that is what quorum.VoteResult takes).
 type readIndexStatus struct {
-	// req is the request, answered when confirmed.
-	req pb.Message
-	// index is the commit index when the request arrived: the index to
-	// read at.
 	index uint64
-	// acks holds the voters that confirmed leadership (always true; a map
-	// to bool is what quorum.VoteResult takes).
-	acks map[uint64]bool
+	acks  map[uint64]bool
+	req   pb.Message
 }
 
-// readOnly queues the safe read requests of a leader, identified by their
-// context, in arrival order.
+// readOnly is a leader's queue of safe read requests, each known by its
+// context (the data of its single entry).
 //
-// Invariant: readIndexQueue lists exactly the keys of pendingReadIndex,
-// in arrival order.
+// Invariant: readIndexQueue holds the keys of pendingReadIndex in arrival
+// order, each once.
 type readOnly struct {
-	option           ReadOnlyOption
 	pendingReadIndex map[string]*readIndexStatus
 	readIndexQueue   []string
+	option           ReadOnlyOption
 }
 
+// newReadOnly returns an empty queue for reads served as option says.
 func newReadOnly(option ReadOnlyOption) *readOnly {
-	return &readOnly{option: option, pendingReadIndex: map[string]*readIndexStatus{}}
+	ro := &readOnly{option: option}
+	ro.pendingReadIndex = make(map[string]*readIndexStatus)
+	return ro
 }
 
 // addRequest queues request m, to be served at index. A request whose
 // context is already queued is a duplicate and is dropped.
 func (ro *readOnly) addRequest(index uint64, m pb.Message) {
-	ctx := string(m.Entries[0].Data)
-	if _, dup := ro.pendingReadIndex[ctx]; dup {
-		return
+	key := string(m.Entries[0].Data)
+	if ro.pendingReadIndex[key] == nil {
+		ro.readIndexQueue = append(ro.readIndexQueue, key)
+		ro.pendingReadIndex[key] = &readIndexStatus{index: index, req: m, acks: make(map[uint64]bool, 1)}
 	}
-	ro.pendingReadIndex[ctx] = &readIndexStatus{req: m, index: index, acks: map[uint64]bool{}}
-	ro.readIndexQueue = append(ro.readIndexQueue, ctx)
 }
 
 // recvAck records that id confirmed leadership for the request with
 // context ctx, and returns all confirmations of it so far (nil if no such
 // request is queued).
 func (ro *readOnly) recvAck(id uint64, ctx []byte) map[uint64]bool {
-	rs, ok := ro.pendingReadIndex[string(ctx)]
-	if !ok {
-		return nil
+	if rs := ro.pendingReadIndex[string(ctx)]; rs != nil {
+		rs.acks[id] = true
+		return rs.acks
 	}
-	rs.acks[id] = true
-	return rs.acks
+	return nil
 }
 
 // advance removes and returns, in order, the request with m's context and
@@ -114,9 +112,7 @@ func (ro *readOnly) lastPendingRequestCtx() string {
 // may trail its predecessor's.
 func (r *raft) handleReadIndex(m pb.Message) {
 	if r.trk.IsSingleton() {
-		if resp := r.responseToReadIndexReq(m, r.raftLog.committed); resp.To != None {
-			r.send(resp)
-		}
+		r.answerRead(m, r.raftLog.committed)
 		return
 	}
 	if !r.committedEntryInCurrentTerm() {
@@ -145,36 +141,44 @@ func (r *raft) responseToReadIndexReq(req pb.Message, readIndex uint64) pb.Messa
 }
 
 // releasePendingReadIndexMessages serves the requests deferred until the
-// leader committed in its term. The caller has just seen that happen.
+// leader committed in its term. The caller has just seen that happen; the
+// cheap emptiness test comes first because the term check reads the log.
 func releasePendingReadIndexMessages(r *raft) {
-	if len(r.pendingReadIndexMessages) == 0 {
-		return
-	}
-	if !r.committedEntryInCurrentTerm() {
+	if len(r.pendingReadIndexMessages) > 0 && !r.committedEntryInCurrentTerm() {
 		r.logger.Error("pending MsgReadIndex should be released only after first commit in current term")
 		return
 	}
-	pending := r.pendingReadIndexMessages
-	r.pendingReadIndexMessages = nil
-	for _, m := range pending {
-		sendMsgReadIndexResponse(r, m)
+	for len(r.pendingReadIndexMessages) > 0 {
+		next := r.pendingReadIndexMessages[0]
+		r.pendingReadIndexMessages = r.pendingReadIndexMessages[1:]
+		sendMsgReadIndexResponse(r, next)
 	}
+	r.pendingReadIndexMessages = nil
 }
 
-// sendMsgReadIndexResponse serves m at the current commit index: in safe
-// mode after a quorum confirms leadership through a heartbeat round (the
-// leader's own confirmation counts at once), in lease mode right away.
+// sendMsgReadIndexResponse serves m at the current commit index: in lease
+// mode right away, in safe mode once a quorum confirms leadership through a
+// heartbeat round (the leader's own confirmation counts at once).
 func sendMsgReadIndexResponse(r *raft, m pb.Message) {
-	switch r.readOnly.option {
-	case ReadOnlySafe:
-		ctx := m.Entries[0].Data
-		r.readOnly.addRequest(r.raftLog.committed, m)
-		r.readOnly.recvAck(r.id, ctx)
-		r.bcastHeartbeatWithCtx(ctx)
-	case ReadOnlyLeaseBased:
-		if resp := r.responseToReadIndexReq(m, r.raftLog.committed); resp.To != None {
-			r.send(resp)
-		}
+	readIndex := r.raftLog.committed
+	if r.readOnly.option == ReadOnlyLeaseBased {
+		r.answerRead(m, readIndex)
+		return
+	}
+	if r.readOnly.option != ReadOnlySafe {
+		return
+	}
+	ctx := m.Entries[0].Data
+	r.readOnly.addRequest(readIndex, m)
+	r.readOnly.recvAck(r.id, ctx)
+	r.bcastHeartbeatWithCtx(ctx)
+}
+
+// answerRead answers req at readIndex, sending the response if it is for
+// another node.
+func (r *raft) answerRead(req pb.Message, readIndex uint64) {
+	if resp := r.responseToReadIndexReq(req, readIndex); resp.To != None {
+		r.send(resp)
 	}
 }
 

@@ -169,31 +169,27 @@ func (r *raft) handlePropose(m pb.Message) error {
 
 // logSliceFromMsgApp is the slice of the leader's log that MsgApp m carries.
 func logSliceFromMsgApp(m *pb.Message) logSlice {
-	return logSlice{
-		term:    m.Term,
-		prev:    entryID{term: m.LogTerm, index: m.Index},
-		entries: m.Entries,
-	}
+	return logSlice{term: m.Term, prev: entryID{term: m.LogTerm, index: m.Index}, entries: m.Entries}
 }
 
 // handleAppendEntries applies a leader's append (thesis §3.5) and answers
 // it: with the last index it now matches, or with a rejection that hints
 // where the logs may agree.
 func (r *raft) handleAppendEntries(m pb.Message) {
-	a := logSliceFromMsgApp(&m)
-	if a.prev.index < r.raftLog.committed {
-		// Everything up to the commit index matches any leader's log; say so,
-		// and the leader continues from there.
-		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.committed})
-		return
+	matched := r.raftLog.committed
+	// Below the commit index every log agrees with the leader's: the
+	// answer is the commit index, where the leader can continue.
+	if m.Index >= matched {
+		last, ok := r.raftLog.maybeAppend(logSliceFromMsgApp(&m), m.Commit)
+		if !ok {
+			r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
+				r.id, r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(m.Index)), m.Index, m.LogTerm, m.Index, m.From)
+			r.rejectAppend(m)
+			return
+		}
+		matched = last
 	}
-	if last, ok := r.raftLog.maybeAppend(a, m.Commit); ok {
-		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: last})
-		return
-	}
-	r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
-		r.id, r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(m.Index)), m.Index, m.LogTerm, m.Index, m.From)
-	r.rejectAppend(m)
+	r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: matched})
 }
 
 // rejectAppend answers an append whose previous entry does not match.
@@ -214,6 +210,18 @@ func (r *raft) rejectAppend(m pb.Message) {
 		RejectHint: hintIndex,
 		LogTerm:    hintTerm,
 	})
+}
+
+// handleAppendResp handles a peer's answer to an append (or the leader's
+// own acknowledgement of its durable entries). Any answer shows the peer
+// is alive.
+func (r *raft) handleAppendResp(m pb.Message, pr *tracker.Progress) {
+	pr.RecentActive = true
+	if m.Reject {
+		r.handleAppendRejection(m, pr)
+		return
+	}
+	r.handleAppendAck(m, pr)
 }
 
 // handleAppendRejection moves the peer's next index back after a rejected

@@ -1,4 +1,4 @@
-package quorum
+package quorum_test
 
 import (
 	"math"
@@ -6,13 +6,16 @@ import (
 	"reflect"
 	"testing"
 	"testing/quick"
+
+	"github.com/raftkit/raft/internal/quorumscript"
+	"github.com/raftkit/raft/quorum"
 )
 
 // quickCase is a random joint configuration together with random acked
 // indexes and ballots for (some of) its voters and for a few strangers.
 type quickCase struct {
-	cfg   JointConfig
-	acked ackMap
+	cfg   quorum.JointConfig
+	acked quorumscript.AckedIndexes
 	votes map[uint64]bool
 }
 
@@ -23,7 +26,7 @@ type quickCase struct {
 func (quickCase) Generate(r *rand.Rand, _ int) reflect.Value {
 	universe := 1 + r.Intn(9)
 	if r.Intn(8) == 0 {
-		universe = stackVoters + r.Intn(2*stackVoters)
+		universe = quorum.StackVoters + r.Intn(2*quorum.StackVoters)
 	}
 	// Per-half membership odds; 0 leaves the half empty.
 	odds := [2]int{1 + r.Intn(4), r.Intn(4)}
@@ -31,19 +34,19 @@ func (quickCase) Generate(r *rand.Rand, _ int) reflect.Value {
 		odds[0] = 0
 	}
 	// A narrow index range makes ties common; a wide one tests the extremes.
-	randIdx := func() Index { return Index(1 + r.Intn(6)) }
+	randIdx := func() quorum.Index { return quorum.Index(1 + r.Intn(6)) }
 	if r.Intn(4) == 0 {
-		randIdx = func() Index {
+		randIdx = func() quorum.Index {
 			if r.Intn(10) == 0 {
 				return math.MaxUint64
 			}
-			return Index(r.Uint64())
+			return quorum.Index(r.Uint64())
 		}
 	}
 
 	qc := quickCase{
-		cfg:   JointConfig{MajorityConfig{}, MajorityConfig{}},
-		acked: ackMap{},
+		cfg:   quorum.JointConfig{quorum.MajorityConfig{}, quorum.MajorityConfig{}},
+		acked: quorumscript.AckedIndexes{},
 		votes: map[uint64]bool{},
 	}
 	// IDs are spread out so that map order and ID order differ.
@@ -69,32 +72,40 @@ func quickConfig(seed int64) *quick.Config {
 }
 
 // TestQuickAgainstReference compares the production computations with the
-// literal ones in reference_test.go on random inputs.
+// literal ones of internal/quorumscript on random inputs.
 func TestQuickAgainstReference(t *testing.T) {
 	t.Run("majority committed", func(t *testing.T) {
-		fast := func(qc quickCase) Index { return qc.cfg[0].CommittedIndex(qc.acked) }
-		ref := func(qc quickCase) Index { return refMajorityCommitted(qc.cfg[0], qc.acked) }
+		fast := func(qc quickCase) quorum.Index { return qc.cfg[0].CommittedIndex(qc.acked) }
+		ref := func(qc quickCase) quorum.Index {
+			return quorumscript.ReferenceMajorityCommitted(qc.cfg[0], qc.acked)
+		}
 		if err := quick.CheckEqual(fast, ref, quickConfig(1)); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("joint committed", func(t *testing.T) {
-		fast := func(qc quickCase) Index { return qc.cfg.CommittedIndex(qc.acked) }
-		ref := func(qc quickCase) Index { return refJointCommitted(qc.cfg, qc.acked) }
+		fast := func(qc quickCase) quorum.Index { return qc.cfg.CommittedIndex(qc.acked) }
+		ref := func(qc quickCase) quorum.Index {
+			return quorumscript.ReferenceJointCommitted(qc.cfg, qc.acked)
+		}
 		if err := quick.CheckEqual(fast, ref, quickConfig(2)); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("majority vote", func(t *testing.T) {
-		fast := func(qc quickCase) VoteResult { return qc.cfg[0].VoteResult(qc.votes) }
-		ref := func(qc quickCase) VoteResult { return refJointVote(JointConfig{qc.cfg[0], nil}, qc.votes) }
+		fast := func(qc quickCase) quorum.VoteResult { return qc.cfg[0].VoteResult(qc.votes) }
+		ref := func(qc quickCase) quorum.VoteResult {
+			return quorumscript.ReferenceJointVote(quorum.JointConfig{qc.cfg[0], nil}, qc.votes)
+		}
 		if err := quick.CheckEqual(fast, ref, quickConfig(3)); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("joint vote", func(t *testing.T) {
-		fast := func(qc quickCase) VoteResult { return qc.cfg.VoteResult(qc.votes) }
-		ref := func(qc quickCase) VoteResult { return refJointVote(qc.cfg, qc.votes) }
+		fast := func(qc quickCase) quorum.VoteResult { return qc.cfg.VoteResult(qc.votes) }
+		ref := func(qc quickCase) quorum.VoteResult {
+			return quorumscript.ReferenceJointVote(qc.cfg, qc.votes)
+		}
 		if err := quick.CheckEqual(fast, ref, quickConfig(4)); err != nil {
 			t.Fatal(err)
 		}
@@ -107,12 +118,12 @@ func TestQuickAgainstReference(t *testing.T) {
 func TestQuickJointProperties(t *testing.T) {
 	laws := func(qc quickCase) bool {
 		in, out := qc.cfg[0], qc.cfg[1]
-		swapped := JointConfig{out, in}
+		swapped := quorum.JointConfig{out, in}
 		if qc.cfg.CommittedIndex(qc.acked) != swapped.CommittedIndex(qc.acked) ||
 			qc.cfg.VoteResult(qc.votes) != swapped.VoteResult(qc.votes) {
 			return false
 		}
-		for _, j := range []JointConfig{{in, nil}, {in, MajorityConfig{}}, {in, in}} {
+		for _, j := range []quorum.JointConfig{{in, nil}, {in, quorum.MajorityConfig{}}, {in, in}} {
 			if j.CommittedIndex(qc.acked) != in.CommittedIndex(qc.acked) ||
 				j.VoteResult(qc.votes) != in.VoteResult(qc.votes) {
 				return false

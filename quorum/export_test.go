@@ -1,0 +1,5 @@
+package quorum
+
+// StackVoters lets the external tests size configurations around the
+// threshold at which CommittedIndex stops gathering indexes on the stack.
+const StackVoters = stackVoters

@@ -3,13 +3,13 @@ module github.com/raftkit/raft/compat
 go 1.24.0
 
 require (
+	github.com/cockroachdb/datadriven v1.0.2
 	github.com/raftkit/raft v0.0.0-00010101000000-000000000000
 	go.etcd.io/raft/v3 v3.6.0
 	golang.org/x/tools v0.42.0
 )
 
 require (
-	github.com/cockroachdb/datadriven v1.0.2 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect

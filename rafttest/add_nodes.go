@@ -20,6 +20,12 @@ import (
 // Giving any of voters, learners, index or content bootstraps the new nodes
 // from a snapshot at (index, term 1); otherwise they start empty. Unknown
 // keys are ignored.
+//
+// raftkit adds keys for the limits etcd's language leaves at their
+// defaults: max-size-per-msg=N, max-inflight-bytes=N,
+// max-uncommitted-size=N and disable-proposal-forwarding=bool. Since
+// unknown keys are ignored, a file using them still parses under etcd, but
+// the limits then do not apply there.
 func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	n := firstArgInt(t, d)
 	cfg := defaultConfig()
@@ -59,6 +65,14 @@ func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 				arg.Scan(t, i, &cfg.DisableConfChangeValidation)
 			case "step-down-on-removal":
 				arg.Scan(t, i, &cfg.StepDownOnRemoval)
+			case "max-size-per-msg":
+				arg.Scan(t, i, &cfg.MaxSizePerMsg)
+			case "max-inflight-bytes":
+				arg.Scan(t, i, &cfg.MaxInflightBytes)
+			case "max-uncommitted-size":
+				arg.Scan(t, i, &cfg.MaxUncommittedEntriesSize)
+			case "disable-proposal-forwarding":
+				arg.Scan(t, i, &cfg.DisableProposalForwarding)
 			case "read-only":
 				opt, err := parseReadOnlyOption(val)
 				if err != nil {

@@ -32,6 +32,7 @@ var commands = map[string]commandHandler{
 	"raft-log":                        handleRaftLog,
 	"raft-state":                      handleRaftState,
 	"read-index":                      handleReadIndex,
+	"report-snapshot":                 handleReportSnapshot,
 	"report-unreachable":              handleReportUnreachable,
 	"send-snapshot":                   handleSendSnapshot,
 	"set-randomized-election-timeout": handleSetRandomizedElectionTimeout,

@@ -17,12 +17,13 @@ import (
 // and read the diff line by line: a rewritten expectation that is wrong
 // blesses a bug.
 func TestInteraction(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		env := rafttest.NewInteractionEnv(&rafttest.InteractionOpts{
-			SetRandomizedElectionTimeout: raft.SetRandomizedElectionTimeoutForTest,
-		})
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			return env.Handle(t, *d)
-		})
-	})
+	datadriven.Walk(t, "testdata", runScenario)
+}
+
+// runScenario runs one scenario file in an environment of its own.
+func runScenario(t *testing.T, path string) {
+	opts := rafttest.InteractionOpts{SetRandomizedElectionTimeout: raft.SetRandomizedElectionTimeoutForTest}
+	env := rafttest.NewInteractionEnv(&opts)
+	handle := func(t *testing.T, d *datadriven.TestData) string { return env.Handle(t, *d) }
+	datadriven.RunTest(t, path, handle)
 }

@@ -33,6 +33,10 @@ func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 	bootstrap := false
 	for _, arg := range d.CmdArgs[1:] {
 		for i, val := range arg.Vals {
+			if dest, ok := configKeys(&cfg)[arg.Key]; ok {
+				arg.Scan(t, i, dest)
+				continue
+			}
 			switch arg.Key {
 			case "voters", "learners":
 				var id uint64
@@ -51,28 +55,6 @@ func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 			case "content":
 				snap.Data = []byte(val)
 				bootstrap = true
-			case "inflight":
-				arg.Scan(t, i, &cfg.MaxInflightMsgs)
-			case "async-storage-writes":
-				arg.Scan(t, i, &cfg.AsyncStorageWrites)
-			case "prevote":
-				arg.Scan(t, i, &cfg.PreVote)
-			case "checkquorum":
-				arg.Scan(t, i, &cfg.CheckQuorum)
-			case "max-committed-size-per-ready":
-				arg.Scan(t, i, &cfg.MaxCommittedSizePerReady)
-			case "disable-conf-change-validation":
-				arg.Scan(t, i, &cfg.DisableConfChangeValidation)
-			case "step-down-on-removal":
-				arg.Scan(t, i, &cfg.StepDownOnRemoval)
-			case "max-size-per-msg":
-				arg.Scan(t, i, &cfg.MaxSizePerMsg)
-			case "max-inflight-bytes":
-				arg.Scan(t, i, &cfg.MaxInflightBytes)
-			case "max-uncommitted-size":
-				arg.Scan(t, i, &cfg.MaxUncommittedEntriesSize)
-			case "disable-proposal-forwarding":
-				arg.Scan(t, i, &cfg.DisableProposalForwarding)
 			case "read-only":
 				opt, err := parseReadOnlyOption(val)
 				if err != nil {
@@ -86,6 +68,26 @@ func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 		return env.addBootstrappedNodes(n, cfg, snap)
 	}
 	return env.AddNodes(n, cfg, snap)
+}
+
+// configKeys maps the add-nodes keys that set a Config field directly to
+// that field of cfg, as a Scan destination.
+func configKeys(cfg *raft.Config) map[string]interface{} {
+	return map[string]interface{}{
+		// etcd's keys.
+		"inflight":                       &cfg.MaxInflightMsgs,
+		"async-storage-writes":           &cfg.AsyncStorageWrites,
+		"prevote":                        &cfg.PreVote,
+		"checkquorum":                    &cfg.CheckQuorum,
+		"max-committed-size-per-ready":   &cfg.MaxCommittedSizePerReady,
+		"disable-conf-change-validation": &cfg.DisableConfChangeValidation,
+		"step-down-on-removal":           &cfg.StepDownOnRemoval,
+		// raftkit's additions.
+		"max-size-per-msg":            &cfg.MaxSizePerMsg,
+		"max-inflight-bytes":          &cfg.MaxInflightBytes,
+		"max-uncommitted-size":        &cfg.MaxUncommittedEntriesSize,
+		"disable-proposal-forwarding": &cfg.DisableProposalForwarding,
+	}
 }
 
 func parseReadOnlyOption(s string) (raft.ReadOnlyOption, error) {
@@ -155,30 +157,36 @@ func (env *InteractionEnv) addNode(template raft.Config, snap pb.Snapshot, boots
 			return fmt.Errorf("failed to establish first index %d; got %d", want, fi)
 		}
 	}
+	cfg, err := env.nodeConfig(template, id, s)
+	if err != nil {
+		return err
+	}
+	rn, err := raft.NewRawNode(cfg)
+	if err != nil {
+		return err
+	}
+	env.Nodes = append(env.Nodes, Node{RawNode: rn, Storage: s, Config: cfg, History: []pb.Snapshot{snap}})
+	return nil
+}
+
+// nodeConfig derives node id's Config from the template: it plugs in the
+// ID, storage and the environment's logger, and lets the OnConfig hook
+// adjust the rest. The hook may not touch the ID (IDs double as positions
+// in env.Nodes) or the logger (the output is the logger).
+func (env *InteractionEnv) nodeConfig(template raft.Config, id uint64, s Storage) (*raft.Config, error) {
 	cfg := template
 	cfg.ID, cfg.Storage = id, s
 	if hook := env.Options.OnConfig; hook != nil {
 		hook(&cfg)
-		if cfg.ID != id {
-			// Node IDs double as slice positions throughout the environment.
-			return errors.New("OnConfig must not change the ID")
-		}
 	}
-	if cfg.Logger != nil {
-		return errors.New("OnConfig must not set Logger")
+	switch {
+	case cfg.ID != id:
+		return nil, errors.New("OnConfig must not change the ID")
+	case cfg.Logger != nil:
+		return nil, errors.New("OnConfig must not set Logger")
 	}
 	cfg.Logger = env.Output
-	rn, err := raft.NewRawNode(&cfg)
-	if err != nil {
-		return err
-	}
-	env.Nodes = append(env.Nodes, Node{
-		RawNode: rn,
-		Storage: s,
-		Config:  &cfg,
-		History: []pb.Snapshot{snap},
-	})
-	return nil
+	return &cfg, nil
 }
 
 // isZeroSnapshot reports whether snap carries nothing at all: no metadata,

@@ -58,13 +58,11 @@ type InteractionEnv struct {
 
 // NewInteractionEnv initializes an InteractionEnv. opts may be nil.
 func NewInteractionEnv(opts *InteractionOpts) *InteractionEnv {
-	if opts == nil {
-		opts = &InteractionOpts{}
+	env := &InteractionEnv{Options: opts, Output: &RedirectLogger{Builder: new(strings.Builder)}}
+	if env.Options == nil {
+		env.Options = new(InteractionOpts)
 	}
-	return &InteractionEnv{
-		Options: opts,
-		Output:  &RedirectLogger{Builder: &strings.Builder{}},
-	}
+	return env
 }
 
 // Storage is the interface used by InteractionEnv. It is comprised of raft's

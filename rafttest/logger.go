@@ -108,36 +108,24 @@ func (l *RedirectLogger) Panicf(format string, v ...interface{}) {
 func (l *RedirectLogger) Quiet() bool { return l.Lvl == levelNone }
 
 // The write methods shadow the embedded Builder's so that NONE silences
-// the harness's own output as well as the log lines.
+// the harness's own output as well as the log lines: while quiet, writes
+// go to a scratch builder that nobody reads.
+
+func (l *RedirectLogger) sink() *strings.Builder {
+	if l.Quiet() {
+		return &strings.Builder{}
+	}
+	return l.Builder
+}
 
 // Write appends p unless the logger is quiet.
-func (l *RedirectLogger) Write(p []byte) (int, error) {
-	if l.Quiet() {
-		return 0, nil
-	}
-	return l.Builder.Write(p)
-}
+func (l *RedirectLogger) Write(p []byte) (int, error) { return l.sink().Write(p) }
 
 // WriteByte appends c unless the logger is quiet.
-func (l *RedirectLogger) WriteByte(c byte) error {
-	if l.Quiet() {
-		return nil
-	}
-	return l.Builder.WriteByte(c)
-}
+func (l *RedirectLogger) WriteByte(c byte) error { return l.sink().WriteByte(c) }
 
 // WriteRune appends r unless the logger is quiet.
-func (l *RedirectLogger) WriteRune(r rune) (int, error) {
-	if l.Quiet() {
-		return 0, nil
-	}
-	return l.Builder.WriteRune(r)
-}
+func (l *RedirectLogger) WriteRune(r rune) (int, error) { return l.sink().WriteRune(r) }
 
 // WriteString appends s unless the logger is quiet.
-func (l *RedirectLogger) WriteString(s string) (int, error) {
-	if l.Quiet() {
-		return 0, nil
-	}
-	return l.Builder.WriteString(s)
-}
+func (l *RedirectLogger) WriteString(s string) (int, error) { return l.sink().WriteString(s) }

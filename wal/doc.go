@@ -1,0 +1,74 @@
+// Package wal is a durable raft.Storage: a write-ahead log in a directory
+// that survives process crashes and restarts. The raft core does no I/O;
+// this package is the battery that does it for applications that do not
+// bring their own storage.
+//
+// # Using it
+//
+// Open the directory, hand the Storage to raft.Config.Storage, and in the
+// Ready loop call Save(rd.HardState, rd.Entries, rd.Snapshot) before
+// sending rd.Messages; Save returns once what raft.MustSync requires is on
+// disk. With Config.AsyncStorageWrites, give the MsgStorageAppend messages
+// to an AppendThread (or call PersistAppends) and deliver the responses it
+// returns; they are released only after the fsync. Compact and
+// CreateSnapshot work as on raft.MemoryStorage, and the log can be read
+// back through the raft.Storage methods after a restart.
+//
+// # Layout
+//
+// The directory holds:
+//
+//   - LOCK, flock'ed exclusively while a Storage has the directory open;
+//   - segments, 0000000000000001.wal, 0000000000000002.wal, ...: the log,
+//     appended to the newest one only;
+//   - at most one snapshot file, <term>-<index>.snap (hex), holding the
+//     latest snapshot;
+//   - transiently, *.tmp files, written and then renamed into place.
+//
+// Everything is a sequence of records: a 4-byte length, a 1-byte type, a
+// CRC32C (Castagnoli) of length, type and payload, and the payload. A
+// segment starts with a header record that names it and carries a
+// checkpoint of the log's state (compaction point, last index, HardState,
+// snapshot reference) at the time it was started; after that come batches.
+// A batch is the records of one write (a snapshot reference, entries, a
+// HardState, a compaction) closed by a batch-end record; recovery applies a
+// batch only when it has read its end, so a Save is atomic across crashes.
+// Snapshot files are a single record; the log's snapshot record carries the
+// file payload's checksum and length as well.
+//
+// # Durability and recovery
+//
+// Writes go to the file at once and are fsynced (fdatasync) when the write
+// needs it (raft.MustSync, snapshots, compaction before deleting segments)
+// and on request (Sync). Concurrent writers share fsyncs: while one fsync
+// runs, later writes queue behind it and the next fsync covers them all.
+//
+// Open replays every segment and checks every checksum. A partial batch at
+// the end of the newest segment, the trace of a write a crash interrupted,
+// is cut off. Any other damage (a bad checksum in a sealed segment, a bad
+// record followed by complete batches, a record that contradicts the log, a
+// missing segment or snapshot file) makes Open fail with a
+// *CorruptionError naming the file and the offset: dropping it could lose
+// an acknowledged entry, so the decision is left to an operator.
+//
+// A segment is sealed (truncated to its data and fsynced) when it reaches
+// Options.SegmentSize and a new one is started; new segments are
+// preallocated with fallocate so that appends do not change the file size.
+// Segments holding only entries below the compaction point are deleted
+// after the compaction (or snapshot) is durable, oldest first; because each
+// segment header carries a checkpoint, recovery can start at any segment.
+//
+// # Memory
+//
+// The in-memory index stores, per run of consecutive entries in a segment,
+// the offset of every 32nd entry, and the term only where it changes: about
+// 0.25 bytes per entry. Entry payloads are kept only for the newest entries
+// (Options.CacheSize bytes); older ones are read back from their segment,
+// their checksums verified again. The latest snapshot is kept in memory.
+// Recovery reads one segment at a time.
+//
+// # Platform
+//
+// Linux only: the package relies on flock(2) for the directory lock,
+// fallocate(2) and fdatasync(2). On other systems Open fails.
+package wal

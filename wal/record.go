@@ -1,0 +1,365 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// A record is the unit of everything this package writes, in segments and in
+// snapshot files alike:
+//
+//	offset 0: uint32 little-endian payload length n
+//	offset 4: uint8 record type
+//	offset 5: uint32 little-endian CRC32C of bytes [0,5) followed by the payload
+//	offset 9: n bytes of payload
+//
+// The checksum covers the length and the type as well as the payload, so a
+// flipped bit in a length cannot make a reader skip to a wrong boundary and
+// still see a good record there by chance (it would need the CRC to match
+// too).
+const frameHeaderSize = 9
+
+// maxPayload bounds a record so that a damaged length is recognised as such
+// before anything is allocated for it. The length field could hold more, but
+// no entry or snapshot this package writes may exceed it.
+const maxPayload = 1<<32 - 1 - frameHeaderSize
+
+// recordType says what a record's payload holds. Zero is never written:
+// preallocated space reads as zeros, which must not look like a record.
+type recordType uint8
+
+const (
+	recSegmentHeader recordType = iota + 1 // first record of a segment: identity and checkpoint
+	recEntry                               // one log entry
+	recHardState                           // a new HardState
+	recSnapshot                            // a snapshot was installed (log reset) or created
+	recCompact                             // the log was compacted up to an index
+	recBatchEnd                            // closes a batch: its records take effect together
+	recSnapshotFile                        // the single record of a snapshot file
+	recTypeLimit                           // one past the last valid type
+)
+
+func (t recordType) String() string {
+	switch t {
+	case recSegmentHeader:
+		return "segment-header"
+	case recEntry:
+		return "entry"
+	case recHardState:
+		return "hard-state"
+	case recSnapshot:
+		return "snapshot"
+	case recCompact:
+		return "compact"
+	case recBatchEnd:
+		return "batch-end"
+	case recSnapshotFile:
+		return "snapshot-file"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Reasons a frame does not decode. Callers decide whether that means a torn
+// tail or corruption; these never escape the package unwrapped.
+var (
+	errShortFrame  = errors.New("record extends past the end of the data")
+	errZeroFrame   = errors.New("zeroed space instead of a record")
+	errBadType     = errors.New("unknown record type")
+	errBadChecksum = errors.New("checksum mismatch")
+	errBadPayload  = errors.New("malformed record payload")
+)
+
+// appendFrame appends one framed record holding payload to dst.
+func appendFrame(dst []byte, typ recordType, payload []byte) []byte {
+	if uint64(len(payload)) > maxPayload {
+		panic(fmt.Sprintf("wal: record payload of %d bytes exceeds the limit %d (callers check sizes first)", len(payload), maxPayload))
+	}
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = append(dst, byte(typ), 0, 0, 0, 0)
+	dst = append(dst, payload...)
+	frame := dst[start:]
+	sum := crc32.Update(crc32.Checksum(frame[:5], castagnoli), castagnoli, frame[frameHeaderSize:])
+	binary.LittleEndian.PutUint32(frame[5:9], sum)
+	return dst
+}
+
+// decodeFrame decodes the record at the start of buf. It returns the
+// record's type, its payload (aliasing buf) and its total framed size. It
+// never panics and never allocates, whatever buf holds.
+func decodeFrame(buf []byte) (typ recordType, payload []byte, size int, err error) {
+	if len(buf) < frameHeaderSize {
+		if allZero(buf) {
+			return 0, nil, 0, errZeroFrame
+		}
+		return 0, nil, 0, errShortFrame
+	}
+	n := binary.LittleEndian.Uint32(buf[0:4])
+	typ = recordType(buf[4])
+	want := binary.LittleEndian.Uint32(buf[5:9])
+	if n == 0 && typ == 0 && want == 0 {
+		return 0, nil, 0, errZeroFrame
+	}
+	if typ == 0 || typ >= recTypeLimit {
+		return 0, nil, 0, errBadType
+	}
+	if uint64(n) > uint64(len(buf)-frameHeaderSize) {
+		return 0, nil, 0, errShortFrame
+	}
+	size = frameHeaderSize + int(n)
+	payload = buf[frameHeaderSize:size]
+	got := crc32.Update(crc32.Checksum(buf[:5], castagnoli), castagnoli, payload)
+	if got != want {
+		return 0, nil, 0, errBadChecksum
+	}
+	return typ, payload, size, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Payload encodings. They are fixed-width little-endian fields except where
+// a protobuf message (ConfState inside snapshot metadata) has its own
+// encoding; every decoder checks lengths before reading.
+
+// entryHeaderSize is index, term and entry type ahead of the entry's data.
+const entryHeaderSize = 8 + 8 + 1
+
+func appendEntryPayload(dst []byte, e *pb.Entry) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, e.Index)
+	dst = binary.LittleEndian.AppendUint64(dst, e.Term)
+	dst = append(dst, byte(e.Type))
+	return append(dst, e.Data...)
+}
+
+// entryID reads only the index and term of an entry payload; recovery needs
+// nothing else, so it does not copy data.
+func entryID(p []byte) (index, term uint64, err error) {
+	if len(p) < entryHeaderSize {
+		return 0, 0, errBadPayload
+	}
+	return binary.LittleEndian.Uint64(p[0:8]), binary.LittleEndian.Uint64(p[8:16]), nil
+}
+
+// decodeEntry decodes an entry payload into a fresh entry that shares no
+// memory with p.
+func decodeEntry(p []byte) (pb.Entry, error) {
+	index, term, err := entryID(p)
+	if err != nil {
+		return pb.Entry{}, err
+	}
+	typ := pb.EntryType(p[16])
+	if _, known := pb.EntryType_name[int32(typ)]; !known {
+		return pb.Entry{}, errBadPayload
+	}
+	e := pb.Entry{Index: index, Term: term, Type: typ}
+	if data := p[entryHeaderSize:]; len(data) > 0 {
+		e.Data = append([]byte(nil), data...)
+	}
+	return e, nil
+}
+
+func appendHardStatePayload(dst []byte, hs pb.HardState) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, hs.Term)
+	dst = binary.LittleEndian.AppendUint64(dst, hs.Vote)
+	return binary.LittleEndian.AppendUint64(dst, hs.Commit)
+}
+
+func decodeHardState(p []byte) (pb.HardState, error) {
+	if len(p) != 24 {
+		return pb.HardState{}, errBadPayload
+	}
+	return pb.HardState{
+		Term:   binary.LittleEndian.Uint64(p[0:8]),
+		Vote:   binary.LittleEndian.Uint64(p[8:16]),
+		Commit: binary.LittleEndian.Uint64(p[16:24]),
+	}, nil
+}
+
+// snapRef describes the latest snapshot as the log knows it: its metadata
+// and the checksum and length of its file's payload, so that recovery can
+// tell the right file from a stale or damaged one. A zero snapRef means no
+// snapshot.
+type snapRef struct {
+	meta    pb.SnapshotMetadata
+	dataCRC uint32 // CRC32C of the snapshot file's record payload
+	dataLen uint64 // length of that payload
+}
+
+func (r snapRef) empty() bool { return r.meta.Index == 0 }
+
+func appendSnapRef(dst []byte, r snapRef) []byte {
+	meta, err := r.meta.Marshal()
+	if err != nil {
+		panic(fmt.Sprintf("wal: marshaling snapshot metadata cannot fail: %v", err))
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, r.dataCRC)
+	dst = binary.LittleEndian.AppendUint64(dst, r.dataLen)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(meta)))
+	return append(dst, meta...)
+}
+
+// decodeSnapRef decodes a snapRef and returns what follows it in p.
+func decodeSnapRef(p []byte) (snapRef, []byte, error) {
+	if len(p) < 16 {
+		return snapRef{}, nil, errBadPayload
+	}
+	r := snapRef{
+		dataCRC: binary.LittleEndian.Uint32(p[0:4]),
+		dataLen: binary.LittleEndian.Uint64(p[4:12]),
+	}
+	n := binary.LittleEndian.Uint32(p[12:16])
+	p = p[16:]
+	if uint64(n) > uint64(len(p)) {
+		return snapRef{}, nil, errBadPayload
+	}
+	if err := r.meta.Unmarshal(p[:n]); err != nil {
+		return snapRef{}, nil, fmt.Errorf("%w: snapshot metadata: %v", errBadPayload, err)
+	}
+	return r, p[n:], nil
+}
+
+// snapshotRecord is the payload of recSnapshot.
+type snapshotRecord struct {
+	// install is true when the snapshot replaced the log (ApplySnapshot),
+	// false when it was only taken from the applied state (CreateSnapshot).
+	install bool
+	ref     snapRef
+}
+
+func appendSnapshotPayload(dst []byte, s snapshotRecord) []byte {
+	flag := byte(0)
+	if s.install {
+		flag = 1
+	}
+	return appendSnapRef(append(dst, flag), s.ref)
+}
+
+func decodeSnapshotRecord(p []byte) (snapshotRecord, error) {
+	if len(p) < 1 || p[0] > 1 {
+		return snapshotRecord{}, errBadPayload
+	}
+	ref, rest, err := decodeSnapRef(p[1:])
+	if err != nil {
+		return snapshotRecord{}, err
+	}
+	if len(rest) != 0 || ref.empty() {
+		return snapshotRecord{}, errBadPayload
+	}
+	return snapshotRecord{install: p[0] == 1, ref: ref}, nil
+}
+
+// compactRecord is the payload of recCompact: the new compaction point.
+type compactRecord struct{ index, term uint64 }
+
+func appendCompactPayload(dst []byte, c compactRecord) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, c.index)
+	return binary.LittleEndian.AppendUint64(dst, c.term)
+}
+
+func decodeCompactRecord(p []byte) (compactRecord, error) {
+	if len(p) != 16 {
+		return compactRecord{}, errBadPayload
+	}
+	return compactRecord{binary.LittleEndian.Uint64(p[0:8]), binary.LittleEndian.Uint64(p[8:16])}, nil
+}
+
+// batchEndRecord closes a batch. start is the segment offset of the batch's
+// first record; count is how many records the batch has before this one.
+// Recovery applies a batch only once it has read its end, which is what
+// makes a Save all-or-nothing across a crash.
+type batchEndRecord struct {
+	start int64
+	count uint32
+}
+
+func appendBatchEndPayload(dst []byte, b batchEndRecord) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(b.start))
+	return binary.LittleEndian.AppendUint32(dst, b.count)
+}
+
+func decodeBatchEnd(p []byte) (batchEndRecord, error) {
+	if len(p) != 12 {
+		return batchEndRecord{}, errBadPayload
+	}
+	start := binary.LittleEndian.Uint64(p[0:8])
+	if start > 1<<62 {
+		return batchEndRecord{}, errBadPayload
+	}
+	return batchEndRecord{start: int64(start), count: binary.LittleEndian.Uint32(p[8:12])}, nil
+}
+
+// segmentMagic opens every segment header; it tells a segment of this
+// format from any other file that happens to carry the right name.
+const segmentMagic = "raftkit-wal\x00"
+
+const formatVersion = 1
+
+// checkpoint is the state of the log at the moment a segment was started.
+// Each segment header carries one, so recovery can begin at any segment
+// and older segments can be deleted once nothing in them is live.
+type checkpoint struct {
+	compactIndex, compactTerm uint64
+	lastIndex                 uint64
+	hardState                 pb.HardState
+	snap                      snapRef
+}
+
+// segmentHeader is the payload of recSegmentHeader.
+type segmentHeader struct {
+	seq uint64 // must match the file name
+	cp  checkpoint
+}
+
+func appendSegmentHeaderPayload(dst []byte, h segmentHeader) []byte {
+	dst = append(dst, segmentMagic...)
+	dst = binary.LittleEndian.AppendUint16(dst, formatVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, h.seq)
+	dst = binary.LittleEndian.AppendUint64(dst, h.cp.compactIndex)
+	dst = binary.LittleEndian.AppendUint64(dst, h.cp.compactTerm)
+	dst = binary.LittleEndian.AppendUint64(dst, h.cp.lastIndex)
+	dst = appendHardStatePayload(dst, h.cp.hardState)
+	return appendSnapRef(dst, h.cp.snap)
+}
+
+func decodeSegmentHeader(p []byte) (segmentHeader, error) {
+	const fixed = len(segmentMagic) + 2 + 8*4 + 24
+	if len(p) < fixed || string(p[:len(segmentMagic)]) != segmentMagic {
+		return segmentHeader{}, fmt.Errorf("%w: not a segment header", errBadPayload)
+	}
+	p = p[len(segmentMagic):]
+	if v := binary.LittleEndian.Uint16(p[0:2]); v != formatVersion {
+		return segmentHeader{}, fmt.Errorf("%w: unsupported format version %d", errBadPayload, v)
+	}
+	var h segmentHeader
+	h.seq = binary.LittleEndian.Uint64(p[2:10])
+	h.cp.compactIndex = binary.LittleEndian.Uint64(p[10:18])
+	h.cp.compactTerm = binary.LittleEndian.Uint64(p[18:26])
+	h.cp.lastIndex = binary.LittleEndian.Uint64(p[26:34])
+	hs, err := decodeHardState(p[34:58])
+	if err != nil {
+		return segmentHeader{}, err
+	}
+	h.cp.hardState = hs
+	ref, rest, err := decodeSnapRef(p[58:])
+	if err != nil {
+		return segmentHeader{}, err
+	}
+	if len(rest) != 0 || h.cp.lastIndex < h.cp.compactIndex {
+		return segmentHeader{}, errBadPayload
+	}
+	h.cp.snap = ref
+	return h, nil
+}

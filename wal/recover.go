@@ -1,0 +1,229 @@
+package wal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// recover rebuilds the state from the directory; see Open.
+func (s *Storage) recover() error {
+	seqs, snaps, tmps, err := listDir(s.dir)
+	if err != nil {
+		return err
+	}
+	// Temporary files are writes a crash interrupted before their rename;
+	// nothing refers to them.
+	for _, name := range tmps {
+		if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
+			return fmt.Errorf("wal: removing leftover %s: %w", name, err)
+		}
+	}
+	if len(seqs) == 0 {
+		if len(snaps) > 0 {
+			return &CorruptionError{File: s.dir, Reason: "snapshot files but no log segments"}
+		}
+		sg, err := createSegment(s.dir, 1, checkpoint{}, s.preallocSize())
+		if err != nil {
+			return err
+		}
+		s.segs = []*segment{sg}
+		s.st = fromCheckpoint(checkpoint{})
+		return nil
+	}
+	for k, seq := range seqs {
+		if seq != seqs[0]+uint64(k) {
+			return &CorruptionError{File: s.dir, Reason: fmt.Sprintf("segment %s is missing", segmentName(seqs[0]+uint64(k)))}
+		}
+	}
+	for k, seq := range seqs {
+		if err := s.replaySegment(seq, k == 0, k == len(seqs)-1); err != nil {
+			return err
+		}
+	}
+	if first, last, ok := s.st.missing(); ok {
+		return &CorruptionError{File: s.segs[0].path, Reason: fmt.Sprintf(
+			"entries [%d, %d] were in segments that no longer exist", first, last)}
+	}
+	if !s.st.snap.empty() {
+		snap, err := readSnapshotFile(s.dir, s.st.snap)
+		if err != nil {
+			return err
+		}
+		s.snapshot = snap
+	}
+	return s.removeStaleSnapshots(snaps)
+}
+
+// replaySegment applies the records of segment seq to s.st and adds the
+// segment to s.segs. The first segment's header checkpoint is the starting
+// state; later headers must agree with the state replayed so far.
+func (s *Storage) replaySegment(seq uint64, first, last bool) error {
+	path := filepath.Join(s.dir, segmentName(seq))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("wal: opening segment: %w", err)
+	}
+	sg := &segment{seq: seq, path: path, f: f}
+	s.segs = append(s.segs, sg)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("wal: reading segment: %w", err)
+	}
+	rp := replayer{st: &s.st, sg: sg, data: data, last: last}
+	end, err := rp.run(first)
+	if err != nil {
+		return err
+	}
+	sg.size = end
+	if last && !allZero(data[end:]) {
+		return s.cutTornTail(sg)
+	}
+	return nil
+}
+
+// cutTornTail removes what follows the last complete batch of the active
+// segment, so that new records are not followed by leftovers of the torn
+// batch, which could otherwise pass for records at the next recovery.
+func (s *Storage) cutTornTail(sg *segment) error {
+	if err := sg.f.Truncate(sg.size); err != nil {
+		return fmt.Errorf("wal: truncating torn tail of %s: %w", sg.path, err)
+	}
+	if p := s.preallocSize(); p > sg.size {
+		if err := preallocate(sg.f, p); err != nil {
+			return fmt.Errorf("wal: preallocating %s: %w", sg.path, err)
+		}
+	}
+	if err := sg.f.Sync(); err != nil {
+		return fmt.Errorf("wal: syncing %s: %w", sg.path, err)
+	}
+	return nil
+}
+
+// removeStaleSnapshots deletes snapshot files other than the current one.
+func (s *Storage) removeStaleSnapshots(names []snapName) error {
+	current := snapNameOf(s.st.snap.meta)
+	for _, n := range names {
+		if !s.st.snap.empty() && n == current {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, n.String())); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("wal: removing stale snapshot: %w", err)
+		}
+	}
+	return nil
+}
+
+// replayer walks the records of one segment.
+type replayer struct {
+	st   *logState
+	sg   *segment
+	data []byte
+	last bool // the active segment: a torn tail is possible here only
+}
+
+func (rp *replayer) corrupt(off int, format string, args ...any) error {
+	return &CorruptionError{File: rp.sg.path, Offset: int64(off), Reason: fmt.Sprintf(format, args...)}
+}
+
+// run replays the segment and returns the end of its last complete batch.
+func (rp *replayer) run(first bool) (int64, error) {
+	typ, payload, n, err := decodeFrame(rp.data)
+	if err != nil || typ != recSegmentHeader {
+		return 0, rp.corrupt(0, "bad segment header: %v", orType(err, typ))
+	}
+	h, err := decodeSegmentHeader(payload)
+	if err != nil {
+		return 0, rp.corrupt(0, "bad segment header: %v", err)
+	}
+	if h.seq != rp.sg.seq {
+		return 0, rp.corrupt(0, "header names segment %d", h.seq)
+	}
+	if first {
+		*rp.st = fromCheckpoint(h.cp)
+	} else if !sameCheckpoint(h.cp, rp.st.checkpoint()) {
+		return 0, rp.corrupt(0, "header checkpoint disagrees with the segments before it")
+	}
+	rp.st.runOpen = false
+	rp.sg.dataStart = int64(n)
+
+	batchStart := n
+	var pending []op
+	for off := n; off < len(rp.data); {
+		typ, payload, n, err := decodeFrame(rp.data[off:])
+		if err == errZeroFrame && rp.last && allZero(rp.data[off:]) {
+			break // preallocated space: the end of the data
+		}
+		if err != nil {
+			if !rp.last {
+				return 0, rp.corrupt(off, "%v", err)
+			}
+			return rp.tornTail(batchStart, off, err)
+		}
+		if typ == recBatchEnd {
+			b, err := decodeBatchEnd(payload)
+			if err != nil || b.start != int64(batchStart) || int(b.count) != len(pending) {
+				return 0, rp.corrupt(off, "batch end does not match its batch")
+			}
+			for k := range pending {
+				if err := rp.st.check(&pending[k]); err != nil {
+					return 0, rp.corrupt(int(pending[k].off), "%v", err)
+				}
+				rp.st.apply(&pending[k], rp.sg)
+			}
+			pending = pending[:0]
+			off += n
+			batchStart = off
+			continue
+		}
+		o, err := decodeOp(typ, payload)
+		if err != nil {
+			return 0, rp.corrupt(off, "%v record: %v", typ, err)
+		}
+		o.off = int64(off)
+		pending = append(pending, o)
+		off += n
+	}
+	if len(pending) > 0 && !rp.last {
+		return 0, rp.corrupt(batchStart, "batch without an end in a sealed segment")
+	}
+	// An unfinished batch at the end of the active segment was cut short
+	// by a crash before it could be acknowledged.
+	return int64(batchStart), nil
+}
+
+// tornTail decides what a bad record at off in the active segment means.
+// A crash during a write leaves a damaged final batch, after which nothing
+// complete can follow; so if a complete batch starting after the damaged
+// one is found further on, the damage hit data that had been written (and
+// possibly acknowledged) before it, and recovery must not cut it away.
+func (rp *replayer) tornTail(batchStart, off int, cause error) (int64, error) {
+	end := len(rp.data)
+	for end > off && rp.data[end-1] == 0 {
+		end--
+	}
+	for q := off + 1; q < end; q++ {
+		typ, payload, _, err := decodeFrame(rp.data[q:])
+		if err != nil || typ != recBatchEnd {
+			continue
+		}
+		if b, err := decodeBatchEnd(payload); err == nil && b.start > int64(batchStart) {
+			return 0, rp.corrupt(off, "%v, and complete records follow at offset %d", cause, b.start)
+		}
+	}
+	return int64(batchStart), nil
+}
+
+func orType(err error, typ recordType) any {
+	if err != nil {
+		return err
+	}
+	return typ
+}
+
+func sameCheckpoint(a, b checkpoint) bool {
+	return a.compactIndex == b.compactIndex && a.compactTerm == b.compactTerm &&
+		a.lastIndex == b.lastIndex && a.hardState == b.hardState &&
+		a.snap.dataCRC == b.snap.dataCRC && a.snap.dataLen == b.snap.dataLen &&
+		sameMetadata(a.snap.meta, b.snap.meta)
+}

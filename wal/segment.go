@@ -1,0 +1,122 @@
+package wal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Segments are named by their sequence number in 16 hex digits, so that
+// lexical order is creation order.
+const segmentExt = ".wal"
+
+func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentExt) }
+
+// parseSegmentName returns the sequence number in a segment file name.
+func parseSegmentName(name string) (uint64, bool) {
+	hex, ok := strings.CutSuffix(name, segmentExt)
+	if !ok || len(hex) != 16 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(hex, 16, 64)
+	return seq, err == nil && seq > 0
+}
+
+// segment is one file of the log. The file stays open from recovery (or
+// creation) until the segment is deleted or the Storage closed; reads and
+// writes use positioned I/O on it, so they need no shared file offset.
+type segment struct {
+	seq  uint64
+	path string
+	f    *os.File
+	// size is where the next record goes: the end of valid data. Beyond
+	// it the file holds preallocated zeros (active segment) or nothing.
+	size int64
+	// dataStart is the end of the header: a segment with size == dataStart
+	// holds no batch yet.
+	dataStart int64
+}
+
+// createSegment makes segment seq in dir holding only its header, durably:
+// it is written under a temporary name, synced, renamed and the directory
+// synced, so a crash leaves either no segment or a complete header.
+func createSegment(dir string, seq uint64, cp checkpoint, prealloc int64) (*segment, error) {
+	path := filepath.Join(dir, segmentName(seq))
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("wal: creating segment: %w", err)
+	}
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("wal: creating segment %s: %w", path, err)
+	}
+	hdr := appendFrame(nil, recSegmentHeader, appendSegmentHeaderPayload(nil, segmentHeader{seq: seq, cp: cp}))
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return fail(err)
+	}
+	if prealloc > int64(len(hdr)) {
+		if err := preallocate(f, prealloc); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fail(err)
+	}
+	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
+}
+
+// seal cuts a segment that will take no more writes to its data and syncs
+// it with its size, so that recovery finds it ending exactly at its last
+// record: zeros in a sealed segment are then damage, not free space.
+func (sg *segment) seal() error {
+	if err := sg.f.Truncate(sg.size); err != nil {
+		return fmt.Errorf("wal: sealing segment %s: %w", sg.path, err)
+	}
+	if err := sg.f.Sync(); err != nil {
+		return fmt.Errorf("wal: syncing segment %s: %w", sg.path, err)
+	}
+	return nil
+}
+
+// listDir sorts the names in dir into segments (by sequence number),
+// snapshot files and leftovers of interrupted writes.
+func listDir(dir string) (segs []uint64, snaps []snapName, tmps []string, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("wal: reading directory: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, tmpSuffix):
+			tmps = append(tmps, name)
+		case strings.HasSuffix(name, segmentExt):
+			seq, ok := parseSegmentName(name)
+			if !ok {
+				return nil, nil, nil, fmt.Errorf("wal: unexpected file %s in %s", name, dir)
+			}
+			segs = append(segs, seq)
+		case strings.HasSuffix(name, snapExt):
+			sn, ok := parseSnapName(name)
+			if !ok {
+				return nil, nil, nil, fmt.Errorf("wal: unexpected file %s in %s", name, dir)
+			}
+			snaps = append(snaps, sn)
+		}
+	}
+	sort.Slice(segs, func(a, b int) bool { return segs[a] < segs[b] })
+	return segs, snaps, tmps, nil
+}
+
+const tmpSuffix = ".tmp"

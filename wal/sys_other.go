@@ -1,0 +1,17 @@
+//go:build !linux
+
+package wal
+
+import (
+	"errors"
+	"os"
+)
+
+// The package relies on flock, fallocate and fdatasync as Linux provides
+// them; elsewhere Open refuses rather than run without the directory lock.
+var errUnsupportedOS = errors.New("wal: only supported on Linux")
+
+func lockDir(string) (*os.File, error)  { return nil, errUnsupportedOS }
+func preallocate(*os.File, int64) error { return errUnsupportedOS }
+func syncData(f *os.File) error         { return f.Sync() }
+func syncDir(string) error              { return errUnsupportedOS }

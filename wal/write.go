@@ -1,0 +1,449 @@
+package wal
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+
+	"github.com/raftkit/raft"
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// Save persists what a Ready hands the application: the snapshot (if not
+// empty) replaces the log, then the entries are appended (replacing any
+// conflicting suffix), then the HardState (if not empty) is recorded, all in
+// one batch that recovery applies entirely or not at all.
+//
+// Save returns once the batch is durable if raft.MustSync says it must be
+// (new entries, a new term or vote) or a snapshot was installed; a batch
+// that only moves the commit index is written but not waited for, since the
+// commit index can be learned again. Concurrent and back-to-back Saves share
+// fsyncs (group commit).
+func (s *Storage) Save(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot) error {
+	end, mustSync, err := s.save(hs, ents, snap)
+	if err != nil || !mustSync {
+		return err
+	}
+	if !raft.IsEmptySnap(snap) {
+		// Syncs, then frees the segments and the snapshot file the new
+		// snapshot made obsolete.
+		return s.removeObsolete()
+	}
+	return s.waitDurable(end)
+}
+
+// Append appends entries durably, replacing any entries at the same or
+// later indexes. Entries at or below the compaction point are ignored. The
+// entries must be contiguous and must not leave a gap after LastIndex; they
+// must not be modified afterwards (they are kept in the cache and handed to
+// readers).
+func (s *Storage) Append(ents []pb.Entry) error {
+	return s.Save(pb.HardState{}, ents, pb.Snapshot{})
+}
+
+// SetHardState records hs; it waits for durability only when the term or
+// the vote changed (raft.MustSync).
+func (s *Storage) SetHardState(hs pb.HardState) error {
+	return s.Save(hs, nil, pb.Snapshot{})
+}
+
+// ApplySnapshot replaces the log by snap, as MemoryStorage.ApplySnapshot
+// does: the snapshot is stored in its own file and the log becomes empty
+// with its compaction point at the snapshot. A snapshot not newer than the
+// current one is refused with raft.ErrSnapOutOfDate.
+func (s *Storage) ApplySnapshot(snap pb.Snapshot) error {
+	if raft.IsEmptySnap(snap) {
+		return raft.ErrSnapOutOfDate
+	}
+	return s.Save(pb.HardState{}, nil, snap)
+}
+
+// Sync waits until everything written so far is durable.
+func (s *Storage) Sync() error {
+	s.smu.Lock()
+	end := s.wrote
+	s.smu.Unlock()
+	return s.waitDurable(end)
+}
+
+func (s *Storage) save(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot) (end uint64, mustSync bool, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writable(); err != nil {
+		return 0, false, err
+	}
+	prev := s.st.hardState
+	compacted, last := s.st.compactIndex, s.st.lastIndex
+	install := !raft.IsEmptySnap(snap)
+	if install {
+		if snap.Metadata.Index <= s.st.snap.meta.Index {
+			return 0, false, raft.ErrSnapOutOfDate
+		}
+		compacted, last = snap.Metadata.Index, snap.Metadata.Index
+	}
+	ents, err = liveSuffix(ents, compacted, last)
+	if err != nil {
+		return 0, false, err
+	}
+	hsChanged := !raft.IsEmptyHardState(hs) && hs != prev
+	if !install && len(ents) == 0 && !hsChanged {
+		return 0, false, nil
+	}
+	b := s.newBatch()
+	if install {
+		ref, err := writeSnapshotFile(s.dir, &snap)
+		if err != nil {
+			return 0, false, err
+		}
+		b.addSnapshot(snapshotRecord{install: true, ref: ref})
+	}
+	for k := range ents {
+		b.addEntry(&ents[k])
+	}
+	if hsChanged {
+		b.addHardState(hs)
+	}
+	end, err = s.commit(b, func() {
+		if install {
+			s.snapshot = snap
+			s.cache.reset()
+		}
+		s.cache.add(ents)
+	})
+	if hsChanged {
+		mustSync = raft.MustSync(hs, prev, len(ents))
+	}
+	return end, mustSync || install || len(ents) > 0, err
+}
+
+// liveSuffix checks ents for Append and drops those at or below the
+// compaction point.
+func liveSuffix(ents []pb.Entry, compacted, last uint64) ([]pb.Entry, error) {
+	for k := 1; k < len(ents); k++ {
+		if ents[k].Index != ents[k-1].Index+1 {
+			return nil, fmt.Errorf("wal: entries are not contiguous: index %d follows %d", ents[k].Index, ents[k-1].Index)
+		}
+	}
+	for k := range ents {
+		if size := len(ents[k].Data) + entryHeaderSize; uint64(size) > maxPayload {
+			return nil, fmt.Errorf("wal: entry %d of %d bytes exceeds the record limit", ents[k].Index, size)
+		}
+	}
+	if len(ents) == 0 || ents[len(ents)-1].Index <= compacted {
+		return nil, nil
+	}
+	if ents[0].Index <= compacted {
+		ents = ents[compacted+1-ents[0].Index:]
+	}
+	if ents[0].Index > last+1 {
+		return nil, fmt.Errorf("wal: entries start at index %d, leaving a gap after the last index %d", ents[0].Index, last)
+	}
+	return ents, nil
+}
+
+// Compact discards the entries up to and including index, which becomes
+// the compaction point, and deletes the segments that held only discarded
+// entries. Compacting at or below the current point returns
+// raft.ErrCompacted; past the last index, an error. The application must
+// not compact past what it has applied (and snapshotted).
+func (s *Storage) Compact(index uint64) error {
+	if err := s.compact(index); err != nil {
+		return err
+	}
+	return s.removeObsolete()
+}
+
+func (s *Storage) compact(index uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	switch {
+	case index <= s.st.compactIndex:
+		return raft.ErrCompacted
+	case index > s.st.lastIndex:
+		return fmt.Errorf("wal: compact index %d is past the last index %d", index, s.st.lastIndex)
+	}
+	b := s.newBatch()
+	b.addCompact(compactRecord{index: index, term: s.st.term(index)})
+	_, err := s.commit(b, func() { s.cache.compact(index) })
+	return err
+}
+
+// CreateSnapshot records a snapshot of the state machine as of entry i
+// with the given data, like MemoryStorage.CreateSnapshot: cs replaces the
+// snapshot's ConfState unless nil. The log is not compacted (see Compact).
+// It returns once the snapshot is durable. An i not above the current
+// snapshot yields raft.ErrSnapOutOfDate, one below the compaction point
+// raft.ErrCompacted, one past the last index an error.
+func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
+	snap, err := s.createSnapshot(i, cs, data)
+	if err != nil {
+		return pb.Snapshot{}, err
+	}
+	return snap, s.removeObsolete()
+}
+
+func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writable(); err != nil {
+		return pb.Snapshot{}, err
+	}
+	switch {
+	case i <= s.st.snap.meta.Index:
+		return pb.Snapshot{}, raft.ErrSnapOutOfDate
+	case i < s.st.compactIndex:
+		return pb.Snapshot{}, raft.ErrCompacted
+	case i > s.st.lastIndex:
+		return pb.Snapshot{}, fmt.Errorf("wal: snapshot index %d is past the last index %d", i, s.st.lastIndex)
+	}
+	snap := pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{
+		Index:     i,
+		Term:      s.st.term(i),
+		ConfState: s.snapshot.Metadata.ConfState,
+	}}
+	if cs != nil {
+		snap.Metadata.ConfState = *cs
+	}
+	ref, err := writeSnapshotFile(s.dir, &snap)
+	if err != nil {
+		return pb.Snapshot{}, err
+	}
+	b := s.newBatch()
+	b.addSnapshot(snapshotRecord{ref: ref})
+	if _, err := s.commit(b, func() { s.snapshot = snap }); err != nil {
+		return pb.Snapshot{}, err
+	}
+	return snap, nil
+}
+
+// writable says whether writes may proceed. Callers hold wmu.
+func (s *Storage) writable() error {
+	if s.closed {
+		return ErrClosed
+	}
+	return s.failure()
+}
+
+// batch collects the framed records of one write and the ops they stand
+// for; op offsets are relative to the batch until commit places it.
+type batch struct {
+	buf []byte
+	ops []op
+}
+
+func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0]} }
+
+// begin reserves a frame header; finish fills it in once the payload
+// follows. Framing in place saves copying entry data twice.
+func (b *batch) begin(o op) int {
+	o.off = int64(len(b.buf))
+	b.ops = append(b.ops, o)
+	start := len(b.buf)
+	b.buf = append(b.buf, make([]byte, frameHeaderSize)...)
+	return start
+}
+
+func (b *batch) finish(start int, typ recordType) {
+	frame := b.buf[start:]
+	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeaderSize))
+	frame[4] = byte(typ)
+	sum := crc32.Update(crc32.Checksum(frame[:5], castagnoli), castagnoli, frame[frameHeaderSize:])
+	binary.LittleEndian.PutUint32(frame[5:9], sum)
+}
+
+func (b *batch) addEntry(e *pb.Entry) {
+	start := b.begin(op{typ: recEntry, index: e.Index, term: e.Term})
+	b.buf = appendEntryPayload(b.buf, e)
+	b.finish(start, recEntry)
+}
+
+func (b *batch) addHardState(hs pb.HardState) {
+	start := b.begin(op{typ: recHardState, hs: hs})
+	b.buf = appendHardStatePayload(b.buf, hs)
+	b.finish(start, recHardState)
+}
+
+func (b *batch) addSnapshot(r snapshotRecord) {
+	start := b.begin(op{typ: recSnapshot, snap: r})
+	b.buf = appendSnapshotPayload(b.buf, r)
+	b.finish(start, recSnapshot)
+}
+
+func (b *batch) addCompact(c compactRecord) {
+	start := b.begin(op{typ: recCompact, compact: c})
+	b.buf = appendCompactPayload(b.buf, c)
+	b.finish(start, recCompact)
+}
+
+// batchEndSize is the framed size of a recBatchEnd record.
+const batchEndSize = frameHeaderSize + 12
+
+// commit writes b at the end of the active segment (after starting a new
+// segment if b would overflow it), then applies its ops and publish to the
+// in-memory state. It returns the write's end position for waitDurable.
+// Callers hold wmu.
+func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
+	sg := s.active()
+	if sg.size > sg.dataStart && sg.size+int64(len(b.buf)+batchEndSize) > s.opts.SegmentSize {
+		if err := s.rotate(); err != nil {
+			return 0, err
+		}
+		sg = s.active()
+	}
+	start := sg.size
+	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEndPayload(nil, batchEndRecord{start: start, count: uint32(len(b.ops))}))
+	s.buf = b.buf // keep the grown scratch buffer
+	if _, err := sg.f.WriteAt(b.buf, start); err != nil {
+		return 0, s.fail(fmt.Errorf("wal: writing %s: %w", sg.path, err))
+	}
+	s.mu.Lock()
+	for k := range b.ops {
+		o := &b.ops[k]
+		o.off += start
+		s.st.apply(o, sg)
+	}
+	sg.size += int64(len(b.buf))
+	publish()
+	s.mu.Unlock()
+	s.stats.batches.Add(1)
+	s.stats.bytes.Add(uint64(len(b.buf)))
+	s.smu.Lock()
+	s.wrote += uint64(len(b.buf))
+	end := s.wrote
+	s.smu.Unlock()
+	return end, nil
+}
+
+// rotate seals the active segment and starts the next one, whose header
+// records the current state. Callers hold wmu.
+func (s *Storage) rotate() error {
+	old := s.active()
+	if err := old.seal(); err != nil {
+		return s.fail(err)
+	}
+	s.stats.fsyncs.Add(1)
+	sg, err := createSegment(s.dir, old.seq+1, s.st.checkpoint(), s.preallocSize())
+	if err != nil {
+		return s.fail(err)
+	}
+	s.mu.Lock()
+	s.segs = append(s.segs, sg)
+	s.st.runOpen = false
+	s.mu.Unlock()
+	s.smu.Lock()
+	s.synced = s.wrote // sealing synced all of it
+	s.syncFile = sg.f
+	s.scond.Broadcast()
+	s.smu.Unlock()
+	return nil
+}
+
+// waitDurable returns once the first end bytes written are durable.
+//
+// Group commit: one waiter at a time becomes the syncer; it takes the
+// amount written so far as its target, fsyncs, and wakes everyone. Writers
+// that wrote while that fsync ran wait for it and then one of them syncs
+// for all of them, so n concurrent writers cost about two fsyncs, not n.
+func (s *Storage) waitDurable(end uint64) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for s.synced < end {
+		if s.failed != nil {
+			return s.failed
+		}
+		if s.syncing {
+			s.scond.Wait()
+			continue
+		}
+		s.syncing = true
+		f, target := s.syncFile, s.wrote
+		s.smu.Unlock()
+		if s.beforeSync != nil {
+			s.beforeSync()
+		}
+		err := syncData(f)
+		s.stats.fsyncs.Add(1)
+		s.smu.Lock()
+		s.syncing = false
+		if err != nil && s.failed == nil {
+			s.failed = fmt.Errorf("wal: syncing: %w", err)
+		}
+		if err == nil {
+			s.synced = max(s.synced, target)
+		}
+		s.scond.Broadcast()
+	}
+	return nil
+}
+
+// removeObsolete makes everything written durable, then deletes the
+// segments that hold no live entry and the snapshot files other than the
+// current one. Syncing first matters: a segment may be deleted only once
+// the records that make it unnecessary (a compaction, a snapshot) are on
+// disk, or recovery would find entries that are neither compacted nor
+// stored.
+func (s *Storage) removeObsolete() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.smu.Lock()
+	target, f := s.wrote, s.syncFile
+	s.smu.Unlock()
+	if err := syncData(f); err != nil {
+		return s.fail(fmt.Errorf("wal: syncing: %w", err))
+	}
+	s.stats.fsyncs.Add(1)
+	s.smu.Lock()
+	s.synced = max(s.synced, target)
+	s.scond.Broadcast()
+	// No fsync may be running on a file closed below.
+	for s.syncing {
+		s.scond.Wait()
+	}
+	s.smu.Unlock()
+
+	keep := s.st.firstLiveSegment()
+	if active := s.active().seq; keep == 0 || keep > active {
+		keep = active
+	}
+	k := 0
+	for s.segs[k].seq < keep {
+		k++
+	}
+	if k > 0 {
+		s.mu.Lock()
+		victims := s.segs[:k]
+		s.segs = append([]*segment(nil), s.segs[k:]...)
+		s.mu.Unlock()
+		// Oldest first: a crash part way leaves a suffix of the segments,
+		// and any suffix holding the live entries is a valid log.
+		for _, sg := range victims {
+			sg.f.Close()
+			if err := os.Remove(sg.path); err != nil {
+				return s.fail(fmt.Errorf("wal: removing segment: %w", err))
+			}
+		}
+	}
+	_, snaps, _, err := listDir(s.dir)
+	if err != nil {
+		return err
+	}
+	return s.removeStaleSnapshots(snaps)
+}
+
+// SegmentPaths returns the paths of the segment files, oldest first.
+func (s *Storage) SegmentPaths() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, len(s.segs))
+	for k, sg := range s.segs {
+		out[k] = sg.path
+	}
+	return out
+}

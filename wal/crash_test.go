@@ -80,13 +80,14 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	dir := t.TempDir()
 	done := 0 // actions the recovered log reflects
+	m := modelAt(seed, 0, 0)
 	for it := 0; it < iters; it++ {
 		killAfter := 1 + rng.Intn(120)
 		lastAck, killed := runCrashChild(t, dir, seed, done, killAfter)
 
 		s, err := Open(dir, &crashOptions)
 		require.NoError(t, err, "iteration %d: recovery after a kill at ack %d", it, lastAck)
-		m := modelAt(seed, lastAck, 1<<30)
+		require.NoError(t, runWorkload(m, seed, done, lastAck, false))
 		matched := lastAck
 		if err := sameState(s, m); err != nil {
 			// The action in flight at the kill may have completed.

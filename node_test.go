@@ -1,0 +1,354 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// nodeLoop runs the application side of a Node on its own goroutine and
+// reports what happens over channels, so that tests can wait for events
+// instead of sleeping.
+type nodeLoop struct {
+	n       Node
+	s       *MemoryStorage
+	applied chan string    // data of applied non-empty normal entries
+	reads   chan ReadState // read states handed out
+	sent    chan pb.Message
+	leader  chan struct{} // closed once a Ready reports this node leading
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+const nodeLoopBuffer = 1 << 12
+
+func startNodeLoop(n Node, s *MemoryStorage) *nodeLoop {
+	l := &nodeLoop{
+		n: n, s: s,
+		applied: make(chan string, nodeLoopBuffer),
+		reads:   make(chan ReadState, nodeLoopBuffer),
+		sent:    make(chan pb.Message, nodeLoopBuffer),
+		leader:  make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go l.run()
+	return l
+}
+
+func (l *nodeLoop) run() {
+	defer close(l.done)
+	led := false
+	for {
+		select {
+		case rd := <-l.n.Ready():
+			l.handle(rd)
+			if !led && rd.SoftState != nil && rd.RaftState == StateLeader {
+				led = true
+				close(l.leader)
+			}
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+func (l *nodeLoop) handle(rd Ready) {
+	if !IsEmptyHardState(rd.HardState) {
+		_ = l.s.SetHardState(rd.HardState)
+	}
+	_ = l.s.Append(rd.Entries)
+	for _, m := range rd.Messages {
+		l.sent <- m
+	}
+	for _, rs := range rd.ReadStates {
+		l.reads <- rs
+	}
+	for _, e := range rd.CommittedEntries {
+		switch e.Type {
+		case pb.EntryNormal:
+			if len(e.Data) != 0 {
+				l.applied <- string(e.Data)
+			}
+		case pb.EntryConfChange:
+			var cc pb.ConfChange
+			if err := cc.Unmarshal(e.Data); err == nil {
+				l.n.ApplyConfChange(cc)
+			}
+		case pb.EntryConfChangeV2:
+			var cc pb.ConfChangeV2
+			if err := cc.Unmarshal(e.Data); err == nil {
+				l.n.ApplyConfChange(cc)
+			}
+		}
+	}
+	l.n.Advance()
+}
+
+// halt stops the loop (the Node keeps running) and waits for it to exit.
+func (l *nodeLoop) halt() {
+	close(l.stop)
+	<-l.done
+}
+
+// startSingleVoter starts a Node that is the only voter and waits until it
+// leads.
+func startSingleVoter(t testing.TB, mutate func(*Config)) (Node, *nodeLoop) {
+	t.Helper()
+	s := rnStorage(t, 1, 1)
+	c := rnConfig(1, s)
+	if mutate != nil {
+		mutate(c)
+	}
+	n := RestartNode(c)
+	l := startNodeLoop(n, s)
+	if err := n.Campaign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-l.leader
+	return n, l
+}
+
+func TestNodeProposeAndApply(t *testing.T) {
+	n, l := startSingleVoter(t, nil)
+	defer n.Stop()
+	defer l.halt()
+	ctx := context.Background()
+	for _, d := range []string{"a", "b", "c"} {
+		if err := n.Propose(ctx, []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"a", "b", "c"} {
+		if got := <-l.applied; got != want {
+			t.Fatalf("applied %q, want %q", got, want)
+		}
+	}
+	st := n.Status()
+	if st.RaftState != StateLeader || st.Lead != 1 || st.Term != 1 {
+		t.Fatalf("status: %+v", st.BasicStatus)
+	}
+}
+
+// Propose reports the state machine's refusal: here the uncommitted log is
+// over its size limit, because nobody handles Readys any more.
+func TestNodeProposeReturnsDrop(t *testing.T) {
+	n, l := startSingleVoter(t, func(c *Config) { c.MaxUncommittedEntriesSize = 8 })
+	defer n.Stop()
+	l.halt()
+	ctx := context.Background()
+	// The first proposal always fits, whatever its size.
+	if err := n.Propose(ctx, []byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Propose(ctx, []byte("x")); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("Propose over the limit = %v, want ErrProposalDropped", err)
+	}
+	// ProposeConfChange does not wait for the verdict.
+	if err := n.ProposeConfChange(ctx, pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: 2, Context: []byte("0123456789")}); err != nil {
+		t.Fatalf("ProposeConfChange = %v", err)
+	}
+}
+
+func TestNodeProposeWithoutLeaderHonoursContext(t *testing.T) {
+	s := rnStorage(t, 1, 1, 2, 3)
+	n := RestartNode(rnConfig(1, s))
+	defer n.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// Without a leader nobody takes proposals, so only ctx can end the wait.
+	if err := n.Propose(ctx, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose = %v, want context.Canceled", err)
+	}
+	if err := n.ProposeConfChange(ctx, pb.ConfChangeV2{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ProposeConfChange = %v, want context.Canceled", err)
+	}
+}
+
+func TestNodeStop(t *testing.T) {
+	n, l := startSingleVoter(t, nil)
+	l.halt()
+	n.Stop()
+	n.Stop() // again: returns at once
+
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"Propose":           n.Propose(ctx, []byte("x")),
+		"Campaign":          n.Campaign(ctx),
+		"Step":              n.Step(ctx, pb.Message{Type: pb.MsgHeartbeat, From: 2, To: 1}),
+		"ReadIndex":         n.ReadIndex(ctx, nil),
+		"ForgetLeader":      n.ForgetLeader(ctx),
+		"ProposeConfChange": n.ProposeConfChange(ctx, pb.ConfChange{}),
+	} {
+		if err != ErrStopped {
+			t.Errorf("%s after Stop = %v, want ErrStopped", name, err)
+		}
+	}
+	// None of these may block on a stopped node.
+	n.Tick()
+	n.Advance()
+	n.ReportUnreachable(2)
+	n.ReportSnapshot(2, SnapshotFailure)
+	n.TransferLeadership(ctx, 1, 2)
+	if cs := n.ApplyConfChange(pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: 2}); cs == nil || len(cs.Voters) != 0 {
+		t.Errorf("ApplyConfChange after Stop = %+v", cs)
+	}
+	if st := n.Status(); st.ID != 0 || st.Progress != nil {
+		t.Errorf("Status after Stop = %+v", st)
+	}
+}
+
+func TestNodeReadIndex(t *testing.T) {
+	n, l := startSingleVoter(t, nil)
+	defer n.Stop()
+	defer l.halt()
+	if err := n.ReadIndex(context.Background(), []byte("q1")); err != nil {
+		t.Fatal(err)
+	}
+	rs := <-l.reads
+	if rs.Index != 2 || string(rs.RequestCtx) != "q1" {
+		t.Fatalf("read state %+v", rs)
+	}
+}
+
+func TestNodeStepIgnoresLocalMessagesFromPeers(t *testing.T) {
+	s := rnStorage(t, 1, 1, 2, 3)
+	n := RestartNode(rnConfig(1, s))
+	defer n.Stop()
+	if err := n.Step(context.Background(), pb.Message{Type: pb.MsgHup, From: 2, To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st := n.Status(); st.RaftState != StateFollower || st.Term != 0 {
+		t.Fatalf("a MsgHup from a peer made the node campaign: %+v", st.BasicStatus)
+	}
+}
+
+// pairedNodes is a Node (ID 1) with a RawNode peer (ID 2) that the test
+// goroutine drives by hand.
+type pairedNodes struct {
+	t    *testing.T
+	n    Node
+	loop *nodeLoop
+	peer *RawNode
+	ps   *MemoryStorage
+}
+
+func newPairedNodes(t *testing.T) *pairedNodes {
+	s1 := rnStorage(t, 1, 1, 2)
+	n := RestartNode(rnConfig(1, s1))
+	ps := rnStorage(t, 1, 1, 2)
+	return &pairedNodes{t: t, n: n, loop: startNodeLoop(n, s1), peer: rnNew(t, rnConfig(2, ps)), ps: ps}
+}
+
+func (p *pairedNodes) close() {
+	p.loop.halt()
+	p.n.Stop()
+}
+
+// pumpUntil delivers the Node's messages to the peer and the peer's answers
+// back, until cond holds. The Node must have something to send when cond
+// does not hold yet.
+func (p *pairedNodes) pumpUntil(cond func() bool) {
+	p.t.Helper()
+	for !cond() {
+		m := <-p.loop.sent
+		if err := p.peer.Step(m); err != nil {
+			p.t.Fatalf("peer stepping %s: %v", DescribeMessage(m, nil), err)
+		}
+		for p.peer.HasReady() {
+			rd := p.peer.Ready()
+			rnPersist(p.t, p.ps, rd)
+			for _, out := range rd.Messages {
+				if err := p.n.Step(context.Background(), out); err != nil {
+					p.t.Fatal(err)
+				}
+			}
+			p.peer.Advance(rd)
+		}
+	}
+}
+
+func TestNodeReportUnreachable(t *testing.T) {
+	p := newPairedNodes(t)
+	defer p.close()
+	if err := p.n.Campaign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	peerState := func() tracker.StateType { return p.n.Status().Progress[2].State }
+	p.pumpUntil(func() bool {
+		st := p.n.Status()
+		return st.RaftState == StateLeader && st.Progress[2].State == tracker.StateReplicate
+	})
+	p.n.ReportUnreachable(2)
+	if got := peerState(); got != tracker.StateProbe {
+		t.Fatalf("after ReportUnreachable the peer is %v", got)
+	}
+	// A response from a node outside the configuration is dropped quietly.
+	if err := p.n.Step(context.Background(), pb.Message{Type: pb.MsgAppResp, From: 7, To: 1, Term: 1, Index: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.n.Status().Progress[7]; ok {
+		t.Fatal("a stranger's response made it into the progress map")
+	}
+}
+
+func TestNodeTransferLeadership(t *testing.T) {
+	p := newPairedNodes(t)
+	defer p.close()
+	ctx := context.Background()
+	if err := p.n.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pumpUntil(func() bool {
+		st := p.n.Status()
+		return st.RaftState == StateLeader && st.Progress[2].Match == 2
+	})
+	p.n.TransferLeadership(ctx, 1, 2)
+	// The peer is up to date, so it is told to campaign at once; it wins
+	// and node 1 follows it.
+	p.pumpUntil(func() bool { return p.peer.BasicStatus().RaftState == StateLeader })
+	for p.peer.HasReady() {
+		rd := p.peer.Ready()
+		rnPersist(t, p.ps, rd)
+		for _, out := range rd.Messages {
+			if err := p.n.Step(ctx, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.peer.Advance(rd)
+	}
+	if st := p.n.Status(); st.Lead != 2 || st.Term != 2 || st.RaftState != StateFollower {
+		t.Fatalf("after the transfer: %+v", st.BasicStatus)
+	}
+}
+
+// BenchmarkNodePropose measures proposals through a single-voter Node whose
+// Ready loop runs on another goroutine: each Propose waits for the state
+// machine's verdict, not for the commit.
+func BenchmarkNodePropose(b *testing.B) {
+	n, l := startSingleVoter(b, nil)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range l.applied { // keep the loop from blocking
+		}
+	}()
+	defer func() {
+		l.halt()
+		close(l.applied)
+		<-drained
+		n.Stop()
+	}()
+	ctx := context.Background()
+	data := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := n.Propose(ctx, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func (rn *RawNode) Bootstrap(peers []Peer) error {
 
 	// Nothing is durable yet, so the first Ready must report the HardState
 	// even if it looks unchanged.
-	rn.prevHardSt = emptyState
+	rn.reported.hard = emptyState
 	r := rn.raft
 	r.becomeFollower(1, None /* lead */)
 	r.raftLog.append(ents...)

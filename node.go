@@ -91,10 +91,10 @@ type Ready struct {
 	MustSync bool
 }
 
-// isHardStateEqual compares the three fields of a HardState; it exists so
-// that comparisons do not depend on the struct's generated extras.
-func isHardStateEqual(a, b pb.HardState) bool {
-	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
+// IsEmptySnap reports whether sp is empty, i.e. has index 0 (a real snapshot
+// always covers at least the entry at index 1).
+func IsEmptySnap(sp pb.Snapshot) bool {
+	return sp.Metadata.Index == 0
 }
 
 // IsEmptyHardState reports whether st is the zero HardState.
@@ -102,24 +102,16 @@ func IsEmptyHardState(st pb.HardState) bool {
 	return isHardStateEqual(st, emptyState)
 }
 
-// IsEmptySnap reports whether sp is empty, i.e. has index 0 (a real snapshot
-// always covers at least the entry at index 1).
-func IsEmptySnap(sp pb.Snapshot) bool {
-	return sp.Metadata.Index == 0
+// isHardStateEqual compares the three fields of a HardState; it exists so
+// that comparisons do not depend on the struct's generated extras.
+func isHardStateEqual(a, b pb.HardState) bool {
+	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
 }
 
 // Node is a raft node driven through channels: a goroutine owns the state
 // machine, and these methods, safe for concurrent use, talk to it. It is the
 // concurrent counterpart of RawNode.
 type Node interface {
-	// Tick advances the node's logical clock by one tick. Election and
-	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
-	// node is busy; if the buffer is full the tick is dropped with a
-	// warning.
-	Tick()
-	// Campaign makes the node a candidate (or pre-candidate with PreVote)
-	// and starts an election.
-	Campaign(ctx context.Context) error
 	// Propose asks for data to be appended to the log. It waits until the
 	// node's state machine has taken or refused the proposal, returning
 	// ErrProposalDropped when it was refused. A taken proposal may still be
@@ -127,6 +119,7 @@ type Node interface {
 	// their own terms. While the node knows of no leader, Propose blocks
 	// until ctx is done.
 	Propose(ctx context.Context, data []byte) error
+
 	// ProposeConfChange proposes a configuration change: a pb.ConfChange
 	// (the older, single-change form) or a pb.ConfChangeV2 (any changes,
 	// through joint consensus when needed; only usable when every node of
@@ -135,10 +128,12 @@ type Node interface {
 	// an earlier one in its log is not applied yet.
 	ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error
 
-	// Step hands a message received from a peer to the node. Messages that
-	// only the node itself may create are ignored. It returns ctx.Err() if
-	// ctx ends first.
-	Step(ctx context.Context, msg pb.Message) error
+	// ApplyConfChange applies a configuration change that the application
+	// found in Ready.CommittedEntries. Every committed change must be
+	// applied, unless the application decides to reject it (treating the
+	// entry as a no-op), in which case it must not be called. The returned
+	// ConfState is to be recorded in later snapshots.
+	ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState
 
 	// Ready returns the channel on which the node delivers its batches of
 	// work. After handling a Ready the application must call Advance
@@ -157,12 +152,21 @@ type Node interface {
 	// Advance must not be called with AsyncStorageWrites: the responses of
 	// the local storage threads take its place.
 	Advance()
-	// ApplyConfChange applies a configuration change that the application
-	// found in Ready.CommittedEntries. Every committed change must be
-	// applied, unless the application decides to reject it (treating the
-	// entry as a no-op), in which case it must not be called. The returned
-	// ConfState is to be recorded in later snapshots.
-	ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState
+
+	// Step hands a message received from a peer to the node. Messages that
+	// only the node itself may create are ignored. It returns ctx.Err() if
+	// ctx ends first.
+	Step(ctx context.Context, msg pb.Message) error
+
+	// Tick advances the node's logical clock by one tick. Election and
+	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
+	// node is busy; if the buffer is full the tick is dropped with a
+	// warning.
+	Tick()
+
+	// Campaign makes the node a candidate (or pre-candidate with PreVote)
+	// and starts an election.
+	Campaign(ctx context.Context) error
 
 	// TransferLeadership asks lead to hand leadership over to transferee.
 	TransferLeadership(ctx context.Context, lead, transferee uint64)
@@ -192,15 +196,18 @@ type Node interface {
 	// Status returns the current status of the raft state machine, or the
 	// zero Status once the node is stopped.
 	Status() Status
+
 	// ReportUnreachable reports that the last message sent to id could not
 	// be delivered.
 	ReportUnreachable(id uint64)
+
 	// ReportSnapshot reports the outcome of sending a snapshot to follower
 	// id. While the snapshot is in flight the leader does not probe the
 	// follower, so a failure (the transfer broke, the follower crashed)
 	// must be reported with SnapshotFailure, or the follower may never
 	// hear from the leader again. Reporting SnapshotFinish changes nothing.
 	ReportSnapshot(id uint64, status SnapshotStatus)
+
 	// Stop stops the node's goroutine and waits for it to exit. Calling it
 	// again is harmless.
 	Stop()
@@ -343,7 +350,7 @@ func (n *node) run() {
 		case st.readyc <- st.rd:
 			n.rn.acceptReady(st.rd)
 			st.readyc = nil
-			if n.rn.asyncStorageWrites {
+			if n.rn.async {
 				// The storage threads' responses stand in for Advance.
 				st.rd = Ready{}
 			} else {
@@ -453,13 +460,12 @@ func (n *node) Tick() {
 
 // Campaign implements Node.
 func (n *node) Campaign(ctx context.Context) error {
-	return n.send(ctx, pb.Message{Type: pb.MsgHup}, false /* wait */)
+	return n.send(ctx, campaignMsg(), false /* wait */)
 }
 
 // Propose implements Node.
 func (n *node) Propose(ctx context.Context, data []byte) error {
-	m := pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}}
-	return n.send(ctx, m, true /* wait */)
+	return n.send(ctx, proposalMsg(data), true /* wait */)
 }
 
 // Step implements Node.
@@ -480,15 +486,6 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 		return err
 	}
 	return n.Step(ctx, m)
-}
-
-// confChangeToMsg wraps cc into the proposal that carries it.
-func confChangeToMsg(cc pb.ConfChangeI) (pb.Message, error) {
-	typ, data, err := pb.MarshalConfChange(cc)
-	if err != nil {
-		return pb.Message{}, err
-	}
-	return pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Type: typ, Data: data}}}, nil
 }
 
 // send hands m to the node goroutine. Proposals go through the proposal
@@ -570,12 +567,12 @@ func (n *node) Status() Status {
 
 // ReportUnreachable implements Node.
 func (n *node) ReportUnreachable(id uint64) {
-	n.deliverLocal(pb.Message{Type: pb.MsgUnreachable, From: id})
+	n.deliverLocal(unreachableMsg(id))
 }
 
 // ReportSnapshot implements Node.
 func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
-	n.deliverLocal(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
+	n.deliverLocal(snapStatusMsg(id, status))
 }
 
 // deliverLocal hands m to the node goroutine, or drops it if the node is
@@ -592,7 +589,7 @@ func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) 
 	// From names the transferee and To the current leader, so that the
 	// request also works when it is stepped on the leader itself.
 	select {
-	case n.recvc <- pb.Message{Type: pb.MsgTransferLeader, From: transferee, To: lead}:
+	case n.recvc <- transferLeaderMsg(lead, transferee):
 	case <-n.done:
 	case <-ctx.Done():
 	}
@@ -600,11 +597,47 @@ func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) 
 
 // ForgetLeader implements Node.
 func (n *node) ForgetLeader(ctx context.Context) error {
-	return n.send(ctx, pb.Message{Type: pb.MsgForgetLeader}, false /* wait */)
+	return n.send(ctx, forgetLeaderMsg(), false /* wait */)
 }
 
 // ReadIndex implements Node.
 func (n *node) ReadIndex(ctx context.Context, rctx []byte) error {
-	m := pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}}
-	return n.send(ctx, m, false /* wait */)
+	return n.send(ctx, readIndexMsg(rctx), false /* wait */)
+}
+
+// The requests below are what the application asks of a node; Node and
+// RawNode build them the same way. Local requests that name a peer carry it
+// in From, where raft looks for the subject of a request.
+
+func campaignMsg() pb.Message { return pb.Message{Type: pb.MsgHup} }
+
+func proposalMsg(data []byte) pb.Message {
+	return pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}}
+}
+
+// confChangeToMsg wraps cc into the proposal that carries it.
+func confChangeToMsg(cc pb.ConfChangeI) (pb.Message, error) {
+	typ, data, err := pb.MarshalConfChange(cc)
+	if err != nil {
+		return pb.Message{}, err
+	}
+	return pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Type: typ, Data: data}}}, nil
+}
+
+func readIndexMsg(rctx []byte) pb.Message {
+	return pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}}
+}
+
+// transferLeaderMsg asks lead (None: whoever steps it) to hand leadership to
+// transferee.
+func transferLeaderMsg(lead, transferee uint64) pb.Message {
+	return pb.Message{Type: pb.MsgTransferLeader, From: transferee, To: lead}
+}
+
+func forgetLeaderMsg() pb.Message { return pb.Message{Type: pb.MsgForgetLeader} }
+
+func unreachableMsg(id uint64) pb.Message { return pb.Message{Type: pb.MsgUnreachable, From: id} }
+
+func snapStatusMsg(id uint64, status SnapshotStatus) pb.Message {
+	return pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure}
 }

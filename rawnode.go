@@ -8,33 +8,27 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// ErrStepLocalMsg is returned by RawNode.Step for a message type that only
-// the node itself may create (such as MsgHup), coming from anyone but the
-// local storage threads.
-var ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
-
-// ErrStepPeerNotFound is returned by RawNode.Step for a response from a node
-// that is not in the configuration.
-var ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
-
 // RawNode is the raft state machine for one node, driven by the caller: it
 // does nothing until called, and is not safe for concurrent use. Node wraps
 // it with a goroutine and channels; the methods correspond, and Node's
 // documentation describes them at more length.
 type RawNode struct {
-	raft               *raft
-	asyncStorageWrites bool
+	raft *raft
 
-	// prevSoftSt and prevHardSt are the states as of the last accepted
-	// Ready; a Ready reports a state only when it differs from these.
-	prevSoftSt *SoftState
-	prevHardSt pb.HardState
-	// stepsOnAdvance are the acknowledgements (self-addressed messages and
+	// reported is what the last accepted Ready left the application
+	// knowing; a Ready reports a state only when it differs.
+	reported struct {
+		soft *SoftState
+		hard pb.HardState
+	}
+	// pendingAcks are the acknowledgements (self-addressed messages and
 	// storage responses) that become true once the application has handled
-	// the accepted Ready. Advance steps them. Without AsyncStorageWrites
-	// only; with it, the same messages travel in the Responses of the local
-	// storage messages.
-	stepsOnAdvance []pb.Message
+	// the accepted Ready; Advance steps them. Synchronous mode only: with
+	// AsyncStorageWrites they travel in the Responses of the storage
+	// messages instead.
+	pendingAcks []pb.Message
+	// async is Config.AsyncStorageWrites.
+	async bool
 }
 
 // NewRawNode returns a RawNode for config, or the error that makes config
@@ -48,55 +42,38 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err
 	}
-	r := newRaft(config)
-	soft := r.softState()
-	return &RawNode{
-		raft:               r,
-		asyncStorageWrites: config.AsyncStorageWrites,
-		prevSoftSt:         &soft,
-		prevHardSt:         r.hardState(),
-	}, nil
+	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
+	soft := rn.raft.softState()
+	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
+	return rn, nil
 }
 
-// Tick advances the logical clock by one tick, which may start an election
-// (on a follower or candidate) or send heartbeats (on a leader).
-func (rn *RawNode) Tick() {
-	rn.raft.tick()
-}
+// ErrStepLocalMsg is returned by RawNode.Step for a message type that only
+// the node itself may create (such as MsgHup), coming from anyone but the
+// local storage threads.
+var ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
 
-// TickQuiesced advances the election clock by one tick and does nothing
-// else: no election, heartbeat or quorum check is triggered by it. It lets an
-// application stop ticking a group whose members are known to be in sync
-// ("quiesced") while keeping time. It bypasses the state machine's timing
-// rules, so use Tick unless you know exactly why not.
-//
-// Deprecated: This method will be removed in a future release.
-func (rn *RawNode) TickQuiesced() {
-	rn.raft.electionElapsed++
-}
-
-// Campaign starts an election, making the node a candidate (or a
-// pre-candidate with PreVote).
-func (rn *RawNode) Campaign() error {
-	return rn.raft.Step(pb.Message{Type: pb.MsgHup})
-}
+// ErrStepPeerNotFound is returned by RawNode.Step for a response from a node
+// that is not in the configuration.
+var ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
 
 // Propose asks for data to be appended to the log. It returns
 // ErrProposalDropped if the node cannot take proposals now (no leader known,
 // a leadership transfer in progress, the uncommitted log too large, ...).
 func (rn *RawNode) Propose(data []byte) error {
-	r := rn.raft
-	return r.Step(pb.Message{Type: pb.MsgProp, From: r.id, Entries: []pb.Entry{{Data: data}}})
+	m := proposalMsg(data)
+	m.From = rn.raft.id
+	return rn.raft.Step(m)
 }
 
 // ProposeConfChange proposes a configuration change; see
 // Node.ProposeConfChange.
 func (rn *RawNode) ProposeConfChange(cc pb.ConfChangeI) error {
 	m, err := confChangeToMsg(cc)
-	if err != nil {
-		return err
+	if err == nil {
+		err = rn.raft.Step(m)
 	}
-	return rn.raft.Step(m)
+	return err
 }
 
 // ApplyConfChange applies a configuration change found in the committed
@@ -108,29 +85,39 @@ func (rn *RawNode) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
 	return &cs
 }
 
+// Campaign starts an election, making the node a candidate (or a
+// pre-candidate with PreVote).
+func (rn *RawNode) Campaign() error {
+	return rn.raft.Step(campaignMsg())
+}
+
+// Tick advances the logical clock by one tick, which may start an election
+// (on a follower or candidate) or send heartbeats (on a leader).
+func (rn *RawNode) Tick() { rn.raft.tick() }
+
+// TickQuiesced advances the election clock by one tick and does nothing
+// else: no election, heartbeat or quorum check is triggered by it. It lets an
+// application stop ticking a group whose members are known to be in sync
+// ("quiesced") while keeping time. It bypasses the state machine's timing
+// rules, so use Tick unless you know exactly why not.
+//
+// Deprecated: This method will be removed in a future release.
+func (rn *RawNode) TickQuiesced() { rn.raft.electionElapsed++ }
+
 // Step hands a message received from a peer (or from a local storage thread,
 // with AsyncStorageWrites) to the state machine. Local message types from
 // anyone else are refused with ErrStepLocalMsg, and responses from nodes
 // outside the configuration with ErrStepPeerNotFound.
 func (rn *RawNode) Step(m pb.Message) error {
-	fromStorage := IsLocalMsgTarget(m.From)
-	if IsLocalMsg(m.Type) && !fromStorage {
-		return ErrStepLocalMsg
-	}
-	if IsResponseMsg(m.Type) && !fromStorage && rn.raft.trk.Progress[m.From] == nil {
-		return ErrStepPeerNotFound
+	if !IsLocalMsgTarget(m.From) {
+		switch {
+		case IsLocalMsg(m.Type):
+			return ErrStepLocalMsg
+		case IsResponseMsg(m.Type) && rn.raft.trk.Progress[m.From] == nil:
+			return ErrStepPeerNotFound
+		}
 	}
 	return rn.raft.Step(m)
-}
-
-// Ready returns the work outstanding since the last Ready and marks it as
-// handed out. The application must handle it as the package documentation
-// describes and then (without AsyncStorageWrites) call Advance before asking
-// for the next one.
-func (rn *RawNode) Ready() Ready {
-	rd := rn.readyWithoutAccept()
-	rn.acceptReady(rd)
-	return rd
 }
 
 // readyWithoutAccept builds the outstanding Ready without changing anything,
@@ -138,47 +125,63 @@ func (rn *RawNode) Ready() Ready {
 // application is not ready to take it). acceptReady commits to it.
 func (rn *RawNode) readyWithoutAccept() Ready {
 	r := rn.raft
-	rd := Ready{
-		Entries:          r.raftLog.nextUnstableEnts(),
-		CommittedEntries: r.raftLog.nextCommittedEnts(rn.applyUnstableEntries()),
-		Messages:         r.msgs,
-		ReadStates:       r.readStates,
-	}
-	if len(rd.ReadStates) == 0 {
-		rd.ReadStates = nil
-	}
-	if soft := r.softState(); !soft.equal(rn.prevSoftSt) {
-		rd.SoftState = &soft
-	}
-	hard := r.hardState()
-	if !isHardStateEqual(hard, rn.prevHardSt) {
-		rd.HardState = hard
-	}
+	var rd Ready
+	rn.collectStateChanges(&rd)
+	rd.Entries = r.raftLog.nextUnstableEnts()
+	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
 	if snap := r.raftLog.nextUnstableSnapshot(); snap != nil {
 		rd.Snapshot = *snap
 	}
-	rd.MustSync = MustSync(hard, rn.prevHardSt, len(rd.Entries))
-
-	if rn.asyncStorageWrites {
-		// Whatever waits for durability or application rides along with the
-		// work for the storage threads, so Messages can go out at once.
-		if needStorageAppendMsg(r, rd) {
-			rd.Messages = append(rd.Messages, newStorageAppendMsg(r, rd))
-		}
-		if needStorageApplyMsg(rd) {
-			rd.Messages = append(rd.Messages, newStorageApplyMsg(r, rd))
-		}
-		return rd
-	}
-	// Synchronously, the application sends Messages only after persisting
-	// the Ready, so the messages that wait for durability can go with them.
-	// Those addressed to this node are stepped by Advance instead.
-	for _, m := range r.msgsAfterAppend {
-		if m.To != r.id {
-			rd.Messages = append(rd.Messages, m)
-		}
+	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
+	rd.Messages = r.msgs
+	if rn.async {
+		rd.Messages = appendStorageWork(r, rd)
+	} else {
+		rd.Messages = appendAfterPersist(r, rd.Messages)
 	}
 	return rd
+}
+
+// collectStateChanges fills in the soft and hard states that differ from the
+// last accepted ones, and the pending read states.
+func (rn *RawNode) collectStateChanges(rd *Ready) {
+	r := rn.raft
+	if soft := r.softState(); !soft.equal(rn.reported.soft) {
+		rd.SoftState = &soft
+	}
+	if hard := r.hardState(); !isHardStateEqual(hard, rn.reported.hard) {
+		rd.HardState = hard
+	}
+	if len(r.readStates) != 0 {
+		rd.ReadStates = r.readStates
+	}
+}
+
+// appendAfterPersist adds to msgs the messages that wait for durability and
+// go to other nodes. Synchronously, the application sends a Ready's messages
+// only once the Ready is persisted, so these may go with the rest; the ones
+// addressed to this node are stepped by Advance instead.
+func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
+	for i := range r.msgsAfterAppend {
+		if r.msgsAfterAppend[i].To != r.id {
+			msgs = append(msgs, r.msgsAfterAppend[i])
+		}
+	}
+	return msgs
+}
+
+// appendStorageWork adds to rd.Messages the work for the local storage
+// threads, if any. Whatever waits for durability or application rides along
+// with that work, so the rest of Messages can go out at once.
+func appendStorageWork(r *raft, rd Ready) []pb.Message {
+	msgs := rd.Messages
+	if needStorageAppendMsg(r, rd) {
+		msgs = append(msgs, newStorageAppendMsg(r, rd))
+	}
+	if needStorageApplyMsg(rd) {
+		msgs = append(msgs, newStorageApplyMsg(r, rd))
+	}
+	return msgs
 }
 
 // MustSync reports whether moving from the persisted state prevst to st,
@@ -206,6 +209,16 @@ func needStorageAppendRespMsg(r *raft, rd Ready) bool {
 	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
 }
 
+// snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
+// none. Each storage message gets its own copy, independent of the Ready.
+func snapshotCopy(rd Ready) *pb.Snapshot {
+	if IsEmptySnap(rd.Snapshot) {
+		return nil
+	}
+	snap := rd.Snapshot
+	return &snap
+}
+
 // newStorageAppendMsg builds the message for the append thread: persist
 // rd's entries, HardState and snapshot, then deliver the Responses, in
 // order. Responses are the messages that were waiting for durability
@@ -215,28 +228,30 @@ func needStorageAppendRespMsg(r *raft, rd Ready) bool {
 // The Responses order matters for speed: on a leader, its own MsgAppResp is
 // handled while the entries are still in the unstable log, where looking up
 // their terms is cheap; the MsgStorageAppendResp that drops them comes last.
+//
+// The HardState travels in the message's Term, Vote and Commit. Without a
+// change they all stay zero, so that the HardState rebuilt from them is
+// empty and nothing is written.
 func newStorageAppendMsg(r *raft, rd Ready) pb.Message {
-	m := pb.Message{
-		Type:    pb.MsgStorageAppend,
-		From:    r.id,
-		To:      LocalAppendThread,
-		Entries: rd.Entries,
-	}
+	var term, vote, commit uint64
 	if !IsEmptyHardState(rd.HardState) {
-		// The HardState travels in the message's own fields. Without a
-		// change they all stay zero, so that the HardState rebuilt from
-		// them is empty and nothing is written.
-		m.Term, m.Vote, m.Commit = rd.Term, rd.Vote, rd.Commit
+		term, vote, commit = rd.Term, rd.Vote, rd.Commit
 	}
-	if !IsEmptySnap(rd.Snapshot) {
-		snap := rd.Snapshot
-		m.Snapshot = &snap
-	}
-	m.Responses = r.msgsAfterAppend
+	resps := r.msgsAfterAppend
 	if needStorageAppendRespMsg(r, rd) {
-		m.Responses = append(m.Responses, newStorageAppendRespMsg(r, rd))
+		resps = append(resps, newStorageAppendRespMsg(r, rd))
 	}
-	return m
+	return pb.Message{
+		Type:      pb.MsgStorageAppend,
+		From:      r.id,
+		To:        LocalAppendThread,
+		Term:      term,
+		Vote:      vote,
+		Commit:    commit,
+		Entries:   rd.Entries,
+		Snapshot:  snapshotCopy(rd),
+		Responses: resps,
+	}
 }
 
 // newStorageAppendRespMsg builds the acknowledgement that everything handed
@@ -252,21 +267,19 @@ func newStorageAppendMsg(r *raft, rd Ready) pb.Message {
 // acknowledge entries whose own acknowledgement went stale, so that the
 // unstable log is eventually trimmed.
 func newStorageAppendRespMsg(r *raft, rd Ready) pb.Message {
-	m := pb.Message{
-		Type: pb.MsgStorageAppendResp,
-		From: LocalAppendThread,
-		To:   r.id,
-		Term: r.Term,
-	}
+	var last entryID // zero: nothing unstable to acknowledge
 	if r.raftLog.hasNextOrInProgressUnstableEnts() {
-		last := r.raftLog.lastEntryID()
-		m.LogTerm, m.Index = last.term, last.index
+		last = r.raftLog.lastEntryID()
 	}
-	if !IsEmptySnap(rd.Snapshot) {
-		snap := rd.Snapshot
-		m.Snapshot = &snap
+	return pb.Message{
+		Type:     pb.MsgStorageAppendResp,
+		From:     LocalAppendThread,
+		To:       r.id,
+		Term:     r.Term,
+		LogTerm:  last.term,
+		Index:    last.index,
+		Snapshot: snapshotCopy(rd),
 	}
-	return m
 }
 
 // needStorageApplyMsg reports whether the apply thread has work in rd.
@@ -276,24 +289,20 @@ func needStorageApplyMsg(rd Ready) bool { return len(rd.CommittedEntries) != 0 }
 // committed entries, then deliver the acknowledgement. Applying does not
 // happen under any particular term, so Term stays zero.
 func newStorageApplyMsg(r *raft, rd Ready) pb.Message {
+	ack := newStorageApplyRespMsg(r, rd.CommittedEntries)
 	return pb.Message{
 		Type:      pb.MsgStorageApply,
 		From:      r.id,
 		To:        LocalApplyThread,
-		Entries:   rd.CommittedEntries,
-		Responses: []pb.Message{newStorageApplyRespMsg(r, rd.CommittedEntries)},
+		Entries:   ack.Entries,
+		Responses: []pb.Message{ack},
 	}
 }
 
 // newStorageApplyRespMsg builds the acknowledgement that ents (and all
 // committed entries handed out before them) are applied.
 func newStorageApplyRespMsg(r *raft, ents []pb.Entry) pb.Message {
-	return pb.Message{
-		Type:    pb.MsgStorageApplyResp,
-		From:    LocalApplyThread,
-		To:      r.id,
-		Entries: ents,
-	}
+	return pb.Message{Type: pb.MsgStorageApplyResp, From: LocalApplyThread, To: r.id, Entries: ents}
 }
 
 // acceptReady records that rd, built by readyWithoutAccept with nothing
@@ -301,49 +310,54 @@ func newStorageApplyRespMsg(r *raft, ents []pb.Entry) pb.Message {
 // again, and raft lets go of the slices it shares with rd.
 func (rn *RawNode) acceptReady(rd Ready) {
 	r := rn.raft
-	if rd.SoftState != nil {
-		rn.prevSoftSt = rd.SoftState
-	}
-	if !IsEmptyHardState(rd.HardState) {
-		rn.prevHardSt = rd.HardState
-	}
-	if len(rd.ReadStates) != 0 {
-		r.readStates = nil
-	}
-	if !rn.asyncStorageWrites {
-		rn.queueStepsOnAdvance(rd)
+	rn.rememberStates(rd)
+	if !rn.async {
+		rn.queuePendingAcks(rd)
 	}
 	// Fresh slices from here on: the application owns the old ones now.
-	r.msgs = nil
-	r.msgsAfterAppend = nil
+	r.msgs, r.msgsAfterAppend = nil, nil
 	r.raftLog.acceptUnstable()
 	if n := len(rd.CommittedEntries); n != 0 {
-		last := rd.CommittedEntries[n-1].Index
-		r.raftLog.acceptApplying(last, entsSize(rd.CommittedEntries), rn.applyUnstableEntries())
+		r.raftLog.acceptApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),
+			rn.applyUnstableEntries())
 	}
 }
 
-// queueStepsOnAdvance collects what Advance will step once the application
+// rememberStates records the states rd reports as the new baseline, and
+// drops the read states it hands out.
+func (rn *RawNode) rememberStates(rd Ready) {
+	if len(rd.ReadStates) != 0 {
+		rn.raft.readStates = nil
+	}
+	if !IsEmptyHardState(rd.HardState) {
+		rn.reported.hard = rd.HardState
+	}
+	if rd.SoftState != nil {
+		rn.reported.soft = rd.SoftState
+	}
+}
+
+// queuePendingAcks collects what Advance will step once the application
 // has handled rd: the same acknowledgements that the storage threads would
 // deliver with AsyncStorageWrites, in the same order.
-func (rn *RawNode) queueStepsOnAdvance(rd Ready) {
+func (rn *RawNode) queuePendingAcks(rd Ready) {
 	r := rn.raft
-	if len(rn.stepsOnAdvance) != 0 {
+	if len(rn.pendingAcks) != 0 {
 		// Misuse, but one that leaves raft unable to tell which writes are
 		// durable; nothing sensible can follow it.
 		panic(fmt.Sprintf("raft: a second Ready was accepted without a call to Advance (%d acknowledgements pending)",
-			len(rn.stepsOnAdvance)))
+			len(rn.pendingAcks)))
 	}
 	for _, m := range r.msgsAfterAppend {
 		if m.To == r.id {
-			rn.stepsOnAdvance = append(rn.stepsOnAdvance, m)
+			rn.pendingAcks = append(rn.pendingAcks, m)
 		}
 	}
 	if needStorageAppendRespMsg(r, rd) {
-		rn.stepsOnAdvance = append(rn.stepsOnAdvance, newStorageAppendRespMsg(r, rd))
+		rn.pendingAcks = append(rn.pendingAcks, newStorageAppendRespMsg(r, rd))
 	}
 	if needStorageApplyMsg(rd) {
-		rn.stepsOnAdvance = append(rn.stepsOnAdvance, newStorageApplyRespMsg(r, rd.CommittedEntries))
+		rn.pendingAcks = append(rn.pendingAcks, newStorageApplyRespMsg(r, rd.CommittedEntries))
 	}
 }
 
@@ -353,7 +367,17 @@ func (rn *RawNode) queueStepsOnAdvance(rd Ready) {
 // entries, so it may; with AsyncStorageWrites the two threads are not
 // ordered, so it may not.
 func (rn *RawNode) applyUnstableEntries() bool {
-	return !rn.asyncStorageWrites
+	return !rn.async
+}
+
+// Ready returns the work outstanding since the last Ready and marks it as
+// handed out. The application must handle it as the package documentation
+// describes and then (without AsyncStorageWrites) call Advance before asking
+// for the next one.
+func (rn *RawNode) Ready() Ready {
+	rd := rn.readyWithoutAccept()
+	rn.acceptReady(rd)
+	return rd
 }
 
 // HasReady reports whether Ready would have anything in it.
@@ -362,10 +386,10 @@ func (rn *RawNode) HasReady() bool {
 	if len(r.msgs) != 0 || len(r.msgsAfterAppend) != 0 || len(r.readStates) != 0 {
 		return true
 	}
-	if soft := r.softState(); !soft.equal(rn.prevSoftSt) {
+	if soft := r.softState(); !soft.equal(rn.reported.soft) {
 		return true
 	}
-	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.prevHardSt) {
+	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.reported.hard) {
 		return true
 	}
 	return r.raftLog.hasNextUnstableSnapshot() || r.raftLog.hasNextUnstableEnts() ||
@@ -380,28 +404,17 @@ func (rn *RawNode) HasReady() bool {
 // Advance must not be called with AsyncStorageWrites, where the responses of
 // the local storage threads take its place; doing so panics.
 func (rn *RawNode) Advance(_ Ready) {
-	if rn.asyncStorageWrites {
+	if rn.async {
 		panic("raft: RawNode.Advance must not be called when using AsyncStorageWrites")
 	}
-	steps := rn.stepsOnAdvance
+	steps := rn.pendingAcks
 	for i := range steps {
 		// These acknowledgements cannot be refused; stepping them only
 		// fails for stale ones, which are ignored anyway.
 		_ = rn.raft.Step(steps[i])
 		steps[i] = pb.Message{} // let go of the entries they reference
 	}
-	rn.stepsOnAdvance = steps[:0]
-}
-
-// Status returns the node's status including, on a leader, a copy of every
-// follower's progress. BasicStatus and WithProgress avoid the allocations.
-func (rn *RawNode) Status() Status {
-	return getStatus(rn.raft)
-}
-
-// BasicStatus returns the node's status without the progress map.
-func (rn *RawNode) BasicStatus() BasicStatus {
-	return getBasicStatus(rn.raft)
+	rn.pendingAcks = steps[:0]
 }
 
 // ProgressType tells which kind of member a Progress passed to a
@@ -417,47 +430,58 @@ const (
 
 // WithProgress calls visitor with the progress of every member, in
 // increasing ID order, without allocating. Only a leader tracks meaningful
-// progress. The Progress passed is a copy without its Inflights.
+// progress. The Progress passed is a copy without its Inflights, which stay
+// the leader's own.
 func (rn *RawNode) WithProgress(visitor func(id uint64, typ ProgressType, pr tracker.Progress)) {
 	rn.raft.trk.Visit(func(id uint64, pr *tracker.Progress) {
-		typ := ProgressTypePeer
-		if pr.IsLearner {
-			typ = ProgressTypeLearner
-		}
 		cp := *pr
 		cp.Inflights = nil
-		visitor(id, typ, cp)
+		visitor(id, progressTypeOf(&cp), cp)
 	})
 }
 
-// ReportUnreachable reports that the last message sent to node id could not
-// be delivered; a leader then goes back to probing that follower.
-func (rn *RawNode) ReportUnreachable(id uint64) {
-	_ = rn.raft.Step(pb.Message{Type: pb.MsgUnreachable, From: id})
+func progressTypeOf(pr *tracker.Progress) ProgressType {
+	if pr.IsLearner {
+		return ProgressTypeLearner
+	}
+	return ProgressTypePeer
 }
 
-// ReportSnapshot reports the outcome of sending a snapshot to node id; see
-// Node.ReportSnapshot.
-func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
-	_ = rn.raft.Step(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
-}
+// Status returns the node's status including, on a leader, a copy of every
+// follower's progress. BasicStatus and WithProgress avoid the allocations.
+func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
 
-// TransferLeader asks this node, if it leads, to hand leadership over to
-// transferee (a follower forwards the request to its leader).
-func (rn *RawNode) TransferLeader(transferee uint64) {
-	_ = rn.raft.Step(pb.Message{Type: pb.MsgTransferLeader, From: transferee})
-}
-
-// ForgetLeader makes a follower forget its leader for the rest of the term;
-// see Node.ForgetLeader.
-func (rn *RawNode) ForgetLeader() error {
-	return rn.raft.Step(pb.Message{Type: pb.MsgForgetLeader})
-}
+// BasicStatus returns the node's status without the progress map.
+func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
 
 // ReadIndex asks for a read index for the request context rctx. The answer
 // arrives in a later Ready's ReadStates, carrying rctx: once the application
 // has applied up to its Index, reads issued before the request are
 // linearizable.
 func (rn *RawNode) ReadIndex(rctx []byte) {
-	_ = rn.raft.Step(pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}})
+	_ = rn.raft.Step(readIndexMsg(rctx))
+}
+
+// TransferLeader asks this node, if it leads, to hand leadership over to
+// transferee (a follower forwards the request to its leader).
+func (rn *RawNode) TransferLeader(transferee uint64) {
+	_ = rn.raft.Step(transferLeaderMsg(None, transferee))
+}
+
+// ForgetLeader makes a follower forget its leader for the rest of the term;
+// see Node.ForgetLeader.
+func (rn *RawNode) ForgetLeader() error {
+	return rn.raft.Step(forgetLeaderMsg())
+}
+
+// ReportUnreachable reports that the last message sent to node id could not
+// be delivered; a leader then goes back to probing that follower.
+func (rn *RawNode) ReportUnreachable(id uint64) {
+	_ = rn.raft.Step(unreachableMsg(id))
+}
+
+// ReportSnapshot reports the outcome of sending a snapshot to node id; see
+// Node.ReportSnapshot.
+func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
+	_ = rn.raft.Step(snapStatusMsg(id, status))
 }

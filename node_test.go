@@ -352,3 +352,66 @@ func BenchmarkNodePropose(b *testing.B) {
 		}
 	}
 }
+
+// With AsyncStorageWrites the application never calls Advance: it does the
+// storage work carried by local messages and steps their responses back.
+func TestNodeAsyncStorageWrites(t *testing.T) {
+	s := rnStorage(t, 1, 1)
+	c := rnConfig(1, s)
+	c.AsyncStorageWrites = true
+	n := RestartNode(c)
+	defer n.Stop()
+	ctx := context.Background()
+	applied := make(chan string, 16)
+	stop := make(chan struct{})
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		for {
+			var rd Ready
+			select {
+			case rd = <-n.Ready():
+			case <-stop:
+				return
+			}
+			for _, m := range rd.Messages {
+				switch m.To {
+				case LocalAppendThread:
+					if hs := (pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}); !IsEmptyHardState(hs) {
+						_ = s.SetHardState(hs)
+					}
+					_ = s.Append(m.Entries)
+				case LocalApplyThread:
+				default:
+					continue
+				}
+				for _, resp := range m.Responses {
+					if err := n.Step(ctx, resp); err != nil {
+						t.Error(err)
+					}
+				}
+				// Report applied commands only once the node knows of them.
+				for _, e := range m.Entries {
+					if m.To == LocalApplyThread && e.Type == pb.EntryNormal && len(e.Data) != 0 {
+						applied <- string(e.Data)
+					}
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-loopDone }()
+	if err := n.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Propose blocks until the node leads, which needs the vote to be
+	// persisted through the append thread first.
+	if err := n.Propose(ctx, []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-applied; got != "z" {
+		t.Fatalf("applied %q", got)
+	}
+	if st := n.Status(); st.Applied != 3 || st.Commit != 3 {
+		t.Fatalf("status: %+v", st.BasicStatus)
+	}
+}

@@ -125,8 +125,10 @@ func (rn *RawNode) Step(m pb.Message) error {
 // application is not ready to take it). acceptReady commits to it.
 func (rn *RawNode) readyWithoutAccept() Ready {
 	r := rn.raft
-	var rd Ready
-	rn.collectStateChanges(&rd)
+	rd := Ready{SoftState: rn.changedSoftState(), HardState: rn.changedHardState()}
+	if len(r.readStates) != 0 {
+		rd.ReadStates = r.readStates
+	}
 	rd.Entries = r.raftLog.nextUnstableEnts()
 	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
 	if snap := r.raftLog.nextUnstableSnapshot(); snap != nil {
@@ -142,19 +144,26 @@ func (rn *RawNode) readyWithoutAccept() Ready {
 	return rd
 }
 
-// collectStateChanges fills in the soft and hard states that differ from the
-// last accepted ones, and the pending read states.
-func (rn *RawNode) collectStateChanges(rd *Ready) {
-	r := rn.raft
-	if soft := r.softState(); !soft.equal(rn.reported.soft) {
-		rd.SoftState = &soft
+// changedSoftState returns the soft state if it differs from the one last
+// reported, else nil.
+func (rn *RawNode) changedSoftState() *SoftState {
+	soft := rn.raft.softState()
+	if soft.equal(rn.reported.soft) {
+		return nil
 	}
-	if hard := r.hardState(); !isHardStateEqual(hard, rn.reported.hard) {
-		rd.HardState = hard
+	// Copied only here, so that the common unchanged case does not move the
+	// local to the heap.
+	changed := soft
+	return &changed
+}
+
+// changedHardState returns the hard state if it differs from the one last
+// reported, else the empty HardState.
+func (rn *RawNode) changedHardState() pb.HardState {
+	if hard := rn.raft.hardState(); !isHardStateEqual(hard, rn.reported.hard) {
+		return hard
 	}
-	if len(r.readStates) != 0 {
-		rd.ReadStates = r.readStates
-	}
+	return emptyState
 }
 
 // appendAfterPersist adds to msgs the messages that wait for durability and
@@ -389,6 +398,8 @@ func (rn *RawNode) HasReady() bool {
 	if soft := r.softState(); !soft.equal(rn.reported.soft) {
 		return true
 	}
+	// A node that never had any hard state has nothing to report even if
+	// the baseline was reset (Bootstrap does that).
 	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.reported.hard) {
 		return true
 	}

@@ -231,7 +231,7 @@ type Peer struct {
 // to return the error; use NewRawNode to get it as an error instead.
 func StartNode(c *Config, peers []Peer) Node {
 	if len(peers) == 0 {
-		panic("raft: StartNode needs at least one peer; use RestartNode for a node with existing state")
+		panic("no peers given; use RestartNode instead") // etcd/raft's text
 	}
 	rn := mustNewRawNode(c)
 	if err := rn.Bootstrap(peers); err != nil {

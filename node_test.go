@@ -415,3 +415,24 @@ func TestNodeAsyncStorageWrites(t *testing.T) {
 		t.Fatalf("status: %+v", st.BasicStatus)
 	}
 }
+
+func TestStartNodeNeedsPeers(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "no peers given; use RestartNode instead" {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	StartNode(rnConfig(1, NewMemoryStorage()), nil)
+}
+
+// StartNode on a storage that already has state keeps that state: the
+// failed bootstrap is only logged.
+func TestStartNodeOnNonEmptyStorage(t *testing.T) {
+	s := rnStorage(t, 5, 1, 2)
+	n := StartNode(rnConfig(1, s), []Peer{{ID: 1}})
+	defer n.Stop()
+	st := n.Status()
+	if got := st.Config.Voters[0].Slice(); len(got) != 2 || st.Commit != 5 {
+		t.Fatalf("status: %+v, voters %v", st.BasicStatus, got)
+	}
+}

@@ -20,8 +20,8 @@ func TestBackoffDelay(t *testing.T) {
 		{6, 0.5, 640 * time.Millisecond},
 		{7, 0.5, time.Second}, // 1.28s capped
 		{7, 0, 500 * time.Millisecond},
-		{7, 0.999, time.Second},   // jitter never exceeds the cap
-		{5000, 0.5, time.Second},  // no overflow
+		{7, 0.999, time.Second},  // jitter never exceeds the cap
+		{5000, 0.5, time.Second}, // no overflow
 		{1 << 30, 0, time.Second / 2},
 	}
 	for _, tt := range tests {

@@ -265,14 +265,13 @@ func (p *peer) stream(conn net.Conn) error {
 			return p.ctx.Err()
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(p.t.cfg.IOTimeout))
-		written := 0
 		var err error
-		buf, err = p.writeMessage(bw, buf, &first, &written)
+		buf, err = p.writeMessage(bw, buf, &first)
 	batch:
 		for n := 1; err == nil && n < maxBatch; n++ {
 			select {
 			case m := <-p.queue:
-				buf, err = p.writeMessage(bw, buf, &m, &written)
+				buf, err = p.writeMessage(bw, buf, &m)
 			default:
 				break batch
 			}
@@ -281,20 +280,17 @@ func (p *peer) stream(conn net.Conn) error {
 			err = bw.Flush()
 		}
 		if err != nil {
-			p.drop(written, "stream broke")
+			// What was buffered may or may not have left; raft hears
+			// of the break through the unreachable report run makes.
 			return err
-		}
-		if written > 0 {
-			p.stats.msgsSent.Add(uint64(written))
-			p.dropping.Store(false)
 		}
 	}
 }
 
-// writeMessage frames m into bw (through the scratch buffer buf, returned
-// for reuse), counting it in *written. A message too large to send is
-// dropped here, which is not a stream error.
-func (p *peer) writeMessage(bw *bufio.Writer, buf []byte, m *raftpb.Message, written *int) ([]byte, error) {
+// writeMessage frames m into bw through the scratch buffer buf (returned for
+// reuse). A message too large to send is dropped here, which is not a stream
+// error.
+func (p *peer) writeMessage(bw *bufio.Writer, buf []byte, m *raftpb.Message) ([]byte, error) {
 	size := m.Size()
 	if uint64(size) > uint64(p.t.cfg.MaxMessageSize) {
 		p.lg.Error("dropping message to peer", zap.Stringer("type", m.Type),
@@ -312,7 +308,12 @@ func (p *peer) writeMessage(bw *bufio.Writer, buf []byte, m *raftpb.Message, wri
 		// Size and MarshalTo disagreeing is a bug in the generated code.
 		panic(fmt.Sprintf("transport: marshaling a %s of computed size %d: %v", m.Type, size, err))
 	}
-	*written++
+	// Counted before the write so that a peer's receipt never precedes
+	// the sender's count.
+	p.stats.msgsSent.Add(1)
+	if p.dropping.Load() {
+		p.dropping.Store(false)
+	}
 	_, err := bw.Write(buf)
 	return buf, err
 }

@@ -33,6 +33,10 @@ import (
 // snapHeaderLen is the fixed part of the header frame.
 const snapHeaderLen = 12
 
+// snapPrealloc bounds the buffer reserved for an incoming snapshot on its
+// announced length alone.
+const snapPrealloc = 64 << 20
+
 // snapNack is the acknowledgement byte of a rejected snapshot (statusOK
 // acknowledges one raft took).
 const snapNack byte = 1
@@ -219,8 +223,9 @@ func (t *Transport) readSnapshot(c net.Conn, h handshake) (raftpb.Message, error
 	if err != nil {
 		return raftpb.Message{}, err
 	}
-	// Grow with what actually arrives, not with what was announced.
-	data := make([]byte, 0, min(total, 1<<20))
+	// The sender passed the handshake, so its announcement is believed up to
+	// a point; beyond that the buffer grows only with what arrives.
+	data := make([]byte, 0, min(total, snapPrealloc))
 	var buf []byte
 	for uint64(len(data)) < total {
 		_ = c.SetReadDeadline(time.Now().Add(timeout))

@@ -5,15 +5,15 @@ import "sync/atomic"
 // PeerStats counts what happened on the streams to and from one peer since it
 // was added. All counters only grow.
 type PeerStats struct {
-	// MsgsSent counts messages written to the peer's message stream
-	// (flushed to the connection; a connection that breaks afterwards may
-	// still lose them).
+	// MsgsSent counts messages encoded onto the peer's message stream. A
+	// stream that breaks may lose the last of them; the break is reported
+	// to raft as the peer being unreachable.
 	MsgsSent uint64
 	// MsgsReceived counts messages from the peer handed to Raft.Process.
 	MsgsReceived uint64
-	// MsgsDropped counts messages for the peer that were never written:
-	// queue full, peer unreachable, too large, or lost with a broken
-	// stream. QueueDrops is the queue-full part of it.
+	// MsgsDropped counts messages for the peer that were never put on a
+	// stream: queue full, no stream up (peer down or refusing), or too
+	// large. QueueDrops is the queue-full part of it.
 	MsgsDropped uint64
 	QueueDrops  uint64
 	// Connects counts message streams established to the peer; Reconnects

@@ -367,14 +367,13 @@ func (t *Transport) readMessages(c net.Conn, h handshake, p *peer, lg *zap.Logge
 				zap.Stringer("from", memberID(m.From)), zap.Stringer("to", memberID(m.To)))
 			return
 		}
+		p.stats.msgsReceived.Add(1)
 		if err := t.cfg.Raft.Process(t.ctx, m); err != nil {
 			lg.Warn("raft refused a message", zap.Stringer("type", m.Type), zap.Error(err))
 			if t.ctx.Err() != nil {
 				return
 			}
-			continue
 		}
-		p.stats.msgsReceived.Add(1)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/raftpb"
 )
 
@@ -191,7 +192,11 @@ func TestPeerDownDropsAndReports(t *testing.T) {
 	a.waitUnreachable(t, 2)
 	a.log.waitLog(t, "cannot reach peer", "error=connection refused")
 	a.log.waitLog(t, "dropping messages to peer")
-	if st := a.Stats().Peers[2]; st.DialFailures == 0 || st.MsgsSent != 0 {
+	a.Send([]raftpb.Message{snapMsg(1, 2, 100)})
+	if r := a.waitSnapReport(t); r != (snapReport{2, raft.SnapshotFailure}) {
+		t.Fatalf("snapshot to a dead peer reported %+v", r)
+	}
+	if st := a.Stats().Peers[2]; st.DialFailures == 0 || st.MsgsSent != 0 || st.SnapshotsFailed != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -80,6 +80,15 @@ var ErrProposalDropped = errors.New("raft proposal dropped")
 // stepFunc is the role-specific part of Step.
 type stepFunc func(r *raft, m pb.Message) error
 
+// jitterSource is implemented by a Logger that also supplies the random
+// part of election timeouts: ElectionJitter(n) returns a value in [0, n).
+// A deterministic simulator (rafttest/sim) uses it to draw every timeout
+// from its own seeded source, so that a run can be repeated exactly; the
+// interface is unexported so that it adds nothing to the public API.
+type jitterSource interface {
+	ElectionJitter(n int) int
+}
+
 // raft is one node's protocol state machine. It does no I/O: it takes
 // messages and ticks, and leaves messages, log changes and state for the
 // RawNode to hand to the application.
@@ -191,6 +200,9 @@ func newRaft(c *Config) *raft {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
+	}
+	if j, ok := c.Logger.(jitterSource); ok {
+		r.jitter = j.ElectionJitter
 	}
 	r.restoreConfState(cs, r.raftLog.lastIndex())
 	if !IsEmptyHardState(hs) {

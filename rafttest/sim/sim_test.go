@@ -1,0 +1,133 @@
+package sim
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var (
+	flagSeed  = flag.Int64("sim.seed", -1, "replay this one seed (with -sim.v to print its trace)")
+	flagSeeds = flag.Int("sim.seeds", 0, "number of seeds to run (default: a CI-sized count)")
+	flagFirst = flag.Int64("sim.first", 1, "first seed of a multi-seed run")
+	flagSteps = flag.Int("sim.steps", 0, "steps of the faulty phase per seed (default 2000)")
+	flagSoak  = flag.Bool("sim.soak", false, "soak: run 5000 seeds of 5000 steps")
+	flagV     = flag.Bool("sim.v", false, "print every event of the trace")
+)
+
+// ciSeeds is the number of seeds a plain `go test` runs: enough to cover
+// every cluster shape and mode, small enough for CI (fewer under -race,
+// which runs about ten times slower).
+func ciSeeds() int {
+	if raceEnabled {
+		return 20
+	}
+	return 200
+}
+
+// TestSimulation runs the simulator over many seeds and prints the
+// figures. A failure prints the seed, the step, the invariant and the
+// recent events, and shrinks the set of fault kinds needed.
+func TestSimulation(t *testing.T) {
+	seeds, first, steps := ciSeeds(), *flagFirst, *flagSteps
+	if testing.Short() {
+		seeds = 2
+	}
+	if *flagSoak {
+		seeds, steps = 5000, 5000
+	}
+	if *flagSeeds > 0 {
+		seeds = *flagSeeds
+	}
+	if *flagSeed >= 0 {
+		seeds, first = 1, *flagSeed
+	}
+	var total Stats
+	var failures []string
+	for seed := first; seed < first+int64(seeds); seed++ {
+		opts := Options{Seed: seed, Steps: steps}
+		if *flagV {
+			opts.Trace = func(step int, e string) { t.Logf("%d: %s", step, e) }
+		}
+		st, err := Run(opts)
+		total.Add(st)
+		if err != nil {
+			var v *Violation
+			if !errors.As(err, &v) {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			failures = append(failures, fmt.Sprintf("%v\nshrunk: %s", v, shrink(opts, v)))
+		}
+	}
+	t.Logf("seeds=%d steps=%d ticks=%d operations=%d (reads=%d writes=%d, unanswered writes=%d) crashes=%d torn-writes=%d conf-changes=%d transfers=%d compactions=%d leaders=%d violations=%d",
+		seeds, total.Steps, total.Ticks, total.Operations, total.Reads, total.Writes, total.Unanswered,
+		total.Crashes, total.TornWrites, total.ConfChanges, total.Transfers, total.Compactions, total.Leaders, len(failures))
+	t.Logf("faults: %s", fmtFaults(total.Faults))
+	for _, f := range failures {
+		t.Error(f)
+	}
+}
+
+func fmtFaults(m map[string]int) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var b strings.Builder
+	for i, k := range ks {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}
+
+// shrink finds a smaller schedule that still fails the same invariant:
+// the fewest steps (the violation's own step), then as few fault kinds
+// as possible, disabling one kind at a time.
+func shrink(opts Options, v *Violation) string {
+	opts.Trace = nil
+	opts.Disable = map[string]bool{}
+	fails := func(o Options) bool {
+		_, err := Run(o)
+		var w *Violation
+		return errors.As(err, &w) && w.Invariant == v.Invariant
+	}
+	if v.Step < opts.Steps || opts.Steps == 0 {
+		opts.Steps = v.Step
+	}
+	for _, k := range FaultKinds {
+		opts.Disable[k] = true
+		if !fails(opts) {
+			opts.Disable[k] = false
+		}
+	}
+	var needed []string
+	for _, k := range FaultKinds {
+		if !opts.Disable[k] {
+			needed = append(needed, k)
+		}
+	}
+	return fmt.Sprintf("fails within %d steps with only these fault kinds enabled: %v", opts.Steps, needed)
+}
+
+// TestTraceDeterministic runs seeds twice and compares the trace hashes:
+// every choice comes from the seed, so the traces must be identical.
+func TestTraceDeterministic(t *testing.T) {
+	for seed := int64(100); seed < 103; seed++ {
+		a, errA := Run(Options{Seed: seed, Steps: 600})
+		b, errB := Run(Options{Seed: seed, Steps: 600})
+		if a.TraceHash != b.TraceHash || fmt.Sprint(errA) != fmt.Sprint(errB) {
+			t.Fatalf("seed %d: traces differ: %x vs %x", seed, a.TraceHash, b.TraceHash)
+		}
+		c, _ := Run(Options{Seed: seed + 1000, Steps: 600})
+		if c.TraceHash == a.TraceHash {
+			t.Fatalf("seeds %d and %d gave the same trace hash %x", seed, seed+1000, a.TraceHash)
+		}
+	}
+}

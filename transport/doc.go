@@ -13,7 +13,7 @@ cluster's membership changes; messages from a Ready go to Send:
 		ClusterID:  0x1000,
 		ID:         1,
 		ListenAddr: "127.0.0.1:7001",
-		Raft:       app, // Process calls node.Step; Report* call the node's
+		Raft:       transport.NodeRaft{Node: node},
 		Logger:     lg,
 	})
 	...

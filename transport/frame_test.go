@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/raftkit/raft/raftpb"
 )
 
 func TestReadFrame(t *testing.T) {
@@ -162,6 +164,9 @@ func FuzzDecodeSnapshotHeader(f *testing.F) {
 	tr := &Transport{cfg: Config{ID: 2, MaxSnapshotSize: 1 << 20}}
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4})
 	f.Add(make([]byte, 40))
+	valid := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: &raftpb.Snapshot{}}
+	body, _ := valid.Marshal()
+	f.Add(append([]byte{0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, body...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, total, _, err := tr.decodeSnapshotHeader(in, handshake{from: 1})
 		if err != nil {

@@ -275,11 +275,11 @@ func storageKinds() []storageKind {
 		},
 		{
 			name: "wal",
-			open: func(t *testing.T) writableStorage { return openTest(t, t.TempDir(), nil) },
+			open: func(t *testing.T) writableStorage { return openTest(t, t.TempDir(), &Options{SegmentSize: 1 << 20}) },
 			reopen: func(t *testing.T, s writableStorage) writableStorage {
 				w := s.(*Storage)
 				require.NoError(t, w.Close())
-				return openTest(t, w.Dir(), nil)
+				return openTest(t, w.Dir(), &Options{SegmentSize: 1 << 20})
 			},
 		},
 		{

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"math"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -97,6 +98,10 @@ func (r *raft) malformed(m *pb.Message) string {
 	switch {
 	case class.has(classTermed) && m.Term == 0:
 		return "missing term"
+	case m.Term == math.MaxUint64:
+		// No term can follow it: a node that entered it could never
+		// campaign again without wrapping around to 0.
+		return "term at the end of the term space"
 	case class.has(classFromPeer) && (m.From == None || m.From == r.id || IsLocalMsgTarget(m.From)):
 		return "impossible sender"
 	case (m.Type == pb.MsgProp || m.Type == pb.MsgReadIndex) && m.Term != 0:
@@ -114,6 +119,17 @@ func (r *raft) malformed(m *pb.Message) string {
 	case pb.MsgReadIndex:
 		if len(m.Entries) != 1 {
 			return fmt.Sprintf("a read request carries %d entries, want 1", len(m.Entries))
+		}
+	case pb.MsgVote, pb.MsgPreVote:
+		// A candidate's log holds no entry of a term it has not reached
+		// (a pre-candidate's Term is the one it would campaign in).
+		if m.LogTerm > m.Term {
+			return fmt.Sprintf("last log term %d is past the campaign's term %d", m.LogTerm, m.Term)
+		}
+	case pb.MsgSnap:
+		// A leader's snapshot covers entries of its term or earlier.
+		if m.Snapshot != nil && m.Snapshot.Metadata.Term > m.Term {
+			return fmt.Sprintf("snapshot term %d is past the sender's term %d", m.Snapshot.Metadata.Term, m.Term)
 		}
 	case pb.MsgStorageApplyResp:
 		return r.malformedApplyResp(m)

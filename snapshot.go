@@ -97,6 +97,15 @@ func (r *raft) restore(s pb.Snapshot) bool {
 func (r *raft) installSnapshot(s pb.Snapshot) bool {
 	cs := s.Metadata.ConfState
 	fresh, cfg, prs, err := r.configFromConfState(cs, s.Metadata.Index)
+	if err == nil {
+		// A ConfState that names one node twice (a voter that is also a
+		// learner) restores into a different configuration than it states;
+		// no correct leader sends one, and installing it would trip the
+		// equivalence check below.
+		probe := fresh
+		probe.Config, probe.Progress = cfg, prs
+		err = cs.Equivalent(probe.ConfState())
+	}
 	if err != nil {
 		r.logger.Errorf("%x refused snapshot [index: %d, term: %d]: unable to restore config %+v: %v",
 			r.id, s.Metadata.Index, s.Metadata.Term, cs, err)

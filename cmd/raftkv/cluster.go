@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// defaultClusterID is used by the cluster, demo and load commands.
+const defaultClusterID = 0x7261667463
+
+type clusterFlags struct {
+	dir       string
+	httpPort  int
+	peerPort  int
+	snapCount uint64
+}
+
+func (f *clusterFlags) register(fs *flag.FlagSet, defDir string) {
+	fs.StringVar(&f.dir, "dir", defDir, "data directory (one subdirectory per member); reused when it exists")
+	fs.IntVar(&f.httpPort, "http-port", 8001, "HTTP port of member 1 (members 2 and 3 use the next ones); 0 picks free ports")
+	fs.IntVar(&f.peerPort, "peer-port", 9001, "raft port of member 1 (likewise)")
+	fs.Uint64Var(&f.snapCount, "snapshot-count", 10000, "applied entries between snapshots (for new clusters)")
+}
+
+// startCluster starts (or resumes) the 3-member cluster the flags describe
+// and waits for a leader.
+func startCluster(ctx context.Context, f clusterFlags) (*procCluster, uint64, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	dir, err := filepath.Abs(f.dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, resumed, err := loadOrCreateLayout(dir, 3, f.httpPort, f.peerPort, defaultClusterID,
+		[]string{"--snapshot-count", fmt.Sprint(f.snapCount), "--catch-up-entries", fmt.Sprint(max(f.snapCount/10, 1))})
+	if err != nil {
+		return nil, 0, err
+	}
+	if resumed {
+		say("resuming the cluster in %s (layout from cluster.json)", dir)
+	} else {
+		say("creating a new 3-member cluster in %s", dir)
+	}
+	c := newProcCluster(bin, dir, l)
+	for _, m := range l.Members {
+		if err := c.start(m.ID); err != nil {
+			c.stopAll()
+			return nil, 0, err
+		}
+		say("  member %d: http://%s  (raft %s, data %s, log %s)", m.ID, m.HTTPAddr, m.PeerAddr,
+			c.memberDir(m.ID), filepath.Join(dir, fmt.Sprintf("node%d.log", m.ID)))
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	lead, err := c.waitLeader(wctx, c.ids()...)
+	if err != nil {
+		c.stopAll()
+		return nil, 0, err
+	}
+	say("leader elected: member %d", lead)
+	return c, lead, nil
+}
+
+func (c *procCluster) ids() []uint64 {
+	var ids []uint64
+	for _, m := range c.layout.Members {
+		ids = append(ids, m.ID)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+func runCluster(args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ExitOnError)
+	var f clusterFlags
+	f.register(fs, filepath.Join(os.TempDir(), "raftkv"))
+	every := fs.Duration("progress", 5*time.Second, "how often to print the members' progress")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, _, err := startCluster(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("stopping the members")
+		c.stopAll()
+		say("stopped; run the same command again to resume from %s", c.dir)
+	}()
+	m := c.member(1)
+	say("try:  curl -X PUT -d '{\"value\":\"world\"}' http://%s/v1/kv/hello", m.HTTPAddr)
+	say("      curl http://%s/v1/kv/hello    curl http://%s/v1/status", m.HTTPAddr, m.HTTPAddr)
+	say("Ctrl-C stops the cluster")
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	for {
+		c.printProgress(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, id := range c.ids() {
+			if !c.running(id) {
+				say("member %d exited (%v); see its log", id, c.procs[id].err)
+			}
+		}
+	}
+}
+
+// printProgress prints one line per member: role, term, commit, applied.
+func (c *procCluster) printProgress(ctx context.Context) {
+	var parts []string
+	for _, id := range c.ids() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
+		cancel()
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%d: down", id))
+			continue
+		}
+		role := strings.TrimPrefix(st.State, "State")
+		parts = append(parts, fmt.Sprintf("%d: %s term=%d commit=%d applied=%d keys=%d", id, role, st.Term, st.Commit, st.Applied, st.Keys))
+	}
+	say("%s", strings.Join(parts, " | "))
+}

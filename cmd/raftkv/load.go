@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftkit/raft/kvservice"
+)
+
+func isNoLeader(err error) bool {
+	var e *kvservice.APIError
+	return errors.As(err, &e) && e.Code == http.StatusServiceUnavailable && e.Outcome == "not-applied"
+}
+
+// loadResult summarizes a load run.
+type loadResult struct {
+	writes   int
+	errors   int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	max      time.Duration
+}
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%d writes in %v: %.0f writes/s, latency p50 %v p99 %v max %v, %d errors",
+		r.writes, r.elapsed.Round(time.Millisecond), float64(r.writes)/r.elapsed.Seconds(),
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.max.Round(time.Microsecond), r.errors)
+}
+
+// runLoadOn has clients goroutines PUT distinct keys with values of
+// valueSize bytes through addr for d, and measures each write from request
+// to acknowledgement (committed on a quorum's disks and applied).
+func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.Duration) loadResult {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	cl := kvservice.Client{HTTP: hc}
+	value := strings.Repeat("x", valueSize)
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+		errs int
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for g := 0; g < clients; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			var mine []time.Duration
+			bad := 0
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				t := time.Now()
+				err := cl.Put(ctx, addr, fmt.Sprintf("load/%d/%d", g, i), value)
+				if err != nil {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			errs += bad
+			mu.Unlock()
+		}(g)
+	}
+	wg.Wait()
+	r := loadResult{writes: len(lats), errors: errs, elapsed: time.Since(start)}
+	if len(lats) > 0 {
+		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+		r.p50 = lats[len(lats)/2]
+		r.p99 = lats[len(lats)*99/100]
+		r.max = lats[len(lats)-1]
+	}
+	return r
+}
+
+func runLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	dir := fs.String("dir", "", "data directory for a fresh cluster (default: a temporary one, removed after)")
+	clients := fs.Int("clients", 16, "concurrent clients")
+	valueSize := fs.Int("value-size", 128, "bytes per value")
+	d := fs.Duration("duration", 10*time.Second, "how long to write")
+	_ = fs.Parse(args)
+	if *dir == "" {
+		tmp, err := os.MkdirTemp("", "raftkv-load-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
+	ctx := context.Background()
+	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000})
+	if err != nil {
+		return err
+	}
+	defer c.stopAll()
+	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
+		lead, *clients, *valueSize, *d)
+	r := runLoadOn(ctx, c.member(lead).HTTPAddr, *clients, *valueSize, *d)
+	say("%v", r)
+	return nil
+}

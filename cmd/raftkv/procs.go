@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/raftkit/raft/kvservice"
+)
+
+// layout is what a cluster directory records about its members, so that
+// running the same command again starts the same members on the same
+// addresses and they resume from their data.
+type layout struct {
+	ClusterID uint64             `json:"cluster_id"`
+	Members   []kvservice.Member `json:"members"`
+	// ServeArgs are extra flags every member is started with.
+	ServeArgs []string `json:"serve_args,omitempty"`
+}
+
+// procCluster runs members as child processes of the raftkv binary.
+type procCluster struct {
+	bin    string
+	dir    string
+	layout layout
+	procs  map[uint64]*memberProc
+	client kvservice.Client
+}
+
+type memberProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process exited
+	err  error         // its exit status, once done
+	log  *os.File
+}
+
+// loadOrCreateLayout reads dir/cluster.json, or writes a new layout for n
+// members on 127.0.0.1 with consecutive ports from httpPort and peerPort
+// (0: free ports picked now).
+func loadOrCreateLayout(dir string, n, httpPort, peerPort int, clusterID uint64, serveArgs []string) (layout, bool, error) {
+	path := filepath.Join(dir, "cluster.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var l layout
+		if err := json.Unmarshal(b, &l); err != nil {
+			return l, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return l, true, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return layout{}, false, err
+	}
+	l := layout{ClusterID: clusterID, ServeArgs: serveArgs}
+	for i := 1; i <= n; i++ {
+		m := kvservice.Member{ID: uint64(i)}
+		var err error
+		if m.HTTPAddr, err = loopbackAddr(httpPort, i); err != nil {
+			return l, false, err
+		}
+		if m.PeerAddr, err = loopbackAddr(peerPort, i); err != nil {
+			return l, false, err
+		}
+		l.Members = append(l.Members, m)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return l, false, err
+	}
+	b, _ := json.MarshalIndent(l, "", "  ")
+	return l, false, os.WriteFile(path, b, 0o644)
+}
+
+func loopbackAddr(base, i int) (string, error) {
+	if base != 0 {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i-1)), nil
+	}
+	return freeAddr()
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func newProcCluster(bin, dir string, l layout) *procCluster {
+	return &procCluster{bin: bin, dir: dir, layout: l, procs: map[uint64]*memberProc{},
+		client: kvservice.Client{}}
+}
+
+func (c *procCluster) member(id uint64) kvservice.Member {
+	for _, m := range c.layout.Members {
+		if m.ID == id {
+			return m
+		}
+	}
+	return kvservice.Member{}
+}
+
+func (c *procCluster) memberDir(id uint64) string {
+	return filepath.Join(c.dir, fmt.Sprintf("node%d", id))
+}
+
+// start launches member id. Members in the layout bootstrap with the
+// layout as the initial cluster; extra members (added at runtime) join
+// through the layout's members.
+func (c *procCluster) start(id uint64, extra ...string) error {
+	return c.startWith(id, "--initial-cluster", kvservice.FormatMembers(c.layout.Members), extra...)
+}
+
+func (c *procCluster) startWith(id uint64, membersFlag, members string, extra ...string) error {
+	m := c.member(id)
+	if m.ID == 0 {
+		return fmt.Errorf("member %d is not in the layout", id)
+	}
+	if p := c.procs[id]; p != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("member %d is already running", id)
+		}
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("node%d.log", id)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	args := []string{"serve",
+		"--id", strconv.FormatUint(id, 10),
+		"--cluster-id", strconv.FormatUint(c.layout.ClusterID, 16),
+		"--dir", c.memberDir(id),
+		"--peer-addr", m.PeerAddr,
+		"--http-addr", m.HTTPAddr,
+		membersFlag, members,
+	}
+	args = append(append(args, c.layout.ServeArgs...), extra...)
+	cmd := exec.Command(c.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group: a Ctrl-C in the terminal reaches the parent,
+	// which then stops its members in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	p := &memberProc{cmd: cmd, done: make(chan struct{}), log: logf}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	c.procs[id] = p
+	return nil
+}
+
+// running reports whether member id's process is alive.
+func (c *procCluster) running(id uint64) bool {
+	p := c.procs[id]
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill SIGKILLs member id and waits for it to be gone.
+func (c *procCluster) kill(id uint64) {
+	if p := c.procs[id]; p != nil {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// stop asks member id to stop (SIGTERM) and kills it if it takes longer
+// than a few seconds.
+func (c *procCluster) stop(id uint64) {
+	p := c.procs[id]
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		c.kill(id)
+	}
+}
+
+func (c *procCluster) stopAll() {
+	for id := range c.procs {
+		c.stop(id)
+	}
+}
+
+// waitLeader polls the given members until a majority of those that answer
+// agree on a leader that is itself among them and running, and returns it.
+func (c *procCluster) waitLeader(ctx context.Context, ids ...uint64) (uint64, error) {
+	for {
+		votes := map[uint64]int{}
+		for _, id := range ids {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
+			cancel()
+			if err == nil && st.Leader != 0 {
+				votes[st.Leader]++
+			}
+		}
+		for lead, n := range votes {
+			if n > len(ids)/2 && c.running(lead) {
+				return lead, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no leader among members %v: %w", ids, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitApplied polls member id until it has applied at least index.
+func (c *procCluster) waitApplied(ctx context.Context, id, index uint64) (kvservice.Status, error) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
+		cancel()
+		if err == nil && st.Applied >= index {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("member %d applied %d, want %d: %w", id, st.Applied, index, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

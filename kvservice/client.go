@@ -1,0 +1,152 @@
+package kvservice
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Client calls the HTTP API of raftkv members. Each call names the member
+// (its HTTP host:port); the client does not follow leaders, since any member
+// serves every request.
+type Client struct {
+	// HTTP is the client used for requests; nil means http.DefaultClient.
+	HTTP *http.Client
+}
+
+// APIError is an error answer from a member.
+type APIError struct {
+	Code int
+	ErrorResponse
+}
+
+func (e *APIError) Error() string {
+	if e.Outcome != "" {
+		return fmt.Sprintf("HTTP %d: %s (outcome: %s)", e.Code, e.ErrorResponse.Error, e.Outcome)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Code, e.ErrorResponse.Error)
+}
+
+// NotApplied reports whether err says for certain that a write did not
+// happen (as opposed to a timeout or a transport error, after which it may
+// have).
+func NotApplied(err error) bool {
+	e, ok := err.(*APIError)
+	return ok && (e.Code < 500 || e.Outcome == "not-applied")
+}
+
+func (c *Client) do(ctx context.Context, method, addr, path string, body any, out any, okCodes ...int) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	for _, code := range append(okCodes, http.StatusOK) {
+		if resp.StatusCode == code {
+			if out != nil {
+				if err := json.Unmarshal(b, out); err != nil {
+					return resp.StatusCode, fmt.Errorf("decoding answer: %w", err)
+				}
+			}
+			return resp.StatusCode, nil
+		}
+	}
+	e := &APIError{Code: resp.StatusCode}
+	if json.Unmarshal(b, &e.ErrorResponse) != nil || e.ErrorResponse.Error == "" {
+		e.ErrorResponse.Error = string(b)
+	}
+	return resp.StatusCode, e
+}
+
+func kvPath(prefix, key string) string { return prefix + url.PathEscape(key) }
+
+// Put sets key to value through member addr.
+func (c *Client) Put(ctx context.Context, addr, key, value string) error {
+	_, err := c.do(ctx, http.MethodPut, addr, kvPath("/v1/kv/", key), map[string]string{"value": value}, nil)
+	return err
+}
+
+// Get reads key through member addr; found is false for an absent key.
+func (c *Client) Get(ctx context.Context, addr, key string, serializable bool) (value string, found bool, err error) {
+	p := kvPath("/v1/kv/", key)
+	if serializable {
+		p += "?serializable"
+	}
+	var r KVResponse
+	code, err := c.do(ctx, http.MethodGet, addr, p, nil, &r, http.StatusNotFound)
+	if err != nil {
+		return "", false, err
+	}
+	return r.Value, code == http.StatusOK, nil
+}
+
+// Delete removes key through member addr.
+func (c *Client) Delete(ctx context.Context, addr, key string) error {
+	_, err := c.do(ctx, http.MethodDelete, addr, kvPath("/v1/kv/", key), nil, nil)
+	return err
+}
+
+// CompareAndSet sets key to value if it holds *expect (absent for nil), and
+// reports whether it did.
+func (c *Client) CompareAndSet(ctx context.Context, addr, key string, expect *string, value string) (bool, error) {
+	var r KVResponse
+	_, err := c.do(ctx, http.MethodPost, addr, kvPath("/v1/cas/", key),
+		map[string]any{"expect": expect, "value": value}, &r, http.StatusConflict)
+	if err != nil {
+		return false, err
+	}
+	return r.Succeeded != nil && *r.Succeeded, nil
+}
+
+// Status returns member addr's view of the cluster.
+func (c *Client) Status(ctx context.Context, addr string) (Status, error) {
+	var st Status
+	_, err := c.do(ctx, http.MethodGet, addr, "/v1/status", nil, &st)
+	return st, err
+}
+
+// AddMember asks member addr to add m to the cluster.
+func (c *Client) AddMember(ctx context.Context, addr string, m Member) error {
+	_, err := c.do(ctx, http.MethodPost, addr, "/v1/members", m, nil)
+	return err
+}
+
+// RemoveMember asks member addr to remove member id.
+func (c *Client) RemoveMember(ctx context.Context, addr string, id uint64) error {
+	_, err := c.do(ctx, http.MethodDelete, addr, "/v1/members/"+strconv.FormatUint(id, 10), nil, nil)
+	return err
+}
+
+// TransferLeader asks member addr to move leadership to member to.
+func (c *Client) TransferLeader(ctx context.Context, addr string, to uint64) error {
+	_, err := c.do(ctx, http.MethodPost, addr, "/v1/leader", map[string]uint64{"to": to}, nil)
+	return err
+}

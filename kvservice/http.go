@@ -1,0 +1,340 @@
+package kvservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxKeyLen bounds keys, which travel in URLs.
+const maxKeyLen = 4096
+
+// Handler returns the HTTP API:
+//
+//	GET    /v1/kv/{key}[?serializable]  read (linearizable unless ?serializable)
+//	PUT    /v1/kv/{key}                 {"value": "..."}
+//	DELETE /v1/kv/{key}
+//	POST   /v1/cas/{key}                {"expect": "old" | null, "value": "new"}
+//	GET    /v1/members
+//	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
+//	DELETE /v1/members/{id}
+//	POST   /v1/leader                   {"to": 2}
+//	GET    /v1/status
+//	GET    /metrics                     Prometheus text format
+//
+// Answers are JSON. Errors are {"error": "..."} with a 4xx status for a bad
+// request and 5xx when the cluster could not serve it; a 503 says whether the
+// write was certainly not applied ("applied": false) or might have been
+// ("outcome": "unknown").
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/kv/", s.serveKV)
+	mux.HandleFunc("/v1/cas/", s.serveCAS)
+	mux.HandleFunc("GET /v1/members", s.serveMembers)
+	mux.HandleFunc("POST /v1/members", s.serveAddMember)
+	mux.HandleFunc("DELETE /v1/members/{id}", s.serveRemoveMember)
+	mux.HandleFunc("POST /v1/leader", s.serveTransfer)
+	mux.HandleFunc("GET /v1/status", s.serveStatus)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	return mux
+}
+
+// KVResponse is the body of a successful key operation.
+type KVResponse struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+	// Found (reads) says whether the key has a value.
+	Found bool `json:"found,omitempty"`
+	// Existed and Prev (writes) describe the value before the write.
+	Existed bool   `json:"existed,omitempty"`
+	Prev    string `json:"prev,omitempty"`
+	// Succeeded (compare-and-set) says whether the value was written.
+	Succeeded *bool `json:"succeeded,omitempty"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Outcome is "not-applied" when a write certainly did not happen and
+	// "unknown" when it may have; empty for reads and bad requests.
+	Outcome string `json:"outcome,omitempty"`
+}
+
+func (s *Server) keyFrom(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
+	key := strings.TrimPrefix(r.URL.Path, prefix)
+	switch {
+	case key == "":
+		s.badRequest(w, http.StatusBadRequest, "missing key in the URL: "+prefix+"{key}")
+		return "", false
+	case len(key) > maxKeyLen:
+		s.badRequest(w, http.StatusBadRequest, fmt.Sprintf("key longer than %d bytes", maxKeyLen))
+		return "", false
+	}
+	return key, true
+}
+
+func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.keyFrom(w, r, "/v1/kv/")
+	if !ok {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		_, serializable := r.URL.Query()["serializable"]
+		v, found, err := s.Get(r.Context(), key, serializable)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		if !found {
+			writeJSON(w, http.StatusNotFound, KVResponse{Key: key})
+			return
+		}
+		writeJSON(w, http.StatusOK, KVResponse{Key: key, Value: v, Found: true})
+	case http.MethodPut:
+		var body struct {
+			Value *string `json:"value"`
+		}
+		if !s.decode(w, r, &body) {
+			return
+		}
+		if body.Value == nil {
+			s.badRequest(w, http.StatusBadRequest, `missing "value" in the body`)
+			return
+		}
+		res, err := s.Put(r.Context(), key, *body.Value)
+		s.writeResult(w, key, *body.Value, res, err, false)
+	case http.MethodDelete:
+		res, err := s.Delete(r.Context(), key)
+		s.writeResult(w, key, "", res, err, false)
+	default:
+		w.Header().Set("Allow", "GET, PUT, DELETE")
+		s.badRequest(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on /v1/kv/")
+	}
+}
+
+func (s *Server) serveCAS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		s.badRequest(w, http.StatusMethodNotAllowed, "use POST for compare-and-set")
+		return
+	}
+	key, ok := s.keyFrom(w, r, "/v1/cas/")
+	if !ok {
+		return
+	}
+	// "expect" must be present: null means "the key must be absent", and
+	// a forgotten field must not silently mean that.
+	var body struct {
+		Expect json.RawMessage `json:"expect"`
+		Value  *string         `json:"value"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if body.Value == nil || body.Expect == nil {
+		s.badRequest(w, http.StatusBadRequest, `compare-and-set needs "expect" (a string, or null for an absent key) and "value"`)
+		return
+	}
+	var expect *string
+	if err := json.Unmarshal(body.Expect, &expect); err != nil {
+		s.badRequest(w, http.StatusBadRequest, `"expect" must be a string or null`)
+		return
+	}
+	res, err := s.CompareAndSet(r.Context(), key, expect, *body.Value)
+	s.writeResult(w, key, *body.Value, res, err, true)
+}
+
+func (s *Server) writeResult(w http.ResponseWriter, key, value string, res Result, err error, cas bool) {
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	resp := KVResponse{Key: key, Existed: res.Existed, Prev: res.Prev}
+	code := http.StatusOK
+	if cas {
+		ok := res.Succeeded
+		resp.Succeeded = &ok
+		if ok {
+			resp.Value = value
+		} else {
+			code = http.StatusConflict
+		}
+	} else if value != "" {
+		resp.Value = value
+	}
+	writeJSON(w, code, resp)
+}
+
+func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"members": s.Members()})
+}
+
+func (s *Server) serveAddMember(w http.ResponseWriter, r *http.Request) {
+	var m Member
+	if !s.decode(w, r, &m) {
+		return
+	}
+	ms, err := s.AddMember(r.Context(), m)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
+func (s *Server) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id == 0 {
+		s.badRequest(w, http.StatusBadRequest, "member ID must be a positive integer")
+		return
+	}
+	ms, err := s.RemoveMember(r.Context(), id)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
+func (s *Server) serveTransfer(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		To uint64 `json:"to"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if body.To == 0 {
+		s.badRequest(w, http.StatusBadRequest, `missing "to": the member to transfer leadership to`)
+		return
+	}
+	if err := s.TransferLeader(r.Context(), body.To); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leader": body.To})
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status())
+}
+
+// decode reads a JSON body of at most MaxRequestBytes into v, refusing
+// unknown fields and trailing data, and answers the client itself when it
+// fails.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, err2 := io.Copy(io.Discard, body); err2 != nil {
+			err = err2
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		s.badRequest(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+	case errors.Is(err, io.EOF):
+		s.badRequest(w, http.StatusBadRequest, "empty body: a JSON object is required")
+	default:
+		s.badRequest(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	}
+	return false
+}
+
+func (s *Server) badRequest(w http.ResponseWriter, code int, msg string) {
+	s.m.httpBadRequests.inc()
+	writeJSON(w, code, ErrorResponse{Error: msg})
+}
+
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	code, outcome := http.StatusInternalServerError, ""
+	switch {
+	case errors.Is(err, ErrInvalid):
+		s.badRequest(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrUnknownMember):
+		s.badRequest(w, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, ErrMemberExists):
+		s.badRequest(w, http.StatusConflict, err.Error())
+		return
+	case errors.Is(err, ErrRemoved):
+		code, outcome = http.StatusGone, "not-applied"
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped):
+		code, outcome = http.StatusServiceUnavailable, "not-applied"
+	case errors.Is(err, ErrReadTimeout):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrLeaderChanged):
+		code, outcome = http.StatusServiceUnavailable, "unknown"
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		code, outcome = http.StatusGatewayTimeout, "unknown"
+	}
+	writeJSON(w, code, ErrorResponse{Error: err.Error(), Outcome: outcome})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_ = s.WriteMetrics(w)
+}
+
+// WriteMetrics writes the member's metrics in the Prometheus text format.
+func (s *Server) WriteMetrics(w io.Writer) error {
+	st := s.Status()
+	ts := s.tr.Stats()
+	ws := s.storage.Stats()
+	p := &promWriter{w: w}
+	m := s.m
+	p.counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member.", m.proposals.get())
+	p.counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result.", m.proposalsApplied.get())
+	p.counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout).", m.proposalsFailed.get())
+	p.counter("raftkv_read_index_total", "Linearizable reads started.", m.readIndexes.get())
+	p.counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time.", m.readsFailed.get())
+	p.counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine.", m.entriesCommitted.get())
+	p.counter("raftkv_leader_changes_total", "Times this member saw a new leader.", m.leaderChanges.get())
+	p.counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction).", m.snapshotsTaken.get())
+	p.counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed.", m.snapshotsApplied.get())
+	p.counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx).", m.httpBadRequests.get())
+	isLeader := 0.0
+	if st.Leader == st.ID {
+		isLeader = 1
+	}
+	p.gauge("raftkv_is_leader", "1 if this member is the leader.", isLeader)
+	p.gauge("raftkv_term", "Current raft term.", float64(st.Term))
+	p.gauge("raftkv_commit_index", "Raft commit index.", float64(st.Commit))
+	p.gauge("raftkv_applied_index", "Index of the last entry applied to the state machine.", float64(st.Applied))
+	p.gauge("raftkv_keys", "Keys in the state machine.", float64(st.Keys))
+	p.histogram("raftkv_wal_fsync_duration_seconds", "Time to persist a Ready that must be durable (write and fsync).", m.fsync)
+	p.counter("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).", ws.Fsyncs)
+	p.counter("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.", ws.BytesWritten)
+	sent, recv, dropped, qdrops := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
+	for id, ps := range ts.Peers {
+		k := strconv.FormatUint(id, 10)
+		sent[k], recv[k], dropped[k], qdrops[k] = ps.MsgsSent, ps.MsgsReceived, ps.MsgsDropped, ps.QueueDrops
+	}
+	p.labeled("raftkv_transport_messages_sent_total", "counter", "Raft messages written to each peer's stream.", "peer", sent)
+	p.labeled("raftkv_transport_messages_received_total", "counter", "Raft messages received from each peer.", "peer", recv)
+	p.labeled("raftkv_transport_messages_dropped_total", "counter", "Messages to each peer never sent (queue full, peer down, too large).", "peer", dropped)
+	p.labeled("raftkv_transport_send_queue_drops_total", "counter", "Messages dropped because a peer's send queue was full.", "peer", qdrops)
+	p.counter("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).", ts.HandshakesRefused)
+	p.counter("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.", ts.StreamErrors)
+	return p.err
+}

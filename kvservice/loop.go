@@ -1,0 +1,285 @@
+package kvservice
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// removedPeerGrace is how long a removed member stays a transport peer after
+// its removal applied here, so that the messages telling it the removal
+// committed are not dropped with its queue.
+const removedPeerGrace = 2 * time.Second
+
+// loop runs the Ready cycle (persist, send, apply, Advance) until Stop,
+// a storage failure or this member's removal.
+func (s *Server) loop() {
+	defer s.shutdown()
+	ticker := time.NewTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			s.node.Tick()
+		case rd := <-s.node.Ready():
+			if err := s.handleReady(rd); err != nil {
+				s.lg.Error("stopping: cannot persist raft state", zap.Error(err))
+				s.setErr(err)
+				return
+			}
+			s.node.Advance()
+			if s.isRemoved() {
+				s.lg.Warn("this member was removed from the cluster; stopping")
+				s.setErr(ErrRemoved)
+				return
+			}
+		case <-s.stopc:
+			return
+		}
+	}
+}
+
+func (s *Server) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		s.setLeader(rd.SoftState.Lead)
+	}
+	start := time.Now()
+	if err := s.storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return err
+	}
+	if rd.MustSync {
+		s.m.fsync.observe(time.Since(start))
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := s.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	// Messages go out only after the Save above: votes and append
+	// acknowledgements promise what is now on disk.
+	s.tr.Send(rd.Messages)
+	for _, rs := range rd.ReadStates {
+		s.mu.Lock()
+		if ch, ok := s.reads[string(rs.RequestCtx)]; ok {
+			ch <- rs.Index
+			delete(s.reads, string(rs.RequestCtx))
+		}
+		s.mu.Unlock()
+	}
+	for _, e := range rd.CommittedEntries {
+		if err := s.applyEntry(e); err != nil {
+			return err
+		}
+	}
+	return s.maybeSnapshot()
+}
+
+// setLeader records the leader raft reports. A leader change fails the
+// proposals in flight: the old leader may have lost them, or may have
+// replicated them to the new one, so their outcome is unknown and the
+// clients are told so now rather than after a timeout.
+func (s *Server) setLeader(lead uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lead == s.lead {
+		return
+	}
+	old := s.lead
+	s.lead = lead
+	if lead != 0 {
+		s.m.leaderChanges.inc()
+		s.lg.Info("leader changed", zap.Uint64("old", old), zap.Uint64("new", lead))
+	} else {
+		s.lg.Info("leader lost", zap.Uint64("old", old))
+	}
+	if old != 0 {
+		for id, ch := range s.proposals {
+			ch <- outcome{err: ErrLeaderChanged}
+			delete(s.proposals, id)
+		}
+	}
+}
+
+func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
+	state, err := unmarshalKVState(snap.Data)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.state = state
+	s.applied = snap.Metadata.Index
+	s.snapIndex = snap.Metadata.Index
+	s.confState = snap.Metadata.ConfState
+	s.releaseAppliedLocked()
+	s.mu.Unlock()
+	s.m.snapshotsApplied.inc()
+	s.lg.Info("installed snapshot from leader", zap.Uint64("index", snap.Metadata.Index),
+		zap.Uint64("term", snap.Metadata.Term), zap.Int("keys", len(state.KV)))
+	for _, m := range state.memberList() {
+		s.addPeer(m)
+	}
+	return nil
+}
+
+func (s *Server) applyEntry(e raftpb.Entry) error {
+	s.mu.RLock()
+	stale := e.Index <= s.applied
+	s.mu.RUnlock()
+	if stale {
+		return nil
+	}
+	var out outcome
+	var node, req uint64
+	switch e.Type {
+	case raftpb.EntryNormal:
+		if len(e.Data) > 0 {
+			var c command
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				// Every node decodes the same bytes the same way, so
+				// skipping keeps them identical; only a foreign writer
+				// could have put this entry in the log.
+				s.lg.Error("skipping undecodable entry", zap.Uint64("index", e.Index), zap.Error(err))
+				break
+			}
+			node, req = c.Node, c.Req
+			s.mu.Lock()
+			out.res = s.state.apply(c)
+			s.mu.Unlock()
+		}
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return err
+		}
+		node, req, out = s.applyConfChange(cc)
+	case raftpb.EntryConfChangeV2:
+		// This service proposes only v1 changes; a v2 one is still applied
+		// to raft so that the configuration stays in step with the log.
+		var cc raftpb.ConfChangeV2
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return err
+		}
+		cs := s.node.ApplyConfChange(cc)
+		s.mu.Lock()
+		s.confState = *cs
+		s.mu.Unlock()
+	}
+	s.m.entriesCommitted.inc()
+	s.mu.Lock()
+	s.applied = e.Index
+	if node == s.cfg.ID {
+		if ch, ok := s.proposals[req]; ok {
+			ch <- out
+			delete(s.proposals, req)
+		}
+	}
+	s.releaseAppliedLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out outcome) {
+	var ctx confContext
+	if len(cc.Context) > 0 {
+		if err := json.Unmarshal(cc.Context, &ctx); err != nil {
+			s.lg.Error("undecodable conf change context", zap.Error(err))
+		}
+	}
+	cs := s.node.ApplyConfChange(cc)
+	s.mu.Lock()
+	s.confState = *cs
+	switch cc.Type {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+		m := ctx.Member
+		m.ID = cc.NodeID
+		s.state.Members[m.ID] = m
+	case raftpb.ConfChangeRemoveNode:
+		delete(s.state.Members, cc.NodeID)
+		if cc.NodeID == s.cfg.ID {
+			s.removed = true
+		}
+	}
+	s.mu.Unlock()
+	switch cc.Type {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr))
+		s.addPeer(Member{ID: cc.NodeID, PeerAddr: ctx.Member.PeerAddr})
+	case raftpb.ConfChangeRemoveNode:
+		s.lg.Info("member removed", zap.Uint64("id", cc.NodeID))
+		if cc.NodeID != s.cfg.ID {
+			id := cc.NodeID
+			time.AfterFunc(removedPeerGrace, func() {
+				s.mu.RLock()
+				_, back := s.state.Members[id]
+				s.mu.RUnlock()
+				select {
+				case <-s.donec:
+				default:
+					if !back {
+						s.tr.RemovePeer(id)
+					}
+				}
+			})
+		}
+	}
+	return ctx.Node, ctx.Req, outcome{cs: cs, res: Result{Succeeded: true}}
+}
+
+// releaseAppliedLocked wakes the waiters whose index has been applied.
+func (s *Server) releaseAppliedLocked() {
+	kept := s.appliedWs[:0]
+	for _, w := range s.appliedWs {
+		if w.index <= s.applied {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	s.appliedWs = kept
+}
+
+// maybeSnapshot snapshots the state machine once SnapshotCount entries were
+// applied since the last snapshot, and compacts the log, keeping
+// CatchUpEntries entries before the snapshot for followers that lag a little.
+func (s *Server) maybeSnapshot() error {
+	s.mu.RLock()
+	applied, snapIndex := s.applied, s.snapIndex
+	if applied-snapIndex < s.cfg.SnapshotCount {
+		s.mu.RUnlock()
+		return nil
+	}
+	data, err := s.state.marshal()
+	cs := s.confState
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if _, err := s.storage.CreateSnapshot(applied, &cs, data); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+		return err
+	}
+	s.mu.Lock()
+	s.snapIndex = applied
+	s.mu.Unlock()
+	s.m.snapshotsTaken.inc()
+	if applied > s.cfg.CatchUpEntries {
+		compactTo := applied - s.cfg.CatchUpEntries
+		if first, _ := s.storage.FirstIndex(); compactTo >= first {
+			if err := s.storage.Compact(compactTo); err != nil && !errors.Is(err, raft.ErrCompacted) {
+				return err
+			}
+		}
+	}
+	s.lg.Info("snapshot taken", zap.Uint64("index", applied), zap.Int("bytes", len(data)))
+	return nil
+}
+
+func (s *Server) isRemoved() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.removed
+}

@@ -1,0 +1,364 @@
+package kvservice
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// Errors returned by the Server's operations. The HTTP API maps each to a
+// status code (see Handler).
+var (
+	// ErrNoLeader: the cluster has no leader this node knows of; the
+	// request was not proposed (a write was certainly not applied).
+	ErrNoLeader = errors.New("no leader; request not applied, retry later")
+	// ErrLeaderChanged: the leader changed while a write was in flight;
+	// it may or may not have been applied.
+	ErrLeaderChanged = errors.New("leader changed while the request was in flight; outcome unknown")
+	// ErrTimeout: a write was not applied within the request timeout; it
+	// may still be applied. For reads: no confirmation from a leader.
+	ErrTimeout = errors.New("request timed out; outcome unknown")
+	// ErrReadTimeout: a linearizable read was not confirmed by a leader in
+	// time. Reads change nothing; retrying is safe.
+	ErrReadTimeout = errors.New("linearizable read timed out waiting for the leader")
+	// ErrStopped: the server is stopping.
+	ErrStopped = errors.New("server stopped")
+	// ErrRemoved: this member was removed from the cluster.
+	ErrRemoved = errors.New("this member was removed from the cluster")
+	// ErrUnknownMember: the member ID named in a request is not a member.
+	ErrUnknownMember = errors.New("unknown member")
+	// ErrMemberExists: a member with that ID (or peer address) exists.
+	ErrMemberExists = errors.New("member already exists")
+	// ErrInvalid wraps request validation failures.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Result is the outcome of an applied write.
+type Result struct {
+	// Existed says whether the key had a value before the write, and
+	// Prev is that value.
+	Existed bool
+	Prev    string
+	// Succeeded is false only for a compare-and-set whose expectation did
+	// not hold (nothing was written).
+	Succeeded bool
+}
+
+// Put sets key to value once the write is committed and applied.
+func (s *Server) Put(ctx context.Context, key, value string) (Result, error) {
+	return s.proposeCommand(ctx, command{Op: opPut, Key: key, Value: value})
+}
+
+// Delete removes key.
+func (s *Server) Delete(ctx context.Context, key string) (Result, error) {
+	return s.proposeCommand(ctx, command{Op: opDelete, Key: key})
+}
+
+// CompareAndSet sets key to value if its current value is *expect, or, with
+// a nil expect, if it has no value. Result.Succeeded says which.
+func (s *Server) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
+	return s.proposeCommand(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
+}
+
+func (s *Server) proposeCommand(ctx context.Context, c command) (Result, error) {
+	if c.Key == "" {
+		return Result{}, fmt.Errorf("%w: missing key", ErrInvalid)
+	}
+	c.Node = s.cfg.ID
+	c.Req = s.reqSeq.Add(1)
+	data, err := json.Marshal(c)
+	if err != nil {
+		return Result{}, err
+	}
+	out, err := s.track(ctx, c.Req, func(ctx context.Context) error { return s.node.Propose(ctx, data) })
+	return out.res, err
+}
+
+// track registers a waiter for request req, proposes, and waits until the
+// loop applies the request, fails it, or the timeout passes. Every path
+// returns an answer: the client is never left without one.
+func (s *Server) track(ctx context.Context, req uint64, propose func(context.Context) error) (outcome, error) {
+	if err := s.checkServing(); err != nil {
+		return outcome{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	ch := make(chan outcome, 1)
+	s.mu.Lock()
+	s.proposals[req] = ch
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.proposals, req)
+		s.mu.Unlock()
+	}
+	s.m.proposals.inc()
+	if err := propose(ctx); err != nil {
+		forget()
+		s.m.proposalsFailed.inc()
+		switch {
+		case errors.Is(err, raft.ErrProposalDropped):
+			return outcome{}, ErrNoLeader
+		case errors.Is(err, raft.ErrStopped):
+			return outcome{}, ErrStopped
+		case ctx.Err() != nil:
+			return outcome{}, ErrTimeout
+		}
+		return outcome{}, err
+	}
+	select {
+	case out := <-ch:
+		if out.err != nil {
+			s.m.proposalsFailed.inc()
+		} else {
+			s.m.proposalsApplied.inc()
+		}
+		return out, out.err
+	case <-ctx.Done():
+		forget()
+		s.m.proposalsFailed.inc()
+		return outcome{}, ErrTimeout
+	}
+}
+
+func (s *Server) checkServing() error {
+	s.mu.RLock()
+	removed, lead := s.removed, s.lead
+	s.mu.RUnlock()
+	select {
+	case <-s.donec:
+		if removed {
+			return ErrRemoved
+		}
+		return ErrStopped
+	default:
+	}
+	if removed {
+		return ErrRemoved
+	}
+	if lead == 0 {
+		return ErrNoLeader
+	}
+	return nil
+}
+
+// Get returns the value of key. A linearizable read (serializable false)
+// asks the leader for its commit index (raft's ReadIndex), waits until this
+// node applied that far, then reads locally: it sees every write
+// acknowledged before it started. A serializable read reads this node's
+// state at once and may be stale.
+func (s *Server) Get(ctx context.Context, key string, serializable bool) (value string, ok bool, err error) {
+	if key == "" {
+		return "", false, fmt.Errorf("%w: missing key", ErrInvalid)
+	}
+	if !serializable {
+		if err := s.linearize(ctx); err != nil {
+			return "", false, err
+		}
+	} else if s.isRemoved() {
+		return "", false, ErrRemoved
+	}
+	s.mu.RLock()
+	value, ok = s.state.KV[key]
+	s.mu.RUnlock()
+	return value, ok, nil
+}
+
+// linearize returns once this node has applied everything committed before
+// the call.
+func (s *Server) linearize(ctx context.Context) error {
+	if err := s.checkServing(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.m.readIndexes.inc()
+	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
+	ch := make(chan uint64, 1)
+	s.mu.Lock()
+	s.reads[string(rctx)] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.reads, string(rctx))
+		s.mu.Unlock()
+	}()
+	fail := func() error {
+		s.m.readsFailed.inc()
+		select {
+		case <-s.donec:
+			return ErrStopped
+		default:
+		}
+		return ErrReadTimeout
+	}
+	if err := s.node.ReadIndex(ctx, rctx); err != nil {
+		return fail()
+	}
+	var index uint64
+	// Raft drops a read request silently when no leader can confirm it,
+	// so the wait is bounded by the timeout (and retried on a new
+	// leader's first heartbeat by nobody: clients retry).
+	select {
+	case index = <-ch:
+	case <-ctx.Done():
+		return fail()
+	case <-s.donec:
+		return ErrStopped
+	}
+	if err := s.waitApplied(ctx, index); err != nil {
+		return fail()
+	}
+	return nil
+}
+
+func (s *Server) waitApplied(ctx context.Context, index uint64) error {
+	s.mu.Lock()
+	if s.applied >= index {
+		s.mu.Unlock()
+		return nil
+	}
+	w := appliedWaiter{index: index, ch: make(chan struct{})}
+	s.appliedWs = append(s.appliedWs, w)
+	s.mu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.donec:
+		return ErrStopped
+	}
+}
+
+// AddMember adds m as a voter. The new member is then started with Join
+// listing some existing members; it catches up from a snapshot.
+func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
+	switch {
+	case m.ID == 0:
+		return nil, fmt.Errorf("%w: member ID must not be zero", ErrInvalid)
+	case m.PeerAddr == "" || m.HTTPAddr == "":
+		return nil, fmt.Errorf("%w: peer_addr and http_addr are required", ErrInvalid)
+	}
+	s.mu.RLock()
+	for _, o := range s.state.Members {
+		if o.ID == m.ID || o.PeerAddr == m.PeerAddr {
+			s.mu.RUnlock()
+			return nil, fmt.Errorf("%w: %d at %s", ErrMemberExists, o.ID, o.PeerAddr)
+		}
+	}
+	s.mu.RUnlock()
+	return s.changeMembers(ctx, raftpb.ConfChangeAddNode, m)
+}
+
+// RemoveMember removes member id. A removed member stops when it applies
+// its removal.
+func (s *Server) RemoveMember(ctx context.Context, id uint64) ([]Member, error) {
+	s.mu.RLock()
+	_, ok := s.state.Members[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownMember, id)
+	}
+	return s.changeMembers(ctx, raftpb.ConfChangeRemoveNode, Member{ID: id})
+}
+
+func (s *Server) changeMembers(ctx context.Context, typ raftpb.ConfChangeType, m Member) ([]Member, error) {
+	// Raft refuses a conf change while another is pending by turning it
+	// into an empty entry, which nobody would answer; serialize ours.
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
+	req := s.reqSeq.Add(1)
+	cctx, err := json.Marshal(confContext{Node: s.cfg.ID, Req: req, Member: m})
+	if err != nil {
+		return nil, err
+	}
+	cc := raftpb.ConfChange{Type: typ, NodeID: m.ID, Context: cctx}
+	if _, err := s.track(ctx, req, func(ctx context.Context) error { return s.node.ProposeConfChange(ctx, cc) }); err != nil {
+		return nil, err
+	}
+	return s.Members(), nil
+}
+
+// Members returns the current members, sorted by ID.
+func (s *Server) Members() []Member {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.memberList()
+}
+
+// TransferLeader asks the leader to hand leadership to member to, and waits
+// until this node sees to as leader.
+func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
+	s.mu.RLock()
+	_, ok := s.state.Members[to]
+	lead := s.lead
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrUnknownMember, to)
+	}
+	if lead == 0 {
+		return ErrNoLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.node.TransferLeadership(ctx, lead, to)
+	tick := time.NewTicker(s.cfg.TickInterval)
+	defer tick.Stop()
+	for {
+		s.mu.RLock()
+		lead = s.lead
+		s.mu.RUnlock()
+		if lead == to {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: leader is still %d", ErrTimeout, lead)
+		}
+	}
+}
+
+// Status is a member's view of the cluster, as GET /v1/status returns it.
+type Status struct {
+	ID            uint64   `json:"id"`
+	ClusterID     string   `json:"cluster_id"`
+	State         string   `json:"state"`
+	Leader        uint64   `json:"leader"`
+	Term          uint64   `json:"term"`
+	Commit        uint64   `json:"commit"`
+	Applied       uint64   `json:"applied"`
+	SnapshotIndex uint64   `json:"snapshot_index"`
+	Voters        []uint64 `json:"voters"`
+	Learners      []uint64 `json:"learners,omitempty"`
+	Members       []Member `json:"members"`
+	Keys          int      `json:"keys"`
+}
+
+// Status returns the member's current view.
+func (s *Server) Status() Status {
+	st := s.node.Status()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Status{
+		ID:            s.cfg.ID,
+		ClusterID:     fmt.Sprintf("%x", s.cfg.ClusterID),
+		State:         st.RaftState.String(),
+		Leader:        st.Lead,
+		Term:          st.Term,
+		Commit:        st.Commit,
+		Applied:       s.applied,
+		SnapshotIndex: s.snapIndex,
+		Voters:        s.confState.Voters,
+		Learners:      s.confState.Learners,
+		Members:       s.state.memberList(),
+		Keys:          len(s.state.KV),
+	}
+}

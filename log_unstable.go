@@ -34,6 +34,9 @@ type unstable struct {
 	// offset is the index of entries[0], or the index the next entry would
 	// take if entries is empty.
 	offset uint64
+	// arrayCap is the capacity of the array behind entries, counted from its
+	// first slot: persisted entries before entries[0] still occupy it.
+	arrayCap int
 	// offsetInProgress is one past the last entry handed out for persisting;
 	// entries below it are not offered by nextEntries again. See invariant 2.
 	offsetInProgress uint64
@@ -128,17 +131,36 @@ func (u *unstable) stableTo(id entryID) {
 	u.compactEntries()
 }
 
-// compactEntries lets go of the array behind entries when little of it is
-// still in use, so that persisted entries (and their payloads) can be
-// collected. The live entries are copied rather than cleared in place: Ready
-// consumers may still hold slices of the old array.
+// unstableChunk is the room for entries that the unstable log grows by at
+// least when its array is full. On a busy node the unstable log empties with
+// nearly every write, and growing it entry by entry would allocate for
+// nearly every append; a chunk serves many appends. The price is that the
+// array, and so the payloads of up to a chunk's worth of persisted entries,
+// stays reachable until the chunk is used up.
+const unstableChunk = 32
+
+// compactEntries lets go of the array behind entries when it holds far more
+// than what is still unstable, so that persisted entries (and their
+// payloads) can be collected. The live entries are copied rather than
+// cleared in place: Ready consumers may still hold slices of the old array.
+// A small array (at most two chunks) is kept, so that its unused rest serves
+// the next appends (invariant 5: those slots were never handed out).
 func (u *unstable) compactEntries() {
 	switch {
+	case len(u.entries) == cap(u.entries) && len(u.entries) == 0:
+		u.setEntries(nil)
+	case max(u.arrayCap, cap(u.entries)) <= 2*unstableChunk:
 	case len(u.entries) == 0:
-		u.entries = nil
-	case 2*len(u.entries) < cap(u.entries):
-		u.entries = append([]pb.Entry(nil), u.entries...)
+		u.setEntries(nil)
+	case 2*len(u.entries) < max(u.arrayCap, cap(u.entries)):
+		u.setEntries(append([]pb.Entry(nil), u.entries...))
 	}
+}
+
+// setEntries makes ents, the start of an array, the unstable entries.
+func (u *unstable) setEntries(ents []pb.Entry) {
+	u.entries = ents
+	u.arrayCap = cap(ents)
 }
 
 // stableSnapTo drops the pending snapshot once storage holds the snapshot at
@@ -156,7 +178,7 @@ func (u *unstable) stableSnapTo(i uint64) {
 func (u *unstable) restore(s pb.Snapshot) {
 	u.snapshot = &s
 	u.snapshotInProgress = false
-	u.entries = nil
+	u.setEntries(nil)
 	u.offset = s.Metadata.Index + 1
 	u.offsetInProgress = u.offset
 }
@@ -169,25 +191,37 @@ func (u *unstable) truncateAndAppend(ents []pb.Entry) {
 	switch {
 	case from == u.end():
 		// Slots past len(entries) were never handed out (invariant 5).
+		u.grow(len(ents))
 		u.entries = append(u.entries, ents...)
 	case from <= u.offset:
 		// Everything pending is replaced, possibly along with a storage suffix
 		// (invariant 4). Cap ents so that later appends copy instead of writing
 		// into the caller's array.
 		u.logger.Infof("replace the unstable entries from index %d", from)
-		u.entries = ents[:len(ents):len(ents)]
+		u.setEntries(ents[:len(ents):len(ents)])
 		u.offset = from
 		u.offsetInProgress = from
 	case from < u.end():
 		// Keep the prefix before from. The capped slice makes append copy, so
 		// that entries being persisted from the old array stay intact.
 		u.logger.Infof("truncate the unstable entries before index %d", from)
-		u.entries = append(u.slice(u.offset, from), ents...)
+		u.setEntries(append(u.slice(u.offset, from), ents...))
 		u.offsetInProgress = min(u.offsetInProgress, from)
 	default:
 		panic(fmt.Sprintf("unstable.truncateAndAppend: entries start at index %d, leaving a gap after the last unstable index %d",
 			from, u.end()-1))
 	}
+}
+
+// grow makes room for n more entries, moving the entries to a fresh array
+// with at least unstableChunk spare slots if the current one lacks the room.
+func (u *unstable) grow(n int) {
+	if len(u.entries)+n <= cap(u.entries) {
+		return
+	}
+	grown := make([]pb.Entry, len(u.entries), 2*len(u.entries)+n+unstableChunk)
+	copy(grown, u.entries)
+	u.setEntries(grown)
 }
 
 // slice returns the unstable entries with indexes in [lo, hi), which must lie

@@ -27,6 +27,11 @@ type RawNode struct {
 	// AsyncStorageWrites they travel in the Responses of the storage
 	// messages instead.
 	pendingAcks []pb.Message
+	// outbox is the message slice of the Ready built last, uncapped:
+	// acceptReady continues raft's outbox in the rest of its array.
+	outbox []pb.Message
+	// proposal backs the entries of a leader's proposals (see Propose).
+	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
 }
@@ -61,9 +66,19 @@ var ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
 // ErrProposalDropped if the node cannot take proposals now (no leader known,
 // a leadership transfer in progress, the uncommitted log too large, ...).
 func (rn *RawNode) Propose(data []byte) error {
-	m := proposalMsg(data)
-	m.From = rn.raft.id
-	return rn.raft.Step(m)
+	if rn.raft.state != StateLeader {
+		// A follower forwards the message, entries and all: they must be
+		// its own.
+		m := proposalMsg(data)
+		m.From = rn.raft.id
+		return rn.raft.Step(m)
+	}
+	// A leader copies proposed entries into its log and keeps no reference
+	// to the proposal's slice, which can therefore be a buffer of ours.
+	rn.proposal[0] = pb.Entry{Data: data}
+	err := rn.raft.Step(pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: rn.proposal[:]})
+	rn.proposal[0] = pb.Entry{} // drop the reference to data
+	return err
 }
 
 // ProposeConfChange proposes a configuration change; see
@@ -135,11 +150,18 @@ func (rn *RawNode) readyWithoutAccept() Ready {
 		rd.Snapshot = *snap
 	}
 	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
-	rd.Messages = r.msgs
+	var out []pb.Message
 	if rn.async {
-		rd.Messages = appendStorageWork(r, rd)
+		out = appendStorageWork(r, r.msgs, rd)
 	} else {
-		rd.Messages = appendAfterPersist(r, rd.Messages)
+		out = appendAfterPersist(r, r.msgs)
+	}
+	// The outbox array goes on serving raft after it hands its prefix to
+	// this Ready (acceptReady); capping the Ready's slice keeps an append by
+	// the application from writing into the slots that raft fills next.
+	rn.outbox = out
+	if len(out) != 0 {
+		rd.Messages = out[:len(out):len(out)]
 	}
 	return rd
 }
@@ -173,22 +195,21 @@ func (rn *RawNode) changedHardState() pb.HardState {
 func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 	for i := range r.msgsAfterAppend {
 		if r.msgsAfterAppend[i].To != r.id {
-			msgs = append(msgs, r.msgsAfterAppend[i])
+			msgs = enqueue(msgs, r.msgsAfterAppend[i])
 		}
 	}
 	return msgs
 }
 
-// appendStorageWork adds to rd.Messages the work for the local storage
-// threads, if any. Whatever waits for durability or application rides along
-// with that work, so the rest of Messages can go out at once.
-func appendStorageWork(r *raft, rd Ready) []pb.Message {
-	msgs := rd.Messages
+// appendStorageWork adds to msgs the work for the local storage threads in
+// rd, if any. Whatever waits for durability or application rides along with
+// that work, so the rest of the messages can go out at once.
+func appendStorageWork(r *raft, msgs []pb.Message, rd Ready) []pb.Message {
 	if needStorageAppendMsg(r, rd) {
-		msgs = append(msgs, newStorageAppendMsg(r, rd))
+		msgs = enqueue(msgs, newStorageAppendMsg(r, rd))
 	}
 	if needStorageApplyMsg(rd) {
-		msgs = append(msgs, newStorageApplyMsg(r, rd))
+		msgs = enqueue(msgs, newStorageApplyMsg(r, rd))
 	}
 	return msgs
 }
@@ -323,8 +344,19 @@ func (rn *RawNode) acceptReady(rd Ready) {
 	if !rn.async {
 		rn.queuePendingAcks(rd)
 	}
-	// Fresh slices from here on: the application owns the old ones now.
-	r.msgs, r.msgsAfterAppend = nil, nil
+	// The application owns the handed-out messages now. The outbox goes on
+	// in the array's unused rest, which no Ready has seen (enqueue only
+	// writes past the length). With AsyncStorageWrites msgsAfterAppend was
+	// handed out too, as Responses; synchronously it was only copied (into
+	// Messages and pendingAcks), so its array can be reused.
+	r.msgs = rn.outbox[len(rn.outbox):]
+	rn.outbox = nil
+	if rn.async {
+		r.msgsAfterAppend = nil
+	} else {
+		clear(r.msgsAfterAppend)
+		r.msgsAfterAppend = r.msgsAfterAppend[:0]
+	}
 	r.raftLog.acceptUnstable()
 	if n := len(rd.CommittedEntries); n != 0 {
 		r.raftLog.acceptApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),

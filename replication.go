@@ -25,13 +25,31 @@ func (r *raft) send(m pb.Message) {
 	r.stampTerm(&m)
 	switch m.Type {
 	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
-		r.msgsAfterAppend = append(r.msgsAfterAppend, m)
+		r.msgsAfterAppend = enqueue(r.msgsAfterAppend, m)
 	default:
 		if m.To == r.id {
 			panic(fmt.Sprintf("raft: %x sending %s to itself; only append and vote responses may be", r.id, m.Type))
 		}
-		r.msgs = append(r.msgs, m)
+		r.msgs = enqueue(r.msgs, m)
 	}
+}
+
+// outboxChunk is the room for messages that a full outbox grows by at
+// least. An outbox starts out empty after every Ready (the Ready took its
+// messages), and plain append would then allocate for each of the next few
+// messages; a chunk serves several Readys instead.
+const outboxChunk = 32
+
+// enqueue appends m to the outbox q. A full q moves to a fresh array with
+// room for at least outboxChunk more. Callers rely on enqueue writing only
+// past len(q): the slots before it may belong to a Ready.
+func enqueue(q []pb.Message, m pb.Message) []pb.Message {
+	if len(q) == cap(q) {
+		grown := make([]pb.Message, len(q), 2*len(q)+outboxChunk)
+		copy(grown, q)
+		q = grown
+	}
+	return append(q, m)
 }
 
 // stampTerm sets or checks m's term as described on send.

@@ -326,14 +326,20 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 	p.counter("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).", ws.Fsyncs)
 	p.counter("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.", ws.BytesWritten)
 	sent, recv, dropped, qdrops := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
+	snapSent, snapFailed, snapRecv, snapRejected := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
 	for id, ps := range ts.Peers {
 		k := strconv.FormatUint(id, 10)
 		sent[k], recv[k], dropped[k], qdrops[k] = ps.MsgsSent, ps.MsgsReceived, ps.MsgsDropped, ps.QueueDrops
+		snapSent[k], snapFailed[k], snapRecv[k], snapRejected[k] = ps.SnapshotsSent, ps.SnapshotsFailed, ps.SnapshotsReceived, ps.SnapshotsRejected
 	}
 	p.labeled("raftkv_transport_messages_sent_total", "counter", "Raft messages written to each peer's stream.", "peer", sent)
 	p.labeled("raftkv_transport_messages_received_total", "counter", "Raft messages received from each peer.", "peer", recv)
 	p.labeled("raftkv_transport_messages_dropped_total", "counter", "Messages to each peer never sent (queue full, peer down, too large).", "peer", dropped)
 	p.labeled("raftkv_transport_send_queue_drops_total", "counter", "Messages dropped because a peer's send queue was full.", "peer", qdrops)
+	p.labeled("raftkv_transport_snapshots_sent_total", "counter", "Snapshots each peer acknowledged.", "peer", snapSent)
+	p.labeled("raftkv_transport_snapshots_failed_total", "counter", "Snapshots to each peer that failed.", "peer", snapFailed)
+	p.labeled("raftkv_transport_snapshots_received_total", "counter", "Snapshots from each peer handed to raft.", "peer", snapRecv)
+	p.labeled("raftkv_transport_snapshots_rejected_total", "counter", "Snapshot streams from each peer refused (truncated, corrupt, too large).", "peer", snapRejected)
 	p.counter("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).", ts.HandshakesRefused)
 	p.counter("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.", ts.StreamErrors)
 	return p.err

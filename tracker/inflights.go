@@ -43,12 +43,17 @@ func NewInflights(size int, maxBytes uint64) *Inflights {
 	return &Inflights{maxCount: size, maxBytes: maxBytes}
 }
 
-// Clone returns a copy of the window that shares no memory with in.
+// Clone returns a copy of the window that shares no memory with in. The
+// copy's ring holds just the live flights, laid out from position 0 (none:
+// no ring at all, which saves Status an allocation per idle peer); Add grows
+// it as usual.
 func (in *Inflights) Clone() *Inflights {
 	c := *in
-	if in.ring != nil {
-		c.ring = make([]flight, len(in.ring))
-		copy(c.ring, in.ring)
+	c.ring, c.head = nil, 0
+	if in.n > 0 {
+		c.ring = make([]flight, in.n)
+		k := copy(c.ring, in.ring[in.head:min(in.head+in.n, len(in.ring))])
+		copy(c.ring[k:], in.ring[:in.n-k])
 	}
 	return &c
 }

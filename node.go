@@ -3,6 +3,7 @@ package raft
 import (
 	"context"
 	"errors"
+	"sync"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -261,6 +262,10 @@ func mustNewRawNode(c *Config) *RawNode {
 	return rn
 }
 
+// resultChans recycles the result channels of waited-for proposals, one
+// allocation per Node.Propose otherwise. Each holds one error at most.
+var resultChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
 // msgWithResult carries a message into the node goroutine, plus, for a
 // caller that waits for the outcome of stepping it, a channel for the error.
 type msgWithResult struct {
@@ -405,8 +410,8 @@ func (n *node) stepProposal(pm msgWithResult) {
 	pm.m.From = r.id
 	err := r.Step(pm.m)
 	if pm.result != nil {
+		// Not closed: the proposer recycles the channel (resultChans).
 		pm.result <- err
-		close(pm.result)
 	}
 }
 
@@ -507,7 +512,7 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	if wait {
 		// Buffered, so that the node goroutine never blocks on a caller
 		// that has given up.
-		pm.result = make(chan error, 1)
+		pm.result = resultChans.Get().(chan error)
 	}
 	select {
 	case n.propc <- pm:
@@ -521,6 +526,10 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	}
 	select {
 	case err := <-pm.result:
+		// Drained, and the node goroutine sends exactly one error: the
+		// channel can serve another proposal. (One abandoned below may
+		// still receive its error, so it is left to the collector.)
+		resultChans.Put(pm.result)
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

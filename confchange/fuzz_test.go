@@ -39,10 +39,10 @@ func decodeFuzzSteps(data []byte) []step {
 // configuration before it (a simple change moves at most one voter; a
 // joint configuration keeps the old voters as its outgoing half).
 func FuzzChanges(f *testing.F) {
-	f.Add([]byte{8, 0, 1, 8, 0, 2, 8, 0, 3})             // three simple voter additions
-	f.Add([]byte{8, 0, 1, 20, 0, 2, 2, 3, 2, 2})         // enter-joint adding 2 and removing, leave
-	f.Add([]byte{8, 0, 1, 16, 0, 2, 0, 3, 2, 1, 2})      // a simple change of two voters: refused
-	f.Add([]byte{8, 3, 1, 8, 0, 0, 8, 4, 9, 1, 2})       // a learner, ID 0, an unknown type
+	f.Add([]byte{8, 0, 1, 8, 0, 2, 8, 0, 3})              // three simple voter additions
+	f.Add([]byte{8, 0, 1, 20, 0, 2, 2, 3, 2, 2})          // enter-joint adding 2 and removing, leave
+	f.Add([]byte{8, 0, 1, 16, 0, 2, 0, 3, 2, 1, 2})       // a simple change of two voters: refused
+	f.Add([]byte{8, 3, 1, 8, 0, 0, 8, 4, 9, 1, 2})        // a learner, ID 0, an unknown type
 	f.Add([]byte{8, 0, 1, 8, 0, 2, 17, 3, 1, 0, 3, 5, 2}) // demote in a joint change
 	f.Fuzz(func(t *testing.T, data []byte) {
 		trk := tracker.MakeProgressTracker(4, 0)

@@ -167,6 +167,7 @@ func (s *Server) applyEntry(e raftpb.Entry) error {
 		cs := s.node.ApplyConfChange(cc)
 		s.mu.Lock()
 		s.confState = *cs
+		s.confChanged = true
 		s.mu.Unlock()
 	}
 	s.m.entriesCommitted.inc()
@@ -193,6 +194,7 @@ func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out ou
 	cs := s.node.ApplyConfChange(cc)
 	s.mu.Lock()
 	s.confState = *cs
+	s.confChanged = true
 	switch cc.Type {
 	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
 		m := ctx.Member
@@ -246,10 +248,18 @@ func (s *Server) releaseAppliedLocked() {
 // maybeSnapshot snapshots the state machine once SnapshotCount entries were
 // applied since the last snapshot, and compacts the log, keeping
 // CatchUpEntries entries before the snapshot for followers that lag a little.
+//
+// It also snapshots after every conf change. Raft sends a new member the
+// latest stored snapshot, and a member refuses a snapshot whose ConfState
+// does not include it: without a snapshot taken after its addition, a
+// member added to a cluster whose log starts with a snapshot could never
+// catch up.
 func (s *Server) maybeSnapshot() error {
 	s.mu.RLock()
 	applied, snapIndex := s.applied, s.snapIndex
-	if applied-snapIndex < s.cfg.SnapshotCount {
+	force := s.confChanged && applied > snapIndex
+	s.confChanged = false
+	if applied-snapIndex < s.cfg.SnapshotCount && !force {
 		s.mu.RUnlock()
 		return nil
 	}

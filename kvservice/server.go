@@ -49,6 +49,8 @@ type Server struct {
 	confState raftpb.ConfState
 	lead      uint64
 	removed   bool
+	// confChanged asks the next maybeSnapshot for a snapshot.
+	confChanged bool
 	// Waiters, guarded by mu: proposals by request ID, reads by context,
 	// and waits for the applied index to reach some index.
 	proposals map[uint64]chan outcome

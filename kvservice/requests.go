@@ -308,7 +308,26 @@ func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.node.TransferLeadership(ctx, lead, to)
+	if lead != s.cfg.ID {
+		// Only the leader starts a transfer here: a follower would forward
+		// raft's MsgTransferLeader, whose From is the transferee, and the
+		// transport refuses messages not from the stream's sender.
+		s.mu.RLock()
+		leader := s.state.Members[lead]
+		s.mu.RUnlock()
+		if leader.HTTPAddr == "" {
+			return ErrNoLeader
+		}
+		if err := (&Client{}).TransferLeader(ctx, leader.HTTPAddr, to); err != nil {
+			return fmt.Errorf("asking the leader (%d): %w", lead, err)
+		}
+		return s.waitLeader(ctx, to)
+	}
+	// The leader gives up a transfer after an election timeout (say, the
+	// transferee was still catching up), and a request forwarded by a
+	// follower can be lost; ask again each time one would have expired.
+	retry := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
+	asked := time.Time{}
 	tick := time.NewTicker(s.cfg.TickInterval)
 	defer tick.Stop()
 	for {
@@ -318,10 +337,33 @@ func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 		if lead == to {
 			return nil
 		}
+		if lead != 0 && time.Since(asked) >= retry {
+			s.node.TransferLeadership(ctx, lead, to)
+			asked = time.Now()
+		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("%w: leader is still %d", ErrTimeout, lead)
+		}
+	}
+}
+
+// waitLeader waits until this node sees to as leader.
+func (s *Server) waitLeader(ctx context.Context, to uint64) error {
+	tick := time.NewTicker(s.cfg.TickInterval)
+	defer tick.Stop()
+	for {
+		s.mu.RLock()
+		lead := s.lead
+		s.mu.RUnlock()
+		if lead == to {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: leader is %d", ErrTimeout, lead)
 		}
 	}
 }

@@ -81,6 +81,15 @@ func (c *procCluster) dumpLogs(t *testing.T) {
 	for _, p := range matches {
 		b, _ := os.ReadFile(p)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var notable []string
+		for _, l := range lines {
+			if strings.Contains(l, "transfer") || strings.Contains(l, "\"error\"") {
+				notable = append(notable, l)
+			}
+		}
+		if len(notable) > 0 {
+			t.Logf("--- %s (transfers and errors)\n%s", filepath.Base(p), strings.Join(notable, "\n"))
+		}
 		if len(lines) > 40 {
 			lines = lines[len(lines)-40:]
 		}

@@ -96,15 +96,15 @@ func (p *cuttingProxy) serve(in net.Conn) {
 	if _, err := out.Write(hello); err != nil {
 		return
 	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
 	if hello[6] == snapshotKindByte && p.cut.Load() < p.cutSnapshots {
 		// Pass the snapshot header and a little data, then hang up.
 		_, _ = io.CopyN(out, in, 200)
 		p.cut.Add(1)
 		return
 	}
-	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
 	<-done
 }
 

@@ -361,7 +361,7 @@ func (t *Transport) readMessages(c net.Conn, h handshake, p *peer, lg *zap.Logge
 			lg.Error("dropping inbound stream: undecodable message", zap.Error(err))
 			return
 		}
-		if m.From != h.from || m.To != t.cfg.ID {
+		if !t.senderMatches(m, h) || m.To != t.cfg.ID {
 			t.streamErrors.Add(1)
 			lg.Error("dropping inbound stream: message not from the stream's sender or not for this member",
 				zap.Stringer("from", memberID(m.From)), zap.Stringer("to", memberID(m.To)))
@@ -375,6 +375,27 @@ func (t *Transport) readMessages(c net.Conn, h handshake, p *peer, lg *zap.Logge
 			}
 		}
 	}
+}
+
+// senderMatches reports whether m may arrive on a stream opened by h.from.
+// Every message names the stream's sender as From, except MsgTransferLeader:
+// a follower relays a transfer request to the leader unchanged, and raft
+// reads the transferee from its From field. Such a relay is accepted when
+// From is a member this transport knows (or this member itself).
+func (t *Transport) senderMatches(m raftpb.Message, h handshake) bool {
+	if m.From == h.from {
+		return true
+	}
+	if m.Type != raftpb.MsgTransferLeader {
+		return false
+	}
+	if m.From == t.cfg.ID {
+		return true
+	}
+	t.mu.RLock()
+	_, known := t.peers[m.From]
+	t.mu.RUnlock()
+	return known
 }
 
 // endInbound logs why an inbound message stream ended.

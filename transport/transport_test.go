@@ -365,6 +365,44 @@ func TestForgedSenderDropsStream(t *testing.T) {
 	}
 }
 
+// A follower relays MsgTransferLeader with the transferee as From; the
+// stream accepts it when the transferee is a known member, and still ends
+// the stream when it is not.
+func TestRelayedTransferLeader(t *testing.T) {
+	b := startMember(t, 2, nil)
+	for _, id := range []uint64{1, 3} {
+		if err := b.AddPeer(id, "127.0.0.1:1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := rawDial(t, b.Addr().String(), handshake{version: ProtocolVersion, kind: kindMessages, clusterID: cluster, from: 1, to: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m raftpb.Message) {
+		payload, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(appendFrame(nil, payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(raftpb.Message{Type: raftpb.MsgTransferLeader, From: 3, To: 2})
+	if m := b.recv(t); m.Type != raftpb.MsgTransferLeader || m.From != 3 {
+		t.Fatalf("got %+v", m)
+	}
+	send(raftpb.Message{Type: raftpb.MsgTransferLeader, From: 2, To: 2})
+	if m := b.recv(t); m.Type != raftpb.MsgTransferLeader || m.From != 2 {
+		t.Fatalf("got %+v", m)
+	}
+	send(raftpb.Message{Type: raftpb.MsgTransferLeader, From: 9, To: 2})
+	b.log.waitLog(t, "dropping inbound stream: message not from the stream's sender or not for this member", "from=9")
+	if got := b.Stats().StreamErrors; got != 1 {
+		t.Fatalf("StreamErrors = %d", got)
+	}
+}
+
 func TestPeerManagement(t *testing.T) {
 	a := startMember(t, 1, nil)
 	for _, id := range []uint64{0, 1} {

@@ -181,9 +181,10 @@ func (s *Sim) giveUp(op *clientOp) {
 	op.done, op.unknown = true, true
 	op.client.op = nil
 	if op.cmd.Kind != opGet {
-		// A write that timed out may still take effect later.
+		// A write that timed out may still take effect later; what
+		// happened to it is settled at the end of the run.
 		s.stats.Unanswered++
-		s.hist.add(op.client.id, op.in, int64(op.call), 0, linOutput{Unknown: true})
+		s.abandoned = append(s.abandoned, op)
 	}
 	s.event("client %d gives up on %s %s seq %d", op.client.id, op.cmd.Kind, op.cmd.Key, op.cmd.Seq)
 }
@@ -206,12 +207,38 @@ func (s *Sim) clientTimeouts() {
 	}
 }
 
-// finishClients abandons what is still in flight at the end.
+// finishClients abandons what is still in flight at the end, and puts the
+// abandoned writes into the history as what they turned out to be. The
+// simulator sees every node apply every entry, so it knows whether such a
+// write ever took effect, when it first did, and with what result: it
+// enters the history as answered at that step (its linearization point
+// cannot be later), or not at all if it never took effect. Left as
+// "unknown, may happen any time", they would make the checker's search
+// explode.
 func (s *Sim) finishClients() {
 	for _, c := range s.clients {
 		if c.op != nil {
 			s.giveUp(c.op)
 		}
+	}
+	for _, op := range s.abandoned {
+		if e, ok := s.effects[[2]uint64{uint64(op.client.id), op.cmd.Seq}]; ok {
+			s.hist.add(op.client.id, op.in, int64(op.call), int64(e.step), linOutput{result: e.res})
+		}
+	}
+}
+
+// effect is the first application of a write: when, and its result.
+type effect struct {
+	step int
+	res  result
+}
+
+// noteEffect records the first time a command takes effect on any node.
+func (s *Sim) noteEffect(c command, res result) {
+	key := [2]uint64{uint64(c.Client), c.Seq}
+	if _, ok := s.effects[key]; !ok {
+		s.effects[key] = effect{step: s.step, res: res}
 	}
 }
 

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -16,11 +15,9 @@ type linInput struct {
 	Expect string
 }
 
-// linOutput is its answer. Unknown marks an operation whose client gave
-// up waiting: it may or may not have taken effect.
+// linOutput is its answer.
 type linOutput struct {
 	result
-	Unknown bool
 }
 
 // linState is the value of one key (the model is partitioned by key).
@@ -61,19 +58,16 @@ var kvModel = porcupine.Model{
 			if swapped {
 				next = linState{Value: in.Value, Present: true}
 			}
-			if !out.Unknown && out.OK != swapped {
+			if out.OK != swapped {
 				return false, st
 			}
 		case opGet:
-			return out.Unknown || (out.OK == st.Present && out.Value == st.Value), st
+			return out.OK == st.Present && out.Value == st.Value, st
 		}
 		return true, next
 	},
 	DescribeOperation: func(input, output interface{}) string {
 		in, out := input.(linInput), output.(linOutput)
-		if out.Unknown {
-			return fmt.Sprintf("%s(%s,%q,%q) -> ?", in.Kind, in.Key, in.Value, in.Expect)
-		}
 		return fmt.Sprintf("%s(%s,%q,%q) -> %q,%v", in.Kind, in.Key, in.Value, in.Expect, out.Value, out.OK)
 	},
 }
@@ -85,12 +79,6 @@ type history struct {
 }
 
 func (h *history) add(client int, in linInput, call, ret int64, out linOutput) {
-	if out.Unknown {
-		// An operation that never answered is concurrent with everything
-		// after its invocation; at the end of time it is unobservable,
-		// which also covers the case that it never happened.
-		ret = math.MaxInt64
-	}
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
 }
 

@@ -299,7 +299,10 @@ func (s *Sim) applyEntries(n *node, ents []pb.Entry) {
 		s.noteApplied(n, e)
 		switch e.Type {
 		case pb.EntryNormal:
-			c, res, _ := n.kv.apply(e.Index, e.Data)
+			c, res, took := n.kv.apply(e.Index, e.Data)
+			if took {
+				s.noteEffect(c, res)
+			}
 			s.answerWrite(n, c, res)
 		default:
 			n.kv.Applied = e.Index

@@ -58,8 +58,9 @@ type Stats struct {
 	ReadOnly    string // "safe" or "lease"
 	Steps       int
 	Ticks       int
-	Operations  int // client operations with an answer, checked for linearizability
-	Unanswered  int // writes whose clients gave up (checked as "may have happened")
+	Operations  int // client operations with an answer
+	Checked     int // operations in the history checked for linearizability
+	Unanswered  int // writes whose clients gave up (checked as what they turned out to be)
 	Reads       int
 	Writes      int
 	Faults      map[string]int
@@ -77,6 +78,7 @@ func (s *Stats) Add(o Stats) {
 	s.Steps += o.Steps
 	s.Ticks += o.Ticks
 	s.Operations += o.Operations
+	s.Checked += o.Checked
 	s.Unanswered += o.Unanswered
 	s.Reads += o.Reads
 	s.Writes += o.Writes
@@ -157,9 +159,11 @@ type Sim struct {
 	maxMsgSize  uint64
 	maxInflight int
 
-	clients []*client
-	hist    history
-	nextOp  uint64
+	clients   []*client
+	hist      history
+	nextOp    uint64
+	abandoned []*clientOp
+	effects   map[[2]uint64]effect // (client, seq) -> first effect
 
 	check checker
 
@@ -182,6 +186,7 @@ func New(opts Options) *Sim {
 		rng:        rand.New(rand.NewSource(opts.Seed)),
 		nodes:      map[uint64]*node{},
 		everMember: map[uint64]bool{},
+		effects:    map[[2]uint64]effect{},
 		net:        network{blocked: map[[2]uint64]bool{}},
 		trace:      fnv.New64a(),
 		recent:     make([]string, 0, opts.TraceTail),
@@ -336,6 +341,7 @@ func (s *Sim) Run() (stats Stats, err error) {
 		return
 	}
 	s.finishClients()
+	s.stats.Checked = len(s.hist.ops)
 	if e := s.hist.check(checkTimeout); e != nil {
 		s.fail("linearizability", "%v", e)
 	}
@@ -566,13 +572,24 @@ func (s *Sim) awaitLiveness() {
 	}
 }
 
-// allApplied reports whether every up member has applied index.
+// allApplied reports whether every member of the leader's configuration
+// has applied index. (A node removed while it was cut off may still run;
+// it is not waited for.)
 func (s *Sim) allApplied(index uint64) bool {
-	if index == 0 {
+	lead := s.leader()
+	if index == 0 || lead == 0 {
 		return false
 	}
-	for _, id := range s.ids {
-		if n := s.nodes[id]; n.up && s.everMember[id] && n.kv.Applied < index {
+	cfg := s.nodes[lead].rn.Status().Config
+	members := cfg.Voters.IDs()
+	for id := range cfg.Learners {
+		members[id] = struct{}{}
+	}
+	for id := range cfg.LearnersNext {
+		members[id] = struct{}{}
+	}
+	for id := range members {
+		if n := s.nodes[id]; n == nil || !n.up || n.kv.Applied < index {
 			return false
 		}
 	}

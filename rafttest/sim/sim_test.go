@@ -66,8 +66,8 @@ func TestSimulation(t *testing.T) {
 			failures = append(failures, fmt.Sprintf("%v\nshrunk: %s", v, shrunk))
 		}
 	}
-	t.Logf("seeds=%d steps=%d ticks=%d operations=%d (reads=%d writes=%d, unanswered writes=%d) crashes=%d torn-writes=%d conf-changes=%d transfers=%d compactions=%d leaders=%d violations=%d",
-		seeds, total.Steps, total.Ticks, total.Operations, total.Reads, total.Writes, total.Unanswered,
+	t.Logf("seeds=%d steps=%d ticks=%d operations checked=%d (answered reads=%d writes=%d, abandoned writes=%d) crashes=%d torn-writes=%d conf-changes=%d transfers=%d compactions=%d leaders=%d violations=%d",
+		seeds, total.Steps, total.Ticks, total.Checked, total.Reads, total.Writes, total.Unanswered,
 		total.Crashes, total.TornWrites, total.ConfChanges, total.Transfers, total.Compactions, total.Leaders, len(failures))
 	t.Logf("faults: %s", fmtFaults(total.Faults))
 	for _, f := range failures {

@@ -35,7 +35,7 @@ duplicates, reordering and delays, crashes with restarts, torn writes.
 
 After the faulty phase (Options.Steps steps) the network heals and the
 crashed nodes restart; within a bounded number of ticks a leader must
-commit a fresh write that every member applies.
+commit a fresh write that a quorum of its configuration applies.
 
 # Invariants
 

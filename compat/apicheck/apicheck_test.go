@@ -11,14 +11,15 @@ import (
 	"testing"
 )
 
-// comparedPackages lists the packages whose API must match etcd/raft v3.6's.
-// Add the root package (apicheck.Root) and "rafttest" here, one line each,
-// once they exist.
+// comparedPackages lists the packages whose API must match etcd/raft v3.6's:
+// every package of etcd's module.
 var comparedPackages = []string{
 	"raftpb",
 	"quorum",
 	"tracker",
 	"confchange",
+	Root,
+	"rafttest",
 }
 
 // TestAPIMatchesEtcd is the compatibility gate: it fails on any exported

@@ -15,12 +15,12 @@ import (
 	_ "go.etcd.io/raft/v3/tracker"
 )
 
-// The same for ours, which is found through the replace directive. Add
-// rafttest here once it exists.
+// The same for ours, which is found through the replace directive.
 import (
 	_ "github.com/raftkit/raft"
 	_ "github.com/raftkit/raft/confchange"
 	_ "github.com/raftkit/raft/quorum"
 	_ "github.com/raftkit/raft/raftpb"
+	_ "github.com/raftkit/raft/rafttest"
 	_ "github.com/raftkit/raft/tracker"
 )

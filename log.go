@@ -81,7 +81,15 @@ func newLogWithSize(storage Storage, logger Logger, maxApplyingEntsSize entryEnc
 
 // storageFirstIndex asks storage for its first index. Storage failing to
 // report its bounds leaves the log nothing to stand on, so it panics.
+//
+// A *MemoryStorage answers from the bounds it publishes atomically, which
+// are always what its FirstIndex would return at this moment (the
+// application may Compact, Append or ApplySnapshot at any time, so raft
+// keeps no copy of its own). Other storages are asked every time.
 func (l *raftLog) storageFirstIndex() uint64 {
+	if ms, ok := l.storage.(*MemoryStorage); ok {
+		return ms.first.Load()
+	}
 	i, err := l.storage.FirstIndex()
 	if err != nil {
 		panic(fmt.Errorf("raft: reading the first index from storage: %w", err))
@@ -91,6 +99,9 @@ func (l *raftLog) storageFirstIndex() uint64 {
 
 // storageLastIndex asks storage for its last index; see storageFirstIndex.
 func (l *raftLog) storageLastIndex() uint64 {
+	if ms, ok := l.storage.(*MemoryStorage); ok {
+		return ms.last.Load()
+	}
 	i, err := l.storage.LastIndex()
 	if err != nil {
 		panic(fmt.Errorf("raft: reading the last index from storage: %w", err))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -87,16 +88,34 @@ type Storage interface {
 type MemoryStorage struct {
 	sync.Mutex
 
-	log       []pb.Entry // see the invariants above
+	log       []pb.Entry // see the invariants above; assign through setLog
 	snapshot  pb.Snapshot
 	hardState pb.HardState
+
+	// first and last mirror firstIndex() and lastIndex(). setLog publishes
+	// them while holding the lock, right after every change of log, so a
+	// lock-free load returns exactly what FirstIndex and LastIndex would
+	// return at that moment. raftLog reads them on its hot path (see
+	// raftLog.storageFirstIndex); going through the interface and the mutex
+	// there costs more than the rest of a bounds check.
+	first, last atomic.Uint64
 
 	callStats storageCallCounts
 }
 
 // NewMemoryStorage creates an empty MemoryStorage.
 func NewMemoryStorage() *MemoryStorage {
-	return &MemoryStorage{log: make([]pb.Entry, 1)}
+	ms := &MemoryStorage{}
+	ms.setLog(make([]pb.Entry, 1))
+	return ms
+}
+
+// setLog makes log the stored log and publishes its bounds. The caller
+// holds the lock (or owns ms exclusively, as NewMemoryStorage does).
+func (ms *MemoryStorage) setLog(log []pb.Entry) {
+	ms.log = log
+	ms.first.Store(ms.firstIndex())
+	ms.last.Store(ms.lastIndex())
 }
 
 // read locks ms for one Storage read and counts it; defer the returned
@@ -192,7 +211,7 @@ func (ms *MemoryStorage) ApplySnapshot(snap pb.Snapshot) error {
 		return ErrSnapOutOfDate
 	}
 	ms.snapshot = snap
-	ms.log = []pb.Entry{{Index: snap.Metadata.Index, Term: snap.Metadata.Term}}
+	ms.setLog([]pb.Entry{{Index: snap.Metadata.Index, Term: snap.Metadata.Term}})
 	return nil
 }
 
@@ -250,7 +269,7 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	case compactIndex > last:
 		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
 	}
-	ms.log = startingWithSentinel(ms.log[compactIndex-base:])
+	ms.setLog(startingWithSentinel(ms.log[compactIndex-base:]))
 	return nil
 }
 
@@ -290,10 +309,10 @@ func (ms *MemoryStorage) Append(entries []pb.Entry) error {
 	switch {
 	case at == uint64(len(ms.log)):
 		// Slots beyond len were never handed out, so growing in place is safe.
-		ms.log = append(ms.log, entries...)
+		ms.setLog(append(ms.log, entries...))
 	case at < uint64(len(ms.log)):
 		// Capping forces a copy: log[at:] may still be held by callers.
-		ms.log = append(ms.log[:at:at], entries...)
+		ms.setLog(append(ms.log[:at:at], entries...))
 	default:
 		panic(fmt.Sprintf("MemoryStorage.Append: entries start at index %d, leaving a gap after the last index %d",
 			entries[0].Index, ms.lastIndex()))

@@ -485,3 +485,50 @@ func TestMemoryStorageConcurrentUse(t *testing.T) {
 	last, _ := ms.LastIndex()
 	require.Equal(t, uint64(500), last)
 }
+
+// interfaceOnly hides a *MemoryStorage behind the Storage interface, so
+// that raftLog cannot take its lock-free path for reading the bounds.
+type interfaceOnly struct{ Storage }
+
+// TestRaftLogSeesMemoryStorageBoundsChange checks the invariant that
+// raftLog's lock-free reads of a MemoryStorage's bounds rely on: after any
+// change the application makes to the storage behind raft's back (Append,
+// Compact, ApplySnapshot, between Readys or at any time), they answer
+// exactly what FirstIndex and LastIndex answer, as the interface path does.
+func TestRaftLogSeesMemoryStorageBoundsChange(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	ms := NewMemoryStorage()
+	fast := newLog(ms, discardLogger)
+	slow := newLog(interfaceOnly{ms}, discardLogger)
+	check := func(what string) {
+		first, _ := ms.FirstIndex()
+		last, _ := ms.LastIndex()
+		require.Equal(t, first, fast.storageFirstIndex(), what)
+		require.Equal(t, last, fast.storageLastIndex(), what)
+		require.Equal(t, first, slow.storageFirstIndex(), what)
+		require.Equal(t, last, slow.storageLastIndex(), what)
+	}
+	check("empty")
+	term := uint64(1)
+	for step := 0; step < 2000; step++ {
+		first, _ := ms.FirstIndex()
+		last, _ := ms.LastIndex()
+		switch op := rng.Intn(10); {
+		case op < 6: // append at the end or over a suffix
+			from := first + uint64(rng.Int63n(int64(last-first+2)))
+			term++
+			require.NoError(t, ms.Append(run(term, from, from+uint64(rng.Intn(4)))))
+			check("append")
+		case op < 8:
+			if last >= first {
+				require.NoError(t, ms.Compact(first+uint64(rng.Int63n(int64(last-first+1)))))
+				check("compact")
+			}
+		default:
+			term++
+			snap := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: last + uint64(rng.Intn(5)) + 1, Term: term}}
+			require.NoError(t, ms.ApplySnapshot(snap))
+			check("apply snapshot")
+		}
+	}
+}

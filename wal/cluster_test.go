@@ -19,18 +19,36 @@ type walNode struct {
 	dir string
 	s   *Storage
 	rn  *raft.RawNode
+	// jitter draws the node's election timeouts; it survives restarts so
+	// that a restarted node does not replay the timeouts it already used.
+	jitter *rand.Rand
 }
 
 func (n *walNode) start(t *testing.T) {
 	s, err := Open(n.dir, &clusterOptions)
 	require.NoError(t, err)
 	n.s = s
+	if n.jitter == nil {
+		n.jitter = rand.New(rand.NewSource(int64(n.id)))
+	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID: n.id, ElectionTick: 10, HeartbeatTick: 1, Storage: s,
-		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 64, Logger: quietLogger,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 64,
+		Logger: seededLogger{Logger: quietLogger, rng: n.jitter},
 	})
 	require.NoError(t, err)
 }
+
+// seededLogger discards log lines and draws election timeouts from a seeded
+// source (raft looks for an ElectionJitter method on its Logger), so that
+// the cluster test runs the same way every time.
+type seededLogger struct {
+	raft.Logger
+	rng *rand.Rand
+}
+
+// ElectionJitter returns a value in [0, n) from the node's own source.
+func (l seededLogger) ElectionJitter(n int) int { return l.rng.Intn(n) }
 
 // TestClusterCrashRestarts runs three nodes with the synchronous Ready loop
 // (Save, then send, then apply, then Advance) and crash-restarts random
@@ -53,7 +71,7 @@ func TestClusterCrashRestarts(t *testing.T) {
 		nodes[id] = n
 	}
 	defer func() {
-		for _, n := range nodes {
+		for _, n := range inOrder(nodes, peers) {
 			n.s.Close()
 		}
 	}()
@@ -75,7 +93,7 @@ func TestClusterCrashRestarts(t *testing.T) {
 	}
 	steps := 1500
 	if raceEnabled {
-		steps = 250
+		steps = 500
 	}
 	for i := 0; i < steps; i++ {
 		switch r := rng.Intn(100); {
@@ -91,18 +109,18 @@ func TestClusterCrashRestarts(t *testing.T) {
 			inflight = kept
 			n.start(t)
 		case r < 40:
-			for _, n := range nodes {
+			for _, n := range inOrder(nodes, peers) {
 				n.rn.Tick()
 			}
 		case r < 60:
-			for _, n := range nodes {
+			for _, n := range inOrder(nodes, peers) {
 				if n.rn.BasicStatus().RaftState == raft.StateLeader {
 					_ = n.rn.Propose([]byte(fmt.Sprintf("e%d", proposed)))
 					proposed++
 				}
 			}
 		}
-		for _, n := range nodes {
+		for _, n := range inOrder(nodes, peers) {
 			step(n)
 		}
 		msgs := inflight
@@ -116,7 +134,7 @@ func TestClusterCrashRestarts(t *testing.T) {
 	}
 	// Heal: no crashes or losses until every node has applied everything.
 	for i := 0; i < 200; i++ {
-		for _, n := range nodes {
+		for _, n := range inOrder(nodes, peers) {
 			n.rn.Tick()
 			step(n)
 		}
@@ -127,7 +145,7 @@ func TestClusterCrashRestarts(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(acked), 20, "the cluster made progress")
-	for _, n := range nodes {
+	for _, n := range inOrder(nodes, peers) {
 		require.NoError(t, n.s.Close())
 		s, err := Open(n.dir, &clusterOptions)
 		require.NoError(t, err)
@@ -145,4 +163,14 @@ func TestClusterCrashRestarts(t *testing.T) {
 		}
 	}
 	t.Logf("%d entries acknowledged of %d proposed", len(acked), proposed)
+}
+
+// inOrder lists the nodes by ID: ranging over the map directly would step
+// them in a different order on every run.
+func inOrder(nodes map[uint64]*walNode, ids []uint64) []*walNode {
+	out := make([]*walNode, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, nodes[id])
+	}
+	return out
 }

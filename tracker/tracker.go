@@ -81,17 +81,9 @@ func (c *Config) Clone() Config {
 	}
 }
 
-// copySet copies an ID set, preserving nil.
-func copySet[S ~map[uint64]struct{}](s S) S {
-	if s == nil {
-		return nil
-	}
-	out := make(S, len(s))
-	for id := range s {
-		out[id] = struct{}{}
-	}
-	return out
-}
+// copySet copies an ID set, preserving nil (maps.Clone does, and it copies
+// a small map's storage wholesale instead of hashing every ID again).
+func copySet[S ~map[uint64]struct{}](s S) S { return maps.Clone(s) }
 
 // ProgressTracker is a leader's (or candidate's) bookkeeping: the active
 // configuration, one Progress per voter and learner in it, and the votes

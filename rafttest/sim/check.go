@@ -43,6 +43,14 @@ type checker struct {
 	commitCfg *tracker.Config      // configuration of the latest commit
 	commitAt  uint64               // and its index
 	maxCommit uint64               // highest index known committed
+	states    map[uint64]stateRec  // index -> the application state there
+}
+
+// stateRec is the application state some node had after applying an
+// index: a hash of its snapshot data, and the node.
+type stateRec struct {
+	hash uint64
+	node uint64
 }
 
 func (c *checker) init() {
@@ -51,6 +59,7 @@ func (c *checker) init() {
 	c.committed = map[uint64]entryRec{}
 	c.logs = map[[2]uint64]logRec{}
 	c.votes = map[[2]uint64]uint64{}
+	c.states = map[uint64]stateRec{}
 }
 
 func entryHash(e *pb.Entry) uint64 {
@@ -106,6 +115,27 @@ func (s *Sim) noteCommitted(id, index uint64, rec entryRec, how string) {
 	}
 	if old.hash == 0 {
 		s.check.committed[index] = rec
+	}
+}
+
+// noteState extends state machine safety from entries to the application
+// state: nodes that applied the same entries up to index must hold the
+// same state there. It compares the snapshots nodes take when they compact
+// (so StateMachine.Snapshot must encode equal states as equal bytes), and
+// catches a state machine that is not deterministic, or whose Restore
+// loses or invents state, even when no client happens to observe it.
+func (s *Sim) noteState(n *node, index uint64, data []byte) {
+	h := fnv.New64a()
+	_, _ = h.Write(data)
+	rec := stateRec{hash: h.Sum64(), node: n.id}
+	old, seen := s.check.states[index]
+	if !seen {
+		s.check.states[index] = rec
+		return
+	}
+	if old.hash != rec.hash {
+		s.fail("state machine safety", "node %d's state after applying index %d differs from node %d's there (snapshot hashes %x and %x)",
+			n.id, index, old.node, rec.hash, old.hash)
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// checkTimeout bounds porcupine's search; with the history partitioned by
-// key it normally takes milliseconds.
+// checkTimeout bounds porcupine's search; with a model partitioned by key,
+// or a small state, it normally takes milliseconds.
 const checkTimeout = 60 * time.Second
 
 // A client issues one operation at a time and waits for its answer,
@@ -30,22 +30,21 @@ const (
 type clientOp struct {
 	client *client
 	id     uint64
-	cmd    command
-	in     linInput
-	call   int // step of invocation
-	start  int // tick of invocation
-	retry  int // tick of the next retry
+	call   Call
+	read   bool
+	data   []byte // a write's proposal payload
+	called int    // step of invocation
+	start  int    // tick of invocation
+	retry  int    // tick of the next retry
 	node   uint64
-	readID uint64 // current ReadIndex request, for gets
+	readID uint64 // current ReadIndex request, for reads
 	// Outcome.
 	done      bool
 	unknown   bool
 	appliedAt uint64
 }
 
-var keys = []string{"a", "b", "c"}
-
-// clientStep lets an idle client start an operation.
+// clientStep lets an idle client start an operation the workload draws.
 func (s *Sim) clientStep() {
 	var idle []*client
 	for _, c := range s.clients {
@@ -57,33 +56,25 @@ func (s *Sim) clientStep() {
 		return
 	}
 	c := idle[s.rng.Intn(len(idle))]
-	key := keys[s.rng.Intn(len(keys))]
-	val := fmt.Sprintf("%d.%d", c.id, c.seq+1)
-	kind := []opKind{opPut, opGet, opGet, opDelete, opCAS, opCAS}[s.rng.Intn(6)]
-	op := s.invoke(c, kind, key, val)
-	if kind == opCAS {
-		// Expect a value some client may really have written.
-		op.cmd.Expect = fmt.Sprintf("%d.%d", 1+s.rng.Intn(len(s.clients)), 1+s.rng.Intn(int(c.seq)+1))
-		op.in.Expect = op.cmd.Expect
-	}
+	op := s.invoke(c, s.workload.Next(s.rng, ClientState{ID: c.id, Seq: c.seq + 1, Clients: len(s.clients)}))
 	s.submit(op)
 }
 
 // invoke starts an operation of c (submitted by the caller, or right
 // away for the liveness marker).
-func (s *Sim) invoke(c *client, kind opKind, key, val string) *clientOp {
+func (s *Sim) invoke(c *client, o Op) *clientOp {
 	c.seq++
 	s.nextOp++
 	op := &clientOp{
 		client: c,
 		id:     s.nextOp,
-		cmd:    command{Client: c.id, Seq: c.seq, Kind: kind, Key: key, Value: val},
-		in:     linInput{Kind: kind, Key: key, Value: val},
-		call:   s.step,
+		call:   Call{Client: c.id, Seq: c.seq, Input: o.Input},
+		read:   o.Read,
+		called: s.step,
 		start:  s.ticks,
 	}
-	if kind == opGet || kind == opDelete {
-		op.cmd.Value, op.in.Value = "", ""
+	if !op.read {
+		op.data = s.workload.Encode(op.call)
 	}
 	c.op = op
 	if c.id == 0 {
@@ -105,16 +96,16 @@ func (s *Sim) submit(op *clientOp) {
 	if !n.up {
 		return
 	}
-	if op.cmd.Kind == opGet {
+	if op.read {
 		s.nextOp++
 		op.readID = s.nextOp
 		n.reads = append(n.reads, &pendingRead{op: op, readID: op.readID})
 		n.rn.ReadIndex(readCtx(op.readID))
-		s.event("client %d get %s at node %d (read %d)", op.client.id, op.cmd.Key, target, op.readID)
+		s.event("client %d %v at node %d (read %d)", op.client.id, op.call.Input, target, op.readID)
 		return
 	}
-	err := n.rn.Propose(op.cmd.encode())
-	s.event("client %d %s %s=%q seq %d at node %d: %v", op.client.id, op.cmd.Kind, op.cmd.Key, op.cmd.Value, op.cmd.Seq, target, err)
+	err := n.rn.Propose(op.data)
+	s.event("client %d %v seq %d at node %d: %v", op.client.id, op.call.Input, op.call.Seq, target, err)
 }
 
 // noteReadStates matches ReadStates with the reads waiting at n.
@@ -130,7 +121,7 @@ func (s *Sim) noteReadStates(n *node, rss []raft.ReadState) {
 	s.serveReads(n)
 }
 
-// serveReads answers the reads whose index the store has reached.
+// serveReads answers the reads whose index the state machine has reached.
 func (s *Sim) serveReads(n *node) {
 	kept := n.reads[:0]
 	for _, r := range n.reads {
@@ -138,8 +129,8 @@ func (s *Sim) serveReads(n *node) {
 		switch {
 		case op.done || op.readID != r.readID:
 			// Answered elsewhere, or superseded by a retry.
-		case r.index != 0 && n.kv.Applied >= r.index:
-			s.respond(op, n.kv.get(op.cmd.Key))
+		case r.index != 0 && n.rep.applied >= r.index:
+			s.respond(op, n.rep.sm.Read(op.call.Input))
 		default:
 			kept = append(kept, r)
 		}
@@ -147,46 +138,72 @@ func (s *Sim) serveReads(n *node) {
 	n.reads = kept
 }
 
-// answerWrite answers the client of a command applied at the node the
+// applyWrite folds a committed normal entry into n's state machine,
+// records its first effect, and answers the client waiting at n.
+func (s *Sim) applyWrite(n *node, e *pb.Entry) {
+	if len(e.Data) == 0 {
+		n.rep.applied = e.Index // a new leader's empty entry
+		return
+	}
+	c, err := s.workload.Decode(e.Data)
+	if err != nil {
+		s.fail("entry decoding", "node %d: entry %d/%d: %v", n.id, e.Term, e.Index, err)
+		return
+	}
+	out, took := n.rep.apply(e.Index, c)
+	key := [2]uint64{uint64(c.Client), c.Seq}
+	if took {
+		if _, ok := s.effects[key]; !ok {
+			s.effects[key] = effect{step: s.step, out: out}
+		}
+	} else {
+		// A duplicate: its client is told what the write did when it
+		// took effect, as a session table that remembers answers would.
+		out = s.effects[key].out
+	}
+	s.answerWrite(n, c, out)
+}
+
+// answerWrite answers the client of a write applied at the node the
 // client is waiting on.
-func (s *Sim) answerWrite(n *node, c command, res result) {
+func (s *Sim) answerWrite(n *node, c Call, out interface{}) {
 	for _, cl := range s.clients {
 		op := cl.op
-		if cl.id != c.Client || op == nil || op.cmd.Seq != c.Seq || op.done {
+		if cl.id != c.Client || op == nil || op.call.Seq != c.Seq || op.done {
 			continue
 		}
 		if op.node == n.id {
-			op.appliedAt = n.kv.Applied
-			s.respond(op, res)
+			op.appliedAt = n.rep.applied
+			s.respond(op, out)
 		}
 	}
 }
 
 // respond completes op with an answer and records it in the history.
-func (s *Sim) respond(op *clientOp, res result) {
+func (s *Sim) respond(op *clientOp, out interface{}) {
 	op.done = true
 	op.client.op = nil
-	if op.cmd.Kind == opGet {
+	if op.read {
 		s.stats.Reads++
 	} else {
 		s.stats.Writes++
 	}
 	s.stats.Operations++
-	s.hist.add(op.client.id, op.in, int64(op.call), int64(s.step), linOutput{result: res})
-	s.event("client %d %s %s answered %q,%v", op.client.id, op.cmd.Kind, op.cmd.Key, res.Value, res.OK)
+	s.hist.add(op.client.id, op.call.Input, int64(op.called), int64(s.step), out)
+	s.event("client %d %v answered %v", op.client.id, op.call.Input, out)
 }
 
 // giveUp ends op without an answer.
 func (s *Sim) giveUp(op *clientOp) {
 	op.done, op.unknown = true, true
 	op.client.op = nil
-	if op.cmd.Kind != opGet {
+	if !op.read {
 		// A write that timed out may still take effect later; what
 		// happened to it is settled at the end of the run.
 		s.stats.Unanswered++
 		s.abandoned = append(s.abandoned, op)
 	}
-	s.event("client %d gives up on %s %s seq %d", op.client.id, op.cmd.Kind, op.cmd.Key, op.cmd.Seq)
+	s.event("client %d gives up on %v seq %d", op.client.id, op.call.Input, op.call.Seq)
 }
 
 // clientTimeouts retries or abandons operations that wait too long.
@@ -222,24 +239,17 @@ func (s *Sim) finishClients() {
 		}
 	}
 	for _, op := range s.abandoned {
-		if e, ok := s.effects[[2]uint64{uint64(op.client.id), op.cmd.Seq}]; ok {
-			s.hist.add(op.client.id, op.in, int64(op.call), int64(e.step), linOutput{result: e.res})
+		if e, ok := s.effects[[2]uint64{uint64(op.client.id), op.call.Seq}]; ok {
+			s.hist.add(op.client.id, op.call.Input, int64(op.called), int64(e.step), e.out)
 		}
 	}
 }
 
-// effect is the first application of a write: when, and its result.
+// effect is the first application of a write on any node: when, and its
+// output.
 type effect struct {
 	step int
-	res  result
-}
-
-// noteEffect records the first time a command takes effect on any node.
-func (s *Sim) noteEffect(c command, res result) {
-	key := [2]uint64{uint64(c.Client), c.Seq}
-	if _, ok := s.effects[key]; !ok {
-		s.effects[key] = effect{step: s.step, res: res}
-	}
+	out  interface{}
 }
 
 // adminStep changes the cluster: a configuration change or a leadership

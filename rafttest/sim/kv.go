@@ -2,9 +2,21 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand"
 	"sort"
+	"strings"
+
+	"github.com/anishathalye/porcupine"
 )
+
+// KeyValue returns the built-in workload: clients put, get, delete and
+// compare-and-set three keys of a replicated map, and the history is
+// checked against a map's sequential specification, one key at a time.
+// It is what Options.Workload defaults to, and an example of the
+// interface: it goes through the same code path as a user's workload.
+func KeyValue() Workload { return kvWorkload{} }
 
 // opKind is what a client asks of the key-value store.
 type opKind uint8
@@ -20,9 +32,65 @@ var opKindNames = [...]string{opPut: "put", opGet: "get", opDelete: "delete", op
 
 func (k opKind) String() string { return opKindNames[k] }
 
-// command is a write as it travels through the log. Client and Seq make
-// it idempotent: a command re-proposed by its client, or duplicated by the
-// network, takes effect at most once.
+// kvInput is one client operation on the store. Value is what put and cas
+// write; Expect is the value cas requires.
+type kvInput struct {
+	Kind   opKind
+	Key    string
+	Value  string
+	Expect string
+}
+
+func (in kvInput) String() string {
+	switch in.Kind {
+	case opGet, opDelete:
+		return in.Kind.String() + " " + in.Key
+	case opCAS:
+		return fmt.Sprintf("cas %s=%q if %q", in.Key, in.Value, in.Expect)
+	}
+	return fmt.Sprintf("%s %s=%q", in.Kind, in.Key, in.Value)
+}
+
+// kvOutput is the store's answer: a get's value and whether the key was
+// there; for writes, whether they took effect (a cas may not).
+type kvOutput struct {
+	Value string
+	OK    bool
+}
+
+func (out kvOutput) String() string { return fmt.Sprintf("%q,%v", out.Value, out.OK) }
+
+// keys are few on purpose: operations on one key contend, which is where
+// linearizability bugs show.
+var keys = []string{"a", "b", "c"}
+
+type kvWorkload struct{}
+
+func (kvWorkload) NewStateMachine() StateMachine { return &kvStore{data: map[string]string{}} }
+
+func (kvWorkload) Model() porcupine.Model { return kvModel }
+
+// Next draws a key, then a kind (puts and deletes one time in six each,
+// gets and cas two), then for cas a value some client may really have
+// written. The order of the draws is part of every recorded seed.
+func (kvWorkload) Next(rng *rand.Rand, c ClientState) Op {
+	in := kvInput{Key: keys[rng.Intn(len(keys))]}
+	in.Kind = []opKind{opPut, opGet, opGet, opDelete, opCAS, opCAS}[rng.Intn(6)]
+	switch in.Kind {
+	case opPut:
+		in.Value = fmt.Sprintf("%d.%d", c.ID, c.Seq)
+	case opCAS:
+		in.Value = fmt.Sprintf("%d.%d", c.ID, c.Seq)
+		in.Expect = fmt.Sprintf("%d.%d", 1+rng.Intn(c.Clients), 1+rng.Intn(int(c.Seq)+1))
+	}
+	return Op{Input: in, Read: in.Kind == opGet}
+}
+
+func (kvWorkload) LivenessWrite(seed int64) interface{} {
+	return kvInput{Kind: opPut, Key: "live", Value: fmt.Sprint(seed)}
+}
+
+// command is a write as it travels through the log, in JSON.
 type command struct {
 	Client int    `json:"c"`
 	Seq    uint64 `json:"s"`
@@ -32,116 +100,128 @@ type command struct {
 	Expect string `json:"e,omitempty"`
 }
 
-func (c command) encode() []byte {
-	b, err := json.Marshal(c)
+func (kvWorkload) Encode(c Call) []byte {
+	in := c.Input.(kvInput)
+	b, err := json.Marshal(command{Client: c.Client, Seq: c.Seq, Kind: in.Kind, Key: in.Key, Value: in.Value, Expect: in.Expect})
 	if err != nil {
 		panic(err) // a struct of plain fields always encodes
 	}
 	return b
 }
 
-func decodeCommand(b []byte) (command, bool) {
+var errNotCommand = errors.New("not a key-value command")
+
+func (kvWorkload) Decode(data []byte) (Call, error) {
 	var c command
-	if len(b) == 0 || json.Unmarshal(b, &c) != nil {
-		return command{}, false
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Call{}, fmt.Errorf("%w: %v", errNotCommand, err)
 	}
-	return c, true
+	if c.Kind == opGet || int(c.Kind) >= len(opKindNames) {
+		return Call{}, fmt.Errorf("%w: kind %d is not a write", errNotCommand, c.Kind)
+	}
+	return Call{Client: c.Client, Seq: c.Seq, Input: kvInput{Kind: c.Kind, Key: c.Key, Value: c.Value, Expect: c.Expect}}, nil
 }
 
-// result is the store's answer to an operation.
-type result struct {
-	Value string `json:"v,omitempty"`
-	OK    bool   `json:"ok,omitempty"`
-}
-
-// session remembers a client's last applied command and its answer, so
-// that a duplicate gets the original answer instead of a second effect.
-type session struct {
-	Seq    uint64 `json:"s"`
-	Result result `json:"r"`
-}
-
-// kvStore is the replicated state machine: a map with per-client sessions.
-// Invariant: applied is the index of the last log entry folded in.
+// kvStore is the replicated map.
 type kvStore struct {
-	Data     map[string]string `json:"d"`
-	Sessions map[int]session   `json:"ss"`
-	Applied  uint64            `json:"a"`
+	data map[string]string
 }
 
-func newKVStore() *kvStore {
-	return &kvStore{Data: map[string]string{}, Sessions: map[int]session{}}
-}
-
-// apply folds in the command at index, returning its answer and whether
-// it took effect (false for duplicates and foreign payloads).
-func (s *kvStore) apply(index uint64, data []byte) (command, result, bool) {
-	s.Applied = index
-	c, ok := decodeCommand(data)
-	if !ok {
-		return command{}, result{}, false
-	}
-	if sess, seen := s.Sessions[c.Client]; seen && c.Seq <= sess.Seq {
-		if c.Seq == sess.Seq {
-			return c, sess.Result, false
-		}
-		return c, result{}, false
-	}
-	var r result
-	switch c.Kind {
+func (s *kvStore) Apply(input interface{}) interface{} {
+	in := input.(kvInput)
+	switch in.Kind {
 	case opPut:
-		s.Data[c.Key] = c.Value
-		r.OK = true
+		s.data[in.Key] = in.Value
+		return kvOutput{OK: true}
 	case opDelete:
-		delete(s.Data, c.Key)
-		r.OK = true
+		delete(s.data, in.Key)
+		return kvOutput{OK: true}
 	case opCAS:
-		if v, ok := s.Data[c.Key]; ok && v == c.Expect {
-			s.Data[c.Key] = c.Value
-			r.OK = true
+		if v, ok := s.data[in.Key]; ok && v == in.Expect {
+			s.data[in.Key] = in.Value
+			return kvOutput{OK: true}
 		}
 	}
-	s.Sessions[c.Client] = session{Seq: c.Seq, Result: r}
-	return c, r, true
+	return kvOutput{}
 }
 
-func (s *kvStore) get(key string) result {
-	v, ok := s.Data[key]
-	return result{Value: v, OK: ok}
+func (s *kvStore) Read(input interface{}) interface{} {
+	v, ok := s.data[input.(kvInput).Key]
+	return kvOutput{Value: v, OK: ok}
 }
 
-// encode is deterministic: encoding/json sorts map keys.
-func (s *kvStore) encode() []byte {
-	b, err := json.Marshal(s)
+// Snapshot is deterministic: encoding/json sorts map keys.
+func (s *kvStore) Snapshot() []byte {
+	b, err := json.Marshal(s.data)
 	if err != nil {
-		panic(err)
+		panic(err) // a map of strings always encodes
 	}
 	return b
 }
 
-func decodeKVStore(b []byte) (*kvStore, error) {
-	s := newKVStore()
-	if len(b) == 0 {
-		return s, nil
+func (s *kvStore) Restore(data []byte) error {
+	m := map[string]string{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("decoding a snapshot of the store: %w", err)
 	}
-	if err := json.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("decoding a snapshot of the store: %w", err)
-	}
-	return s, nil
+	s.data = m
+	return nil
 }
 
 func (s *kvStore) String() string {
-	keys := make([]string, 0, len(s.Data))
-	for k := range s.Data {
-		keys = append(keys, k)
+	ks := make([]string, 0, len(s.data))
+	for k := range s.data {
+		ks = append(ks, k+"="+s.data[k])
 	}
-	sort.Strings(keys)
-	out := "{"
-	for i, k := range keys {
-		if i > 0 {
-			out += " "
+	sort.Strings(ks)
+	return "{" + strings.Join(ks, " ") + "}"
+}
+
+// kvState is the value of one key (the model is partitioned by key).
+type kvState struct {
+	Value   string
+	Present bool
+}
+
+// kvModel is the sequential specification of the store, one key at a time.
+var kvModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var order []string
+		for _, op := range history {
+			k := op.Input.(kvInput).Key
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], op)
 		}
-		out += k + "=" + s.Data[k]
-	}
-	return out + "}"
+		out := make([][]porcupine.Operation, 0, len(order))
+		for _, k := range order {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() interface{} { return kvState{} },
+	Step: func(state, input, output interface{}) (bool, interface{}) {
+		st, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
+		switch in.Kind {
+		case opPut:
+			return true, kvState{Value: in.Value, Present: true}
+		case opDelete:
+			return true, kvState{}
+		case opCAS:
+			swapped := st.Present && st.Value == in.Expect
+			if out.OK != swapped {
+				return false, st
+			}
+			if swapped {
+				return true, kvState{Value: in.Value, Present: true}
+			}
+			return true, st
+		}
+		return out.OK == st.Present && out.Value == st.Value, st
+	},
+	DescribeOperation: func(input, output interface{}) string {
+		return fmt.Sprintf("%v -> %v", input, output)
+	},
 }

@@ -11,7 +11,7 @@ import (
 
 // node is one simulated server: a RawNode over a MemoryStorage that holds
 // everything written (durable or still buffered), the disk that survives
-// crashes, and the key-value store that raft's log drives.
+// crashes, and the application state that raft's log drives.
 type node struct {
 	id    uint64
 	rn    *raft.RawNode
@@ -21,7 +21,7 @@ type node struct {
 	// false): visible to raft, lost by a crash, made durable by the next
 	// synced write.
 	unsynced *pb.HardState
-	kv       *kvStore
+	rep      *replica
 	conf     pb.ConfState
 
 	up bool
@@ -78,13 +78,12 @@ func (s *Sim) raftConfig(id uint64, st raft.Storage) *raft.Config {
 func (s *Sim) start(n *node) {
 	n.store = n.disk.storage()
 	n.unsynced = nil
-	kv, err := decodeKVStore(n.disk.snap.Data)
+	rep, err := newReplica(s.workload, n.disk.snap.Data, n.disk.snap.Metadata.Index)
 	if err != nil {
 		s.fail("snapshot decoding", "node %d: %v", n.id, err)
 		return
 	}
-	kv.Applied = n.disk.snap.Metadata.Index
-	n.kv = kv
+	n.rep = rep
 	n.conf = n.disk.snap.Metadata.ConfState
 	n.appendQ, n.applyQ, n.reads = nil, nil, nil
 	rn, err := raft.NewRawNode(s.raftConfig(n.id, freshSnapshots{n.store, n}))
@@ -267,16 +266,13 @@ func (s *Sim) deliverResponses(n *node, resps []pb.Message) {
 
 // restoreSnapshot replaces the state machine with a snapshot's contents.
 func (s *Sim) restoreSnapshot(n *node, snap pb.Snapshot) {
-	if snap.Metadata.Index <= n.kv.Applied {
+	if snap.Metadata.Index <= n.rep.applied {
 		return
 	}
-	kv, err := decodeKVStore(snap.Data)
-	if err != nil {
+	if err := n.rep.restore(snap.Data, snap.Metadata.Index); err != nil {
 		s.fail("snapshot decoding", "node %d: %v", n.id, err)
 		return
 	}
-	kv.Applied = snap.Metadata.Index
-	n.kv = kv
 	n.conf = snap.Metadata.ConfState
 	s.event("node %d restored snapshot %d/%d", n.id, snap.Metadata.Term, snap.Metadata.Index)
 }
@@ -289,23 +285,19 @@ func (s *Sim) applyEntries(n *node, ents []pb.Entry) {
 		if !n.up {
 			return
 		}
-		if e.Index <= n.kv.Applied {
+		if e.Index <= n.rep.applied {
 			continue
 		}
-		if e.Index != n.kv.Applied+1 {
-			s.fail("apply order", "node %d applies %d after %d", n.id, e.Index, n.kv.Applied)
+		if e.Index != n.rep.applied+1 {
+			s.fail("apply order", "node %d applies %d after %d", n.id, e.Index, n.rep.applied)
 			return
 		}
 		s.noteApplied(n, e)
 		switch e.Type {
 		case pb.EntryNormal:
-			c, res, took := n.kv.apply(e.Index, e.Data)
-			if took {
-				s.noteEffect(c, res)
-			}
-			s.answerWrite(n, c, res)
+			s.applyWrite(n, e)
 		default:
-			n.kv.Applied = e.Index
+			n.rep.applied = e.Index
 			s.applyConfChange(n, e)
 		}
 	}
@@ -365,14 +357,16 @@ func (s *Sim) maybeCompact(n *node) {
 	}
 	last, _ := n.store.LastIndex()
 	first, _ := n.store.FirstIndex()
-	idx := n.kv.Applied
+	idx := n.rep.applied
 	// Under AsyncStorageWrites the store may run ahead of the local log
 	// (committed entries are applied before they are persisted here); the
 	// snapshot must wait until storage has caught up.
 	if idx < first || idx > last {
 		return
 	}
-	snap, err := n.store.CreateSnapshot(idx, &n.conf, n.kv.encode())
+	data := n.rep.snapshotData()
+	s.noteState(n, idx, data)
+	snap, err := n.store.CreateSnapshot(idx, &n.conf, data)
 	if err != nil {
 		return // out of date: a newer snapshot is already there
 	}
@@ -431,8 +425,8 @@ type freshSnapshots struct {
 func (f freshSnapshots) Snapshot() (pb.Snapshot, error) {
 	n := f.n
 	last, _ := f.LastIndex()
-	if n.kv != nil && n.kv.Applied <= last {
-		if snap, err := f.CreateSnapshot(n.kv.Applied, &n.conf, n.kv.encode()); err == nil {
+	if n.rep != nil && n.rep.applied <= last {
+		if snap, err := f.CreateSnapshot(n.rep.applied, &n.conf, n.rep.snapshotData()); err == nil {
 			return snap, nil
 		}
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	TraceTail int
 	// Trace, if set, receives every event as it happens.
 	Trace func(step int, event string)
+	// Workload is what the clients do and the state machine they do it
+	// to; nil means KeyValue(). A workload of your own puts your state
+	// machine under the same faults and checks (see StateMachine).
+	Workload Workload
 }
 
 // Stats are the figures of one run.
@@ -104,12 +108,19 @@ type Violation struct {
 	Invariant string
 	Detail    string
 	Recent    []string
+	// custom is set when the run used a workload other than the
+	// built-in one, which the test's -sim.seed flag cannot replay.
+	custom bool
 }
 
 func (v *Violation) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d: step %d: invariant %q violated: %s\n", v.Seed, v.Step, v.Invariant, v.Detail)
-	fmt.Fprintf(&b, "replay: go test ./rafttest/sim -run TestSimulation -sim.seed=%d -sim.v\n", v.Seed)
+	if v.custom {
+		fmt.Fprintf(&b, "replay: run the same Options with Seed %d (Options.Trace receives every event)\n", v.Seed)
+	} else {
+		fmt.Fprintf(&b, "replay: go test ./rafttest/sim -run TestSimulation -sim.seed=%d -sim.v\n", v.Seed)
+	}
 	b.WriteString("recent events:\n")
 	for _, e := range v.Recent {
 		b.WriteString("  ")
@@ -160,6 +171,7 @@ type Sim struct {
 	maxMsgSize  uint64
 	maxInflight int
 
+	workload  Workload
 	clients   []*client
 	hist      history
 	nextOp    uint64
@@ -182,8 +194,12 @@ func New(opts Options) *Sim {
 	if opts.TraceTail == 0 {
 		opts.TraceTail = 40
 	}
+	if opts.Workload == nil {
+		opts.Workload = KeyValue()
+	}
 	s := &Sim{
 		opts:       opts,
+		workload:   opts.Workload,
 		rng:        rand.New(rand.NewSource(opts.Seed)),
 		nodes:      map[uint64]*node{},
 		everMember: map[uint64]bool{},
@@ -202,7 +218,8 @@ func New(opts Options) *Sim {
 		s.everMember[voters[i]] = true
 	}
 	boot := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 5, Term: 1, ConfState: pb.ConfState{Voters: voters}}}
-	boot.Data = newKVStore().encode()
+	initial := replica{sm: s.workload.NewStateMachine(), sessions: map[int]uint64{}}
+	boot.Data = initial.snapshotData()
 	for _, id := range voters {
 		n := &node{id: id}
 		n.disk.snap = boot
@@ -310,7 +327,8 @@ func (s *Sim) fail(invariant, format string, args ...interface{}) {
 	detail := fmt.Sprintf(format, args...)
 	s.event("VIOLATION %s: %s", invariant, detail)
 	recent := append(append([]string(nil), s.recent[s.recentPos:]...), s.recent[:s.recentPos]...)
-	s.violation = &Violation{Seed: s.opts.Seed, Step: s.step, Invariant: invariant, Detail: detail, Recent: recent}
+	_, builtin := s.workload.(kvWorkload)
+	s.violation = &Violation{Seed: s.opts.Seed, Step: s.step, Invariant: invariant, Detail: detail, Recent: recent, custom: !builtin}
 }
 
 // Run simulates the faulty phase, heals everything, checks liveness and
@@ -343,7 +361,7 @@ func (s *Sim) Run() (stats Stats, err error) {
 	}
 	s.finishClients()
 	s.stats.Checked = len(s.hist.ops)
-	if e := s.hist.check(checkTimeout); e != nil {
+	if e := s.hist.check(s.workload.Model(), checkTimeout); e != nil {
 		s.fail("linearizability", "%v", e)
 	}
 	return
@@ -446,7 +464,7 @@ func (s *Sim) tick() {
 // crash stops n at once: whatever is not on its disk is gone.
 func (s *Sim) crash(n *node) {
 	n.up = false
-	n.rn, n.store, n.kv, n.unsynced = nil, nil, nil, nil
+	n.rn, n.store, n.rep, n.unsynced = nil, nil, nil, nil
 	n.appendQ, n.applyQ, n.reads = nil, nil, nil
 	n.downAt = s.ticks + 1 + s.rng.Intn(4*electionTick)
 	s.stats.Crashes++
@@ -558,7 +576,7 @@ func (s *Sim) awaitLiveness() {
 			return
 		}
 		if op == nil && marker.op == nil {
-			op = s.invoke(marker, opPut, "live", fmt.Sprint(s.opts.Seed))
+			op = s.invoke(marker, Op{Input: s.workload.LivenessWrite(s.opts.Seed)})
 		}
 		if op != nil && op.done && s.quorumApplied(op.appliedAt) {
 			s.event("live: write committed at %d and applied by a quorum", op.appliedAt)
@@ -589,7 +607,7 @@ func (s *Sim) quorumApplied(index uint64) bool {
 	votes := map[uint64]bool{}
 	for id := range cfg.Voters.IDs() {
 		n := s.nodes[id]
-		votes[id] = n != nil && n.up && n.kv.Applied >= index
+		votes[id] = n != nil && n.up && n.rep.applied >= index
 	}
 	return cfg.Voters.VoteResult(votes) == quorum.VoteWon
 }
@@ -654,7 +672,7 @@ func (s *Sim) nodeSummary() string {
 		default:
 			bs := n.rn.BasicStatus()
 			fmt.Fprintf(&b, "[%d %s term=%d lead=%d commit=%d applied=%d ready=%v appendq=%d applyq=%d]", id, bs.RaftState,
-				bs.Term, bs.Lead, bs.Commit, n.kv.Applied, n.rn.HasReady(), len(n.appendQ), len(n.applyQ))
+				bs.Term, bs.Lead, bs.Commit, n.rep.applied, n.rn.HasReady(), len(n.appendQ), len(n.applyQ))
 		}
 	}
 	return b.String()

@@ -111,7 +111,9 @@ func (r *raft) handleHeartbeatResp(m pb.Message, pr *tracker.Progress) {
 	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, m.Context)) != quorum.VoteWon {
 		return
 	}
-	for _, rs := range r.readOnly.advance(m) {
+	served := r.readOnly.advance(m)
+	for _, rs := range served {
 		r.answerRead(rs.req, rs.index)
 	}
+	r.readOnly.recycle(served)
 }

@@ -141,8 +141,9 @@ func (rn *RawNode) Step(m pb.Message) error {
 func (rn *RawNode) readyWithoutAccept() Ready {
 	r := rn.raft
 	rd := Ready{SoftState: rn.changedSoftState(), HardState: rn.changedHardState()}
-	if len(r.readStates) != 0 {
-		rd.ReadStates = r.readStates
+	if n := len(r.readStates); n != 0 {
+		// Capped: the array goes on serving raft (see addReadState).
+		rd.ReadStates = r.readStates[:n:n]
 	}
 	rd.Entries = r.raftLog.nextUnstableEnts()
 	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
@@ -368,7 +369,10 @@ func (rn *RawNode) acceptReady(rd Ready) {
 // drops the read states it hands out.
 func (rn *RawNode) rememberStates(rd Ready) {
 	if len(rd.ReadStates) != 0 {
-		rn.raft.readStates = nil
+		// The Ready owns them now; raft continues in the array's unused
+		// rest, which no Ready has seen.
+		rs := rn.raft.readStates
+		rn.raft.readStates = rs[len(rs):]
 	}
 	if !IsEmptyHardState(rd.HardState) {
 		rn.reported.hard = rd.HardState

@@ -46,6 +46,14 @@ type readOnly struct {
 	pendingReadIndex map[string]*readIndexStatus
 	readIndexQueue   []string
 	option           ReadOnlyOption
+
+	// spare holds served requests' statuses for addRequest to reuse, acks
+	// map and all; done is advance's result array, reused by the next
+	// advance. Both are private to the leader: statuses never leave raft,
+	// and the caller of advance is done with its result before the next
+	// call (see advance and recycle).
+	spare []*readIndexStatus
+	done  []*readIndexStatus
 }
 
 // newReadOnly returns an empty queue for reads served as option says.
@@ -58,10 +66,43 @@ func newReadOnly(option ReadOnlyOption) *readOnly {
 // addRequest queues request m, to be served at index. A request whose
 // context is already queued is a duplicate and is dropped.
 func (ro *readOnly) addRequest(index uint64, m pb.Message) {
+	if ro.pendingReadIndex[string(m.Entries[0].Data)] != nil {
+		return
+	}
 	key := string(m.Entries[0].Data)
-	if ro.pendingReadIndex[key] == nil {
-		ro.readIndexQueue = append(ro.readIndexQueue, key)
-		ro.pendingReadIndex[key] = &readIndexStatus{index: index, req: m, acks: make(map[uint64]bool, 1)}
+	ro.readIndexQueue = append(ro.readIndexQueue, key)
+	rs := ro.takeSpare()
+	rs.index, rs.req = index, m
+	ro.pendingReadIndex[key] = rs
+}
+
+// takeSpare returns an empty status, a recycled one if there is one.
+func (ro *readOnly) takeSpare() *readIndexStatus {
+	n := len(ro.spare)
+	if n == 0 {
+		return &readIndexStatus{acks: make(map[uint64]bool, 1)}
+	}
+	rs := ro.spare[n-1]
+	ro.spare[n-1] = nil
+	ro.spare = ro.spare[:n-1]
+	return rs
+}
+
+// maxSpareReads bounds how many served statuses readOnly keeps for reuse:
+// enough for a burst of reads per heartbeat round, not a growing cache.
+const maxSpareReads = 16
+
+// recycle takes back the statuses of served requests (the result of the
+// last advance, which the caller no longer uses), emptied so that they hold
+// on to no request.
+func (ro *readOnly) recycle(served []*readIndexStatus) {
+	for i, rs := range served {
+		if len(ro.spare) < maxSpareReads {
+			clear(rs.acks)
+			rs.req = pb.Message{}
+			ro.spare = append(ro.spare, rs)
+		}
+		served[i] = nil
 	}
 }
 
@@ -79,23 +120,36 @@ func (ro *readOnly) recvAck(id uint64, ctx []byte) map[uint64]bool {
 // advance removes and returns, in order, the request with m's context and
 // every request queued before it: a confirmation of leadership at some
 // point confirms it for all earlier requests too. It returns nil if no
-// queued request has that context.
+// queued request has that context. The result is valid until the next call;
+// the caller hands it back through recycle.
 func (ro *readOnly) advance(m pb.Message) []*readIndexStatus {
-	ctx := string(m.Context)
-	if _, ok := ro.pendingReadIndex[ctx]; !ok {
+	if _, ok := ro.pendingReadIndex[string(m.Context)]; !ok {
 		return nil
 	}
-	var done []*readIndexStatus
+	done := ro.done[:0]
 	for i, queued := range ro.readIndexQueue {
 		rs := ro.pendingReadIndex[queued]
 		delete(ro.pendingReadIndex, queued)
 		done = append(done, rs)
-		if queued == ctx {
-			ro.readIndexQueue = ro.readIndexQueue[i+1:]
+		if queued == string(m.Context) {
+			ro.dropServed(i + 1)
 			break
 		}
 	}
+	ro.done = done
 	return done
+}
+
+// dropServed removes the first n requests from the queue. An emptied queue
+// starts again at the front of its array, so that a steady trickle of reads
+// does not keep moving it to fresh arrays.
+func (ro *readOnly) dropServed(n int) {
+	if n < len(ro.readIndexQueue) {
+		ro.readIndexQueue = ro.readIndexQueue[n:]
+		return
+	}
+	clear(ro.readIndexQueue)
+	ro.readIndexQueue = ro.readIndexQueue[:0]
 }
 
 // lastPendingRequestCtx is the context of the latest queued request, or "".
@@ -134,7 +188,7 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 // MsgReadIndexResp to return to its sender.
 func (r *raft) responseToReadIndexReq(req pb.Message, readIndex uint64) pb.Message {
 	if req.From == None || req.From == r.id {
-		r.readStates = append(r.readStates, ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
+		r.addReadState(ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
 		return pb.Message{}
 	}
 	return pb.Message{Type: pb.MsgReadIndexResp, To: req.From, Index: readIndex, Entries: req.Entries}
@@ -188,5 +242,23 @@ func (r *raft) handleReadIndexResp(m pb.Message) {
 		r.logger.Errorf("%x invalid format of MsgReadIndexResp from %x, entries count: %d", r.id, m.From, len(m.Entries))
 		return
 	}
-	r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Entries[0].Data})
+	r.addReadState(ReadState{Index: m.Index, RequestCtx: m.Entries[0].Data})
+}
+
+// readStateChunk is the room for read states that a full readStates grows
+// by at least; see addReadState.
+const readStateChunk = 8
+
+// addReadState queues rs for the next Ready. A Ready takes the queued read
+// states as a capped prefix of their array, and raft continues in the rest
+// of it (RawNode.rememberStates), so the array serves several Readys; like
+// the outboxes, it is only ever written past its length, so slots a Ready
+// handed out are never written again.
+func (r *raft) addReadState(rs ReadState) {
+	if len(r.readStates) == cap(r.readStates) {
+		grown := make([]ReadState, len(r.readStates), 2*len(r.readStates)+readStateChunk)
+		copy(grown, r.readStates)
+		r.readStates = grown
+	}
+	r.readStates = append(r.readStates, rs)
 }

@@ -214,12 +214,19 @@ func (u *unstable) truncateAndAppend(ents []pb.Entry) {
 }
 
 // grow makes room for n more entries, moving the entries to a fresh array
-// with at least unstableChunk spare slots if the current one lacks the room.
+// if the current one lacks the room. The spare room is for the small
+// appends that follow (a leader's proposals): a batch of at least a chunk
+// (a follower's MsgApp) gets an array of just the room the entries need,
+// since the next batch is as likely to find the log emptied by then.
 func (u *unstable) grow(n int) {
 	if len(u.entries)+n <= cap(u.entries) {
 		return
 	}
-	grown := make([]pb.Entry, len(u.entries), 2*len(u.entries)+n+unstableChunk)
+	spare := unstableChunk
+	if n >= unstableChunk {
+		spare = 0
+	}
+	grown := make([]pb.Entry, len(u.entries), 2*len(u.entries)+n+spare)
 	copy(grown, u.entries)
 	u.setEntries(grown)
 }

@@ -79,7 +79,7 @@ func (r *raft) bcastHeartbeat() {
 // bcastHeartbeatWithCtx sends heartbeats carrying ctx to every other member,
 // in ID order.
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
-	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+	r.visitPeers(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendHeartbeat(id, ctx)
 		}

@@ -115,6 +115,9 @@ type raft struct {
 	raftLog *raftLog
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
+	// peerOrder caches trk.Progress's IDs in ascending order for
+	// visitPeers; a guess checked on every use (see visitPeers).
+	peerOrder []uint64
 
 	// Outboxes. msgs are to be sent right away and never target this node.
 	// msgsAfterAppend wait until everything unstable now (term, vote,

@@ -115,7 +115,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 
 // bcastAppend sends appends to every other member, in ID order.
 func (r *raft) bcastAppend() {
-	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+	r.visitPeers(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendAppend(id)
 		}

@@ -30,7 +30,8 @@ type RawNode struct {
 	// outbox is the message slice of the Ready built last, uncapped:
 	// acceptReady continues raft's outbox in the rest of its array.
 	outbox []pb.Message
-	// proposal backs the entries of a leader's proposals (see Propose).
+	// proposal backs the entries of a leader's proposals (see Propose) and
+	// of a lone voter's read requests (see ReadIndex).
 	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
@@ -506,7 +507,19 @@ func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
 // has applied up to its Index, reads issued before the request are
 // linearizable.
 func (rn *RawNode) ReadIndex(rctx []byte) {
-	_ = rn.raft.Step(readIndexMsg(rctx))
+	r := rn.raft
+	if r.state != StateLeader || !r.trk.IsSingleton() {
+		// The request may be kept (queued for a quorum's confirmation,
+		// deferred until the leader commits in its term, forwarded to the
+		// leader), entries and all, so they must be its own.
+		_ = r.Step(readIndexMsg(rctx))
+		return
+	}
+	// A lone voter answers at once and keeps only rctx (in the ReadState),
+	// not the request's entries, which can therefore be a buffer of ours.
+	rn.proposal[0] = pb.Entry{Data: rctx}
+	_ = r.Step(pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]})
+	rn.proposal[0] = pb.Entry{} // drop the reference to rctx
 }
 
 // TransferLeader asks this node, if it leads, to hand leadership over to

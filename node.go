@@ -353,7 +353,7 @@ func (n *node) run() {
 		case <-n.tickc:
 			n.rn.Tick()
 		case st.readyc <- st.rd:
-			n.rn.acceptReady(st.rd)
+			n.rn.acceptReady(&st.rd)
 			st.readyc = nil
 			if n.rn.async {
 				// The storage threads' responses stand in for Advance.

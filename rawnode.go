@@ -154,7 +154,7 @@ func (rn *RawNode) readyWithoutAccept() Ready {
 	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
 	var out []pb.Message
 	if rn.async {
-		out = appendStorageWork(r, r.msgs, rd)
+		out = appendStorageWork(r, r.msgs, &rd)
 	} else {
 		out = appendAfterPersist(r, r.msgs)
 	}
@@ -206,7 +206,7 @@ func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 // appendStorageWork adds to msgs the work for the local storage threads in
 // rd, if any. Whatever waits for durability or application rides along with
 // that work, so the rest of the messages can go out at once.
-func appendStorageWork(r *raft, msgs []pb.Message, rd Ready) []pb.Message {
+func appendStorageWork(r *raft, msgs []pb.Message, rd *Ready) []pb.Message {
 	if needStorageAppendMsg(r, rd) {
 		msgs = enqueue(msgs, newStorageAppendMsg(r, rd))
 	}
@@ -228,7 +228,7 @@ func MustSync(st, prevst pb.HardState, entsnum int) bool {
 // needStorageAppendMsg reports whether the append thread has work in rd:
 // something to persist, or messages that must wait until everything handed
 // to it earlier is durable.
-func needStorageAppendMsg(r *raft, rd Ready) bool {
+func needStorageAppendMsg(r *raft, rd *Ready) bool {
 	return len(rd.Entries) != 0 || !IsEmptyHardState(rd.HardState) ||
 		!IsEmptySnap(rd.Snapshot) || len(r.msgsAfterAppend) != 0
 }
@@ -237,13 +237,13 @@ func needStorageAppendMsg(r *raft, rd Ready) bool {
 // append thread: when a snapshot is written, or while any unstable entry
 // awaits its acknowledgement, even one handed out by an earlier Ready
 // (newStorageAppendRespMsg explains why).
-func needStorageAppendRespMsg(r *raft, rd Ready) bool {
+func needStorageAppendRespMsg(r *raft, rd *Ready) bool {
 	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
 }
 
 // snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
 // none. Each storage message gets its own copy, independent of the Ready.
-func snapshotCopy(rd Ready) *pb.Snapshot {
+func snapshotCopy(rd *Ready) *pb.Snapshot {
 	if IsEmptySnap(rd.Snapshot) {
 		return nil
 	}
@@ -264,7 +264,7 @@ func snapshotCopy(rd Ready) *pb.Snapshot {
 // The HardState travels in the message's Term, Vote and Commit. Without a
 // change they all stay zero, so that the HardState rebuilt from them is
 // empty and nothing is written.
-func newStorageAppendMsg(r *raft, rd Ready) pb.Message {
+func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 	var term, vote, commit uint64
 	if !IsEmptyHardState(rd.HardState) {
 		term, vote, commit = rd.Term, rd.Vote, rd.Commit
@@ -298,7 +298,7 @@ func newStorageAppendMsg(r *raft, rd Ready) pb.Message {
 // HardState-only write after a term change), gives every term a chance to
 // acknowledge entries whose own acknowledgement went stale, so that the
 // unstable log is eventually trimmed.
-func newStorageAppendRespMsg(r *raft, rd Ready) pb.Message {
+func newStorageAppendRespMsg(r *raft, rd *Ready) pb.Message {
 	var last entryID // zero: nothing unstable to acknowledge
 	if r.raftLog.hasNextOrInProgressUnstableEnts() {
 		last = r.raftLog.lastEntryID()
@@ -315,12 +315,12 @@ func newStorageAppendRespMsg(r *raft, rd Ready) pb.Message {
 }
 
 // needStorageApplyMsg reports whether the apply thread has work in rd.
-func needStorageApplyMsg(rd Ready) bool { return len(rd.CommittedEntries) != 0 }
+func needStorageApplyMsg(rd *Ready) bool { return len(rd.CommittedEntries) != 0 }
 
 // newStorageApplyMsg builds the message for the apply thread: apply rd's
 // committed entries, then deliver the acknowledgement. Applying does not
 // happen under any particular term, so Term stays zero.
-func newStorageApplyMsg(r *raft, rd Ready) pb.Message {
+func newStorageApplyMsg(r *raft, rd *Ready) pb.Message {
 	ack := newStorageApplyRespMsg(r, rd.CommittedEntries)
 	return pb.Message{
 		Type:      pb.MsgStorageApply,
@@ -340,7 +340,7 @@ func newStorageApplyRespMsg(r *raft, ents []pb.Entry) pb.Message {
 // acceptReady records that rd, built by readyWithoutAccept with nothing
 // changed since, is handed to the application: its contents are not offered
 // again, and raft lets go of the slices it shares with rd.
-func (rn *RawNode) acceptReady(rd Ready) {
+func (rn *RawNode) acceptReady(rd *Ready) {
 	r := rn.raft
 	rn.rememberStates(rd)
 	if !rn.async {
@@ -368,7 +368,7 @@ func (rn *RawNode) acceptReady(rd Ready) {
 
 // rememberStates records the states rd reports as the new baseline, and
 // drops the read states it hands out.
-func (rn *RawNode) rememberStates(rd Ready) {
+func (rn *RawNode) rememberStates(rd *Ready) {
 	if len(rd.ReadStates) != 0 {
 		// The Ready owns them now; raft continues in the array's unused
 		// rest, which no Ready has seen.
@@ -386,7 +386,7 @@ func (rn *RawNode) rememberStates(rd Ready) {
 // queuePendingAcks collects what Advance will step once the application
 // has handled rd: the same acknowledgements that the storage threads would
 // deliver with AsyncStorageWrites, in the same order.
-func (rn *RawNode) queuePendingAcks(rd Ready) {
+func (rn *RawNode) queuePendingAcks(rd *Ready) {
 	r := rn.raft
 	if len(rn.pendingAcks) != 0 {
 		// Misuse, but one that leaves raft unable to tell which writes are
@@ -394,9 +394,9 @@ func (rn *RawNode) queuePendingAcks(rd Ready) {
 		panic(fmt.Sprintf("raft: a second Ready was accepted without a call to Advance (%d acknowledgements pending)",
 			len(rn.pendingAcks)))
 	}
-	for _, m := range r.msgsAfterAppend {
-		if m.To == r.id {
-			rn.pendingAcks = append(rn.pendingAcks, m)
+	for i := range r.msgsAfterAppend {
+		if r.msgsAfterAppend[i].To == r.id {
+			rn.pendingAcks = append(rn.pendingAcks, r.msgsAfterAppend[i])
 		}
 	}
 	if needStorageAppendRespMsg(r, rd) {
@@ -422,7 +422,7 @@ func (rn *RawNode) applyUnstableEntries() bool {
 // for the next one.
 func (rn *RawNode) Ready() Ready {
 	rd := rn.readyWithoutAccept()
-	rn.acceptReady(rd)
+	rn.acceptReady(&rd)
 	return rd
 }
 

@@ -66,11 +66,11 @@ func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
 }
 
 // bcastHeartbeat sends heartbeats to every other member. They carry the
-// context of the latest pending read request, so that their answers also
-// confirm leadership for it and every read queued before it.
+// round token of the latest pending read request, so that their answers
+// also confirm leadership for it and every read queued before it.
 func (r *raft) bcastHeartbeat() {
 	var ctx []byte
-	if last := r.readOnly.lastPendingRequestCtx(); last != "" {
+	if last := r.readOnly.lastPendingRound(); last != "" {
 		ctx = []byte(last)
 	}
 	r.bcastHeartbeatWithCtx(ctx)

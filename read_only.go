@@ -1,6 +1,10 @@
 package raft
 
-import pb "github.com/raftkit/raft/raftpb"
+import (
+	"encoding/binary"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
 
 // ReadState answers a ReadIndex request: once the application has applied
 // the log up to Index, a read issued with the request's context RequestCtx
@@ -29,23 +33,40 @@ const (
 
 // readIndexStatus is a safe read request waiting for a quorum to confirm
 // the leader: the request req, to be served at index (the commit index when
-// it arrived), and acks, the voters that confirmed so far (a set; it maps to
-// bool because that is what quorum.VoteResult takes).
+// it arrived), acks, the voters that confirmed so far (a set; it maps to
+// bool because that is what quorum.VoteResult takes), and round, the token
+// its heartbeats carry.
 type readIndexStatus struct {
 	index uint64
 	acks  map[uint64]bool
 	req   pb.Message
+	round string
 }
 
 // readOnly is a leader's queue of safe read requests, each known by its
-// context (the data of its single entry).
+// context (the data of its single entry) and by its round token.
 //
-// Invariant: readIndexQueue holds the keys of pendingReadIndex in arrival
-// order, each once.
+// Heartbeats confirming a read carry the request's round token, not the
+// application's context (etcd/raft v3.6 sends the context itself). The
+// token names one registration of one request by this leader in this term,
+// so a heartbeat answer can confirm only the registration it was sent for:
+// a late answer to an earlier round, for a read already served under the
+// same context, finds no pending round and is ignored, where matching by
+// context would let it confirm a later retry before any heartbeat of that
+// retry was answered (a stale read; etcd fixed this after v3.6). Followers
+// echo the context unread, so the change is invisible to them.
+//
+// Invariants: readIndexQueue holds the keys of pendingReadIndex in arrival
+// order, each once; byRound holds the same statuses keyed by round.
 type readOnly struct {
 	pendingReadIndex map[string]*readIndexStatus
+	byRound          map[string]*readIndexStatus
 	readIndexQueue   []string
 	option           ReadOnlyOption
+	// rounds counts the registrations of this readOnly, which lives for one
+	// term of one node (raft.reset replaces it), so that (term, rounds)
+	// never repeats.
+	rounds uint64
 
 	// spare holds served requests' statuses for addRequest to reuse, acks
 	// map and all; done is advance's result array, reused by the next
@@ -60,20 +81,37 @@ type readOnly struct {
 func newReadOnly(option ReadOnlyOption) *readOnly {
 	ro := &readOnly{option: option}
 	ro.pendingReadIndex = make(map[string]*readIndexStatus)
+	ro.byRound = make(map[string]*readIndexStatus)
 	return ro
 }
 
-// addRequest queues request m, to be served at index. A request whose
-// context is already queued is a duplicate and is dropped.
-func (ro *readOnly) addRequest(index uint64, m pb.Message) {
-	if ro.pendingReadIndex[string(m.Entries[0].Data)] != nil {
-		return
+// addRequest queues request m, to be served at index, under a new round of
+// term, and returns its status. A request whose context is already queued
+// is a duplicate: it is not queued again, and the pending status is
+// returned, so that the retry's heartbeats help the original round.
+func (ro *readOnly) addRequest(index uint64, m pb.Message, term uint64) *readIndexStatus {
+	if rs := ro.pendingReadIndex[string(m.Entries[0].Data)]; rs != nil {
+		return rs
 	}
 	key := string(m.Entries[0].Data)
 	ro.readIndexQueue = append(ro.readIndexQueue, key)
 	rs := ro.takeSpare()
 	rs.index, rs.req = index, m
+	ro.rounds++
+	rs.round = roundToken(term, ro.rounds)
 	ro.pendingReadIndex[key] = rs
+	ro.byRound[rs.round] = rs
+	return rs
+}
+
+// roundToken encodes a read round as the context its heartbeats carry:
+// term and sequence number, 16 bytes, never empty (an empty context means
+// "no read" to handleHeartbeatResp).
+func roundToken(term, seq uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], term)
+	binary.BigEndian.PutUint64(b[8:], seq)
+	return string(b[:])
 }
 
 // takeSpare returns an empty status, a recycled one if there is one.
@@ -99,39 +137,41 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 	for i, rs := range served {
 		if len(ro.spare) < maxSpareReads {
 			clear(rs.acks)
-			rs.req = pb.Message{}
+			rs.req, rs.round = pb.Message{}, ""
 			ro.spare = append(ro.spare, rs)
 		}
 		served[i] = nil
 	}
 }
 
-// recvAck records that id confirmed leadership for the request with
-// context ctx, and returns all confirmations of it so far (nil if no such
-// request is queued).
-func (ro *readOnly) recvAck(id uint64, ctx []byte) map[uint64]bool {
-	if rs := ro.pendingReadIndex[string(ctx)]; rs != nil {
+// recvAck records that id confirmed leadership for the request of round
+// token round, and returns all confirmations of it so far (nil if no such
+// round is pending).
+func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
+	if rs := ro.byRound[string(round)]; rs != nil {
 		rs.acks[id] = true
 		return rs.acks
 	}
 	return nil
 }
 
-// advance removes and returns, in order, the request with m's context and
-// every request queued before it: a confirmation of leadership at some
-// point confirms it for all earlier requests too. It returns nil if no
-// queued request has that context. The result is valid until the next call;
-// the caller hands it back through recycle.
+// advance removes and returns, in order, the request of the round m's
+// context names and every request queued before it: a confirmation of
+// leadership at some point confirms it for all earlier requests too. It
+// returns nil if that round is not pending. The result is valid until the
+// next call; the caller hands it back through recycle.
 func (ro *readOnly) advance(m pb.Message) []*readIndexStatus {
-	if _, ok := ro.pendingReadIndex[string(m.Context)]; !ok {
+	target := ro.byRound[string(m.Context)]
+	if target == nil {
 		return nil
 	}
 	done := ro.done[:0]
 	for i, queued := range ro.readIndexQueue {
 		rs := ro.pendingReadIndex[queued]
 		delete(ro.pendingReadIndex, queued)
+		delete(ro.byRound, rs.round)
 		done = append(done, rs)
-		if queued == string(m.Context) {
+		if rs == target {
 			ro.dropServed(i + 1)
 			break
 		}
@@ -152,10 +192,10 @@ func (ro *readOnly) dropServed(n int) {
 	ro.readIndexQueue = ro.readIndexQueue[:0]
 }
 
-// lastPendingRequestCtx is the context of the latest queued request, or "".
-func (ro *readOnly) lastPendingRequestCtx() string {
+// lastPendingRound is the round token of the latest queued request, or "".
+func (ro *readOnly) lastPendingRound() string {
 	if n := len(ro.readIndexQueue); n > 0 {
-		return ro.readIndexQueue[n-1]
+		return ro.pendingReadIndex[ro.readIndexQueue[n-1]].round
 	}
 	return ""
 }
@@ -222,10 +262,9 @@ func sendMsgReadIndexResponse(r *raft, m pb.Message) {
 	if r.readOnly.option != ReadOnlySafe {
 		return
 	}
-	ctx := m.Entries[0].Data
-	r.readOnly.addRequest(readIndex, m)
-	r.readOnly.recvAck(r.id, ctx)
-	r.bcastHeartbeatWithCtx(ctx)
+	rs := r.readOnly.addRequest(readIndex, m, r.Term)
+	rs.acks[r.id] = true
+	r.bcastHeartbeatWithCtx([]byte(rs.round))
 }
 
 // answerRead answers req at readIndex, sending the response if it is for

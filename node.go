@@ -113,6 +113,35 @@ func isHardStateEqual(a, b pb.HardState) bool {
 // machine, and these methods, safe for concurrent use, talk to it. It is the
 // concurrent counterpart of RawNode.
 type Node interface {
+	// Tick advances the node's logical clock by one tick. Election and
+	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
+	// node is busy; if the buffer is full the tick is dropped with a
+	// warning.
+	Tick()
+
+	// Campaign makes the node a candidate (or pre-candidate with PreVote)
+	// and starts an election.
+	Campaign(ctx context.Context) error
+
+	// ForgetLeader makes a follower forget its leader for the rest of the
+	// term, without campaigning.
+	//
+	// With PreVote and CheckQuorum a follower refuses pre-votes while it
+	// has heard from a leader within the election timeout. When the
+	// application knows for sure that the leader is gone (say, its machine
+	// was shut down), it can make a quorum of followers forget it so that
+	// one of them wins a pre-vote at once, instead of after a full election
+	// timeout. A lone node cannot do that alone, which protects a healthy
+	// leader from one mistaken follower. A follower that hears from the
+	// leader again follows it as before.
+	//
+	// It does nothing with ReadOnlyLeaseBased, where a new leader elected
+	// behind the old leader's back would break the lease.
+	ForgetLeader(ctx context.Context) error
+
+	// TransferLeadership asks lead to hand leadership over to transferee.
+	TransferLeadership(ctx context.Context, lead, transferee uint64)
+
 	// Propose asks for data to be appended to the log. It waits until the
 	// node's state machine has taken or refused the proposal, returning
 	// ErrProposalDropped when it was refused. A taken proposal may still be
@@ -136,6 +165,11 @@ type Node interface {
 	// ConfState is to be recorded in later snapshots.
 	ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState
 
+	// Step hands a message received from a peer to the node. Messages that
+	// only the node itself may create are ignored. It returns ctx.Err() if
+	// ctx ends first.
+	Step(ctx context.Context, msg pb.Message) error
+
 	// Ready returns the channel on which the node delivers its batches of
 	// work. After handling a Ready the application must call Advance
 	// (never with AsyncStorageWrites); no further Ready arrives before it.
@@ -154,40 +188,6 @@ type Node interface {
 	// the local storage threads take its place.
 	Advance()
 
-	// Step hands a message received from a peer to the node. Messages that
-	// only the node itself may create are ignored. It returns ctx.Err() if
-	// ctx ends first.
-	Step(ctx context.Context, msg pb.Message) error
-
-	// Tick advances the node's logical clock by one tick. Election and
-	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
-	// node is busy; if the buffer is full the tick is dropped with a
-	// warning.
-	Tick()
-
-	// Campaign makes the node a candidate (or pre-candidate with PreVote)
-	// and starts an election.
-	Campaign(ctx context.Context) error
-
-	// TransferLeadership asks lead to hand leadership over to transferee.
-	TransferLeadership(ctx context.Context, lead, transferee uint64)
-
-	// ForgetLeader makes a follower forget its leader for the rest of the
-	// term, without campaigning.
-	//
-	// With PreVote and CheckQuorum a follower refuses pre-votes while it
-	// has heard from a leader within the election timeout. When the
-	// application knows for sure that the leader is gone (say, its machine
-	// was shut down), it can make a quorum of followers forget it so that
-	// one of them wins a pre-vote at once, instead of after a full election
-	// timeout. A lone node cannot do that alone, which protects a healthy
-	// leader from one mistaken follower. A follower that hears from the
-	// leader again follows it as before.
-	//
-	// It does nothing with ReadOnlyLeaseBased, where a new leader elected
-	// behind the old leader's back would break the lease.
-	ForgetLeader(ctx context.Context) error
-
 	// ReadIndex asks for a read index for the request context rctx. The
 	// answer arrives as a ReadState in a later Ready: once the application
 	// has applied up to its Index, reads issued before the request are
@@ -198,16 +198,16 @@ type Node interface {
 	// zero Status once the node is stopped.
 	Status() Status
 
-	// ReportUnreachable reports that the last message sent to id could not
-	// be delivered.
-	ReportUnreachable(id uint64)
-
 	// ReportSnapshot reports the outcome of sending a snapshot to follower
 	// id. While the snapshot is in flight the leader does not probe the
 	// follower, so a failure (the transfer broke, the follower crashed)
 	// must be reported with SnapshotFailure, or the follower may never
 	// hear from the leader again. Reporting SnapshotFinish changes nothing.
 	ReportSnapshot(id uint64, status SnapshotStatus)
+
+	// ReportUnreachable reports that the last message sent to id could not
+	// be delivered.
+	ReportUnreachable(id uint64)
 
 	// Stop stops the node's goroutine and waits for it to exit. Calling it
 	// again is harmless.
@@ -276,20 +276,26 @@ type msgWithResult struct {
 // node implements Node. All raft state belongs to the goroutine in run; the
 // other methods only exchange values with it over these channels.
 type node struct {
-	propc      chan msgWithResult
-	recvc      chan pb.Message
-	confc      chan pb.ConfChangeV2
-	confstatec chan pb.ConfState
-	readyc     chan Ready
-	advancec   chan struct{}
+	rn *RawNode
+
+	// Work for the state machine: ticks, proposals, peers' messages.
 	// tickc is buffered so that ticks arriving while the goroutine is busy
 	// are caught up on later rather than lost.
-	tickc  chan struct{}
-	stop   chan struct{}
-	done   chan struct{} // closed when run has exited
-	status chan chan Status
+	tickc chan struct{}
+	propc chan msgWithResult
+	recvc chan pb.Message
 
-	rn *RawNode
+	// The Ready handshake, and configuration changes applied by the caller.
+	readyc     chan Ready
+	advancec   chan struct{}
+	confc      chan pb.ConfChangeV2
+	confstatec chan pb.ConfState
+
+	// Queries and lifetime: stop asks run to exit, done is closed once it
+	// has.
+	status chan chan Status
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // tickBufferSize is how many ticks a busy node goroutine may fall behind.
@@ -541,37 +547,40 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 // Ready implements Node.
 func (n *node) Ready() <-chan Ready { return n.readyc }
 
-// Advance implements Node.
-func (n *node) Advance() {
+// handOver sends v to the node goroutine on ch, unless the node stops
+// first; it reports whether the goroutine took v.
+func handOver[T any](n *node, ch chan<- T, v T) bool {
 	select {
-	case n.advancec <- struct{}{}:
+	case ch <- v:
+		return true
 	case <-n.done:
+		return false
 	}
 }
+
+// Advance implements Node.
+func (n *node) Advance() { handOver(n, n.advancec, struct{}{}) }
 
 // ApplyConfChange implements Node. After Stop it returns an empty ConfState.
 func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
-	var cs pb.ConfState
-	select {
-	case n.confc <- cc.AsV2():
-	case <-n.done:
+	cs := new(pb.ConfState)
+	if !handOver(n, n.confc, cc.AsV2()) {
+		return cs
 	}
 	select {
-	case cs = <-n.confstatec:
+	case *cs = <-n.confstatec:
 	case <-n.done:
 	}
-	return &cs
+	return cs
 }
 
-// Status implements Node.
+// Status implements Node. After Stop it returns the zero Status.
 func (n *node) Status() Status {
-	c := make(chan Status)
-	select {
-	case n.status <- c:
-		return <-c
-	case <-n.done:
+	reply := make(chan Status)
+	if !handOver(n, n.status, reply) {
 		return Status{}
 	}
+	return <-reply
 }
 
 // ReportUnreachable implements Node.

@@ -183,7 +183,7 @@ func (r *raft) poll(id uint64, t pb.MessageType, granted bool) (int, int, quorum
 // later term that this node ignores because it heard from a leader within
 // the election timeout (the leader lease of CheckQuorum, thesis §4.2.3). A
 // transfer campaign overrides the lease: the leader asked for it.
-func (r *raft) ignoresVoteInLease(m pb.Message) bool {
+func (r *raft) ignoresVoteInLease(m *pb.Message) bool {
 	if m.Type != pb.MsgVote && m.Type != pb.MsgPreVote {
 		return false
 	}
@@ -204,7 +204,7 @@ func (r *raft) ignoresVoteInLease(m pb.Message) bool {
 // Learners answer too: a learner may have been promoted by a change it has
 // not seen yet, and the candidate that knows of the promotion may need its
 // vote to win.
-func (r *raft) handleVoteRequest(m pb.Message) {
+func (r *raft) handleVoteRequest(m *pb.Message) {
 	candidate := entryID{term: m.LogTerm, index: m.Index}
 	if !r.canVoteFor(m) || !r.raftLog.isUpToDate(candidate) {
 		r.logVote(m, "rejected")
@@ -226,14 +226,14 @@ func (r *raft) handleVoteRequest(m pb.Message) {
 // candidate's log: it already voted for the sender in this term, or it has
 // neither voted nor seen a leader in this term, or m is a pre-vote for a
 // later term (which commits to nothing).
-func (r *raft) canVoteFor(m pb.Message) bool {
+func (r *raft) canVoteFor(m *pb.Message) bool {
 	return r.Vote == m.From ||
 		(r.Vote == None && r.lead == None) ||
 		(m.Type == pb.MsgPreVote && m.Term > r.Term)
 }
 
 // logVote logs the decision on a vote request: "cast" or "rejected".
-func (r *raft) logVote(m pb.Message, decision string) {
+func (r *raft) logVote(m *pb.Message, decision string) {
 	last := r.raftLog.lastEntryID()
 	preposition := "from"
 	if decision == "cast" {
@@ -246,7 +246,7 @@ func (r *raft) logVote(m pb.Message, decision string) {
 // stepCandidate is the step of both candidate roles. Each counts only the
 // responses of its own round: a candidate may still receive pre-vote
 // responses of the round that made it one.
-func stepCandidate(r *raft, m pb.Message) error {
+func stepCandidate(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
@@ -274,7 +274,7 @@ func (r *raft) ownVoteRespType() pb.MessageType {
 // tallyVote counts a vote response and acts on a decided election: a won
 // trial round starts the real election, a won election makes the node
 // leader, and a lost one makes it a follower.
-func (r *raft) tallyVote(m pb.Message) {
+func (r *raft) tallyVote(m *pb.Message) {
 	granted, rejected, res := r.poll(m.From, m.Type, !m.Reject)
 	r.logger.Infof("%x has received %d %s votes and %d vote rejections", r.id, granted, m.Type, rejected)
 	switch res {

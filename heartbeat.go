@@ -88,7 +88,7 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 
 // handleHeartbeat takes the leader's commit index and answers, echoing the
 // context.
-func (r *raft) handleHeartbeat(m pb.Message) {
+func (r *raft) handleHeartbeat(m *pb.Message) {
 	r.raftLog.commitTo(m.Commit)
 	r.send(pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
 }
@@ -99,7 +99,7 @@ func (r *raft) handleHeartbeat(m pb.Message) {
 // and so does a caught-up probing peer, so that it can return to
 // streaming. A peer waiting for a snapshot stays paused. The answer may
 // also confirm leadership for pending safe reads.
-func (r *raft) handleHeartbeatResp(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleHeartbeatResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.MsgAppFlowPaused = false
 	if pr.Match < r.raftLog.lastIndex() || pr.State == tracker.StateProbe {
@@ -113,7 +113,7 @@ func (r *raft) handleHeartbeatResp(m pb.Message, pr *tracker.Progress) {
 	}
 	served := r.readOnly.advance(m)
 	for _, rs := range served {
-		r.answerRead(rs.req, rs.index)
+		r.answerRead(&rs.req, rs.index)
 	}
 	r.readOnly.recycle(served)
 }

@@ -9,7 +9,7 @@ import (
 // once the target's log is caught up, it is told to campaign at once with
 // MsgTimeoutNow. Meanwhile proposals are refused, and the transfer is
 // abandoned if it has not finished within an election timeout.
-func (r *raft) handleTransferLeader(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 	if pr.IsLearner {
 		r.logger.Debugf("%x is learner. Ignored transferring leadership", r.id)
 		return
@@ -53,7 +53,7 @@ func (r *raft) abortLeaderTransfer() {
 // handleTimeoutNow campaigns on the leader's request. A transfer campaign
 // skips PreVote: the leader is cooperating, so there is no partition to
 // guard against.
-func (r *raft) handleTimeoutNow(m pb.Message) {
+func (r *raft) handleTimeoutNow(m *pb.Message) {
 	r.logger.Infof("%x [term %d] received MsgTimeoutNow from %x and starts an election to get leadership.", r.id, r.Term, m.From)
 	r.hup(campaignTransfer)
 }

@@ -414,7 +414,7 @@ func (n *node) followLeader(st *loopState) {
 func (n *node) stepProposal(pm msgWithResult) {
 	r := n.rn.raft
 	pm.m.From = r.id
-	err := r.Step(pm.m)
+	err := r.stepMsg(&pm.m)
 	if pm.result != nil {
 		// Not closed: the proposer recycles the channel (resultChans).
 		pm.result <- err
@@ -427,7 +427,7 @@ func (n *node) stepReceived(m pb.Message) {
 		// A response from a node that is not (or no longer) a member.
 		return
 	}
-	_ = r.Step(m)
+	_ = r.stepMsg(&m)
 }
 
 // applyConfChange applies cc and hands the resulting ConfState back to the

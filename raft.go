@@ -77,9 +77,6 @@ const (
 // size limit, ...), so that the proposer can fail fast instead of waiting.
 var ErrProposalDropped = errors.New("raft proposal dropped")
 
-// stepFunc is the role-specific part of Step.
-type stepFunc func(r *raft, m pb.Message) error
-
 // jitterSource is implemented by a Logger that also supplies the random
 // part of election timeouts: ElectionJitter(n) returns a value in [0, n).
 // A deterministic simulator (rafttest/sim) uses it to draw every timeout
@@ -101,11 +98,10 @@ type raft struct {
 	Term uint64
 	Vote uint64
 
-	// state is the node's role; tick and step are its handlers of ticks and
-	// messages.
+	// state is the node's role; it picks the step (stepByRole), and tick
+	// is the role's handler of ticks.
 	state StateType
 	tick  func()
-	step  stepFunc
 	// lead is the leader of Term as far as this node knows, or None.
 	lead uint64
 	// isLearner says that this node is a learner in the active
@@ -308,17 +304,14 @@ func (r *raft) resetProgress() {
 	})
 }
 
-// setRole switches to role state with its handlers of steps and ticks.
-// Both candidate roles share a step; only the leader ticks heartbeats.
+// setRole switches to role state with its handler of ticks (the step
+// follows state, see stepByRole). Only the leader ticks heartbeats.
 func (r *raft) setRole(state StateType) {
 	r.state = state
-	switch state {
-	case StateLeader:
-		r.step, r.tick = stepLeader, r.tickHeartbeat
-	case StateFollower:
-		r.step, r.tick = stepFollower, r.tickElection
-	default:
-		r.step, r.tick = stepCandidate, r.tickElection
+	if state == StateLeader {
+		r.tick = r.tickHeartbeat
+	} else {
+		r.tick = r.tickElection
 	}
 }
 
@@ -389,7 +382,15 @@ func (r *raft) becomeLeader() {
 // messages are dropped and counted. It returns ErrProposalDropped for
 // refused proposals; every other input is absorbed.
 func (r *raft) Step(m pb.Message) error {
-	if reason := r.malformed(&m); reason != "" {
+	return r.stepMsg(&m)
+}
+
+// stepMsg is Step on a message the caller keeps. Messages are ~200 bytes
+// with pointers, and the step chain is several calls deep, so they go down
+// it by pointer. Nothing below keeps the pointer or writes through it: a
+// handler that stores a message, or sends a changed one, copies it first.
+func (r *raft) stepMsg(m *pb.Message) error {
+	if reason := r.malformed(m); reason != "" {
 		r.droppedMsgs++
 		r.logger.Warningf("%x [term: %d] dropped malformed %s from %x [term: %d]: %s",
 			r.id, r.Term, m.Type, m.From, m.Term, reason)
@@ -414,7 +415,7 @@ func (r *raft) Step(m pb.Message) error {
 
 // stepCurrentTerm handles a message whose term is this node's (or none):
 // the messages every role treats alike here, the rest by role.
-func (r *raft) stepCurrentTerm(m pb.Message) error {
+func (r *raft) stepCurrentTerm(m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgHup:
 		if r.preVote {
@@ -429,14 +430,29 @@ func (r *raft) stepCurrentTerm(m pb.Message) error {
 	case pb.MsgVote, pb.MsgPreVote:
 		r.handleVoteRequest(m)
 	default:
-		return r.step(r, m)
+		return r.stepByRole(m)
 	}
 	return nil
 }
 
+// stepByRole hands m to the current role's step. A switch rather than a
+// function-valued field: through an indirect call the compiler must assume
+// the message pointer escapes, and every stepped message would then be
+// moved to the heap.
+func (r *raft) stepByRole(m *pb.Message) error {
+	switch r.state {
+	case StateLeader:
+		return stepLeader(r, m)
+	case StateFollower:
+		return stepFollower(r, m)
+	default:
+		return stepCandidate(r, m)
+	}
+}
+
 // stepNewerTerm reacts to a message from a later term, usually by following
 // that term, and reports whether the message should then be handled.
-func (r *raft) stepNewerTerm(m pb.Message) bool {
+func (r *raft) stepNewerTerm(m *pb.Message) bool {
 	if r.ignoresVoteInLease(m) {
 		return false
 	}
@@ -456,7 +472,7 @@ func (r *raft) stepNewerTerm(m pb.Message) bool {
 
 // leaderOf is the sender if m is something only a leader of m.Term sends,
 // else None.
-func leaderOf(m pb.Message) uint64 {
+func leaderOf(m *pb.Message) uint64 {
 	switch m.Type {
 	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
 		return m.From
@@ -466,7 +482,7 @@ func leaderOf(m pb.Message) uint64 {
 
 // stepOlderTerm handles a message from an earlier term. Most are stale and
 // ignored; a few still deserve an answer.
-func (r *raft) stepOlderTerm(m pb.Message) {
+func (r *raft) stepOlderTerm(m *pb.Message) {
 	switch {
 	case (r.checkQuorum || r.preVote) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
 		// A leader of an older term is talking to us. Either its messages
@@ -489,7 +505,7 @@ func (r *raft) stepOlderTerm(m pb.Message) {
 }
 
 // stepLeader is the leader's step.
-func stepLeader(r *raft, m pb.Message) error {
+func stepLeader(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		return r.handlePropose(m)
@@ -509,7 +525,7 @@ func stepLeader(r *raft, m pb.Message) error {
 
 // stepLeaderAboutPeer handles the leader's messages that concern one
 // member, m.From; messages about non-members are ignored.
-func (r *raft) stepLeaderAboutPeer(m pb.Message) {
+func (r *raft) stepLeaderAboutPeer(m *pb.Message) {
 	pr, member := r.trk.Progress[m.From]
 	if !member {
 		r.logger.Debugf("%x no progress available for %x", r.id, m.From)
@@ -531,7 +547,7 @@ func (r *raft) stepLeaderAboutPeer(m pb.Message) {
 
 // stepFollower is the follower's step. Requests meant for the leader are
 // forwarded to it when it is known.
-func stepFollower(r *raft, m pb.Message) error {
+func stepFollower(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		return r.forwardProposal(m)
@@ -555,7 +571,7 @@ func stepFollower(r *raft, m pb.Message) error {
 }
 
 // stepFromLeader handles what only the current leader sends.
-func (r *raft) stepFromLeader(m pb.Message) {
+func (r *raft) stepFromLeader(m *pb.Message) {
 	switch m.Type {
 	case pb.MsgApp:
 		r.handleAppendEntries(m)
@@ -567,7 +583,7 @@ func (r *raft) stepFromLeader(m pb.Message) {
 }
 
 // forwardProposal passes a proposal to the leader, or refuses it.
-func (r *raft) forwardProposal(m pb.Message) error {
+func (r *raft) forwardProposal(m *pb.Message) error {
 	if r.lead == None {
 		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
 		return ErrProposalDropped
@@ -576,25 +592,27 @@ func (r *raft) forwardProposal(m pb.Message) error {
 		r.logger.Infof("%x not forwarding to leader %x at term %d; dropping proposal", r.id, r.lead, r.Term)
 		return ErrProposalDropped
 	}
-	m.To = r.lead
-	r.send(m)
+	fwd := *m
+	fwd.To = r.lead
+	r.send(fwd)
 	return nil
 }
 
 // forwardToLeader passes a request (what names it in the log) to the
 // leader, or drops it when no leader is known.
-func (r *raft) forwardToLeader(m pb.Message, what string) {
+func (r *raft) forwardToLeader(m *pb.Message, what string) {
 	if r.lead == None {
 		r.logger.Infof("%x no leader at term %d; dropping %s", r.id, r.Term, what)
 		return
 	}
-	m.To = r.lead
+	fwd := *m
+	fwd.To = r.lead
 	// A transfer request relayed once already carries a term; send sets it
 	// afresh.
-	if m.Type == pb.MsgTransferLeader {
-		m.Term = 0
+	if fwd.Type == pb.MsgTransferLeader {
+		fwd.Term = 0
 	}
-	r.send(m)
+	r.send(fwd)
 }
 
 // forgetLeader drops the follower's knowledge of the leader, so that it

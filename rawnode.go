@@ -72,12 +72,13 @@ func (rn *RawNode) Propose(data []byte) error {
 		// its own.
 		m := proposalMsg(data)
 		m.From = rn.raft.id
-		return rn.raft.Step(m)
+		return rn.raft.stepMsg(&m)
 	}
 	// A leader copies proposed entries into its log and keeps no reference
 	// to the proposal's slice, which can therefore be a buffer of ours.
 	rn.proposal[0] = pb.Entry{Data: data}
-	err := rn.raft.Step(pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: rn.proposal[:]})
+	m := pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: rn.proposal[:]}
+	err := rn.raft.stepMsg(&m)
 	rn.proposal[0] = pb.Entry{} // drop the reference to data
 	return err
 }
@@ -133,7 +134,7 @@ func (rn *RawNode) Step(m pb.Message) error {
 			return ErrStepPeerNotFound
 		}
 	}
-	return rn.raft.Step(m)
+	return rn.raft.stepMsg(&m)
 }
 
 // readyWithoutAccept builds the outstanding Ready without changing anything,
@@ -459,7 +460,7 @@ func (rn *RawNode) Advance(_ Ready) {
 	for i := range steps {
 		// These acknowledgements cannot be refused; stepping them only
 		// fails for stale ones, which are ignored anyway.
-		_ = rn.raft.Step(steps[i])
+		_ = rn.raft.stepMsg(&steps[i])
 		steps[i] = pb.Message{} // let go of the entries they reference
 	}
 	rn.pendingAcks = steps[:0]

@@ -89,8 +89,8 @@ func TestReadIndexLateHeartbeatAnswerDoesNotConfirmRetry(t *testing.T) {
 // reuses the pending round.
 func TestReadIndexRoundTokens(t *testing.T) {
 	ro := newReadOnly(ReadOnlySafe)
-	req := func(ctx string) pb.Message {
-		return pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: []byte(ctx)}}}
+	req := func(ctx string) *pb.Message {
+		return &pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: []byte(ctx)}}}
 	}
 	a := ro.addRequest(5, req("a"), 7)
 	dup := ro.addRequest(6, req("a"), 7)
@@ -111,7 +111,7 @@ func TestReadIndexRoundTokens(t *testing.T) {
 	if acks := ro.recvAck(2, []byte("a")); acks != nil {
 		t.Fatalf("context accepted as a round: %v", acks)
 	}
-	served := ro.advance(pb.Message{Context: []byte(b.round)})
+	served := ro.advance(&pb.Message{Context: []byte(b.round)})
 	if len(served) != 2 || served[0] != a || served[1] != b {
 		t.Fatalf("advance served %v", served)
 	}

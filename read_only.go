@@ -89,14 +89,14 @@ func newReadOnly(option ReadOnlyOption) *readOnly {
 // term, and returns its status. A request whose context is already queued
 // is a duplicate: it is not queued again, and the pending status is
 // returned, so that the retry's heartbeats help the original round.
-func (ro *readOnly) addRequest(index uint64, m pb.Message, term uint64) *readIndexStatus {
+func (ro *readOnly) addRequest(index uint64, m *pb.Message, term uint64) *readIndexStatus {
 	if rs := ro.pendingReadIndex[string(m.Entries[0].Data)]; rs != nil {
 		return rs
 	}
 	key := string(m.Entries[0].Data)
 	ro.readIndexQueue = append(ro.readIndexQueue, key)
 	rs := ro.takeSpare()
-	rs.index, rs.req = index, m
+	rs.index, rs.req = index, *m
 	ro.rounds++
 	rs.round = roundToken(term, ro.rounds)
 	ro.pendingReadIndex[key] = rs
@@ -160,7 +160,7 @@ func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
 // leadership at some point confirms it for all earlier requests too. It
 // returns nil if that round is not pending. The result is valid until the
 // next call; the caller hands it back through recycle.
-func (ro *readOnly) advance(m pb.Message) []*readIndexStatus {
+func (ro *readOnly) advance(m *pb.Message) []*readIndexStatus {
 	target := ro.byRound[string(m.Context)]
 	if target == nil {
 		return nil
@@ -204,13 +204,13 @@ func (ro *readOnly) lastPendingRound() string {
 // answers at once; otherwise the request waits until the leader has
 // committed an entry of its own term, since until then its commit index
 // may trail its predecessor's.
-func (r *raft) handleReadIndex(m pb.Message) {
+func (r *raft) handleReadIndex(m *pb.Message) {
 	if r.trk.IsSingleton() {
 		r.answerRead(m, r.raftLog.committed)
 		return
 	}
 	if !r.committedEntryInCurrentTerm() {
-		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, m)
+		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, *m)
 		return
 	}
 	sendMsgReadIndexResponse(r, m)
@@ -226,7 +226,7 @@ func (r *raft) committedEntryInCurrentTerm() bool {
 // responseToReadIndexReq answers req at readIndex: a local request becomes
 // a ReadState (and the returned message is empty), a forwarded one gets a
 // MsgReadIndexResp to return to its sender.
-func (r *raft) responseToReadIndexReq(req pb.Message, readIndex uint64) pb.Message {
+func (r *raft) responseToReadIndexReq(req *pb.Message, readIndex uint64) pb.Message {
 	if req.From == None || req.From == r.id {
 		r.addReadState(ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
 		return pb.Message{}
@@ -245,7 +245,7 @@ func releasePendingReadIndexMessages(r *raft) {
 	for len(r.pendingReadIndexMessages) > 0 {
 		next := r.pendingReadIndexMessages[0]
 		r.pendingReadIndexMessages = r.pendingReadIndexMessages[1:]
-		sendMsgReadIndexResponse(r, next)
+		sendMsgReadIndexResponse(r, &next)
 	}
 	r.pendingReadIndexMessages = nil
 }
@@ -253,7 +253,7 @@ func releasePendingReadIndexMessages(r *raft) {
 // sendMsgReadIndexResponse serves m at the current commit index: in lease
 // mode right away, in safe mode once a quorum confirms leadership through a
 // heartbeat round (the leader's own confirmation counts at once).
-func sendMsgReadIndexResponse(r *raft, m pb.Message) {
+func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 	readIndex := r.raftLog.committed
 	if r.readOnly.option == ReadOnlyLeaseBased {
 		r.answerRead(m, readIndex)
@@ -269,14 +269,14 @@ func sendMsgReadIndexResponse(r *raft, m pb.Message) {
 
 // answerRead answers req at readIndex, sending the response if it is for
 // another node.
-func (r *raft) answerRead(req pb.Message, readIndex uint64) {
+func (r *raft) answerRead(req *pb.Message, readIndex uint64) {
 	if resp := r.responseToReadIndexReq(req, readIndex); resp.To != None {
 		r.send(resp)
 	}
 }
 
 // handleReadIndexResp records the leader's answer to a forwarded read.
-func (r *raft) handleReadIndexResp(m pb.Message) {
+func (r *raft) handleReadIndexResp(m *pb.Message) {
 	if len(m.Entries) != 1 {
 		r.logger.Errorf("%x invalid format of MsgReadIndexResp from %x, entries count: %d", r.id, m.From, len(m.Entries))
 		return

@@ -168,7 +168,7 @@ func (r *raft) reduceUncommittedSize(s entryPayloadSize) {
 }
 
 // handlePropose appends a proposal to the leader's log and replicates it.
-func (r *raft) handlePropose(m pb.Message) error {
+func (r *raft) handlePropose(m *pb.Message) error {
 	if r.trk.Progress[r.id] == nil {
 		// A leader removed from the configuration takes no new proposals.
 		return ErrProposalDropped
@@ -193,12 +193,12 @@ func logSliceFromMsgApp(m *pb.Message) logSlice {
 // handleAppendEntries applies a leader's append (thesis §3.5) and answers
 // it: with the last index it now matches, or with a rejection that hints
 // where the logs may agree.
-func (r *raft) handleAppendEntries(m pb.Message) {
+func (r *raft) handleAppendEntries(m *pb.Message) {
 	matched := r.raftLog.committed
 	// Below the commit index every log agrees with the leader's: the
 	// answer is the commit index, where the leader can continue.
 	if m.Index >= matched {
-		last, ok := r.raftLog.maybeAppend(logSliceFromMsgApp(&m), m.Commit)
+		last, ok := r.raftLog.maybeAppend(logSliceFromMsgApp(m), m.Commit)
 		if !ok {
 			r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
 				r.id, r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(m.Index)), m.Index, m.LogTerm, m.Index, m.From)
@@ -218,7 +218,7 @@ func (r *raft) handleAppendEntries(m pb.Message) {
 // above the hint with larger terms cannot match and need not be probed one
 // by one. The index is at least the commit index here, so the hint names a
 // real entry (term 0 only for an empty log).
-func (r *raft) rejectAppend(m pb.Message) {
+func (r *raft) rejectAppend(m *pb.Message) {
 	hintIndex, hintTerm := r.raftLog.findConflictByTerm(min(m.Index, r.raftLog.lastIndex()), m.LogTerm)
 	r.send(pb.Message{
 		To:         m.From,
@@ -233,7 +233,7 @@ func (r *raft) rejectAppend(m pb.Message) {
 // handleAppendResp handles a peer's answer to an append (or the leader's
 // own acknowledgement of its durable entries). Any answer shows the peer
 // is alive.
-func (r *raft) handleAppendResp(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleAppendResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	if m.Reject {
 		r.handleAppendRejection(m, pr)
@@ -251,7 +251,7 @@ func (r *raft) handleAppendResp(m pb.Message, pr *tracker.Progress) {
 // skips to its largest entry at or below the hint with a term <= LogTerm:
 // at most one probe per term of the leader's log. A zero LogTerm (an empty
 // follower log, or an old follower) leaves the hint as it is.
-func (r *raft) handleAppendRejection(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleAppendRejection(m *pb.Message, pr *tracker.Progress) {
 	r.logger.Debugf("%x received MsgAppResp(rejected, hint: (index %d, term %d)) from %x for index %d",
 		r.id, m.RejectHint, m.LogTerm, m.From, m.Index)
 	next := m.RejectHint
@@ -270,7 +270,7 @@ func (r *raft) handleAppendRejection(m pb.Message, pr *tracker.Progress) {
 
 // handleAppendAck processes an accepted append (from a peer, or the
 // leader's own durable-append acknowledgement).
-func (r *raft) handleAppendAck(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 	// A duplicate acknowledgement still matters to a probing peer whose log
 	// is caught up: it shows the peer can switch to streaming.
 	if !pr.MaybeUpdate(m.Index) && (pr.Match != m.Index || pr.State != tracker.StateProbe) {
@@ -317,7 +317,7 @@ func (r *raft) advanceFlowState(id uint64, pr *tracker.Progress, index uint64) {
 }
 
 // handleStorageAppendResp records what the append thread made durable.
-func (r *raft) handleStorageAppendResp(m pb.Message) {
+func (r *raft) handleStorageAppendResp(m *pb.Message) {
 	if m.Index != 0 {
 		r.raftLog.stableTo(entryID{term: m.LogTerm, index: m.Index})
 	}
@@ -331,7 +331,7 @@ func (r *raft) handleStorageAppendResp(m pb.Message) {
 // log by a later leader's at the same indexes (the ABA problem that the
 // entry's term alone cannot rule out), so they are not marked durable. A
 // snapshot is committed state, durable whatever the term.
-func (r *raft) handleStaleStorageAppendResp(m pb.Message) {
+func (r *raft) handleStaleStorageAppendResp(m *pb.Message) {
 	if m.Index != 0 {
 		r.logger.Infof("%x [term: %d] ignored entry appends from a %s message with lower term [term: %d]",
 			r.id, r.Term, m.Type, m.Term)
@@ -342,7 +342,7 @@ func (r *raft) handleStaleStorageAppendResp(m pb.Message) {
 }
 
 // handleStorageApplyResp records what the apply thread applied.
-func (r *raft) handleStorageApplyResp(m pb.Message) {
+func (r *raft) handleStorageApplyResp(m *pb.Message) {
 	if n := len(m.Entries); n > 0 {
 		r.appliedTo(m.Entries[n-1].Index, entsSize(m.Entries))
 		r.reduceUncommittedSize(payloadsSize(m.Entries))

@@ -42,7 +42,7 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 // handleSnapshot installs a leader's snapshot if it brings news, and
 // answers with the last index the log now holds (or the commit index, if
 // the snapshot was ignored), which the leader resumes from.
-func (r *raft) handleSnapshot(m pb.Message) {
+func (r *raft) handleSnapshot(m *pb.Message) {
 	// A MsgSnap always carries a snapshot; a missing one counts as empty.
 	var s pb.Snapshot
 	if m.Snapshot != nil {
@@ -138,7 +138,7 @@ func (r *raft) appliedSnap(snap *pb.Snapshot) {
 // reported it. Either way the peer is probed next, but only after a pause:
 // on success its append response (or a heartbeat response) resumes the
 // flow; on failure the next heartbeat round does.
-func (r *raft) handleSnapStatus(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleSnapStatus(m *pb.Message, pr *tracker.Progress) {
 	if pr.State != tracker.StateSnapshot {
 		return
 	}
@@ -157,7 +157,7 @@ func (r *raft) handleSnapStatus(m pb.Message, pr *tracker.Progress) {
 
 // handleUnreachable reacts to the transport failing to reach a peer: while
 // streaming, appends were likely lost, so fall back to probing.
-func (r *raft) handleUnreachable(m pb.Message, pr *tracker.Progress) {
+func (r *raft) handleUnreachable(m *pb.Message, pr *tracker.Progress) {
 	if pr.State == tracker.StateReplicate {
 		pr.BecomeProbe()
 	}

@@ -114,6 +114,9 @@ type raft struct {
 	// peerOrder caches trk.Progress's IDs in ascending order for
 	// visitPeers; a guess checked on every use (see visitPeers).
 	peerOrder []uint64
+	// voterOrder caches the voters' IDs in ascending order for
+	// committedIndex, which checks it on every use.
+	voterOrder []uint64
 
 	// Outboxes. msgs are to be sent right away and never target this node.
 	// msgsAfterAppend wait until everything unstable now (term, vote,

@@ -144,7 +144,7 @@ func (r *raft) appendEntry(es ...pb.Entry) bool {
 // entry is of the leader's term (thesis §3.6.2). It reports whether the
 // commit index moved. Leaders only.
 func (r *raft) maybeCommit() bool {
-	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.trk.Committed()})
+	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.committedIndex()})
 }
 
 // increaseUncommittedSize admits es into the uncommitted tail if the tail

@@ -135,13 +135,13 @@ func (r *raft) campaign(t CampaignType) {
 	}
 	for _, id := range sortedVoters(r.trk.Voters) {
 		if id == r.id {
-			r.send(pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
+			r.send(&pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
 			continue
 		}
 		last := r.raftLog.lastEntryID()
 		r.logger.Infof("%x [logterm: %d, index: %d] sent %s request to %x at term %d",
 			r.id, last.term, last.index, voteMsg, id, r.Term)
-		r.send(pb.Message{To: id, Term: term, Type: voteMsg, Index: last.index, LogTerm: last.term, Context: ctx})
+		r.send(&pb.Message{To: id, Term: term, Type: voteMsg, Index: last.index, LogTerm: last.term, Context: ctx})
 	}
 }
 
@@ -208,13 +208,13 @@ func (r *raft) handleVoteRequest(m *pb.Message) {
 	candidate := entryID{term: m.LogTerm, index: m.Index}
 	if !r.canVoteFor(m) || !r.raftLog.isUpToDate(candidate) {
 		r.logVote(m, "rejected")
-		r.send(pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
+		r.send(&pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
 		return
 	}
 	r.logVote(m, "cast")
 	// The response carries the request's term, not ours: for a pre-vote our
 	// term may be behind, and the candidate ignores responses from the past.
-	r.send(pb.Message{To: m.From, Term: m.Term, Type: voteRespMsgType(m.Type)})
+	r.send(&pb.Message{To: m.From, Term: m.Term, Type: voteRespMsgType(m.Type)})
 	if m.Type == pb.MsgVote {
 		// Only a real vote binds, and it counts as hearing from the group.
 		r.electionElapsed = 0

@@ -61,7 +61,7 @@ func (r *raft) checkQuorumActive() {
 func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
 	pr := r.trk.Progress[to]
 	commit := min(pr.Match, r.raftLog.committed)
-	r.send(pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
+	r.send(&pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
 	pr.SentCommit(commit)
 }
 
@@ -90,7 +90,7 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 // context.
 func (r *raft) handleHeartbeat(m *pb.Message) {
 	r.raftLog.commitTo(m.Commit)
-	r.send(pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
+	r.send(&pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
 }
 
 // handleHeartbeatResp marks the peer active and resumes its flow: the

@@ -493,12 +493,12 @@ func (r *raft) stepOlderTerm(m *pb.Message) {
 		// an election (CheckQuorum and PreVote keep our votes from raising
 		// terms). Answering with our term makes that leader step down and
 		// lets the group move on to our term.
-		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp})
+		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp})
 	case m.Type == pb.MsgPreVote:
 		// Rejecting, rather than ignoring, keeps a cluster that mixes PreVote
 		// with older candidates from deadlocking.
 		r.logVote(m, "rejected")
-		r.send(pb.Message{To: m.From, Term: r.Term, Type: pb.MsgPreVoteResp, Reject: true})
+		r.send(&pb.Message{To: m.From, Term: r.Term, Type: pb.MsgPreVoteResp, Reject: true})
 	case m.Type == pb.MsgStorageAppendResp:
 		r.handleStaleStorageAppendResp(m)
 	default:
@@ -597,7 +597,7 @@ func (r *raft) forwardProposal(m *pb.Message) error {
 	}
 	fwd := *m
 	fwd.To = r.lead
-	r.send(fwd)
+	r.send(&fwd)
 	return nil
 }
 
@@ -615,7 +615,7 @@ func (r *raft) forwardToLeader(m *pb.Message, what string) {
 	if fwd.Type == pb.MsgTransferLeader {
 		fwd.Term = 0
 	}
-	r.send(fwd)
+	r.send(&fwd)
 }
 
 // forgetLeader drops the follower's knowledge of the leader, so that it

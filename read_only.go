@@ -271,7 +271,7 @@ func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 // another node.
 func (r *raft) answerRead(req *pb.Message, readIndex uint64) {
 	if resp := r.responseToReadIndexReq(req, readIndex); resp.To != None {
-		r.send(resp)
+		r.send(&resp)
 	}
 }
 

@@ -35,7 +35,7 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 		r.id, r.raftLog.firstIndex(), r.raftLog.committed, idx, term, to, pr)
 	pr.BecomeSnapshot(idx)
 	r.logger.Debugf("%x paused sending replication messages to %x [%s]", r.id, to, pr)
-	r.send(pb.Message{To: to, Type: pb.MsgSnap, Snapshot: &snap})
+	r.send(&pb.Message{To: to, Type: pb.MsgSnap, Snapshot: &snap})
 	return true
 }
 
@@ -51,11 +51,11 @@ func (r *raft) handleSnapshot(m *pb.Message) {
 	idx, term := s.Metadata.Index, s.Metadata.Term
 	if r.restore(s) {
 		r.logger.Infof("%x [commit: %d] restored snapshot [index: %d, term: %d]", r.id, r.raftLog.committed, idx, term)
-		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.lastIndex()})
+		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.lastIndex()})
 		return
 	}
 	r.logger.Infof("%x [commit: %d] ignored snapshot [index: %d, term: %d]", r.id, r.raftLog.committed, idx, term)
-	r.send(pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.committed})
+	r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.committed})
 }
 
 // restore replaces the log and configuration with snapshot s and reports

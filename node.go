@@ -387,7 +387,8 @@ func (n *node) prepareReady(st *loopState) {
 	if st.advancec != nil || !n.rn.HasReady() {
 		return
 	}
-	st.rd = n.rn.readyWithoutAccept()
+	st.rd = Ready{}
+	n.rn.readyWithoutAccept(&st.rd)
 	st.readyc = n.readyc
 }
 

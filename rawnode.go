@@ -140,9 +140,12 @@ func (rn *RawNode) Step(m pb.Message) error {
 // readyWithoutAccept builds the outstanding Ready without changing anything,
 // so it can be built, discarded and built again (Node does that while the
 // application is not ready to take it). acceptReady commits to it.
-func (rn *RawNode) readyWithoutAccept() Ready {
+//
+// It fills *rd, which must be the zero Ready: a Ready is ~300 bytes, and
+// built in place it is not copied on its way to the caller.
+func (rn *RawNode) readyWithoutAccept(rd *Ready) {
 	r := rn.raft
-	rd := Ready{SoftState: rn.changedSoftState(), HardState: rn.changedHardState()}
+	rd.SoftState, rd.HardState = rn.changedSoftState(), rn.changedHardState()
 	if n := len(r.readStates); n != 0 {
 		// Capped: the array goes on serving raft (see addReadState).
 		rd.ReadStates = r.readStates[:n:n]
@@ -155,7 +158,7 @@ func (rn *RawNode) readyWithoutAccept() Ready {
 	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
 	var out []pb.Message
 	if rn.async {
-		out = appendStorageWork(r, r.msgs, &rd)
+		out = appendStorageWork(r, r.msgs, rd)
 	} else {
 		out = appendAfterPersist(r, r.msgs)
 	}
@@ -166,7 +169,6 @@ func (rn *RawNode) readyWithoutAccept() Ready {
 	if len(out) != 0 {
 		rd.Messages = out[:len(out):len(out)]
 	}
-	return rd
 }
 
 // changedSoftState returns the soft state if it differs from the one last
@@ -421,8 +423,8 @@ func (rn *RawNode) applyUnstableEntries() bool {
 // handed out. The application must handle it as the package documentation
 // describes and then (without AsyncStorageWrites) call Advance before asking
 // for the next one.
-func (rn *RawNode) Ready() Ready {
-	rd := rn.readyWithoutAccept()
+func (rn *RawNode) Ready() (rd Ready) {
+	rn.readyWithoutAccept(&rd)
 	rn.acceptReady(&rd)
 	return rd
 }

@@ -239,7 +239,7 @@ func needStorageAppendMsg(r *raft, rd *Ready) bool {
 // needStorageAppendRespMsg reports whether raft wants to hear back from the
 // append thread: when a snapshot is written, or while any unstable entry
 // awaits its acknowledgement, even one handed out by an earlier Ready
-// (newStorageAppendRespMsg explains why).
+// (fillStorageAppendResp explains why).
 func needStorageAppendRespMsg(r *raft, rd *Ready) bool {
 	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
 }
@@ -274,7 +274,7 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 	}
 	resps := r.msgsAfterAppend
 	if needStorageAppendRespMsg(r, rd) {
-		resps = append(resps, newStorageAppendRespMsg(r, rd))
+		fillStorageAppendResp(addMessage(&resps), r, rd)
 	}
 	return pb.Message{
 		Type:      pb.MsgStorageAppend,
@@ -289,7 +289,7 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 	}
 }
 
-// newStorageAppendRespMsg builds the acknowledgement that everything handed
+// fillStorageAppendResp fills the zero message m with the acknowledgement that everything handed
 // to the append thread so far, this Ready included, is durable.
 //
 // It names the current term and the log's last entry, not the last entry of
@@ -301,20 +301,21 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 // HardState-only write after a term change), gives every term a chance to
 // acknowledge entries whose own acknowledgement went stale, so that the
 // unstable log is eventually trimmed.
-func newStorageAppendRespMsg(r *raft, rd *Ready) pb.Message {
+func fillStorageAppendResp(m *pb.Message, r *raft, rd *Ready) {
 	var last entryID // zero: nothing unstable to acknowledge
 	if r.raftLog.hasNextOrInProgressUnstableEnts() {
 		last = r.raftLog.lastEntryID()
 	}
-	return pb.Message{
-		Type:     pb.MsgStorageAppendResp,
-		From:     LocalAppendThread,
-		To:       r.id,
-		Term:     r.Term,
-		LogTerm:  last.term,
-		Index:    last.index,
-		Snapshot: snapshotCopy(rd),
-	}
+	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, r.id, r.Term
+	m.LogTerm, m.Index = last.term, last.index
+	m.Snapshot = snapshotCopy(rd)
+}
+
+// addMessage appends a zero message to *q and returns it, to be filled in
+// place: built elsewhere and then appended, a message is copied twice.
+func addMessage(q *[]pb.Message) *pb.Message {
+	*q = append(*q, pb.Message{})
+	return &(*q)[len(*q)-1]
 }
 
 // needStorageApplyMsg reports whether the apply thread has work in rd.
@@ -324,20 +325,21 @@ func needStorageApplyMsg(rd *Ready) bool { return len(rd.CommittedEntries) != 0 
 // committed entries, then deliver the acknowledgement. Applying does not
 // happen under any particular term, so Term stays zero.
 func newStorageApplyMsg(r *raft, rd *Ready) pb.Message {
-	ack := newStorageApplyRespMsg(r, rd.CommittedEntries)
+	ack := make([]pb.Message, 1)
+	fillStorageApplyResp(&ack[0], r, rd.CommittedEntries)
 	return pb.Message{
 		Type:      pb.MsgStorageApply,
 		From:      r.id,
 		To:        LocalApplyThread,
-		Entries:   ack.Entries,
-		Responses: []pb.Message{ack},
+		Entries:   rd.CommittedEntries,
+		Responses: ack,
 	}
 }
 
-// newStorageApplyRespMsg builds the acknowledgement that ents (and all
-// committed entries handed out before them) are applied.
-func newStorageApplyRespMsg(r *raft, ents []pb.Entry) pb.Message {
-	return pb.Message{Type: pb.MsgStorageApplyResp, From: LocalApplyThread, To: r.id, Entries: ents}
+// fillStorageApplyResp fills the zero message m with the acknowledgement
+// that ents (and all committed entries handed out before them) are applied.
+func fillStorageApplyResp(m *pb.Message, r *raft, ents []pb.Entry) {
+	m.Type, m.From, m.To, m.Entries = pb.MsgStorageApplyResp, LocalApplyThread, r.id, ents
 }
 
 // acceptReady records that rd, built by readyWithoutAccept with nothing
@@ -403,10 +405,10 @@ func (rn *RawNode) queuePendingAcks(rd *Ready) {
 		}
 	}
 	if needStorageAppendRespMsg(r, rd) {
-		rn.pendingAcks = append(rn.pendingAcks, newStorageAppendRespMsg(r, rd))
+		fillStorageAppendResp(addMessage(&rn.pendingAcks), r, rd)
 	}
 	if needStorageApplyMsg(rd) {
-		rn.pendingAcks = append(rn.pendingAcks, newStorageApplyRespMsg(r, rd.CommittedEntries))
+		fillStorageApplyResp(addMessage(&rn.pendingAcks), r, rd.CommittedEntries)
 	}
 }
 

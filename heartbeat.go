@@ -69,11 +69,7 @@ func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
 // round token of the latest pending read request, so that their answers
 // also confirm leadership for it and every read queued before it.
 func (r *raft) bcastHeartbeat() {
-	var ctx []byte
-	if last := r.readOnly.lastPendingRound(); last != "" {
-		ctx = []byte(last)
-	}
-	r.bcastHeartbeatWithCtx(ctx)
+	r.bcastHeartbeatWithCtx(r.readOnly.lastPendingRound())
 }
 
 // bcastHeartbeatWithCtx sends heartbeats carrying ctx to every other member,

@@ -98,20 +98,20 @@ func TestReadIndexRoundTokens(t *testing.T) {
 	if a != dup || a.index != 5 {
 		t.Fatalf("duplicate registered anew: %+v %+v", a, dup)
 	}
-	if a.round == b.round || a.round == "" || len(a.round) != 16 {
+	if a.round == b.round || a.round == (roundID{}) || string(a.ctx) != string(a.round[:]) {
 		t.Fatalf("round tokens %q %q", a.round, b.round)
 	}
 	if a.round != roundToken(7, 1) || b.round != roundToken(7, 2) {
 		t.Fatalf("tokens do not encode (term, sequence)")
 	}
-	if got := ro.lastPendingRound(); got != b.round {
+	if got := ro.lastPendingRound(); string(got) != string(b.round[:]) {
 		t.Fatalf("last pending round %q, want %q", got, b.round)
 	}
 	// An answer naming the context instead of the round confirms nothing.
 	if acks := ro.recvAck(2, []byte("a")); acks != nil {
 		t.Fatalf("context accepted as a round: %v", acks)
 	}
-	served := ro.advance(&pb.Message{Context: []byte(b.round)})
+	served := ro.advance(&pb.Message{Context: b.round[:]})
 	if len(served) != 2 || served[0] != a || served[1] != b {
 		t.Fatalf("advance served %v", served)
 	}

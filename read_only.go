@@ -34,14 +34,21 @@ const (
 // readIndexStatus is a safe read request waiting for a quorum to confirm
 // the leader: the request req, to be served at index (the commit index when
 // it arrived), acks, the voters that confirmed so far (a set; it maps to
-// bool because that is what quorum.VoteResult takes), and round, the token
-// its heartbeats carry.
+// bool because that is what quorum.VoteResult takes), round, the token
+// its heartbeats carry, and ctx, the same token as the heartbeats' context
+// (one slice shared by all of them; it is handed to the application with
+// the messages, so it is never written after it is made).
 type readIndexStatus struct {
 	index uint64
 	acks  map[uint64]bool
 	req   pb.Message
-	round string
+	round roundID
+	ctx   []byte
 }
+
+// roundID is a read round's token (see roundToken). As an array it keys
+// byRound without allocating a string per round.
+type roundID [16]byte
 
 // readOnly is a leader's queue of safe read requests, each known by its
 // context (the data of its single entry) and by its round token.
@@ -60,7 +67,7 @@ type readIndexStatus struct {
 // order, each once; byRound holds the same statuses keyed by round.
 type readOnly struct {
 	pendingReadIndex map[string]*readIndexStatus
-	byRound          map[string]*readIndexStatus
+	byRound          map[roundID]*readIndexStatus
 	readIndexQueue   []string
 	option           ReadOnlyOption
 	// rounds counts the registrations of this readOnly, which lives for one
@@ -81,7 +88,7 @@ type readOnly struct {
 func newReadOnly(option ReadOnlyOption) *readOnly {
 	ro := &readOnly{option: option}
 	ro.pendingReadIndex = make(map[string]*readIndexStatus)
-	ro.byRound = make(map[string]*readIndexStatus)
+	ro.byRound = make(map[roundID]*readIndexStatus)
 	return ro
 }
 
@@ -99,19 +106,31 @@ func (ro *readOnly) addRequest(index uint64, m *pb.Message, term uint64) *readIn
 	rs.index, rs.req = index, *m
 	ro.rounds++
 	rs.round = roundToken(term, ro.rounds)
+	rs.ctx = append([]byte(nil), rs.round[:]...)
 	ro.pendingReadIndex[key] = rs
 	ro.byRound[rs.round] = rs
 	return rs
 }
 
 // roundToken encodes a read round as the context its heartbeats carry:
-// term and sequence number, 16 bytes, never empty (an empty context means
-// "no read" to handleHeartbeatResp).
-func roundToken(term, seq uint64) string {
-	var b [16]byte
+// term and sequence number, 16 bytes, never zero since seq starts at 1 (an
+// empty context means "no read" to handleHeartbeatResp, and the zero
+// roundID "none" to lastPendingRound's callers).
+func roundToken(term, seq uint64) roundID {
+	var b roundID
 	binary.BigEndian.PutUint64(b[:8], term)
 	binary.BigEndian.PutUint64(b[8:], seq)
-	return string(b[:])
+	return b
+}
+
+// roundOf is the round a heartbeat context names, if it can name one.
+func roundOf(ctx []byte) (roundID, bool) {
+	var id roundID
+	if len(ctx) != len(id) {
+		return id, false
+	}
+	copy(id[:], ctx)
+	return id, true
 }
 
 // takeSpare returns an empty status, a recycled one if there is one.
@@ -137,7 +156,7 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 	for i, rs := range served {
 		if len(ro.spare) < maxSpareReads {
 			clear(rs.acks)
-			rs.req, rs.round = pb.Message{}, ""
+			rs.req, rs.round, rs.ctx = pb.Message{}, roundID{}, nil
 			ro.spare = append(ro.spare, rs)
 		}
 		served[i] = nil
@@ -148,7 +167,11 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 // token round, and returns all confirmations of it so far (nil if no such
 // round is pending).
 func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
-	if rs := ro.byRound[string(round)]; rs != nil {
+	key, ok := roundOf(round)
+	if !ok {
+		return nil
+	}
+	if rs := ro.byRound[key]; rs != nil {
 		rs.acks[id] = true
 		return rs.acks
 	}
@@ -161,7 +184,11 @@ func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
 // returns nil if that round is not pending. The result is valid until the
 // next call; the caller hands it back through recycle.
 func (ro *readOnly) advance(m *pb.Message) []*readIndexStatus {
-	target := ro.byRound[string(m.Context)]
+	id, ok := roundOf(m.Context)
+	if !ok {
+		return nil
+	}
+	target := ro.byRound[id]
 	if target == nil {
 		return nil
 	}
@@ -192,12 +219,13 @@ func (ro *readOnly) dropServed(n int) {
 	ro.readIndexQueue = ro.readIndexQueue[:0]
 }
 
-// lastPendingRound is the round token of the latest queued request, or "".
-func (ro *readOnly) lastPendingRound() string {
+// lastPendingRound is the heartbeat context of the latest queued request's
+// round, or nil.
+func (ro *readOnly) lastPendingRound() []byte {
 	if n := len(ro.readIndexQueue); n > 0 {
-		return ro.pendingReadIndex[ro.readIndexQueue[n-1]].round
+		return ro.pendingReadIndex[ro.readIndexQueue[n-1]].ctx
 	}
-	return ""
+	return nil
 }
 
 // handleReadIndex serves a read request on the leader. A single voter
@@ -264,7 +292,7 @@ func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 	}
 	rs := r.readOnly.addRequest(readIndex, m, r.Term)
 	rs.acks[r.id] = true
-	r.bcastHeartbeatWithCtx([]byte(rs.round))
+	r.bcastHeartbeatWithCtx(rs.ctx)
 }
 
 // answerRead answers req at readIndex, sending the response if it is for

@@ -341,7 +341,15 @@ type loopState struct {
 	rd       Ready
 	// lead is the leader as of the previous iteration.
 	lead uint64
+	// quick counts the iterations in a row served by tryHandshake; capped
+	// so that the full select (stop, status, proposals...) still runs at
+	// least every few iterations whatever the application does.
+	quick int
 }
+
+// maxQuick bounds consecutive iterations served by tryHandshake: a Ready
+// delivery followed by its Advance.
+const maxQuick = 2
 
 // run is the node goroutine.
 func (n *node) run() {
@@ -349,6 +357,11 @@ func (n *node) run() {
 	for {
 		n.prepareReady(&st)
 		n.followLeader(&st)
+		if st.quick < maxQuick && n.tryHandshake(&st) {
+			st.quick++
+			continue
+		}
+		st.quick = 0
 		select {
 		case pm := <-st.propc:
 			n.stepProposal(pm)
@@ -359,18 +372,9 @@ func (n *node) run() {
 		case <-n.tickc:
 			n.rn.Tick()
 		case st.readyc <- st.rd:
-			n.rn.acceptReady(&st.rd)
-			st.readyc = nil
-			if n.rn.async {
-				// The storage threads' responses stand in for Advance.
-				st.rd = Ready{}
-			} else {
-				st.advancec = n.advancec
-			}
+			n.readyTaken(&st)
 		case <-st.advancec:
-			n.rn.Advance(st.rd)
-			st.rd = Ready{}
-			st.advancec = nil
+			n.advanced(&st)
 		case c := <-n.status:
 			c <- getStatus(n.rn.raft)
 		case <-n.stop:
@@ -378,6 +382,52 @@ func (n *node) run() {
 			return
 		}
 	}
+}
+
+// tryHandshake completes the Ready handshake's next step if the application
+// is already waiting for it (blocked in Ready() or Advance()), without the
+// full select: a non-blocking operation on one channel costs a fraction of
+// a select over all of them, and a waiting application is the common case.
+// Which of several ready cases a select picks is unspecified anyway, so
+// serving this one first changes nothing observable; maxQuick keeps the
+// other cases from waiting behind it for long.
+func (n *node) tryHandshake(st *loopState) bool {
+	switch {
+	case st.readyc != nil:
+		select {
+		case st.readyc <- st.rd:
+			n.readyTaken(st)
+			return true
+		default:
+		}
+	case st.advancec != nil:
+		select {
+		case <-st.advancec:
+			n.advanced(st)
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// readyTaken records that the application took the Ready on offer.
+func (n *node) readyTaken(st *loopState) {
+	n.rn.acceptReady(&st.rd)
+	st.readyc = nil
+	if n.rn.async {
+		// The storage threads' responses stand in for Advance.
+		st.rd = Ready{}
+	} else {
+		st.advancec = n.advancec
+	}
+}
+
+// advanced records the application's Advance of the Ready it took.
+func (n *node) advanced(st *loopState) {
+	n.rn.Advance(st.rd)
+	st.rd = Ready{}
+	st.advancec = nil
 }
 
 // prepareReady (re)builds the Ready on offer. It is rebuilt on every
@@ -521,12 +571,19 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 		// that has given up.
 		pm.result = resultChans.Get().(chan error)
 	}
+	// The node goroutine usually sits in its select with proposals armed:
+	// hand pm over without a select of our own then (cheaper, and the
+	// outcome is the same as the select's when the send can proceed).
 	select {
 	case n.propc <- pm:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
+	default:
+		select {
+		case n.propc <- pm:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
 	}
 	if !wait {
 		return nil

@@ -285,17 +285,34 @@ type node struct {
 	propc chan msgWithResult
 	recvc chan pb.Message
 
-	// The Ready handshake, and configuration changes applied by the caller.
-	readyc     chan Ready
-	advancec   chan struct{}
-	confc      chan pb.ConfChangeV2
-	confstatec chan pb.ConfState
+	// The Ready handshake.
+	readyc   chan Ready
+	advancec chan struct{}
 
-	// Queries and lifetime: stop asks run to exit, done is closed once it
-	// has.
-	status chan chan Status
-	stop   chan struct{}
-	done   chan struct{}
+	// The application's rare requests (configuration changes, status,
+	// stop) share one channel: every channel in run's select costs each
+	// iteration a lock and a wait-queue entry, and these are seldom used.
+	// confstatec returns a configuration change's outcome; done is closed
+	// once run has exited.
+	ctlc       chan ctlRequest
+	confstatec chan pb.ConfState
+	done       chan struct{}
+}
+
+// ctlKind says what a ctlRequest asks for.
+type ctlKind uint8
+
+const (
+	ctlConfChange ctlKind = iota // apply cc, answer on confstatec
+	ctlStatus                    // send the Status on reply
+	ctlStop                      // exit run
+)
+
+// ctlRequest is one request on node.ctlc.
+type ctlRequest struct {
+	kind  ctlKind
+	cc    pb.ConfChangeV2
+	reply chan Status
 }
 
 // tickBufferSize is how many ticks a busy node goroutine may fall behind.
@@ -305,14 +322,12 @@ func newNode(rn *RawNode) *node {
 	return &node{
 		propc:      make(chan msgWithResult),
 		recvc:      make(chan pb.Message),
-		confc:      make(chan pb.ConfChangeV2),
+		ctlc:       make(chan ctlRequest),
 		confstatec: make(chan pb.ConfState),
 		readyc:     make(chan Ready),
 		advancec:   make(chan struct{}),
 		tickc:      make(chan struct{}, tickBufferSize),
-		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
-		status:     make(chan chan Status),
 		rn:         rn,
 	}
 }
@@ -320,7 +335,7 @@ func newNode(rn *RawNode) *node {
 // Stop implements Node.
 func (n *node) Stop() {
 	select {
-	case n.stop <- struct{}{}:
+	case n.ctlc <- ctlRequest{kind: ctlStop}:
 		<-n.done
 	case <-n.done:
 	}
@@ -367,19 +382,22 @@ func (n *node) run() {
 			n.stepProposal(pm)
 		case m := <-n.recvc:
 			n.stepReceived(m)
-		case cc := <-n.confc:
-			n.applyConfChange(&st, cc)
+		case req := <-n.ctlc:
+			switch req.kind {
+			case ctlConfChange:
+				n.applyConfChange(&st, req.cc)
+			case ctlStatus:
+				req.reply <- getStatus(n.rn.raft)
+			case ctlStop:
+				close(n.done)
+				return
+			}
 		case <-n.tickc:
 			n.rn.Tick()
 		case st.readyc <- st.rd:
 			n.readyTaken(&st)
 		case <-st.advancec:
 			n.advanced(&st)
-		case c := <-n.status:
-			c <- getStatus(n.rn.raft)
-		case <-n.stop:
-			close(n.done)
-			return
 		}
 	}
 }
@@ -622,7 +640,7 @@ func (n *node) Advance() { handOver(n, n.advancec, struct{}{}) }
 // ApplyConfChange implements Node. After Stop it returns an empty ConfState.
 func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
 	cs := new(pb.ConfState)
-	if !handOver(n, n.confc, cc.AsV2()) {
+	if !handOver(n, n.ctlc, ctlRequest{kind: ctlConfChange, cc: cc.AsV2()}) {
 		return cs
 	}
 	select {
@@ -635,7 +653,7 @@ func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
 // Status implements Node. After Stop it returns the zero Status.
 func (n *node) Status() Status {
 	reply := make(chan Status)
-	if !handOver(n, n.status, reply) {
+	if !handOver(n, n.ctlc, ctlRequest{kind: ctlStatus, reply: reply}) {
 		return Status{}
 	}
 	return <-reply

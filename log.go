@@ -372,6 +372,13 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 	case i > l.lastIndex():
 		return 0, ErrUnavailable
 	}
+	if ms, ok := l.storage.(*MemoryStorage); ok {
+		// The leader's commit check and its MsgApps ask mostly for the
+		// term of storage's last entry, which MemoryStorage publishes.
+		if t, ok := ms.lastEntryTerm(i); ok {
+			return t, nil
+		}
+	}
 	t, err := l.storage.Term(i)
 	if err != nil {
 		if !isOutOfLog(err) {

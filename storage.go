@@ -99,6 +99,13 @@ type MemoryStorage struct {
 	// raftLog.storageFirstIndex); going through the interface and the mutex
 	// there costs more than the rest of a bounds check.
 	first, last atomic.Uint64
+	// lastTerm mirrors the term of the entry at last. last and lastTerm
+	// are only meaningful together, so setLog makes version odd while it
+	// changes them and even again afterwards: a reader that sees the same
+	// even version before and after loading both got a pair that held at
+	// one moment (see lastEntryTerm). Writers are serialized by the lock.
+	lastTerm atomic.Uint64
+	version  atomic.Uint64
 
 	callStats storageCallCounts
 }
@@ -114,8 +121,27 @@ func NewMemoryStorage() *MemoryStorage {
 // holds the lock (or owns ms exclusively, as NewMemoryStorage does).
 func (ms *MemoryStorage) setLog(log []pb.Entry) {
 	ms.log = log
+	ms.version.Add(1)
 	ms.first.Store(ms.firstIndex())
 	ms.last.Store(ms.lastIndex())
+	ms.lastTerm.Store(log[len(log)-1].Term)
+	ms.version.Add(1)
+}
+
+// lastEntryTerm returns, without the lock, the term of entry i if i is the
+// last index at the moment of the call: what Term(i) would return then. ok
+// is false otherwise, or when a writer is changing the log meanwhile; the
+// caller then asks Term.
+func (ms *MemoryStorage) lastEntryTerm(i uint64) (term uint64, ok bool) {
+	v := ms.version.Load()
+	if v&1 != 0 {
+		return 0, false
+	}
+	last, term := ms.last.Load(), ms.lastTerm.Load()
+	if last != i || ms.version.Load() != v {
+		return 0, false
+	}
+	return term, true
 }
 
 // read locks ms for one Storage read and counts it; defer the returned

@@ -110,7 +110,7 @@ type MemoryStorage struct {
 	callStats storageCallCounts
 }
 
-// NewMemoryStorage creates an empty MemoryStorage.
+// NewMemoryStorage returns a MemoryStorage holding no entries and no snapshot.
 func NewMemoryStorage() *MemoryStorage {
 	ms := &MemoryStorage{}
 	ms.setLog(make([]pb.Entry, 1))
@@ -161,7 +161,7 @@ func (ms *MemoryStorage) lastIndex() uint64 {
 	return ms.compactedIndex() + uint64(len(ms.log)-1)
 }
 
-// InitialState implements the Storage interface.
+// InitialState returns the stored HardState and the ConfState of the latest snapshot (Storage).
 func (ms *MemoryStorage) InitialState() (pb.HardState, pb.ConfState, error) {
 	defer ms.read(&ms.callStats.initialState)()
 	return ms.hardState, ms.snapshot.Metadata.ConfState, nil
@@ -195,7 +195,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	return out[:len(out):len(out)], nil
 }
 
-// Term implements the Storage interface.
+// Term returns the term of entry i (Storage).
 func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 	defer ms.read(&ms.callStats.term)()
 	base := ms.compactedIndex()
@@ -208,19 +208,19 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 	return ms.log[i-base].Term, nil
 }
 
-// LastIndex implements the Storage interface.
+// LastIndex returns the index of the last stored entry (Storage).
 func (ms *MemoryStorage) LastIndex() (uint64, error) {
 	defer ms.read(&ms.callStats.lastIndex)()
 	return ms.lastIndex(), nil
 }
 
-// FirstIndex implements the Storage interface.
+// FirstIndex returns the index of the first entry still available (Storage).
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
 	defer ms.read(&ms.callStats.firstIndex)()
 	return ms.firstIndex(), nil
 }
 
-// Snapshot implements the Storage interface.
+// Snapshot returns the latest snapshot (Storage).
 func (ms *MemoryStorage) Snapshot() (pb.Snapshot, error) {
 	defer ms.read(&ms.callStats.snapshot)()
 	return ms.snapshot, nil

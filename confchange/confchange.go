@@ -162,8 +162,8 @@ func symmetricDifference(a, b quorum.MajorityConfig) int {
 	return n
 }
 
-// Describe prints the type and NodeID of the configuration changes as a
-// space-delimited string, e.g. "ConfChangeAddNode(2) ConfChangeRemoveNode(3)".
+// Describe renders changes for humans, each as its type with the node ID in
+// parentheses, separated by spaces: "ConfChangeAddNode(2) ConfChangeRemoveNode(3)".
 func Describe(ccs ...pb.ConfChangeSingle) string {
 	var b []byte
 	for i, cc := range ccs {

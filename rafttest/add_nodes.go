@@ -114,9 +114,9 @@ func (env *InteractionEnv) addBootstrappedNodes(n int, cfg raft.Config, snap pb.
 	return env.AddNodes(n, cfg, snap)
 }
 
-// AddNodes adds n new nodes initialized from the given snapshot (which may be
-// empty), and using the cfg as template. They will be assigned consecutive
-// IDs.
+// AddNodes creates n nodes, numbered on from the last existing one, each
+// with a copy of cfg (ID filled in) and storage seeded with snap, which may
+// be empty.
 //
 // A non-empty snapshot is stamped with term 1 and must sit above index 1.
 // Each node's History starts with the snapshot (empty or not).

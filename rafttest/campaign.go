@@ -11,7 +11,7 @@ func handleCampaign(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 	return env.Campaign(env.firstArgNode(t, d))
 }
 
-// Campaign the node at the given index.
+// Campaign makes the node at index idx start an election.
 func (env *InteractionEnv) Campaign(idx int) error {
 	n, err := env.node(idx)
 	if err != nil {

@@ -22,8 +22,8 @@ func handleCompact(env *InteractionEnv, t *testing.T, d datadriven.TestData) err
 	return env.Compact(idx, index)
 }
 
-// Compact truncates the log on the node at index idx so that the supplied new
-// first index results.
+// Compact discards the log of the node at index idx up to and including
+// newFirstIndex.
 //
 // As with MemoryStorage.Compact, the entry at newFirstIndex itself is
 // discarded too (its term is kept), so the log then starts right after it.

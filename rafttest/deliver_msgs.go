@@ -65,11 +65,10 @@ type Recipient struct {
 	Drop bool
 }
 
-// DeliverMsgs goes through env.Messages and, depending on the Drop flag,
-// delivers or drops messages to the specified Recipients. Only messages of
-// type typ are delivered (-1 for all types). Returns the number of messages
-// handled (i.e. delivered or dropped). A handled message is removed from
-// env.Messages.
+// DeliverMsgs takes from env.Messages the messages addressed to each of rs,
+// in the order rs are given, and steps them into their recipient or, for a
+// Recipient with Drop set, discards them. typ restricts it to one message
+// type (-1 means any). It returns how many messages it took.
 //
 // Local messages (between a node and itself or its storage threads) model
 // reliable in-process delivery and are never dropped: they stay queued.

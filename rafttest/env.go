@@ -9,7 +9,7 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// InteractionOpts groups the options for an InteractionEnv.
+// InteractionOpts configures a new InteractionEnv.
 type InteractionOpts struct {
 	// OnConfig, if set, may adjust each node's Config just before the node
 	// is created. It must not change the ID or set a Logger.
@@ -22,7 +22,8 @@ type InteractionOpts struct {
 	SetRandomizedElectionTimeout func(node *raft.RawNode, timeout int)
 }
 
-// Node is a member of a raft group tested via an InteractionEnv.
+// Node is one raft node of an InteractionEnv, with its storage and the work
+// queued for its storage threads.
 type Node struct {
 	*raft.RawNode
 	Storage
@@ -31,32 +32,33 @@ type Node struct {
 	Config *raft.Config
 	// AppendWork queues the MsgStorageAppend messages the node's append
 	// thread has yet to process (asynchronous storage writes only).
-	AppendWork []pb.Message // []MsgStorageAppend
+	AppendWork []pb.Message
 	// ApplyWork queues the MsgStorageApply messages the node's apply thread
 	// has yet to process (asynchronous storage writes only).
-	ApplyWork []pb.Message // []MsgStorageApply
+	ApplyWork []pb.Message
 	// History holds the node's applied states, oldest first; it is never
 	// empty. Its last element is what the node's Storage returns as its
 	// snapshot.
 	History []pb.Snapshot
 }
 
-// InteractionEnv facilitates testing of complex interactions between the
-// members of a raft group.
+// InteractionEnv drives a group of raft nodes step by step, under the control
+// of a scenario: nothing happens unless a directive asks for it.
 type InteractionEnv struct {
 	// Options are the options the environment was created with.
 	Options *InteractionOpts
 	// Nodes holds the group's members; node ID i lives at Nodes[i-1].
 	Nodes []Node
 	// Messages holds the messages in flight, in the order they were sent.
-	Messages []pb.Message // in-flight messages
+	Messages []pb.Message
 
 	// Output collects the output of the directive being handled, including
 	// the nodes' log output, which goes through it too.
 	Output *RedirectLogger
 }
 
-// NewInteractionEnv initializes an InteractionEnv. opts may be nil.
+// NewInteractionEnv returns an environment with no nodes yet; opts may be
+// nil.
 func NewInteractionEnv(opts *InteractionOpts) *InteractionEnv {
 	env := &InteractionEnv{Options: opts, Output: &RedirectLogger{Builder: new(strings.Builder)}}
 	if env.Options == nil {
@@ -65,9 +67,9 @@ func NewInteractionEnv(opts *InteractionOpts) *InteractionEnv {
 	return env
 }
 
-// Storage is the interface used by InteractionEnv. It is comprised of raft's
-// Storage interface plus access to operations that maintain the log and drive
-// the Ready handling loop.
+// Storage is what an InteractionEnv needs of a node's storage: raft.Storage,
+// which the node reads, plus the writes that the environment performs on
+// the node's behalf while handling its Readys.
 type Storage interface {
 	raft.Storage
 	SetHardState(state pb.HardState) error

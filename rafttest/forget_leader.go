@@ -12,7 +12,7 @@ func handleForgetLeader(env *InteractionEnv, t *testing.T, d datadriven.TestData
 	return nil
 }
 
-// ForgetLeader makes the follower at the given index forget its leader.
+// ForgetLeader asks the node at index idx to drop its current leader.
 // Refusals (the node is not a follower, or its leader lease is still in
 // force) surface only as log lines, as they would in production.
 func (env *InteractionEnv) ForgetLeader(idx int) {

@@ -43,10 +43,9 @@ var commands = map[string]commandHandler{
 	"transfer-leadership":             handleTransferLeadership,
 }
 
-// Handle is the entrypoint for data-driven interaction testing. Commands and
-// parameters are parsed from the supplied TestData. Errors during data parsing
-// are reported via the supplied *testing.T; errors from the raft nodes and the
-// storage engine are reported to the output buffer.
+// Handle carries out one datadriven directive and returns what it printed.
+// A malformed directive fails t; an error from a node or its storage is part
+// of the output, so that scenarios can show it.
 //
 // The returned output is "ok" when the directive printed nothing. At the
 // NONE log level only an error, if any, is returned.

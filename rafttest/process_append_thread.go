@@ -14,8 +14,8 @@ func handleProcessAppendThread(env *InteractionEnv, t *testing.T, d datadriven.T
 	return env.forEachNode(env.bareNodeArgs(t, d), "processing append thread", env.ProcessAppendThread)
 }
 
-// ProcessAppendThread runs processes a single message on the "append" thread of
-// the node with the given index.
+// ProcessAppendThread takes the oldest queued MsgStorageAppend of the node at
+// index idx and carries it out, as that node's append thread would.
 //
 // The write (HardState, then snapshot or entries) is made durable before
 // the message's responses are released onto the network queue, which is

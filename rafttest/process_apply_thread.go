@@ -15,8 +15,8 @@ func handleProcessApplyThread(env *InteractionEnv, t *testing.T, d datadriven.Te
 	return env.forEachNode(env.bareNodeArgs(t, d), "processing apply thread", env.ProcessApplyThread)
 }
 
-// ProcessApplyThread runs processes a single message on the "apply" thread of
-// the node with the given index.
+// ProcessApplyThread takes the oldest queued MsgStorageApply of the node at
+// index idx and carries it out, as that node's apply thread would.
 func (env *InteractionEnv) ProcessApplyThread(idx int) error {
 	n, err := env.node(idx)
 	if err != nil {

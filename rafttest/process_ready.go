@@ -15,7 +15,8 @@ func handleProcessReady(env *InteractionEnv, t *testing.T, d datadriven.TestData
 	return env.forEachNode(env.bareNodeArgs(t, d), "handling Ready", env.ProcessReady)
 }
 
-// ProcessReady runs Ready handling on the node with the given index.
+// ProcessReady takes one Ready from the node at index idx and handles it
+// the way the test application does, printing it as it goes.
 //
 // The Ready is taken without consulting HasReady, so an idle node prints
 // an empty Ready. With synchronous storage the node persists, applies,

@@ -69,7 +69,8 @@ func parseTransition(s string) (pb.ConfChangeTransition, error) {
 	return 0, fmt.Errorf("unknown transition %s", s)
 }
 
-// ProposeConfChange proposes a configuration change on the node with the given index.
+// ProposeConfChange hands configuration change c to the node at index idx
+// as a proposal.
 func (env *InteractionEnv) ProposeConfChange(idx int, c pb.ConfChangeI) error {
 	n, err := env.node(idx)
 	if err != nil {

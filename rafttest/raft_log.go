@@ -15,7 +15,8 @@ func handleRaftLog(env *InteractionEnv, t *testing.T, d datadriven.TestData) err
 	return env.RaftLog(env.firstArgNode(t, d))
 }
 
-// RaftLog pretty prints the raft log to the output buffer.
+// RaftLog prints the log of the node at index idx into the directive's
+// output.
 //
 // Only durable entries are shown (those in the node's storage), one per
 // line; an empty log prints its first and last index instead, which then

@@ -19,7 +19,8 @@ func handleSendSnapshot(env *InteractionEnv, t *testing.T, d datadriven.TestData
 	return env.SendSnapshot(idxs[0], idxs[1])
 }
 
-// SendSnapshot sends a snapshot.
+// SendSnapshot queues, undelivered, a MsgSnap from the node at fromIdx to the
+// node at toIdx carrying fromIdx's stored snapshot.
 //
 // The message goes out at the sender's current term, as if the sender
 // were the leader, whatever its role: tests use this to hand a follower a

@@ -35,8 +35,9 @@ func handleStabilize(env *InteractionEnv, t *testing.T, d datadriven.TestData) e
 	return nil
 }
 
-// Stabilize repeatedly runs Ready handling on and message delivery to the set
-// of nodes specified via the idxs slice until reaching a fixed point.
+// Stabilize keeps handling Readys, delivering messages and running storage
+// thread work for the nodes at indexes idxs until a whole pass changes
+// nothing.
 //
 // Each pass has four phases, each visiting the nodes in the given order:
 // handle a Ready where there is one, deliver the messages queued for the

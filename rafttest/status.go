@@ -14,8 +14,8 @@ func handleStatus(env *InteractionEnv, t *testing.T, d datadriven.TestData) erro
 	return env.Status(env.firstArgNode(t, d))
 }
 
-// Status pretty-prints the raft status for the node at the given index to the output
-// buffer.
+// Status prints, into the directive's output, the replication progress held
+// by the node at index idx (0-based).
 //
 // Only the progress map is printed, one line per peer; a node that is not
 // the leader tracks no progress and prints nothing.

@@ -21,7 +21,7 @@ func handleTickHeartbeat(env *InteractionEnv, t *testing.T, d datadriven.TestDat
 	return env.Tick(idx, env.Nodes[idx].Config.HeartbeatTick)
 }
 
-// Tick the node at the given index the given number of times.
+// Tick advances the logical clock of the node at index idx by num ticks.
 func (env *InteractionEnv) Tick(idx int, num int) error {
 	n, err := env.node(idx)
 	if err != nil {

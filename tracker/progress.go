@@ -26,12 +26,6 @@ type Progress struct {
 	// have been sent and are not yet acknowledged.
 	Next uint64
 
-	// sentCommit is the highest commit index the leader has put in a message
-	// to this follower. It is usually monotonic but is lowered when the
-	// follower turns out to be behind (probe, rejection), because what was
-	// sent beyond its log may never have been applied.
-	sentCommit uint64
-
 	// State selects the sending strategy: one probe at a time (StateProbe),
 	// streaming bounded by Inflights (StateReplicate), or nothing while a
 	// snapshot is outstanding (StateSnapshot).
@@ -67,6 +61,13 @@ type Progress struct {
 
 	// IsLearner is true if the peer is a learner (non-voting member).
 	IsLearner bool
+
+	// sentCommit is the highest commit index the leader has put in a message
+	// to this follower. It is usually monotonic but is lowered when the
+	// follower turns out to be behind (probe, rejection), because what was
+	// sent beyond its log may never have been applied. (It sits after the
+	// exported fields: being unexported, its place is not part of the API.)
+	sentCommit uint64
 }
 
 // ResetState switches to state and clears what belongs to the previous state:

@@ -51,6 +51,9 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
+	// After recording the durable HardState, so that the first Ready
+	// reports the raised commit index (see restart_commit.go).
+	rn.raft.commitSettledConfChanges()
 	return rn, nil
 }
 

@@ -34,6 +34,7 @@ var commands = map[string]commandHandler{
 	"read-index":                      handleReadIndex,
 	"report-snapshot":                 handleReportSnapshot,
 	"report-unreachable":              handleReportUnreachable,
+	"restart":                         handleRestart,
 	"send-snapshot":                   handleSendSnapshot,
 	"set-randomized-election-timeout": handleSetRandomizedElectionTimeout,
 	"stabilize":                       handleStabilize,

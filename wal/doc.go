@@ -32,7 +32,13 @@
 // snapshot reference) at the time it was started; after that come batches.
 // A batch is the records of one write (a snapshot reference, entries, a
 // HardState, a compaction) closed by a batch-end record; recovery applies a
-// batch only when it has read its end, so a Save is atomic across crashes.
+// batch only when it has read its end, so a Save is atomic across crashes:
+// a torn Save never keeps its entries while losing the HardState written
+// with them (TestTornSaveKeepsEntriesWithTheirHardState). Since recovery
+// keeps a prefix of the batches, a commit-only HardState written without a
+// sync is durable as soon as any later Save is. raft relies on both: a node
+// whose entries outlive their commit index can restart configurations
+// behind (see restart_commit.go in the raft package).
 // Snapshot files are a single record; the log's snapshot record carries the
 // file payload's checksum and length as well.
 //

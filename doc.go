@@ -155,6 +155,24 @@ configurations can disagree on a quorum. Two-node clusters are fragile with
 this scheme (removing one of them needs both), so three or more nodes are
 recommended.
 
+# Configuration after a restart (a difference from etcd/raft)
+
+Applying configurations is safe only while every node is at most one
+configuration behind the latest committed one (etcd-io/etcd#7625). A node
+restarts from its durable commit index; if its storage kept entries but lost
+the commit index written with them (a torn write, a commit-only HardState
+that was never synced), an etcd/raft v3.6 node can restart several
+configurations behind and, given one lagging vote, lead a quorum of a
+configuration the group has left: two entries committed at one index. raftkit
+closes that: since a leader appends a change only after applying the previous
+one, every configuration change in a log except the last is committed, and
+NewRawNode raises the commit index to the second-to-last change found above
+the durable one. The first Ready then reports the raised HardState and hands
+out the entries up to it. Storage that keeps each write's entries and
+HardState together (wal does) never triggers it, so behaviour is otherwise
+identical to etcd/raft's; with Config.DisableConfChangeValidation the raise
+is off, as the rule it relies on is then the application's.
+
 # Asynchronous storage writes
 
 With Config.AsyncStorageWrites, a Ready is handled differently: the

@@ -44,6 +44,10 @@ type RawNode struct {
 // initial configuration (what StartNode's peers used to do). The preferred
 // way is to prepare the Storage instead: a snapshot at some index > 1 whose
 // ConfState is the initial configuration.
+//
+// The commit index may start above the stored one, at the second-to-last
+// configuration change in the log (see "Configuration after a restart" in
+// the package documentation); the first Ready then reports it.
 func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err

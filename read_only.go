@@ -178,13 +178,13 @@ func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
 	return nil
 }
 
-// advance removes and returns, in order, the request of the round m's
-// context names and every request queued before it: a confirmation of
+// advance removes and returns, in order, the request of the round that
+// round names and every request queued before it: a confirmation of
 // leadership at some point confirms it for all earlier requests too. It
 // returns nil if that round is not pending. The result is valid until the
 // next call; the caller hands it back through recycle.
-func (ro *readOnly) advance(m *pb.Message) []*readIndexStatus {
-	id, ok := roundOf(m.Context)
+func (ro *readOnly) advance(round []byte) []*readIndexStatus {
+	id, ok := roundOf(round)
 	if !ok {
 		return nil
 	}
@@ -283,11 +283,14 @@ func releasePendingReadIndexMessages(r *raft) {
 // heartbeat round (the leader's own confirmation counts at once).
 func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 	readIndex := r.raftLog.committed
-	if r.readOnly.option == ReadOnlyLeaseBased {
-		r.answerRead(m, readIndex)
-		return
-	}
-	if r.readOnly.option != ReadOnlySafe {
+	switch r.readOnly.option {
+	case ReadOnlyLeaseBased:
+		if r.leaseValid() {
+			r.answerRead(m, readIndex)
+			return
+		}
+	case ReadOnlySafe:
+	default:
 		return
 	}
 	rs := r.readOnly.addRequest(readIndex, m, r.Term)

@@ -235,3 +235,60 @@ func TestLeaseQuietAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// The ElectionTick-2 margin tolerates voters whose ticks run up to
+// (ElectionTick-1)/(ElectionTick-2) as fast as the leader's: with voters
+// ticked 9 times per 8 leader ticks (ElectionTick 10), at every phase, no
+// voter grants a vote to another node, and no new leader is elected, while
+// the partitioned old leader still answers reads from its lease.
+func TestLeaseToleratesFastVoterClocks(t *testing.T) {
+	for phase := 1; phase <= 8; phase++ {
+		nw := leaseNet(t, 3, nil)
+		// 3 campaigns at the shortest timeout; 2 later, so that it votes.
+		for id, j := range map[uint64]int{2: 5, 3: 0} {
+			r := nw.node(id).r()
+			r.jitter = func(int) int { return j }
+			r.resetRandomizedElectionTimeout()
+		}
+		nw.tick(1, 2) // heartbeats acknowledged; 2 and 3 just heard from 1
+		nw.isolate(1)
+		served := 0
+		// Time in ninths of a leader tick: the leader ticks every 9, the
+		// voters every 8, first phase units after the last heartbeat;
+		// at equal times the voters tick first.
+		for now := 1; now <= 9*40; now++ {
+			if (now-phase)%8 == 0 && now >= phase {
+				nw.node(2).rn.Tick()
+				nw.node(3).rn.Tick()
+				nw.settle()
+			}
+			if now%9 == 0 {
+				nw.tick(1, 1)
+			}
+			if nw.node(1).r().state == StateLeader && leaseRead(nw, 1, "r") {
+				served++
+			}
+			for _, id := range []uint64{2, 3} {
+				r := nw.node(id).r()
+				if r.Term > 1 && (r.state == StateLeader || (r.Vote != None && r.Vote != id)) {
+					if nw.node(1).r().state == StateLeader && leaseValidNow(nw) {
+						t.Fatalf("phase %d, time %d: node %d voted for %d / is %s in term %d while the old leader holds its lease",
+							phase, now, id, r.Vote, r.state, r.Term)
+					}
+				}
+			}
+		}
+		if served == 0 {
+			t.Fatalf("phase %d: no lease read served at all", phase)
+		}
+		if l := nw.leader(); l != 2 && l != 3 {
+			t.Fatalf("phase %d: no new leader elected: %d", phase, l)
+		}
+	}
+}
+
+// leaseValidNow reports whether node 1 would answer a read from its lease.
+func leaseValidNow(nw *testNet) bool {
+	r := nw.node(1).r()
+	return r.leaseValid() && r.committedEntryInCurrentTerm()
+}

@@ -82,8 +82,11 @@ type Config struct {
 
 	// ReadOnlyOption chooses how ReadIndex requests are served: ReadOnlySafe
 	// confirms leadership with a quorum round trip for each request;
-	// ReadOnlyLeaseBased trusts the leader lease, which is only safe with
-	// bounded clock drift and requires CheckQuorum.
+	// ReadOnlyLeaseBased trusts the leader lease and requires CheckQuorum.
+	// The lease is safe while no voter's ticks run more than
+	// (ElectionTick-1)/(ElectionTick-2) - 1 faster than the leader's (12.5%
+	// at ElectionTick 10): stalled or burst ticks, and ticks fast-forwarded
+	// after a restart, break it. See ReadOnlyLeaseBased for the full rule.
 	ReadOnlyOption ReadOnlyOption
 
 	// Logger receives the node's log output. Nil means the package logger

@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"bytes"
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -63,11 +62,15 @@ func (r *raft) pastElectionTimeout() bool {
 // runs out without word from a leader, campaign.
 func (r *raft) tickElection() {
 	r.electionElapsed++
+	r.leaseTick()
 	if !r.promotable() || !r.pastElectionTimeout() {
 		return
 	}
-	r.electionElapsed = 0
+	// The timer restarts after the MsgHup, so that the timed-out node no
+	// longer honours a lease (see refusesCampaign); a campaign resets it
+	// anyway.
 	r.stepLocal(pb.MsgHup)
+	r.electionElapsed = 0
 }
 
 // promotable reports whether this node may become leader: it is a voter of
@@ -187,7 +190,7 @@ func (r *raft) ignoresVoteInLease(m *pb.Message) bool {
 	if m.Type != pb.MsgVote && m.Type != pb.MsgPreVote {
 		return false
 	}
-	forced := bytes.Equal(m.Context, []byte(campaignTransfer))
+	forced := isTransferVote(m)
 	inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
 	if forced || !inLease {
 		return false

@@ -21,6 +21,8 @@ type testNet struct {
 	cut map[[2]uint64]bool
 	// dropType loses every message of a type, on every link.
 	dropType map[pb.MessageType]bool
+	// drop, if set, loses every message it reports true for.
+	drop func(m pb.Message) bool
 	// queue holds messages in flight, delivered in order.
 	queue []pb.Message
 	// sent records every message delivered or lost, for assertions.
@@ -170,7 +172,7 @@ func (nw *testNet) settle() {
 		m := nw.queue[0]
 		nw.queue = nw.queue[1:]
 		nw.sent = append(nw.sent, m)
-		if nw.cut[[2]uint64{m.From, m.To}] || nw.dropType[m.Type] || nw.nodes[m.To] == nil {
+		if nw.cut[[2]uint64{m.From, m.To}] || nw.dropType[m.Type] || nw.nodes[m.To] == nil || (nw.drop != nil && nw.drop(m)) {
 			continue
 		}
 		_ = nw.nodes[m.To].rn.Step(m)

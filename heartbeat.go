@@ -11,6 +11,7 @@ import (
 func (r *raft) tickHeartbeat() {
 	r.electionElapsed++
 	r.heartbeatElapsed++
+	r.leaseTick()
 	if r.electionElapsed >= r.electionTimeout {
 		r.leaderTimeout()
 	}
@@ -75,6 +76,7 @@ func (r *raft) bcastHeartbeat() {
 // bcastHeartbeatWithCtx sends heartbeats carrying ctx to every other member,
 // in ID order.
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
+	ctx = r.heartbeatContext(ctx)
 	r.visitPeers(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendHeartbeat(id, ctx)
@@ -101,13 +103,21 @@ func (r *raft) handleHeartbeatResp(m *pb.Message, pr *tracker.Progress) {
 	if pr.Match < r.raftLog.lastIndex() || pr.State == tracker.StateProbe {
 		r.sendAppend(m.From)
 	}
-	if r.readOnly.option != ReadOnlySafe || len(m.Context) == 0 {
+	round := m.Context
+	switch r.readOnly.option {
+	case ReadOnlyLeaseBased:
+		round = r.noteHeartbeatAnswer(m.From, round)
+	case ReadOnlySafe:
+	default:
 		return
 	}
-	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, m.Context)) != quorum.VoteWon {
+	if len(round) == 0 {
 		return
 	}
-	served := r.readOnly.advance(m)
+	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, round)) != quorum.VoteWon {
+		return
+	}
+	served := r.readOnly.advance(round)
 	for _, rs := range served {
 		r.answerRead(&rs.req, rs.index)
 	}

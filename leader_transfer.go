@@ -42,6 +42,7 @@ func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 
 // sendTimeoutNow tells to to campaign right away.
 func (r *raft) sendTimeoutNow(to uint64) {
+	r.revokeLease()
 	r.send(&pb.Message{To: to, Type: pb.MsgTimeoutNow})
 }
 

@@ -171,6 +171,9 @@ type raft struct {
 	disableConfChangeValidation bool
 	stepDownOnRemoval           bool
 
+	// lease is the lease bookkeeping of ReadOnlyLeaseBased (lease.go).
+	lease leaseState
+
 	// droppedMsgs counts messages Step refused as malformed.
 	droppedMsgs uint64
 }
@@ -214,6 +217,7 @@ func newRaft(c *Config) *raft {
 		r.raftLog.appliedTo(c.Applied, 0 /* size */)
 	}
 	r.becomeFollower(r.Term, None /* lead */)
+	r.startLease(hs)
 	r.logStart()
 	return r
 }
@@ -365,6 +369,7 @@ func (r *raft) becomeLeader() {
 	r.reset(r.Term)
 	r.setRole(StateLeader)
 	r.lead = r.id
+	r.takeOffice()
 	// The leader trivially holds its own log, and counts as active for
 	// CheckQuorum.
 	self := r.trk.Progress[r.id]
@@ -421,6 +426,9 @@ func (r *raft) stepMsg(m *pb.Message) error {
 func (r *raft) stepCurrentTerm(m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgHup:
+		if r.refusesCampaign() {
+			return nil
+		}
 		if r.preVote {
 			r.hup(campaignPreElection)
 		} else {
@@ -431,7 +439,9 @@ func (r *raft) stepCurrentTerm(m *pb.Message) error {
 	case pb.MsgStorageApplyResp:
 		r.handleStorageApplyResp(m)
 	case pb.MsgVote, pb.MsgPreVote:
-		r.handleVoteRequest(m)
+		if !r.quietAfterRestart(m) {
+			r.handleVoteRequest(m)
+		}
 	default:
 		return r.stepByRole(m)
 	}
@@ -456,7 +466,7 @@ func (r *raft) stepByRole(m *pb.Message) error {
 // stepNewerTerm reacts to a message from a later term, usually by following
 // that term, and reports whether the message should then be handled.
 func (r *raft) stepNewerTerm(m *pb.Message) bool {
-	if r.ignoresVoteInLease(m) {
+	if r.ignoresVoteInLease(m) || r.ignoresInLease(m) {
 		return false
 	}
 	switch {

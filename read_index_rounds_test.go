@@ -111,7 +111,7 @@ func TestReadIndexRoundTokens(t *testing.T) {
 	if acks := ro.recvAck(2, []byte("a")); acks != nil {
 		t.Fatalf("context accepted as a round: %v", acks)
 	}
-	served := ro.advance(&pb.Message{Context: b.round[:]})
+	served := ro.advance(b.round[:])
 	if len(served) != 2 || served[0] != a || served[1] != b {
 		t.Fatalf("advance served %v", served)
 	}

@@ -23,11 +23,23 @@ const (
 	// ReadOnlySafe confirms leadership with a quorum of heartbeat answers
 	// for every request. It is the default and the recommended option.
 	ReadOnlySafe ReadOnlyOption = iota
-	// ReadOnlyLeaseBased trusts the leader lease instead: no other leader
-	// can have been elected within an election timeout of the last quorum
-	// contact. That holds only if clocks do not drift without bound (a
-	// paused or backward clock can stretch the lease), and requires
-	// CheckQuorum.
+	// ReadOnlyLeaseBased trusts the leader lease instead, and requires
+	// CheckQuorum. The leader answers at once only while a quorum of voters
+	// acknowledged a heartbeat it sent less than ElectionTick-2 of its ticks
+	// ago, after it committed an entry of its term, and never in a term in
+	// which it sent MsgTimeoutNow; otherwise the read takes a heartbeat
+	// round, as with ReadOnlySafe (answered later, never refused). Followers
+	// that honour a lease refuse Campaign and ForgetLeader, and a node that
+	// restarts with a term on disk ignores vote requests for ElectionTick
+	// ticks (see lease.go).
+	//
+	// Clocks: the margin tolerates a voter whose ticks run up to
+	// (ElectionTick-1)/(ElectionTick-2) - 1 faster than the leader's (12.5%
+	// at ElectionTick 10; nodes tick out of phase, so the full ElectionTick
+	// would be unsafe even at equal rates). Stalled ticks on the leader,
+	// bursts of ticks on a voter (catching up after a pause), or ticks
+	// fast-forwarded after a restart break the bound, and with it the
+	// guarantee that reads are not stale.
 	ReadOnlyLeaseBased
 )
 
@@ -178,13 +190,13 @@ func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
 	return nil
 }
 
-// advance removes and returns, in order, the request of the round m's
-// context names and every request queued before it: a confirmation of
+// advance removes and returns, in order, the request of the round that
+// round names and every request queued before it: a confirmation of
 // leadership at some point confirms it for all earlier requests too. It
 // returns nil if that round is not pending. The result is valid until the
 // next call; the caller hands it back through recycle.
-func (ro *readOnly) advance(m *pb.Message) []*readIndexStatus {
-	id, ok := roundOf(m.Context)
+func (ro *readOnly) advance(round []byte) []*readIndexStatus {
+	id, ok := roundOf(round)
 	if !ok {
 		return nil
 	}
@@ -283,11 +295,14 @@ func releasePendingReadIndexMessages(r *raft) {
 // heartbeat round (the leader's own confirmation counts at once).
 func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 	readIndex := r.raftLog.committed
-	if r.readOnly.option == ReadOnlyLeaseBased {
-		r.answerRead(m, readIndex)
-		return
-	}
-	if r.readOnly.option != ReadOnlySafe {
+	switch r.readOnly.option {
+	case ReadOnlyLeaseBased:
+		if r.leaseValid() {
+			r.answerRead(m, readIndex)
+			return
+		}
+	case ReadOnlySafe:
+	default:
 		return
 	}
 	rs := r.readOnly.addRequest(readIndex, m, r.Term)

@@ -239,6 +239,7 @@ func (r *raft) rejectAppend(m *pb.Message) {
 // is alive.
 func (r *raft) handleAppendResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
+	r.noteAppendAnswer(m.From)
 	if m.Reject {
 		r.handleAppendRejection(m, pr)
 		return

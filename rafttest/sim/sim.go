@@ -53,7 +53,29 @@ type Options struct {
 	// to; nil means KeyValue(). A workload of your own puts your state
 	// machine under the same faults and checks (see StateMachine).
 	Workload Workload
+	// Reads fixes how leaders confirm reads (ReadsSafe or ReadsLease);
+	// ReadsMixed, the zero value, draws it per seed (lease one seed in
+	// three). The draw happens either way, so the rest of the schedule
+	// stays the same.
+	Reads ReadMode
+	// LockStepTicks ticks every node at once and at the same rate. By
+	// default each node ticks at its own rate, drawn per seed within the
+	// skew ReadOnlyLeaseBased tolerates, and out of phase with the
+	// others (see tickSkewed).
+	LockStepTicks bool
 }
+
+// ReadMode selects the ReadOnlyOption of a run.
+type ReadMode int
+
+const (
+	// ReadsMixed draws ReadOnlySafe or ReadOnlyLeaseBased per seed.
+	ReadsMixed ReadMode = iota
+	// ReadsSafe runs every node with ReadOnlySafe.
+	ReadsSafe
+	// ReadsLease runs every node with ReadOnlyLeaseBased (and CheckQuorum).
+	ReadsLease
+)
 
 // Stats are the figures of one run.
 type Stats struct {
@@ -75,7 +97,12 @@ type Stats struct {
 	Transfers   int
 	Compactions int
 	Leaders     int // terms with a leader
-	TraceHash   uint64
+	// LeaseReads are reads a ReadOnlyLeaseBased leader answered from its
+	// lease; RoundReads those it answered after a heartbeat round (see
+	// judgeRead). Both count answers, whether or not a client got them.
+	LeaseReads int
+	RoundReads int
+	TraceHash  uint64
 }
 
 // Add accumulates o into s (for totals over many seeds).
@@ -93,6 +120,8 @@ func (s *Stats) Add(o Stats) {
 	s.Transfers += o.Transfers
 	s.Compactions += o.Compactions
 	s.Leaders += o.Leaders
+	s.LeaseReads += o.LeaseReads
+	s.RoundReads += o.RoundReads
 	if s.Faults == nil {
 		s.Faults = map[string]int{}
 	}
@@ -177,6 +206,9 @@ type Sim struct {
 	nextOp    uint64
 	abandoned []*clientOp
 	effects   map[[2]uint64]effect // (client, seq) -> first effect
+	// arrivals are the read requests that reached a leader, by (node,
+	// read ID), for the lease-safety check.
+	arrivals map[[2]uint64][]readArrival
 
 	check checker
 
@@ -204,6 +236,7 @@ func New(opts Options) *Sim {
 		nodes:      map[uint64]*node{},
 		everMember: map[uint64]bool{},
 		effects:    map[[2]uint64]effect{},
+		arrivals:   map[[2]uint64][]readArrival{},
 		net:        network{blocked: map[[2]uint64]bool{}},
 		trace:      fnv.New64a(),
 		recent:     make([]string, 0, opts.TraceTail),
@@ -253,7 +286,14 @@ func (s *Sim) drawSetup() {
 	s.checkQuorum = s.rng.Intn(2) == 0
 	s.readOnly = raft.ReadOnlySafe
 	s.stats.ReadOnly = "safe"
-	if s.rng.Intn(3) == 0 {
+	lease := s.rng.Intn(3) == 0
+	switch s.opts.Reads {
+	case ReadsSafe:
+		lease = false
+	case ReadsLease:
+		lease = true
+	}
+	if lease {
 		// Lease reads are only sound with CheckQuorum.
 		s.readOnly, s.checkQuorum = raft.ReadOnlyLeaseBased, true
 		s.stats.ReadOnly = "lease"

@@ -39,10 +39,13 @@ type node struct {
 	// For the lease-safety check (lease.go): the step of the last Ready,
 	// the latest term this node led, the index of that term's first entry
 	// and the step at which it was committed (0 until then).
-	lastReady      int
-	leadTerm       uint64
-	leadFirst      uint64
-	leadCommitStep int
+	lastReady int
+	// The node's clock (clock.go): ticks every period subTicks, next at
+	// nextTick.
+	period, nextTick int64
+	leadTerm         uint64
+	leadFirst        uint64
+	leadCommitStep   int
 }
 
 // pendingRead is a get served through ReadIndex at this node.

@@ -188,10 +188,16 @@ type Sim struct {
 	scratch    []int
 
 	step, ticks int
-	faults      faultRates
-	saved       faultRates
-	work        workRates
-	healing     bool
+	// Tick skew (tickSkewed): the time in subTicks, the source of the
+	// clock draws, and the node that runs fast (0: none, or all drawn).
+	subNow    int64
+	clockRng  *rand.Rand
+	clockFast uint64
+	clockMode int
+	faults    faultRates
+	saved     faultRates
+	work      workRates
+	healing   bool
 
 	async       bool
 	preVote     bool
@@ -242,9 +248,16 @@ func New(opts Options) *Sim {
 		recent:     make([]string, 0, opts.TraceTail),
 	}
 	s.check.init()
+	// The clocks draw from their own source, so that turning skew off
+	// leaves the main schedule as it was.
+	s.clockRng = rand.New(rand.NewSource(opts.Seed ^ 0x7c1c5e3d))
 	s.stats.Seed = opts.Seed
 	s.stats.Faults = map[string]int{}
 	s.drawSetup()
+	s.clockMode = s.clockRng.Intn(3)
+	if s.clockMode == 1 {
+		s.clockFast = uint64(1 + s.clockRng.Intn(s.stats.Nodes))
+	}
 	voters := make([]uint64, s.stats.Nodes)
 	for i := range voters {
 		voters[i] = uint64(i + 1)
@@ -263,8 +276,8 @@ func New(opts Options) *Sim {
 	for i := 0; i < 3+s.rng.Intn(4); i++ {
 		s.clients = append(s.clients, &client{id: i + 1})
 	}
-	s.event("setup nodes=%d async=%v prevote=%v checkquorum=%v readonly=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
-		s.stats.Nodes, s.async, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
+	s.event("setup nodes=%d async=%v prevote=%v checkquorum=%v readonly=%s clocks=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
+		s.stats.Nodes, s.async, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.clockSummary(), s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
 	return s
 }
 
@@ -330,6 +343,7 @@ func (s *Sim) drawSetup() {
 }
 
 func (s *Sim) addNode(n *node) {
+	s.drawClock(n)
 	s.nodes[n.id] = n
 	s.ids = append(s.ids, n.id)
 	sort.Slice(s.ids, func(i, j int) bool { return s.ids[i] < s.ids[j] })
@@ -486,15 +500,28 @@ func (s *Sim) pick(weights []float64) int {
 	return len(weights) - 1
 }
 
-// tick advances time on every up node by one tick; crashed nodes come
-// back after their downtime; clients time out.
+// tick lets time pass: in lock step, one tick on every up node; with
+// skew, up to the next tick of some node or the next whole tick.
 func (s *Sim) tick() {
+	if s.opts.LockStepTicks {
+		for _, id := range s.ids {
+			if n := s.nodes[id]; n.up {
+				n.rn.Tick()
+			}
+		}
+		s.wholeTick()
+		return
+	}
+	s.tickSkewed()
+}
+
+// wholeTick ends one unit of the simulation's time: crashed nodes come
+// back after their downtime; clients time out.
+func (s *Sim) wholeTick() {
 	s.ticks++
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if n.up {
-			n.rn.Tick()
-		} else if !n.retired && s.ticks >= n.downAt {
+		if !n.up && !n.retired && s.ticks >= n.downAt {
 			s.restart(n)
 		}
 	}
@@ -512,6 +539,10 @@ func (s *Sim) crash(n *node) {
 }
 
 func (s *Sim) restart(n *node) {
+	// Its clock ran on while it was down; it resumes on its own phase.
+	for n.nextTick <= s.subNow {
+		n.nextTick += n.period
+	}
 	s.start(n)
 	s.event("restart node=%d hs=%s", n.id, fmtHS(n.disk.hs))
 	s.check.afterRestart(s, n)

@@ -67,6 +67,7 @@ func (s *Sim) tickNext() bool {
 	for _, id := range s.ids {
 		if n := s.nodes[id]; n.up && n.nextTick == next {
 			n.nextTick += n.period
+			n.ticked++
 			n.rn.Tick()
 		}
 	}

@@ -43,6 +43,7 @@ type node struct {
 	// The node's clock (clock.go): ticks every period subTicks, next at
 	// nextTick.
 	period, nextTick int64
+	ticked           int // ticks given, for tests
 	leadTerm         uint64
 	leadFirst        uint64
 	leadCommitStep   int

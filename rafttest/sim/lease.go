@@ -113,15 +113,22 @@ func (s *Sim) judgeRead(n *node, ctx []byte) {
 	} else {
 		s.arrivals[key] = arrs[1:]
 	}
-	decided := max(arr.step, s.check.termCommit[[2]uint64{n.id, arr.term}])
+	term, committed := arr.term, s.check.termCommit[[2]uint64{n.id, arr.term}]
+	if committed == 0 && n.leadTerm > term {
+		// A read that waited for a commit in a term the node never
+		// committed in stays queued (as in etcd/raft), and is answered
+		// when the node next leads and commits: in that term.
+		term, committed = n.leadTerm, s.check.termCommit[[2]uint64{n.id, n.leadTerm}]
+	}
+	decided := max(arr.step, committed)
 	if decided < n.lastReady {
 		s.stats.RoundReads++
 		return
 	}
 	s.stats.LeaseReads++
-	if later, ok := s.check.laterLeader(arr.term, decided); ok {
+	if later, ok := s.check.laterLeader(term, decided); ok {
 		s.fail("lease safety", "node %d answered read %d from its lease as leader of term %d at step %d, but node %d leads term %d since step %d",
-			n.id, id, arr.term, decided, later.id, later.term, later.step)
+			n.id, id, term, decided, later.id, later.term, later.step)
 	}
 }
 

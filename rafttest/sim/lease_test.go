@@ -27,11 +27,20 @@ func TestJudgeRead(t *testing.T) {
 		{"released at first commit, later leader before it", 30, 50, 40, 45, "lease safety"},
 		{"released at first commit, later leader before", 30, 50, 40, 35, "lease safety"},
 		{"round read after a later leader", 30, 10, 40, 35, ""},
+		{"queued since an earlier term, released in term 5", 20, -1, 40, 45, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := New(Options{Seed: 1, Reads: ReadsLease})
 			n := s.nodes[1]
-			s.check.termCommit[[2]uint64{1, 3}] = tc.commitStep
+			if tc.commitStep >= 0 {
+				s.check.termCommit[[2]uint64{1, 3}] = tc.commitStep
+			} else {
+				// Never committed in term 3; leads and commits in term 5
+				// at step 50, after the term-4 leader (laterAt) of which
+				// term 5 is no later.
+				n.leadTerm = 5
+				s.check.termCommit[[2]uint64{1, 5}] = 50
+			}
 			if tc.laterAt != 0 {
 				s.check.leaderSeq = append(s.check.leaderSeq, leaderSeen{term: 4, step: tc.laterAt, id: 2})
 			}

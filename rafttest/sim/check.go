@@ -44,6 +44,11 @@ type checker struct {
 	commitAt  uint64               // and its index
 	maxCommit uint64               // highest index known committed
 	states    map[uint64]stateRec  // index -> the application state there
+	// leaderSeq lists the terms' leaders in the order they were first
+	// seen; termCommit is the step at which a (node, term)'s leader first
+	// committed an entry of its term (see lease.go).
+	leaderSeq  []leaderSeen
+	termCommit map[[2]uint64]int
 }
 
 // stateRec is the application state some node had after applying an
@@ -60,6 +65,7 @@ func (c *checker) init() {
 	c.logs = map[[2]uint64]logRec{}
 	c.votes = map[[2]uint64]uint64{}
 	c.states = map[uint64]stateRec{}
+	c.termCommit = map[[2]uint64]int{}
 }
 
 func entryHash(e *pb.Entry) uint64 {
@@ -170,9 +176,11 @@ func (c *checker) afterStep(s *Sim) {
 		}
 		if _, ok := c.leaders[bs.Term]; !ok {
 			c.leaders[bs.Term] = id
+			c.leaderSeq = append(c.leaderSeq, leaderSeen{term: bs.Term, step: s.step, id: id})
 			s.stats.Leaders++
 			s.event("node %d leads term %d", id, bs.Term)
 		}
+		s.noteLeaderTerm(n, bs.Term, bs.Commit)
 		last := c.lastLead[id]
 		if last.term != bs.Term {
 			// The commit index a leader starts with was counted by its

@@ -100,6 +100,7 @@ func (s *Sim) submit(op *clientOp) {
 		s.nextOp++
 		op.readID = s.nextOp
 		n.reads = append(n.reads, &pendingRead{op: op, readID: op.readID})
+		s.noteReadArrival(n, readCtx(op.readID))
 		n.rn.ReadIndex(readCtx(op.readID))
 		s.event("client %d %v at node %d (read %d)", op.client.id, op.call.Input, target, op.readID)
 		return

@@ -35,6 +35,11 @@ and leaders send snapshots to followers that lag behind. Faults:
 symmetric and asymmetric partitions and their healing, message drops,
 duplicates, reordering and delays, crashes with restarts, torn writes.
 
+Each node ticks from its own clock: at a rate drawn per seed, at most
+(ElectionTick-1)/(ElectionTick-2) - 1 (12.5%) faster than the slowest,
+the skew lease reads are meant to tolerate, and out of phase with the
+others (Options.LockStepTicks ticks them all at once instead).
+
 After the faulty phase (Options.Steps steps) the network heals and the
 crashed nodes restart; within a bounded number of ticks a leader must
 commit a fresh write that a quorum of its configuration applies.
@@ -51,7 +56,10 @@ committed is on the disks of a quorum of the configuration that counted
 it, and stays on a quorum across crashes; the durable term and commit
 index never go back and a durable vote never changes within a term; no
 node grants two different votes in one term, across restarts; and the
-quorums of consecutive committing configurations intersect. State
+quorums of consecutive committing configurations intersect; and lease
+safety: no read is answered from a ReadOnlyLeaseBased leader's lease once
+a leader of a later term exists (lease.go says how the simulator tells a
+lease answer from a heartbeat round's). State
 machine safety covers the application state too: the snapshots nodes
 take when they compact at the same index must be identical. At the end
 the history of client operations, with invocation and response steps, is

@@ -91,6 +91,9 @@ func (s *Sim) deliverOne(ready []int) {
 		return
 	}
 	s.event("deliver %s", describe(m))
+	if m.Type == pb.MsgReadIndex && len(m.Entries) == 1 {
+		s.noteReadArrival(n, m.Entries[0].Data)
+	}
 	if err := n.rn.Step(m); err != nil {
 		s.event("node %d step %s: %v", n.id, m.Type, err)
 	}

@@ -35,6 +35,18 @@ type node struct {
 
 	// reads waiting for their ReadState, then for the store to catch up.
 	reads []*pendingRead
+
+	// For the lease-safety check (lease.go): the step of the last Ready,
+	// the latest term this node led, the index of that term's first entry
+	// and the step at which it was committed (0 until then).
+	lastReady int
+	// The node's clock (clock.go): ticks every period subTicks, next at
+	// nextTick.
+	period, nextTick int64
+	ticked           int // ticks given, for tests
+	leadTerm         uint64
+	leadFirst        uint64
+	leadCommitStep   int
 }
 
 // pendingRead is a get served through ReadIndex at this node.
@@ -93,6 +105,7 @@ func (s *Sim) start(n *node) {
 	}
 	n.rn = rn
 	n.up = true
+	n.lastReady, n.leadTerm, n.leadFirst, n.leadCommitStep = s.step, 0, 0, 0
 }
 
 // persist carries out a synchronous Ready's writes. With torn >= 0 the node
@@ -164,6 +177,8 @@ func (s *Sim) writeHardState(n *node, hs pb.HardState) {
 // handleReady processes one Ready of an up node, per the Ready contract.
 func (s *Sim) handleReady(n *node) {
 	rd := n.rn.Ready()
+	s.judgeReads(n, &rd)
+	n.lastReady = s.step
 	s.noteReadStates(n, rd.ReadStates)
 	if s.async {
 		for _, m := range rd.Messages {

@@ -53,7 +53,29 @@ type Options struct {
 	// to; nil means KeyValue(). A workload of your own puts your state
 	// machine under the same faults and checks (see StateMachine).
 	Workload Workload
+	// Reads fixes how leaders confirm reads (ReadsSafe or ReadsLease);
+	// ReadsMixed, the zero value, draws it per seed (lease one seed in
+	// three). The draw happens either way, so the rest of the schedule
+	// stays the same.
+	Reads ReadMode
+	// LockStepTicks ticks every node at once and at the same rate. By
+	// default each node ticks at its own rate, drawn per seed within the
+	// skew ReadOnlyLeaseBased tolerates, and out of phase with the
+	// others (see tickSkewed).
+	LockStepTicks bool
 }
+
+// ReadMode selects the ReadOnlyOption of a run.
+type ReadMode int
+
+const (
+	// ReadsMixed draws ReadOnlySafe or ReadOnlyLeaseBased per seed.
+	ReadsMixed ReadMode = iota
+	// ReadsSafe runs every node with ReadOnlySafe.
+	ReadsSafe
+	// ReadsLease runs every node with ReadOnlyLeaseBased (and CheckQuorum).
+	ReadsLease
+)
 
 // Stats are the figures of one run.
 type Stats struct {
@@ -75,7 +97,12 @@ type Stats struct {
 	Transfers   int
 	Compactions int
 	Leaders     int // terms with a leader
-	TraceHash   uint64
+	// LeaseReads are reads a ReadOnlyLeaseBased leader answered from its
+	// lease; RoundReads those it answered after a heartbeat round (see
+	// judgeRead). Both count answers, whether or not a client got them.
+	LeaseReads int
+	RoundReads int
+	TraceHash  uint64
 }
 
 // Add accumulates o into s (for totals over many seeds).
@@ -93,6 +120,8 @@ func (s *Stats) Add(o Stats) {
 	s.Transfers += o.Transfers
 	s.Compactions += o.Compactions
 	s.Leaders += o.Leaders
+	s.LeaseReads += o.LeaseReads
+	s.RoundReads += o.RoundReads
 	if s.Faults == nil {
 		s.Faults = map[string]int{}
 	}
@@ -159,10 +188,16 @@ type Sim struct {
 	scratch    []int
 
 	step, ticks int
-	faults      faultRates
-	saved       faultRates
-	work        workRates
-	healing     bool
+	// Tick skew (tickSkewed): the time in subTicks, the source of the
+	// clock draws, and the node that runs fast (0: none, or all drawn).
+	subNow    int64
+	clockRng  *rand.Rand
+	clockFast uint64
+	clockMode int
+	faults    faultRates
+	saved     faultRates
+	work      workRates
+	healing   bool
 
 	async       bool
 	preVote     bool
@@ -177,6 +212,9 @@ type Sim struct {
 	nextOp    uint64
 	abandoned []*clientOp
 	effects   map[[2]uint64]effect // (client, seq) -> first effect
+	// arrivals are the read requests that reached a leader, by (node,
+	// read ID), for the lease-safety check.
+	arrivals map[[2]uint64][]readArrival
 
 	check checker
 
@@ -204,14 +242,22 @@ func New(opts Options) *Sim {
 		nodes:      map[uint64]*node{},
 		everMember: map[uint64]bool{},
 		effects:    map[[2]uint64]effect{},
+		arrivals:   map[[2]uint64][]readArrival{},
 		net:        network{blocked: map[[2]uint64]bool{}},
 		trace:      fnv.New64a(),
 		recent:     make([]string, 0, opts.TraceTail),
 	}
 	s.check.init()
+	// The clocks draw from their own source, so that turning skew off
+	// leaves the main schedule as it was.
+	s.clockRng = rand.New(rand.NewSource(opts.Seed ^ 0x7c1c5e3d))
 	s.stats.Seed = opts.Seed
 	s.stats.Faults = map[string]int{}
 	s.drawSetup()
+	s.clockMode = s.clockRng.Intn(3)
+	if s.clockMode == 1 {
+		s.clockFast = uint64(1 + s.clockRng.Intn(s.stats.Nodes))
+	}
 	voters := make([]uint64, s.stats.Nodes)
 	for i := range voters {
 		voters[i] = uint64(i + 1)
@@ -230,8 +276,8 @@ func New(opts Options) *Sim {
 	for i := 0; i < 3+s.rng.Intn(4); i++ {
 		s.clients = append(s.clients, &client{id: i + 1})
 	}
-	s.event("setup nodes=%d async=%v prevote=%v checkquorum=%v readonly=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
-		s.stats.Nodes, s.async, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
+	s.event("setup nodes=%d async=%v prevote=%v checkquorum=%v readonly=%s clocks=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
+		s.stats.Nodes, s.async, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.clockSummary(), s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
 	return s
 }
 
@@ -253,7 +299,14 @@ func (s *Sim) drawSetup() {
 	s.checkQuorum = s.rng.Intn(2) == 0
 	s.readOnly = raft.ReadOnlySafe
 	s.stats.ReadOnly = "safe"
-	if s.rng.Intn(3) == 0 {
+	lease := s.rng.Intn(3) == 0
+	switch s.opts.Reads {
+	case ReadsSafe:
+		lease = false
+	case ReadsLease:
+		lease = true
+	}
+	if lease {
 		// Lease reads are only sound with CheckQuorum.
 		s.readOnly, s.checkQuorum = raft.ReadOnlyLeaseBased, true
 		s.stats.ReadOnly = "lease"
@@ -290,6 +343,7 @@ func (s *Sim) drawSetup() {
 }
 
 func (s *Sim) addNode(n *node) {
+	s.drawClock(n)
 	s.nodes[n.id] = n
 	s.ids = append(s.ids, n.id)
 	sort.Slice(s.ids, func(i, j int) bool { return s.ids[i] < s.ids[j] })
@@ -446,15 +500,28 @@ func (s *Sim) pick(weights []float64) int {
 	return len(weights) - 1
 }
 
-// tick advances time on every up node by one tick; crashed nodes come
-// back after their downtime; clients time out.
+// tick lets time pass: in lock step, one tick on every up node; with
+// skew, up to the next tick of some node or the next whole tick.
 func (s *Sim) tick() {
+	if s.opts.LockStepTicks {
+		for _, id := range s.ids {
+			if n := s.nodes[id]; n.up {
+				n.rn.Tick()
+			}
+		}
+		s.wholeTick()
+		return
+	}
+	s.tickSkewed()
+}
+
+// wholeTick ends one unit of the simulation's time: crashed nodes come
+// back after their downtime; clients time out.
+func (s *Sim) wholeTick() {
 	s.ticks++
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if n.up {
-			n.rn.Tick()
-		} else if !n.retired && s.ticks >= n.downAt {
+		if !n.up && !n.retired && s.ticks >= n.downAt {
 			s.restart(n)
 		}
 	}
@@ -472,6 +539,10 @@ func (s *Sim) crash(n *node) {
 }
 
 func (s *Sim) restart(n *node) {
+	// Its clock ran on while it was down; it resumes on its own phase.
+	for n.nextTick <= s.subNow {
+		n.nextTick += n.period
+	}
 	s.start(n)
 	s.event("restart node=%d hs=%s", n.id, fmtHS(n.disk.hs))
 	s.check.afterRestart(s, n)

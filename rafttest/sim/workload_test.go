@@ -16,6 +16,9 @@ import (
 // the exported API only: a replicated counter. Clients add to it (the
 // answer is the total after the addition) and read it.
 
+// The counter can also run under TestSimulation: -sim.workload=counter.
+func init() { sim.TestWorkloads["counter"] = counterWorkload{} }
+
 // add is the input of a write; read the input of a read.
 type (
 	add  struct{ Delta int64 }

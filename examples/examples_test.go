@@ -20,7 +20,7 @@ func runExample(t *testing.T, name string, env ...string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go command not found:", err)
+		t.Fatal("go command not found (the test runs it to build the examples):", err)
 	}
 	bin := filepath.Join(t.TempDir(), name)
 	build := exec.Command(goBin, "build", "-o", bin, "./"+name)

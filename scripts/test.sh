@@ -52,3 +52,7 @@ if [[ -d compat ]]; then
   echo "== compat (against etcd/raft v3.6.0)"
   (cd compat && go vet ./... && go test -count=1 ./...)
 fi
+
+if [[ -z "$race" ]]; then
+  echo "NOTE: all checks passed, but WITHOUT the race detector: $why."
+fi

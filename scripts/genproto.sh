@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates raftpb/raft.pb.go from raftpb/raft.proto.
+# Regenerates raftpb/raft.pb.go from raftpb/raft.proto. Needs only Go.
 #
-# Pinned inputs: protoc comes from Debian's protobuf-compiler package (the
-# plugin, not protoc, decides the Go output; protoc only parses), and the
-# gogo/protobuf plugin protoc-gen-gofast is the version go.mod pins through
-# its tool directive. gofast imports github.com/golang/protobuf/proto, as
-# etcd/raft's generated file does, so the XXX_ methods have the same
-# signatures.
+# Pinned inputs, both in the tools module (tools/go.mod), so that they stay out
+# of the module graph of the library's users:
+#   - the parser: tools/protoparse, a small front end on
+#     github.com/bufbuild/protocompile that does protoc's part (parse, build the
+#     CodeGeneratorRequest, run the plugin). The plugin, not the parser, decides
+#     the Go output.
+#   - the plugin: gogo/protobuf's protoc-gen-gofast, pinned by the tool
+#     directive in tools/go.mod. gofast imports github.com/golang/protobuf/proto,
+#     as etcd/raft's generated file does, so the XXX_ methods have the same
+#     signatures.
 #
 # With --check, the script generates into a temporary directory and fails if
 # the committed file differs.
@@ -16,20 +20,19 @@ cd "$(dirname "$0")/.."
 check=false
 if [[ "${1:-}" == "--check" ]]; then check=true; fi
 
-command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler" >&2; exit 1; }
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-go build -o "$work/protoc-gen-gofast" github.com/gogo/protobuf/protoc-gen-gofast
-gogo=$(go list -m -f '{{.Dir}}' github.com/gogo/protobuf)
+go -C tools build -o "$work/protoparse" ./protoparse
+go -C tools build -o "$work/protoc-gen-gofast" github.com/gogo/protobuf/protoc-gen-gofast
+gogo=$(go -C tools list -m -f '{{.Dir}}' github.com/gogo/protobuf)
 
 mkdir -p "$work/out"
-protoc \
-  --plugin=protoc-gen-gofast="$work/protoc-gen-gofast" \
-  --gofast_out="$work/out" \
+"$work/protoparse" \
+  -plugin "$work/protoc-gen-gofast" \
+  -out "$work/out" \
   -I raftpb -I "$gogo" -I "$gogo/protobuf" \
-  raftpb/raft.proto
+  raft.proto
 gofmt -s -w "$work/out/raft.pb.go"
 
 if $check; then

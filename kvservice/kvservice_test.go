@@ -3,6 +3,7 @@ package kvservice
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,32 @@ func TestSingleMemberRestart(t *testing.T) {
 			t.Fatalf("after restart, key %c: %q %v %v", 'a'+i, v, ok, err)
 		}
 	}
+}
+
+// TestFailedStartReleasesDirectory checks that a New that fails, before or
+// after opening the WAL, leaves the data directory unlocked: the next
+// attempt on the same directory starts.
+func TestFailedStartReleasesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{ID: 1, ClusterID: 9, Dir: dir, PeerAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		TickInterval: 10 * time.Millisecond}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "empty data directory") {
+		t.Fatalf("no initial cluster and no join: %v", err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg.InitialCluster = []Member{{ID: 1, PeerAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}}
+	cfg.HTTPAddr = busy.Addr().String()
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("busy HTTP port: %v", err)
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("third start on the same directory: %v", err)
+	}
+	s.Stop()
 }

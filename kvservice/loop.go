@@ -255,17 +255,18 @@ func (s *Server) releaseAppliedLocked() {
 // member added to a cluster whose log starts with a snapshot could never
 // catch up.
 func (s *Server) maybeSnapshot() error {
-	s.mu.RLock()
+	// The write lock, not the read lock: confChanged is written here.
+	s.mu.Lock()
 	applied, snapIndex := s.applied, s.snapIndex
 	force := s.confChanged && applied > snapIndex
 	s.confChanged = false
 	if applied-snapIndex < s.cfg.SnapshotCount && !force {
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		return nil
 	}
 	data, err := s.state.marshal()
 	cs := s.confState
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}

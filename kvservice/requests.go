@@ -308,24 +308,13 @@ func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	if lead != s.cfg.ID {
-		// Only the leader starts a transfer here: a follower would forward
-		// raft's MsgTransferLeader, whose From is the transferee, and the
-		// transport refuses messages not from the stream's sender.
-		s.mu.RLock()
-		leader := s.state.Members[lead]
-		s.mu.RUnlock()
-		if leader.HTTPAddr == "" {
-			return ErrNoLeader
-		}
-		if err := (&Client{}).TransferLeader(ctx, leader.HTTPAddr, to); err != nil {
-			return fmt.Errorf("asking the leader (%d): %w", lead, err)
-		}
-		return s.waitLeader(ctx, to)
-	}
-	// The leader gives up a transfer after an election timeout (say, the
-	// transferee was still catching up), and a request forwarded by a
-	// follower can be lost; ask again each time one would have expired.
+	// On a follower, raft forwards the request to the leader as a
+	// MsgTransferLeader naming the transferee as From; the transport
+	// accepts that relay from a known member, so no detour through the
+	// leader's HTTP API is needed. The leader gives up a transfer after an
+	// election timeout (say, the transferee was still catching up), and a
+	// forwarded request can be lost; ask again each time one would have
+	// expired.
 	retry := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
 	asked := time.Time{}
 	tick := time.NewTicker(s.cfg.TickInterval)

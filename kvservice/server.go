@@ -112,7 +112,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.start(); err != nil {
-		s.storage.Close()
+		if cerr := s.storage.Close(); cerr != nil {
+			s.lg.Warn("closing storage after a failed start", zap.Error(cerr))
+		}
 		return nil, err
 	}
 	go s.loop()
@@ -148,11 +150,19 @@ func checkMeta(cfg Config) error {
 // snapshot: the initial members as voters, and their addresses as the state
 // machine's members. Every initial member writes the same snapshot, so they
 // all start from the same log position.
-func (s *Server) openStorage() error {
+func (s *Server) openStorage() (err error) {
 	st, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), nil)
 	if err != nil {
 		return err
 	}
+	// One close for every way out with an error, so that no path leaves
+	// the directory locked for the next attempt.
+	defer func() {
+		if err != nil {
+			st.Close()
+			s.storage = nil
+		}
+	}()
 	s.storage = st
 	hs, _, err := st.InitialState()
 	if err != nil {
@@ -176,7 +186,6 @@ func (s *Server) openStorage() error {
 			voters = append(voters, m.ID)
 		}
 		if _, ok := state.Members[s.cfg.ID]; !ok {
-			st.Close()
 			return fmt.Errorf("kvservice: member %d is not in the initial cluster", s.cfg.ID)
 		}
 		data, err := state.marshal()
@@ -187,12 +196,10 @@ func (s *Server) openStorage() error {
 			Index: 1, Term: 1, ConfState: raftpb.ConfState{Voters: voters},
 		}}
 		if err := st.ApplySnapshot(snap); err != nil {
-			st.Close()
 			return err
 		}
 		s.lg.Info("bootstrapped a new cluster", zap.Int("members", len(voters)))
 	case fresh && len(s.cfg.Join) == 0:
-		st.Close()
 		return errors.New("kvservice: empty data directory: give the initial cluster or members to join")
 	case fresh:
 		s.lg.Info("joining an existing cluster; waiting for a snapshot from its leader")
@@ -202,7 +209,6 @@ func (s *Server) openStorage() error {
 	}
 	state, err := unmarshalKVState(snap.Data)
 	if err != nil {
-		st.Close()
 		return err
 	}
 	s.state = state

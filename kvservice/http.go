@@ -268,7 +268,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnknownMember):
 		s.badRequest(w, http.StatusNotFound, err.Error())
 		return
-	case errors.Is(err, ErrMemberExists):
+	case errors.Is(err, ErrMemberExists), errors.Is(err, ErrMemberRemoved):
 		s.badRequest(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, ErrRemoved):

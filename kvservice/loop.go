@@ -3,6 +3,7 @@ package kvservice
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -123,6 +124,11 @@ func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
 	for _, m := range state.memberList() {
 		s.addPeer(m)
 	}
+	for id := range state.Removed {
+		if id != s.cfg.ID {
+			s.tr.RemovePeer(id)
+		}
+	}
 	return nil
 }
 
@@ -191,45 +197,60 @@ func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out ou
 			s.lg.Error("undecodable conf change context", zap.Error(err))
 		}
 	}
+	adding := cc.Type == raftpb.ConfChangeAddNode || cc.Type == raftpb.ConfChangeAddLearnerNode
+	s.mu.RLock()
+	refused := adding && s.state.Removed[cc.NodeID]
+	s.mu.RUnlock()
+	if refused {
+		// AddMember checks this before proposing, but a removal can commit
+		// between that check and this entry. Every member sees the same
+		// log and the same Removed set, so every member refuses alike. A
+		// rejected change is a no-op entry: raft must not be told of it.
+		s.lg.Warn("refusing to add a removed member ID", zap.Uint64("id", cc.NodeID))
+		return ctx.Node, ctx.Req, outcome{err: fmt.Errorf("%w: %d", ErrMemberRemoved, cc.NodeID)}
+	}
 	cs := s.node.ApplyConfChange(cc)
 	s.mu.Lock()
 	s.confState = *cs
 	s.confChanged = true
-	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+	switch {
+	case adding:
 		m := ctx.Member
 		m.ID = cc.NodeID
 		s.state.Members[m.ID] = m
-	case raftpb.ConfChangeRemoveNode:
+	case cc.Type == raftpb.ConfChangeRemoveNode:
 		delete(s.state.Members, cc.NodeID)
+		s.state.Removed[cc.NodeID] = true
 		if cc.NodeID == s.cfg.ID {
 			s.removed = true
 		}
 	}
 	s.mu.Unlock()
-	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+	switch {
+	case adding:
 		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr))
 		s.addPeer(Member{ID: cc.NodeID, PeerAddr: ctx.Member.PeerAddr})
-	case raftpb.ConfChangeRemoveNode:
+	case cc.Type == raftpb.ConfChangeRemoveNode:
 		s.lg.Info("member removed", zap.Uint64("id", cc.NodeID))
 		if cc.NodeID != s.cfg.ID {
-			id := cc.NodeID
-			time.AfterFunc(removedPeerGrace, func() {
-				s.mu.RLock()
-				_, back := s.state.Members[id]
-				s.mu.RUnlock()
-				select {
-				case <-s.donec:
-				default:
-					if !back {
-						s.tr.RemovePeer(id)
-					}
-				}
-			})
+			s.forgetPeerLater(cc.NodeID)
 		}
 	}
 	return ctx.Node, ctx.Req, outcome{cs: cs, res: Result{Succeeded: true}}
+}
+
+// forgetPeerLater drops a removed member from the transport after
+// removedPeerGrace. From then on the transport refuses its streams as coming
+// from an unknown member, so a stale process under that ID cannot talk its
+// way back in.
+func (s *Server) forgetPeerLater(id uint64) {
+	time.AfterFunc(removedPeerGrace, func() {
+		select {
+		case <-s.donec:
+		default:
+			s.tr.RemovePeer(id)
+		}
+	})
 }
 
 // releaseAppliedLocked wakes the waiters whose index has been applied.

@@ -66,6 +66,7 @@ type metrics struct {
 	snapshotsTaken   counter
 	snapshotsApplied counter // snapshots received from a leader and installed
 	httpBadRequests  counter // requests refused with a 4xx
+	removedPeerDrops counter // messages from removed members dropped before raft
 	fsync            *histogram
 }
 

@@ -35,6 +35,10 @@ var (
 	ErrUnknownMember = errors.New("unknown member")
 	// ErrMemberExists: a member with that ID (or peer address) exists.
 	ErrMemberExists = errors.New("member already exists")
+	// ErrMemberRemoved: the ID belonged to a member that was removed; IDs
+	// are never reused. Add the machine again under a new ID, with an
+	// empty data directory.
+	ErrMemberRemoved = errors.New("member ID was removed from the cluster and cannot be reused")
 	// ErrInvalid wraps request validation failures.
 	ErrInvalid = errors.New("invalid request")
 )
@@ -247,6 +251,10 @@ func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 		return nil, fmt.Errorf("%w: peer_addr and http_addr are required", ErrInvalid)
 	}
 	s.mu.RLock()
+	if s.state.Removed[m.ID] {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("%w: %d (start the new member under a new ID, on an empty data directory)", ErrMemberRemoved, m.ID)
+	}
 	for _, o := range s.state.Members {
 		if o.ID == m.ID || o.PeerAddr == m.PeerAddr {
 			s.mu.RUnlock()

@@ -111,6 +111,12 @@ func New(cfg Config) (*Server, error) {
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
+	if s.state.Removed[cfg.ID] {
+		// The data says this member was removed: starting it would only
+		// knock on peers that refuse it.
+		s.storage.Close()
+		return nil, fmt.Errorf("kvservice: %s: %w", cfg.Dir, ErrRemoved)
+	}
 	if err := s.start(); err != nil {
 		if cerr := s.storage.Close(); cerr != nil {
 			s.lg.Warn("closing storage after a failed start", zap.Error(cerr))
@@ -236,7 +242,7 @@ func (s *Server) start() error {
 		ClusterID:  s.cfg.ClusterID,
 		ID:         s.cfg.ID,
 		ListenAddr: s.cfg.PeerAddr,
-		Raft:       transport.NodeRaft{Node: s.node},
+		Raft:       memberFilter{NodeRaft: transport.NodeRaft{Node: s.node}, s: s},
 		Logger:     s.lg.Named("transport"),
 	})
 	if err != nil {
@@ -251,8 +257,9 @@ func (s *Server) start() error {
 	}
 	// Address hints from the command line cover members the state does not
 	// know yet (a joining node has no state at all).
+	// Removed members are never peers again, whatever the hints say.
 	for _, m := range append(append([]Member(nil), s.cfg.InitialCluster...), s.cfg.Join...) {
-		if !known[m.ID] {
+		if !known[m.ID] && !s.state.Removed[m.ID] {
 			known[m.ID] = true
 			s.addPeer(m)
 		}
@@ -272,6 +279,28 @@ func (s *Server) start() error {
 	}()
 	s.lg.Info("serving", zap.String("http", ln.Addr().String()), zap.String("peer", tr.Addr().String()))
 	return nil
+}
+
+// memberFilter drops messages from removed members before they reach raft.
+// The transport keeps a removed member as a peer for removedPeerGrace (so
+// that it hears of its removal), and a stale process under that ID could
+// meanwhile disturb the cluster with its term; after the grace period the
+// transport refuses its streams outright.
+type memberFilter struct {
+	transport.NodeRaft
+	s *Server
+}
+
+// Process steps m into the node unless its sender was removed.
+func (f memberFilter) Process(ctx context.Context, m raftpb.Message) error {
+	f.s.mu.RLock()
+	removed := f.s.state.Removed[m.From]
+	f.s.mu.RUnlock()
+	if removed {
+		f.s.m.removedPeerDrops.inc()
+		return fmt.Errorf("kvservice: dropped %s from removed member %d", m.Type, m.From)
+	}
+	return f.NodeRaft.Process(ctx, m)
 }
 
 func (s *Server) addPeer(m Member) {

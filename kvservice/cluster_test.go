@@ -1,0 +1,181 @@
+package kvservice
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/transport"
+)
+
+// localCluster runs members in this process, on loopback ports picked at
+// start.
+type localCluster struct {
+	t       *testing.T
+	dir     string
+	members []Member
+	srv     map[uint64]*Server
+	tweak   func(*Config)
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newMember(t *testing.T, id uint64) Member {
+	return Member{ID: id, PeerAddr: freeLoopbackAddr(t), HTTPAddr: freeLoopbackAddr(t)}
+}
+
+// newLocalCluster starts n voters and waits for a leader.
+func newLocalCluster(t *testing.T, n int, tweak func(*Config)) *localCluster {
+	c := &localCluster{t: t, dir: t.TempDir(), srv: map[uint64]*Server{}, tweak: tweak}
+	for id := uint64(1); id <= uint64(n); id++ {
+		c.members = append(c.members, newMember(t, id))
+	}
+	for _, m := range c.members {
+		if err := c.start(m, c.members, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, s := range c.srv {
+			s.Stop()
+		}
+	})
+	c.waitLeader()
+	return c
+}
+
+func (c *localCluster) config(m Member, initial, join []Member) Config {
+	cfg := Config{ID: m.ID, ClusterID: 0x5ec, Dir: filepath.Join(c.dir, strconv.FormatUint(m.ID, 10)),
+		PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr, InitialCluster: initial, Join: join,
+		TickInterval: 20 * time.Millisecond, ElectionTicks: 10, RequestTimeout: 10 * time.Second}
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
+	return cfg
+}
+
+func (c *localCluster) start(m Member, initial, join []Member) error {
+	s, err := New(c.config(m, initial, join))
+	if err != nil {
+		return err
+	}
+	c.srv[m.ID] = s
+	return nil
+}
+
+// waitFor polls cond for up to 20s: generous, so that a loaded 2-core
+// machine still passes; the conditions are reached in well under a second
+// when idle.
+func (c *localCluster) waitFor(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *localCluster) waitLeader() uint64 {
+	c.t.Helper()
+	var lead uint64
+	c.waitFor("a leader", func() bool {
+		for _, s := range c.srv {
+			if st := s.Status(); st.Leader != 0 && st.Leader == st.ID {
+				lead = st.ID
+				return true
+			}
+		}
+		return false
+	})
+	return lead
+}
+
+// TestRemovedIDRefusedForever removes a member and checks that its ID can
+// never come back: AddMember refuses it with a clear error (409 over HTTP),
+// a conf change that slips past that check is refused when applied, the
+// removed member's data directory does not start again, and the remaining
+// members' transports refuse a process that still claims the ID.
+func TestRemovedIDRefusedForever(t *testing.T) {
+	c := newLocalCluster(t, 3, nil)
+	ctx := context.Background()
+	s1 := c.srv[1]
+	if _, err := s1.RemoveMember(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	<-c.srv[3].Done()
+	if err := c.srv[3].Err(); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("removed member stopped with %v", err)
+	}
+	delete(c.srv, 3)
+
+	again := newMember(t, 3)
+	if _, err := s1.AddMember(ctx, again); !errors.Is(err, ErrMemberRemoved) {
+		t.Fatalf("re-adding a removed ID: %v", err)
+	}
+	var apiErr *APIError
+	err := (&Client{}).AddMember(ctx, c.srv[2].HTTPAddr(), again)
+	if !errors.As(err, &apiErr) || apiErr.Code != 409 {
+		t.Fatalf("re-adding over HTTP: %v", err)
+	}
+	// A proposal that skipped the check (a removal committed between the
+	// check and the entry) is refused on apply, by every member alike.
+	if _, err := s1.changeMembers(ctx, raftpb.ConfChangeAddNode, again); !errors.Is(err, ErrMemberRemoved) {
+		t.Fatalf("conf change for a removed ID applied: %v", err)
+	}
+	for _, id := range []uint64{1, 2} {
+		id := id
+		c.waitFor("both members to apply the refused change", func() bool {
+			return c.srv[id].Status().Applied >= s1.Status().Applied
+		})
+		if st := c.srv[id].Status(); len(st.Voters) != 2 || len(st.Members) != 2 {
+			t.Fatalf("member %d after the refused re-add: voters %v members %v", id, st.Voters, st.Members)
+		}
+	}
+
+	if _, err := New(c.config(c.members[2], c.members, nil)); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("restarting the removed member's directory: %v", err)
+	}
+
+	// A stale process claiming ID 3 knocks on member 1's transport: after
+	// the grace period it is refused at the handshake.
+	before := s1.tr.Stats().HandshakesRefused
+	stale, err := transport.New(transport.Config{ClusterID: 0x5ec, ID: 3, ListenAddr: "127.0.0.1:0",
+		Raft: nopRaft{}, Backoff: transport.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	if err := stale.AddPeer(1, s1.PeerAddr()); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("member 1 to refuse the removed ID's stream", func() bool {
+		stale.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 3, To: 1, Term: 100}})
+		return s1.tr.Stats().HandshakesRefused > before
+	})
+	if st := s1.Status(); st.Term >= 100 {
+		t.Fatalf("the removed ID's message reached raft: term %d", st.Term)
+	}
+}
+
+// nopRaft is a transport.Raft that ignores everything.
+type nopRaft struct{}
+
+func (nopRaft) Process(context.Context, raftpb.Message) error { return nil }
+func (nopRaft) ReportUnreachable(uint64)                      {}
+func (nopRaft) ReportSnapshot(uint64, raft.SnapshotStatus)    {}

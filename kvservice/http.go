@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // maxKeyLen bounds keys, which travel in URLs.
@@ -25,7 +28,7 @@ const maxKeyLen = 4096
 //	DELETE /v1/members/{id}
 //	POST   /v1/leader                   {"to": 2}
 //	GET    /v1/status
-//	GET    /metrics                     Prometheus text format
+//	GET    /metrics                     Prometheus exposition (client_golang)
 //
 // Answers are JSON. Errors are {"error": "..."} with a 4xx status for a bad
 // request and 5xx when the cluster could not serve it; a 503 says whether the
@@ -40,7 +43,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/members/{id}", s.serveRemoveMember)
 	mux.HandleFunc("POST /v1/leader", s.serveTransfer)
 	mux.HandleFunc("GET /v1/status", s.serveStatus)
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	return mux
 }
 
@@ -255,7 +258,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (s *Server) badRequest(w http.ResponseWriter, code int, msg string) {
-	s.m.httpBadRequests.inc()
+	s.m.httpBadRequests.Inc()
 	writeJSON(w, code, ErrorResponse{Error: msg})
 }
 
@@ -291,56 +294,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.WriteMetrics(w)
-}
-
-// WriteMetrics writes the member's metrics in the Prometheus text format.
+// WriteMetrics writes the member's metrics (the same as GET /metrics) in
+// the Prometheus text exposition format.
 func (s *Server) WriteMetrics(w io.Writer) error {
-	st := s.Status()
-	ts := s.tr.Stats()
-	ws := s.storage.Stats()
-	p := &promWriter{w: w}
-	m := s.m
-	p.counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member.", m.proposals.get())
-	p.counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result.", m.proposalsApplied.get())
-	p.counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout).", m.proposalsFailed.get())
-	p.counter("raftkv_read_index_total", "Linearizable reads started.", m.readIndexes.get())
-	p.counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time.", m.readsFailed.get())
-	p.counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine.", m.entriesCommitted.get())
-	p.counter("raftkv_leader_changes_total", "Times this member saw a new leader.", m.leaderChanges.get())
-	p.counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction).", m.snapshotsTaken.get())
-	p.counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed.", m.snapshotsApplied.get())
-	p.counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx).", m.httpBadRequests.get())
-	isLeader := 0.0
-	if st.Leader == st.ID {
-		isLeader = 1
+	mfs, err := s.m.reg.Gather()
+	if err != nil {
+		return err
 	}
-	p.gauge("raftkv_is_leader", "1 if this member is the leader.", isLeader)
-	p.gauge("raftkv_term", "Current raft term.", float64(st.Term))
-	p.gauge("raftkv_commit_index", "Raft commit index.", float64(st.Commit))
-	p.gauge("raftkv_applied_index", "Index of the last entry applied to the state machine.", float64(st.Applied))
-	p.gauge("raftkv_keys", "Keys in the state machine.", float64(st.Keys))
-	p.histogram("raftkv_wal_fsync_duration_seconds", "Time to persist a Ready that must be durable (write and fsync).", m.fsync)
-	p.counter("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).", ws.Fsyncs)
-	p.counter("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.", ws.BytesWritten)
-	sent, recv, dropped, qdrops := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	snapSent, snapFailed, snapRecv, snapRejected := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	for id, ps := range ts.Peers {
-		k := strconv.FormatUint(id, 10)
-		sent[k], recv[k], dropped[k], qdrops[k] = ps.MsgsSent, ps.MsgsReceived, ps.MsgsDropped, ps.QueueDrops
-		snapSent[k], snapFailed[k], snapRecv[k], snapRejected[k] = ps.SnapshotsSent, ps.SnapshotsFailed, ps.SnapshotsReceived, ps.SnapshotsRejected
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
 	}
-	p.labeled("raftkv_transport_messages_sent_total", "counter", "Raft messages written to each peer's stream.", "peer", sent)
-	p.labeled("raftkv_transport_messages_received_total", "counter", "Raft messages received from each peer.", "peer", recv)
-	p.labeled("raftkv_transport_messages_dropped_total", "counter", "Messages to each peer never sent (queue full, peer down, too large).", "peer", dropped)
-	p.labeled("raftkv_transport_send_queue_drops_total", "counter", "Messages dropped because a peer's send queue was full.", "peer", qdrops)
-	p.labeled("raftkv_transport_snapshots_sent_total", "counter", "Snapshots each peer acknowledged.", "peer", snapSent)
-	p.labeled("raftkv_transport_snapshots_failed_total", "counter", "Snapshots to each peer that failed.", "peer", snapFailed)
-	p.labeled("raftkv_transport_snapshots_received_total", "counter", "Snapshots from each peer handed to raft.", "peer", snapRecv)
-	p.labeled("raftkv_transport_snapshots_rejected_total", "counter", "Snapshot streams from each peer refused (truncated, corrupt, too large).", "peer", snapRejected)
-	p.counter("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).", ts.HandshakesRefused)
-	p.counter("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.", ts.StreamErrors)
-	return p.err
+	return nil
 }

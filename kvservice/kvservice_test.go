@@ -57,27 +57,6 @@ func TestParseMembers(t *testing.T) {
 	}
 }
 
-func TestHistogramExposition(t *testing.T) {
-	h := newHistogram(0.001, 0.01)
-	h.observe(500 * time.Microsecond)
-	h.observe(5 * time.Millisecond)
-	h.observe(time.Second)
-	var b strings.Builder
-	p := &promWriter{w: &b}
-	p.histogram("x_seconds", "help", h)
-	want := `# HELP x_seconds help
-# TYPE x_seconds histogram
-x_seconds_bucket{le="0.001"} 1
-x_seconds_bucket{le="0.01"} 2
-x_seconds_bucket{le="+Inf"} 3
-x_seconds_sum 1.0055
-x_seconds_count 3
-`
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
-}
-
 // TestSingleMemberRestart runs a one-member cluster in-process: writes are
 // answered with their results, and a restart on the same directory (after
 // a snapshot and compaction) finds every key.

@@ -54,7 +54,7 @@ func (s *Server) handleReady(rd raft.Ready) error {
 		return err
 	}
 	if rd.MustSync {
-		s.m.fsync.observe(time.Since(start))
+		s.m.fsync.Observe(time.Since(start).Seconds())
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := s.installSnapshot(rd.Snapshot); err != nil {
@@ -93,7 +93,7 @@ func (s *Server) setLeader(lead uint64) {
 	old := s.lead
 	s.lead = lead
 	if lead != 0 {
-		s.m.leaderChanges.inc()
+		s.m.leaderChanges.Inc()
 		s.lg.Info("leader changed", zap.Uint64("old", old), zap.Uint64("new", lead))
 	} else {
 		s.lg.Info("leader lost", zap.Uint64("old", old))
@@ -118,7 +118,7 @@ func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
 	s.confState = snap.Metadata.ConfState
 	s.releaseAppliedLocked()
 	s.mu.Unlock()
-	s.m.snapshotsApplied.inc()
+	s.m.snapshotsApplied.Inc()
 	s.lg.Info("installed snapshot from leader", zap.Uint64("index", snap.Metadata.Index),
 		zap.Uint64("term", snap.Metadata.Term), zap.Int("keys", len(state.KV)))
 	for _, m := range state.memberList() {
@@ -176,7 +176,7 @@ func (s *Server) applyEntry(e raftpb.Entry) error {
 		s.confChanged = true
 		s.mu.Unlock()
 	}
-	s.m.entriesCommitted.inc()
+	s.m.entriesCommitted.Inc()
 	s.mu.Lock()
 	s.applied = e.Index
 	if node == s.cfg.ID {
@@ -297,7 +297,7 @@ func (s *Server) maybeSnapshot() error {
 	s.mu.Lock()
 	s.snapIndex = applied
 	s.mu.Unlock()
-	s.m.snapshotsTaken.inc()
+	s.m.snapshotsTaken.Inc()
 	if applied > s.cfg.CatchUpEntries {
 		compactTo := applied - s.cfg.CatchUpEntries
 		if first, _ := s.storage.FirstIndex(); compactTo >= first {

@@ -102,10 +102,10 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 		delete(s.proposals, req)
 		s.mu.Unlock()
 	}
-	s.m.proposals.inc()
+	s.m.proposals.Inc()
 	if err := propose(ctx); err != nil {
 		forget()
-		s.m.proposalsFailed.inc()
+		s.m.proposalsFailed.Inc()
 		switch {
 		case errors.Is(err, raft.ErrProposalDropped):
 			return outcome{}, ErrNoLeader
@@ -119,14 +119,14 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 	select {
 	case out := <-ch:
 		if out.err != nil {
-			s.m.proposalsFailed.inc()
+			s.m.proposalsFailed.Inc()
 		} else {
-			s.m.proposalsApplied.inc()
+			s.m.proposalsApplied.Inc()
 		}
 		return out, out.err
 	case <-ctx.Done():
 		forget()
-		s.m.proposalsFailed.inc()
+		s.m.proposalsFailed.Inc()
 		return outcome{}, ErrTimeout
 	}
 }
@@ -182,7 +182,7 @@ func (s *Server) linearize(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.m.readIndexes.inc()
+	s.m.readIndexes.Inc()
 	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
 	ch := make(chan uint64, 1)
 	s.mu.Lock()
@@ -194,7 +194,7 @@ func (s *Server) linearize(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	fail := func() error {
-		s.m.readsFailed.inc()
+		s.m.readsFailed.Inc()
 		select {
 		case <-s.donec:
 			return ErrStopped

@@ -107,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 	}
+	s.m.reg.MustRegister(stateCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
 	if err := s.openStorage(); err != nil {
 		return nil, err
@@ -297,7 +298,7 @@ func (f memberFilter) Process(ctx context.Context, m raftpb.Message) error {
 	removed := f.s.state.Removed[m.From]
 	f.s.mu.RUnlock()
 	if removed {
-		f.s.m.removedPeerDrops.inc()
+		f.s.m.removedPeerDrops.Inc()
 		return fmt.Errorf("kvservice: dropped %s from removed member %d", m.Type, m.From)
 	}
 	return f.NodeRaft.Process(ctx, m)

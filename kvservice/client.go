@@ -133,7 +133,8 @@ func (c *Client) Status(ctx context.Context, addr string) (Status, error) {
 	return st, err
 }
 
-// AddMember asks member addr to add m to the cluster.
+// AddMember asks member addr to add m to the cluster, as a learner that the
+// leader promotes to voter once it has caught up.
 func (c *Client) AddMember(ctx context.Context, addr string, m Member) error {
 	_, err := c.do(ctx, http.MethodPost, addr, "/v1/members", m, nil)
 	return err
@@ -148,5 +149,12 @@ func (c *Client) RemoveMember(ctx context.Context, addr string, id uint64) error
 // TransferLeader asks member addr to move leadership to member to.
 func (c *Client) TransferLeader(ctx context.Context, addr string, to uint64) error {
 	_, err := c.do(ctx, http.MethodPost, addr, "/v1/leader", map[string]uint64{"to": to}, nil)
+	return err
+}
+
+// PromoteMember asks the member at addr, which must be the leader, to make
+// learner id a voter.
+func (c *Client) PromoteMember(ctx context.Context, addr string, id uint64) error {
+	_, err := c.do(ctx, http.MethodPost, addr, "/v1/members/"+strconv.FormatUint(id, 10)+"/promote", nil, nil)
 	return err
 }

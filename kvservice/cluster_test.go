@@ -179,3 +179,50 @@ type nopRaft struct{}
 func (nopRaft) Process(context.Context, raftpb.Message) error { return nil }
 func (nopRaft) ReportUnreachable(uint64)                      {}
 func (nopRaft) ReportSnapshot(uint64, raft.SnapshotStatus)    {}
+
+// TestLearnerPromotedOnceCaughtUp adds a member that is not started: it
+// joins as a learner, so the three voters keep committing. Asking to promote
+// it before it has caught up is refused. Once started, it catches up and the
+// leader promotes it to voter on its own.
+func TestLearnerPromotedOnceCaughtUp(t *testing.T) {
+	c := newLocalCluster(t, 3, nil)
+	ctx := context.Background()
+	lead := c.waitLeader()
+	for i := 0; i < 150; i++ {
+		if _, err := c.srv[lead].Put(ctx, "k"+strconv.Itoa(i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m4 := newMember(t, 4)
+	if _, err := c.srv[lead].AddMember(ctx, m4); err != nil {
+		t.Fatal(err)
+	}
+	st := c.srv[lead].Status()
+	if len(st.Voters) != 3 || len(st.Learners) != 1 || st.Learners[0] != 4 {
+		t.Fatalf("after adding 4: voters %v learners %v", st.Voters, st.Learners)
+	}
+	// Stop one voter: with 4 a voter, 2 of 4 could not commit; as a
+	// learner, 2 of 3 still do.
+	other := lead%3 + 1
+	c.srv[other].Stop()
+	delete(c.srv, other)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.srv[lead].Put(wctx, "while-4-is-down", "v"); err != nil {
+		t.Fatalf("write with an unstarted learner and a voter down: %v", err)
+	}
+	if _, err := c.srv[lead].PromoteMember(ctx, 4); !errors.Is(err, ErrNotCaughtUp) {
+		t.Fatalf("promoting a learner that never started: %v", err)
+	}
+	if err := c.start(m4, nil, c.members); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("member 4 to be promoted", func() bool {
+		st := c.srv[lead].Status()
+		return len(st.Voters) == 4 && len(st.Learners) == 0
+	})
+	c.waitFor("member 4 to apply the last write", func() bool {
+		_, ok, _ := c.srv[4].Get(ctx, "while-4-is-down", true)
+		return ok
+	})
+}

@@ -57,6 +57,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxRequestBytes bounds a request body. Default 1 MiB.
 	MaxRequestBytes int64
+	// LearnerPromoteLag is how many entries a learner's log may lag the
+	// leader's for the leader to promote it to voter, automatically or
+	// when asked (PromoteMember). Members are added as learners. Default
+	// 100: small enough that the new voter is nearly current, large
+	// enough to be reached under a steady write load.
+	LearnerPromoteLag uint64
 	// Logger receives structured logs. Default: no logs.
 	Logger *zap.Logger
 }
@@ -89,6 +95,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 1 << 20
+	}
+	if c.LearnerPromoteLag == 0 {
+		c.LearnerPromoteLag = 100
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

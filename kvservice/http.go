@@ -26,6 +26,7 @@ const maxKeyLen = 4096
 //	GET    /v1/members
 //	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
 //	DELETE /v1/members/{id}
+//	POST   /v1/members/{id}/promote     learner to voter (ask the leader)
 //	POST   /v1/leader                   {"to": 2}
 //	GET    /v1/status
 //	GET    /metrics                     Prometheus exposition (client_golang)
@@ -41,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/members", s.serveMembers)
 	mux.HandleFunc("POST /v1/members", s.serveAddMember)
 	mux.HandleFunc("DELETE /v1/members/{id}", s.serveRemoveMember)
+	mux.HandleFunc("POST /v1/members/{id}/promote", s.servePromoteMember)
 	mux.HandleFunc("POST /v1/leader", s.serveTransfer)
 	mux.HandleFunc("GET /v1/status", s.serveStatus)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
@@ -205,6 +207,20 @@ func (s *Server) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 }
 
+func (s *Server) servePromoteMember(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id == 0 {
+		s.badRequest(w, http.StatusBadRequest, "member ID must be a positive integer")
+		return
+	}
+	ms, err := s.PromoteMember(r.Context(), id)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
 func (s *Server) serveTransfer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		To uint64 `json:"to"`
@@ -271,12 +287,12 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnknownMember):
 		s.badRequest(w, http.StatusNotFound, err.Error())
 		return
-	case errors.Is(err, ErrMemberExists), errors.Is(err, ErrMemberRemoved):
+	case errors.Is(err, ErrMemberExists), errors.Is(err, ErrMemberRemoved), errors.Is(err, ErrNotCaughtUp):
 		s.badRequest(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, ErrRemoved):
 		code, outcome = http.StatusGone, "not-applied"
-	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped):
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped), errors.Is(err, ErrNotLeader):
 		code, outcome = http.StatusServiceUnavailable, "not-applied"
 	case errors.Is(err, ErrReadTimeout):
 		code = http.StatusServiceUnavailable

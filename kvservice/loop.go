@@ -23,10 +23,14 @@ func (s *Server) loop() {
 	defer s.shutdown()
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
+	ticks := 0
 	for {
 		select {
 		case <-ticker.C:
 			s.node.Tick()
+			if ticks++; ticks%promoteCheckTicks == 0 {
+				s.maybePromoteLearners()
+			}
 		case rd := <-s.node.Ready():
 			if err := s.handleReady(rd); err != nil {
 				s.lg.Error("stopping: cannot persist raft state", zap.Error(err))

@@ -39,6 +39,11 @@ var (
 	// are never reused. Add the machine again under a new ID, with an
 	// empty data directory.
 	ErrMemberRemoved = errors.New("member ID was removed from the cluster and cannot be reused")
+	// ErrNotCaughtUp: a learner asked to be promoted lags the leader by
+	// more than Config.LearnerPromoteLag entries.
+	ErrNotCaughtUp = errors.New("learner has not caught up with the leader")
+	// ErrNotLeader: the request must be made to the leader.
+	ErrNotLeader = errors.New("not the leader")
 	// ErrInvalid wraps request validation failures.
 	ErrInvalid = errors.New("invalid request")
 )
@@ -241,8 +246,11 @@ func (s *Server) waitApplied(ctx context.Context, index uint64) error {
 	}
 }
 
-// AddMember adds m as a voter. The new member is then started with Join
-// listing some existing members; it catches up from a snapshot.
+// AddMember adds m as a learner, which the leader promotes to voter once it
+// has caught up (see PromoteMember). The new member is then started with
+// Join listing some existing members; it catches up from a snapshot. Until
+// it is promoted, it does not count towards any quorum: adding a member
+// that is not started yet costs no availability.
 func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 	switch {
 	case m.ID == 0:
@@ -262,7 +270,7 @@ func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 		}
 	}
 	s.mu.RUnlock()
-	return s.changeMembers(ctx, raftpb.ConfChangeAddNode, m)
+	return s.changeMembers(ctx, raftpb.ConfChangeAddLearnerNode, m)
 }
 
 // RemoveMember removes member id. A removed member stops when it applies

@@ -57,7 +57,8 @@ type Server struct {
 	reads     map[string]chan uint64
 	appliedWs []appliedWaiter
 
-	confMu sync.Mutex // one membership change at a time from this node
+	confMu    sync.Mutex  // one membership change at a time from this node
+	promoting atomic.Bool // a learner promotion is in flight
 
 	stopc    chan struct{}
 	donec    chan struct{}

@@ -33,6 +33,7 @@ func runServe(args []string) error {
 		electionTicks = fs.Int("election-ticks", 10, "ticks without a leader before an election")
 		reqTimeout    = fs.Duration("request-timeout", 5*time.Second, "how long a request waits for its outcome")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		promoteLag    = fs.Uint64("learner-promote-lag", 100, "entries a learner may lag the leader by to be promoted to voter")
 	)
 	_ = fs.Parse(args)
 	cid, err := strconv.ParseUint(strings.TrimPrefix(*clusterID, "0x"), 16, 64)
@@ -57,7 +58,8 @@ func runServe(args []string) error {
 		InitialCluster: initialMembers, Join: joinMembers,
 		SnapshotCount: *snapCount, CatchUpEntries: *catchUp,
 		TickInterval: *tick, ElectionTicks: *electionTicks, RequestTimeout: *reqTimeout,
-		Logger: lg,
+		LearnerPromoteLag: *promoteLag,
+		Logger:            lg,
 	})
 	if err != nil {
 		return err

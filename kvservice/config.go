@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -65,6 +66,24 @@ type Config struct {
 	LearnerPromoteLag uint64
 	// Logger receives structured logs. Default: no logs.
 	Logger *zap.Logger
+
+	// Security (see security.go). PeerServerTLS and PeerClientTLS secure
+	// the raft transport (both or neither; transport.MutualTLS builds a
+	// matching pair). HTTPTLS makes the client API serve HTTPS.
+	PeerServerTLS *tls.Config
+	PeerClientTLS *tls.Config
+	HTTPTLS       *tls.Config
+	// ClientToken, when set, is the bearer token the client API requires
+	// (keys, members list, status, metrics). AdminToken is the token the
+	// admin endpoints require (adding, removing and promoting members,
+	// moving leadership); it is also accepted where ClientToken is. With
+	// either set, admin endpoints refuse every other token.
+	ClientToken string
+	AdminToken  string
+	// Insecure allows listening beyond loopback (a peer or HTTP address
+	// that is not a loopback address) without TLS on both listeners and a
+	// client token. Without it, New refuses such a configuration.
+	Insecure bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -77,6 +96,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("kvservice: config: Dir is required")
 	case c.PeerAddr == "" || c.HTTPAddr == "":
 		return c, errors.New("kvservice: config: PeerAddr and HTTPAddr are required")
+	}
+	if err := c.checkExposure(); err != nil {
+		return c, err
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = 10000

@@ -31,21 +31,27 @@ const maxKeyLen = 4096
 //	GET    /v1/status
 //	GET    /metrics                     Prometheus exposition (client_golang)
 //
+// With tokens configured (Config.ClientToken, AdminToken), every request
+// needs "Authorization: Bearer <token>"; the member changes and the leader
+// transfer need the admin token.
+//
 // Answers are JSON. Errors are {"error": "..."} with a 4xx status for a bad
 // request and 5xx when the cluster could not serve it; a 503 says whether the
 // write was certainly not applied ("applied": false) or might have been
 // ("outcome": "unknown").
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/kv/", s.serveKV)
-	mux.HandleFunc("/v1/cas/", s.serveCAS)
-	mux.HandleFunc("GET /v1/members", s.serveMembers)
-	mux.HandleFunc("POST /v1/members", s.serveAddMember)
-	mux.HandleFunc("DELETE /v1/members/{id}", s.serveRemoveMember)
-	mux.HandleFunc("POST /v1/members/{id}/promote", s.servePromoteMember)
-	mux.HandleFunc("POST /v1/leader", s.serveTransfer)
-	mux.HandleFunc("GET /v1/status", s.serveStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	client := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(clientAccess, h) }
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(adminAccess, h) }
+	mux.HandleFunc("/v1/kv/", client(s.serveKV))
+	mux.HandleFunc("/v1/cas/", client(s.serveCAS))
+	mux.HandleFunc("GET /v1/members", client(s.serveMembers))
+	mux.HandleFunc("POST /v1/members", admin(s.serveAddMember))
+	mux.HandleFunc("DELETE /v1/members/{id}", admin(s.serveRemoveMember))
+	mux.HandleFunc("POST /v1/members/{id}/promote", admin(s.servePromoteMember))
+	mux.HandleFunc("POST /v1/leader", admin(s.serveTransfer))
+	mux.HandleFunc("GET /v1/status", client(s.serveStatus))
+	mux.Handle("GET /metrics", client(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP))
 	return mux
 }
 

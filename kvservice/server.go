@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,6 +247,8 @@ func (s *Server) start() error {
 		ListenAddr: s.cfg.PeerAddr,
 		Raft:       memberFilter{NodeRaft: transport.NodeRaft{Node: s.node}, s: s},
 		Logger:     s.lg.Named("transport"),
+		ServerTLS:  s.cfg.PeerServerTLS,
+		ClientTLS:  s.cfg.PeerClientTLS,
 	})
 	if err != nil {
 		s.node.Stop()
@@ -272,8 +275,12 @@ func (s *Server) start() error {
 		s.node.Stop()
 		return err
 	}
+	if s.cfg.HTTPTLS != nil {
+		ln = tls.NewListener(ln, s.cfg.HTTPTLS)
+	}
 	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: zap.NewStdLog(s.lg.Named("http"))}
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.lg.Error("http server stopped", zap.Error(err))

@@ -61,7 +61,7 @@ func newLocalCluster(t *testing.T, n int, tweak func(*Config)) *localCluster {
 func (c *localCluster) config(m Member, initial, join []Member) Config {
 	cfg := Config{ID: m.ID, ClusterID: 0x5ec, Dir: filepath.Join(c.dir, strconv.FormatUint(m.ID, 10)),
 		PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr, InitialCluster: initial, Join: join,
-		TickInterval: 20 * time.Millisecond, ElectionTicks: 10, RequestTimeout: 10 * time.Second}
+		TickInterval: 20 * time.Millisecond, ElectionTicks: 50, RequestTimeout: 10 * time.Second}
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
@@ -91,19 +91,46 @@ func (c *localCluster) waitFor(what string, cond func() bool) {
 	}
 }
 
+// waitLeader waits until every running member's loop knows the same
+// leader (requests are refused with ErrNoLeader until then).
 func (c *localCluster) waitLeader() uint64 {
 	c.t.Helper()
 	var lead uint64
-	c.waitFor("a leader", func() bool {
+	c.waitFor("a leader known to every member", func() bool {
+		lead = 0
 		for _, s := range c.srv {
-			if st := s.Status(); st.Leader != 0 && st.Leader == st.ID {
-				lead = st.ID
-				return true
+			l := s.knownLeader()
+			if l == 0 || (lead != 0 && l != lead) {
+				return false
 			}
+			lead = l
 		}
-		return false
+		return lead != 0
 	})
 	return lead
+}
+
+// retry repeats op while its error says the outcome is unknown or nothing
+// was done for want of a leader (a loaded machine may see a leader change):
+// every op here is safe to repeat.
+func (c *localCluster) retry(op func() error) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := op()
+		if !errors.Is(err, ErrLeaderChanged) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrTimeout) ||
+			time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// knownLeader is the leader as the server's loop last recorded it: the
+// one requests are checked against.
+func (s *Server) knownLeader() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lead
 }
 
 // TestRemovedIDRefusedForever removes a member and checks that its ID can
@@ -115,7 +142,7 @@ func TestRemovedIDRefusedForever(t *testing.T) {
 	c := newLocalCluster(t, 3, nil)
 	ctx := context.Background()
 	s1 := c.srv[1]
-	if _, err := s1.RemoveMember(ctx, 3); err != nil {
+	if err := c.retry(func() error { _, err := s1.RemoveMember(ctx, 3); return err }); err != nil && !errors.Is(err, ErrUnknownMember) {
 		t.Fatal(err)
 	}
 	<-c.srv[3].Done()
@@ -135,7 +162,7 @@ func TestRemovedIDRefusedForever(t *testing.T) {
 	}
 	// A proposal that skipped the check (a removal committed between the
 	// check and the entry) is refused on apply, by every member alike.
-	if _, err := s1.changeMembers(ctx, raftpb.ConfChangeAddNode, again); !errors.Is(err, ErrMemberRemoved) {
+	if err := c.retry(func() error { _, err := s1.changeMembers(ctx, raftpb.ConfChangeAddNode, again); return err }); !errors.Is(err, ErrMemberRemoved) {
 		t.Fatalf("conf change for a removed ID applied: %v", err)
 	}
 	for _, id := range []uint64{1, 2} {
@@ -189,12 +216,12 @@ func TestLearnerPromotedOnceCaughtUp(t *testing.T) {
 	ctx := context.Background()
 	lead := c.waitLeader()
 	for i := 0; i < 150; i++ {
-		if _, err := c.srv[lead].Put(ctx, "k"+strconv.Itoa(i), "v"); err != nil {
+		if err := c.retry(func() error { _, err := c.srv[lead].Put(ctx, "k"+strconv.Itoa(i), "v"); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m4 := newMember(t, 4)
-	if _, err := c.srv[lead].AddMember(ctx, m4); err != nil {
+	if err := c.retry(func() error { _, err := c.srv[lead].AddMember(ctx, m4); return err }); err != nil && !errors.Is(err, ErrMemberExists) {
 		t.Fatal(err)
 	}
 	st := c.srv[lead].Status()
@@ -208,7 +235,7 @@ func TestLearnerPromotedOnceCaughtUp(t *testing.T) {
 	delete(c.srv, other)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := c.srv[lead].Put(wctx, "while-4-is-down", "v"); err != nil {
+	if err := c.retry(func() error { _, err := c.srv[lead].Put(wctx, "while-4-is-down", "v"); return err }); err != nil {
 		t.Fatalf("write with an unstarted learner and a voter down: %v", err)
 	}
 	if _, err := c.srv[lead].PromoteMember(ctx, 4); !errors.Is(err, ErrNotCaughtUp) {

@@ -72,7 +72,7 @@ func TestSingleMemberRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for s.Status().Leader != 1 {
+		for s.knownLeader() != 1 {
 			if time.Now().After(deadline) {
 				t.Fatal("no leader")
 			}

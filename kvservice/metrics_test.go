@@ -55,7 +55,7 @@ func TestMetricsScrape(t *testing.T) {
 	lead := c.waitLeader()
 	ctx := context.Background()
 	for _, k := range []string{"a", "b", "c"} {
-		if _, err := c.srv[lead].Put(ctx, k, "v"); err != nil {
+		if err := c.retry(func() error { _, err := c.srv[lead].Put(ctx, k, "v"); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,8 +85,8 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("member %d: fsync histogram %v", id, h)
 		}
 		if id == lead {
-			if v := value(t, mfs, "raftkv_proposals_total"); v != 3 {
-				t.Errorf("leader counted %v proposals, want 3 (its registry is its own)", v)
+			if v := value(t, mfs, "raftkv_proposals_total"); v < 3 {
+				t.Errorf("leader counted %v proposals, want at least 3", v)
 			}
 		} else if v := value(t, mfs, "raftkv_proposals_total"); v != 0 {
 			t.Errorf("follower counted %v proposals, want 0 (its registry is its own)", v)

@@ -215,6 +215,8 @@ func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out ou
 	}
 	cs := s.node.ApplyConfChange(cc)
 	s.mu.Lock()
+	_, promoted := s.state.Members[cc.NodeID]
+	promoted = promoted && cc.Type == raftpb.ConfChangeAddNode
 	s.confState = *cs
 	s.confChanged = true
 	switch {
@@ -231,8 +233,11 @@ func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out ou
 	}
 	s.mu.Unlock()
 	switch {
+	case promoted:
+		s.lg.Info("learner promoted to voter", zap.Uint64("id", cc.NodeID))
 	case adding:
-		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr))
+		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr),
+			zap.Bool("learner", cc.Type == raftpb.ConfChangeAddLearnerNode))
 		s.addPeer(Member{ID: cc.NodeID, PeerAddr: ctx.Member.PeerAddr})
 	case cc.Type == raftpb.ConfChangeRemoveNode:
 		s.lg.Info("member removed", zap.Uint64("id", cc.NodeID))

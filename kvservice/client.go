@@ -3,20 +3,74 @@ package kvservice
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"sync"
 )
 
 // Client calls the HTTP API of raftkv members. Each call names the member
 // (its HTTP host:port); the client does not follow leaders, since any member
 // serves every request.
 type Client struct {
-	// HTTP is the client used for requests; nil means http.DefaultClient.
+	// HTTP is the client used for requests; nil means http.DefaultClient,
+	// or, with TLS set, a client using TLS.
 	HTTP *http.Client
+	// TLS, when set, makes the client speak HTTPS; its RootCAs name the
+	// CA that signed the members' certificates (see NewClientTLS).
+	TLS *tls.Config
+	// Token, when set, is sent as "Authorization: Bearer <Token>". Use
+	// the admin token for AddMember, RemoveMember, PromoteMember and
+	// TransferLeader.
+	Token string
+
+	once sync.Once
+	tlsc *http.Client
+}
+
+// NewClientTLS returns a TLS configuration that trusts the CA certificates
+// in caFile (PEM) and, if certFile is not empty, presents that certificate.
+func NewClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("kvservice: no certificate in %s", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func (c *Client) httpClient() (*http.Client, string) {
+	switch {
+	case c.HTTP != nil && c.TLS != nil:
+		return c.HTTP, "https://"
+	case c.HTTP != nil:
+		return c.HTTP, "http://"
+	case c.TLS == nil:
+		return http.DefaultClient, "http://"
+	}
+	c.once.Do(func() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = c.TLS
+		c.tlsc = &http.Client{Transport: tr}
+	})
+	return c.tlsc, "https://"
 }
 
 // APIError is an error answer from a member.
@@ -49,16 +103,16 @@ func (c *Client) do(ctx context.Context, method, addr, path string, body any, ou
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	hc, scheme := c.httpClient()
+	req, err := http.NewRequestWithContext(ctx, method, scheme+addr+path, rd)
 	if err != nil {
 		return 0, err
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -133,7 +187,8 @@ func (c *Client) Status(ctx context.Context, addr string) (Status, error) {
 	return st, err
 }
 
-// AddMember asks member addr to add m to the cluster.
+// AddMember asks member addr to add m to the cluster, as a learner that the
+// leader promotes to voter once it has caught up.
 func (c *Client) AddMember(ctx context.Context, addr string, m Member) error {
 	_, err := c.do(ctx, http.MethodPost, addr, "/v1/members", m, nil)
 	return err
@@ -148,5 +203,12 @@ func (c *Client) RemoveMember(ctx context.Context, addr string, id uint64) error
 // TransferLeader asks member addr to move leadership to member to.
 func (c *Client) TransferLeader(ctx context.Context, addr string, to uint64) error {
 	_, err := c.do(ctx, http.MethodPost, addr, "/v1/leader", map[string]uint64{"to": to}, nil)
+	return err
+}
+
+// PromoteMember asks the member at addr, which must be the leader, to make
+// learner id a voter.
+func (c *Client) PromoteMember(ctx context.Context, addr string, id uint64) error {
+	_, err := c.do(ctx, http.MethodPost, addr, "/v1/members/"+strconv.FormatUint(id, 10)+"/promote", nil, nil)
 	return err
 }

@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -57,8 +58,32 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxRequestBytes bounds a request body. Default 1 MiB.
 	MaxRequestBytes int64
+	// LearnerPromoteLag is how many entries a learner's log may lag the
+	// leader's for the leader to promote it to voter, automatically or
+	// when asked (PromoteMember). Members are added as learners. Default
+	// 100: small enough that the new voter is nearly current, large
+	// enough to be reached under a steady write load.
+	LearnerPromoteLag uint64
 	// Logger receives structured logs. Default: no logs.
 	Logger *zap.Logger
+
+	// Security (see security.go). PeerServerTLS and PeerClientTLS secure
+	// the raft transport (both or neither; transport.MutualTLS builds a
+	// matching pair). HTTPTLS makes the client API serve HTTPS.
+	PeerServerTLS *tls.Config
+	PeerClientTLS *tls.Config
+	HTTPTLS       *tls.Config
+	// ClientToken, when set, is the bearer token the client API requires
+	// (keys, members list, status, metrics). AdminToken is the token the
+	// admin endpoints require (adding, removing and promoting members,
+	// moving leadership); it is also accepted where ClientToken is. With
+	// either set, admin endpoints refuse every other token.
+	ClientToken string
+	AdminToken  string
+	// Insecure allows listening beyond loopback (a peer or HTTP address
+	// that is not a loopback address) without TLS on both listeners and a
+	// client token. Without it, New refuses such a configuration.
+	Insecure bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -71,6 +96,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("kvservice: config: Dir is required")
 	case c.PeerAddr == "" || c.HTTPAddr == "":
 		return c, errors.New("kvservice: config: PeerAddr and HTTPAddr are required")
+	}
+	if err := c.checkExposure(); err != nil {
+		return c, err
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = 10000
@@ -89,6 +117,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 1 << 20
+	}
+	if c.LearnerPromoteLag == 0 {
+		c.LearnerPromoteLag = 100
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

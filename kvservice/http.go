@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // maxKeyLen bounds keys, which travel in URLs.
@@ -23,9 +26,14 @@ const maxKeyLen = 4096
 //	GET    /v1/members
 //	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
 //	DELETE /v1/members/{id}
+//	POST   /v1/members/{id}/promote     learner to voter (ask the leader)
 //	POST   /v1/leader                   {"to": 2}
 //	GET    /v1/status
-//	GET    /metrics                     Prometheus text format
+//	GET    /metrics                     Prometheus exposition (client_golang)
+//
+// With tokens configured (Config.ClientToken, AdminToken), every request
+// needs "Authorization: Bearer <token>"; the member changes and the leader
+// transfer need the admin token.
 //
 // Answers are JSON. Errors are {"error": "..."} with a 4xx status for a bad
 // request and 5xx when the cluster could not serve it; a 503 says whether the
@@ -33,14 +41,17 @@ const maxKeyLen = 4096
 // ("outcome": "unknown").
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/kv/", s.serveKV)
-	mux.HandleFunc("/v1/cas/", s.serveCAS)
-	mux.HandleFunc("GET /v1/members", s.serveMembers)
-	mux.HandleFunc("POST /v1/members", s.serveAddMember)
-	mux.HandleFunc("DELETE /v1/members/{id}", s.serveRemoveMember)
-	mux.HandleFunc("POST /v1/leader", s.serveTransfer)
-	mux.HandleFunc("GET /v1/status", s.serveStatus)
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	client := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(clientAccess, h) }
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(adminAccess, h) }
+	mux.HandleFunc("/v1/kv/", client(s.serveKV))
+	mux.HandleFunc("/v1/cas/", client(s.serveCAS))
+	mux.HandleFunc("GET /v1/members", client(s.serveMembers))
+	mux.HandleFunc("POST /v1/members", admin(s.serveAddMember))
+	mux.HandleFunc("DELETE /v1/members/{id}", admin(s.serveRemoveMember))
+	mux.HandleFunc("POST /v1/members/{id}/promote", admin(s.servePromoteMember))
+	mux.HandleFunc("POST /v1/leader", admin(s.serveTransfer))
+	mux.HandleFunc("GET /v1/status", client(s.serveStatus))
+	mux.Handle("GET /metrics", client(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP))
 	return mux
 }
 
@@ -202,6 +213,20 @@ func (s *Server) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 }
 
+func (s *Server) servePromoteMember(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id == 0 {
+		s.badRequest(w, http.StatusBadRequest, "member ID must be a positive integer")
+		return
+	}
+	ms, err := s.PromoteMember(r.Context(), id)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
 func (s *Server) serveTransfer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		To uint64 `json:"to"`
@@ -255,7 +280,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (s *Server) badRequest(w http.ResponseWriter, code int, msg string) {
-	s.m.httpBadRequests.inc()
+	s.m.httpBadRequests.Inc()
 	writeJSON(w, code, ErrorResponse{Error: msg})
 }
 
@@ -268,12 +293,12 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnknownMember):
 		s.badRequest(w, http.StatusNotFound, err.Error())
 		return
-	case errors.Is(err, ErrMemberExists):
+	case errors.Is(err, ErrMemberExists), errors.Is(err, ErrMemberRemoved), errors.Is(err, ErrNotCaughtUp):
 		s.badRequest(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, ErrRemoved):
 		code, outcome = http.StatusGone, "not-applied"
-	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped):
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped), errors.Is(err, ErrNotLeader):
 		code, outcome = http.StatusServiceUnavailable, "not-applied"
 	case errors.Is(err, ErrReadTimeout):
 		code = http.StatusServiceUnavailable
@@ -291,56 +316,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.WriteMetrics(w)
-}
-
-// WriteMetrics writes the member's metrics in the Prometheus text format.
+// WriteMetrics writes the member's metrics (the same as GET /metrics) in
+// the Prometheus text exposition format.
 func (s *Server) WriteMetrics(w io.Writer) error {
-	st := s.Status()
-	ts := s.tr.Stats()
-	ws := s.storage.Stats()
-	p := &promWriter{w: w}
-	m := s.m
-	p.counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member.", m.proposals.get())
-	p.counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result.", m.proposalsApplied.get())
-	p.counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout).", m.proposalsFailed.get())
-	p.counter("raftkv_read_index_total", "Linearizable reads started.", m.readIndexes.get())
-	p.counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time.", m.readsFailed.get())
-	p.counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine.", m.entriesCommitted.get())
-	p.counter("raftkv_leader_changes_total", "Times this member saw a new leader.", m.leaderChanges.get())
-	p.counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction).", m.snapshotsTaken.get())
-	p.counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed.", m.snapshotsApplied.get())
-	p.counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx).", m.httpBadRequests.get())
-	isLeader := 0.0
-	if st.Leader == st.ID {
-		isLeader = 1
+	mfs, err := s.m.reg.Gather()
+	if err != nil {
+		return err
 	}
-	p.gauge("raftkv_is_leader", "1 if this member is the leader.", isLeader)
-	p.gauge("raftkv_term", "Current raft term.", float64(st.Term))
-	p.gauge("raftkv_commit_index", "Raft commit index.", float64(st.Commit))
-	p.gauge("raftkv_applied_index", "Index of the last entry applied to the state machine.", float64(st.Applied))
-	p.gauge("raftkv_keys", "Keys in the state machine.", float64(st.Keys))
-	p.histogram("raftkv_wal_fsync_duration_seconds", "Time to persist a Ready that must be durable (write and fsync).", m.fsync)
-	p.counter("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).", ws.Fsyncs)
-	p.counter("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.", ws.BytesWritten)
-	sent, recv, dropped, qdrops := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	snapSent, snapFailed, snapRecv, snapRejected := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	for id, ps := range ts.Peers {
-		k := strconv.FormatUint(id, 10)
-		sent[k], recv[k], dropped[k], qdrops[k] = ps.MsgsSent, ps.MsgsReceived, ps.MsgsDropped, ps.QueueDrops
-		snapSent[k], snapFailed[k], snapRecv[k], snapRejected[k] = ps.SnapshotsSent, ps.SnapshotsFailed, ps.SnapshotsReceived, ps.SnapshotsRejected
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
 	}
-	p.labeled("raftkv_transport_messages_sent_total", "counter", "Raft messages written to each peer's stream.", "peer", sent)
-	p.labeled("raftkv_transport_messages_received_total", "counter", "Raft messages received from each peer.", "peer", recv)
-	p.labeled("raftkv_transport_messages_dropped_total", "counter", "Messages to each peer never sent (queue full, peer down, too large).", "peer", dropped)
-	p.labeled("raftkv_transport_send_queue_drops_total", "counter", "Messages dropped because a peer's send queue was full.", "peer", qdrops)
-	p.labeled("raftkv_transport_snapshots_sent_total", "counter", "Snapshots each peer acknowledged.", "peer", snapSent)
-	p.labeled("raftkv_transport_snapshots_failed_total", "counter", "Snapshots to each peer that failed.", "peer", snapFailed)
-	p.labeled("raftkv_transport_snapshots_received_total", "counter", "Snapshots from each peer handed to raft.", "peer", snapRecv)
-	p.labeled("raftkv_transport_snapshots_rejected_total", "counter", "Snapshot streams from each peer refused (truncated, corrupt, too large).", "peer", snapRejected)
-	p.counter("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).", ts.HandshakesRefused)
-	p.counter("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.", ts.StreamErrors)
-	return p.err
+	return nil
 }

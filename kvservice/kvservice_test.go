@@ -3,6 +3,7 @@ package kvservice
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -56,27 +57,6 @@ func TestParseMembers(t *testing.T) {
 	}
 }
 
-func TestHistogramExposition(t *testing.T) {
-	h := newHistogram(0.001, 0.01)
-	h.observe(500 * time.Microsecond)
-	h.observe(5 * time.Millisecond)
-	h.observe(time.Second)
-	var b strings.Builder
-	p := &promWriter{w: &b}
-	p.histogram("x_seconds", "help", h)
-	want := `# HELP x_seconds help
-# TYPE x_seconds histogram
-x_seconds_bucket{le="0.001"} 1
-x_seconds_bucket{le="0.01"} 2
-x_seconds_bucket{le="+Inf"} 3
-x_seconds_sum 1.0055
-x_seconds_count 3
-`
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
-	}
-}
-
 // TestSingleMemberRestart runs a one-member cluster in-process: writes are
 // answered with their results, and a restart on the same directory (after
 // a snapshot and compaction) finds every key.
@@ -92,7 +72,7 @@ func TestSingleMemberRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for s.Status().Leader != 1 {
+		for s.knownLeader() != 1 {
 			if time.Now().After(deadline) {
 				t.Fatal("no leader")
 			}
@@ -134,4 +114,32 @@ func TestSingleMemberRestart(t *testing.T) {
 			t.Fatalf("after restart, key %c: %q %v %v", 'a'+i, v, ok, err)
 		}
 	}
+}
+
+// TestFailedStartReleasesDirectory checks that a New that fails, before or
+// after opening the WAL, leaves the data directory unlocked: the next
+// attempt on the same directory starts.
+func TestFailedStartReleasesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{ID: 1, ClusterID: 9, Dir: dir, PeerAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		TickInterval: 10 * time.Millisecond}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "empty data directory") {
+		t.Fatalf("no initial cluster and no join: %v", err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg.InitialCluster = []Member{{ID: 1, PeerAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}}
+	cfg.HTTPAddr = busy.Addr().String()
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("busy HTTP port: %v", err)
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("third start on the same directory: %v", err)
+	}
+	s.Stop()
 }

@@ -3,6 +3,7 @@ package kvservice
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,10 +23,14 @@ func (s *Server) loop() {
 	defer s.shutdown()
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
+	ticks := 0
 	for {
 		select {
 		case <-ticker.C:
 			s.node.Tick()
+			if ticks++; ticks%promoteCheckTicks == 0 {
+				s.maybePromoteLearners()
+			}
 		case rd := <-s.node.Ready():
 			if err := s.handleReady(rd); err != nil {
 				s.lg.Error("stopping: cannot persist raft state", zap.Error(err))
@@ -53,7 +58,7 @@ func (s *Server) handleReady(rd raft.Ready) error {
 		return err
 	}
 	if rd.MustSync {
-		s.m.fsync.observe(time.Since(start))
+		s.m.fsync.Observe(time.Since(start).Seconds())
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := s.installSnapshot(rd.Snapshot); err != nil {
@@ -92,7 +97,7 @@ func (s *Server) setLeader(lead uint64) {
 	old := s.lead
 	s.lead = lead
 	if lead != 0 {
-		s.m.leaderChanges.inc()
+		s.m.leaderChanges.Inc()
 		s.lg.Info("leader changed", zap.Uint64("old", old), zap.Uint64("new", lead))
 	} else {
 		s.lg.Info("leader lost", zap.Uint64("old", old))
@@ -117,11 +122,16 @@ func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
 	s.confState = snap.Metadata.ConfState
 	s.releaseAppliedLocked()
 	s.mu.Unlock()
-	s.m.snapshotsApplied.inc()
+	s.m.snapshotsApplied.Inc()
 	s.lg.Info("installed snapshot from leader", zap.Uint64("index", snap.Metadata.Index),
 		zap.Uint64("term", snap.Metadata.Term), zap.Int("keys", len(state.KV)))
 	for _, m := range state.memberList() {
 		s.addPeer(m)
+	}
+	for id := range state.Removed {
+		if id != s.cfg.ID {
+			s.tr.RemovePeer(id)
+		}
 	}
 	return nil
 }
@@ -170,7 +180,7 @@ func (s *Server) applyEntry(e raftpb.Entry) error {
 		s.confChanged = true
 		s.mu.Unlock()
 	}
-	s.m.entriesCommitted.inc()
+	s.m.entriesCommitted.Inc()
 	s.mu.Lock()
 	s.applied = e.Index
 	if node == s.cfg.ID {
@@ -191,45 +201,65 @@ func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out ou
 			s.lg.Error("undecodable conf change context", zap.Error(err))
 		}
 	}
+	adding := cc.Type == raftpb.ConfChangeAddNode || cc.Type == raftpb.ConfChangeAddLearnerNode
+	s.mu.RLock()
+	refused := adding && s.state.Removed[cc.NodeID]
+	s.mu.RUnlock()
+	if refused {
+		// AddMember checks this before proposing, but a removal can commit
+		// between that check and this entry. Every member sees the same
+		// log and the same Removed set, so every member refuses alike. A
+		// rejected change is a no-op entry: raft must not be told of it.
+		s.lg.Warn("refusing to add a removed member ID", zap.Uint64("id", cc.NodeID))
+		return ctx.Node, ctx.Req, outcome{err: fmt.Errorf("%w: %d", ErrMemberRemoved, cc.NodeID)}
+	}
 	cs := s.node.ApplyConfChange(cc)
 	s.mu.Lock()
+	_, promoted := s.state.Members[cc.NodeID]
+	promoted = promoted && cc.Type == raftpb.ConfChangeAddNode
 	s.confState = *cs
 	s.confChanged = true
-	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+	switch {
+	case adding:
 		m := ctx.Member
 		m.ID = cc.NodeID
 		s.state.Members[m.ID] = m
-	case raftpb.ConfChangeRemoveNode:
+	case cc.Type == raftpb.ConfChangeRemoveNode:
 		delete(s.state.Members, cc.NodeID)
+		s.state.Removed[cc.NodeID] = true
 		if cc.NodeID == s.cfg.ID {
 			s.removed = true
 		}
 	}
 	s.mu.Unlock()
-	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
-		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr))
+	switch {
+	case promoted:
+		s.lg.Info("learner promoted to voter", zap.Uint64("id", cc.NodeID))
+	case adding:
+		s.lg.Info("member added", zap.Uint64("id", cc.NodeID), zap.String("peer", ctx.Member.PeerAddr),
+			zap.Bool("learner", cc.Type == raftpb.ConfChangeAddLearnerNode))
 		s.addPeer(Member{ID: cc.NodeID, PeerAddr: ctx.Member.PeerAddr})
-	case raftpb.ConfChangeRemoveNode:
+	case cc.Type == raftpb.ConfChangeRemoveNode:
 		s.lg.Info("member removed", zap.Uint64("id", cc.NodeID))
 		if cc.NodeID != s.cfg.ID {
-			id := cc.NodeID
-			time.AfterFunc(removedPeerGrace, func() {
-				s.mu.RLock()
-				_, back := s.state.Members[id]
-				s.mu.RUnlock()
-				select {
-				case <-s.donec:
-				default:
-					if !back {
-						s.tr.RemovePeer(id)
-					}
-				}
-			})
+			s.forgetPeerLater(cc.NodeID)
 		}
 	}
 	return ctx.Node, ctx.Req, outcome{cs: cs, res: Result{Succeeded: true}}
+}
+
+// forgetPeerLater drops a removed member from the transport after
+// removedPeerGrace. From then on the transport refuses its streams as coming
+// from an unknown member, so a stale process under that ID cannot talk its
+// way back in.
+func (s *Server) forgetPeerLater(id uint64) {
+	time.AfterFunc(removedPeerGrace, func() {
+		select {
+		case <-s.donec:
+		default:
+			s.tr.RemovePeer(id)
+		}
+	})
 }
 
 // releaseAppliedLocked wakes the waiters whose index has been applied.
@@ -255,17 +285,18 @@ func (s *Server) releaseAppliedLocked() {
 // member added to a cluster whose log starts with a snapshot could never
 // catch up.
 func (s *Server) maybeSnapshot() error {
-	s.mu.RLock()
+	// The write lock, not the read lock: confChanged is written here.
+	s.mu.Lock()
 	applied, snapIndex := s.applied, s.snapIndex
 	force := s.confChanged && applied > snapIndex
 	s.confChanged = false
 	if applied-snapIndex < s.cfg.SnapshotCount && !force {
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		return nil
 	}
 	data, err := s.state.marshal()
 	cs := s.confState
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -275,7 +306,7 @@ func (s *Server) maybeSnapshot() error {
 	s.mu.Lock()
 	s.snapIndex = applied
 	s.mu.Unlock()
-	s.m.snapshotsTaken.inc()
+	s.m.snapshotsTaken.Inc()
 	if applied > s.cfg.CatchUpEntries {
 		compactTo := applied - s.cfg.CatchUpEntries
 		if first, _ := s.storage.FirstIndex(); compactTo >= first {

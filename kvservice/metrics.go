@@ -1,139 +1,143 @@
 package kvservice
 
 import (
-	"fmt"
-	"io"
-	"math"
-	"sort"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// The metrics are written in the Prometheus text exposition format (version
-// 0.0.4) by hand: the service needs a handful of counters, gauges and one
-// histogram, which does not justify a client library dependency.
-
-// counter only grows.
-type counter struct{ v atomic.Uint64 }
-
-func (c *counter) inc()         { c.v.Add(1) }
-func (c *counter) add(n uint64) { c.v.Add(n) }
-func (c *counter) get() uint64  { return c.v.Load() }
-
-// histogram counts observations into fixed cumulative buckets, as Prometheus
-// histograms do. Buckets are upper bounds in seconds, ascending.
-type histogram struct {
-	mu      sync.Mutex
-	bounds  []float64
-	counts  []uint64 // counts[i]: observations <= bounds[i] but > bounds[i-1]
-	sum     float64
-	samples uint64
-}
-
-func newHistogram(bounds ...float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
-}
-
-func (h *histogram) observe(d time.Duration) {
-	s := d.Seconds()
-	i := sort.SearchFloat64s(h.bounds, s)
-	h.mu.Lock()
-	if i < len(h.counts) {
-		h.counts[i]++
-	}
-	h.sum += s
-	h.samples++
-	h.mu.Unlock()
-}
+// Metrics go through github.com/prometheus/client_golang, on a registry of
+// each Server's own: several servers in one process (tests, an embedding
+// application) each expose their own numbers, and nothing is registered on
+// the global default registry. The registry carries the standard Go runtime
+// and process collectors next to the service's metrics.
 
 // fsyncBuckets span a RAM disk (tens of µs) to a struggling spinning disk.
 var fsyncBuckets = []float64{
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 }
 
-// metrics are the service's own counters. Raft and transport state are read
-// at exposition time instead of being mirrored here.
+// metrics are the service's own counters and the fsync histogram. Raft,
+// WAL and transport state are read at scrape time by stateCollector instead
+// of being mirrored here.
 type metrics struct {
-	proposals        counter // writes and conf changes handed to raft
-	proposalsApplied counter // of those, applied with an answer to the client
-	proposalsFailed  counter // of those, answered with an error (dropped, timeout, leader change)
-	readIndexes      counter // linearizable reads started
-	readsFailed      counter // linearizable reads that timed out or had no leader
-	entriesCommitted counter // committed entries applied to the state machine
-	leaderChanges    counter // times the known leader changed to a different non-zero ID
-	snapshotsTaken   counter
-	snapshotsApplied counter // snapshots received from a leader and installed
-	httpBadRequests  counter // requests refused with a 4xx
-	fsync            *histogram
+	reg              *prometheus.Registry
+	proposals        prometheus.Counter // writes and conf changes handed to raft
+	proposalsApplied prometheus.Counter // of those, applied with an answer to the client
+	proposalsFailed  prometheus.Counter // of those, answered with an error
+	readIndexes      prometheus.Counter // linearizable reads started
+	readsFailed      prometheus.Counter // linearizable reads that timed out or had no leader
+	entriesCommitted prometheus.Counter // committed entries applied to the state machine
+	leaderChanges    prometheus.Counter // times the known leader changed to a non-zero ID
+	snapshotsTaken   prometheus.Counter
+	snapshotsApplied prometheus.Counter // snapshots received from a leader and installed
+	httpBadRequests  prometheus.Counter // requests refused with a 4xx
+	removedPeerDrops prometheus.Counter // messages from removed members dropped before raft
+	fsync            prometheus.Histogram
 }
 
 func newMetrics() *metrics {
-	return &metrics{fsync: newHistogram(fsyncBuckets...)}
+	reg := prometheus.NewRegistry()
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	m := &metrics{
+		reg:              reg,
+		proposals:        counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member."),
+		proposalsApplied: counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result."),
+		proposalsFailed:  counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout)."),
+		readIndexes:      counter("raftkv_read_index_total", "Linearizable reads started."),
+		readsFailed:      counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time."),
+		entriesCommitted: counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine."),
+		leaderChanges:    counter("raftkv_leader_changes_total", "Times this member saw a new leader."),
+		snapshotsTaken:   counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
+		snapshotsApplied: counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
+		httpBadRequests:  counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
+		removedPeerDrops: counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "raftkv_wal_fsync_duration_seconds",
+			Help:    "Time to persist a Ready that must be durable (write and fsync).",
+			Buckets: fsyncBuckets,
+		}),
+	}
+	reg.MustRegister(m.fsync,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
 }
 
-// promWriter writes metric families, each with its HELP and TYPE lines
-// once, in the text exposition format.
-type promWriter struct {
-	w   io.Writer
-	err error
+// stateCollector reads raft, WAL and transport state when scraped.
+type stateCollector struct{ s *Server }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
 }
 
-func (p *promWriter) printf(format string, args ...any) {
-	if p.err == nil {
-		_, p.err = fmt.Fprintf(p.w, format, args...)
+var (
+	descIsLeader     = desc("raftkv_is_leader", "1 if this member is the leader.")
+	descTerm         = desc("raftkv_term", "Current raft term.")
+	descCommit       = desc("raftkv_commit_index", "Raft commit index.")
+	descApplied      = desc("raftkv_applied_index", "Index of the last entry applied to the state machine.")
+	descKeys         = desc("raftkv_keys", "Keys in the state machine.")
+	descWALFsyncs    = desc("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).")
+	descWALBytes     = desc("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.")
+	descHSRefused    = desc("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).")
+	descStreamErrors = desc("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.")
+	descMsgsSent     = desc("raftkv_transport_messages_sent_total", "Raft messages written to each peer's stream.", "peer")
+	descMsgsRecv     = desc("raftkv_transport_messages_received_total", "Raft messages received from each peer.", "peer")
+	descMsgsDropped  = desc("raftkv_transport_messages_dropped_total", "Messages to each peer never sent (queue full, peer down, too large).", "peer")
+	descQueueDrops   = desc("raftkv_transport_send_queue_drops_total", "Messages dropped because a peer's send queue was full.", "peer")
+	descSnapSent     = desc("raftkv_transport_snapshots_sent_total", "Snapshots each peer acknowledged.", "peer")
+	descSnapFailed   = desc("raftkv_transport_snapshots_failed_total", "Snapshots to each peer that failed.", "peer")
+	descSnapRecv     = desc("raftkv_transport_snapshots_received_total", "Snapshots from each peer handed to raft.", "peer")
+	descSnapRejected = desc("raftkv_transport_snapshots_rejected_total", "Snapshot streams from each peer refused (truncated, corrupt, too large).", "peer")
+)
+
+// Describe sends every descriptor the collector may emit.
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descIsLeader, descTerm, descCommit, descApplied, descKeys,
+		descWALFsyncs, descWALBytes, descHSRefused, descStreamErrors, descMsgsSent, descMsgsRecv,
+		descMsgsDropped, descQueueDrops, descSnapSent, descSnapFailed, descSnapRecv, descSnapRejected} {
+		ch <- d
 	}
 }
 
-func (p *promWriter) header(name, typ, help string) {
-	p.printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func (p *promWriter) counter(name, help string, v uint64) {
-	p.header(name, "counter", help)
-	p.printf("%s %d\n", name, v)
-}
-
-func (p *promWriter) gauge(name, help string, v float64) {
-	p.header(name, "gauge", help)
-	p.printf("%s %s\n", name, formatFloat(v))
-}
-
-// labeled writes one sample per label value, sorted for stable output.
-func (p *promWriter) labeled(name, typ, help, label string, vals map[string]uint64) {
-	p.header(name, typ, help)
-	keys := make([]string, 0, len(vals))
-	for k := range vals {
-		keys = append(keys, k)
+// Collect reads the member's state once and emits it.
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Status()
+	ts := c.s.tr.Stats()
+	ws := c.s.storage.Stats()
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p.printf("%s{%s=%q} %d\n", name, label, k, vals[k])
+	count := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-}
-
-func (p *promWriter) histogram(name, help string, h *histogram) {
-	h.mu.Lock()
-	counts := append([]uint64(nil), h.counts...)
-	sum, n := h.sum, h.samples
-	h.mu.Unlock()
-	p.header(name, "histogram", help)
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += counts[i]
-		p.printf("%s_bucket{le=%q} %d\n", name, formatFloat(b), cum)
+	isLeader := 0.0
+	if st.Leader == st.ID {
+		isLeader = 1
 	}
-	p.printf("%s_bucket{le=\"+Inf\"} %d\n", name, n)
-	p.printf("%s_sum %s\n%s_count %d\n", name, formatFloat(sum), name, n)
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
+	gauge(descIsLeader, isLeader)
+	gauge(descTerm, float64(st.Term))
+	gauge(descCommit, float64(st.Commit))
+	gauge(descApplied, float64(st.Applied))
+	gauge(descKeys, float64(st.Keys))
+	count(descWALFsyncs, ws.Fsyncs)
+	count(descWALBytes, ws.BytesWritten)
+	count(descHSRefused, ts.HandshakesRefused)
+	count(descStreamErrors, ts.StreamErrors)
+	for id, ps := range ts.Peers {
+		k := strconv.FormatUint(id, 10)
+		count(descMsgsSent, ps.MsgsSent, k)
+		count(descMsgsRecv, ps.MsgsReceived, k)
+		count(descMsgsDropped, ps.MsgsDropped, k)
+		count(descQueueDrops, ps.QueueDrops, k)
+		count(descSnapSent, ps.SnapshotsSent, k)
+		count(descSnapFailed, ps.SnapshotsFailed, k)
+		count(descSnapRecv, ps.SnapshotsReceived, k)
+		count(descSnapRejected, ps.SnapshotsRejected, k)
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }

@@ -35,6 +35,15 @@ var (
 	ErrUnknownMember = errors.New("unknown member")
 	// ErrMemberExists: a member with that ID (or peer address) exists.
 	ErrMemberExists = errors.New("member already exists")
+	// ErrMemberRemoved: the ID belonged to a member that was removed; IDs
+	// are never reused. Add the machine again under a new ID, with an
+	// empty data directory.
+	ErrMemberRemoved = errors.New("member ID was removed from the cluster and cannot be reused")
+	// ErrNotCaughtUp: a learner asked to be promoted lags the leader by
+	// more than Config.LearnerPromoteLag entries.
+	ErrNotCaughtUp = errors.New("learner has not caught up with the leader")
+	// ErrNotLeader: the request must be made to the leader.
+	ErrNotLeader = errors.New("not the leader")
 	// ErrInvalid wraps request validation failures.
 	ErrInvalid = errors.New("invalid request")
 )
@@ -98,10 +107,10 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 		delete(s.proposals, req)
 		s.mu.Unlock()
 	}
-	s.m.proposals.inc()
+	s.m.proposals.Inc()
 	if err := propose(ctx); err != nil {
 		forget()
-		s.m.proposalsFailed.inc()
+		s.m.proposalsFailed.Inc()
 		switch {
 		case errors.Is(err, raft.ErrProposalDropped):
 			return outcome{}, ErrNoLeader
@@ -115,14 +124,14 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 	select {
 	case out := <-ch:
 		if out.err != nil {
-			s.m.proposalsFailed.inc()
+			s.m.proposalsFailed.Inc()
 		} else {
-			s.m.proposalsApplied.inc()
+			s.m.proposalsApplied.Inc()
 		}
 		return out, out.err
 	case <-ctx.Done():
 		forget()
-		s.m.proposalsFailed.inc()
+		s.m.proposalsFailed.Inc()
 		return outcome{}, ErrTimeout
 	}
 }
@@ -178,7 +187,7 @@ func (s *Server) linearize(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.m.readIndexes.inc()
+	s.m.readIndexes.Inc()
 	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
 	ch := make(chan uint64, 1)
 	s.mu.Lock()
@@ -190,7 +199,7 @@ func (s *Server) linearize(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	fail := func() error {
-		s.m.readsFailed.inc()
+		s.m.readsFailed.Inc()
 		select {
 		case <-s.donec:
 			return ErrStopped
@@ -237,8 +246,11 @@ func (s *Server) waitApplied(ctx context.Context, index uint64) error {
 	}
 }
 
-// AddMember adds m as a voter. The new member is then started with Join
-// listing some existing members; it catches up from a snapshot.
+// AddMember adds m as a learner, which the leader promotes to voter once it
+// has caught up (see PromoteMember). The new member is then started with
+// Join listing some existing members; it catches up from a snapshot. Until
+// it is promoted, it does not count towards any quorum: adding a member
+// that is not started yet costs no availability.
 func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 	switch {
 	case m.ID == 0:
@@ -247,6 +259,10 @@ func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 		return nil, fmt.Errorf("%w: peer_addr and http_addr are required", ErrInvalid)
 	}
 	s.mu.RLock()
+	if s.state.Removed[m.ID] {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("%w: %d (start the new member under a new ID, on an empty data directory)", ErrMemberRemoved, m.ID)
+	}
 	for _, o := range s.state.Members {
 		if o.ID == m.ID || o.PeerAddr == m.PeerAddr {
 			s.mu.RUnlock()
@@ -254,7 +270,7 @@ func (s *Server) AddMember(ctx context.Context, m Member) ([]Member, error) {
 		}
 	}
 	s.mu.RUnlock()
-	return s.changeMembers(ctx, raftpb.ConfChangeAddNode, m)
+	return s.changeMembers(ctx, raftpb.ConfChangeAddLearnerNode, m)
 }
 
 // RemoveMember removes member id. A removed member stops when it applies
@@ -308,24 +324,13 @@ func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	if lead != s.cfg.ID {
-		// Only the leader starts a transfer here: a follower would forward
-		// raft's MsgTransferLeader, whose From is the transferee, and the
-		// transport refuses messages not from the stream's sender.
-		s.mu.RLock()
-		leader := s.state.Members[lead]
-		s.mu.RUnlock()
-		if leader.HTTPAddr == "" {
-			return ErrNoLeader
-		}
-		if err := (&Client{}).TransferLeader(ctx, leader.HTTPAddr, to); err != nil {
-			return fmt.Errorf("asking the leader (%d): %w", lead, err)
-		}
-		return s.waitLeader(ctx, to)
-	}
-	// The leader gives up a transfer after an election timeout (say, the
-	// transferee was still catching up), and a request forwarded by a
-	// follower can be lost; ask again each time one would have expired.
+	// On a follower, raft forwards the request to the leader as a
+	// MsgTransferLeader naming the transferee as From; the transport
+	// accepts that relay from a known member, so no detour through the
+	// leader's HTTP API is needed. The leader gives up a transfer after an
+	// election timeout (say, the transferee was still catching up), and a
+	// forwarded request can be lost; ask again each time one would have
+	// expired.
 	retry := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
 	asked := time.Time{}
 	tick := time.NewTicker(s.cfg.TickInterval)

@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +58,8 @@ type Server struct {
 	reads     map[string]chan uint64
 	appliedWs []appliedWaiter
 
-	confMu sync.Mutex // one membership change at a time from this node
+	confMu    sync.Mutex  // one membership change at a time from this node
+	promoting atomic.Bool // a learner promotion is in flight
 
 	stopc    chan struct{}
 	donec    chan struct{}
@@ -107,12 +109,21 @@ func New(cfg Config) (*Server, error) {
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 	}
+	s.m.reg.MustRegister(stateCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
-	if err := s.start(); err != nil {
+	if s.state.Removed[cfg.ID] {
+		// The data says this member was removed: starting it would only
+		// knock on peers that refuse it.
 		s.storage.Close()
+		return nil, fmt.Errorf("kvservice: %s: %w", cfg.Dir, ErrRemoved)
+	}
+	if err := s.start(); err != nil {
+		if cerr := s.storage.Close(); cerr != nil {
+			s.lg.Warn("closing storage after a failed start", zap.Error(cerr))
+		}
 		return nil, err
 	}
 	go s.loop()
@@ -148,11 +159,19 @@ func checkMeta(cfg Config) error {
 // snapshot: the initial members as voters, and their addresses as the state
 // machine's members. Every initial member writes the same snapshot, so they
 // all start from the same log position.
-func (s *Server) openStorage() error {
+func (s *Server) openStorage() (err error) {
 	st, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), nil)
 	if err != nil {
 		return err
 	}
+	// One close for every way out with an error, so that no path leaves
+	// the directory locked for the next attempt.
+	defer func() {
+		if err != nil {
+			st.Close()
+			s.storage = nil
+		}
+	}()
 	s.storage = st
 	hs, _, err := st.InitialState()
 	if err != nil {
@@ -176,7 +195,6 @@ func (s *Server) openStorage() error {
 			voters = append(voters, m.ID)
 		}
 		if _, ok := state.Members[s.cfg.ID]; !ok {
-			st.Close()
 			return fmt.Errorf("kvservice: member %d is not in the initial cluster", s.cfg.ID)
 		}
 		data, err := state.marshal()
@@ -187,12 +205,10 @@ func (s *Server) openStorage() error {
 			Index: 1, Term: 1, ConfState: raftpb.ConfState{Voters: voters},
 		}}
 		if err := st.ApplySnapshot(snap); err != nil {
-			st.Close()
 			return err
 		}
 		s.lg.Info("bootstrapped a new cluster", zap.Int("members", len(voters)))
 	case fresh && len(s.cfg.Join) == 0:
-		st.Close()
 		return errors.New("kvservice: empty data directory: give the initial cluster or members to join")
 	case fresh:
 		s.lg.Info("joining an existing cluster; waiting for a snapshot from its leader")
@@ -202,7 +218,6 @@ func (s *Server) openStorage() error {
 	}
 	state, err := unmarshalKVState(snap.Data)
 	if err != nil {
-		st.Close()
 		return err
 	}
 	s.state = state
@@ -230,8 +245,10 @@ func (s *Server) start() error {
 		ClusterID:  s.cfg.ClusterID,
 		ID:         s.cfg.ID,
 		ListenAddr: s.cfg.PeerAddr,
-		Raft:       transport.NodeRaft{Node: s.node},
+		Raft:       memberFilter{NodeRaft: transport.NodeRaft{Node: s.node}, s: s},
 		Logger:     s.lg.Named("transport"),
+		ServerTLS:  s.cfg.PeerServerTLS,
+		ClientTLS:  s.cfg.PeerClientTLS,
 	})
 	if err != nil {
 		s.node.Stop()
@@ -245,8 +262,9 @@ func (s *Server) start() error {
 	}
 	// Address hints from the command line cover members the state does not
 	// know yet (a joining node has no state at all).
+	// Removed members are never peers again, whatever the hints say.
 	for _, m := range append(append([]Member(nil), s.cfg.InitialCluster...), s.cfg.Join...) {
-		if !known[m.ID] {
+		if !known[m.ID] && !s.state.Removed[m.ID] {
 			known[m.ID] = true
 			s.addPeer(m)
 		}
@@ -257,8 +275,12 @@ func (s *Server) start() error {
 		s.node.Stop()
 		return err
 	}
+	if s.cfg.HTTPTLS != nil {
+		ln = tls.NewListener(ln, s.cfg.HTTPTLS)
+	}
 	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: zap.NewStdLog(s.lg.Named("http"))}
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.lg.Error("http server stopped", zap.Error(err))
@@ -266,6 +288,28 @@ func (s *Server) start() error {
 	}()
 	s.lg.Info("serving", zap.String("http", ln.Addr().String()), zap.String("peer", tr.Addr().String()))
 	return nil
+}
+
+// memberFilter drops messages from removed members before they reach raft.
+// The transport keeps a removed member as a peer for removedPeerGrace (so
+// that it hears of its removal), and a stale process under that ID could
+// meanwhile disturb the cluster with its term; after the grace period the
+// transport refuses its streams outright.
+type memberFilter struct {
+	transport.NodeRaft
+	s *Server
+}
+
+// Process steps m into the node unless its sender was removed.
+func (f memberFilter) Process(ctx context.Context, m raftpb.Message) error {
+	f.s.mu.RLock()
+	removed := f.s.state.Removed[m.From]
+	f.s.mu.RUnlock()
+	if removed {
+		f.s.m.removedPeerDrops.Inc()
+		return fmt.Errorf("kvservice: dropped %s from removed member %d", m.Type, m.From)
+	}
+	return f.NodeRaft.Process(ctx, m)
 }
 
 func (s *Server) addPeer(m Member) {

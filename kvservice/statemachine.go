@@ -47,16 +47,23 @@ type confContext struct {
 	Member Member `json:"member"`
 }
 
-// kvState is the replicated state machine: the keys and the members. It is
-// what a snapshot holds. It is not safe for concurrent use; the server
-// guards it.
+// kvState is the replicated state machine: the keys, the members, and the
+// IDs of removed members. It is what a snapshot holds. It is not safe for
+// concurrent use; the server guards it.
 type kvState struct {
 	KV      map[string]string `json:"kv"`
 	Members map[uint64]Member `json:"members"`
+	// Removed holds every ID ever removed from the cluster. An ID is never
+	// given back: a removed member's data directory still holds a log and
+	// a vote, and letting it in again under the same ID would let that
+	// stale process rejoin as if nothing had happened. It is replicated
+	// (applied from the log, carried in snapshots) so that every member,
+	// and every future member, refuses the same IDs.
+	Removed map[uint64]bool `json:"removed,omitempty"`
 }
 
 func newKVState() *kvState {
-	return &kvState{KV: map[string]string{}, Members: map[uint64]Member{}}
+	return &kvState{KV: map[string]string{}, Members: map[uint64]Member{}, Removed: map[uint64]bool{}}
 }
 
 // apply executes one command. Every node applies the same commands in the
@@ -102,6 +109,9 @@ func unmarshalKVState(data []byte) (*kvState, error) {
 	}
 	if s.Members == nil {
 		s.Members = map[uint64]Member{}
+	}
+	if s.Removed == nil {
+		s.Removed = map[uint64]bool{}
 	}
 	return s, nil
 }

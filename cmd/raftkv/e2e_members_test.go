@@ -157,8 +157,13 @@ func TestMembership(t *testing.T) {
 			t.Fatalf("new member: %s = %q (found %v, %v), want %q", k, got, ok, err, v)
 		}
 	}
-	st, err := c.client.Status(ctx, http4)
-	if err != nil || len(st.Voters) != 4 || len(st.Members) != 4 {
+	// Member 4 joined as a learner; the leader promotes it once caught up.
+	var st kvservice.Status
+	waitFor(t, 30*time.Second, "member 4 to be promoted to voter", func() bool {
+		st, err = c.client.Status(ctx, http4)
+		return err == nil && len(st.Voters) == 4
+	})
+	if len(st.Members) != 4 {
 		t.Fatalf("new member's status: %+v %v", st, err)
 	}
 	c.mustPut(t, 4, "written-via-4", "yes")

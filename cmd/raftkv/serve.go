@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/raftkit/raft/kvservice"
+	"github.com/raftkit/raft/transport"
 )
 
 func runServe(args []string) error {
@@ -33,6 +35,15 @@ func runServe(args []string) error {
 		electionTicks = fs.Int("election-ticks", 10, "ticks without a leader before an election")
 		reqTimeout    = fs.Duration("request-timeout", 5*time.Second, "how long a request waits for its outcome")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		peerCert      = fs.String("peer-cert", "", "PEM certificate this member presents to its peers (mutual TLS; with --peer-key, --peer-ca)")
+		peerKey       = fs.String("peer-key", "", "PEM key of --peer-cert")
+		peerCA        = fs.String("peer-ca", "", "PEM CA bundle peers' certificates must chain to")
+		httpCert      = fs.String("http-cert", "", "PEM certificate for HTTPS on --http-addr (with --http-key)")
+		httpKey       = fs.String("http-key", "", "PEM key of --http-cert")
+		tokenFile     = fs.String("token-file", "", "file holding the bearer token the client API requires")
+		adminTokFile  = fs.String("admin-token-file", "", "file holding the bearer token the admin endpoints (members, leader) require")
+		insecure      = fs.Bool("insecure", false, "allow listening beyond loopback without TLS and tokens")
+		promoteLag    = fs.Uint64("learner-promote-lag", 100, "entries a learner may lag the leader by to be promoted to voter")
 	)
 	_ = fs.Parse(args)
 	cid, err := strconv.ParseUint(strings.TrimPrefix(*clusterID, "0x"), 16, 64)
@@ -47,6 +58,10 @@ func runServe(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--join: %w", err)
 	}
+	sec, err := loadSecurity(*peerCert, *peerKey, *peerCA, *httpCert, *httpKey, *tokenFile, *adminTokFile)
+	if err != nil {
+		return err
+	}
 	lg, err := newLogger(*logLevel)
 	if err != nil {
 		return err
@@ -57,7 +72,10 @@ func runServe(args []string) error {
 		InitialCluster: initialMembers, Join: joinMembers,
 		SnapshotCount: *snapCount, CatchUpEntries: *catchUp,
 		TickInterval: *tick, ElectionTicks: *electionTicks, RequestTimeout: *reqTimeout,
-		Logger: lg,
+		LearnerPromoteLag: *promoteLag,
+		Logger:            lg,
+		PeerServerTLS:     sec.PeerServerTLS, PeerClientTLS: sec.PeerClientTLS, HTTPTLS: sec.HTTPTLS,
+		ClientToken: sec.ClientToken, AdminToken: sec.AdminToken, Insecure: *insecure,
 	})
 	if err != nil {
 		return err
@@ -88,4 +106,47 @@ func newLogger(level string) (*zap.Logger, error) {
 	cfg.Sampling = nil
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	return cfg.Build()
+}
+
+// loadSecurity reads the TLS material and token files named by the flags
+// into the security fields of a kvservice.Config.
+func loadSecurity(peerCert, peerKey, peerCA, httpCert, httpKey, tokenFile, adminTokenFile string) (kvservice.Config, error) {
+	var c kvservice.Config
+	var err error
+	if peerCert != "" || peerKey != "" || peerCA != "" {
+		if c.PeerServerTLS, c.PeerClientTLS, err = transport.LoadMutualTLS(peerCert, peerKey, peerCA); err != nil {
+			return c, fmt.Errorf("--peer-cert/--peer-key/--peer-ca: %w", err)
+		}
+	}
+	if httpCert != "" || httpKey != "" {
+		cert, err := tls.LoadX509KeyPair(httpCert, httpKey)
+		if err != nil {
+			return c, fmt.Errorf("--http-cert/--http-key: %w", err)
+		}
+		c.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if c.ClientToken, err = readToken("--token-file", tokenFile); err != nil {
+		return c, err
+	}
+	if c.AdminToken, err = readToken("--admin-token-file", adminTokenFile); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// readToken reads a token file: its content with surrounding white space
+// trimmed, which must not be empty.
+func readToken(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s: %s is empty", flag, path)
+	}
+	return tok, nil
 }

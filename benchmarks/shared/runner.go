@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,8 @@ type runFlags struct {
 	port      int
 	snapEvery uint64
 	keep      uint64
+	cpuProf   string
+	memProf   string
 }
 
 // Main parses the common flags, builds the library's cluster with build,
@@ -66,6 +69,8 @@ func Main(lib string, build func(Options) (Cluster, error)) {
 	flag.IntVar(&f.port, "port", 23001, "first of 3 loopback ports")
 	flag.Uint64Var(&f.snapEvery, "snapshot-every", 10000, "snapshot and compact after this many applied entries")
 	flag.Uint64Var(&f.keep, "keep", 5000, "entries kept behind a snapshot")
+	flag.StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile of the measured run to this file")
+	flag.StringVar(&f.memProf, "memprofile", "", "write a heap profile at the end of the run to this file")
 	flag.Parse()
 	if err := run(lib, f, build); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", lib, err)
@@ -105,6 +110,16 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 	if _, err := c.WaitLeader(ctx); err != nil {
 		return fmt.Errorf("waiting for a leader: %w", err)
 	}
+	if f.cpuProf != "" {
+		pf, err := os.Create(f.cpuProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res := Result{Lib: lib, Mode: f.mode, Durable: f.durable, Proposers: f.proposers, Payload: f.payload}
 	switch f.mode {
 	case "throughput":
@@ -118,6 +133,17 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.memProf != "" {
+		pf, err := os.Create(f.memProf)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(pf); err != nil {
+			return err
+		}
+		pf.Close()
 	}
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)

@@ -41,6 +41,7 @@ type flags struct {
 	warmup   time.Duration
 	n        int
 	only     string
+	failover int
 }
 
 func main() {
@@ -53,8 +54,10 @@ func main() {
 	flag.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured time before each throughput run")
 	flag.IntVar(&f.n, "n", 1000000, "committed proposals before the memory reading")
 	flag.StringVar(&f.only, "libs", strings.Join(libs, ","), "libraries to run")
+	flag.IntVar(&f.failover, "failover-runs", 5, "failover runs per library per round (quick: 1)")
 	flag.Parse()
 	if f.quick {
+		f.failover = 1
 		f.duration, f.warmup, f.n = 1500*time.Millisecond, 500*time.Millisecond, 20000
 	}
 	libs = strings.Split(f.only, ",")
@@ -113,7 +116,11 @@ func runAll(f flags, rows []row) map[string]map[string][]shared.Result {
 			if out[rw.name] == nil {
 				out[rw.name] = map[string][]shared.Result{}
 			}
-			for k := range libs {
+			reps := 1
+			if rw.group == "failover" {
+				reps = f.failover
+			}
+			for k := 0; k < len(libs)*reps; k++ {
 				lib := libs[(k+r)%len(libs)]
 				seq++
 				res, err := runOne(f, lib, rw, 24000+(seq%40)*10)

@@ -145,6 +145,9 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 		}
 		pf.Close()
 	}
+	if st, ok := c.(interface{ Stats() string }); ok {
+		fmt.Fprintf(os.Stderr, "%s stats: %s\n", lib, st.Stats())
+	}
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 	return nil

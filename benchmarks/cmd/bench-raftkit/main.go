@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	raft "github.com/raftkit/raft"
 	"github.com/raftkit/raft/benchmarks/shared"
@@ -50,4 +52,17 @@ func build(opts shared.Options) (shared.Cluster, error) {
 	}
 	_ = c.nodes[0].rn.Campaign(context.Background())
 	return c, nil
+}
+
+// Stats reports each voter's wal counters (fsyncs, batches), for working
+// out fsyncs per commit; empty with in-memory storage.
+func (c *cluster) Stats() string {
+	var parts []string
+	for _, n := range c.nodes {
+		if w, ok := n.p.(walPersister); ok {
+			st := w.st.Stats()
+			parts = append(parts, fmt.Sprintf("n%d fsyncs=%d batches=%d", n.id, st.Fsyncs, st.Batches))
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -64,7 +64,7 @@ func main() {
 	printMachine()
 	rows := buildRows(f)
 	results := runAll(f, rows)
-	report(rows, results)
+	report(os.Stdout, rows, results)
 }
 
 func buildRows(f flags) []row {

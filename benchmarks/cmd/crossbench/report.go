@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strings"
@@ -42,20 +43,20 @@ func num(x float64) string {
 	return fmt.Sprintf("%.2f", x)
 }
 
-func report(rows []row, res map[string]map[string][]shared.Result) {
+func report(w io.Writer, rows []row, res map[string]map[string][]shared.Result) {
 	var cross []string
 	group := ""
 	for _, rw := range rows {
 		if rw.group != group {
 			group = rw.group
-			header(group)
+			header(w, group)
 		}
 		for _, lib := range libs {
 			rs := res[rw.name][lib]
 			switch rw.group {
 			case "failover":
 				s, ok := statOf(rs, func(r shared.Result) float64 { return r.FailoverMs })
-				fmt.Printf("| %s | %s | %d |\n", lib, show(s, ok), len(rs))
+				fmt.Fprintf(w, "| %s | %s | %d |\n", lib, show(s, ok), len(rs))
 			case "rss":
 				rss, ok := statOf(rs, func(r shared.Result) float64 { return r.RSSMiB })
 				heap, _ := statOf(rs, func(r shared.Result) float64 { return r.HeapMiB })
@@ -64,32 +65,32 @@ func report(rows []row, res map[string]map[string][]shared.Result) {
 				if ok {
 					n = rs[0].Commits
 				}
-				fmt.Printf("| %s | %d | %s | %s | %s |\n", lib, n, show(rss, ok), show(heap, ok), show(tp, ok))
+				fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", lib, n, show(rss, ok), show(heap, ok), show(tp, ok))
 			default:
 				tp, ok := statOf(rs, func(r shared.Result) float64 { return r.PerSec })
 				p50, _ := statOf(rs, func(r shared.Result) float64 { return r.P50Ms })
 				p99, _ := statOf(rs, func(r shared.Result) float64 { return r.P99Ms })
-				fmt.Printf("| %s | %s | %s | %s | %s |\n", rw.name, lib, show(tp, ok), show(p50, ok), show(p99, ok))
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", rw.name, lib, show(tp, ok), show(p50, ok), show(p99, ok))
 			}
 		}
 		if rw.group == "fsync" || rw.group == "memory-storage" {
 			cross = append(cross, rw.name+"="+crossItem(res[rw.name]))
 		}
 	}
-	fmt.Printf("\nCROSSBENCH: %s\n", strings.Join(cross, " "))
+	fmt.Fprintf(w, "\nCROSSBENCH: %s\n", strings.Join(cross, " "))
 }
 
-func header(group string) {
+func header(w io.Writer, group string) {
 	switch group {
 	case "failover":
-		fmt.Println("\n== leader failover: SIGKILL-like stop of the leader until the next proposal commits (ms, median [min-max])")
-		fmt.Println("| library | failover ms | runs |\n| --- | --- | --- |")
+		fmt.Fprintln(w, "\n== leader failover: SIGKILL-like stop of the leader until the next proposal commits (ms, median [min-max])")
+		fmt.Fprintln(w, "| library | failover ms | runs |\n| --- | --- | --- |")
 	case "rss":
-		fmt.Println("\n== memory: process RSS (3 voters in one process) after N committed proposals, fsync on, compaction every 10000 keeping 5000")
-		fmt.Println("| library | N | RSS MiB | Go heap in use MiB | commits/s |\n| --- | --- | --- | --- | --- |")
+		fmt.Fprintln(w, "\n== memory: process RSS (3 voters in one process) after N committed proposals, fsync on, compaction every 10000 keeping 5000")
+		fmt.Fprintln(w, "| library | N | RSS MiB | Go heap in use MiB | commits/s |\n| --- | --- | --- | --- | --- |")
 	default:
-		fmt.Printf("\n== throughput, %s: median [min-max] over rounds\n", group)
-		fmt.Println("| row | library | commits/s | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
+		fmt.Fprintf(w, "\n== throughput, %s: median [min-max] over rounds\n", group)
+		fmt.Fprintln(w, "| row | library | commits/s | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
 	}
 }
 

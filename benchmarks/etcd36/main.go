@@ -49,12 +49,7 @@ func build(opts shared.Options) (shared.Cluster, error) {
 		trs = append(trs, tr)
 		n.send = func(ms []pb.Message) {
 			for _, m := range ms {
-				b, err := m.Marshal()
-				if err != nil {
-					log.Printf("node %d: marshal: %v", id, err)
-					continue
-				}
-				tr.Send(m.To, b)
+				tr.Send(m.To, m.Marshal) // a method value: a copy of m
 			}
 		}
 		c.nodes = append(c.nodes, n)

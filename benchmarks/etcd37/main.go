@@ -50,12 +50,7 @@ func build(opts shared.Options) (shared.Cluster, error) {
 		trs = append(trs, tr)
 		n.send = func(ms []*pb.Message) {
 			for _, m := range ms {
-				b, err := proto.Marshal(m)
-				if err != nil {
-					log.Printf("node %d: marshal: %v", id, err)
-					continue
-				}
-				tr.Send(m.GetTo(), b)
+				tr.Send(m.GetTo(), func() ([]byte, error) { return proto.Marshal(m) })
 			}
 		}
 		c.nodes = append(c.nodes, n)

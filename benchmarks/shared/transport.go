@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"sync"
 	"time"
@@ -18,8 +19,9 @@ const maxFrame = 64 << 20
 // the library differs between the raftkit and etcd rows: one long-lived TCP
 // stream per peer dialed by the sender, each message one frame (4-byte
 // big-endian length, then the bytes), a bounded queue per peer that Send
-// never blocks on (full queue: drop and report), and writes batched through
-// a buffer flushed whenever the queue runs empty.
+// never blocks on (full queue: drop and report), messages encoded by the
+// peer's writer goroutine rather than the Ready loop, and writes batched
+// through a buffer flushed whenever the queue runs empty.
 type Transport struct {
 	id       uint64
 	ln       net.Listener
@@ -36,8 +38,12 @@ type Transport struct {
 type peer struct {
 	id   uint64
 	addr string
-	q    chan []byte
+	q    chan Encoder
 }
+
+// Encoder returns a message's wire bytes; the peer's writer goroutine calls
+// it, so the caller must not change the message after Send.
+type Encoder func() ([]byte, error)
 
 // QueueSize is each peer's queue length, as raftkit's transport default.
 const QueueSize = 4096
@@ -59,7 +65,7 @@ func NewTransport(id uint64, addr string, recv func([]byte), dropped func(to uin
 
 // AddPeer starts the stream to peer id at addr.
 func (t *Transport) AddPeer(id uint64, addr string) {
-	p := &peer{id: id, addr: addr, q: make(chan []byte, QueueSize)}
+	p := &peer{id: id, addr: addr, q: make(chan Encoder, QueueSize)}
 	t.mu.Lock()
 	t.peers[id] = p
 	t.mu.Unlock()
@@ -67,8 +73,8 @@ func (t *Transport) AddPeer(id uint64, addr string) {
 	go t.write(p)
 }
 
-// Send queues b for peer to; it never blocks.
-func (t *Transport) Send(to uint64, b []byte) {
+// Send queues the message enc encodes for peer to; it never blocks.
+func (t *Transport) Send(to uint64, enc Encoder) {
 	t.mu.Lock()
 	p := t.peers[to]
 	t.mu.Unlock()
@@ -76,7 +82,7 @@ func (t *Transport) Send(to uint64, b []byte) {
 		return
 	}
 	select {
-	case p.q <- b:
+	case p.q <- enc:
 	default:
 		t.dropped(to)
 	}
@@ -200,20 +206,20 @@ func (t *Transport) stream(c net.Conn, p *peer) error {
 		return err
 	}
 	for {
-		var b []byte
+		var enc Encoder
 		select {
-		case b = <-p.q:
+		case enc = <-p.q:
 		case <-t.closed:
 			return nil
 		}
-		if err := writeFrame(w, b); err != nil {
+		if err := writeFrame(w, enc); err != nil {
 			return err
 		}
 		// Batch what is already queued into the same flush.
 		for more := true; more; {
 			select {
-			case b = <-p.q:
-				if err := writeFrame(w, b); err != nil {
+			case enc = <-p.q:
+				if err := writeFrame(w, enc); err != nil {
 					return err
 				}
 			default:
@@ -227,12 +233,19 @@ func (t *Transport) stream(c net.Conn, p *peer) error {
 	}
 }
 
-func writeFrame(w *bufio.Writer, b []byte) error {
+// writeFrame encodes one message into w. A message that fails to encode
+// is skipped: it is a local bug, not a broken stream.
+func writeFrame(w *bufio.Writer, enc Encoder) error {
+	b, err := enc()
+	if err != nil {
+		log.Printf("transport: dropping a message that does not encode: %v", err)
+		return nil
+	}
 	var lb [4]byte
 	binary.BigEndian.PutUint32(lb[:], uint32(len(b)))
 	if _, err := w.Write(lb[:]); err != nil {
 		return err
 	}
-	_, err := w.Write(b)
+	_, err = w.Write(b)
 	return err
 }

@@ -53,6 +53,20 @@ if [[ -d compat ]]; then
   (cd compat && go vet ./... && go test -count=1 ./...)
 fi
 
+if [[ -d benchmarks ]]; then
+  # The cross-library benchmark is three modules of its own (etcd server 3.6
+  # and 3.7 cannot share one); only vetted here, never run. Its etcd modules
+  # need Go 1.26, so older toolchains skip it rather than download one.
+  if [[ "$(printf '%s\n' go1.26 "$(go env GOVERSION)" | sort -V | head -1)" == go1.26 ]]; then
+    echo "== benchmarks (go vet)"
+    for m in benchmarks benchmarks/shared benchmarks/etcd36 benchmarks/etcd37; do
+      (cd "$m" && GOTOOLCHAIN=local go vet ./...)
+    done
+  else
+    echo "== benchmarks: skipped (needs Go 1.26)"
+  fi
+fi
+
 if [[ -z "$race" ]]; then
   echo "NOTE: all checks passed, but WITHOUT the race detector: $why."
 fi

@@ -1,0 +1,202 @@
+// Command crossbench runs the cross-library benchmark: every row against
+// every library's binary (bench-raftkit, bench-etcd36, bench-etcd37,
+// bench-hashicorp), rounds interleaved so that a slow phase of the machine
+// hits every library alike, and prints the machine, a table per row group,
+// and the CROSSBENCH line with each throughput row's median commits/s.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/raftkit/raft/benchmarks/shared"
+)
+
+var libs = []string{"raftkit", "etcd36", "etcd37", "hashicorp"}
+
+// row is one measured configuration; args go to every library's binary.
+type row struct {
+	group string // "fsync", "memory-storage", "failover", "rss"
+	name  string
+	args  []string
+}
+
+type flags struct {
+	bin      string
+	dataDir  string
+	quick    bool
+	rounds   int
+	duration time.Duration
+	warmup   time.Duration
+	n        int
+	only     string
+	failover int
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.bin, "bin", "bin", "directory holding the bench-<lib> binaries")
+	flag.StringVar(&f.dataDir, "data", "", "directory for the voters' data (default: the system temp dir)")
+	flag.BoolVar(&f.quick, "quick", false, "reduced set: 4 throughput rows, short runs, small memory row")
+	flag.IntVar(&f.rounds, "rounds", 3, "interleaved rounds")
+	flag.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per throughput run")
+	flag.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured time before each throughput run")
+	flag.IntVar(&f.n, "n", 1000000, "committed proposals before the memory reading")
+	flag.StringVar(&f.only, "libs", strings.Join(libs, ","), "libraries to run")
+	flag.IntVar(&f.failover, "failover-runs", 5, "failover runs per library per round (quick: 1)")
+	flag.Parse()
+	if f.quick {
+		f.failover = 1
+		f.duration, f.warmup, f.n = 1500*time.Millisecond, 500*time.Millisecond, 20000
+	}
+	libs = strings.Split(f.only, ",")
+	printMachine()
+	rows := buildRows(f)
+	results := runAll(f, rows)
+	report(os.Stdout, rows, results)
+}
+
+func buildRows(f flags) []row {
+	dur := []string{"-duration", f.duration.String(), "-warmup", f.warmup.String()}
+	tp := func(group string, durable bool, p, size int) row {
+		prefix := map[bool]string{true: "fsync", false: "mem"}[durable]
+		name := fmt.Sprintf("%s-p%d-%s", prefix, p, sizeName(size))
+		args := append([]string{"-mode", "throughput", "-durable=" + strconv.FormatBool(durable),
+			"-proposers", strconv.Itoa(p), "-payload", strconv.Itoa(size)}, dur...)
+		return row{group: group, name: name, args: args}
+	}
+	var rows []row
+	if f.quick {
+		rows = []row{tp("fsync", true, 1, 128), tp("fsync", true, 16, 128), tp("fsync", true, 256, 4096),
+			tp("memory-storage", false, 16, 128)}
+	} else {
+		for _, durable := range []bool{true, false} {
+			group := map[bool]string{true: "fsync", false: "memory-storage"}[durable]
+			for _, size := range []int{128, 4096} {
+				for _, p := range []int{1, 16, 256} {
+					rows = append(rows, tp(group, durable, p, size))
+				}
+			}
+		}
+	}
+	rows = append(rows, row{group: "failover", name: "failover", args: []string{"-mode", "failover"}},
+		row{group: "rss", name: "rss", args: []string{"-mode", "memory", "-n", strconv.Itoa(f.n), "-proposers", "16"}})
+	return rows
+}
+
+func sizeName(n int) string {
+	if n%1024 == 0 {
+		return strconv.Itoa(n/1024) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// runAll runs every row for every library, round after round; within a
+// round the libraries' order rotates. The memory row, the longest, runs
+// in the first round only unless the run is a full one.
+func runAll(f flags, rows []row) map[string]map[string][]shared.Result {
+	out := map[string]map[string][]shared.Result{}
+	seq := 0
+	for r := 0; r < f.rounds; r++ {
+		for _, rw := range rows {
+			if rw.group == "rss" && f.quick && r > 0 {
+				continue
+			}
+			if out[rw.name] == nil {
+				out[rw.name] = map[string][]shared.Result{}
+			}
+			reps := 1
+			if rw.group == "failover" {
+				reps = f.failover
+			}
+			for k := 0; k < len(libs)*reps; k++ {
+				lib := libs[(k+r)%len(libs)]
+				seq++
+				res, err := runOne(f, lib, rw, 24000+(seq%40)*10)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "round %d %s %s: %v\n", r+1, rw.name, lib, err)
+					continue
+				}
+				out[rw.name][lib] = append(out[rw.name][lib], res)
+				fmt.Fprintf(os.Stderr, "round %d %-16s %-9s %s\n", r+1, rw.name, lib, brief(res))
+			}
+		}
+	}
+	return out
+}
+
+func brief(r shared.Result) string {
+	switch r.Mode {
+	case "failover":
+		return fmt.Sprintf("%.0f ms", r.FailoverMs)
+	case "memory":
+		return fmt.Sprintf("RSS %.1f MiB", r.RSSMiB)
+	}
+	return fmt.Sprintf("%.0f/s p50 %.2f ms p99 %.2f ms", r.PerSec, r.P50Ms, r.P99Ms)
+}
+
+func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	args := append([]string{"-port", strconv.Itoa(port)}, rw.args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "bench-"+lib), args...)
+	if f.dataDir != "" {
+		cmd.Env = append(os.Environ(), "TMPDIR="+f.dataDir)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return shared.Result{}, fmt.Errorf("%v: %s", err, lastLines(stderr.String(), 5))
+	}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
+			var res shared.Result
+			err := json.Unmarshal([]byte(line), &res)
+			return res, err
+		}
+	}
+	return shared.Result{}, fmt.Errorf("no RESULT line: %s", lastLines(stderr.String(), 5))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func printMachine() {
+	fmt.Println("== machine")
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(l[strings.Index(l, ":")+1:])
+				break
+			}
+		}
+	}
+	kernel, _ := exec.Command("uname", "-sr").Output()
+	fs, _ := exec.Command("df", "-T", os.TempDir()).Output()
+	fsType := "?"
+	if lines := strings.Split(strings.TrimSpace(string(fs)), "\n"); len(lines) > 1 {
+		if fields := strings.Fields(lines[1]); len(fields) > 1 {
+			fsType = fields[1]
+		}
+	}
+	fmt.Printf("cpu: %s, %d cores; kernel: %s; data fs: %s; %s; %s\n", model, runtime.NumCPU(),
+		strings.TrimSpace(string(kernel)), fsType, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+}

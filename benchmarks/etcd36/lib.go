@@ -1,0 +1,3 @@
+package main
+
+const libName = "etcd36"

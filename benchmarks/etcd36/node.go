@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkit/raft/benchmarks/shared"
+	raft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// raftConfig is the same as in bench-raftkit (this file is a copy of its
+// node.go with etcd import paths): etcd server settings (1 MiB messages,
+// 512 in flight), PreVote and CheckQuorum, 100 ms ticks, 1 s elections.
+func raftConfig(id uint64, st raft.Storage) *raft.Config {
+	return &raft.Config{
+		ID:                        id,
+		ElectionTick:              10,
+		HeartbeatTick:             1,
+		Storage:                   st,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           512,
+		MaxUncommittedEntriesSize: 1 << 30,
+		PreVote:                   true,
+		CheckQuorum:               true,
+		Logger:                    quietLogger(),
+	}
+}
+
+const tickInterval = 100 * time.Millisecond
+
+// node is one voter: a raft.Node, its persister and its message sender,
+// driven by the Ready loop in run.
+type node struct {
+	id      uint64
+	rn      raft.Node
+	p       persister
+	send    func([]pb.Message)
+	opts    shared.Options
+	leader  atomic.Bool
+	killed  atomic.Bool
+	stopc   chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	waiters map[uint64]chan struct{}
+	cs      pb.ConfState
+	applied uint64
+	snapAt  uint64
+}
+
+func (n *node) run() {
+	defer close(n.done)
+	ticker := time.NewTicker(tickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			n.rn.Tick()
+		case rd := <-n.rn.Ready():
+			if err := n.handle(rd); err != nil {
+				log.Printf("node %d: %v", n.id, err)
+				return
+			}
+			n.rn.Advance()
+		case <-n.stopc:
+			return
+		}
+	}
+}
+
+func (n *node) handle(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
+	}
+	if err := n.p.save(rd); err != nil {
+		return err
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		n.cs = rd.Snapshot.Metadata.ConfState
+		n.applied = rd.Snapshot.Metadata.Index
+		n.snapAt = n.applied
+	}
+	n.send(rd.Messages)
+	for _, e := range rd.CommittedEntries {
+		n.apply(e)
+	}
+	if n.applied-n.snapAt >= n.opts.SnapshotEvery {
+		if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
+			return err
+		}
+		n.snapAt = n.applied
+	}
+	return nil
+}
+
+func (n *node) apply(e pb.Entry) {
+	n.applied = e.Index
+	switch e.Type {
+	case pb.EntryNormal:
+		if id := shared.PayloadID(e.Data); id != 0 {
+			n.mu.Lock()
+			ch := n.waiters[id]
+			delete(n.waiters, id)
+			n.mu.Unlock()
+			if ch != nil {
+				close(ch)
+			}
+		}
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := cc.Unmarshal(e.Data); err == nil {
+			n.cs = *n.rn.ApplyConfChange(cc)
+		}
+	}
+}
+
+func (n *node) propose(ctx context.Context, data []byte) error {
+	id := shared.PayloadID(data)
+	ch := make(chan struct{})
+	n.mu.Lock()
+	n.waiters[id] = ch
+	n.mu.Unlock()
+	err := n.rn.Propose(ctx, data)
+	if err == nil {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	n.mu.Lock()
+	delete(n.waiters, id)
+	n.mu.Unlock()
+	return err
+}
+
+// cluster is the three voters of one run.
+type cluster struct {
+	nodes  []*node
+	closeN []func() // per node: cut the network (crash point)
+	closeR []func() // per node: release the rest
+}
+
+func (c *cluster) Propose(ctx context.Context, data []byte) error {
+	for _, n := range c.nodes {
+		if n.leader.Load() && !n.killed.Load() {
+			return n.propose(ctx, data)
+		}
+	}
+	return shared.ErrNoLeader
+}
+
+func (c *cluster) WaitLeader(ctx context.Context) (int, error) {
+	for {
+		for i, n := range c.nodes {
+			if n.leader.Load() && !n.killed.Load() {
+				return i, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (c *cluster) Kill(i int) {
+	n := c.nodes[i]
+	if n.killed.Swap(true) {
+		return
+	}
+	c.closeN[i]()
+	go c.stop(i)
+}
+
+func (c *cluster) stop(i int) {
+	n := c.nodes[i]
+	n.rn.Stop()
+	close(n.stopc)
+	<-n.done
+	c.closeR[i]()
+}
+
+func (c *cluster) Close() {
+	for i, n := range c.nodes {
+		if !n.killed.Swap(true) {
+			c.closeN[i]()
+			c.stop(i)
+		}
+	}
+}

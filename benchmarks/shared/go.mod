@@ -1,0 +1,3 @@
+module github.com/raftkit/raft/benchmarks/shared
+
+go 1.24

@@ -17,6 +17,13 @@ import (
 	"github.com/raftkit/raft/kvservice"
 )
 
+// defaultMaxValueSize is kvservice's default request body limit.
+const defaultMaxValueSize = 1 << 20
+
+// maxMaxValueSize keeps one entry, with a batch of others, well under the
+// transport's 16 MiB frame limit.
+const maxMaxValueSize = 8 << 20
+
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	var (
@@ -33,8 +40,15 @@ func runServe(args []string) error {
 		electionTicks = fs.Int("election-ticks", 10, "ticks without a leader before an election")
 		reqTimeout    = fs.Duration("request-timeout", 5*time.Second, "how long a request waits for its outcome")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		maxValue      = fs.Int64("max-value-size", defaultMaxValueSize, "largest request body in bytes, so a value plus its JSON framing (~20 bytes more)")
 	)
 	_ = fs.Parse(args)
+	if *maxValue <= 0 || *maxValue > maxMaxValueSize {
+		return fmt.Errorf("--max-value-size %d: want 1..%d (one value must fit a peer message)", *maxValue, maxMaxValueSize)
+	}
+	if *clusterID == "" {
+		return errors.New("--cluster-id is required: the hex ID every member of the cluster shares, e.g. --cluster-id 7261667463")
+	}
 	cid, err := strconv.ParseUint(strings.TrimPrefix(*clusterID, "0x"), 16, 64)
 	if err != nil {
 		return fmt.Errorf("--cluster-id: %q is not a hex number", *clusterID)
@@ -57,7 +71,7 @@ func runServe(args []string) error {
 		InitialCluster: initialMembers, Join: joinMembers,
 		SnapshotCount: *snapCount, CatchUpEntries: *catchUp,
 		TickInterval: *tick, ElectionTicks: *electionTicks, RequestTimeout: *reqTimeout,
-		Logger: lg,
+		MaxRequestBytes: *maxValue, Logger: lg,
 	})
 	if err != nil {
 		return err

@@ -155,6 +155,7 @@ func runCluster(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithParentUnderGoRun()
 	c, _, err := startCluster(ctx, f)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ func runDemo(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithParentUnderGoRun()
 	c, lead, err := startCluster(ctx, f)
 	if err != nil {
 		return err

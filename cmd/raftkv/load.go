@@ -107,6 +107,7 @@ func runLoad(args []string) error {
 	// stopped and the temporary directory removed, by the defers.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithParentUnderGoRun()
 	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize})
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +23,7 @@ type clusterFlags struct {
 	httpPort  int
 	peerPort  int
 	snapCount uint64
+	maxValue  int64
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet, defDir string) {
@@ -28,6 +31,20 @@ func (f *clusterFlags) register(fs *flag.FlagSet, defDir string) {
 	fs.IntVar(&f.httpPort, "http-port", 8001, "HTTP port of member 1 (members 2 and 3 use the next ones); 0 picks free ports")
 	fs.IntVar(&f.peerPort, "peer-port", 9001, "raft port of member 1 (likewise)")
 	fs.Uint64Var(&f.snapCount, "snapshot-count", 10000, "applied entries between snapshots (for new clusters)")
+	fs.Int64Var(&f.maxValue, "max-value-size", defaultMaxValueSize, "largest request body a member accepts, in bytes (for new clusters; see serve -h)")
+}
+
+// parseFlags parses args and refuses positional arguments: "cluster /tmp/x"
+// would otherwise run in the default directory while the user believes
+// it ran in /tmp/x.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (flags only; did you mean --dir %s?)", fs.Name(), fs.Arg(0), fs.Arg(0))
+	}
+	return nil
 }
 
 // startCluster starts (or resumes) the 3-member cluster the flags describe
@@ -42,7 +59,8 @@ func startCluster(ctx context.Context, f clusterFlags) (*procCluster, uint64, er
 		return nil, 0, err
 	}
 	l, resumed, err := loadOrCreateLayout(dir, 3, f.httpPort, f.peerPort, defaultClusterID,
-		[]string{"--snapshot-count", fmt.Sprint(f.snapCount), "--catch-up-entries", fmt.Sprint(max(f.snapCount/10, 1))})
+		[]string{"--snapshot-count", fmt.Sprint(f.snapCount), "--catch-up-entries", fmt.Sprint(max(f.snapCount/10, 1)),
+			"--max-value-size", fmt.Sprint(f.maxValue)})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -50,6 +68,9 @@ func startCluster(ctx context.Context, f clusterFlags) (*procCluster, uint64, er
 		say("resuming the cluster in %s (layout from cluster.json)", dir)
 	} else {
 		say("creating a new 3-member cluster in %s", dir)
+	}
+	if err := checkAddrsFree(l); err != nil {
+		return nil, 0, err
 	}
 	c := newProcCluster(bin, dir, l)
 	for _, m := range l.Members {
@@ -60,15 +81,55 @@ func startCluster(ctx context.Context, f clusterFlags) (*procCluster, uint64, er
 		say("  member %d: http://%s  (raft %s, data %s, log %s)", m.ID, m.HTTPAddr, m.PeerAddr,
 			c.memberDir(m.ID), filepath.Join(dir, fmt.Sprintf("node%d.log", m.ID)))
 	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	lead, err := c.waitLeader(wctx, c.ids()...)
+	lead, err := c.waitStarted(ctx)
 	if err != nil {
 		c.stopAll()
 		return nil, 0, err
 	}
 	say("leader elected: member %d", lead)
 	return c, lead, nil
+}
+
+// checkAddrsFree fails if a member's address is taken, most likely by this
+// same cluster already running: its members would answer our status
+// polls, and we would report their leader as ours.
+func checkAddrsFree(l layout) error {
+	for _, m := range l.Members {
+		for _, a := range []string{m.HTTPAddr, m.PeerAddr} {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				return fmt.Errorf("member %d cannot listen (is this cluster already running?): %w", m.ID, err)
+			}
+			ln.Close()
+		}
+	}
+	return nil
+}
+
+// waitStarted waits for a leader among the members just started, and fails
+// at once, with the member's own last words, if one of them exits first
+// (say its port is taken or its data directory is locked by another
+// cluster).
+func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
+	wctx, cancel := context.WithTimeoutCause(ctx, 20*time.Second, errors.New("no leader within 20s"))
+	defer cancel()
+	type result struct {
+		lead uint64
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		lead, err := c.waitLeader(wctx, c.ids()...)
+		res <- result{lead, err}
+	}()
+	select {
+	case r := <-res:
+		return r.lead, r.err
+	case id := <-c.exits:
+		cancel()
+		<-res
+		return 0, c.exitError(id)
+	}
 }
 
 func (c *procCluster) ids() []uint64 {
@@ -89,9 +150,12 @@ func runCluster(args []string) error {
 	var f clusterFlags
 	f.register(fs, filepath.Join(os.TempDir(), "raftkv"))
 	every := fs.Duration("progress", 5*time.Second, "how often to print the members' progress")
-	_ = fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithParentUnderGoRun()
 	c, _, err := startCluster(ctx, f)
 	if err != nil {
 		return err
@@ -112,12 +176,11 @@ func runCluster(args []string) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case id := <-c.exits:
+			// A member that stops on its own is a fault the user must see;
+			// the others are stopped too rather than left half a cluster.
+			return c.exitError(id)
 		case <-tick.C:
-		}
-		for _, id := range c.ids() {
-			if !c.running(id) {
-				say("member %d exited (%v); see its log", id, c.procs[id].err)
-			}
 		}
 	}
 }

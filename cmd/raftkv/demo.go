@@ -20,9 +20,12 @@ func runDemo(args []string) error {
 	f.register(fs, filepath.Join(os.TempDir(), "raftkv-demo"))
 	keys := fs.Int("keys", 20, "keys to write before and after the crash")
 	keep := fs.Bool("keep", false, "leave the cluster running at the end (Ctrl-C stops it)")
-	_ = fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopWithParentUnderGoRun()
 	c, lead, err := startCluster(ctx, f)
 	if err != nil {
 		return err

@@ -44,29 +44,23 @@ func TestAPI(t *testing.T) {
 			for _, r := range c.ids() {
 				k, v := fmt.Sprintf("ryw/%d-%d", w, r), fmt.Sprintf("v%d%d", w, r)
 				c.mustPut(t, w, k, v)
-				got, ok, err := c.client.Get(ctx, c.addr(r), k, false)
-				if err != nil || !ok || got != v {
-					t.Fatalf("write via %d, linearizable read via %d: %q %v %v", w, r, got, ok, err)
+				if got, ok := c.mustGet(t, r, k); !ok || got != v {
+					t.Fatalf("write via %d, linearizable read via %d: %q %v", w, r, got, ok)
 				}
 			}
 		}
-		ok, err := c.client.CompareAndSet(ctx, c.addr(2), "ryw/1-1", strPtr("wrong"), "x")
-		if err != nil || ok {
-			t.Fatalf("CAS with a wrong expectation: %v %v", ok, err)
+		if c.mustCAS(t, 2, "ryw/1-1", strPtr("wrong"), "x") {
+			t.Fatal("CAS with a wrong expectation swapped")
 		}
-		ok, err = c.client.CompareAndSet(ctx, c.addr(3), "ryw/1-1", strPtr("v11"), "cas")
-		if err != nil || !ok {
-			t.Fatalf("CAS with the right expectation: %v %v", ok, err)
+		if !c.mustCAS(t, 3, "ryw/1-1", strPtr("v11"), "cas") {
+			t.Fatal("CAS with the right expectation did not swap")
 		}
-		ok, err = c.client.CompareAndSet(ctx, c.addr(1), "ryw/new", nil, "created")
-		if err != nil || !ok {
-			t.Fatalf("CAS on an absent key: %v %v", ok, err)
+		if !c.mustCAS(t, 1, "ryw/new", nil, "created") {
+			t.Fatal("CAS on an absent key did not swap")
 		}
-		if err := c.client.Delete(ctx, c.addr(2), "ryw/new"); err != nil {
-			t.Fatal(err)
-		}
-		if _, found, err := c.client.Get(ctx, c.addr(3), "ryw/new", false); err != nil || found {
-			t.Fatalf("read after delete: found %v, %v", found, err)
+		c.mustDelete(t, 2, "ryw/new")
+		if _, found := c.mustGet(t, 3, "ryw/new"); found {
+			t.Fatal("read after delete found the key")
 		}
 	})
 
@@ -114,10 +108,10 @@ func TestAPI(t *testing.T) {
 				t.Errorf("%s %s %.40q: got %d %q, want %d with %q", tc.method, tc.path, tc.body, resp.StatusCode, e.Error, tc.code, tc.msg)
 			}
 		}
-		if v, ok, err := c.client.Get(ctx, c.addr(2), "keep", false); err != nil || !ok || v != "safe" {
-			t.Fatalf("after bad requests: %q %v %v", v, ok, err)
+		if v, ok := c.mustGet(t, 2, "keep"); !ok || v != "safe" {
+			t.Fatalf("after bad requests: %q %v", v, ok)
 		}
-		if _, found, _ := c.client.Get(ctx, c.addr(3), "k", false); found {
+		if _, found := c.mustGet(t, 3, "k"); found {
 			t.Fatal("a refused request wrote a value")
 		}
 		if c.metric(t, 1, "raftkv_http_bad_requests_total") < float64(len(cases)) {
@@ -159,8 +153,8 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("the rogue heartbeat reached raft: term %d", after.Term)
 		}
 		c.mustPut(t, target, "after-rogue", "ok")
-		if v, ok, err := c.client.Get(ctx, c.addr(lead), "keep", false); err != nil || !ok || v != "safe" {
-			t.Fatalf("after the rogue peer: %q %v %v", v, ok, err)
+		if v, ok := c.mustGet(t, lead, "keep"); !ok || v != "safe" {
+			t.Fatalf("after the rogue peer: %q %v", v, ok)
 		}
 	})
 

@@ -36,8 +36,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fastServeArgs make elections take a few hundred milliseconds.
-var fastServeArgs = []string{"--tick", "20ms", "--election-ticks", "10", "--request-timeout", "3s"}
+// fastServeArgs make elections take a few hundred milliseconds. A leader
+// steps down when it hears from no quorum for an election timeout, so on a
+// loaded 2-core machine (and under -race, several times slower) a short
+// timeout costs spurious leader changes mid-test; the timeout is 400 ms
+// plain and 1.2 s under -race.
+var fastServeArgs = func() []string {
+	ticks := "20"
+	if raceEnabled {
+		ticks = "60"
+	}
+	return []string{"--tick", "20ms", "--election-ticks", ticks, "--request-timeout", "5s"}
+}()
 
 // newTestCluster starts n members on free loopback ports and waits for a
 // leader. The processes are stopped when the test ends; if it failed, the
@@ -99,15 +109,40 @@ func (c *procCluster) dumpLogs(t *testing.T) {
 
 func (c *procCluster) addr(id uint64) string { return c.member(id).HTTPAddr }
 
-// mustPut writes through member id, retrying while there is certainly no
-// leader; any other failure fails the test.
+// mustPut writes through member id as the API says a client should: it
+// retries while there is certainly no leader, and after an unknown outcome
+// (a leader change or timeout mid-request) it reads the key back and
+// writes again unless the value is there. Only a refusal fails the test.
 func (c *procCluster) mustPut(t *testing.T, id uint64, key, value string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := retryWrite(ctx, func(ctx context.Context) error { return c.client.Put(ctx, c.addr(id), key, value) }); err != nil {
-		t.Fatalf("put %s via %d: %v", key, id, err)
+	for {
+		err := retryWrite(ctx, func(ctx context.Context) error { return c.client.Put(ctx, c.addr(id), key, value) })
+		if err == nil {
+			return
+		}
+		if kvservice.NotApplied(err) && !isNoLeader(err) || ctx.Err() != nil {
+			t.Fatalf("put %s via %d: %v", key, id, err)
+		}
+		t.Logf("put %s via %d: %v; reading back", key, id, err)
+		if got, ok, rerr := c.readBack(ctx, id, key); rerr == nil && ok && got == value {
+			return
+		}
 	}
+}
+
+// readBack reads key linearizably through member id, retrying while there
+// is no leader.
+func (c *procCluster) readBack(ctx context.Context, id uint64, key string) (string, bool, error) {
+	var got string
+	var ok bool
+	err := retryWrite(ctx, func(ctx context.Context) error {
+		var err error
+		got, ok, err = c.client.Get(ctx, c.addr(id), key, false)
+		return err
+	})
+	return got, ok, err
 }
 
 // mustCatchUp waits until member id applied what member ref has committed.
@@ -155,5 +190,66 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mustGet reads key linearizably through member id, retrying while there
+// is no leader; reads change nothing, so retrying is always safe.
+func (c *procCluster) mustGet(t *testing.T, id uint64, key string) (string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		got, ok, err := c.readBack(ctx, id, key)
+		if err == nil {
+			return got, ok
+		}
+		if kvservice.NotApplied(err) && !isNoLeader(err) || ctx.Err() != nil {
+			t.Fatalf("get %s via %d: %v", key, id, err)
+		}
+	}
+}
+
+// mustCAS compare-and-sets key through member id. After an unknown
+// outcome it reads the key: holding value means the CAS took effect (the
+// values tests use are unique), otherwise it is tried again.
+func (c *procCluster) mustCAS(t *testing.T, id uint64, key string, expect *string, value string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var swapped bool
+		err := retryWrite(ctx, func(ctx context.Context) error {
+			var err error
+			swapped, err = c.client.CompareAndSet(ctx, c.addr(id), key, expect, value)
+			return err
+		})
+		if err == nil {
+			return swapped
+		}
+		if kvservice.NotApplied(err) && !isNoLeader(err) || ctx.Err() != nil {
+			t.Fatalf("cas %s via %d: %v", key, id, err)
+		}
+		t.Logf("cas %s via %d: %v; reading back", key, id, err)
+		if got, ok := c.mustGet(t, id, key); ok && got == value {
+			return true
+		}
+	}
+}
+
+// mustDelete deletes key through member id, retrying after an unknown
+// outcome (a delete is idempotent).
+func (c *procCluster) mustDelete(t *testing.T, id uint64, key string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		err := retryWrite(ctx, func(ctx context.Context) error { return c.client.Delete(ctx, c.addr(id), key) })
+		if err == nil {
+			return
+		}
+		if kvservice.NotApplied(err) && !isNoLeader(err) || ctx.Err() != nil {
+			t.Fatalf("delete %s via %d: %v", key, id, err)
+		}
 	}
 }

@@ -187,9 +187,8 @@ func TestMembership(t *testing.T) {
 	}
 	c.mustPut(t, 1, "after-removal", "ok")
 	for _, id := range []uint64{1, 2, 4} {
-		v, ok, err := c.client.Get(ctx, c.addr(id), "after-removal", false)
-		if err != nil || !ok || v != "ok" {
-			t.Fatalf("member %d after removal: %q %v %v", id, v, ok, err)
+		if v, ok := c.mustGet(t, id, "after-removal"); !ok || v != "ok" {
+			t.Fatalf("member %d after removal: %q %v", id, v, ok)
 		}
 	}
 	st, _ = c.client.Status(ctx, c.addr(1))

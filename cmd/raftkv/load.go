@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/raftkit/raft/kvservice"
@@ -60,7 +62,9 @@ func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.
 				t := time.Now()
 				err := cl.Put(ctx, addr, fmt.Sprintf("load/%d/%d", g, i), value)
 				if err != nil {
-					bad++
+					if ctx.Err() == nil { // not a write cut short by Ctrl-C
+						bad++
+					}
 					continue
 				}
 				mine = append(mine, time.Since(t))
@@ -88,7 +92,9 @@ func runLoad(args []string) error {
 	clients := fs.Int("clients", 16, "concurrent clients")
 	valueSize := fs.Int("value-size", 128, "bytes per value")
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
-	_ = fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "raftkv-load-")
 		if err != nil {
@@ -97,8 +103,12 @@ func runLoad(args []string) error {
 		defer os.RemoveAll(tmp)
 		*dir = tmp
 	}
-	ctx := context.Background()
-	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000})
+	// Ctrl-C ends the run early: the summary so far is printed, the members
+	// stopped and the temporary directory removed, by the defers.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	stopWithParentUnderGoRun()
+	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize})
 	if err != nil {
 		return err
 	}
@@ -106,6 +116,10 @@ func runLoad(args []string) error {
 	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
 		lead, *clients, *valueSize, *d)
 	r := runLoadOn(ctx, c.member(lead).HTTPAddr, *clients, *valueSize, *d)
+	if ctx.Err() != nil {
+		say("interrupted; so far: %v", r)
+		return nil
+	}
 	say("%v", r)
 	return nil
 }

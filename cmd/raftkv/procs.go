@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +36,9 @@ type procCluster struct {
 	layout layout
 	procs  map[uint64]*memberProc
 	client kvservice.Client
+	// exits receives a member's ID when its process ends, so that a
+	// watcher learns of it at once instead of at its next poll.
+	exits chan uint64
 }
 
 type memberProc struct {
@@ -40,6 +46,46 @@ type memberProc struct {
 	done chan struct{} // closed when the process exited
 	err  error         // its exit status, once done
 	log  *os.File
+	tail *tailBuffer // the last lines the member wrote, for error reports
+}
+
+// tailBuffer keeps the last bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 2048
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+// lastLines returns up to n complete last lines.
+func (t *tailBuffer) lastLines(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// exitError describes member id's exit with the last lines it wrote.
+func (c *procCluster) exitError(id uint64) error {
+	p := c.procs[id]
+	if p == nil {
+		return fmt.Errorf("member %d is not running", id)
+	}
+	return fmt.Errorf("member %d exited (%v); last lines of %s:\n%s", id, p.err,
+		filepath.Join(c.dir, fmt.Sprintf("node%d.log", id)), p.tail.lastLines(5))
 }
 
 // loadOrCreateLayout reads dir/cluster.json, or writes a new layout for n
@@ -94,7 +140,7 @@ func freeAddr() (string, error) {
 
 func newProcCluster(bin, dir string, l layout) *procCluster {
 	return &procCluster{bin: bin, dir: dir, layout: l, procs: map[uint64]*memberProc{},
-		client: kvservice.Client{}}
+		client: kvservice.Client{}, exits: make(chan uint64, 16)}
 }
 
 func (c *procCluster) member(id uint64) kvservice.Member {
@@ -146,7 +192,9 @@ func (c *procCluster) startWith(id uint64, membersFlag, members string, extra ..
 	}
 	args = append(append(args, c.layout.ServeArgs...), extra...)
 	cmd := exec.Command(c.bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	tail := &tailBuffer{}
+	cmd.Stdout = logf
+	cmd.Stderr = io.MultiWriter(logf, tail)
 	// Own process group: a Ctrl-C in the terminal reaches the parent,
 	// which then stops its members in order.
 	// Pdeathsig: members never outlive a crashed parent.
@@ -155,11 +203,15 @@ func (c *procCluster) startWith(id uint64, membersFlag, members string, extra ..
 		logf.Close()
 		return err
 	}
-	p := &memberProc{cmd: cmd, done: make(chan struct{}), log: logf}
+	p := &memberProc{cmd: cmd, done: make(chan struct{}), log: logf, tail: tail}
 	go func() {
 		p.err = cmd.Wait()
 		logf.Close()
 		close(p.done)
+		select {
+		case c.exits <- id:
+		default: // nobody is watching closely; running() still tells
+		}
 	}()
 	c.procs[id] = p
 	return nil
@@ -210,14 +262,17 @@ func (c *procCluster) stopAll() {
 
 // waitLeader polls the given members until a majority of those that answer
 // agree on a leader that is itself among them and running, and returns it.
+// Only answers from our own members count: a process of another cluster
+// listening on a member's address (its ID or cluster ID differs) does not.
 func (c *procCluster) waitLeader(ctx context.Context, ids ...uint64) (uint64, error) {
+	wantCID := strconv.FormatUint(c.layout.ClusterID, 16)
 	for {
 		votes := map[uint64]int{}
 		for _, id := range ids {
 			sctx, cancel := context.WithTimeout(ctx, time.Second)
 			st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
 			cancel()
-			if err == nil && st.Leader != 0 {
+			if err == nil && st.Leader != 0 && st.ID == id && st.ClusterID == wantCID && c.running(id) {
 				votes[st.Leader]++
 			}
 		}

@@ -19,6 +19,13 @@ import (
 	"github.com/raftkit/raft/transport"
 )
 
+// defaultMaxValueSize is kvservice's default request body limit.
+const defaultMaxValueSize = 1 << 20
+
+// maxMaxValueSize keeps one entry, with a batch of others, well under the
+// transport's 16 MiB frame limit.
+const maxMaxValueSize = 8 << 20
+
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	var (
@@ -44,8 +51,15 @@ func runServe(args []string) error {
 		adminTokFile  = fs.String("admin-token-file", "", "file holding the bearer token the admin endpoints (members, leader) require")
 		insecure      = fs.Bool("insecure", false, "allow listening beyond loopback without TLS and tokens")
 		promoteLag    = fs.Uint64("learner-promote-lag", 100, "entries a learner may lag the leader by to be promoted to voter")
+		maxValue      = fs.Int64("max-value-size", defaultMaxValueSize, "largest request body in bytes, so a value plus its JSON framing (~20 bytes more)")
 	)
 	_ = fs.Parse(args)
+	if *maxValue <= 0 || *maxValue > maxMaxValueSize {
+		return fmt.Errorf("--max-value-size %d: want 1..%d (one value must fit a peer message)", *maxValue, maxMaxValueSize)
+	}
+	if *clusterID == "" {
+		return errors.New("--cluster-id is required: the hex ID every member of the cluster shares, e.g. --cluster-id 7261667463")
+	}
 	cid, err := strconv.ParseUint(strings.TrimPrefix(*clusterID, "0x"), 16, 64)
 	if err != nil {
 		return fmt.Errorf("--cluster-id: %q is not a hex number", *clusterID)
@@ -73,8 +87,8 @@ func runServe(args []string) error {
 		SnapshotCount: *snapCount, CatchUpEntries: *catchUp,
 		TickInterval: *tick, ElectionTicks: *electionTicks, RequestTimeout: *reqTimeout,
 		LearnerPromoteLag: *promoteLag,
-		Logger:            lg,
-		PeerServerTLS:     sec.PeerServerTLS, PeerClientTLS: sec.PeerClientTLS, HTTPTLS: sec.HTTPTLS,
+		Logger:            lg, MaxRequestBytes: *maxValue,
+		PeerServerTLS: sec.PeerServerTLS, PeerClientTLS: sec.PeerClientTLS, HTTPTLS: sec.HTTPTLS,
 		ClientToken: sec.ClientToken, AdminToken: sec.AdminToken, Insecure: *insecure,
 	})
 	if err != nil {

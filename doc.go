@@ -173,6 +173,15 @@ HardState together (wal does) never triggers it, so behaviour is otherwise
 identical to etcd/raft's; with Config.DisableConfChangeValidation the raise
 is off, as the rule it relies on is then the application's.
 
+# Vote requests of an older term (a difference from etcd/raft)
+
+A node answers a MsgVote of a term older than its own with a rejection that
+carries its term, as the Raft paper says; etcd/raft ignores it. Ignoring it can
+stall a group for good: a voter whose log lags behind a membership change may
+raise its term campaigning among the members of its old configuration, never
+write to the new ones, and ignore their requests while they need its vote.
+SAFETY.md (item 8) has the case the simulator found.
+
 # Asynchronous storage writes
 
 With Config.AsyncStorageWrites, a Ready is handled differently: the

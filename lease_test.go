@@ -225,7 +225,10 @@ func TestLeaseQuietAfterRestart(t *testing.T) {
 		if !tc.quiet {
 			continue
 		}
-		for i := 0; i < 10; i++ {
+		// Outlast the quiet window (ElectionTick) without reaching the node's
+		// own election timeout, whatever the jitter drew.
+		r.randomizedElectionTimeout = 2*c.ElectionTick - 1
+		for i := 0; i < c.ElectionTick; i++ {
 			r.tick()
 		}
 		r.msgsAfterAppend = nil

@@ -509,6 +509,16 @@ func (r *raft) stepOlderTerm(m *pb.Message) {
 		// with older candidates from deadlocking.
 		r.logVote(m, "rejected")
 		r.send(&pb.Message{To: m.From, Term: r.Term, Type: pb.MsgPreVoteResp, Reject: true})
+	case m.Type == pb.MsgVote:
+		// The paper's rule, which etcd/raft skips: reject with our term, so
+		// that the candidate catches up to it. Ignoring the request can stall
+		// the group for good: a voter whose log lags behind a configuration
+		// change may have raised its term campaigning among the members of
+		// its old configuration, never talks to the new ones, and ignores
+		// their lower-term requests, while a joint configuration needs its
+		// vote (simulator seed 7955, kv workload).
+		r.logVote(m, "rejected")
+		r.send(&pb.Message{To: m.From, Term: r.Term, Type: pb.MsgVoteResp, Reject: true})
 	case m.Type == pb.MsgStorageAppendResp:
 		r.handleStaleStorageAppendResp(m)
 	default:

@@ -53,16 +53,15 @@ func runServe(args []string) error {
 		promoteLag    = fs.Uint64("learner-promote-lag", 100, "entries a learner may lag the leader by to be promoted to voter")
 		maxValue      = fs.Int64("max-value-size", defaultMaxValueSize, "largest request body in bytes, so a value plus its JSON framing (~20 bytes more)")
 	)
-	_ = fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	if *maxValue <= 0 || *maxValue > maxMaxValueSize {
 		return fmt.Errorf("--max-value-size %d: want 1..%d (one value must fit a peer message)", *maxValue, maxMaxValueSize)
 	}
-	if *clusterID == "" {
-		return errors.New("--cluster-id is required: the hex ID every member of the cluster shares, e.g. --cluster-id 7261667463")
-	}
-	cid, err := strconv.ParseUint(strings.TrimPrefix(*clusterID, "0x"), 16, 64)
+	cid, err := parseClusterID(*clusterID)
 	if err != nil {
-		return fmt.Errorf("--cluster-id: %q is not a hex number", *clusterID)
+		return err
 	}
 	initialMembers, err := kvservice.ParseMembers(*initial)
 	if err != nil {
@@ -94,6 +93,24 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	return waitForStop(srv, lg)
+}
+
+// parseClusterID reads --cluster-id: hex, with or without a 0x prefix.
+func parseClusterID(s string) (uint64, error) {
+	if s == "" {
+		return 0, errors.New("--cluster-id is required: the hex ID every member of the cluster shares, e.g. --cluster-id 7261667463")
+	}
+	cid, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("--cluster-id: %q is not a hex number", s)
+	}
+	return cid, nil
+}
+
+// waitForStop runs until SIGINT or SIGTERM (stopping srv) or until srv stops
+// by itself; a member removed from the cluster stops without an error.
+func waitForStop(srv *kvservice.Server, lg *zap.Logger) error {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	select {

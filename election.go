@@ -102,13 +102,18 @@ func (r *raft) hup(t CampaignType) {
 var errFoundConfChange = errors.New("found a conf change")
 
 // hasUnappliedConfChanges reports whether a committed entry not yet applied
-// is a configuration change. It reads the entries in pages no larger than
-// those handed out for applying, to bound memory.
+// is a configuration change.
 func (r *raft) hasUnappliedConfChanges() bool {
-	if r.raftLog.applied >= r.raftLog.committed {
+	return r.confChangeIn(r.raftLog.applied+1, r.raftLog.committed+1)
+}
+
+// confChangeIn reports whether an entry in [lo, hi) is a configuration
+// change. It reads the entries in pages no larger than those handed out for
+// applying, to bound memory; the range must be in the log.
+func (r *raft) confChangeIn(lo, hi uint64) bool {
+	if lo >= hi {
 		return false
 	}
-	lo, hi := r.raftLog.applied+1, r.raftLog.committed+1
 	err := r.raftLog.scan(lo, hi, r.raftLog.maxApplyingEntsSize, func(ents []pb.Entry) error {
 		for i := range ents {
 			if isConfChangeEntry(&ents[i]) {

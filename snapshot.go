@@ -88,6 +88,17 @@ func (r *raft) restore(s pb.Snapshot) bool {
 		r.raftLog.commitTo(snapID.index)
 		return false
 	}
+	if r.confChangeIn(r.raftLog.applied+1, r.raftLog.applying+1) {
+		// The application holds a configuration change it has not applied
+		// yet (asynchronous applying, or a Node stepping messages while its
+		// Ready is processed). Installing the snapshot's configuration now
+		// would have that change applied on top of it, a configuration it
+		// was never meant for, which etcd/raft answers with a panic. The
+		// leader sends the snapshot again once this node answers.
+		r.logger.Infof("%x [applied: %d, applying: %d] deferred snapshot [index: %d, term: %d]: a configuration change is being applied",
+			r.id, r.raftLog.applied, r.raftLog.applying, snapID.index, snapID.term)
+		return false
+	}
 	return r.installSnapshot(s)
 }
 

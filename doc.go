@@ -182,6 +182,14 @@ raise its term campaigning among the members of its old configuration, never
 write to the new ones, and ignore their requests while they need its vote.
 SAFETY.md (item 8) has the case the simulator found.
 
+# Snapshots during a configuration change (a difference from etcd/raft)
+
+A follower that receives a snapshot while the application still holds a
+committed configuration change it has not applied (an apply thread, or a Node
+stepping messages during a Ready) defers the snapshot and answers as for one it
+ignores; the leader sends it again. etcd/raft installs it, and applying the
+held change on the snapshot's configuration then panics (SAFETY.md, item 9).
+
 # Asynchronous storage writes
 
 With Config.AsyncStorageWrites, a Ready is handled differently: the

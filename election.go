@@ -246,26 +246,6 @@ func (r *raft) logVote(m *pb.Message, decision string) {
 		r.id, last.term, last.index, r.Vote, decision, m.Type, preposition, m.From, m.LogTerm, m.Index, r.Term)
 }
 
-// stepCandidate is the step of both candidate roles. Each counts only the
-// responses of its own round: a candidate may still receive pre-vote
-// responses of the round that made it one.
-func stepCandidate(r *raft, m *pb.Message) error {
-	switch m.Type {
-	case pb.MsgProp:
-		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
-		return ErrProposalDropped
-	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
-		// A leader won this term (m.Term == r.Term here): follow it.
-		r.becomeFollower(m.Term, m.From)
-		r.stepFromLeader(m)
-	case r.ownVoteRespType():
-		r.tallyVote(m)
-	case pb.MsgTimeoutNow:
-		r.logger.Debugf("%x [term %d state %v] ignored MsgTimeoutNow from %x", r.id, r.Term, r.state, m.From)
-	}
-	return nil
-}
-
 // ownVoteRespType is the vote response type the current round counts.
 func (r *raft) ownVoteRespType() pb.MessageType {
 	if r.state == StatePreCandidate {

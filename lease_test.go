@@ -214,6 +214,11 @@ func TestLeaseQuietAfterRestart(t *testing.T) {
 			c.ReadOnlyOption = ReadOnlyLeaseBased
 		}
 		r := newRaft(c)
+		// The longest timeout, so that the node does not campaign itself
+		// within the ElectionTick ticks below (with a drawn one it did, one
+		// run in ten, and then refused the vote as a candidate).
+		r.jitter = func(n int) int { return n - 1 }
+		r.resetRandomizedElectionTimeout()
 		for _, typ := range []pb.MessageType{pb.MsgPreVote, pb.MsgVote} {
 			r.msgsAfterAppend = nil
 			_ = r.Step(pb.Message{From: 2, To: 1, Type: typ, Term: 2, LogTerm: 1, Index: 1})

@@ -100,6 +100,7 @@ func (r *raft) computeConfChange(cc pb.ConfChangeV2) (tracker.Config, tracker.Pr
 // allows and reaches out to new members. It returns the new ConfState.
 func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.ConfState {
 	r.trk.Config, r.trk.Progress = cfg, prs
+	r.order = tracker.MakeMemberOrder(&r.trk)
 	r.logger.Infof("%x switched to configuration %s", r.id, r.trk.Config)
 	cs := r.trk.ConfState()
 	self, member := r.trk.Progress[r.id]
@@ -130,7 +131,7 @@ func (r *raft) replicateToNewConfig() {
 		r.bcastAppend()
 		return
 	}
-	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.maybeSendAppend(id, false /* sendIfEmpty */)
 		}

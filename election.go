@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/raftkit/raft/quorum"
@@ -136,7 +135,7 @@ func (r *raft) campaign(t CampaignType) {
 	if t == campaignTransfer {
 		ctx = []byte(t)
 	}
-	for _, id := range sortedVoters(r.trk.Voters) {
+	for _, id := range r.order.Voters() {
 		if id == r.id {
 			r.send(&pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
 			continue
@@ -158,17 +157,6 @@ func (r *raft) enterCampaign(t CampaignType) (pb.MessageType, uint64) {
 	}
 	r.becomeCandidate()
 	return pb.MsgVote, r.Term
-}
-
-// sortedVoters lists the voters of both halves of c in increasing order.
-func sortedVoters(c quorum.JointConfig) []uint64 {
-	set := c.IDs()
-	ids := make([]uint64, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // poll records id's answer and tallies the election.

@@ -48,7 +48,7 @@ func (r *raft) checkQuorumActive() {
 		r.becomeFollower(r.Term, None /* lead */)
 	}
 	// The leader's own flag stays set: it is always active.
-	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		if id != r.id {
 			pr.RecentActive = false
 		}
@@ -76,7 +76,7 @@ func (r *raft) bcastHeartbeat() {
 // in ID order.
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 	ctx = r.heartbeatContext(ctx)
-	r.visitPeers(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendHeartbeat(id, ctx)
 		}

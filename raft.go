@@ -111,12 +111,10 @@ type raft struct {
 	raftLog *raftLog
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
-	// peerOrder caches trk.Progress's IDs in ascending order for
-	// visitPeers; a guess checked on every use (see visitPeers).
-	peerOrder []uint64
-	// voterOrder caches the voters' IDs in ascending order for
-	// committedIndex, which checks it on every use.
-	voterOrder []uint64
+	// order is trk's members in ID order and its commit rule, remade
+	// whenever a configuration is installed (switchToConfig), the only
+	// place trk's configuration or Progress map changes.
+	order tracker.MemberOrder
 
 	// Outboxes. msgs are to be sent right away and never target this node.
 	// msgsAfterAppend wait until everything unstable now (term, vote,
@@ -299,7 +297,7 @@ func (r *raft) reset(term uint64) {
 // next send right after the last entry. The node itself matches its log.
 func (r *raft) resetProgress() {
 	last := r.raftLog.lastIndex()
-	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{
 			Next:      last + 1,
 			Inflights: tracker.NewInflights(r.trk.MaxInflight, r.trk.MaxInflightBytes),

@@ -49,7 +49,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 
 // bcastAppend sends appends to every other member, in ID order.
 func (r *raft) bcastAppend() {
-	r.visitPeers(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendAppend(id)
 		}
@@ -78,7 +78,7 @@ func (r *raft) appendEntry(es ...pb.Entry) bool {
 // entry is of the leader's term (thesis §3.6.2). It reports whether the
 // commit index moved. Leaders only.
 func (r *raft) maybeCommit() bool {
-	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.committedIndex()})
+	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.order.Committed()})
 }
 
 // increaseUncommittedSize admits es into the uncommitted tail if the tail

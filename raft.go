@@ -77,15 +77,6 @@ const (
 // size limit, ...), so that the proposer can fail fast instead of waiting.
 var ErrProposalDropped = errors.New("raft proposal dropped")
 
-// jitterSource is implemented by a Logger that also supplies the random
-// part of election timeouts: ElectionJitter(n) returns a value in [0, n).
-// A deterministic simulator (rafttest/sim) uses it to draw every timeout
-// from its own seeded source, so that a run can be repeated exactly; the
-// interface is unexported so that it adds nothing to the public API.
-type jitterSource interface {
-	ElectionJitter(n int) int
-}
-
 // raft is one node's protocol state machine. It does no I/O: it takes
 // messages and ticks, and leaves messages, log changes and state for the
 // RawNode to hand to the application.
@@ -140,7 +131,8 @@ type raft struct {
 	// together and split the vote (thesis §3.4).
 	randomizedElectionTimeout int
 	// jitter draws the random part of the election timeout: a value in
-	// [0, n). It is the package's shared source unless a test sets another.
+	// [0, n). It is the package's shared source unless a test sets another
+	// (useJitter, reached from outside through internal/knobs).
 	jitter func(n int) int
 
 	// Leader-only state, cleared on every role change.
@@ -203,9 +195,6 @@ func newRaft(c *Config) *raft {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
-	}
-	if j, ok := c.Logger.(jitterSource); ok {
-		r.jitter = j.ElectionJitter
 	}
 	r.restoreConfState(cs, r.raftLog.lastIndex())
 	if !IsEmptyHardState(hs) {

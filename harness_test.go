@@ -1,6 +1,8 @@
 package raft
 
 import (
+	"io"
+	"log"
 	"testing"
 
 	pb "github.com/raftkit/raft/raftpb"
@@ -85,8 +87,7 @@ func (nw *testNet) addNode(id uint64, cs pb.ConfState, adjust func(*Config)) *te
 	if err != nil {
 		nw.t.Fatal(err)
 	}
-	rn.raft.jitter = newLockedJitter(id).Intn
-	rn.raft.resetRandomizedElectionTimeout()
+	rn.raft.useJitter(newLockedJitter(id).Intn)
 	n := &testNode{rn: rn, storage: s}
 	nw.nodes[id] = n
 	nw.ids = append(nw.ids, id)
@@ -244,3 +245,6 @@ func (nw *testNet) mustLead(id uint64) {
 		nw.t.Fatalf("node %d is %s at term %d, want leader", id, r.state, r.Term)
 	}
 }
+
+// discardLogger drops everything; tests use it to keep output quiet.
+var discardLogger = &DefaultLogger{Logger: log.New(io.Discard, "", 0)}

@@ -15,29 +15,41 @@ const relocateMaxEntries = 4096
 // CreateGroup creates an empty group (no entries, empty HardState, no
 // snapshot) and returns its view once the creation is durable.
 func (w *WAL) CreateGroup(id uint64) (*Group, error) {
+	if err := w.CreateGroups(id); err != nil {
+		return nil, err
+	}
+	return w.Group(id)
+}
+
+// CreateGroups creates empty groups in one batch, durably: all of them or,
+// if one exists already (ErrGroupExists), none.
+func (w *WAL) CreateGroups(ids ...uint64) error {
 	w.wmu.Lock()
 	if err := w.writable(); err != nil {
 		w.wmu.Unlock()
-		return nil, err
-	}
-	if w.groups[id] != nil {
-		w.wmu.Unlock()
-		return nil, fmt.Errorf("%w: %d", ErrGroupExists, id)
+		return err
 	}
 	b := w.newBatch()
-	b.beginItem(id)
-	b.add(op{typ: recCreate, group: id}, nil)
-	b.mustSync = true
+	seen := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		if w.groups[id] != nil || seen[id] {
+			w.wmu.Unlock()
+			return fmt.Errorf("%w: %d", ErrGroupExists, id)
+		}
+		seen[id] = true
+		b.beginItem(id)
+		b.add(op{typ: recCreate, group: id}, nil)
+	}
+	if len(ids) == 0 {
+		w.wmu.Unlock()
+		return nil
+	}
 	end, err := w.commit(b)
-	g := w.groups[id]
 	w.wmu.Unlock()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := w.waitDurable(end); err != nil {
-		return nil, err
-	}
-	return &Group{w: w, g: g}, nil
+	return w.waitDurable(end)
 }
 
 // RemoveGroup removes a group with its log, HardState and snapshot, and

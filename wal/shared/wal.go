@@ -13,10 +13,11 @@ import (
 
 // Options tune a WAL. The zero value gives the defaults.
 type Options struct {
-	// SegmentSize is the size in bytes at which the active segment is
-	// sealed and a new one started. A batch never spans segments, so a
-	// segment exceeds this by at most one batch. Default 64 MiB, at most
-	// 1 GiB.
+	// SegmentSize is the size in bytes of batches after which the active
+	// segment is sealed and a new one started; the segment header (a
+	// checkpoint of every group) comes on top. A batch never spans
+	// segments, so a segment exceeds this by at most one batch. Default
+	// 64 MiB, at most 1 GiB.
 	SegmentSize int64
 	// MaxSegments is the number of segments past which the WAL frees the
 	// oldest one by rewriting the live entries of the groups still holding

@@ -218,7 +218,9 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 	}
 	sg := w.active()
 	rotated := false
-	if sg.size > sg.dataStart && sg.size+int64(len(b.buf)+batchEndSize) > w.opts.SegmentSize {
+	// The header (a checkpoint per group) does not count against the
+	// segment size, or a WAL of many groups would rotate at every batch.
+	if sg.size > sg.dataStart && sg.size-sg.dataStart+int64(len(b.buf)+batchEndSize) > w.opts.SegmentSize {
 		if err := w.rotate(); err != nil {
 			return 0, err
 		}

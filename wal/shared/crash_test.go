@@ -121,8 +121,8 @@ func (m modelTarget) saveBatch(ups []GroupUpdate) error {
 	return nil
 }
 func (m modelTarget) compact(id, i uint64) error { return m[id].Compact(i) }
-func (m modelTarget) create(id uint64) error    { m[id] = raft.NewMemoryStorage(); return nil }
-func (m modelTarget) remove(id uint64) error    { delete(m, id); return nil }
+func (m modelTarget) create(id uint64) error     { m[id] = raft.NewMemoryStorage(); return nil }
+func (m modelTarget) remove(id uint64) error     { delete(m, id); return nil }
 
 // matches reports how w differs from the model, or nil.
 func (m modelTarget) matches(w *WAL) error {

@@ -42,6 +42,9 @@ type groupState struct {
 	cache entryCache
 	// removed is set when the group is removed, for views still holding it.
 	removed bool
+	// plannedIn is the last batch SaveBatch planned this group in, to find
+	// a group updated twice in one batch without a map per batch.
+	plannedIn uint64
 }
 
 func newGroupState(id uint64) *groupState {

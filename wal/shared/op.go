@@ -15,8 +15,8 @@ type op struct {
 	index   uint64 // recEntry, recCompact
 	term    uint64 // recEntry, recCompact
 	hs      pb.HardState
-	install bool // recSnapshot: the snapshot replaced the log
-	snap    snapRef
+	install bool     // recSnapshot: the snapshot replaced the log
+	snap    *snapRef // recSnapshot; a pointer keeps the common ops small
 	off     int64 // the record's offset in its segment
 }
 
@@ -38,8 +38,9 @@ func decodeOp(typ recordType, payload []byte) (op, error) {
 	case recSnapshot:
 		flag := r.u8()
 		o.install = flag == 1
-		o.snap = readSnapRef(&r)
-		if flag > 1 || o.snap.empty() {
+		ref := readSnapRef(&r)
+		o.snap = &ref
+		if flag > 1 || ref.empty() {
 			r.bad = true
 		}
 	case recCompact:
@@ -65,7 +66,7 @@ func appendOp(dst []byte, o *op, e *pb.Entry) []byte {
 		if o.install {
 			flag = 1
 		}
-		dst = appendSnapRef(append(putU64(dst, o.group), flag), o.snap)
+		dst = appendSnapRef(append(putU64(dst, o.group), flag), *o.snap)
 	case recCompact:
 		dst = putU64(putU64(putU64(dst, o.group), o.index), o.term)
 	default:
@@ -128,9 +129,9 @@ func (gs groupSet) apply(o *op, seq uint32) *groupState {
 		g.hardState = o.hs
 	case recSnapshot:
 		if o.install {
-			g.install(o.snap)
+			g.install(*o.snap)
 		} else {
-			g.snap = o.snap
+			g.snap = *o.snap
 		}
 	case recCompact:
 		g.compact(o.index, o.term)

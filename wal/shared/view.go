@@ -206,7 +206,7 @@ func (v *Group) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snap
 	}
 	b := v.w.newBatch()
 	b.beginItem(g.id)
-	b.add(op{typ: recSnapshot, group: g.id, snap: ref}, nil)
+	b.add(op{typ: recSnapshot, group: g.id, snap: &ref}, nil)
 	b.mustSync = true
 	if !g.snap.empty() {
 		b.staleSnaps = append(b.staleSnaps, snapNameOf(g.id, g.snap.meta))

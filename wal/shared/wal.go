@@ -83,8 +83,12 @@ type WAL struct {
 	// the in-memory state in one critical section, so both see batches in
 	// the same order. Lock order: wmu, then smu, then mu.
 	wmu        sync.Mutex
-	buf        []byte // scratch for framing batches
-	relocating bool   // a relocation is writing; no nested one
+	buf        []byte      // scratch for framing batches
+	ops        []op        // scratch for a batch's ops
+	items      []batchItem // scratch for a batch's items
+	plans      []planned   // scratch for planning a batch
+	batchSeq   uint64      // numbers the batches SaveBatch plans
+	relocating bool        // a relocation is writing; no nested one
 
 	// mu guards what readers see; writers hold wmu and take mu only to
 	// publish a batch they have written.

@@ -66,6 +66,7 @@ func (w *WAL) finish(end uint64, b *batch) error {
 // planned is the running state of a group while a batch is planned, so
 // that later updates of the same group are checked against earlier ones.
 type planned struct {
+	id                         uint64
 	compacted, last, snapIndex uint64
 	hs                         pb.HardState
 	snap                       snapRef
@@ -78,22 +79,28 @@ func (w *WAL) saveBatch(updates []GroupUpdate) (uint64, *batch, error) {
 		return 0, nil, err
 	}
 	b := w.newBatch()
-	var seen map[uint64]*planned
+	w.batchSeq++
+	plans := w.plans[:0]
+	defer func() { w.plans = plans[:0] }()
 	for k := range updates {
 		u := &updates[k]
 		g := w.groups[u.GroupID]
 		if g == nil {
 			return 0, nil, fmt.Errorf("%w: %d", ErrNoGroup, u.GroupID)
 		}
-		p := seen[u.GroupID]
-		if p == nil {
-			p = &planned{compacted: g.compactIndex, last: g.lastIndex, snapIndex: g.snap.meta.Index, hs: g.hardState, snap: g.snap}
-			if len(updates) > 1 {
-				if seen == nil {
-					seen = make(map[uint64]*planned, len(updates))
+		var p *planned
+		if g.plannedIn == w.batchSeq {
+			// Seen earlier in this batch (rare): continue from there.
+			for j := len(plans) - 1; p == nil; j-- {
+				if plans[j].id == u.GroupID {
+					p = &plans[j]
 				}
-				seen[u.GroupID] = p
 			}
+		} else {
+			g.plannedIn = w.batchSeq
+			plans = append(plans, planned{id: u.GroupID, compacted: g.compactIndex, last: g.lastIndex,
+				snapIndex: g.snap.meta.Index, hs: g.hardState, snap: g.snap})
+			p = &plans[len(plans)-1]
 		}
 		if err := w.plan(b, u, p); err != nil {
 			return 0, nil, err
@@ -133,7 +140,7 @@ func (w *WAL) plan(b *batch, u *GroupUpdate, p *planned) error {
 		if !p.snap.empty() {
 			b.staleSnaps = append(b.staleSnaps, snapNameOf(u.GroupID, p.snap.meta))
 		}
-		b.add(op{typ: recSnapshot, group: u.GroupID, install: true, snap: ref}, nil)
+		b.add(op{typ: recSnapshot, group: u.GroupID, install: true, snap: &ref}, nil)
 		p.snapIndex, p.snap = ref.meta.Index, ref
 		b.mustSync = true
 	}
@@ -195,7 +202,28 @@ type batchItem struct {
 	ents     []pb.Entry
 }
 
-func (w *WAL) newBatch() *batch { return &batch{buf: w.buf[:0]} }
+// newBatch starts a batch in the WAL's scratch space; commit gives it back.
+// Callers hold wmu.
+func (w *WAL) newBatch() *batch {
+	return &batch{buf: w.buf[:0], ops: w.ops[:0], items: w.items[:0]}
+}
+
+// recycle keeps b's grown buffers for the next batch, within reason, and
+// drops its references to entries and snapshots. Callers hold wmu.
+func (w *WAL) recycle(b *batch) {
+	if cap(b.buf) <= 4<<20 {
+		w.buf = b.buf[:0]
+	}
+	if cap(b.ops) <= 1<<16 {
+		clear(b.ops)
+		w.ops = b.ops[:0]
+	}
+	if cap(b.items) <= 1<<16 {
+		clear(b.items)
+		w.items = b.items[:0]
+	}
+	b.ops, b.items = nil, nil
+}
 
 func (b *batch) beginItem(group uint64) {
 	b.items = append(b.items, batchItem{group: group, from: len(b.ops), to: len(b.ops)})
@@ -228,9 +256,6 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 	}
 	start := sg.size
 	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEnd(nil, batchEndRecord{start: start, count: uint32(len(b.ops))}))
-	if cap(b.buf) <= 4<<20 {
-		w.buf = b.buf // keep a grown scratch buffer, within reason
-	}
 	if _, err := sg.f.WriteAt(b.buf, start); err != nil {
 		return 0, w.fail(fmt.Errorf("shared wal: writing %s: %w", sg.path, err))
 	}
@@ -248,6 +273,7 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 	w.mu.Unlock()
 	w.stats.batches.Add(1)
 	w.stats.bytes.Add(uint64(len(b.buf)))
+	w.recycle(b)
 	w.smu.Lock()
 	w.wrote += uint64(len(b.buf))
 	end := w.wrote

@@ -17,7 +17,7 @@ type op struct {
 	hs      pb.HardState
 	install bool     // recSnapshot: the snapshot replaced the log
 	snap    *snapRef // recSnapshot; a pointer keeps the common ops small
-	off     int64 // the record's offset in its segment
+	off     int64    // the record's offset in its segment
 }
 
 func decodeOp(typ recordType, payload []byte) (op, error) {

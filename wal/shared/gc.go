@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -16,6 +17,19 @@ const relocateMaxEntries = 4096
 // snapshot) and returns its view once the creation is durable.
 func (w *WAL) CreateGroup(id uint64) (*Group, error) {
 	if err := w.CreateGroups(id); err != nil {
+		return nil, err
+	}
+	return w.Group(id)
+}
+
+// OpenGroup returns the view of group id, creating the group (durably, and
+// empty) if it does not exist: the call a host makes when it starts a
+// replica, whether the replica is new or recovered.
+func (w *WAL) OpenGroup(id uint64) (*Group, error) {
+	if v, err := w.Group(id); err == nil || !errors.Is(err, ErrNoGroup) {
+		return v, err
+	}
+	if err := w.CreateGroups(id); err != nil && !errors.Is(err, ErrGroupExists) {
 		return nil, err
 	}
 	return w.Group(id)
@@ -135,10 +149,13 @@ func (w *WAL) collect() error {
 }
 
 // relocateOldest frees the oldest segment when there are more than
-// MaxSegments: every group that still has live entries there (and no more
-// than relocateMaxEntries of them) gets its whole live log appended again,
-// one batch per group, which makes the old records dead; then the segments
-// nothing holds are deleted. Callers hold wmu.
+// MaxSegments: every group that still has live entries there (no more than
+// relocateMaxEntries of them, within a quarter of SegmentSize) gets its
+// whole live log appended again, one batch per group, which makes the old
+// records dead; then the segments nothing holds are deleted. A group that
+// cannot be moved keeps its segments. Only I/O failures, which stop the
+// WAL, are returned: the batch that triggered the relocation is written
+// already and must not be reported as failed for less. Callers hold wmu.
 func (w *WAL) relocateOldest() error {
 	w.relocating = true
 	defer func() { w.relocating = false }()
@@ -150,21 +167,25 @@ func (w *WAL) relocateOldest() error {
 		}
 	}
 	for _, g := range pinned {
-		if err := w.relocate(g); err != nil {
+		w.relocate(g)
+		if err := w.failure(); err != nil {
 			return err
 		}
 	}
-	return w.collect()
+	if err := w.collect(); err != nil && w.failure() != nil {
+		return err
+	}
+	return nil
 }
 
-// relocate appends g's live entries again. Rewriting entries with the same
-// indexes and terms truncates nothing that matters and leaves the log as it
+// relocate appends g's live entries again, if they are not too big.
+// Rewriting entries with the same indexes and terms leaves the log as it
 // was, now located in the active segment. Callers hold wmu (so the state
 // cannot change under the read).
-func (w *WAL) relocate(g *groupState) error {
-	ents, err := w.readLive(g, g.compactIndex+1, g.lastIndex+1, noLimit)
-	if err != nil {
-		return err
+func (w *WAL) relocate(g *groupState) {
+	ents, err := w.readLive(g, g.compactIndex+1, g.lastIndex+1, uint64(w.opts.SegmentSize/4))
+	if err != nil || uint64(len(ents)) != g.lastIndex-g.compactIndex {
+		return // unreadable (reported when raft reads it) or too big
 	}
 	b := w.newBatch()
 	b.beginItem(g.id)
@@ -172,11 +193,9 @@ func (w *WAL) relocate(g *groupState) error {
 		b.add(op{typ: recEntry, group: g.id, index: ents[k].Index, term: ents[k].Term}, &ents[k])
 	}
 	b.items[0].ents = ents
-	if _, err := w.commit(b); err != nil {
-		return err
+	if _, err := w.commit(b); err == nil {
+		w.stats.relocated.Add(uint64(len(ents)))
 	}
-	w.stats.relocated.Add(uint64(len(ents)))
-	return nil
 }
 
 const noLimit = ^uint64(0)

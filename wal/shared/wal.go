@@ -164,6 +164,9 @@ func (w *WAL) Close() error {
 	}
 	w.scond.Broadcast()
 	w.smu.Unlock()
+	// Under mu: no reader is between its closed check and its read.
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if cerr := w.closeFiles(); err == nil {
 		err = cerr
 	}

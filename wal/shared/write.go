@@ -2,6 +2,7 @@ package shared
 
 import (
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/raftkit/raft"
@@ -79,6 +80,15 @@ func (w *WAL) saveBatch(updates []GroupUpdate) (uint64, *batch, error) {
 		return 0, nil, err
 	}
 	b := w.newBatch()
+	// abandon refuses the batch before anything of it is in the log, so
+	// nothing refers to the snapshot files written for it. (After a failed
+	// write they stay: the write may have reached the disk whole.)
+	abandon := func(err error) (uint64, *batch, error) {
+		for _, n := range b.newSnaps {
+			os.Remove(snapPath(w.dir, n))
+		}
+		return 0, nil, err
+	}
 	w.batchSeq++
 	plans := w.plans[:0]
 	defer func() { w.plans = plans[:0] }()
@@ -86,7 +96,7 @@ func (w *WAL) saveBatch(updates []GroupUpdate) (uint64, *batch, error) {
 		u := &updates[k]
 		g := w.groups[u.GroupID]
 		if g == nil {
-			return 0, nil, fmt.Errorf("%w: %d", ErrNoGroup, u.GroupID)
+			return abandon(fmt.Errorf("%w: %d", ErrNoGroup, u.GroupID))
 		}
 		var p *planned
 		if g.plannedIn == w.batchSeq {
@@ -103,7 +113,7 @@ func (w *WAL) saveBatch(updates []GroupUpdate) (uint64, *batch, error) {
 			p = &plans[len(plans)-1]
 		}
 		if err := w.plan(b, u, p); err != nil {
-			return 0, nil, err
+			return abandon(err)
 		}
 	}
 	if len(b.ops) == 0 {
@@ -137,6 +147,7 @@ func (w *WAL) plan(b *batch, u *GroupUpdate, p *planned) error {
 		if err != nil {
 			return err
 		}
+		b.newSnaps = append(b.newSnaps, snapNameOf(u.GroupID, ref.meta))
 		if !p.snap.empty() {
 			b.staleSnaps = append(b.staleSnaps, snapNameOf(u.GroupID, p.snap.meta))
 		}
@@ -192,6 +203,7 @@ type batch struct {
 	mustSync   bool       // some update must be durable before returning
 	mayFree    bool       // a group stopped holding the oldest segment
 	staleSnaps []snapName // snapshot files to delete once the batch is durable
+	newSnaps   []snapName // snapshot files written for the batch
 }
 
 // batchItem is one group's share of a batch: ops[from:to], and the entries

@@ -164,3 +164,67 @@ func BenchmarkBatchSeparate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBatchSharedWorkers: 4 workers each saving batches of 32 groups
+// of their own to one WAL concurrently, as a host's worker pool does; the
+// batches that meet during an fsync share the next one (fsyncs/write below
+// 1/32 is the sharing).
+func BenchmarkBatchSharedWorkers(b *testing.B) {
+	const workers, k = 4, 32
+	for _, place := range benchPlaces(b) {
+		b.Run(place.name, func(b *testing.B) {
+			dir, err := os.MkdirTemp(place.dir, "swal-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			w, err := Open(dir, &Options{SegmentSize: benchSegmentSize})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			ids := make([]uint64, workers*k)
+			for j := range ids {
+				ids[j] = uint64(j + 1)
+			}
+			if err := w.CreateGroups(ids...); err != nil {
+				b.Fatal(err)
+			}
+			data := make([]byte, 128)
+			before := w.Stats().Fsyncs
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			var wg sync.WaitGroup
+			for wk := 0; wk < workers; wk++ {
+				mine := ids[wk*k : (wk+1)*k]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ups := make([]GroupUpdate, k)
+					for i := 1; i <= b.N; i++ {
+						for j := range ups {
+							ups[j] = GroupUpdate{GroupID: mine[j], HardState: pb.HardState{Term: 1, Commit: uint64(i - 1)},
+								Entries: []pb.Entry{{Index: uint64(i), Term: 1, Data: data}}}
+						}
+						if err := w.SaveBatch(ups); err != nil {
+							b.Error(err)
+							return
+						}
+						if i%benchCompactEvery == 0 {
+							for _, id := range mine {
+								g, _ := w.Group(id)
+								if err := g.Compact(uint64(i - 10)); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			report(b, workers*k, start, cpu0, w.Stats().Fsyncs-before)
+		})
+	}
+}

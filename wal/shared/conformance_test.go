@@ -222,6 +222,7 @@ func same(t *testing.T, want, got error, what string) {
 
 // compareAll compares every group's view with its model.
 func (c *conformance) compareAll(when string) {
+	checkPins(c.t, c.w)
 	for _, id := range c.ids {
 		c.compare(id, mustGroup(c.t, c.w, id), c.models[id], when)
 	}

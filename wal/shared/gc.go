@@ -120,13 +120,11 @@ func (w *WAL) removeSnapshotFiles(names []snapName) {
 // reached the disk would leave recovery with entries it cannot find.
 // Callers hold wmu.
 func (w *WAL) collect() error {
-	keep := w.active().seq
-	for _, g := range w.groups {
-		if s := uint64(g.firstSeg()); s != 0 && s < keep {
-			keep = s
-		}
+	keep := w.segs[0].seq
+	for keep < w.active().seq && w.pins[uint32(keep)] == 0 {
+		keep++
 	}
-	if w.segs[0].seq >= keep {
+	if w.segs[0].seq == keep {
 		return nil
 	}
 	if err := w.syncAll(); err != nil {

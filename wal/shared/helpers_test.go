@@ -65,3 +65,21 @@ func summarize(t testing.TB, g *Group) groupSummary {
 	}
 	return s
 }
+
+// checkPins recomputes the pin counts from the groups: the cache of which
+// segments hold live entries must match what it caches.
+func checkPins(t testing.TB, w *WAL) {
+	t.Helper()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	want := map[uint32]int{}
+	for _, g := range w.groups {
+		if s := g.firstSeg(); s != 0 {
+			want[s]++
+		}
+	}
+	require.Equal(t, want, w.pins, "pin counts")
+	if len(w.segs) > 1 {
+		require.NotZero(t, w.pins[uint32(w.segs[0].seq)], "the oldest segment is held by some group, or it would have been deleted")
+	}
+}

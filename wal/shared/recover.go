@@ -50,6 +50,7 @@ func (w *WAL) recover() error {
 // refer to.
 func (w *WAL) checkRecovered(snaps []snapName) error {
 	for _, g := range w.groups {
+		w.pin(g.firstSeg(), +1)
 		if first := g.locFirst(); first > g.compactIndex+1 {
 			return &CorruptionError{File: w.segs[0].path, Reason: fmt.Sprintf(
 				"group %d: entries [%d, %d] were in segments that no longer exist", g.id, g.compactIndex+1, first-1)}

@@ -96,6 +96,10 @@ type WAL struct {
 	segs       []*segment // oldest first, consecutive sequence numbers
 	groups     groupSet
 	cacheBytes int64 // sum of the groups' cache sizes
+	// pins counts, per segment, the groups whose oldest live entry is
+	// there: a segment before the first one with a count holds nothing
+	// live, so collection needs no scan of the groups.
+	pins map[uint32]int
 	closed     bool
 
 	// smu and the fields below implement group commit (see waitDurable).
@@ -129,7 +133,7 @@ func Open(dir string, opts *Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WAL{dir: dir, opts: opts.withDefaults(), lock: lock, groups: groupSet{}}
+	w := &WAL{dir: dir, opts: opts.withDefaults(), lock: lock, groups: groupSet{}, pins: map[uint32]int{}}
 	w.scond = sync.NewCond(&w.smu)
 	if err := w.recover(); err != nil {
 		w.closeFiles()

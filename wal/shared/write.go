@@ -201,7 +201,7 @@ type batch struct {
 	ops        []op
 	items      []batchItem
 	mustSync   bool       // some update must be durable before returning
-	mayFree    bool       // a group stopped holding the oldest segment
+	mayFree    bool       // no group holds the oldest segment any more
 	staleSnaps []snapName // snapshot files to delete once the batch is durable
 	newSnaps   []snapName // snapshot files written for the batch
 }
@@ -272,12 +272,10 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 		return 0, w.fail(fmt.Errorf("shared wal: writing %s: %w", sg.path, err))
 	}
 	w.mu.Lock()
-	oldest := uint32(w.segs[0].seq)
 	for k := range b.items {
-		if w.publish(&b.items[k], b.ops, start, uint32(sg.seq), oldest) && len(w.segs) > 1 {
-			b.mayFree = true
-		}
+		w.publish(&b.items[k], b.ops, start, uint32(sg.seq))
 	}
+	b.mayFree = b.mayFree || (len(w.segs) > 1 && w.pins[uint32(w.segs[0].seq)] == 0)
 	sg.size += int64(len(b.buf))
 	if w.cacheBytes > w.opts.CacheSize {
 		w.evictCaches()
@@ -298,30 +296,44 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 	return end, nil
 }
 
-// publish applies one item's ops and caches its entries. It reports whether
-// the group held the oldest segment before and no longer does. Callers
-// hold wmu and mu.
-func (w *WAL) publish(it *batchItem, ops []op, start int64, seq, oldest uint32) bool {
+// publish applies one item's ops, caches its entries and keeps the pin
+// counts. Callers hold wmu and mu.
+func (w *WAL) publish(it *batchItem, ops []op, start int64, seq uint32) {
 	g := w.groups[it.group]
 	var before int64
-	pinned := false
+	var pinned uint32
 	if g != nil {
-		before, pinned = g.cache.bytes, g.firstSeg() == oldest
+		before, pinned = g.cache.bytes, g.firstSeg()
 	}
 	for k := it.from; k < it.to; k++ {
 		o := &ops[k]
 		o.off += start
 		g = w.groups.apply(o, seq)
 	}
+	now := uint32(0)
 	if g.removed {
 		w.cacheBytes -= before
-		return pinned
+	} else {
+		if w.opts.GroupCacheSize > 0 {
+			g.cache.add(it.ents, w.opts.GroupCacheSize)
+		}
+		w.cacheBytes += g.cache.bytes - before
+		now = g.firstSeg()
 	}
-	if w.opts.GroupCacheSize > 0 {
-		g.cache.add(it.ents, w.opts.GroupCacheSize)
+	if now != pinned {
+		w.pin(pinned, -1)
+		w.pin(now, +1)
 	}
-	w.cacheBytes += g.cache.bytes - before
-	return pinned && g.firstSeg() != oldest
+}
+
+// pin counts a group whose oldest live entry is in segment seq (0: none).
+func (w *WAL) pin(seq uint32, n int) {
+	if seq == 0 {
+		return
+	}
+	if w.pins[seq] += n; w.pins[seq] == 0 {
+		delete(w.pins, seq)
+	}
 }
 
 // evictCaches drops whole group caches until a quarter of the budget is

@@ -99,8 +99,8 @@ type WAL struct {
 	// pins counts, per segment, the groups whose oldest live entry is
 	// there: a segment before the first one with a count holds nothing
 	// live, so collection needs no scan of the groups.
-	pins map[uint32]int
-	closed     bool
+	pins   map[uint32]int
+	closed bool
 
 	// smu and the fields below implement group commit (see waitDurable).
 	smu      sync.Mutex

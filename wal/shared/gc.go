@@ -110,6 +110,11 @@ func (w *WAL) removeSnapshotFiles(names []snapName) {
 	//lint:ignore SA2001 the critical section is the barrier
 	w.mu.Unlock()
 	for _, n := range names {
+		// A group removed and created again may have reached the same
+		// term and index since: its file is not stale.
+		if g := w.groups[n.group]; g != nil && !g.snap.empty() && snapNameOf(g.id, g.snap.meta) == n {
+			continue
+		}
 		os.Remove(snapPath(w.dir, n))
 	}
 }

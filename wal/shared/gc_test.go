@@ -199,3 +199,24 @@ func TestOneFsyncPerBatch(t *testing.T) {
 	require.Equal(t, st.Fsyncs, w.Stats().Fsyncs, "commit-only batch")
 	require.Equal(t, st.Batches+1, w.Stats().Batches)
 }
+
+// TestStaleNameOfALiveSnapshotIsKept: a group removed and created again can
+// reach the snapshot name its removal made stale; deleting the stale names
+// (which happens after the removal is durable, possibly after the new
+// snapshot) must spare the live file.
+func TestStaleNameOfALiveSnapshotIsKept(t *testing.T) {
+	dir := t.TempDir()
+	w := openTest(t, dir, &Options{NoSync: true})
+	mustCreate(t, w, 1)
+	snap := pb.Snapshot{Data: []byte("v2"), Metadata: pb.SnapshotMetadata{Index: 4, Term: 2}}
+	require.NoError(t, mustGroup(t, w, 1).ApplySnapshot(snap))
+	name := snapNameOf(1, snap.Metadata)
+	w.wmu.Lock()
+	w.removeSnapshotFiles([]snapName{name})
+	w.wmu.Unlock()
+	_, err := os.Stat(snapPath(dir, name))
+	require.NoError(t, err)
+	got, err := mustGroup(t, w, 1).Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, "v2", string(got.Data))
+}

@@ -89,3 +89,33 @@ func TestIdleGroupMemory(t *testing.T) {
 	t.Logf("idle group: %.0f bytes of heap each (%d groups)", perGroup, groups)
 	require.Less(t, perGroup, 1024.0, fmt.Sprintf("%.0f bytes per idle group", perGroup))
 }
+
+// TestCacheBudget: the entry caches of all groups together stay within
+// CacheSize (and each within GroupCacheSize); evicted entries read back
+// from disk.
+func TestCacheBudget(t *testing.T) {
+	opts := &Options{NoSync: true, GroupCacheSize: 4 << 10, CacheSize: 16 << 10}
+	w := openTest(t, t.TempDir(), opts)
+	const groups = 40
+	for id := uint64(1); id <= groups; id++ {
+		mustCreate(t, w, id)
+	}
+	data := make([]byte, 500)
+	for i := uint64(1); i <= 20; i++ {
+		var ups []GroupUpdate
+		for id := uint64(1); id <= groups; id++ {
+			ups = append(ups, GroupUpdate{GroupID: id, Entries: []pb.Entry{{Index: i, Term: 1, Data: data}}})
+		}
+		require.NoError(t, w.SaveBatch(ups))
+		st := w.Stats()
+		require.LessOrEqual(t, st.CachedBytes, opts.CacheSize)
+		require.Positive(t, st.CachedBytes)
+	}
+	for id := uint64(1); id <= groups; id++ {
+		s := summarize(t, mustGroup(t, w, id))
+		require.Len(t, s.Entries, 20)
+		w.mu.RLock()
+		require.LessOrEqual(t, w.groups[id].cache.bytes, opts.GroupCacheSize)
+		w.mu.RUnlock()
+	}
+}

@@ -65,15 +65,28 @@
 // is deleted when the removal is durable, and its segments go with the
 // first collection that finds them unneeded.
 //
-// # Memory
+// # Memory and disk per group
 //
-// Per group: its state (about 250 bytes plus the ConfState), 8 bytes per
+// Per group: its state (about 300 bytes plus the ConfState), 8 bytes per
 // live entry (segment and offset of its record; entries of other groups
 // interleave, so a sparse index would have to scan them), a term per run
 // of equal terms, and a cache of its newest entries (Options.GroupCacheSize
 // per group, Options.CacheSize over all groups). Snapshot data stays on
 // disk. An idle group that has compacted its log holds no entries and no
-// cache. Recovery reads one segment at a time.
+// cache: about 460 bytes of heap each, measured over 10,000 groups
+// (TestIdleGroupMemory). Each segment header repeats every group's
+// checkpoint, about 75 bytes per group without a ConfState: 750 KB for
+// 10,000 groups, against the 64 MiB default segment. Recovery reads one
+// segment at a time; for 10,000 groups of 20 entries in 15 segments it
+// takes about 210 ms of CPU (BenchmarkRecover).
+//
+// # Serving a multi-group host
+//
+// A host whose storage interface is "open a group's raft.Storage, save a
+// batch of updates, remove a group" maps onto OpenGroup, SaveBatch (one
+// GroupUpdate per update) and RemoveGroup. SaveBatch decides for itself
+// which updates need an fsync (raft.MustSync), so a MustSync flag computed
+// by the host can be ignored.
 //
 // # Platform
 //

@@ -85,3 +85,20 @@ func TestSameGroupTwiceInABatch(t *testing.T) {
 	require.NoError(t, w.SaveBatch([]GroupUpdate{{GroupID: 1, HardState: pb.HardState{Term: 2, Commit: 2}}}))
 	require.Equal(t, batches, w.Stats().Batches, "nothing changed, nothing written")
 }
+
+// TestAppendUpdate: a MsgStorageAppend becomes the update that persists
+// it; other messages are refused.
+func TestAppendUpdate(t *testing.T) {
+	w := openTest(t, t.TempDir(), &Options{NoSync: true})
+	mustCreate(t, w, 9)
+	snap := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 3, Term: 2}}
+	u, err := AppendUpdate(9, pb.Message{Type: pb.MsgStorageAppend, Term: 2, Vote: 1, Commit: 3,
+		Snapshot: &snap, Entries: entsOf(9, 4, 2)})
+	require.NoError(t, err)
+	require.NoError(t, w.SaveBatch([]GroupUpdate{u}))
+	s := summarize(t, mustGroup(t, w, 9))
+	require.Equal(t, pb.HardState{Term: 2, Vote: 1, Commit: 3}, s.HardState)
+	require.Equal(t, [2]uint64{4, 4}, [2]uint64{s.First, s.Last})
+	_, err = AppendUpdate(9, pb.Message{Type: pb.MsgApp})
+	require.Error(t, err)
+}

@@ -453,3 +453,19 @@ func (w *WAL) syncAll() error {
 	w.smu.Unlock()
 	return nil
 }
+
+// AppendUpdate turns a MsgStorageAppend of group id (raft.Config's
+// AsyncStorageWrites) into the update that persists it: its snapshot, its
+// entries and the HardState carried in its Term, Vote and Commit (all zero
+// when unchanged). Once the SaveBatch holding it returns, the message's
+// Responses may be delivered.
+func AppendUpdate(id uint64, m pb.Message) (GroupUpdate, error) {
+	if m.Type != pb.MsgStorageAppend {
+		return GroupUpdate{}, fmt.Errorf("shared wal: AppendUpdate got a %v message", m.Type)
+	}
+	u := GroupUpdate{GroupID: id, HardState: pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}, Entries: m.Entries}
+	if m.Snapshot != nil {
+		u.Snapshot = *m.Snapshot
+	}
+	return u, nil
+}

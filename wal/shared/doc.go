@@ -13,7 +13,9 @@
 // any group in the batch is on disk. Hosts with several workers may call
 // SaveBatch concurrently: their fsyncs are shared. Each view also has the
 // single-group writes of raft.MemoryStorage (Append, SetHardState,
-// ApplySnapshot, CreateSnapshot, Compact) and Save.
+// ApplySnapshot, CreateSnapshot, Compact) and Save. With
+// raft.Config.AsyncStorageWrites, AppendUpdate turns each MsgStorageAppend
+// into a GroupUpdate; its responses are delivered once SaveBatch returns.
 //
 // # Layout
 //
@@ -60,8 +62,8 @@
 // segment get their whole live log appended again (entries rewritten with
 // their own index and term leave the log unchanged, now located in the
 // active segment), and the oldest segments are deleted. A group with more
-// than 4096 live entries is not rewritten: it holds its segments until it
-// compacts. A removed group's entries are dead at once; its snapshot file
+// than 4096 live entries, or more than a quarter of Options.SegmentSize of
+// them, is not rewritten: it holds its segments until it compacts. A removed group's entries are dead at once; its snapshot file
 // is deleted when the removal is durable, and its segments go with the
 // first collection that finds them unneeded.
 //

@@ -249,5 +249,5 @@ func sameCheckpoint(a, b groupCheckpoint) bool {
 	return a.id == b.id && a.compactIndex == b.compactIndex && a.compactTerm == b.compactTerm &&
 		a.lastIndex == b.lastIndex && a.hardState == b.hardState &&
 		a.snap.dataCRC == b.snap.dataCRC && a.snap.dataLen == b.snap.dataLen &&
-		sameMetadata(a.snap.meta, b.snap.meta)
+		(a.snap.empty() && b.snap.empty() || sameMetadata(a.snap.meta, b.snap.meta))
 }

@@ -34,8 +34,8 @@ type conformance struct {
 
 func TestConformanceWithMemoryStorage(t *testing.T) {
 	steps := 600
-	if testing.Short() {
-		steps = 150
+	if testing.Short() || raceEnabled {
+		steps = 200
 	}
 	for seed := int64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {

@@ -25,7 +25,7 @@ func (w *WAL) recover() error {
 		if len(l.snaps) > 0 {
 			return &CorruptionError{File: w.dir, Reason: "snapshot files but no log segments"}
 		}
-		sg, err := createSegment(w.dir, 1, w.headerRecord(1), w.preallocSize())
+		sg, err := createSegment(w.dir, 1, w.headerRecord(1), w.preallocSize(), w.sync)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func (w *WAL) cutTornTail(sg *segment) error {
 			return fmt.Errorf("shared wal: preallocating %s: %w", sg.path, err)
 		}
 	}
-	if err := sg.f.Sync(); err != nil {
+	if err := w.sync.file(sg.f); err != nil {
 		return fmt.Errorf("shared wal: syncing %s: %w", sg.path, err)
 	}
 	return nil

@@ -50,7 +50,7 @@ type segment struct {
 // createSegment makes segment seq in dir holding only its header, durably
 // (temporary name, sync, rename, directory sync), so a crash leaves either
 // no segment or a complete header.
-func createSegment(dir string, seq uint64, header []byte, prealloc int64) (*segment, error) {
+func createSegment(dir string, seq uint64, header []byte, prealloc int64, sy syncer) (*segment, error) {
 	if seq > maxSegmentSeq {
 		return nil, fmt.Errorf("shared wal: segment sequence numbers exhausted")
 	}
@@ -73,13 +73,13 @@ func createSegment(dir string, seq uint64, header []byte, prealloc int64) (*segm
 			return fail(err)
 		}
 	}
-	if err := f.Sync(); err != nil {
+	if err := sy.file(f); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	if err := wal.SyncDir(dir); err != nil {
+	if err := sy.dir(dir); err != nil {
 		return fail(err)
 	}
 	return &segment{seq: seq, path: path, f: f, size: int64(len(header)), dataStart: int64(len(header))}, nil
@@ -88,11 +88,11 @@ func createSegment(dir string, seq uint64, header []byte, prealloc int64) (*segm
 // seal cuts a segment that takes no more writes to its data and syncs it,
 // so recovery finds it ending exactly at its last record: zeros in a sealed
 // segment are damage, not free space.
-func (sg *segment) seal() error {
+func (sg *segment) seal(sy syncer) error {
 	if err := sg.f.Truncate(sg.size); err != nil {
 		return fmt.Errorf("shared wal: sealing segment %s: %w", sg.path, err)
 	}
-	if err := sg.f.Sync(); err != nil {
+	if err := sy.file(sg.f); err != nil {
 		return fmt.Errorf("shared wal: syncing segment %s: %w", sg.path, err)
 	}
 	return nil
@@ -172,4 +172,29 @@ func listDir(dir string) (dirListing, error) {
 		l.snaps = append(l.snaps, sn)
 	}
 	return l, nil
+}
+
+// syncer makes files and directory changes durable, or, under
+// Options.NoSync, does nothing.
+type syncer struct{ off bool }
+
+func (s syncer) file(f *os.File) error {
+	if s.off {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (s syncer) data(f *os.File) error {
+	if s.off {
+		return nil
+	}
+	return wal.SyncData(f)
+}
+
+func (s syncer) dir(path string) error {
+	if s.off {
+		return nil
+	}
+	return wal.SyncDir(path)
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	pb "github.com/raftkit/raft/raftpb"
-	"github.com/raftkit/raft/wal"
 )
 
 // A group's snapshot lives in its own file under snap/, named after the
@@ -52,7 +51,7 @@ func snapPath(dir string, n snapName) string { return filepath.Join(dir, snapDir
 
 // writeSnapshotFile stores a group's snapshot durably and returns the
 // reference the log records for it.
-func writeSnapshotFile(dir string, group uint64, snap *pb.Snapshot) (snapRef, error) {
+func writeSnapshotFile(dir string, group uint64, snap *pb.Snapshot, sy syncer) (snapRef, error) {
 	payload := make([]byte, 8, 8+snap.Size())
 	binary.LittleEndian.PutUint64(payload, group)
 	body, err := snap.Marshal()
@@ -68,7 +67,7 @@ func writeSnapshotFile(dir string, group uint64, snap *pb.Snapshot) (snapRef, er
 	}
 	path := snapPath(dir, snapNameOf(group, snap.Metadata))
 	tmp := path + tmpSuffix
-	if err := writeFileSynced(tmp, appendFrame(nil, recSnapshotFile, payload)); err != nil {
+	if err := writeFileSynced(tmp, appendFrame(nil, recSnapshotFile, payload), sy); err != nil {
 		os.Remove(tmp)
 		return snapRef{}, fmt.Errorf("shared wal: writing snapshot file: %w", err)
 	}
@@ -76,13 +75,13 @@ func writeSnapshotFile(dir string, group uint64, snap *pb.Snapshot) (snapRef, er
 		os.Remove(tmp)
 		return snapRef{}, fmt.Errorf("shared wal: installing snapshot file: %w", err)
 	}
-	if err := wal.SyncDir(filepath.Dir(path)); err != nil {
+	if err := sy.dir(filepath.Dir(path)); err != nil {
 		return snapRef{}, fmt.Errorf("shared wal: syncing snapshot directory: %w", err)
 	}
 	return snapRef{meta: snap.Metadata, dataCRC: crc32.Checksum(payload, castagnoli), dataLen: uint64(len(payload))}, nil
 }
 
-func writeFileSynced(path string, data []byte) error {
+func writeFileSynced(path string, data []byte, sy syncer) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -91,7 +90,7 @@ func writeFileSynced(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := sy.file(f); err != nil {
 		f.Close()
 		return err
 	}

@@ -200,7 +200,7 @@ func (v *Group) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snap
 	if cs != nil {
 		snap.Metadata.ConfState = *cs
 	}
-	ref, err := writeSnapshotFile(v.w.dir, g.id, &snap)
+	ref, err := writeSnapshotFile(v.w.dir, g.id, &snap, v.w.sync)
 	if err != nil {
 		return pb.Snapshot{}, 0, nil, err
 	}

@@ -34,9 +34,9 @@ type Options struct {
 	CacheSize int64
 	// NoPreallocate turns off reserving SegmentSize bytes per new segment.
 	NoPreallocate bool
-	// NoSync skips the fsyncs that make writes durable. Writes survive a
-	// process crash but not a power loss or kernel crash; for tests and
-	// for measuring CPU cost only.
+	// NoSync skips every fsync (of batches, segments, snapshot files and
+	// directories). Writes survive a process crash but not a power loss or
+	// kernel crash; for tests and for measuring CPU cost only.
 	NoSync bool
 }
 
@@ -78,6 +78,7 @@ type WAL struct {
 	dir  string
 	opts Options
 	lock *os.File
+	sync syncer // Options.NoSync
 
 	// wmu serialises writers: a batch is written to the file and applied to
 	// the in-memory state in one critical section, so both see batches in
@@ -134,6 +135,7 @@ func Open(dir string, opts *Options) (*WAL, error) {
 		return nil, err
 	}
 	w := &WAL{dir: dir, opts: opts.withDefaults(), lock: lock, groups: groupSet{}, pins: map[uint32]int{}}
+	w.sync.off = w.opts.NoSync
 	w.scond = sync.NewCond(&w.smu)
 	if err := w.recover(); err != nil {
 		w.closeFiles()
@@ -156,8 +158,8 @@ func (w *WAL) Close() error {
 	w.closed = true
 	w.mu.Unlock()
 	err := w.failure()
-	if err == nil && !w.opts.NoSync {
-		err = wal.SyncData(w.active().f)
+	if err == nil {
+		err = w.sync.data(w.active().f)
 	}
 	w.smu.Lock()
 	for w.syncing {

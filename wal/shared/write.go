@@ -143,7 +143,7 @@ func (w *WAL) plan(b *batch, u *GroupUpdate, p *planned) error {
 	}
 	b.beginItem(u.GroupID)
 	if install {
-		ref, err := writeSnapshotFile(w.dir, u.GroupID, &u.Snapshot)
+		ref, err := writeSnapshotFile(w.dir, u.GroupID, &u.Snapshot, w.sync)
 		if err != nil {
 			return err
 		}
@@ -353,11 +353,11 @@ func (w *WAL) evictCaches() {
 // records the checkpoint of every group. Callers hold wmu.
 func (w *WAL) rotate() error {
 	old := w.active()
-	if err := old.seal(); err != nil {
+	if err := old.seal(w.sync); err != nil {
 		return w.fail(err)
 	}
 	w.stats.fsyncs.Add(1)
-	sg, err := createSegment(w.dir, old.seq+1, w.headerRecord(old.seq+1), w.preallocSize())
+	sg, err := createSegment(w.dir, old.seq+1, w.headerRecord(old.seq+1), w.preallocSize(), w.sync)
 	if err != nil {
 		return w.fail(err)
 	}
@@ -398,7 +398,7 @@ func (w *WAL) Sync() error {
 // that wrote while that fsync ran wait for it, then one of them syncs for
 // all of them: n concurrent writers cost about two fsyncs, not n.
 func (w *WAL) waitDurable(end uint64) error {
-	if w.opts.NoSync {
+	if w.sync.off {
 		return w.failure()
 	}
 	w.smu.Lock()
@@ -438,8 +438,8 @@ func (w *WAL) syncAll() error {
 	w.smu.Lock()
 	target, f := w.wrote, w.syncFile
 	w.smu.Unlock()
-	if !w.opts.NoSync {
-		if err := wal.SyncData(f); err != nil {
+	if !w.sync.off {
+		if err := w.sync.data(f); err != nil {
 			return w.fail(fmt.Errorf("shared wal: syncing: %w", err))
 		}
 		w.stats.fsyncs.Add(1)

@@ -87,7 +87,7 @@ func TestIdleGroupMemory(t *testing.T) {
 	}
 	perGroup := float64(heap()-before) / groups
 	t.Logf("idle group: %.0f bytes of heap each (%d groups)", perGroup, groups)
-	require.Less(t, perGroup, 1024.0, fmt.Sprintf("%.0f bytes per idle group", perGroup))
+	require.Less(t, perGroup, 640.0, fmt.Sprintf("%.0f bytes per idle group", perGroup))
 }
 
 // TestCacheBudget: the entry caches of all groups together stay within

@@ -91,7 +91,12 @@ func (w *WAL) saveBatch(updates []GroupUpdate) (uint64, *batch, error) {
 	}
 	w.batchSeq++
 	plans := w.plans[:0]
-	defer func() { w.plans = plans[:0] }()
+	defer func() {
+		if cap(plans) <= maxScratch {
+			clear(plans)
+			w.plans = plans[:0]
+		}
+	}()
 	for k := range updates {
 		u := &updates[k]
 		g := w.groups[u.GroupID]
@@ -220,17 +225,22 @@ func (w *WAL) newBatch() *batch {
 	return &batch{buf: w.buf[:0], ops: w.ops[:0], items: w.items[:0]}
 }
 
+// maxScratch bounds the elements of a scratch slice kept between batches:
+// enough for the batches of a busy host, while a batch across 10,000
+// groups allocates its own rather than leave megabytes behind.
+const maxScratch = 2048
+
 // recycle keeps b's grown buffers for the next batch, within reason, and
 // drops its references to entries and snapshots. Callers hold wmu.
 func (w *WAL) recycle(b *batch) {
-	if cap(b.buf) <= 4<<20 {
+	if cap(b.buf) <= 1<<20 {
 		w.buf = b.buf[:0]
 	}
-	if cap(b.ops) <= 1<<16 {
+	if cap(b.ops) <= maxScratch {
 		clear(b.ops)
 		w.ops = b.ops[:0]
 	}
-	if cap(b.items) <= 1<<16 {
+	if cap(b.items) <= maxScratch {
 		clear(b.items)
 		w.items = b.items[:0]
 	}

@@ -73,9 +73,11 @@ type group struct {
 	// idleTicks counts the ticks in a row on which the group had nothing
 	// to do; a leader quiesces after HostConfig.QuiesceAfterTicks.
 	idleTicks int
-	// readTicks counts down while ReadIndex requests may be outstanding;
-	// the group does not quiesce before it reaches zero.
+	// readTicks counts down while ReadIndex requests may be outstanding
+	// (readsOut of them unanswered; raft may drop some silently, hence the
+	// countdown); the group does not quiesce before it reaches zero.
 	readTicks int
+	readsOut  int
 	// quiesceReq is the quiescing heartbeat received in this round, if
 	// any; the follower decides at the end of the round.
 	quiesceReq *raftpb.Message

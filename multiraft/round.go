@@ -115,6 +115,7 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	}
 	for _, r := range in.reads {
 		g.rn.ReadIndex(r)
+		g.readsOut++
 		g.readTicks = 2 * h.cfg.ElectionTick
 	}
 	if in.campaign {
@@ -173,6 +174,10 @@ func (h *Host) apply(g *group, rd *raft.Ready) {
 		app.Apply(g.id, rd.CommittedEntries)
 	}
 	if len(rd.ReadStates) > 0 {
+		g.readsOut = max(0, g.readsOut-len(rd.ReadStates))
+		if g.readsOut == 0 {
+			g.readTicks = 0
+		}
 		app.ReadIndexDone(g.id, rd.ReadStates)
 	}
 }

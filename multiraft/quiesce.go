@@ -15,6 +15,15 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 	if in.busy() {
 		g.idleTicks = 0
 	}
+	// Campaigns and transfers come after the round's Ready was applied:
+	// raft refuses to campaign with committed configuration changes not
+	// yet applied (a new group's bootstrap entries).
+	if in.campaign {
+		_ = g.rn.Campaign()
+	}
+	if in.transfer != 0 {
+		g.rn.TransferLeader(in.transfer)
+	}
 	if g.readTicks > 0 {
 		g.readTicks = max(0, g.readTicks-in.ticks)
 	}

@@ -118,12 +118,6 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 		g.readsOut++
 		g.readTicks = 2 * h.cfg.ElectionTick
 	}
-	if in.campaign {
-		_ = g.rn.Campaign()
-	}
-	if in.transfer != 0 {
-		g.rn.TransferLeader(in.transfer)
-	}
 	if !g.quiesced {
 		for i := 0; i < in.ticks; i++ {
 			g.rn.Tick()

@@ -1,0 +1,9 @@
+//go:build race
+
+package multiraft
+
+import "time"
+
+// testTick is the tick of hosts with tickers in tests: slower under the
+// race detector, which makes every tick of hundreds of groups ~10x dearer.
+const testTick = 30 * time.Millisecond

@@ -6,3 +6,6 @@ import "time"
 
 // testTick is the tick of hosts with tickers in tests.
 const testTick = 10 * time.Millisecond
+
+// simSeeds is the number of seeds TestSimMultiGroup runs.
+const simSeeds = 12

@@ -201,3 +201,13 @@ func (c *manualCluster) describe(g GroupID) string {
 	}
 	return s
 }
+
+// release closes the hosts and drops every reference the cluster holds,
+// so that a benchmark's next run measures the heap without this one
+// (testing keeps cleanup closures, and with them the cluster, alive).
+func (c *manualCluster) release() {
+	for _, h := range c.hosts {
+		_ = h.Close()
+	}
+	c.hosts, c.apps, c.store, c.net = map[HostID]*Host{}, nil, nil, nil
+}

@@ -13,13 +13,15 @@ type MemNetwork struct {
 	mu     sync.Mutex
 	hosts  map[HostID]*Host
 	cut    map[HostID]bool
+	links  map[[2]HostID]bool // one-way cuts: [from, to]
 	frames atomic.Uint64
 	bytes  atomic.Uint64
 }
 
 // NewMemNetwork returns an empty network.
 func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{hosts: make(map[HostID]*Host), cut: make(map[HostID]bool)}
+	return &MemNetwork{hosts: make(map[HostID]*Host), cut: make(map[HostID]bool),
+		links: make(map[[2]HostID]bool)}
 }
 
 // Endpoint returns the Transport for host id.
@@ -46,6 +48,13 @@ func (n *MemNetwork) Cut(id HostID, cut bool) {
 	n.cut[id] = cut
 }
 
+// CutLink drops everything sent by from to to (one way) while cut is true.
+func (n *MemNetwork) CutLink(from, to HostID, cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.links[[2]HostID{from, to}] = cut
+}
+
 // Traffic returns the frames and bytes delivered so far.
 func (n *MemNetwork) Traffic() (frames, bytes uint64) {
 	return n.frames.Load(), n.bytes.Load()
@@ -61,7 +70,7 @@ func (e memEndpoint) Send(to HostID, b Batch) {
 	n := e.n
 	n.mu.Lock()
 	dst := n.hosts[to]
-	blocked := n.cut[to] || n.cut[e.from]
+	blocked := n.cut[to] || n.cut[e.from] || n.links[[2]HostID{e.from, to}]
 	n.mu.Unlock()
 	if dst == nil || blocked {
 		return

@@ -1,8 +1,10 @@
 package multiraft
 
 import (
-	"github.com/raftkit/raft"
 	"testing"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
 )
 
 // A group whose leader finds it idle quiesces on every member: nobody
@@ -162,5 +164,67 @@ func TestQuiescedLeaderServesNoLeaseRead(t *testing.T) {
 	_ = old.RunPending()
 	if n := len(c.apps[1].reads[1]); n != 1 {
 		t.Fatalf("the cut-off old leader answered a read: %v", c.apps[1].reads[1])
+	}
+}
+
+// A follower woken by a message that did not reach the leader (here a
+// candidate cut off from the leader in one direction) asks the leader to
+// wake, so that the leader's heartbeats resume before election timers run
+// out.
+func TestWokenFollowerWakesLeader(t *testing.T) {
+	c := quiescedGroup(t, nil)
+	c.net.CutLink(3, 1, true)
+	if err := c.hosts[3].Campaign(1); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	if c.status(1, 1).Quiesced {
+		t.Fatalf("leader still quiesced after its follower woke: %s", c.describe(1))
+	}
+}
+
+// A follower that cannot quiesce where its leader says (its log or commit
+// index differs) stays awake and asks the leader to wake and replicate.
+func TestFollowerRefusingQuiesceWakesLeader(t *testing.T) {
+	c := newManualCluster(t, 3, nil)
+	c.createGroup(1)
+	c.settle()
+	c.elect(1, 1)
+	c.propose(1, 1, "a")
+	c.settle()
+	c.net.CutLink(1, 2, true) // host 2 misses the quiescing heartbeat
+	c.tick(10)
+	c.net.CutLink(1, 2, false)
+	if !c.status(1, 1).Quiesced || c.status(2, 1).Quiesced {
+		t.Fatalf("setup: want the leader quiesced and host 2 awake: %s", c.describe(1))
+	}
+	st := c.status(1, 1)
+	c.net.Endpoint(1).Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindQuiesce, Msg: raftpb.Message{
+		Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: st.Term, Commit: st.Commit - 1}}}})
+	c.settle()
+	if c.status(2, 1).Quiesced {
+		t.Fatalf("host 2 quiesced on a stale commit index: %s", c.describe(1))
+	}
+	if c.status(1, 1).Quiesced {
+		t.Fatalf("the refusal did not wake the leader: %s", c.describe(1))
+	}
+}
+
+// When a member's host comes back after counting as failed, a quiesced
+// leader with a member there wakes to catch it up.
+func TestQuiescedLeaderWakesWhenMemberHostReturns(t *testing.T) {
+	c := quiescedGroup(t, nil)
+	c.net.Cut(3, true)
+	c.ids = []HostID{1, 2}
+	c.tick(15)
+	if c.hosts[1].PeerAlive(3) || !c.status(1, 1).Quiesced {
+		t.Fatalf("setup: want host 3 down and the group quiesced: %s", c.describe(1))
+	}
+	c.net.Cut(3, false)
+	c.ids = []HostID{1, 2, 3}
+	c.hosts[3].Tick() // its ping reaches host 1
+	c.settle()
+	if !c.hosts[1].PeerAlive(3) || c.status(1, 1).Quiesced {
+		t.Fatalf("leader did not wake when host 3 came back: %s", c.describe(1))
 	}
 }

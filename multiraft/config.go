@@ -81,9 +81,9 @@ type HostConfig struct {
 	// QuiesceAfterTicks is how many ticks in a row a leader must find its
 	// group idle before quiescing it. Default 2*HeartbeatTick+1.
 	QuiesceAfterTicks int
-	// PingTicks is the period, in ticks, of the liveness ping a host
-	// sends each peer host when it sent it nothing else. Default
-	// HeartbeatTick.
+	// PingTicks is the period, in ticks, of the liveness ping (an empty
+	// batch) a host sends each peer host, whatever else it sends: one
+	// per host, not per group. Default HeartbeatTick.
 	PingTicks int
 	// HostTimeoutTicks is how long a peer host may stay silent before it
 	// counts as failed, waking the quiesced groups it leads. Default

@@ -1,5 +1,7 @@
 package multiraft
 
+import "slices"
+
 // Tick advances the host's clock by one tick: every group that is not
 // quiesced gets a tick (and is scheduled), the host pings its peers every
 // PingTicks, and peers silent for HostTimeoutTicks count as failed, which
@@ -14,7 +16,7 @@ func (h *Host) Tick() {
 	down := h.live.tick(h.cfg.HostTimeoutTicks)
 	var ping []HostID
 	if h.live.clock%int64(h.cfg.PingTicks) == 0 {
-		ping = h.live.ids
+		ping = slices.Clone(h.live.ids)
 	}
 	awake := make([]*group, len(h.awake))
 	copy(awake, h.awake)

@@ -16,8 +16,10 @@ import (
 // is where hosting many groups saves disk syncs.
 //
 // The host calls SaveBatch from its workers, one call at a time per group
-// but possibly concurrently for disjoint sets of groups; Open and Remove are
-// called from CreateGroup and RemoveGroup.
+// but possibly concurrently for disjoint sets of groups (one call per
+// worker round); an implementation may merge concurrent calls into one
+// sync (group commit). Open and Remove are called from CreateGroup and
+// from the worker that drops a removed group.
 type Storage interface {
 	// Open returns the storage of group g, creating an empty one if the
 	// group has no state yet. The raft.Storage must reflect every

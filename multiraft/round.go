@@ -155,6 +155,7 @@ func (h *Host) apply(g *group, rd *raft.Ready) {
 			return
 		}
 		changed = true
+		g.confIndex = max(g.confIndex, rd.Snapshot.Metadata.Index)
 	}
 	for i := range rd.CommittedEntries {
 		if h.applyConfEntry(g, &rd.CommittedEntries[i]) {
@@ -198,5 +199,6 @@ func (h *Host) applyConfEntry(g *group, e *raftpb.Entry) bool {
 		return false
 	}
 	g.rn.ApplyConfChange(cc)
+	g.confIndex = e.Index
 	return true
 }

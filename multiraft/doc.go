@@ -109,7 +109,7 @@ tolerates. The three mechanisms that read that clock:
     leaves: dropping the others is a message loss) and run CheckQuorum.
     Followers need nothing: a quiesced follower's stopped timer keeps
     refusing votes (honouring the lease) longer, never shorter. The test
-    TestQuiescedLeaderServesNoLeaseRead and simulation seed 51 show the
+    TestQuiescedLeaderServesNoLeaseRead and simulation seed 22 show the
     stale read that happens without the ageing.
 
 # Group lifecycle

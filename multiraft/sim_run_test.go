@@ -23,7 +23,11 @@ func (s *sim) run() {
 	s.heal()
 	s.recover()
 	s.checkLogs()
+	start := time.Now()
 	s.checkHistory()
+	if d := time.Since(start); d > 100*time.Millisecond {
+		s.t.Logf("seed %d: linearizability check took %v", s.o.seed, d)
+	}
 }
 
 // round is one tick of every live host (in random order), then the

@@ -96,7 +96,7 @@ type HostConfig struct {
 	// Logger receives host-level logs. Default: none.
 	Logger *zap.Logger
 	// RaftLogger is every group's raft.Logger. Default: a logger that
-	// drops everything but panics, with seeded election jitter.
+	// drops everything but panics.
 	RaftLogger raft.Logger
 }
 
@@ -131,7 +131,7 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 		c.Logger = zap.NewNop()
 	}
 	if c.RaftLogger == nil {
-		c.RaftLogger = newQuietLogger(c.Seed)
+		c.RaftLogger = newQuietLogger()
 	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/knobs"
 	"github.com/raftkit/raft/raftpb"
 )
 
@@ -34,6 +35,7 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	stats  hostStats
+	jitter *seededJitter // every group's election jitter, from HostConfig.Seed
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.
@@ -48,6 +50,7 @@ func New(cfg HostConfig) (*Host, error) {
 		sched:  newScheduler(cfg.MaxBatch),
 		lg:     cfg.Logger.With(zap.Uint64("host", cfg.ID)),
 		groups: make(map[GroupID]*group),
+		jitter: newSeededJitter(cfg.Seed),
 	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -188,6 +191,7 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: group %d: %w", cfg.ID, err)
 	}
+	knobs.SetElectionJitter(rn, h.jitter.draw)
 	if fresh && !cfg.Join {
 		if !slices.Contains(cfg.Members, h.cfg.ID) {
 			return nil, fmt.Errorf("%w: group %d: members %v lack this host %d",

@@ -32,23 +32,28 @@ var (
 )
 
 // quietLogger drops raft's log lines (thousands of groups would drown any
-// log) but keeps Panic and Fatal fatal, and draws the random part of every
-// election timeout from a seeded source: raft looks for an ElectionJitter
-// method on its Logger, so that a seeded host elects deterministically.
-type quietLogger struct {
-	mu  *sync.Mutex
+// log) but keeps Panic and Fatal fatal.
+type quietLogger struct{}
+
+func newQuietLogger() quietLogger { return quietLogger{} }
+
+// seededJitter draws the random part of every group's election timeouts
+// from one seeded source, so that a seeded host elects deterministically;
+// it is installed on each RawNode through internal/knobs.
+type seededJitter struct {
+	mu  sync.Mutex
 	rng *rand.Rand
 }
 
-func newQuietLogger(seed int64) quietLogger {
-	return quietLogger{mu: new(sync.Mutex), rng: rand.New(rand.NewSource(seed))}
+func newSeededJitter(seed int64) *seededJitter {
+	return &seededJitter{rng: rand.New(rand.NewSource(seed))}
 }
 
-// ElectionJitter returns a value in [0, n) from the host's seeded source.
-func (l quietLogger) ElectionJitter(n int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.rng.Intn(n)
+// draw returns a value in [0, n).
+func (j *seededJitter) draw(n int) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.rng.Intn(n)
 }
 
 var _ raft.Logger = quietLogger{}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/raftpb"
 )
 
 // Config configures a Server. ID, ClusterID, Dir, PeerAddr and HTTPAddr are
@@ -84,6 +86,16 @@ type Config struct {
 	// that is not a loopback address) without TLS on both listeners and a
 	// client token. Without it, New refuses such a configuration.
 	Insecure bool
+
+	// hooks are set by tests only.
+	hooks *testHooks
+}
+
+// testHooks let tests cut the server short at chosen points.
+type testHooks struct {
+	// beforeApply runs before committed entries go to the store; an error
+	// stops the server there, as a crash after the WAL write would.
+	beforeApply func(ents []raftpb.Entry) error
 }
 
 func (c Config) withDefaults() (Config, error) {

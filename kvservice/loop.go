@@ -175,6 +175,11 @@ func (s *Server) applyCommitted(ents []raftpb.Entry) error {
 	if len(ents) == 0 || ents[len(ents)-1].Index <= applied {
 		return nil
 	}
+	if h := s.cfg.hooks; h != nil && h.beforeApply != nil {
+		if err := h.beforeApply(ents); err != nil {
+			return err
+		}
+	}
 	ab := s.shard.newApplyBatch(keys)
 	defer ab.close()
 	type answer struct {

@@ -158,10 +158,12 @@ func (s *Server) installSnapshotData(snap raftpb.Snapshot) (shardMeta, error) {
 	if d.File == "" {
 		return shardMeta{}, fmt.Errorf("kvservice: snapshot at index %d names no file to install", index)
 	}
-	hdr, err := s.shard.installFile(filepath.Join(s.cfg.Dir, snapDirName, filepath.Base(d.File)), index)
+	dir := filepath.Join(s.cfg.Dir, snapDirName)
+	hdr, err := s.shard.installFile(filepath.Join(dir, filepath.Base(d.File)), index)
 	if err != nil {
 		return shardMeta{}, err
 	}
+	removeSnapFilesUpTo(dir, s.shard.group, index, s.lg)
 	return shardMeta{applied: index, keys: hdr.Keys, cfg: hdr.Config}, nil
 }
 

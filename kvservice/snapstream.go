@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"go.uber.org/zap"
 
 	"github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/transport"
@@ -383,4 +384,25 @@ func readBytes(r *bufio.Reader) ([]byte, error) {
 	b := make([]byte, n)
 	_, err = io.ReadFull(r, b)
 	return b, err
+}
+
+// removeSnapFilesUpTo deletes the group's received snapshot files up to
+// index: snapshots raft received but ignored (older than what it had), now
+// superseded. Files of later snapshots, and streams still arriving, stay.
+func removeSnapFilesUpTo(dir string, group, index uint64, lg *zap.Logger) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.rkvsnap"))
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		var g, term, i uint64
+		if _, err := fmt.Sscanf(filepath.Base(name), "%016x-%016x-%016x.rkvsnap", &g, &term, &i); err != nil {
+			continue
+		}
+		if g == group && i <= index {
+			if err := os.Remove(name); err != nil && !os.IsNotExist(err) {
+				lg.Warn("removing a superseded snapshot file", zap.String("file", name), zap.Error(err))
+			}
+		}
+	}
 }

@@ -206,9 +206,12 @@ func (s *Server) openStorage(legacy bool) (err error) {
 	if err != nil {
 		return err
 	}
-	// A legacy directory and a new one get a new store; one that had a
-	// store must still have it.
-	s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), fresh || legacy, s.lg)
+	// A store may be created where the WAL's snapshot holds the state
+	// itself (a new cluster's first, a directory from before the store):
+	// the state is rebuilt from it and the log. Once the snapshot is only
+	// a descriptor, the store must be there.
+	_, described := decodeDescriptor(snap.Data)
+	s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), fresh || legacy || !described, s.lg)
 	if err != nil {
 		return err
 	}

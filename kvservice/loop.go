@@ -117,7 +117,7 @@ func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
 		return err
 	}
 	s.mu.Lock()
-	s.state = &kvState{Members: meta.cfg.Members, Removed: meta.cfg.Removed}
+	s.state = meta.cfg.state()
 	s.keys = meta.keys
 	s.applied = snap.Metadata.Index
 	s.snapIndex = snap.Metadata.Index

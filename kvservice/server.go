@@ -220,13 +220,7 @@ func (s *Server) openStorage(legacy bool) (err error) {
 	if err != nil {
 		return err
 	}
-	s.state = &kvState{Members: meta.cfg.Members, Removed: meta.cfg.Removed}
-	if s.state.Members == nil {
-		s.state.Members = map[uint64]Member{}
-	}
-	if s.state.Removed == nil {
-		s.state.Removed = map[uint64]bool{}
-	}
+	s.state = meta.cfg.state()
 	s.keys = meta.keys
 	s.applied = meta.applied
 	s.snapIndex = snap.Metadata.Index

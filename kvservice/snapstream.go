@@ -97,7 +97,7 @@ func (h *heldSnapshot) release() {
 // since applied.
 func (sh shard) pin(applied, keys uint64, cfg shardConfig) {
 	h := &heldSnapshot{snap: sh.st.db.NewSnapshot(),
-		hdr: snapHeader{Group: sh.group, Index: applied, Keys: keys, Config: cfg}}
+		hdr: snapHeader{Group: sh.group, Index: applied, Keys: keys, Config: cfg.clone()}}
 	h.refs.Store(1)
 	sh.st.mu.Lock()
 	old := sh.st.held

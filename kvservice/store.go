@@ -53,6 +53,36 @@ type shardConfig struct {
 	ConfState raftpb.ConfState  `json:"conf_state"`
 }
 
+// state returns the members and removed IDs as the server keeps them, with
+// maps it can write to (JSON leaves an empty one nil).
+func (c shardConfig) state() *kvState {
+	st := &kvState{Members: c.Members, Removed: c.Removed}
+	if st.Members == nil {
+		st.Members = map[uint64]Member{}
+	}
+	if st.Removed == nil {
+		st.Removed = map[uint64]bool{}
+	}
+	return st
+}
+
+// clone returns a deep copy, for holders that outlive the loop's next
+// change to the original's maps.
+func (c shardConfig) clone() shardConfig {
+	out := shardConfig{Members: make(map[uint64]Member, len(c.Members)), Removed: make(map[uint64]bool, len(c.Removed))}
+	for id, m := range c.Members {
+		out.Members[id] = m
+	}
+	for id := range c.Removed {
+		out.Removed[id] = true
+	}
+	cs := c.ConfState
+	out.ConfState = raftpb.ConfState{Voters: append([]uint64(nil), cs.Voters...),
+		Learners: append([]uint64(nil), cs.Learners...), VotersOutgoing: append([]uint64(nil), cs.VotersOutgoing...),
+		LearnersNext: append([]uint64(nil), cs.LearnersNext...), AutoLeave: cs.AutoLeave}
+	return out
+}
+
 // shardMeta is what a shard's meta keys hold. The key count is kept
 // because counting a range in Pebble means reading it.
 type shardMeta struct {

@@ -306,4 +306,21 @@ func TestFreshMemberFromPebbleSnapshot(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(c.dir, "4", snapDirName, "*")); len(files) != 0 {
 		t.Fatalf("received snapshot files left after the install: %v", files)
 	}
+	// The installed configuration is one the member can change: applying
+	// a removal writes to its set of removed IDs, empty in the snapshot.
+	victim := uint64(1)
+	if victim == lead {
+		victim = 2
+	}
+	if err := c.retry(func() error { _, err := c.srv[lead].RemoveMember(ctx, victim); return err }); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("member 4 to apply the removal", func() bool {
+		select {
+		case <-c.srv[4].Done():
+			t.Fatalf("member 4 stopped: %v", c.srv[4].Err())
+		default:
+		}
+		return len(c.srv[4].Members()) == 3
+	})
 }

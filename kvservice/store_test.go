@@ -309,10 +309,11 @@ func TestFreshMemberFromPebbleSnapshot(t *testing.T) {
 	// The installed configuration is one the member can change: applying
 	// a removal writes to its set of removed IDs, empty in the snapshot.
 	victim := uint64(1)
-	if victim == lead {
-		victim = 2
+	c.waitFor("member 4 to be promoted", func() bool { return len(c.srv[lead].Status().Voters) == 4 })
+	if err := c.retry(func() error { return c.srv[lead].TransferLeader(ctx, 4) }); err != nil {
+		t.Fatal(err)
 	}
-	if err := c.retry(func() error { _, err := c.srv[lead].RemoveMember(ctx, victim); return err }); err != nil {
+	if err := c.retry(func() error { _, err := c.srv[4].RemoveMember(ctx, victim); return err }); err != nil {
 		t.Fatal(err)
 	}
 	c.waitFor("member 4 to apply the removal", func() bool {

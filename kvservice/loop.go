@@ -18,10 +18,18 @@ import (
 // committed are not dropped with its queue.
 const removedPeerGrace = 2 * time.Second
 
-// loop runs the Ready cycle (persist, send, apply, Advance) until Stop,
-// a storage failure or this member's removal.
+// loop runs the Ready cycle until it ends, then shuts the server down. Not
+// deferred: a panic (a broken invariant) must crash the process with its
+// own trace, where shutting down on the way out would wait for locks the
+// panicking code may hold and hang the member silently.
 func (s *Server) loop() {
-	defer s.shutdown()
+	s.runLoop()
+	s.shutdown()
+}
+
+// runLoop runs the Ready cycle (persist, send, apply, Advance) until Stop,
+// a storage failure or this member's removal.
+func (s *Server) runLoop() {
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	ticks := 0

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"go.uber.org/zap"
 
 	"github.com/raftkit/raft/raftpb"
@@ -111,7 +112,12 @@ func openStateStore(dir string, create bool, lg *zap.Logger) (*stateStore, error
 				"restore the directory or start this member afresh under a new ID)", dir, err)
 		}
 	}
-	db, err := pebble.Open(dir, &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()}})
+	opts := &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()},
+		// Applying a write reads its key first (for the previous value
+		// and the key count); most written keys are new, and bloom
+		// filters spare those reads a look into every level.
+		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}}}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kvservice: opening state store %s: %w", dir, err)
 	}

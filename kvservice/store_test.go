@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/wal"
 )
 
 // singleMember is a one-member cluster in dir, for restart tests.
@@ -324,4 +325,40 @@ func TestFreshMemberFromPebbleSnapshot(t *testing.T) {
 		}
 		return len(c.srv[4].Members()) == 3
 	})
+}
+
+// TestLegacyDirectoryImported starts a data directory written before the
+// state store existed (its meta has no store layout, its WAL snapshot holds
+// the keys in JSON): the keys are imported and the meta records the store.
+func TestLegacyDirectoryImported(t *testing.T) {
+	m := newSingleMember(t, 1000)
+	st, err := wal.Open(filepath.Join(m.cfg.Dir, "wal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := newKVState()
+	old.Members[1] = m.cfg.InitialCluster[0]
+	old.KV["old-key"] = "old-value"
+	data, err := old.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := raftpb.Snapshot{Data: data, Metadata: raftpb.SnapshotMetadata{
+		Index: 5, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1}}}}
+	if err := st.Save(raftpb.HardState{Term: 2, Commit: 5}, nil, snap); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := writeMeta(filepath.Join(m.cfg.Dir, "meta.json"), metaFile{ID: 1, ClusterID: 9}); err != nil {
+		t.Fatal(err)
+	}
+	s := m.start()
+	defer s.Stop()
+	if v, ok, err := s.Get(context.Background(), "old-key", true); err != nil || !ok || v != "old-value" {
+		t.Fatalf("old-key = %q %v %v", v, ok, err)
+	}
+	b, err := os.ReadFile(filepath.Join(m.cfg.Dir, "meta.json"))
+	if err != nil || !strings.Contains(string(b), storeLayoutVersion) {
+		t.Fatalf("meta after import: %s %v", b, err)
+	}
 }

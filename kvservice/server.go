@@ -391,9 +391,12 @@ func (s *Server) start() error {
 		ListenAddr: s.cfg.PeerAddr,
 		Raft:       memberFilter{NodeRaft: transport.NodeRaft{Node: s.node}, s: s},
 		Snapshots:  snapStreams{s},
-		Logger:     s.lg.Named("transport"),
-		ServerTLS:  s.cfg.PeerServerTLS,
-		ClientTLS:  s.cfg.PeerClientTLS,
+		// Snapshots go to disk, not memory: the transport's in-memory
+		// bound does not apply.
+		MaxSnapshotSize: 1 << 40,
+		Logger:          s.lg.Named("transport"),
+		ServerTLS:       s.cfg.PeerServerTLS,
+		ClientTLS:       s.cfg.PeerClientTLS,
 	})
 	if err != nil {
 		s.node.Stop()

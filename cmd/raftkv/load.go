@@ -119,7 +119,11 @@ func runLoad(args []string) error {
 	defer c.stopAll()
 	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
 		lead, *clients, *valueSize, *d)
-	before, err := c.cost(ctx)
+	// The members' costs are read on a context of their own: a Ctrl-C
+	// while reading them still ends the run with its summary.
+	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before, err := c.cost(costCtx)
 	if err != nil {
 		return err
 	}
@@ -128,7 +132,7 @@ func runLoad(args []string) error {
 		say("interrupted; so far: %v", r)
 		return nil
 	}
-	after, err := c.cost(ctx)
+	after, err := c.cost(costCtx)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,10 @@ type Config struct {
 	// ClusterID names the cluster; the transport refuses peers of other
 	// clusters. It is recorded in Dir on first start and checked after.
 	ClusterID uint64
-	// Dir holds the node's data (the WAL under Dir/wal, a meta file).
-	// Starting again on the same Dir resumes from it.
+	// Dir holds the node's data: the WAL under Dir/wal, the state
+	// machine's Pebble store under Dir/state, received snapshots not yet
+	// installed under Dir/snapshots, and a meta file. Starting again on
+	// the same Dir resumes from it.
 	Dir string
 	// PeerAddr and HTTPAddr are the listen addresses (host:port) of the
 	// raft transport and of the client API. Port 0 picks a free port (see

@@ -64,14 +64,21 @@ func (m *singleMember) put(s *Server, n int, prefix string) {
 	}
 }
 
+// entriesApplied writes one key (applied after the new leader's empty
+// entry, which precedes it in the log), then returns how many entries the
+// member applied since it started.
 func entriesApplied(t *testing.T, s *Server) float64 {
 	t.Helper()
+	if _, err := s.Put(context.Background(), "probe", "v"); err != nil {
+		t.Fatal(err)
+	}
 	return value(t, scrape(t, s), "raftkv_entries_committed_total")
 }
 
 // TestRestartReplaysNothingApplied restarts a member whose log holds every
 // entry since the cluster began (no snapshot yet): the store says what was
-// applied, so the restart applies only the new leader's empty entry.
+// applied, so the restart applies only the new leader's empty entry (and
+// the probe write the count is taken after).
 // Without the applied index in the store, all 30 writes would be applied
 // again.
 func TestRestartReplaysNothingApplied(t *testing.T) {
@@ -82,12 +89,12 @@ func TestRestartReplaysNothingApplied(t *testing.T) {
 
 	s = m.start()
 	defer s.Stop()
-	if n := entriesApplied(t, s); n != 1 {
-		t.Fatalf("restart applied %v entries; want only the new term's empty entry", n)
+	if n := entriesApplied(t, s); n != 2 {
+		t.Fatalf("restart applied %v entries; want only the new term's empty entry and the probe", n)
 	}
 	st := s.Status()
-	if st.Keys != 30 {
-		t.Fatalf("after restart: %d keys, want 30", st.Keys)
+	if st.Keys != 31 {
+		t.Fatalf("after restart: %d keys, want 30 and the probe", st.Keys)
 	}
 	if v, ok, err := s.Get(context.Background(), "k029", true); err != nil || !ok || v != "v29" {
 		t.Fatalf("k029 after restart: %q %v %v", v, ok, err)
@@ -123,14 +130,14 @@ func TestCrashBetweenPersistAndApply(t *testing.T) {
 	m.cfg.hooks = nil
 	s = m.start()
 	defer s.Stop()
-	if n := entriesApplied(t, s); n != 2 {
-		t.Fatalf("restart applied %v entries; want 2 (the cut-off write and the new term's empty entry)", n)
+	if n := entriesApplied(t, s); n != 3 {
+		t.Fatalf("restart applied %v entries; want 3 (the cut-off write, the new term's empty entry, the probe)", n)
 	}
 	if v, ok, err := s.Get(context.Background(), "crash", true); err != nil || !ok || v != "1" {
 		t.Fatalf("crash = %q %v %v after restart, want 1", v, ok, err)
 	}
-	if st := s.Status(); st.Keys != 11 {
-		t.Fatalf("%d keys after restart, want 11", st.Keys)
+	if st := s.Status(); st.Keys != 12 {
+		t.Fatalf("%d keys after restart, want 10, crash and the probe", st.Keys)
 	}
 }
 

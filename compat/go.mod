@@ -3,7 +3,7 @@ module github.com/raftkit/raft/compat
 go 1.24.0
 
 require (
-	github.com/cockroachdb/datadriven v1.0.2
+	github.com/cockroachdb/datadriven v1.0.3-0.20230413201302-be42291fc80f
 	github.com/raftkit/raft v0.0.0-00010101000000-000000000000
 	go.etcd.io/raft/v3 v3.6.0
 	golang.org/x/tools v0.42.0

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/raftpb"
 )
 
 // Config configures a Server. ID, ClusterID, Dir, PeerAddr and HTTPAddr are
@@ -21,8 +23,10 @@ type Config struct {
 	// ClusterID names the cluster; the transport refuses peers of other
 	// clusters. It is recorded in Dir on first start and checked after.
 	ClusterID uint64
-	// Dir holds the node's data (the WAL under Dir/wal, a meta file).
-	// Starting again on the same Dir resumes from it.
+	// Dir holds the node's data: the WAL under Dir/wal, the state
+	// machine's Pebble store under Dir/state, received snapshots not yet
+	// installed under Dir/snapshots, and a meta file. Starting again on
+	// the same Dir resumes from it.
 	Dir string
 	// PeerAddr and HTTPAddr are the listen addresses (host:port) of the
 	// raft transport and of the client API. Port 0 picks a free port (see
@@ -84,6 +88,16 @@ type Config struct {
 	// that is not a loopback address) without TLS on both listeners and a
 	// client token. Without it, New refuses such a configuration.
 	Insecure bool
+
+	// hooks are set by tests only.
+	hooks *testHooks
+}
+
+// testHooks let tests cut the server short at chosen points.
+type testHooks struct {
+	// beforeApply runs before committed entries go to the store; an error
+	// stops the server there, as a crash after the WAL write would.
+	beforeApply func(ents []raftpb.Entry) error
 }
 
 func (c Config) withDefaults() (Config, error) {

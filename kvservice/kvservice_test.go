@@ -7,10 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 func TestStateMachineCAS(t *testing.T) {
-	s := newKVState()
+	st, err := openStateStore(t.TempDir(), true, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	s := shard{st: st, group: defaultGroup}.newApplyBatch(0)
+	defer s.close()
 	one := "1"
 	steps := []struct {
 		c    command
@@ -25,17 +33,12 @@ func TestStateMachineCAS(t *testing.T) {
 		{command{Op: "frobnicate", Key: "k"}, Result{}},
 	}
 	for i, st := range steps {
-		if got := s.apply(st.c); got != st.want {
+		if got, err := s.apply(st.c); err != nil || got != st.want {
 			t.Fatalf("step %d (%+v): got %+v, want %+v", i, st.c, got, st.want)
 		}
 	}
-	data, err := s.marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := unmarshalKVState(data)
-	if err != nil || len(back.KV) != 0 {
-		t.Fatalf("round trip: %+v %v", back, err)
+	if s.keys != 0 {
+		t.Fatalf("key count %d after the last key was deleted", s.keys)
 	}
 	if _, err := unmarshalKVState([]byte("{")); err == nil {
 		t.Fatal("garbage snapshot data decoded")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,10 +18,18 @@ import (
 // committed are not dropped with its queue.
 const removedPeerGrace = 2 * time.Second
 
-// loop runs the Ready cycle (persist, send, apply, Advance) until Stop,
-// a storage failure or this member's removal.
+// loop runs the Ready cycle until it ends, then shuts the server down. Not
+// deferred: a panic (a broken invariant) must crash the process with its
+// own trace, where shutting down on the way out would wait for locks the
+// panicking code may hold and hang the member silently.
 func (s *Server) loop() {
-	defer s.shutdown()
+	s.runLoop()
+	s.shutdown()
+}
+
+// runLoop runs the Ready cycle (persist, send, apply, Advance) until Stop,
+// a storage failure or this member's removal.
+func (s *Server) runLoop() {
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	ticks := 0
@@ -76,10 +85,8 @@ func (s *Server) handleReady(rd raft.Ready) error {
 		}
 		s.mu.Unlock()
 	}
-	for _, e := range rd.CommittedEntries {
-		if err := s.applyEntry(e); err != nil {
-			return err
-		}
+	if err := s.applyCommitted(rd.CommittedEntries); err != nil {
+		return err
 	}
 	return s.maybeSnapshot()
 }
@@ -110,21 +117,26 @@ func (s *Server) setLeader(lead uint64) {
 	}
 }
 
+// installSnapshot replaces the shard with a snapshot received from the
+// leader (the WAL holds its descriptor already).
 func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
-	state, err := unmarshalKVState(snap.Data)
+	meta, err := s.installSnapshotData(snap)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.state = state
+	s.state = meta.cfg.state()
+	s.keys = meta.keys
 	s.applied = snap.Metadata.Index
 	s.snapIndex = snap.Metadata.Index
 	s.confState = snap.Metadata.ConfState
 	s.releaseAppliedLocked()
+	state := s.state
 	s.mu.Unlock()
+	s.shard.pin(meta.applied, meta.keys, meta.cfg)
 	s.m.snapshotsApplied.Inc()
 	s.lg.Info("installed snapshot from leader", zap.Uint64("index", snap.Metadata.Index),
-		zap.Uint64("term", snap.Metadata.Term), zap.Int("keys", len(state.KV)))
+		zap.Uint64("term", snap.Metadata.Term), zap.Uint64("keys", meta.keys))
 	for _, m := range state.memberList() {
 		s.addPeer(m)
 	}
@@ -136,62 +148,140 @@ func (s *Server) installSnapshot(snap raftpb.Snapshot) error {
 	return nil
 }
 
-func (s *Server) applyEntry(e raftpb.Entry) error {
+// installSnapshotData writes a snapshot's state to the store: from the file
+// its descriptor names, or, for a snapshot in the JSON form, from its data.
+// Readers wait meanwhile: the shard is replaced in several batches.
+func (s *Server) installSnapshotData(snap raftpb.Snapshot) (shardMeta, error) {
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	index := snap.Metadata.Index
+	d, ok := decodeDescriptor(snap.Data)
+	if !ok {
+		state, err := unmarshalKVState(snap.Data)
+		if err != nil {
+			return shardMeta{}, err
+		}
+		return s.shard.importState(state, index, snap.Metadata.ConfState)
+	}
+	if d.File == "" {
+		return shardMeta{}, fmt.Errorf("kvservice: snapshot at index %d names no file to install", index)
+	}
+	dir := filepath.Join(s.cfg.Dir, snapDirName)
+	hdr, err := s.shard.installFile(filepath.Join(dir, filepath.Base(d.File)), index)
+	if err != nil {
+		return shardMeta{}, err
+	}
+	removeSnapFilesUpTo(dir, s.shard.group, index, s.lg)
+	return shardMeta{applied: index, keys: hdr.Keys, cfg: hdr.Config}, nil
+}
+
+// applyCommitted applies entries in one store batch, then answers the
+// proposals they carry: a client hears of its write once the write is in
+// the store, where reads look.
+func (s *Server) applyCommitted(ents []raftpb.Entry) error {
 	s.mu.RLock()
-	stale := e.Index <= s.applied
+	applied, keys := s.applied, s.keys
 	s.mu.RUnlock()
-	if stale {
+	if len(ents) == 0 || ents[len(ents)-1].Index <= applied {
 		return nil
 	}
-	var out outcome
-	var node, req uint64
+	if h := s.cfg.hooks; h != nil && h.beforeApply != nil {
+		if err := h.beforeApply(ents); err != nil {
+			return err
+		}
+	}
+	ab := s.shard.newApplyBatch(keys)
+	defer ab.close()
+	type answer struct {
+		req uint64
+		out outcome
+	}
+	var answers []answer
+	cfgChanged := false
+	for _, e := range ents {
+		if e.Index <= applied {
+			continue
+		}
+		node, req, out, changed, err := s.applyEntry(ab, e)
+		if err != nil {
+			return err
+		}
+		cfgChanged = cfgChanged || changed
+		if node == s.cfg.ID {
+			answers = append(answers, answer{req, out})
+		}
+		applied = e.Index
+		s.m.entriesCommitted.Inc()
+	}
+	var cfg *shardConfig
+	if cfgChanged {
+		cfg = s.shardConfig()
+	}
+	if err := ab.commit(applied, cfg); err != nil {
+		return fmt.Errorf("kvservice: writing applied entries to the state store: %w", err)
+	}
+	s.mu.Lock()
+	s.applied = applied
+	s.keys = ab.keys
+	for _, a := range answers {
+		if ch, ok := s.proposals[a.req]; ok {
+			ch <- a.out
+			delete(s.proposals, a.req)
+		}
+	}
+	s.releaseAppliedLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// shardConfig returns the configuration to store. Only the loop changes
+// it, and the loop calls this.
+func (s *Server) shardConfig() *shardConfig {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &shardConfig{Members: s.state.Members, Removed: s.state.Removed, ConfState: s.confState}
+}
+
+// applyEntry applies one entry into ab and returns the proposal it answers
+// and whether it changed the configuration.
+func (s *Server) applyEntry(ab *applyBatch, e raftpb.Entry) (node, req uint64, out outcome, cfgChanged bool, err error) {
 	switch e.Type {
 	case raftpb.EntryNormal:
-		if len(e.Data) > 0 {
-			var c command
-			if err := json.Unmarshal(e.Data, &c); err != nil {
-				// Every node decodes the same bytes the same way, so
-				// skipping keeps them identical; only a foreign writer
-				// could have put this entry in the log.
-				s.lg.Error("skipping undecodable entry", zap.Uint64("index", e.Index), zap.Error(err))
-				break
-			}
-			node, req = c.Node, c.Req
-			s.mu.Lock()
-			out.res = s.state.apply(c)
-			s.mu.Unlock()
+		if len(e.Data) == 0 {
+			return 0, 0, out, false, nil
 		}
+		var c command
+		if err := json.Unmarshal(e.Data, &c); err != nil {
+			// Every node decodes the same bytes the same way, so
+			// skipping keeps them identical; only a foreign writer
+			// could have put this entry in the log.
+			s.lg.Error("skipping undecodable entry", zap.Uint64("index", e.Index), zap.Error(err))
+			return 0, 0, out, false, nil
+		}
+		out.res, err = ab.apply(c)
+		return c.Node, c.Req, out, false, err
 	case raftpb.EntryConfChange:
 		var cc raftpb.ConfChange
 		if err := cc.Unmarshal(e.Data); err != nil {
-			return err
+			return 0, 0, out, false, err
 		}
 		node, req, out = s.applyConfChange(cc)
+		return node, req, out, true, nil
 	case raftpb.EntryConfChangeV2:
 		// This service proposes only v1 changes; a v2 one is still applied
 		// to raft so that the configuration stays in step with the log.
 		var cc raftpb.ConfChangeV2
 		if err := cc.Unmarshal(e.Data); err != nil {
-			return err
+			return 0, 0, out, false, err
 		}
 		cs := s.node.ApplyConfChange(cc)
 		s.mu.Lock()
 		s.confState = *cs
 		s.confChanged = true
 		s.mu.Unlock()
+		return 0, 0, out, true, nil
 	}
-	s.m.entriesCommitted.Inc()
-	s.mu.Lock()
-	s.applied = e.Index
-	if node == s.cfg.ID {
-		if ch, ok := s.proposals[req]; ok {
-			ch <- out
-			delete(s.proposals, req)
-		}
-	}
-	s.releaseAppliedLocked()
-	s.mu.Unlock()
-	return nil
+	return 0, 0, out, false, nil
 }
 
 func (s *Server) applyConfChange(cc raftpb.ConfChange) (node, req uint64, out outcome) {
@@ -287,22 +377,25 @@ func (s *Server) releaseAppliedLocked() {
 func (s *Server) maybeSnapshot() error {
 	// The write lock, not the read lock: confChanged is written here.
 	s.mu.Lock()
-	applied, snapIndex := s.applied, s.snapIndex
+	applied, snapIndex, keys := s.applied, s.snapIndex, s.keys
 	force := s.confChanged && applied > snapIndex
 	s.confChanged = false
 	if applied-snapIndex < s.cfg.SnapshotCount && !force {
 		s.mu.Unlock()
 		return nil
 	}
-	data, err := s.state.marshal()
 	cs := s.confState
 	s.mu.Unlock()
-	if err != nil {
+	// The snapshot is only a descriptor: the state is in the store, which
+	// must be durable before the log it replaces is compacted.
+	if err := s.store.sync(); err != nil {
 		return err
 	}
+	data := snapDescriptor{Format: storeLayoutVersion, Group: s.shard.group}.marshal()
 	if _, err := s.storage.CreateSnapshot(applied, &cs, data); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 		return err
 	}
+	s.shard.pin(applied, keys, *s.shardConfig())
 	s.mu.Lock()
 	s.snapIndex = applied
 	s.mu.Unlock()
@@ -315,7 +408,7 @@ func (s *Server) maybeSnapshot() error {
 			}
 		}
 	}
-	s.lg.Info("snapshot taken", zap.Uint64("index", applied), zap.Int("bytes", len(data)))
+	s.lg.Info("snapshot taken", zap.Uint64("index", applied), zap.Uint64("keys", keys))
 	return nil
 }
 

@@ -84,6 +84,7 @@ var (
 	descKeys         = desc("raftkv_keys", "Keys in the state machine.")
 	descWALFsyncs    = desc("raftkv_wal_fsyncs_total", "Data syncs of WAL segments (group commits).")
 	descWALBytes     = desc("raftkv_wal_bytes_written_total", "Bytes appended to WAL segments since start.")
+	descStateSyncs   = desc("raftkv_state_syncs_total", "Syncs of the state store's log (before log compaction and after installing a snapshot).")
 	descHSRefused    = desc("raftkv_transport_handshakes_refused_total", "Incoming peer connections refused (other cluster, unknown member, ...).")
 	descStreamErrors = desc("raftkv_transport_stream_errors_total", "Incoming peer streams closed for a protocol error.")
 	descMsgsSent     = desc("raftkv_transport_messages_sent_total", "Raft messages written to each peer's stream.", "peer")
@@ -99,7 +100,7 @@ var (
 // Describe sends every descriptor the collector may emit.
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIsLeader, descTerm, descCommit, descApplied, descKeys,
-		descWALFsyncs, descWALBytes, descHSRefused, descStreamErrors, descMsgsSent, descMsgsRecv,
+		descWALFsyncs, descWALBytes, descStateSyncs, descHSRefused, descStreamErrors, descMsgsSent, descMsgsRecv,
 		descMsgsDropped, descQueueDrops, descSnapSent, descSnapFailed, descSnapRecv, descSnapRejected} {
 		ch <- d
 	}
@@ -127,6 +128,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descKeys, float64(st.Keys))
 	count(descWALFsyncs, ws.Fsyncs)
 	count(descWALBytes, ws.BytesWritten)
+	count(descStateSyncs, c.s.store.syncs.Load())
 	count(descHSRefused, ts.HandshakesRefused)
 	count(descStreamErrors, ts.StreamErrors)
 	for id, ps := range ts.Peers {

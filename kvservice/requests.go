@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/raftpb"
 )
@@ -173,9 +175,18 @@ func (s *Server) Get(ctx context.Context, key string, serializable bool) (value 
 	} else if s.isRemoved() {
 		return "", false, ErrRemoved
 	}
-	s.mu.RLock()
-	value, ok = s.state.KV[key]
-	s.mu.RUnlock()
+	// dataMu keeps the read off a store being replaced by a snapshot or
+	// being closed.
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	if s.storeClosed {
+		return "", false, ErrStopped
+	}
+	value, ok, err = s.shard.get(key)
+	if err != nil {
+		s.lg.Error("reading the state store", zap.String("key", key), zap.Error(err))
+		return "", false, fmt.Errorf("kvservice: reading the state store: %w", err)
+	}
 	return value, ok, nil
 }
 
@@ -387,6 +398,6 @@ func (s *Server) Status() Status {
 		Voters:        s.confState.Voters,
 		Learners:      s.confState.Learners,
 		Members:       s.state.memberList(),
-		Keys:          len(s.state.KV),
+		Keys:          int(s.keys),
 	}
 }

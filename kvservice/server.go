@@ -32,6 +32,8 @@ type Server struct {
 	cfg     Config
 	lg      *zap.Logger
 	storage *wal.Storage
+	store   *stateStore // the state machine's keys and meta, on disk
+	shard   shard       // this group's part of store
 	node    raft.Node
 	tr      *transport.Transport
 	httpLn  net.Listener
@@ -40,11 +42,18 @@ type Server struct {
 
 	reqSeq atomic.Uint64 // source of proposal and read IDs
 
+	// dataMu is held for reading by readers of the store and for writing
+	// while a snapshot replaces the shard and when the store closes.
+	dataMu      sync.RWMutex
+	storeClosed bool // guarded by dataMu
+	walClosed   bool // guarded by dataMu
+
 	mu sync.RWMutex
 	// Guarded by mu; written only by the loop.
-	// Invariant: snapIndex <= applied, and state is the state machine as of
-	// applied.
+	// Invariant: snapIndex <= applied, and the store, state (members and
+	// removed IDs) and keys are the state machine as of applied.
 	state     *kvState
+	keys      uint64
 	applied   uint64
 	snapIndex uint64
 	confState raftpb.ConfState
@@ -84,6 +93,10 @@ type appliedWaiter struct {
 type metaFile struct {
 	ID        uint64 `json:"id"`
 	ClusterID uint64 `json:"cluster_id"`
+	// StateStore is the layout of the state store (Dir/state). A directory
+	// written before the store existed has none: its state is imported
+	// from its WAL's snapshot and log on first start.
+	StateStore string `json:"state_store,omitempty"`
 }
 
 // New opens (or creates) the node's data directory, starts raft, the
@@ -97,7 +110,8 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := checkMeta(cfg); err != nil {
+	legacy, err := checkMeta(cfg)
+	if err != nil {
 		return nil, err
 	}
 	s := &Server{
@@ -111,81 +125,130 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m.reg.MustRegister(stateCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(legacy); err != nil {
 		return nil, err
 	}
 	if s.state.Removed[cfg.ID] {
 		// The data says this member was removed: starting it would only
 		// knock on peers that refuse it.
-		s.storage.Close()
+		s.closeStorage()
 		return nil, fmt.Errorf("kvservice: %s: %w", cfg.Dir, ErrRemoved)
 	}
-	if err := s.start(); err != nil {
-		if cerr := s.storage.Close(); cerr != nil {
-			s.lg.Warn("closing storage after a failed start", zap.Error(cerr))
+	if legacy {
+		if err := writeMeta(filepath.Join(cfg.Dir, "meta.json"),
+			metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion}); err != nil {
+			s.closeStorage()
+			return nil, err
 		}
+	}
+	if err := s.start(); err != nil {
+		s.closeStorage()
 		return nil, err
 	}
 	go s.loop()
 	return s, nil
 }
 
-func checkMeta(cfg Config) error {
+// checkMeta checks that Dir belongs to this member, creating the meta file
+// in a new directory, and reports whether the directory predates the
+// state store.
+func checkMeta(cfg Config) (legacy bool, err error) {
 	path := filepath.Join(cfg.Dir, "meta.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		b, _ = json.Marshal(metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID})
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o644); err != nil {
-			return err
-		}
-		return os.Rename(tmp, path)
+		return false, writeMeta(path, metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion})
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	var m metaFile
 	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("kvservice: %s: %w", path, err)
+		return false, fmt.Errorf("kvservice: %s: %w", path, err)
 	}
 	if m.ID != cfg.ID || m.ClusterID != cfg.ClusterID {
-		return fmt.Errorf("kvservice: %s belongs to member %d of cluster %x, not member %d of cluster %x",
+		return false, fmt.Errorf("kvservice: %s belongs to member %d of cluster %x, not member %d of cluster %x",
 			cfg.Dir, m.ID, m.ClusterID, cfg.ID, cfg.ClusterID)
 	}
-	return nil
+	switch m.StateStore {
+	case storeLayoutVersion:
+		return false, nil
+	case "":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %s says %q, this version reads %q", errStoreLayout, path, m.StateStore, storeLayoutVersion)
 }
 
-// openStorage opens the WAL and, for a new cluster, writes the first
-// snapshot: the initial members as voters, and their addresses as the state
-// machine's members. Every initial member writes the same snapshot, so they
-// all start from the same log position.
-func (s *Server) openStorage() (err error) {
+func writeMeta(path string, m metaFile) error {
+	b, _ := json.Marshal(m)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// openStorage opens the WAL and the state store and brings the store to
+// where the WAL says the state machine is (see recoverStore).
+func (s *Server) openStorage(legacy bool) (err error) {
 	st, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), nil)
 	if err != nil {
 		return err
 	}
+	s.storage = st
 	// One close for every way out with an error, so that no path leaves
-	// the directory locked for the next attempt.
+	// the directories locked for the next attempt.
 	defer func() {
 		if err != nil {
-			st.Close()
-			s.storage = nil
+			s.closeStorage()
 		}
 	}()
-	s.storage = st
-	hs, _, err := st.InitialState()
+	snap, fresh, err := s.bootstrapWAL()
 	if err != nil {
 		return err
 	}
-	snap, err := st.Snapshot()
+	// A store may be created where the WAL's snapshot holds the state
+	// itself (a new cluster's first, a directory from before the store):
+	// the state is rebuilt from it and the log. Once the snapshot is only
+	// a descriptor, the store must be there.
+	_, described := decodeDescriptor(snap.Data)
+	s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), fresh || legacy || !described, s.lg)
 	if err != nil {
 		return err
+	}
+	s.shard = shard{st: s.store, group: defaultGroup}
+	meta, err := s.recoverStore(snap)
+	if err != nil {
+		return err
+	}
+	s.state = meta.cfg.state()
+	s.keys = meta.keys
+	s.applied = meta.applied
+	s.snapIndex = snap.Metadata.Index
+	s.confState = meta.cfg.ConfState
+	if meta.applied == 0 {
+		return nil // joining: everything comes with the leader's snapshot
+	}
+	return s.alignSnapshot(meta)
+}
+
+// bootstrapWAL returns the WAL's snapshot, writing the first one for a new
+// cluster: the initial members as voters, and their addresses as the state
+// machine's members. Every initial member writes the same snapshot, so they
+// all start from the same log position.
+func (s *Server) bootstrapWAL() (snap raftpb.Snapshot, fresh bool, err error) {
+	st := s.storage
+	hs, _, err := st.InitialState()
+	if err != nil {
+		return snap, false, err
+	}
+	if snap, err = st.Snapshot(); err != nil {
+		return snap, false, err
 	}
 	last, err := st.LastIndex()
 	if err != nil {
-		return err
+		return snap, false, err
 	}
-	fresh := raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) && last == 0
+	fresh = raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) && last == 0
 	switch {
 	case fresh && len(s.cfg.InitialCluster) > 0:
 		state := newKVState()
@@ -195,36 +258,117 @@ func (s *Server) openStorage() (err error) {
 			voters = append(voters, m.ID)
 		}
 		if _, ok := state.Members[s.cfg.ID]; !ok {
-			return fmt.Errorf("kvservice: member %d is not in the initial cluster", s.cfg.ID)
+			return snap, fresh, fmt.Errorf("kvservice: member %d is not in the initial cluster", s.cfg.ID)
 		}
 		data, err := state.marshal()
 		if err != nil {
-			return err
+			return snap, fresh, err
 		}
 		snap = raftpb.Snapshot{Data: data, Metadata: raftpb.SnapshotMetadata{
 			Index: 1, Term: 1, ConfState: raftpb.ConfState{Voters: voters},
 		}}
 		if err := st.ApplySnapshot(snap); err != nil {
-			return err
+			return snap, fresh, err
 		}
 		s.lg.Info("bootstrapped a new cluster", zap.Int("members", len(voters)))
 	case fresh && len(s.cfg.Join) == 0:
-		return errors.New("kvservice: empty data directory: give the initial cluster or members to join")
+		return snap, fresh, errors.New("kvservice: empty data directory: give the initial cluster or members to join")
 	case fresh:
 		s.lg.Info("joining an existing cluster; waiting for a snapshot from its leader")
 	default:
 		s.lg.Info("restarting from data", zap.Uint64("snapshot-index", snap.Metadata.Index),
 			zap.Uint64("last-index", last), zap.Uint64("term", hs.Term), zap.Uint64("commit", hs.Commit))
 	}
-	state, err := unmarshalKVState(snap.Data)
-	if err != nil {
-		return err
+	return snap, fresh, nil
+}
+
+// recoverStore returns the shard's meta, first bringing the store up to the
+// WAL's snapshot if it is behind it: a snapshot in the JSON form (a new
+// cluster's first, or one written before the store) is imported, and one
+// received from a leader whose install a crash cut short is installed again
+// from its file. A store ahead of the snapshot is the normal case: raft
+// restarts with Applied at the store's index and replays only the entries
+// after it.
+func (s *Server) recoverStore(snap raftpb.Snapshot) (shardMeta, error) {
+	meta, err := s.shard.load()
+	if err != nil && !errors.Is(err, errNoShard) {
+		return meta, err
 	}
-	s.state = state
-	s.applied = snap.Metadata.Index
-	s.snapIndex = snap.Metadata.Index
-	s.confState = snap.Metadata.ConfState
+	index := snap.Metadata.Index
+	if err == nil && meta.applied >= index {
+		last, lerr := s.storage.LastIndex()
+		if lerr != nil {
+			return meta, lerr
+		}
+		if meta.applied > last {
+			return meta, fmt.Errorf("kvservice: the state store %s has applied index %d, beyond the end of the log at %d: "+
+				"the store and the WAL are not from the same member", s.store.dir, meta.applied, last)
+		}
+		return meta, s.removeReceivedSnapshots()
+	}
+	if raft.IsEmptySnap(snap) {
+		return shardMeta{}, nil
+	}
+	d, isDesc := decodeDescriptor(snap.Data)
+	if isDesc && d.File == "" {
+		return meta, fmt.Errorf("kvservice: the state store %s is at index %d, behind the WAL's snapshot at %d, "+
+			"which was kept only in the store: the store was lost or replaced", s.store.dir, meta.applied, index)
+	}
+	s.lg.Info("bringing the state store up to the WAL's snapshot", zap.Uint64("store-index", meta.applied),
+		zap.Uint64("snapshot-index", index), zap.Bool("received", isDesc))
+	meta, err = s.installSnapshotData(snap)
+	if err != nil {
+		return meta, err
+	}
+	return meta, s.removeReceivedSnapshots()
+}
+
+// removeReceivedSnapshots deletes received snapshot files: none is needed
+// once the store holds the WAL's snapshot.
+func (s *Server) removeReceivedSnapshots() error {
+	dir := filepath.Join(s.cfg.Dir, snapDirName)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("kvservice: removing received snapshots: %w", err)
+	}
 	return nil
+}
+
+// alignSnapshot makes the WAL's snapshot the store's applied index, when the
+// store is ahead of it, and holds the store's view for followers: a leader
+// can only stream the state as of a snapshot's index, and after a restart
+// the view it held is gone.
+func (s *Server) alignSnapshot(meta shardMeta) error {
+	if meta.applied > s.snapIndex {
+		if err := s.store.sync(); err != nil {
+			return err
+		}
+		data := snapDescriptor{Format: storeLayoutVersion, Group: s.shard.group}.marshal()
+		cs := meta.cfg.ConfState
+		if _, err := s.storage.CreateSnapshot(meta.applied, &cs, data); err != nil {
+			return err
+		}
+		s.snapIndex = meta.applied
+	}
+	s.shard.pin(meta.applied, meta.keys, meta.cfg)
+	return nil
+}
+
+// closeStorage closes the state store and the WAL, whichever are open.
+func (s *Server) closeStorage() {
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	if s.store != nil && !s.storeClosed {
+		if err := s.store.close(); err != nil {
+			s.lg.Warn("closing the state store", zap.Error(err))
+		}
+		s.storeClosed = true
+	}
+	if s.storage != nil && !s.walClosed {
+		if err := s.storage.Close(); err != nil {
+			s.lg.Warn("closing the WAL", zap.Error(err))
+		}
+		s.walClosed = true
+	}
 }
 
 func (s *Server) start() error {
@@ -246,9 +390,13 @@ func (s *Server) start() error {
 		ID:         s.cfg.ID,
 		ListenAddr: s.cfg.PeerAddr,
 		Raft:       memberFilter{NodeRaft: transport.NodeRaft{Node: s.node}, s: s},
-		Logger:     s.lg.Named("transport"),
-		ServerTLS:  s.cfg.PeerServerTLS,
-		ClientTLS:  s.cfg.PeerClientTLS,
+		Snapshots:  snapStreams{s},
+		// Snapshots go to disk, not memory: the transport's in-memory
+		// bound does not apply.
+		MaxSnapshotSize: 1 << 40,
+		Logger:          s.lg.Named("transport"),
+		ServerTLS:       s.cfg.PeerServerTLS,
+		ClientTLS:       s.cfg.PeerClientTLS,
 	})
 	if err != nil {
 		s.node.Stop()
@@ -374,9 +522,7 @@ func (s *Server) shutdown() {
 	_ = s.httpSrv.Close()
 	_ = s.tr.Close()
 	s.node.Stop()
-	if err := s.storage.Close(); err != nil {
-		s.lg.Warn("closing storage", zap.Error(err))
-	}
+	s.closeStorage()
 	s.lg.Info("stopped")
 	close(s.donec)
 }

@@ -47,9 +47,11 @@ type confContext struct {
 	Member Member `json:"member"`
 }
 
-// kvState is the replicated state machine: the keys, the members, and the
-// IDs of removed members. It is what a snapshot holds. It is not safe for
-// concurrent use; the server guards it.
+// kvState is the replicated state in the JSON form of the first snapshot of
+// a new cluster (the members) and of snapshots written before the state
+// moved to the store (see store.go), which it is imported from. In a
+// running server, only Members and Removed are kept (the store has the
+// keys); it is not safe for concurrent use, and the server guards it.
 type kvState struct {
 	KV      map[string]string `json:"kv"`
 	Members map[uint64]Member `json:"members"`
@@ -64,34 +66,6 @@ type kvState struct {
 
 func newKVState() *kvState {
 	return &kvState{KV: map[string]string{}, Members: map[uint64]Member{}, Removed: map[uint64]bool{}}
-}
-
-// apply executes one command. Every node applies the same commands in the
-// same order and so computes the same results.
-func (s *kvState) apply(c command) Result {
-	prev, existed := s.KV[c.Key]
-	r := Result{Existed: existed, Prev: prev, Succeeded: true}
-	switch c.Op {
-	case opPut:
-		s.KV[c.Key] = c.Value
-	case opDelete:
-		delete(s.KV, c.Key)
-	case opCAS:
-		if c.Expect == nil {
-			r.Succeeded = !existed
-		} else {
-			r.Succeeded = existed && prev == *c.Expect
-		}
-		if r.Succeeded {
-			s.KV[c.Key] = c.Value
-		}
-	default:
-		// Validated before proposing; an unknown op in the log can only
-		// come from a newer version, and skipping it on every node keeps
-		// the nodes identical.
-		r.Succeeded = false
-	}
-	return r
 }
 
 func (s *kvState) marshal() ([]byte, error) { return json.Marshal(s) }

@@ -98,9 +98,14 @@ type Config struct {
 	// in. Must not exceed MaxMessageSize. Default: 1 MiB.
 	SnapshotChunkSize uint32
 	// MaxSnapshotSize bounds the data of one incoming snapshot, which is
-	// assembled in memory before raft sees it. A stream announcing more is
-	// refused. Default: 4 GiB.
+	// assembled in memory before raft sees it (unless Snapshots is set). A
+	// stream announcing more is refused. Default: 4 GiB.
 	MaxSnapshotSize uint64
+	// Snapshots, when set, streams snapshot data from and to the
+	// application instead of holding it in raftpb.Snapshot.Data (see
+	// SnapshotStreams). Peers of one cluster must agree on it. Default:
+	// nil, the data travels in the message.
+	Snapshots SnapshotStreams
 
 	// ServerTLS, when set, makes the transport accept only TLS
 	// connections. For mutual TLS it must require and verify client

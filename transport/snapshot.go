@@ -98,13 +98,14 @@ func (p *peer) streamSnapshot(m raftpb.Message) error {
 	if m.Snapshot == nil {
 		return fmt.Errorf("%w: MsgSnap without a snapshot", ErrSnapshotCorrupt)
 	}
-	data := m.Snapshot.Data
-	snap := *m.Snapshot
-	snap.Data = nil
-	m.Snapshot = &snap
+	src, m, err := p.t.snapshotSource(m)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
 	header := make([]byte, snapHeaderLen+m.Size())
-	binary.BigEndian.PutUint64(header[0:8], uint64(len(data)))
-	binary.BigEndian.PutUint32(header[8:12], crc32.Checksum(data, castagnoli))
+	binary.BigEndian.PutUint64(header[0:8], src.Size())
+	binary.BigEndian.PutUint32(header[8:12], src.Checksum())
 	if _, err := m.MarshalTo(header[snapHeaderLen:]); err != nil {
 		panic(fmt.Sprintf("transport: marshaling a snapshot header: %v", err))
 	}
@@ -129,18 +130,16 @@ func (p *peer) streamSnapshot(m raftpb.Message) error {
 	if _, err := bw.Write(appendFrame(nil, header)); err != nil {
 		return err
 	}
-	chunk := int(p.t.cfg.SnapshotChunkSize)
-	var hdr [frameHeaderLen]byte
-	for off := 0; off < len(data); off += chunk {
-		piece := data[off:min(off+chunk, len(data))]
-		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(piece)))
-		if _, err := bw.Write(hdr[:]); err != nil {
-			return err
-		}
-		if _, err := bw.Write(piece); err != nil {
-			return err
-		}
+	cw := &chunkWriter{conn: conn, w: bw, size: int(p.t.cfg.SnapshotChunkSize), timeout: timeout}
+	n, err := src.WriteTo(cw)
+	if err == nil {
+		err = cw.flush()
+	}
+	if err != nil {
+		return err
+	}
+	if uint64(n) != src.Size() {
+		return fmt.Errorf("%w: the source wrote %d bytes of the %d announced", ErrSnapshotCorrupt, n, src.Size())
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -148,6 +147,45 @@ func (p *peer) streamSnapshot(m raftpb.Message) error {
 	_ = conn.SetReadDeadline(time.Now().Add(timeout))
 	return readSnapshotAck(conn)
 }
+
+// snapshotSource returns the data to stream for m and the message to put
+// in the header: without its data when the data is in the message, as it
+// is when the application streams it (Config.Snapshots).
+func (t *Transport) snapshotSource(m raftpb.Message) (SnapshotSource, raftpb.Message, error) {
+	if t.cfg.Snapshots != nil {
+		src, err := t.cfg.Snapshots.OpenSnapshot(m)
+		if err != nil {
+			return nil, m, fmt.Errorf("opening the snapshot's data: %w", err)
+		}
+		return src, m, nil
+	}
+	src := bytesSource(m.Snapshot.Data)
+	snap := *m.Snapshot
+	snap.Data = nil
+	m.Snapshot = &snap
+	return src, m, nil
+}
+
+// bytesSource is in-memory snapshot data.
+type bytesSource []byte
+
+func (b bytesSource) Size() uint64     { return uint64(len(b)) }
+func (b bytesSource) Checksum() uint32 { return crc32.Checksum(b, castagnoli) }
+func (b bytesSource) Close() error     { return nil }
+func (b bytesSource) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// bytesSink assembles incoming snapshot data in memory.
+type bytesSink struct{ data []byte }
+
+func (b *bytesSink) Write(p []byte) (int, error) {
+	b.data = append(b.data, p...)
+	return len(p), nil
+}
+func (b *bytesSink) Commit() ([]byte, error) { return b.data, nil }
+func (b *bytesSink) Abort()                  { b.data = nil }
 
 func readSnapshotAck(r io.Reader) error {
 	var st [1]byte
@@ -185,12 +223,13 @@ func encodeSnapshotNack(err error) []byte {
 // receiveSnapshot reads one snapshot stream and, only if it is complete and
 // intact, hands the MsgSnap to raft; then acknowledges or rejects it.
 func (t *Transport) receiveSnapshot(c net.Conn, h handshake, p *peer, lg *zap.Logger) {
-	m, err := t.readSnapshot(c, h)
+	m, sink, err := t.readSnapshot(c, h)
 	if err == nil {
 		lg = lg.With(zap.Uint64("snapshot-index", m.Snapshot.Metadata.Index),
 			zap.Int("snapshot-bytes", len(m.Snapshot.Data)))
 		if perr := t.cfg.Raft.Process(t.ctx, m); perr != nil {
 			err = fmt.Errorf("raft refused the snapshot: %w", perr)
+			sink.Abort()
 		}
 	}
 	_ = c.SetWriteDeadline(time.Now().Add(t.cfg.IOTimeout))
@@ -207,46 +246,76 @@ func (t *Transport) receiveSnapshot(c net.Conn, h handshake, p *peer, lg *zap.Lo
 	}
 }
 
-// readSnapshot reads and checks a snapshot stream's header and data.
-func (t *Transport) readSnapshot(c net.Conn, h handshake) (raftpb.Message, error) {
+// readSnapshot reads and checks a snapshot stream's header and data, and
+// returns the message for raft and the sink that took the data.
+func (t *Transport) readSnapshot(c net.Conn, h handshake) (raftpb.Message, SnapshotSink, error) {
 	timeout := t.cfg.IOTimeout
 	br := bufio.NewReaderSize(c, 64<<10)
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	header, err := readFrame(br, t.cfg.MaxMessageSize, nil)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return raftpb.Message{}, fmt.Errorf("%w: ended inside the header: %v", ErrSnapshotTruncated, err)
+			return raftpb.Message{}, nil, fmt.Errorf("%w: ended inside the header: %v", ErrSnapshotTruncated, err)
 		}
-		return raftpb.Message{}, err
+		return raftpb.Message{}, nil, err
 	}
 	m, total, sum, err := t.decodeSnapshotHeader(header, h)
 	if err != nil {
-		return raftpb.Message{}, err
+		return raftpb.Message{}, nil, err
 	}
-	// The sender passed the handshake, so its announcement is believed up to
-	// a point; beyond that the buffer grows only with what arrives.
-	data := make([]byte, 0, min(total, snapPrealloc))
+	var sink SnapshotSink
+	if t.cfg.Snapshots != nil {
+		if sink, err = t.cfg.Snapshots.ReceiveSnapshot(m, total); err != nil {
+			return raftpb.Message{}, nil, fmt.Errorf("%w: %v", ErrSnapshotRejected, err)
+		}
+	} else {
+		// The sender passed the handshake, so its announcement is
+		// believed up to a point; beyond that the buffer grows only with
+		// what arrives.
+		sink = &bytesSink{data: make([]byte, 0, min(total, snapPrealloc))}
+	}
+	if err := t.copySnapshotData(c, br, sink, total, sum); err != nil {
+		sink.Abort()
+		return raftpb.Message{}, nil, err
+	}
+	data, err := sink.Commit()
+	if err != nil {
+		sink.Abort()
+		return raftpb.Message{}, nil, fmt.Errorf("%w: %v", ErrSnapshotRejected, err)
+	}
+	m.Snapshot.Data = data
+	return m, sink, nil
+}
+
+// copySnapshotData moves total bytes of chunks from br to sink and checks
+// them against the announced checksum.
+func (t *Transport) copySnapshotData(c net.Conn, br *bufio.Reader, sink io.Writer, total uint64, sum uint32) error {
 	var buf []byte
-	for uint64(len(data)) < total {
-		_ = c.SetReadDeadline(time.Now().Add(timeout))
+	var got uint64
+	var crc uint32
+	for got < total {
+		_ = c.SetReadDeadline(time.Now().Add(t.cfg.IOTimeout))
 		piece, err := readFrame(br, t.cfg.MaxMessageSize, buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return raftpb.Message{}, fmt.Errorf("%w: received %d of %d bytes", ErrSnapshotTruncated, len(data), total)
+				return fmt.Errorf("%w: received %d of %d bytes", ErrSnapshotTruncated, got, total)
 			}
-			return raftpb.Message{}, fmt.Errorf("after %d of %d bytes: %w", len(data), total, err)
+			return fmt.Errorf("after %d of %d bytes: %w", got, total, err)
 		}
 		buf = piece[:0]
-		if uint64(len(data))+uint64(len(piece)) > total {
-			return raftpb.Message{}, fmt.Errorf("%w: chunks overrun the announced %d bytes", ErrSnapshotCorrupt, total)
+		if got+uint64(len(piece)) > total {
+			return fmt.Errorf("%w: chunks overrun the announced %d bytes", ErrSnapshotCorrupt, total)
 		}
-		data = append(data, piece...)
+		crc = crc32.Update(crc, castagnoli, piece)
+		if _, err := sink.Write(piece); err != nil {
+			return fmt.Errorf("storing the snapshot's data: %w", err)
+		}
+		got += uint64(len(piece))
 	}
-	if got := crc32.Checksum(data, castagnoli); got != sum {
-		return raftpb.Message{}, fmt.Errorf("%w: checksum %08x, announced %08x", ErrSnapshotCorrupt, got, sum)
+	if crc != sum {
+		return fmt.Errorf("%w: checksum %08x, announced %08x", ErrSnapshotCorrupt, crc, sum)
 	}
-	m.Snapshot.Data = data
-	return m, nil
+	return nil
 }
 
 // decodeSnapshotHeader parses and validates the header frame.

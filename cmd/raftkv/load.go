@@ -92,8 +92,12 @@ func runLoad(args []string) error {
 	clients := fs.Int("clients", 16, "concurrent clients")
 	valueSize := fs.Int("value-size", 128, "bytes per value")
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
+	shards := fs.Int("shards", 1, "raft groups the key space is split into (only 1 until raftkv runs several groups per member)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *shards != 1 {
+		return fmt.Errorf("load: --shards %d: this raftkv serves the whole key space from one raft group; only --shards 1 is supported", *shards)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "raftkv-load-")
@@ -115,11 +119,24 @@ func runLoad(args []string) error {
 	defer c.stopAll()
 	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
 		lead, *clients, *valueSize, *d)
+	// The members' costs are read on a context of their own: a Ctrl-C
+	// while reading them still ends the run with its summary.
+	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before, err := c.cost(costCtx)
+	if err != nil {
+		return err
+	}
 	r := runLoadOn(ctx, c.member(lead).HTTPAddr, *clients, *valueSize, *d)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
 		return nil
 	}
+	after, err := c.cost(costCtx)
+	if err != nil {
+		return err
+	}
 	say("%v", r)
+	fmt.Println(loadLine(*shards, *clients, r, after.sub(before)))
 	return nil
 }

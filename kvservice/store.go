@@ -1,0 +1,322 @@
+package kvservice
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/raftpb"
+)
+
+// The state machine lives in one Pebble store per member (Dir/state), shared
+// by every shard (raft group) the member hosts. Keys:
+//
+//	"s" | group (8 bytes, big endian) | "d" | user key    the user's value
+//	"s" | group (8 bytes, big endian) | "m" | "applied"   applied index (8 bytes)
+//	"s" | group (8 bytes, big endian) | "m" | "config"    shardConfig (JSON)
+//	"s" | group (8 bytes, big endian) | "m" | "keys"      number of user keys (8 bytes)
+//	"v"                                                 the layout version
+//
+// A shard's keys form one contiguous range, so that installing a snapshot
+// can drop them with one range deletion. Each batch of applied entries
+// writes the data and the applied index together: after a crash the store
+// holds a prefix of what was applied, and says exactly which.
+
+// defaultGroup is the group of the one shard raftkv serves today.
+const defaultGroup uint64 = 1
+
+// storeLayoutVersion is the value of the "v" key.
+const storeLayoutVersion = "raftkv-pebble/1"
+
+var (
+	keyVersion     = []byte("v")
+	metaApplied    = "applied"
+	metaConfig     = "config"
+	metaKeys       = "keys"
+	errNoShard     = errors.New("kvservice: shard not in the state store")
+	errStoreLayout = errors.New("kvservice: state store has another layout")
+)
+
+// shardConfig is the replicated state besides the keys: the members (with
+// their addresses), the removed IDs, and raft's configuration as of the
+// applied index. It changes only with conf changes.
+type shardConfig struct {
+	Members   map[uint64]Member `json:"members"`
+	Removed   map[uint64]bool   `json:"removed,omitempty"`
+	ConfState raftpb.ConfState  `json:"conf_state"`
+}
+
+// state returns the members and removed IDs as the server keeps them, with
+// maps it can write to (JSON leaves an empty one nil).
+func (c shardConfig) state() *kvState {
+	st := &kvState{Members: c.Members, Removed: c.Removed}
+	if st.Members == nil {
+		st.Members = map[uint64]Member{}
+	}
+	if st.Removed == nil {
+		st.Removed = map[uint64]bool{}
+	}
+	return st
+}
+
+// clone returns a deep copy, for holders that outlive the loop's next
+// change to the original's maps.
+func (c shardConfig) clone() shardConfig {
+	out := shardConfig{Members: make(map[uint64]Member, len(c.Members)), Removed: make(map[uint64]bool, len(c.Removed))}
+	for id, m := range c.Members {
+		out.Members[id] = m
+	}
+	for id := range c.Removed {
+		out.Removed[id] = true
+	}
+	cs := c.ConfState
+	out.ConfState = raftpb.ConfState{Voters: append([]uint64(nil), cs.Voters...),
+		Learners: append([]uint64(nil), cs.Learners...), VotersOutgoing: append([]uint64(nil), cs.VotersOutgoing...),
+		LearnersNext: append([]uint64(nil), cs.LearnersNext...), AutoLeave: cs.AutoLeave}
+	return out
+}
+
+// shardMeta is what a shard's meta keys hold. The key count is kept
+// because counting a range in Pebble means reading it.
+type shardMeta struct {
+	applied uint64
+	keys    uint64
+	cfg     shardConfig
+}
+
+// stateStore is a member's Pebble store.
+type stateStore struct {
+	db  *pebble.DB
+	dir string
+	// syncs counts commits made durable with an fsync of Pebble's log.
+	syncs atomic.Uint64
+
+	mu   sync.Mutex
+	held *heldSnapshot // the view followers are sent, guarded by mu
+}
+
+// openStateStore opens the store in dir. With create false, a missing
+// store is an error: the caller knows there should be one.
+func openStateStore(dir string, create bool, lg *zap.Logger) (*stateStore, error) {
+	if !create {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("kvservice: state store %s: %w (the WAL says the state machine was kept there; "+
+				"restore the directory or start this member afresh under a new ID)", dir, err)
+		}
+	}
+	opts := &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()},
+		// Applying a write reads its key first (for the previous value
+		// and the key count); most written keys are new, and bloom
+		// filters spare those reads a look into every level.
+		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}}}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("kvservice: opening state store %s: %w", dir, err)
+	}
+	st := &stateStore{db: db, dir: dir}
+	if err := st.checkVersion(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *stateStore) checkVersion() error {
+	v, closer, err := st.db.Get(keyVersion)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return st.db.Set(keyVersion, []byte(storeLayoutVersion), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("kvservice: reading state store %s: %w", st.dir, err)
+	}
+	defer closer.Close()
+	if string(v) != storeLayoutVersion {
+		return fmt.Errorf("%w: %s holds %q, want %q", errStoreLayout, st.dir, v, storeLayoutVersion)
+	}
+	return nil
+}
+
+// close releases the held snapshot and closes the store.
+func (st *stateStore) close() error {
+	st.mu.Lock()
+	if st.held != nil {
+		st.held.release()
+		st.held = nil
+	}
+	st.mu.Unlock()
+	return st.db.Close()
+}
+
+// sync makes every commit so far durable. Commits are not synced one by
+// one: raft's WAL holds the entries, and a store that lost its last
+// commits in a machine crash still says which index it reached. The store
+// must be durable before the WAL forgets entries (log compaction).
+func (st *stateStore) sync() error {
+	if err := st.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("kvservice: syncing state store: %w", err)
+	}
+	st.syncs.Add(1)
+	return nil
+}
+
+// shard is one group's part of the store.
+type shard struct {
+	st    *stateStore
+	group uint64
+}
+
+func (sh shard) prefix(kind byte) []byte {
+	b := make([]byte, 0, 16)
+	b = append(b, 's')
+	b = binary.BigEndian.AppendUint64(b, sh.group)
+	return append(b, kind)
+}
+
+func (sh shard) dataKey(key string) []byte  { return append(sh.prefix('d'), key...) }
+func (sh shard) metaKey(name string) []byte { return append(sh.prefix('m'), name...) }
+
+// span returns the bounds of all the shard's keys, data and meta.
+func (sh shard) span() (lo, hi []byte) {
+	lo = sh.prefix('d')[:9]
+	hi = make([]byte, 0, 9)
+	hi = append(hi, 's')
+	hi = binary.BigEndian.AppendUint64(hi, sh.group+1)
+	return lo, hi
+}
+
+// dataSpan returns the bounds of the shard's user keys.
+func (sh shard) dataSpan() (lo, hi []byte) {
+	lo = sh.prefix('d')
+	hi = sh.prefix('d' + 1)
+	return lo, hi
+}
+
+// load returns the shard's meta keys, or errNoShard.
+func (sh shard) load() (shardMeta, error) {
+	var m shardMeta
+	raw, err := sh.getMeta(metaApplied)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return m, errNoShard
+	}
+	if err == nil {
+		m.applied, err = decodeUint64(raw)
+	}
+	if err == nil {
+		raw, err = sh.getMeta(metaKeys)
+	}
+	if err == nil {
+		m.keys, err = decodeUint64(raw)
+	}
+	if err == nil {
+		raw, err = sh.getMeta(metaConfig)
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &m.cfg)
+	}
+	if err != nil {
+		return m, fmt.Errorf("kvservice: state store %s: group %d: %w", sh.st.dir, sh.group, err)
+	}
+	return m, nil
+}
+
+// getMeta returns a copy of a meta key's value.
+func (sh shard) getMeta(name string) ([]byte, error) {
+	v, closer, err := sh.st.db.Get(sh.metaKey(name))
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+func decodeUint64(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("integer of %d bytes", len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// get reads a key as of the last commit.
+func (sh shard) get(key string) (string, bool, error) {
+	v, closer, err := sh.st.db.Get(sh.dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer closer.Close()
+	return string(v), true, nil
+}
+
+// putMeta adds the applied index, the key count and, unless nil, the
+// configuration to b.
+func (sh shard) putMeta(b *pebble.Batch, applied, keys uint64, cfg *shardConfig) error {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], applied)
+	if err := b.Set(sh.metaKey(metaApplied), n[:], nil); err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint64(n[:], keys)
+	if err := b.Set(sh.metaKey(metaKeys), n[:], nil); err != nil {
+		return err
+	}
+	if cfg == nil {
+		return nil
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return b.Set(sh.metaKey(metaConfig), data, nil)
+}
+
+// pebbleLogger passes Pebble's logs to zap. Pebble expects Fatalf not to
+// return.
+type pebbleLogger struct{ lg *zap.SugaredLogger }
+
+func (l pebbleLogger) Infof(format string, args ...interface{})  { l.lg.Debugf(format, args...) }
+func (l pebbleLogger) Errorf(format string, args ...interface{}) { l.lg.Errorf(format, args...) }
+func (l pebbleLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// importState replaces the shard with a state in the JSON form, taken at
+// index with raft configuration cs, in batches like a received snapshot.
+func (sh shard) importState(state *kvState, index uint64, cs raftpb.ConfState) (shardMeta, error) {
+	meta := shardMeta{applied: index, keys: uint64(len(state.KV)),
+		cfg: shardConfig{Members: state.Members, Removed: state.Removed, ConfState: cs}}
+	b := sh.st.db.NewBatch()
+	defer func() { b.Close() }()
+	lo, hi := sh.dataSpan()
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return meta, err
+	}
+	for k, v := range state.KV {
+		if err := b.Set(sh.dataKey(k), []byte(v), nil); err != nil {
+			return meta, err
+		}
+		if b.Len() >= installBatchBytes {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return meta, err
+			}
+			b.Close()
+			b = sh.st.db.NewBatch()
+		}
+	}
+	if err := sh.putMeta(b, index, meta.keys, &meta.cfg); err != nil {
+		return meta, err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return meta, err
+	}
+	return meta, sh.st.sync()
+}

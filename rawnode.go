@@ -157,12 +157,12 @@ func (rn *RawNode) readyWithoutAccept(rd *Ready) {
 		// Capped: the array goes on serving raft (see addReadState).
 		rd.ReadStates = r.readStates[:n:n]
 	}
-	rd.Entries = r.raftLog.nextUnstableEnts()
+	rd.Entries = r.log.toPersist()
 	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
-	if snap := r.raftLog.nextUnstableSnapshot(); snap != nil {
+	if snap := r.log.snapshotToPersist(); snap != nil {
 		rd.Snapshot = *snap
 	}
-	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
+	rd.CommittedEntries = r.log.toApply(rn.applyUnstableEntries())
 	var out []pb.Message
 	if rn.async {
 		out = appendStorageWork(r, r.msgs, rd)
@@ -248,7 +248,7 @@ func needStorageAppendMsg(r *raft, rd *Ready) bool {
 // awaits its acknowledgement, even one handed out by an earlier Ready
 // (fillStorageAppendResp explains why).
 func needStorageAppendRespMsg(r *raft, rd *Ready) bool {
-	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
+	return r.log.hasUndurable() || !IsEmptySnap(rd.Snapshot)
 }
 
 // snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
@@ -310,8 +310,8 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 // unstable log is eventually trimmed.
 func fillStorageAppendResp(m *pb.Message, r *raft, rd *Ready) {
 	var last entryID // zero: nothing unstable to acknowledge
-	if r.raftLog.hasNextOrInProgressUnstableEnts() {
-		last = r.raftLog.lastEntryID()
+	if r.log.hasUndurable() {
+		last = r.log.lastID()
 	}
 	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, r.id, r.Term
 	m.LogTerm, m.Index = last.term, last.index
@@ -371,9 +371,9 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 		clear(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}
-	r.raftLog.acceptUnstable()
+	r.log.markPersisting()
 	if n := len(rd.CommittedEntries); n != 0 {
-		r.raftLog.acceptApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),
+		r.log.markApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),
 			rn.applyUnstableEntries())
 	}
 }
@@ -452,8 +452,8 @@ func (rn *RawNode) HasReady() bool {
 	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.reported.hard) {
 		return true
 	}
-	return r.raftLog.hasNextUnstableSnapshot() || r.raftLog.hasNextUnstableEnts() ||
-		r.raftLog.hasNextCommittedEnts(rn.applyUnstableEntries())
+	return r.log.hasSnapshotToPersist() || r.log.hasToPersist() ||
+		r.log.hasToApply(rn.applyUnstableEntries())
 }
 
 // Advance tells the RawNode that the last Ready has been handled: its state

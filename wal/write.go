@@ -308,6 +308,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 	}
 	sg.size += int64(len(b.buf))
 	publish()
+	s.publishBounds()
 	s.mu.Unlock()
 	s.stats.batches.Add(1)
 	s.stats.bytes.Add(uint64(len(b.buf)))

@@ -1,0 +1,214 @@
+package raft
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	pb "github.com/raftkit/raft/raftpb"
+)
+
+// snapAt is a snapshot at (index, term) with no data.
+func snapAt(index, term uint64) *pb.Snapshot {
+	return &pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: index, Term: term}}
+}
+
+// countingStorage counts the Entries and Term calls that reach a
+// MemoryStorage (its LogBounds fast path stays available).
+type countingStorage struct {
+	*MemoryStorage
+	entries, terms int
+}
+
+func (c *countingStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	c.entries++
+	return c.MemoryStorage.Entries(lo, hi, maxSize)
+}
+
+func (c *countingStorage) Term(i uint64) (uint64, error) {
+	c.terms++
+	return c.MemoryStorage.Term(i)
+}
+
+// persist runs the log's Ready cycle for its pending entries: hand out,
+// write to ms, acknowledge.
+func persist(t testing.TB, l *entryLog, ms *MemoryStorage) {
+	t.Helper()
+	ents := l.toPersist()
+	l.markPersisting()
+	if len(ents) == 0 {
+		return
+	}
+	require.NoError(t, ms.Append(ents))
+	l.markDurable(pbEntryID(&ents[len(ents)-1]))
+}
+
+// TestLogServesDurableEntriesFromMemory is the point of the window: once
+// entries are durable, a leader's sends and the application's reads of them
+// come from memory, not from Storage.
+func TestLogServesDurableEntriesFromMemory(t *testing.T) {
+	cs := &countingStorage{MemoryStorage: NewMemoryStorage()}
+	l := openLog(cs, discardLogger, noLimit)
+	for round := uint64(0); round < 100; round++ {
+		ents := sized(1, 3*round+1, 3*round+3, 50)
+		l.write(ents...)
+		persist(t, l, cs.MemoryStorage)
+		got, err := l.entriesFrom(ents[0].Index, noLimit)
+		require.NoError(t, err)
+		require.Equal(t, ents, got)
+		l.raiseCommit(l.last())
+		applied := l.toApply(false)
+		require.Equal(t, ents, applied)
+		l.markApplying(l.last(), entsSize(applied), false)
+		l.markApplied(l.last(), entsSize(applied))
+		for i := ents[0].Index; i <= l.last(); i++ {
+			require.Equal(t, uint64(1), l.termOrZero(i))
+		}
+	}
+	require.Zero(t, cs.entries, "Storage.Entries calls")
+	require.Zero(t, cs.terms, "Storage.Term calls")
+}
+
+// TestLogReadsStorageBelowWindow covers the two reasons Storage is read: a
+// restart (the window starts after what storage holds) and a window shrunk
+// to its byte bound.
+func TestLogReadsStorageBelowWindow(t *testing.T) {
+	cs := &countingStorage{MemoryStorage: storageAt(t, 0, 0, sized(1, 1, 10, 10)...)}
+	l := openLog(cs, discardLogger, noLimit)
+	l.raiseCommit(10)
+	require.Equal(t, sized(1, 1, 10, 10), l.toApply(false))
+	require.Equal(t, 1, cs.entries, "after a restart the entries to apply come from storage")
+
+	l.retainLimit = entryPayloadSize(4 * 10)
+	l.write(sized(2, 11, 20, 10)...)
+	require.Equal(t, uint64(11), l.win.start(), "entries not durable are kept whatever their size")
+	persist(t, l, cs.MemoryStorage)
+	require.Equal(t, uint64(21), l.win.start(), "past the bound only what is not durable stays")
+	require.Zero(t, l.win.bytes)
+
+	cs.entries = 0
+	got, err := l.read(15, 21, noLimit)
+	require.NoError(t, err)
+	require.Equal(t, sized(2, 15, 20, 10), got)
+	require.Equal(t, 1, cs.entries)
+	require.Equal(t, uint64(2), l.termOrZero(20), "the window keeps the term of the entry before it")
+}
+
+// TestLogSeesCompactionBehindWindow checks that entries still in memory are
+// reported compacted once the application compacts storage past them, as
+// they would be without the window.
+func TestLogSeesCompactionBehindWindow(t *testing.T) {
+	ms := NewMemoryStorage()
+	l := openLog(ms, discardLogger, noLimit)
+	l.write(run(1, 1, 10)...)
+	persist(t, l, ms)
+	l.raiseCommit(10)
+	require.Equal(t, uint64(1), l.win.start())
+
+	require.NoError(t, ms.Compact(6))
+	require.Equal(t, uint64(7), l.first())
+	_, err := l.termAt(5)
+	require.ErrorIs(t, err, ErrCompacted)
+	term, err := l.termAt(6)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), term)
+	_, err = l.read(3, 8, noLimit)
+	require.ErrorIs(t, err, ErrCompacted)
+	got, err := l.read(7, 11, noLimit)
+	require.NoError(t, err)
+	require.Equal(t, run(1, 7, 10), got)
+}
+
+// TestLogKeepsWhatFollowersNeed checks that growing the window leaves behind
+// only entries nobody needs: not the next ones to apply, nor those a
+// replicating follower may be sent again.
+func TestLogKeepsWhatFollowersNeed(t *testing.T) {
+	cs := &countingStorage{MemoryStorage: NewMemoryStorage()}
+	l := openLog(cs, discardLogger, noLimit)
+	floor := uint64(1)
+	l.followerFloor = func() uint64 { return floor }
+	for i := uint64(1); i <= 500; i++ {
+		l.write(pb.Entry{Index: i, Term: 1})
+		persist(t, l, cs.MemoryStorage)
+		l.raiseCommit(i)
+		l.markApplied(i, 0)
+		if i%100 == 0 {
+			floor = i - 50 // the slowest follower matched up to here
+		}
+	}
+	_, err := l.entriesFrom(floor, noLimit)
+	require.NoError(t, err)
+	require.Zero(t, cs.entries, "the follower's entries came from memory")
+	require.Greater(t, l.win.start(), uint64(1), "entries below every need were let go of")
+	require.LessOrEqual(t, l.win.start(), floor)
+}
+
+// TestLogOverwriteBelowWindow has a new leader overwrite durable entries
+// the window already let go of.
+func TestLogOverwriteBelowWindow(t *testing.T) {
+	ms := NewMemoryStorage()
+	l := openLog(ms, discardLogger, noLimit)
+	l.retainLimit = 0
+	l.write(run(1, 1, 8)...)
+	persist(t, l, ms)
+	l.raiseCommit(3)
+	require.Equal(t, uint64(9), l.win.start())
+
+	last, ok := l.acceptAppend(logSlice{term: 2, prev: entryID{term: 1, index: 4}, entries: run(2, 5, 6)}, 6)
+	require.True(t, ok)
+	require.Equal(t, uint64(6), last)
+	require.Equal(t, uint64(4), l.durable, "the replaced entries were durable; their replacements are not")
+	require.Equal(t, run(2, 5, 6), l.toPersist())
+	require.Equal(t, cat(run(1, 1, 4), run(2, 5, 6)), l.everything())
+	persist(t, l, ms)
+	require.Equal(t, cat(run(1, 1, 4), run(2, 5, 6)), storedEntries(t, ms))
+}
+
+// TestLogHandedOutSlicesStayIntact checks invariant 2 of window: whatever
+// the log handed out (to persist, to apply, to send) never changes,
+// whatever the log does next.
+func TestLogHandedOutSlicesStayIntact(t *testing.T) {
+	ms := NewMemoryStorage()
+	l := openLog(ms, discardLogger, noLimit)
+	var held [][]pb.Entry
+	var copies [][]pb.Entry
+	keep := func(ents []pb.Entry) {
+		if len(ents) == 0 {
+			return
+		}
+		held = append(held, ents)
+		copies = append(copies, deepCopy(ents))
+	}
+	rng := rand.New(rand.NewSource(5))
+	term := uint64(1)
+	for step := 0; step < 3000; step++ {
+		switch op := rng.Intn(10); {
+		case op < 5:
+			l.write(run(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))...)
+		case op < 6 && l.last() > l.committed:
+			term++
+			from := l.committed + 1 + uint64(rng.Int63n(int64(l.last()-l.committed)))
+			l.write(run(term, from, from+uint64(rng.Intn(3)))...)
+		case op < 8:
+			keep(l.toPersist())
+			persist(t, l, ms)
+		default:
+			l.raiseCommit(l.durable)
+			ents := l.toApply(false)
+			keep(ents)
+			if n := len(ents); n > 0 {
+				l.markApplying(ents[n-1].Index, 0, false)
+				l.markApplied(ents[n-1].Index, 0)
+			}
+			if l.last() > 0 {
+				sent, err := l.entriesFrom(max(l.first(), l.last()-5), noLimit)
+				require.NoError(t, err)
+				keep(sent)
+			}
+		}
+	}
+	for k := range held {
+		require.Equal(t, copies[k], held[k], "slice %d changed", k)
+	}
+}

@@ -24,6 +24,10 @@ type Options struct {
 	// NoPreallocate turns off reserving SegmentSize bytes for each new
 	// segment up front.
 	NoPreallocate bool
+	// NoSync skips fdatasync: writes reach the operating system but a
+	// power loss or kernel crash may lose acknowledged ones. For benchmarks
+	// that measure CPU and for tests only; never for data that matters.
+	NoSync bool
 }
 
 const (

@@ -366,8 +366,11 @@ func (s *Storage) waitDurable(end uint64) error {
 		if s.beforeSync != nil {
 			s.beforeSync()
 		}
-		err := syncData(f)
-		s.stats.fsyncs.Add(1)
+		var err error
+		if !s.opts.NoSync {
+			err = syncData(f)
+			s.stats.fsyncs.Add(1)
+		}
 		s.smu.Lock()
 		s.syncing = false
 		if err != nil && s.failed == nil {

@@ -20,7 +20,7 @@ func (l *entryLog) acceptAppend(a logSlice, commit uint64) (lastNew uint64, ok b
 		if at <= l.committed {
 			panic(fmt.Sprintf("raft log: the leader's entry %d conflicts with a committed entry (committed %d)", at, l.committed))
 		}
-		l.write(a.entries[at-a.prev.index-1:]...)
+		l.put(a.entries[at-a.prev.index-1:], true /* adoptable */)
 	}
 	// Only what a covers is known to match the leader; beyond it the log may
 	// still hold entries the leader's commit index says nothing about.
@@ -70,17 +70,31 @@ func (l *entryLog) backtrack(index, term uint64) (uint64, uint64) {
 // write puts ents (contiguous) into the log at ents[0].Index, replacing
 // whatever the log has from there on, and returns the new last index.
 // Replacing a committed entry would break Raft's safety and panics, and so
-// does a gap after the last entry.
+// does a gap after the last entry. ents is copied.
 func (l *entryLog) write(ents ...pb.Entry) uint64 {
 	if len(ents) == 0 {
 		return l.last()
 	}
+	l.put(ents, false /* adoptable */)
+	return l.last()
+}
+
+// put is write for a non-empty ents. With adoptable, the log may keep ents'
+// array instead of copying it (entries that came in a message, which raft
+// may keep like etcd/raft does); the array is then never written, only
+// read and handed out.
+func (l *entryLog) put(ents []pb.Entry, adoptable bool) {
 	from := ents[0].Index
 	switch {
 	case from <= l.committed:
 		panic(fmt.Sprintf("raft log: entries from index %d would overwrite committed entries (committed %d)", from, l.committed))
 	case from > l.last()+1:
 		panic(fmt.Sprintf("raft log: entries start at index %d, leaving a gap after the last index %d", from, l.last()))
+	case from == l.last()+1 && adoptable && l.keepFrom() > l.last():
+		// Nothing in memory is needed any more: the new entries become the
+		// window as they are.
+		n := len(ents)
+		l.win.reset(l.lastID(), ents[:n:n])
 	case from == l.last()+1:
 		l.extend(ents)
 	case from <= l.durable+1:
@@ -95,7 +109,6 @@ func (l *entryLog) write(ents ...pb.Entry) uint64 {
 		l.persisting = min(l.persisting, from-1)
 	}
 	l.trim()
-	return l.last()
 }
 
 // extend appends ents after the last entry. When the array has to grow, the

@@ -166,8 +166,9 @@ func TestLogOverwriteBelowWindow(t *testing.T) {
 }
 
 // TestLogHandedOutSlicesStayIntact checks invariant 2 of window: whatever
-// the log handed out (to persist, to apply, to send) never changes,
-// whatever the log does next.
+// the log handed out (to persist, to apply, to send), and the entries of a
+// leader's append it may have kept, never change, whatever the log does
+// next.
 func TestLogHandedOutSlicesStayIntact(t *testing.T) {
 	ms := NewMemoryStorage()
 	l := openLog(ms, discardLogger, noLimit)
@@ -184,8 +185,15 @@ func TestLogHandedOutSlicesStayIntact(t *testing.T) {
 	term := uint64(1)
 	for step := 0; step < 3000; step++ {
 		switch op := rng.Intn(10); {
-		case op < 5:
+		case op < 3:
 			l.write(run(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))...)
+		case op < 5:
+			// From a leader's message: the log may keep the array, and must
+			// then never write into it.
+			ents := run(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))
+			_, ok := l.acceptAppend(logSlice{term: term, prev: l.lastID(), entries: ents}, l.committed)
+			require.True(t, ok)
+			keep(ents)
 		case op < 6 && l.last() > l.committed:
 			term++
 			from := l.committed + 1 + uint64(rng.Int63n(int64(l.last()-l.committed)))

@@ -100,6 +100,7 @@ func (r *raft) computeConfChange(cc pb.ConfChangeV2) (tracker.Config, tracker.Pr
 // allows and reaches out to new members. It returns the new ConfState.
 func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.ConfState {
 	r.trk.Config, r.trk.Progress = cfg, prs
+	r.order = tracker.MakeMemberOrder(&r.trk)
 	r.logger.Infof("%x switched to configuration %s", r.id, r.trk.Config)
 	cs := r.trk.ConfState()
 	self, member := r.trk.Progress[r.id]
@@ -130,7 +131,7 @@ func (r *raft) replicateToNewConfig() {
 		r.bcastAppend()
 		return
 	}
-	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.maybeSendAppend(id, false /* sendIfEmpty */)
 		}
@@ -144,29 +145,4 @@ func assertConfStatesEquivalent(l Logger, cs1, cs2 pb.ConfState) {
 		l.Panic(err)
 		panic(err) // in case the logger does not
 	}
-}
-
-// appliedTo records that the application applied everything up to index,
-// releasing size bytes of the applying budget. A leader in a joint
-// configuration with AutoLeave proposes to leave it once the change that
-// entered it is applied.
-func (r *raft) appliedTo(index uint64, size entryEncodingSize) {
-	applied := max(index, r.log.applied)
-	r.log.markApplied(applied, size)
-	if r.trk.Config.AutoLeave && applied >= r.pendingConfIndex && r.state == StateLeader {
-		r.proposeAutoLeave()
-	}
-}
-
-// proposeAutoLeave proposes the empty ConfChangeV2 that leaves a joint
-// configuration. Its empty payload is never refused for size; it is refused
-// during a leadership transfer, and then retried on the next applied entry
-// (the transfer either succeeds, and the new leader leaves, or fails).
-func (r *raft) proposeAutoLeave() {
-	m := pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Type: pb.EntryConfChangeV2}}}
-	if err := r.Step(m); err != nil {
-		r.logger.Debugf("not initiating automatic transition out of joint configuration %s: %v", r.trk.Config, err)
-		return
-	}
-	r.logger.Infof("initiating automatic transition out of joint configuration %s", r.trk.Config)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/raftkit/raft/quorum"
@@ -136,7 +135,7 @@ func (r *raft) campaign(t CampaignType) {
 	if t == campaignTransfer {
 		ctx = []byte(t)
 	}
-	for _, id := range sortedVoters(r.trk.Voters) {
+	for _, id := range r.order.Voters() {
 		if id == r.id {
 			r.send(&pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
 			continue
@@ -158,17 +157,6 @@ func (r *raft) enterCampaign(t CampaignType) (pb.MessageType, uint64) {
 	}
 	r.becomeCandidate()
 	return pb.MsgVote, r.Term
-}
-
-// sortedVoters lists the voters of both halves of c in increasing order.
-func sortedVoters(c quorum.JointConfig) []uint64 {
-	set := c.IDs()
-	ids := make([]uint64, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // poll records id's answer and tallies the election.
@@ -244,26 +232,6 @@ func (r *raft) logVote(m *pb.Message, decision string) {
 	}
 	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] %s %s %s %x [logterm: %d, index: %d] at term %d",
 		r.id, last.term, last.index, r.Vote, decision, m.Type, preposition, m.From, m.LogTerm, m.Index, r.Term)
-}
-
-// stepCandidate is the step of both candidate roles. Each counts only the
-// responses of its own round: a candidate may still receive pre-vote
-// responses of the round that made it one.
-func stepCandidate(r *raft, m *pb.Message) error {
-	switch m.Type {
-	case pb.MsgProp:
-		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
-		return ErrProposalDropped
-	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
-		// A leader won this term (m.Term == r.Term here): follow it.
-		r.becomeFollower(m.Term, m.From)
-		r.stepFromLeader(m)
-	case r.ownVoteRespType():
-		r.tallyVote(m)
-	case pb.MsgTimeoutNow:
-		r.logger.Debugf("%x [term %d state %v] ignored MsgTimeoutNow from %x", r.id, r.Term, r.state, m.From)
-	}
-	return nil
 }
 
 // ownVoteRespType is the vote response type the current round counts.

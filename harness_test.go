@@ -85,8 +85,7 @@ func (nw *testNet) addNode(id uint64, cs pb.ConfState, adjust func(*Config)) *te
 	if err != nil {
 		nw.t.Fatal(err)
 	}
-	rn.raft.jitter = newLockedJitter(id).Intn
-	rn.raft.resetRandomizedElectionTimeout()
+	rn.raft.useJitter(newLockedJitter(id).Intn)
 	n := &testNode{rn: rn, storage: s}
 	nw.nodes[id] = n
 	nw.ids = append(nw.ids, id)

@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"github.com/raftkit/raft/quorum"
 	pb "github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/tracker"
 )
@@ -49,7 +48,7 @@ func (r *raft) checkQuorumActive() {
 		r.becomeFollower(r.Term, None /* lead */)
 	}
 	// The leader's own flag stays set: it is always active.
-	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		if id != r.id {
 			pr.RecentActive = false
 		}
@@ -77,7 +76,7 @@ func (r *raft) bcastHeartbeat() {
 // in ID order.
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 	ctx = r.heartbeatContext(ctx)
-	r.visitPeers(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, _ *tracker.Progress) {
 		if id != r.id {
 			r.sendHeartbeat(id, ctx)
 		}
@@ -96,30 +95,12 @@ func (r *raft) handleHeartbeat(m *pb.Message) {
 // (an empty one if its window is full, which recovers from lost appends),
 // and so does a caught-up probing peer, so that it can return to
 // streaming. A peer waiting for a snapshot stays paused. The answer may
-// also confirm leadership for pending safe reads.
+// also confirm leadership for pending reads (read_only.go).
 func (r *raft) handleHeartbeatResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.MsgAppFlowPaused = false
 	if pr.Match < r.log.last() || pr.State == tracker.StateProbe {
 		r.sendAppend(m.From)
 	}
-	round := m.Context
-	switch r.readOnly.option {
-	case ReadOnlyLeaseBased:
-		round = r.noteHeartbeatAnswer(m.From, round)
-	case ReadOnlySafe:
-	default:
-		return
-	}
-	if len(round) == 0 {
-		return
-	}
-	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, round)) != quorum.VoteWon {
-		return
-	}
-	served := r.readOnly.advance(round)
-	for _, rs := range served {
-		r.answerRead(&rs.req, rs.index)
-	}
-	r.readOnly.recycle(served)
+	r.confirmReadsByHeartbeat(m)
 }

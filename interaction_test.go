@@ -6,6 +6,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/knobs"
 	"github.com/raftkit/raft/rafttest"
 )
 
@@ -22,7 +23,7 @@ func TestInteraction(t *testing.T) {
 
 // runScenario runs one scenario file in an environment of its own.
 func runScenario(t *testing.T, path string) {
-	opts := rafttest.InteractionOpts{SetRandomizedElectionTimeout: raft.SetRandomizedElectionTimeoutForTest}
+	opts := rafttest.InteractionOpts{SetRandomizedElectionTimeout: knobs.SetRandomizedElectionTimeout[*raft.RawNode]}
 	env := rafttest.NewInteractionEnv(&opts)
 	handle := func(t *testing.T, d *datadriven.TestData) string { return env.Handle(t, *d) }
 	datadriven.RunTest(t, path, handle)

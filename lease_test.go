@@ -214,6 +214,10 @@ func TestLeaseQuietAfterRestart(t *testing.T) {
 			c.ReadOnlyOption = ReadOnlyLeaseBased
 		}
 		r := newRaft(c)
+		// The longest timeout, so that the node does not campaign itself
+		// within the ElectionTick ticks below (with a drawn one it did, one
+		// run in ten, and then refused the vote as a candidate).
+		r.useJitter(func(n int) int { return n - 1 })
 		for _, typ := range []pb.MessageType{pb.MsgPreVote, pb.MsgVote} {
 			r.msgsAfterAppend = nil
 			_ = r.Step(pb.Message{From: 2, To: 1, Type: typ, Term: 2, LogTerm: 1, Index: 1})
@@ -247,8 +251,7 @@ func TestLeaseToleratesFastVoterClocks(t *testing.T) {
 		// 3 campaigns at the shortest timeout; 2 later, so that it votes.
 		for id, j := range map[uint64]int{2: 5, 3: 0} {
 			r := nw.node(id).r()
-			r.jitter = func(int) int { return j }
-			r.resetRandomizedElectionTimeout()
+			r.useJitter(func(int) int { return j })
 		}
 		nw.tick(1, 2) // heartbeats acknowledged; 2 and 3 just heard from 1
 		nw.isolate(1)

@@ -77,15 +77,6 @@ const (
 // size limit, ...), so that the proposer can fail fast instead of waiting.
 var ErrProposalDropped = errors.New("raft proposal dropped")
 
-// jitterSource is implemented by a Logger that also supplies the random
-// part of election timeouts: ElectionJitter(n) returns a value in [0, n).
-// A deterministic simulator (rafttest/sim) uses it to draw every timeout
-// from its own seeded source, so that a run can be repeated exactly; the
-// interface is unexported so that it adds nothing to the public API.
-type jitterSource interface {
-	ElectionJitter(n int) int
-}
-
 // raft is one node's protocol state machine. It does no I/O: it takes
 // messages and ticks, and leaves messages, log changes and state for the
 // RawNode to hand to the application.
@@ -111,12 +102,10 @@ type raft struct {
 	log *entryLog
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
-	// peerOrder caches trk.Progress's IDs in ascending order for
-	// visitPeers; a guess checked on every use (see visitPeers).
-	peerOrder []uint64
-	// voterOrder caches the voters' IDs in ascending order for
-	// committedIndex, which checks it on every use.
-	voterOrder []uint64
+	// order is trk's members in ID order and its commit rule, remade
+	// whenever a configuration is installed (switchToConfig), the only
+	// place trk's configuration or Progress map changes.
+	order tracker.MemberOrder
 
 	// Outboxes. msgs are to be sent right away and never target this node.
 	// msgsAfterAppend wait until everything unstable now (term, vote,
@@ -142,7 +131,8 @@ type raft struct {
 	// together and split the vote (thesis §3.4).
 	randomizedElectionTimeout int
 	// jitter draws the random part of the election timeout: a value in
-	// [0, n). It is the package's shared source unless a test sets another.
+	// [0, n). It is the package's shared source unless a test sets another
+	// (useJitter, reached from outside through internal/knobs).
 	jitter func(n int) int
 
 	// Leader-only state, cleared on every role change.
@@ -207,9 +197,6 @@ func newRaft(c *Config) *raft {
 		stepDownOnRemoval:           c.StepDownOnRemoval,
 	}
 	r.fitLog(c)
-	if j, ok := c.Logger.(jitterSource); ok {
-		r.jitter = j.ElectionJitter
-	}
 	r.restoreConfState(cs, r.log.last())
 	if !IsEmptyHardState(hs) {
 		r.loadState(hs)
@@ -300,7 +287,7 @@ func (r *raft) reset(term uint64) {
 // next send right after the last entry. The node itself matches its log.
 func (r *raft) resetProgress() {
 	last := r.log.last()
-	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{
 			Next:      last + 1,
 			Inflights: tracker.NewInflights(r.trk.MaxInflight, r.trk.MaxInflightBytes),
@@ -384,262 +371,4 @@ func (r *raft) becomeLeader() {
 		panic(fmt.Sprintf("raft: %x dropped its empty leader entry at term %d", r.id, r.Term))
 	}
 	r.logger.Infof("%x became leader at term %d", r.id, r.Term)
-}
-
-// Step advances the state machine by one message: a peer's message, or a
-// local one (MsgHup, MsgBeat, MsgProp, storage responses, ...). Malformed
-// messages are dropped and counted. It returns ErrProposalDropped for
-// refused proposals; every other input is absorbed.
-func (r *raft) Step(m pb.Message) error {
-	return r.stepMsg(&m)
-}
-
-// stepMsg is Step on a message the caller keeps. Messages are ~200 bytes
-// with pointers, and the step chain is several calls deep, so they go down
-// it by pointer. Nothing below keeps the pointer or writes through it: a
-// handler that stores a message, or sends a changed one, copies it first.
-func (r *raft) stepMsg(m *pb.Message) error {
-	if reason := r.malformed(m); reason != "" {
-		r.droppedMsgs++
-		r.logger.Warningf("%x [term: %d] dropped malformed %s from %x [term: %d]: %s",
-			r.id, r.Term, m.Type, m.From, m.Term, reason)
-		if m.Type == pb.MsgProp {
-			return ErrProposalDropped
-		}
-		return nil
-	}
-	switch {
-	case m.Term == 0:
-		// Local messages and forwarded proposals and reads carry no term.
-	case m.Term > r.Term:
-		if !r.stepNewerTerm(m) {
-			return nil
-		}
-	case m.Term < r.Term:
-		r.stepOlderTerm(m)
-		return nil
-	}
-	return r.stepCurrentTerm(m)
-}
-
-// stepCurrentTerm handles a message whose term is this node's (or none):
-// the messages every role treats alike here, the rest by role.
-func (r *raft) stepCurrentTerm(m *pb.Message) error {
-	switch m.Type {
-	case pb.MsgHup:
-		if r.refusesCampaign() {
-			return nil
-		}
-		if r.preVote {
-			r.hup(campaignPreElection)
-		} else {
-			r.hup(campaignElection)
-		}
-	case pb.MsgStorageAppendResp:
-		r.handleStorageAppendResp(m)
-	case pb.MsgStorageApplyResp:
-		r.handleStorageApplyResp(m)
-	case pb.MsgVote, pb.MsgPreVote:
-		if !r.quietAfterRestart(m) {
-			r.handleVoteRequest(m)
-		}
-	default:
-		return r.stepByRole(m)
-	}
-	return nil
-}
-
-// stepByRole hands m to the current role's step. A switch rather than a
-// function-valued field: through an indirect call the compiler must assume
-// the message pointer escapes, and every stepped message would then be
-// moved to the heap.
-func (r *raft) stepByRole(m *pb.Message) error {
-	switch r.state {
-	case StateLeader:
-		return stepLeader(r, m)
-	case StateFollower:
-		return stepFollower(r, m)
-	default:
-		return stepCandidate(r, m)
-	}
-}
-
-// stepNewerTerm reacts to a message from a later term, usually by following
-// that term, and reports whether the message should then be handled.
-func (r *raft) stepNewerTerm(m *pb.Message) bool {
-	if r.ignoresVoteInLease(m) || r.ignoresInLease(m) {
-		return false
-	}
-	switch {
-	case m.Type == pb.MsgPreVote:
-		// A trial vote request never moves the term.
-	case m.Type == pb.MsgPreVoteResp && !m.Reject:
-		// A granted trial vote carries the term we would campaign in; the
-		// term moves only if the trial round is won.
-	default:
-		r.logger.Infof("%x [term: %d] received a %s message with higher term from %x [term: %d]",
-			r.id, r.Term, m.Type, m.From, m.Term)
-		r.becomeFollower(m.Term, leaderOf(m))
-	}
-	return true
-}
-
-// leaderOf is the sender if m is something only a leader of m.Term sends,
-// else None.
-func leaderOf(m *pb.Message) uint64 {
-	switch m.Type {
-	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
-		return m.From
-	}
-	return None
-}
-
-// stepOlderTerm handles a message from an earlier term. Most are stale and
-// ignored; a few still deserve an answer.
-func (r *raft) stepOlderTerm(m *pb.Message) {
-	switch {
-	case (r.checkQuorum || r.preVote) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
-		// A leader of an older term is talking to us. Either its messages
-		// were delayed, or we moved on while partitioned and now cannot win
-		// an election (CheckQuorum and PreVote keep our votes from raising
-		// terms). Answering with our term makes that leader step down and
-		// lets the group move on to our term.
-		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp})
-	case m.Type == pb.MsgPreVote:
-		// Rejecting, rather than ignoring, keeps a cluster that mixes PreVote
-		// with older candidates from deadlocking.
-		r.logVote(m, "rejected")
-		r.send(&pb.Message{To: m.From, Term: r.Term, Type: pb.MsgPreVoteResp, Reject: true})
-	case m.Type == pb.MsgStorageAppendResp:
-		r.handleStaleStorageAppendResp(m)
-	default:
-		r.logger.Infof("%x [term: %d] ignored a %s message with lower term from %x [term: %d]",
-			r.id, r.Term, m.Type, m.From, m.Term)
-	}
-}
-
-// stepLeader is the leader's step.
-func stepLeader(r *raft, m *pb.Message) error {
-	switch m.Type {
-	case pb.MsgProp:
-		return r.handlePropose(m)
-	case pb.MsgBeat:
-		r.bcastHeartbeat()
-	case pb.MsgCheckQuorum:
-		r.checkQuorumActive()
-	case pb.MsgReadIndex:
-		r.handleReadIndex(m)
-	case pb.MsgForgetLeader:
-		// A leader has no leader to forget.
-	default:
-		r.stepLeaderAboutPeer(m)
-	}
-	return nil
-}
-
-// stepLeaderAboutPeer handles the leader's messages that concern one
-// member, m.From; messages about non-members are ignored.
-func (r *raft) stepLeaderAboutPeer(m *pb.Message) {
-	pr, member := r.trk.Progress[m.From]
-	if !member {
-		r.logger.Debugf("%x no progress available for %x", r.id, m.From)
-		return
-	}
-	switch m.Type {
-	case pb.MsgAppResp:
-		r.handleAppendResp(m, pr)
-	case pb.MsgHeartbeatResp:
-		r.handleHeartbeatResp(m, pr)
-	case pb.MsgSnapStatus:
-		r.handleSnapStatus(m, pr)
-	case pb.MsgUnreachable:
-		r.handleUnreachable(m, pr)
-	case pb.MsgTransferLeader:
-		r.handleTransferLeader(m, pr)
-	}
-}
-
-// stepFollower is the follower's step. Requests meant for the leader are
-// forwarded to it when it is known.
-func stepFollower(r *raft, m *pb.Message) error {
-	switch m.Type {
-	case pb.MsgProp:
-		return r.forwardProposal(m)
-	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
-		// Word from the leader: the election timer restarts.
-		r.electionElapsed = 0
-		r.lead = m.From
-		r.stepFromLeader(m)
-	case pb.MsgTransferLeader:
-		r.forwardToLeader(m, "leader transfer msg")
-	case pb.MsgForgetLeader:
-		r.forgetLeader()
-	case pb.MsgTimeoutNow:
-		r.handleTimeoutNow(m)
-	case pb.MsgReadIndex:
-		r.forwardToLeader(m, "index reading msg")
-	case pb.MsgReadIndexResp:
-		r.handleReadIndexResp(m)
-	}
-	return nil
-}
-
-// stepFromLeader handles what only the current leader sends.
-func (r *raft) stepFromLeader(m *pb.Message) {
-	switch m.Type {
-	case pb.MsgApp:
-		r.handleAppendEntries(m)
-	case pb.MsgHeartbeat:
-		r.handleHeartbeat(m)
-	case pb.MsgSnap:
-		r.handleSnapshot(m)
-	}
-}
-
-// forwardProposal passes a proposal to the leader, or refuses it.
-func (r *raft) forwardProposal(m *pb.Message) error {
-	if r.lead == None {
-		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
-		return ErrProposalDropped
-	}
-	if r.disableProposalForwarding {
-		r.logger.Infof("%x not forwarding to leader %x at term %d; dropping proposal", r.id, r.lead, r.Term)
-		return ErrProposalDropped
-	}
-	fwd := *m
-	fwd.To = r.lead
-	r.send(&fwd)
-	return nil
-}
-
-// forwardToLeader passes a request (what names it in the log) to the
-// leader, or drops it when no leader is known.
-func (r *raft) forwardToLeader(m *pb.Message, what string) {
-	if r.lead == None {
-		r.logger.Infof("%x no leader at term %d; dropping %s", r.id, r.Term, what)
-		return
-	}
-	fwd := *m
-	fwd.To = r.lead
-	// A transfer request relayed once already carries a term; send sets it
-	// afresh.
-	if fwd.Type == pb.MsgTransferLeader {
-		fwd.Term = 0
-	}
-	r.send(&fwd)
-}
-
-// forgetLeader drops the follower's knowledge of the leader, so that it
-// grants votes again before the election timeout (thesis §4.2.3's lease
-// aside). Under lease-based reads that would break the lease's guarantee,
-// so it is refused.
-func (r *raft) forgetLeader() {
-	if r.readOnly.option == ReadOnlyLeaseBased {
-		r.logger.Error("ignoring MsgForgetLeader due to ReadOnlyLeaseBased")
-		return
-	}
-	if r.lead != None {
-		r.logger.Infof("%x forgetting leader %x at term %d", r.id, r.lead, r.Term)
-		r.lead = None
-	}
 }

@@ -493,7 +493,7 @@ const (
 // progress. The Progress passed is a copy without its Inflights, which stay
 // the leader's own.
 func (rn *RawNode) WithProgress(visitor func(id uint64, typ ProgressType, pr tracker.Progress)) {
-	rn.raft.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	rn.raft.order.Visit(func(id uint64, pr *tracker.Progress) {
 		cp := *pr
 		cp.Inflights = nil
 		visitor(id, progressTypeOf(&cp), cp)

@@ -3,6 +3,7 @@ package raft
 import (
 	"encoding/binary"
 
+	"github.com/raftkit/raft/quorum"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -343,4 +344,31 @@ func (r *raft) addReadState(rs ReadState) {
 		r.readStates = grown
 	}
 	r.readStates = append(r.readStates, rs)
+}
+
+// confirmReadsByHeartbeat is the heartbeat half of read confirmation: an
+// answer to a heartbeat counts as m.From's confirmation of the read round
+// its echoed context names (under ReadOnlyLeaseBased the context also
+// carries the send tick, which renews the lease first), and once a quorum
+// confirmed a round, that read and every one queued before it is served.
+func (r *raft) confirmReadsByHeartbeat(m *pb.Message) {
+	round := m.Context
+	switch r.readOnly.option {
+	case ReadOnlyLeaseBased:
+		round = r.noteHeartbeatAnswer(m.From, round)
+	case ReadOnlySafe:
+	default:
+		return
+	}
+	if len(round) == 0 {
+		return
+	}
+	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, round)) != quorum.VoteWon {
+		return
+	}
+	served := r.readOnly.advance(round)
+	for _, rs := range served {
+		r.answerRead(&rs.req, rs.index)
+	}
+	r.readOnly.recycle(served)
 }

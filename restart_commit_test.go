@@ -54,8 +54,7 @@ func (nw *testNet) restartNode(id, commit uint64, adjust func(*Config)) {
 	if err != nil {
 		nw.t.Fatal(err)
 	}
-	rn.raft.jitter = newLockedJitter(id).Intn
-	rn.raft.resetRandomizedElectionTimeout()
+	rn.raft.useJitter(newLockedJitter(id).Intn)
 	n.rn, n.applied = rn, nil
 	nw.dropQueued(func(m pb.Message) bool { return m.To == id })
 }

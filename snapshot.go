@@ -127,13 +127,6 @@ func confStateIncludes(cs pb.ConfState, id uint64) bool {
 		slices.Contains(cs.VotersOutgoing, id)
 }
 
-// appliedSnap records that snapshot snap is durable and applied.
-func (r *raft) appliedSnap(snap *pb.Snapshot) {
-	idx := snap.Metadata.Index
-	r.log.markSnapshotDurable(idx)
-	r.appliedTo(idx, 0 /* size */)
-}
-
 // handleSnapStatus ends the peer's snapshot wait as the application
 // reported it. Either way the peer is probed next, but only after a pause:
 // on success its append response (or a heartbeat response) resumes the

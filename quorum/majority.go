@@ -2,10 +2,11 @@ package quorum
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/raftkit/raft/internal/commitrule"
 )
 
 // MajorityConfig is a set of voter IDs in which any strict majority
@@ -127,12 +128,6 @@ func compareIDs(a, b uint64) int {
 	return 0
 }
 
-// stackVoters is the largest configuration for which CommittedIndex gathers
-// the acknowledged indexes in a stack buffer. Real clusters rarely run more
-// than seven voters, so this keeps the leader's per-ack commit check free of
-// allocations; bigger configurations pay for one slice.
-const stackVoters = 16
-
 // CommittedIndex returns the highest index that a majority of the voters
 // have acknowledged according to l.
 //
@@ -141,14 +136,10 @@ const stackVoters = 16
 // math.MaxUint64: joined with another configuration it then defers to the
 // other one (see JointConfig.CommittedIndex).
 //
-// For up to stackVoters voters this does not allocate.
+// For up to commitrule.StackVoters voters this does not allocate.
 func (c MajorityConfig) CommittedIndex(l AckedIndexer) Index {
 	n := len(c)
-	if n == 0 {
-		return math.MaxUint64
-	}
-
-	var buf [stackVoters]Index
+	var buf [commitrule.StackVoters]Index
 	acked := buf[:0]
 	if n > len(buf) {
 		acked = make([]Index, 0, n)
@@ -160,35 +151,7 @@ func (c MajorityConfig) CommittedIndex(l AckedIndexer) Index {
 			acked = append(acked, idx)
 		}
 	}
-
-	quorum := n/2 + 1
-	if len(acked) < quorum {
-		// Even if every reported index were the same, too few voters have
-		// reported to form a majority; the silent ones hold index 0.
-		return 0
-	}
-	if len(acked) <= len(buf) {
-		insertionSort(acked)
-	} else {
-		slices.Sort(acked)
-	}
-	// With acked in ascending order, the quorum-th largest value is the
-	// highest index that at least quorum voters have reached.
-	return acked[len(acked)-quorum]
-}
-
-// insertionSort sorts s ascending in place. For the handful of voters in a
-// typical configuration it is as fast as anything more elaborate and is
-// plainly free of allocations.
-func insertionSort(s []Index) {
-	for i := 1; i < len(s); i++ {
-		v := s[i]
-		j := i
-		for ; j > 0 && s[j-1] > v; j-- {
-			s[j] = s[j-1]
-		}
-		s[j] = v
-	}
+	return commitrule.CommittedIndex(acked, n)
 }
 
 // VoteResult tallies votes (true for yes, false for no) cast by the voters

@@ -125,7 +125,7 @@ func (p placeholderIndexer) AckedIndex(id uint64) (Index, bool) {
 // Committing is on the leader's path for every append acknowledgement, so
 // it must not allocate for ordinary cluster sizes.
 func TestCommittedIndexDoesNotAllocate(t *testing.T) {
-	for n := 1; n <= stackVoters; n++ {
+	for n := 1; n <= StackVoters; n++ {
 		c, acked := syntheticCluster(n)
 		if allocs := testing.AllocsPerRun(100, func() { _ = c.CommittedIndex(acked) }); allocs != 0 {
 			t.Errorf("MajorityConfig.CommittedIndex with %d voters: %.1f allocs, want 0", n, allocs)

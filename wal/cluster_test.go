@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/knobs"
 	pb "github.com/raftkit/raft/raftpb"
 	"github.com/stretchr/testify/require"
 )
@@ -34,21 +35,13 @@ func (n *walNode) start(t *testing.T) {
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID: n.id, ElectionTick: 10, HeartbeatTick: 1, Storage: s,
 		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 64,
-		Logger: seededLogger{Logger: quietLogger, rng: n.jitter},
+		Logger: quietLogger,
 	})
 	require.NoError(t, err)
+	// Election timeouts from the node's seeded source, so that the cluster
+	// test runs the same way every time.
+	knobs.SetElectionJitter(n.rn, n.jitter.Intn)
 }
-
-// seededLogger discards log lines and draws election timeouts from a seeded
-// source (raft looks for an ElectionJitter method on its Logger), so that
-// the cluster test runs the same way every time.
-type seededLogger struct {
-	raft.Logger
-	rng *rand.Rand
-}
-
-// ElectionJitter returns a value in [0, n) from the node's own source.
-func (l seededLogger) ElectionJitter(n int) int { return l.rng.Intn(n) }
 
 // TestClusterCrashRestarts runs three nodes with the synchronous Ready loop
 // (Save, then send, then apply, then Advance) and crash-restarts random

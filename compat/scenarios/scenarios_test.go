@@ -9,7 +9,9 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/internal/confchangescript"
+	"github.com/raftkit/raft/internal/knobs"
 	"github.com/raftkit/raft/internal/quorumscript"
 	"github.com/raftkit/raft/internal/scenario"
 	"github.com/raftkit/raft/rafttest"
@@ -35,11 +37,10 @@ func TestEtcdInteractionScenarios(t *testing.T) {
 }
 
 // newInteractionHandler sets the environment up as raftkit's own
-// TestInteraction does, except that the election-timeout hook is the one
-// reachable from outside the raft package.
+// TestInteraction does, with the same election-timeout hook.
 func newInteractionHandler() scenario.Handler {
 	return scenario.InteractionHandler(func() *rafttest.InteractionOpts {
-		return &rafttest.InteractionOpts{SetRandomizedElectionTimeout: scenario.SetRandomizedElectionTimeout}
+		return &rafttest.InteractionOpts{SetRandomizedElectionTimeout: knobs.SetRandomizedElectionTimeout[*raft.RawNode]}
 	})()
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/knobs"
 	"github.com/raftkit/raft/rafttest"
 )
 
@@ -85,11 +87,11 @@ func InteractionHandler(opts func() *rafttest.InteractionOpts) func() Handler {
 
 // RunInteractionFile runs an interaction scenario file (the language of
 // rafttest) and returns its mismatches. The environment gets the
-// SetRandomizedElectionTimeout hook of this package.
+// SetRandomizedElectionTimeout hook of internal/knobs.
 func RunInteractionFile(t *testing.T, path string) []Mismatch {
 	t.Helper()
 	return RunFile(t, path, InteractionHandler(func() *rafttest.InteractionOpts {
-		return &rafttest.InteractionOpts{SetRandomizedElectionTimeout: SetRandomizedElectionTimeout}
+		return &rafttest.InteractionOpts{SetRandomizedElectionTimeout: knobs.SetRandomizedElectionTimeout[*raft.RawNode]}
 	}))
 }
 

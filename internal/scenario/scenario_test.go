@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/raftkit/raft"
-	pb "github.com/raftkit/raft/raftpb"
 )
 
 func TestIsLogLine(t *testing.T) {
@@ -69,49 +66,3 @@ raft-state
 		t.Fatalf("unexpected rendering %q", m.String())
 	}
 }
-
-// The reflective hook must really reach the timeout: a lone voter whose
-// timeout is pinned to 5 ticks stays a follower for 4 ticks and campaigns
-// on the 5th.
-func TestSetRandomizedElectionTimeout(t *testing.T) {
-	s := raft.NewMemoryStorage()
-	var snap pb.Snapshot
-	snap.Metadata.Index, snap.Metadata.Term = 2, 1
-	snap.Metadata.ConfState.Voters = []uint64{1}
-	if err := s.ApplySnapshot(snap); err != nil {
-		t.Fatal(err)
-	}
-	rn, err := raft.NewRawNode(&raft.Config{
-		ID: 1, ElectionTick: 3, HeartbeatTick: 1, Storage: s, MaxSizePerMsg: 1 << 20,
-		MaxInflightMsgs: 16, Applied: 2, Logger: discard{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	SetRandomizedElectionTimeout(rn, 5)
-	for i := 1; i <= 4; i++ {
-		rn.Tick()
-		if st := rn.BasicStatus().RaftState; st != raft.StateFollower {
-			t.Fatalf("after %d ticks: %s, want StateFollower", i, st)
-		}
-	}
-	rn.Tick()
-	if st := rn.BasicStatus().RaftState; st == raft.StateFollower {
-		t.Fatal("after 5 ticks the node must have campaigned")
-	}
-}
-
-type discard struct{}
-
-func (discard) Debug(...interface{})              {}
-func (discard) Debugf(string, ...interface{})     {}
-func (discard) Error(...interface{})              {}
-func (discard) Errorf(string, ...interface{})     {}
-func (discard) Info(...interface{})               {}
-func (discard) Infof(string, ...interface{})      {}
-func (discard) Warning(...interface{})            {}
-func (discard) Warningf(string, ...interface{})   {}
-func (discard) Fatal(v ...interface{})            { panic(v) }
-func (discard) Fatalf(f string, v ...interface{}) { panic(f) }
-func (discard) Panic(v ...interface{})            { panic(v) }
-func (discard) Panicf(f string, v ...interface{}) { panic(f) }

@@ -2,20 +2,13 @@ package sim
 
 import (
 	"fmt"
-	"math/rand"
 
 	"github.com/raftkit/raft"
 )
 
 // quietLogger drops raft's log lines, which would dwarf the trace, but
-// keeps Fatal and Panic fatal: a node that panics is a finding. It also
-// draws every election timeout from the simulation's seeded source (raft
-// looks for an ElectionJitter method on its Logger), so that timeouts are
-// part of the schedule the seed determines.
-type quietLogger struct{ rng *rand.Rand }
-
-// ElectionJitter returns a value in [0, n) from the simulation's source.
-func (l quietLogger) ElectionJitter(n int) int { return l.rng.Intn(n) }
+// keeps Fatal and Panic fatal: a node that panics is a finding.
+type quietLogger struct{}
 
 var _ raft.Logger = quietLogger{}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/knobs"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -79,7 +80,7 @@ func (s *Sim) raftConfig(id uint64, st raft.Storage) *raft.Config {
 		ReadOnlyOption:           s.readOnly,
 		AsyncStorageWrites:       s.async,
 		StepDownOnRemoval:        true,
-		Logger:                   quietLogger{rng: s.rng},
+		Logger:                   quietLogger{},
 	}
 	return c
 }
@@ -103,6 +104,9 @@ func (s *Sim) start(n *node) {
 		s.fail("restart", "node %d: %v", n.id, err)
 		return
 	}
+	// Every election timeout comes from the simulation's seeded source, so
+	// that timeouts are part of the schedule the seed determines.
+	knobs.SetElectionJitter(rn, s.rng.Intn)
 	n.rn = rn
 	n.up = true
 	n.lastReady, n.leadTerm, n.leadFirst, n.leadCommitStep = s.step, 0, 0, 0

@@ -220,3 +220,24 @@ func TestLogHandedOutSlicesStayIntact(t *testing.T) {
 		require.Equal(t, copies[k], held[k], "slice %d changed", k)
 	}
 }
+
+// TestLogWindowStaysBounded writes and persists many entries that nothing
+// releases (the application applies none of them): the byte bound alone
+// must keep the window, and the array behind it, small.
+func TestLogWindowStaysBounded(t *testing.T) {
+	ms := NewMemoryStorage()
+	l := openLog(ms, discardLogger, noLimit)
+	l.retainLimit = 1000
+	for i := uint64(1); i <= 5000; i++ {
+		l.write(sized(1, i, i, 100)...)
+		if i%3 == 0 {
+			persist(t, l, ms)
+			require.LessOrEqual(t, l.win.bytes, l.retainLimit, "after entry %d", i)
+		}
+		require.LessOrEqual(t, l.win.arrayCap, 4*windowChunk, "after entry %d", i)
+	}
+	l.raiseCommit(l.durable)
+	got, err := l.read(1, l.durable+1, noLimit)
+	require.NoError(t, err)
+	require.Equal(t, sized(1, 1, l.durable, 100), got)
+}

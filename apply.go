@@ -37,7 +37,7 @@ func (r *raft) appliedSnap(snap *pb.Snapshot) {
 // handleStorageApplyResp records what the apply thread applied.
 func (r *raft) handleStorageApplyResp(m *pb.Message) {
 	if n := len(m.Entries); n > 0 {
-		r.appliedTo(m.Entries[n-1].Index, entsSize(m.Entries))
+		r.appliedTo(m.Entries[n-1].Index, r.log.pacedSize(m.Entries))
 		r.reduceUncommittedSize(payloadsSize(m.Entries))
 	}
 }

@@ -129,6 +129,16 @@ func (l *entryLog) markApplying(i uint64, size entryEncodingSize, allowUndurable
 	l.pacing.paused = l.pacing.spent() || i < l.applyLimit(allowUndurable)
 }
 
+// pacedSize is the size of ents as the apply pacing counts it: their
+// encoded size, or 0 when application is not bounded, which then needs no
+// accounting (and the sizes need not be computed).
+func (l *entryLog) pacedSize(ents []pb.Entry) entryEncodingSize {
+	if l.pacing.limit == noLimit {
+		return 0
+	}
+	return entsSize(ents)
+}
+
 // markApplied records that the application has applied everything up to i,
 // returning size bytes of the outstanding budget.
 func (l *entryLog) markApplied(i uint64, size entryEncodingSize) {

@@ -18,7 +18,11 @@ func (l *entryLog) read(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, e
 	}
 	start := l.win.start()
 	if lo >= start {
-		return limitSize(l.win.span(lo, hi), maxSize), nil
+		ents := l.win.span(lo, hi)
+		if fitsWhole(ents, maxSize) {
+			return ents, nil
+		}
+		return limitSize(ents, maxSize), nil
 	}
 	storedHi := min(hi, start)
 	stored, err := l.readStorage(lo, storedHi, maxSize)
@@ -38,6 +42,29 @@ func (l *entryLog) read(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, e
 	tail := l.win.span(start, hi)
 	tail = tail[:fittingPrefix(tail, maxSize-used)]
 	return extend(stored, tail), nil
+}
+
+// maxEntryOverhead bounds what an entry's encoding adds to its payload:
+// three tagged varints of at most ten bytes each, and the payload's tag and
+// length varint.
+const maxEntryOverhead = 3*(1+10) + 1 + 10
+
+// fitsWhole reports, without encoding sizes, that all of ents surely fits
+// in budget: the common case of a budget far above a batch's size, where
+// limitSize would compute every entry's encoded size to cut nothing.
+// False means "maybe not" (limitSize decides).
+func fitsWhole(ents []pb.Entry, budget entryEncodingSize) bool {
+	if budget == noLimit {
+		return true
+	}
+	total := entryEncodingSize(len(ents)) * maxEntryOverhead
+	for i := range ents {
+		if total > budget {
+			return false
+		}
+		total += entryEncodingSize(len(ents[i].Data))
+	}
+	return total <= budget
 }
 
 // readStorage reads [lo, hi) from storage, which the log expects to hold it

@@ -747,3 +747,26 @@ func BenchmarkMemoryStorageAppendEntries(b *testing.B) {
 		}
 	}
 }
+
+// TestFitsWholeNeverOverstates checks fitsWhole against the encoded sizes:
+// whenever it says a batch fits, limitSize would keep all of it.
+func TestFitsWholeNeverOverstates(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for k := 0; k < 5000; k++ {
+		ents := make([]pb.Entry, rng.Intn(6))
+		for i := range ents {
+			ents[i] = pb.Entry{Term: rng.Uint64() >> uint(rng.Intn(64)), Index: rng.Uint64() >> uint(rng.Intn(64)),
+				Type: pb.EntryType(rng.Intn(3))}
+			if rng.Intn(3) > 0 {
+				ents[i].Data = make([]byte, rng.Intn(300))
+			}
+		}
+		budget := entryEncodingSize(rng.Intn(2000))
+		if fitsWhole(ents, budget) {
+			require.LessOrEqual(t, entsSize(ents), budget, "%v", ents)
+		}
+	}
+	require.True(t, fitsWhole(sized(1, 1, 3, 10), noLimit))
+	require.True(t, fitsWhole(sized(1, 1, 3, 10), 3*(maxEntryOverhead+10)))
+	require.False(t, fitsWhole(sized(1, 1, 3, 10), 3*(maxEntryOverhead+10)-1))
+}

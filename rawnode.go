@@ -373,7 +373,7 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	}
 	r.log.markPersisting()
 	if n := len(rd.CommittedEntries); n != 0 {
-		r.log.markApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),
+		r.log.markApplying(rd.CommittedEntries[n-1].Index, r.log.pacedSize(rd.CommittedEntries),
 			rn.applyUnstableEntries())
 	}
 }

@@ -90,9 +90,8 @@ func (l *entryLog) put(ents []pb.Entry, adoptable bool) {
 		panic(fmt.Sprintf("raft log: entries from index %d would overwrite committed entries (committed %d)", from, l.committed))
 	case from > l.last()+1:
 		panic(fmt.Sprintf("raft log: entries start at index %d, leaving a gap after the last index %d", from, l.last()))
-	case from == l.last()+1 && adoptable && l.keepFrom() > l.last():
-		// Nothing in memory is needed any more: the new entries become the
-		// window as they are.
+	case from == l.last()+1 && adoptable && l.adopts(len(ents)):
+		// The new entries become the window as they are.
 		n := len(ents)
 		l.win.reset(l.lastID(), ents[:n:n])
 	case from == l.last()+1:
@@ -118,6 +117,19 @@ func (l *entryLog) extend(ents []pb.Entry) {
 		l.win.regrow(l.keepFrom(), len(ents))
 	}
 	l.win.push(ents)
+}
+
+// adopts reports whether n entries from a leader's append may replace the
+// window instead of being copied into it. Everything in memory must be
+// durable (the window holds every entry that is not). Then either nothing
+// there is needed any more, or the batch is large enough (a chunk) that
+// copying it costs more than reading the few entries still to apply from
+// storage.
+func (l *entryLog) adopts(n int) bool {
+	if l.durable != l.last() {
+		return false
+	}
+	return n >= windowChunk || l.keepFrom() > l.last()
 }
 
 // overwrite replaces the log from ents[0].Index on, which may lie below the

@@ -241,3 +241,26 @@ func TestLogWindowStaysBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sized(1, 1, l.durable, 100), got)
 }
+
+// TestLogAdoptsLargeBatches checks when a follower keeps a leader's entries
+// without copying them: only while everything in memory is durable, and
+// then for a batch of at least a chunk even if older entries are still to
+// be applied (those are read from storage instead).
+func TestLogAdoptsLargeBatches(t *testing.T) {
+	ms := NewMemoryStorage()
+	l := openLog(ms, discardLogger, noLimit)
+	small := run(1, 1, 3)
+	_, ok := l.acceptAppend(logSlice{term: 1, entries: small}, 0)
+	require.True(t, ok)
+	require.Same(t, &small[0], &l.win.ents[0], "nothing needed: adopted")
+
+	more := run(1, 4, 4)
+	l.acceptAppend(logSlice{term: 1, prev: l.lastID(), entries: more}, 0)
+	require.NotSame(t, &more[0], &l.win.ents[3], "entries not durable yet: copied")
+	persist(t, l, ms)
+
+	big := run(1, 5, 4+windowChunk)
+	l.acceptAppend(logSlice{term: 1, prev: l.lastID(), entries: big}, 4)
+	require.Same(t, &big[0], &l.win.ents[0], "a chunk: adopted although 1..4 are to be applied")
+	require.Equal(t, run(1, 1, 4), l.toApply(false), "read back from storage")
+}

@@ -14,8 +14,9 @@ import (
 // with a HardState, and its committed entries are those same changes, which
 // the application applies like any others (through ApplyConfChange).
 //
-// Preparing the Storage instead is recommended: a snapshot at some index > 1
-// whose ConfState is the initial configuration.
+// Preparing the Storage instead is recommended: a snapshot at a non-zero
+// index (index 1, term 1 will do) whose ConfState is the initial
+// configuration.
 func (rn *RawNode) Bootstrap(peers []Peer) error {
 	if len(peers) == 0 {
 		return errors.New("must provide at least one peer to Bootstrap")

@@ -37,8 +37,8 @@ format (MemoryStorage is an in-memory implementation). Raft only reads from
 Storage; the application writes to it while handling Readys.
 
 A brand-new cluster needs an initial configuration. The recommended way is to
-write it into the storage before starting: a snapshot at some index > 1 whose
-ConfState lists the voters.
+write it into the storage before starting: a snapshot at a non-zero index
+(index 1, term 1, as here) whose ConfState lists the voters.
 
 	storage := raft.NewMemoryStorage()
 	_ = storage.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{

@@ -1,6 +1,8 @@
 package raft
 
 import (
+	"io"
+	"log"
 	"testing"
 
 	pb "github.com/raftkit/raft/raftpb"
@@ -243,3 +245,6 @@ func (nw *testNet) mustLead(id uint64) {
 		nw.t.Fatalf("node %d is %s at term %d, want leader", id, r.state, r.Term)
 	}
 }
+
+// discardLogger drops everything; tests use it to keep output quiet.
+var discardLogger = &DefaultLogger{Logger: log.New(io.Discard, "", 0)}

@@ -39,8 +39,6 @@ var (
 	// defaultLogger is what raft logs through until SetLogger is called: a
 	// zap logger writing human-readable lines to stderr at Info level.
 	defaultLogger = NewZapLogger(newDefaultZap(os.Stderr))
-	// discardLogger drops everything; tests use it to keep output quiet.
-	discardLogger = &DefaultLogger{Logger: log.New(io.Discard, "", 0)}
 
 	currentLogger atomic.Pointer[loggerHolder]
 )

@@ -22,8 +22,10 @@ const (
 )
 
 // msgClasses classifies every message type that has a class; types absent
-// from it (proposals, reads, transfer requests) are plain requests that may
-// come from anywhere and carry no term of their own.
+// from it (proposals, reads, transfer and forget-leader requests) are plain
+// requests that may come from the application or be relayed by a peer.
+// Proposals and reads are relayed without a term; a relayed transfer request
+// carries the relaying follower's, as every message send stamps.
 var msgClasses = [...]msgClass{
 	pb.MsgHup:               classLocal,
 	pb.MsgBeat:              classLocal,
@@ -81,7 +83,6 @@ func voteRespMsgType(msgt pb.MessageType) pb.MessageType {
 	if msgt != pb.MsgVote && msgt != pb.MsgPreVote {
 		panic(fmt.Sprintf("raft: voteRespMsgType(%s): not a vote request", msgt))
 	}
-	// Each response type directly follows its request type in raftpb.
 	if msgt == pb.MsgVote {
 		return pb.MsgVoteResp
 	}

@@ -243,8 +243,6 @@ func (r *raft) configFromConfState(cs pb.ConfState, lastIndex uint64) (tracker.P
 	return fresh, cfg, prs, err
 }
 
-func (r *raft) hasLeader() bool { return r.lead != None }
-
 // softState is the volatile state that Ready reports on change.
 func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 

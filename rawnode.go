@@ -42,8 +42,8 @@ type RawNode struct {
 //
 // A brand-new node starts from empty storage; see Bootstrap for giving it its
 // initial configuration (what StartNode's peers used to do). The preferred
-// way is to prepare the Storage instead: a snapshot at some index > 1 whose
-// ConfState is the initial configuration.
+// way is to prepare the Storage instead: a snapshot at a non-zero index
+// (index 1, term 1 will do) whose ConfState is the initial configuration.
 //
 // The commit index may start above the stored one, at the second-to-last
 // configuration change in the log (see "Configuration after a restart" in

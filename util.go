@@ -29,11 +29,6 @@ func entsSize(ents []pb.Entry) entryEncodingSize {
 	return total
 }
 
-// payloadSize is the number of payload bytes e carries.
-func payloadSize(e pb.Entry) entryPayloadSize {
-	return entryPayloadSize(len(e.Data))
-}
-
 // payloadsSize sums the payload bytes of ents.
 func payloadsSize(ents []pb.Entry) entryPayloadSize {
 	var total entryPayloadSize

@@ -22,8 +22,8 @@ func TestSizeHelpers(t *testing.T) {
 	require.Equal(t, enc, entsSize(ents))
 	require.Zero(t, entsSize(nil))
 
-	require.Zero(t, payloadSize(ents[0]), "an empty entry carries no payload")
-	require.Equal(t, entryPayloadSize(3), payloadSize(ents[1]))
+	require.Zero(t, payloadsSize(ents[:1]), "an empty entry carries no payload")
+	require.Equal(t, entryPayloadSize(3), payloadsSize(ents[1:2]))
 	require.Equal(t, entryPayloadSize(203), payloadsSize(ents))
 	require.Zero(t, payloadsSize(nil))
 }

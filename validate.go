@@ -105,8 +105,10 @@ func malformedProposal(m *pb.Message) string {
 	return ""
 }
 
-// malformedApplyResp rejects an apply report outside (applied, committed]
-// beyond what may be applied: only committed entries are ever handed out.
+// malformedApplyResp rejects a report of entries applied beyond the commit
+// index: only committed entries are ever handed out for applying. (A report
+// at or below the applied index is stale, not malformed: appliedTo keeps
+// the larger index.)
 func (r *raft) malformedApplyResp(m *pb.Message) string {
 	if n := len(m.Entries); n > 0 {
 		if idx := m.Entries[n-1].Index; idx > r.log.committed {

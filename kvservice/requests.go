@@ -354,25 +354,6 @@ func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	}
 }
 
-// waitLeader waits until this node sees to as leader.
-func (s *Server) waitLeader(ctx context.Context, to uint64) error {
-	tick := time.NewTicker(s.cfg.TickInterval)
-	defer tick.Stop()
-	for {
-		s.mu.RLock()
-		lead := s.lead
-		s.mu.RUnlock()
-		if lead == to {
-			return nil
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("%w: leader is %d", ErrTimeout, lead)
-		}
-	}
-}
-
 // Status is a member's view of the cluster, as GET /v1/status returns it.
 type Status struct {
 	ID            uint64   `json:"id"`

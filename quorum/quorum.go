@@ -44,16 +44,6 @@ type AckedIndexer interface {
 	AckedIndex(voterID uint64) (idx Index, found bool)
 }
 
-// ackMap is the plain-map AckedIndexer used by the tests; the tracker
-// package provides its own indexer over its progress map.
-type ackMap map[uint64]Index
-
-// AckedIndex implements AckedIndexer.
-func (m ackMap) AckedIndex(id uint64) (idx Index, found bool) {
-	idx, found = m[id]
-	return idx, found
-}
-
 // VoteResult is the state of an election as far as a configuration can tell.
 //
 // The zero value is deliberately not a valid result, so that a forgotten

@@ -154,3 +154,13 @@ func syntheticCluster(n int) (MajorityConfig, ackMap) {
 	}
 	return c, acked
 }
+
+// ackMap is the plain-map AckedIndexer used by the tests; the tracker
+// package provides its own indexer over its progress map.
+type ackMap map[uint64]Index
+
+// AckedIndex implements AckedIndexer.
+func (m ackMap) AckedIndex(id uint64) (idx Index, found bool) {
+	idx, found = m[id]
+	return idx, found
+}

@@ -5,9 +5,11 @@
 // index is committed, whether an election is won, whether a quorum has been
 // heard from recently.
 //
-// The package is a leaf: it depends on quorum and raftpb only and does no
-// I/O. The raft package drives the Progress state machine; the confchange
-// package computes new Configs.
+// The package is a leaf: it depends on quorum and raftpb (and the commit
+// rule quorum shares with it, internal/commitrule) only and does no I/O.
+// The raft package drives the Progress state machine and keeps a
+// MemberOrder of its active configuration; the confchange package computes
+// new Configs.
 package tracker
 
 import (

@@ -6,6 +6,7 @@ import (
 
 	"github.com/raftkit/raft"
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -15,7 +16,11 @@ import (
 func TestGroupCommit(t *testing.T) {
 	s := openTest(t, t.TempDir(), nil)
 	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	var once, releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	// Should the test fail while the fsync is held, let it go, so that
+	// closing the storage does not wait for it forever.
+	defer unblock()
 	s.beforeSync = func() {
 		once.Do(func() {
 			close(entered)
@@ -27,7 +32,8 @@ func TestGroupCommit(t *testing.T) {
 	save := func(term uint64) {
 		defer wg.Done()
 		// Distinct terms: every write must be synced (raft.MustSync).
-		require.NoError(t, s.SetHardState(pb.HardState{Term: term}))
+		// (assert, not require: this is not the test's goroutine.)
+		assert.NoError(t, s.SetHardState(pb.HardState{Term: term}))
 	}
 	wg.Add(1)
 	go save(1)
@@ -39,10 +45,8 @@ func TestGroupCommit(t *testing.T) {
 	}
 	// Wait until every writer has written its batch; they are then all
 	// waiting for durability behind the held fsync.
-	for s.Stats().Batches < 1+writers {
-		waitForProgress()
-	}
-	close(release)
+	waitUntil(t, "every writer's batch", func() bool { return s.Stats().Batches >= 1+writers })
+	unblock()
 	wg.Wait()
 	require.Equal(t, uint64(2), s.Stats().Fsyncs-before, "nine synced writes, two fsyncs")
 }

@@ -267,9 +267,9 @@ func snapshotCopy(rd *Ready) *pb.Snapshot {
 // (votes, append acknowledgements), then the acknowledgement back to this
 // node.
 //
-// The Responses order matters for speed: on a leader, its own MsgAppResp is
-// handled while the entries are still in the unstable log, where looking up
-// their terms is cheap; the MsgStorageAppendResp that drops them comes last.
+// The Responses order: on a leader, its own MsgAppResp is handled before the
+// MsgStorageAppendResp that marks the entries durable, as etcd/raft orders
+// them (the log reads their terms from memory either way).
 //
 // The HardState travels in the message's Term, Vote and Commit. Without a
 // change they all stay zero, so that the HardState rebuilt from them is
@@ -302,12 +302,12 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 // It names the current term and the log's last entry, not the last entry of
 // this Ready. The term makes the acknowledgement stale after a term change:
 // a new leader may have overwritten the acknowledged indexes, and its
-// entries could still be on their way to storage, so dropping them from the
-// unstable log on the strength of an older write would be wrong. Naming the
-// last entry of the whole log, even when this Ready has no entries (a
-// HardState-only write after a term change), gives every term a chance to
-// acknowledge entries whose own acknowledgement went stale, so that the
-// unstable log is eventually trimmed.
+// entries could still be on their way to storage, so marking them durable
+// on the strength of an older write would be wrong. Naming the last entry
+// of the whole log, even when this Ready has no entries (a HardState-only
+// write after a term change), gives every term a chance to acknowledge
+// entries whose own acknowledgement went stale, so that the log's durable
+// mark eventually catches up.
 func fillStorageAppendResp(m *pb.Message, r *raft, rd *Ready) {
 	var last entryID // zero: nothing unstable to acknowledge
 	if r.log.hasUndurable() {

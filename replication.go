@@ -262,8 +262,8 @@ func (r *raft) handleStorageAppendResp(m *pb.Message) {
 }
 
 // handleStaleStorageAppendResp handles a storage append response from an
-// earlier term. Its entries may since have been replaced in the unstable
-// log by a later leader's at the same indexes (the ABA problem that the
+// earlier term. Its entries may since have been replaced in the log (not
+// yet durably) by a later leader's at the same indexes (the ABA problem that the
 // entry's term alone cannot rule out), so they are not marked durable. A
 // snapshot is committed state, durable whatever the term.
 func (r *raft) handleStaleStorageAppendResp(m *pb.Message) {

@@ -267,9 +267,8 @@ func snapshotCopy(rd *Ready) *pb.Snapshot {
 // (votes, append acknowledgements), then the acknowledgement back to this
 // node.
 //
-// The Responses order: on a leader, its own MsgAppResp is handled before the
-// MsgStorageAppendResp that marks the entries durable, as etcd/raft orders
-// them (the log reads their terms from memory either way).
+// The Responses order: on a leader, its own MsgAppResp comes before the
+// MsgStorageAppendResp that marks the entries durable.
 //
 // The HardState travels in the message's Term, Vote and Commit. Without a
 // change they all stay zero, so that the HardState rebuilt from them is

@@ -12,14 +12,17 @@ import (
 // (durable, committed, handed to the application, applied), and Storage
 // below the window.
 //
-// The window starts at the oldest entry raft still expects to read: the
-// next entry to apply, or the next entry a replicating follower may have to
-// be sent again. Every entry that is not durable yet is in it. So on a node
-// whose storage keeps up, replication and application read memory only, and
-// Storage is read for what lies below the window: a follower that fell
-// behind, and the entries to apply after a restart. Durable entries are
-// kept in the window up to a byte bound (retainLimit); past it, the window
-// shrinks to what is not durable yet.
+// Every entry that is not durable yet is in the window. Durable entries stay
+// while raft may still read them: when its array has to grow, the window
+// lets go of what lies before the next entry to apply, the first entry not
+// durable and the next entry a replicating follower may have to be sent
+// again (keepFrom). So on a node whose storage keeps up, replication and
+// application read memory only, and Storage is read for what lies below
+// the window: a follower that fell behind, the entries to apply after a
+// restart. Two things shrink the window further: a byte bound (retainLimit)
+// past which it keeps only what is not durable, and a follower taking a
+// leader's large batch as its new window (adopts), after which the few
+// entries still to apply are read from Storage.
 //
 // The application may compact Storage at any time; the window does not hide
 // that: an index below Storage's first index is compacted here too.

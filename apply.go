@@ -2,6 +2,11 @@ package raft
 
 import pb "github.com/raftkit/raft/raftpb"
 
+// What the application reports back about applying committed entries and
+// snapshots, and what it sets off: the applied index moves, the applying
+// budget is released, the uncommitted-size estimate shrinks, and a leader
+// leaves a joint configuration that asked for it (AutoLeave).
+
 // appliedTo records that the application applied everything up to index,
 // releasing size bytes of the applying budget. A leader in a joint
 // configuration with AutoLeave proposes to leave it once the change that

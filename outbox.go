@@ -6,6 +6,9 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
+// The outboxes: every message raft produces is stamped with sender and term
+// and queued here, to be handed out by the next Ready.
+
 // send queues m, filling in the sender and the term.
 //
 // Vote requests and responses carry their term explicitly (the campaign's

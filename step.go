@@ -2,6 +2,13 @@ package raft
 
 import pb "github.com/raftkit/raft/raftpb"
 
+// A message goes through Step in this order: validation (validate.go), the
+// comparison of its term with ours, the messages every role handles alike,
+// and then the step of the node's role. The three role steps follow, side
+// by side, each a table from message type to handler; the handlers live
+// with their flow (replication.go, heartbeat.go, election.go, read_only.go,
+// snapshot.go, leader_transfer.go, apply.go).
+
 // Step advances the state machine by one message: a peer's message, or a
 // local one (MsgHup, MsgBeat, MsgProp, storage responses, ...). Malformed
 // messages are dropped and counted. It returns ErrProposalDropped for

@@ -7,6 +7,10 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
+// Validation at Step's entry: a message is checked once, here, against the
+// message-class table of msgtypes.go and the node's state, so that no
+// handler re-validates what a peer sent.
+
 // malformed returns why m cannot be a message that a correct peer or this
 // node's own machinery sends, or "" if it might be. Step drops such
 // messages: acting on them would break invariants that the rest of the

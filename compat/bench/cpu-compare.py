@@ -51,15 +51,17 @@ for r in range(rounds):
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             res[(b, s)].append(cpu / n * 1e9)
     print('round', r + 1, file=sys.stderr)
-print('%-28s' % 'ns CPU/op (median)' + ''.join('%10s' % s for s in sides) + ''.join('%10s' % ('%s/%s' % (a, c)) for a, c in [('old','etcd'),('new','etcd'),('new','old')] if a in sides and c in sides))
-geo = {}
+# Ratios: every side against the last one (etcd by convention), and every
+# later side against the first one (e.g. new/old).
+pairs = [(a, sides[-1]) for a in sides[:-1]] + [(a, sides[0]) for a in sides[1:-1]]
+print('%-28s' % 'ns CPU/op (median)' + ''.join('%10s' % s for s in sides) + ''.join('%11s' % ('%s/%s' % p) for p in pairs))
+geo = {p: [] for p in pairs}
 for b, _ in benches:
     med = {s: statistics.median(res[(b, s)]) for s in sides}
     line = '%-28s' % b + ''.join('%10.1f' % med[s] for s in sides)
-    for a, c in [('old','etcd'),('new','etcd'),('new','old')]:
-        if a in sides and c in sides:
-            q = med[a] / med[c]
-            geo.setdefault((a, c), []).append(math.log(q))
-            line += '%10.3f' % q
+    for a, c in pairs:
+        q = med[a] / med[c]
+        geo[(a, c)].append(math.log(q))
+        line += '%11.3f' % q
     print(line)
-print('%-28s' % 'geomean' + ' ' * 10 * len(sides) + ''.join('%10.3f' % math.exp(sum(v) / len(v)) for v in geo.values()))
+print('%-28s' % 'geomean' + ' ' * 10 * len(sides) + ''.join('%11.3f' % math.exp(sum(geo[p]) / len(geo[p])) for p in pairs))

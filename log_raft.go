@@ -27,10 +27,10 @@ func (r *raft) replicationFloor() uint64 {
 	if r.state != StateLeader {
 		return floor
 	}
-	for id, pr := range r.trk.Progress {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		if id != r.id && pr.State == tracker.StateReplicate {
 			floor = min(floor, pr.Match+1)
 		}
-	}
+	})
 	return floor
 }

@@ -264,3 +264,75 @@ func TestLogAdoptsLargeBatches(t *testing.T) {
 	require.Same(t, &big[0], &l.win.ents[0], "a chunk: adopted although 1..4 are to be applied")
 	require.Equal(t, run(1, 1, 4), l.toApply(false), "read back from storage")
 }
+
+// TestLogSameWithoutStorageBounds drives two logs alike, one over a
+// MemoryStorage (read through StorageBounds) and one over a Storage that
+// offers only the interface, through appends, conflicting appends,
+// persistence, application and compactions behind their backs: both must
+// answer alike.
+func TestLogSameWithoutStorageBounds(t *testing.T) {
+	type side struct {
+		ms *MemoryStorage
+		l  *entryLog
+	}
+	fast := side{ms: NewMemoryStorage()}
+	fast.l = openLog(fast.ms, discardLogger, noLimit)
+	slow := side{ms: NewMemoryStorage()}
+	slow.l = openLog(struct{ Storage }{slow.ms}, discardLogger, noLimit)
+	require.NotNil(t, fast.l.bounds)
+	require.Nil(t, slow.l.bounds)
+	// A small byte bound, so that reads below the window happen too.
+	fast.l.retainLimit, slow.l.retainLimit = 300, 300
+	sides := []side{fast, slow}
+
+	rng := rand.New(rand.NewSource(17))
+	term := uint64(1)
+	for step := 0; step < 3000; step++ {
+		l := fast.l
+		op := rng.Intn(10)
+		var from uint64
+		if op == 0 && l.last() > l.committed {
+			term++
+			from = l.committed + 1 + uint64(rng.Int63n(int64(l.last()-l.committed)))
+		}
+		n := uint64(rng.Intn(5))
+		size := rng.Intn(2) * 100
+		compactTo := l.applied
+		for _, s := range sides {
+			switch {
+			case from != 0:
+				s.l.write(run(term, from, from+n)...)
+			case op < 3:
+				s.l.write(sized(term, s.l.last()+1, s.l.last()+1+n, size)...)
+			case op < 6:
+				persist(t, s.l, s.ms)
+			case op < 8:
+				s.l.raiseCommit(s.l.durable)
+				if ents := s.l.toApply(false); len(ents) > 0 {
+					s.l.markApplying(ents[len(ents)-1].Index, 0, false)
+					s.l.markApplied(ents[len(ents)-1].Index, 0)
+				}
+			default:
+				if first, _ := s.ms.FirstIndex(); compactTo >= first {
+					require.NoError(t, s.ms.Compact(compactTo))
+				}
+			}
+		}
+		require.Equal(t, fast.l.first(), slow.l.first(), "step %d", step)
+		require.Equal(t, fast.l.last(), slow.l.last(), "step %d", step)
+		for i := fast.l.first() - 1; i <= fast.l.last()+1; i++ {
+			ft, ferr := fast.l.termAt(i)
+			st, serr := slow.l.termAt(i)
+			require.Equal(t, ft, st, "step %d term(%d)", step, i)
+			require.Equal(t, ferr, serr, "step %d term(%d)", step, i)
+		}
+		lo := fast.l.first() + uint64(rng.Intn(3))
+		if lo <= fast.l.last() {
+			budget := entryEncodingSize(rng.Intn(500))
+			fr, ferr := fast.l.read(lo, fast.l.last()+1, budget)
+			sr, serr := slow.l.read(lo, slow.l.last()+1, budget)
+			require.Equal(t, ferr, serr, "step %d", step)
+			require.Equal(t, fr, sr, "step %d", step)
+		}
+	}
+}

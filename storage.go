@@ -300,16 +300,24 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	case compactIndex > last:
 		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
 	}
-	ms.setLog(startingWithSentinel(ms.log[compactIndex-base:]))
+	tail := ms.log[compactIndex-base:]
+	ms.setLog(startingWithSentinel(tail, min(cap(ms.log), len(tail)+compactRoomMax)))
 	return nil
 }
 
-// startingWithSentinel copies tail into a fresh array, turning its first
-// entry into the compaction sentinel (invariant 1). Reusing the old array
-// would strip the payload of an entry a caller may still hold from Entries
-// (invariant 3).
-func startingWithSentinel(tail []pb.Entry) []pb.Entry {
-	out := make([]pb.Entry, len(tail))
+// compactRoomMax bounds, in entries, the free room Compact leaves after the
+// kept tail. Compact gives the new array the old one's capacity, so that an
+// application compacting regularly does not grow the log from nothing
+// (allocating and copying it log2(n) times) between two compactions, but
+// at most this much room, so that one burst does not pin a large array.
+const compactRoomMax = 4096
+
+// startingWithSentinel copies tail into a fresh array with a capacity of
+// at least room entries, turning its first entry into the compaction
+// sentinel (invariant 1). Reusing the old array would strip the payload of
+// an entry a caller may still hold from Entries (invariant 3).
+func startingWithSentinel(tail []pb.Entry, room int) []pb.Entry {
+	out := make([]pb.Entry, len(tail), max(len(tail), room))
 	out[0] = pb.Entry{Index: tail[0].Index, Term: tail[0].Term}
 	copy(out[1:], tail[1:])
 	return out

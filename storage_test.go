@@ -526,3 +526,35 @@ func TestLogBoundsFollowMemoryStorage(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryStorageCompactKeepsRoom checks the capacity Compact leaves: the
+// old array's, so that a log compacted regularly stops reallocating, without
+// creeping up from one compaction to the next, and at most compactRoomMax
+// past the kept tail after a burst.
+func TestMemoryStorageCompactKeepsRoom(t *testing.T) {
+	ms := NewMemoryStorage()
+	next := uint64(1)
+	appendN := func(n int) {
+		for k := 0; k < n; k++ {
+			require.NoError(t, ms.Append([]pb.Entry{{Index: next, Term: 1}}))
+			next++
+		}
+	}
+	appendN(100)
+	require.NoError(t, ms.Compact(next-3))
+	steady := cap(ms.log)
+	require.GreaterOrEqual(t, steady, 100, "the room of the old array is kept")
+	for round := 0; round < 200; round++ {
+		appendN(90)
+		require.Equal(t, steady, cap(ms.log), "round %d: no reallocation between compactions", round)
+		require.NoError(t, ms.Compact(next-3))
+		require.Equal(t, steady, cap(ms.log), "round %d: the capacity does not creep", round)
+	}
+
+	appendN(3 * compactRoomMax)
+	require.NoError(t, ms.Compact(next-3))
+	require.LessOrEqual(t, cap(ms.log), 3+compactRoomMax, "a burst does not pin its array")
+	first, _ := ms.FirstIndex()
+	last, _ := ms.LastIndex()
+	require.Equal(t, [2]uint64{next - 2, next - 1}, [2]uint64{first, last})
+}

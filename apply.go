@@ -12,8 +12,8 @@ import pb "github.com/raftkit/raft/raftpb"
 // configuration with AutoLeave proposes to leave it once the change that
 // entered it is applied.
 func (r *raft) appliedTo(index uint64, size entryEncodingSize) {
-	applied := max(index, r.raftLog.applied)
-	r.raftLog.appliedTo(applied, size)
+	applied := max(index, r.log.applied)
+	r.log.markApplied(applied, size)
 	if r.trk.Config.AutoLeave && applied >= r.pendingConfIndex && r.state == StateLeader {
 		r.proposeAutoLeave()
 	}
@@ -35,14 +35,14 @@ func (r *raft) proposeAutoLeave() {
 // appliedSnap records that snapshot snap is durable and applied.
 func (r *raft) appliedSnap(snap *pb.Snapshot) {
 	idx := snap.Metadata.Index
-	r.raftLog.stableSnapTo(idx)
+	r.log.markSnapshotDurable(idx)
 	r.appliedTo(idx, 0 /* size */)
 }
 
 // handleStorageApplyResp records what the apply thread applied.
 func (r *raft) handleStorageApplyResp(m *pb.Message) {
 	if n := len(m.Entries); n > 0 {
-		r.appliedTo(m.Entries[n-1].Index, entsSize(m.Entries))
+		r.appliedTo(m.Entries[n-1].Index, r.log.pacedSize(m.Entries))
 		r.reduceUncommittedSize(payloadsSize(m.Entries))
 	}
 }

@@ -21,7 +21,7 @@ func (rn *RawNode) Bootstrap(peers []Peer) error {
 	if len(peers) == 0 {
 		return errors.New("must provide at least one peer to Bootstrap")
 	}
-	last, err := rn.raft.raftLog.storage.LastIndex()
+	last, err := rn.raft.log.storage.LastIndex()
 	if err != nil {
 		return err
 	}
@@ -38,14 +38,14 @@ func (rn *RawNode) Bootstrap(peers []Peer) error {
 	rn.reported.hard = emptyState
 	r := rn.raft
 	r.becomeFollower(1, None /* lead */)
-	r.raftLog.append(ents...)
+	r.log.write(ents...)
 	// The changes count as committed (every peer starts from the same
 	// entries) but not applied: the application sees them in the first
 	// Ready's CommittedEntries. They are also applied right away, so that
 	// the node can campaign before that Ready is handled. This has to follow
 	// the append, so that new progresses start after these entries instead
 	// of trying to replicate them.
-	r.raftLog.committed = uint64(len(ents))
+	r.log.committed = uint64(len(ents))
 	for _, p := range peers {
 		r.applyConfChange(pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: p.ID}.AsV2())
 	}

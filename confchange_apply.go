@@ -48,7 +48,7 @@ func (r *raft) screenConfChanges(ents []pb.Entry) {
 			ents[i] = pb.Entry{Type: pb.EntryNormal}
 			continue
 		}
-		r.pendingConfIndex = r.raftLog.lastIndex() + uint64(i) + 1
+		r.pendingConfIndex = r.log.last() + uint64(i) + 1
 	}
 }
 
@@ -59,8 +59,8 @@ func (r *raft) confChangeRefusal(cc pb.ConfChangeI) string {
 	joint := len(r.trk.Config.Voters[1]) > 0
 	leaves := len(cc.AsV2().Changes) == 0
 	switch {
-	case r.pendingConfIndex > r.raftLog.applied:
-		return fmt.Sprintf("possible unapplied conf change at index %d (applied to %d)", r.pendingConfIndex, r.raftLog.applied)
+	case r.pendingConfIndex > r.log.applied:
+		return fmt.Sprintf("possible unapplied conf change at index %d (applied to %d)", r.pendingConfIndex, r.log.applied)
 	case joint && !leaves:
 		return "must transition out of joint config first"
 	case !joint && leaves:
@@ -84,7 +84,7 @@ func (r *raft) applyConfChange(cc pb.ConfChangeV2) pb.ConfState {
 
 // computeConfChange computes the configuration cc leads to.
 func (r *raft) computeConfChange(cc pb.ConfChangeV2) (tracker.Config, tracker.ProgressMap, error) {
-	changer := confchange.Changer{Tracker: r.trk, LastIndex: r.raftLog.lastIndex()}
+	changer := confchange.Changer{Tracker: r.trk, LastIndex: r.log.last()}
 	if cc.LeaveJoint() {
 		return changer.LeaveJoint()
 	}

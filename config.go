@@ -67,6 +67,12 @@ type Config struct {
 	// alongside MaxInflightMsgs; it caps the bandwidth-delay product, so with
 	// a round trip of 100ms a 1MB bound allows at most about 10MB/s. Zero
 	// means no limit; otherwise it must be at least MaxSizePerMsg.
+	//
+	// It also bounds the payload bytes of durable entries the node keeps in
+	// memory (4 MiB when MaxInflightBytes is zero), so that what a follower
+	// may have to be sent again, and what is still to be applied, is read
+	// from memory instead of Storage. Past the bound the in-memory log
+	// shrinks to the entries not durable yet, which are always kept.
 	MaxInflightBytes uint64
 
 	// CheckQuorum makes a leader step down when it has not heard from a

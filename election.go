@@ -77,7 +77,7 @@ func (r *raft) tickElection() {
 // would be about to change).
 func (r *raft) promotable() bool {
 	pr := r.trk.Progress[r.id]
-	return pr != nil && !pr.IsLearner && !r.raftLog.hasNextOrInProgressSnapshot()
+	return pr != nil && !pr.IsLearner && !r.log.snapshotPending()
 }
 
 // hup starts a campaign of type t unless the node cannot or should not.
@@ -103,7 +103,7 @@ var errFoundConfChange = errors.New("found a conf change")
 // hasUnappliedConfChanges reports whether a committed entry not yet applied
 // is a configuration change.
 func (r *raft) hasUnappliedConfChanges() bool {
-	return r.confChangeIn(r.raftLog.applied+1, r.raftLog.committed+1)
+	return r.confChangeIn(r.log.applied+1, r.log.committed+1)
 }
 
 // confChangeIn reports whether an entry in [lo, hi) is a configuration
@@ -113,7 +113,7 @@ func (r *raft) confChangeIn(lo, hi uint64) bool {
 	if lo >= hi {
 		return false
 	}
-	err := r.raftLog.scan(lo, hi, r.raftLog.maxApplyingEntsSize, func(ents []pb.Entry) error {
+	err := r.log.pages(lo, hi, r.log.pacing.limit, func(ents []pb.Entry) error {
 		for i := range ents {
 			if isConfChangeEntry(&ents[i]) {
 				return errFoundConfChange
@@ -145,7 +145,7 @@ func (r *raft) campaign(t CampaignType) {
 			r.send(&pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
 			continue
 		}
-		last := r.raftLog.lastEntryID()
+		last := r.log.lastID()
 		r.logger.Infof("%x [logterm: %d, index: %d] sent %s request to %x at term %d",
 			r.id, last.term, last.index, voteMsg, id, r.Term)
 		r.send(&pb.Message{To: id, Term: term, Type: voteMsg, Index: last.index, LogTerm: last.term, Context: ctx})
@@ -188,7 +188,7 @@ func (r *raft) ignoresVoteInLease(m *pb.Message) bool {
 	if forced || !inLease {
 		return false
 	}
-	last := r.raftLog.lastEntryID()
+	last := r.log.lastID()
 	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)",
 		r.id, last.term, last.index, r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term, r.electionTimeout-r.electionElapsed)
 	return true
@@ -202,7 +202,7 @@ func (r *raft) ignoresVoteInLease(m *pb.Message) bool {
 // vote to win.
 func (r *raft) handleVoteRequest(m *pb.Message) {
 	candidate := entryID{term: m.LogTerm, index: m.Index}
-	if !r.canVoteFor(m) || !r.raftLog.isUpToDate(candidate) {
+	if !r.canVoteFor(m) || !r.log.upToDate(candidate) {
 		r.logVote(m, "rejected")
 		r.send(&pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
 		return
@@ -230,7 +230,7 @@ func (r *raft) canVoteFor(m *pb.Message) bool {
 
 // logVote logs the decision on a vote request: "cast" or "rejected".
 func (r *raft) logVote(m *pb.Message, decision string) {
-	last := r.raftLog.lastEntryID()
+	last := r.log.lastID()
 	preposition := "from"
 	if decision == "cast" {
 		preposition = "for"

@@ -60,7 +60,7 @@ func (r *raft) checkQuorumActive() {
 // it may not have, or that conflict with the leader's.
 func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
 	pr := r.trk.Progress[to]
-	commit := min(pr.Match, r.raftLog.committed)
+	commit := min(pr.Match, r.log.committed)
 	r.send(&pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
 	pr.SentCommit(commit)
 }
@@ -86,7 +86,7 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 // handleHeartbeat takes the leader's commit index and answers, echoing the
 // context.
 func (r *raft) handleHeartbeat(m *pb.Message) {
-	r.raftLog.commitTo(m.Commit)
+	r.log.raiseCommit(m.Commit)
 	r.send(&pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
 }
 
@@ -99,7 +99,7 @@ func (r *raft) handleHeartbeat(m *pb.Message) {
 func (r *raft) handleHeartbeatResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.MsgAppFlowPaused = false
-	if pr.Match < r.raftLog.lastIndex() || pr.State == tracker.StateProbe {
+	if pr.Match < r.log.last() || pr.State == tracker.StateProbe {
 		r.sendAppend(m.From)
 	}
 	r.confirmReadsByHeartbeat(m)

@@ -17,8 +17,8 @@ type nodeSnapshot struct {
 }
 
 func snapshotOf(r *raft) nodeSnapshot {
-	last := r.raftLog.lastEntryID()
-	return nodeSnapshot{term: r.Term, vote: r.Vote, commit: r.raftLog.committed, last: last.index,
+	last := r.log.lastID()
+	return nodeSnapshot{term: r.Term, vote: r.Vote, commit: r.log.committed, last: last.index,
 		lastTerm: last.term, state: r.state, lead: r.lead}
 }
 
@@ -304,9 +304,9 @@ func TestHostilePeerMessages(t *testing.T) {
 			if err := nw.propose(lead, "after"); err != nil {
 				t.Fatal(err)
 			}
-			want := nw.node(lead).r().raftLog.committed
+			want := nw.node(lead).r().log.committed
 			for _, id := range []uint64{1, 2, 3} {
-				if got := nw.node(id).r().raftLog.committed; got != want {
+				if got := nw.node(id).r().log.committed; got != want {
 					t.Fatalf("node %d committed %d, leader %d", id, got, want)
 				}
 			}

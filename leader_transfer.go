@@ -32,7 +32,7 @@ func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 	// The transfer gets one election timeout from now.
 	r.electionElapsed = 0
 	r.leadTransferee = target
-	if pr.Match == r.raftLog.lastIndex() {
+	if pr.Match == r.log.last() {
 		r.sendTimeoutNow(target)
 		r.logger.Infof("%x sends MsgTimeoutNow to %x immediately as %x already has up-to-date log", r.id, target, target)
 		return

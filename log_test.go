@@ -16,11 +16,11 @@ import (
 // testLog builds a raftLog whose storage is compacted at (index, term) and
 // holds stored, and whose unstable part holds unstable (which may start
 // below the end of storage, replacing a suffix of it).
-func testLog(t testing.TB, index, term uint64, stored, unstable []pb.Entry) *raftLog {
+func testLog(t testing.TB, index, term uint64, stored, unstable []pb.Entry) *entryLog {
 	t.Helper()
-	l := newLog(storageAt(t, index, term, stored...), discardLogger)
+	l := openLog(storageAt(t, index, term, stored...), discardLogger, noLimit)
 	if len(unstable) > 0 {
-		l.append(unstable...)
+		l.write(unstable...)
 	}
 	return l
 }
@@ -35,25 +35,25 @@ func sized(term, from, to uint64, n int) []pb.Entry {
 	return out
 }
 
-func TestRaftLogStartsAtSnapshot(t *testing.T) {
+func TestLogStartsAtSnapshot(t *testing.T) {
 	l := testLog(t, 10, 2, run(2, 11, 13), nil)
 	require.Equal(t, uint64(10), l.committed)
 	require.Equal(t, uint64(10), l.applying)
 	require.Equal(t, uint64(10), l.applied)
-	require.Equal(t, uint64(11), l.firstIndex())
-	require.Equal(t, uint64(13), l.lastIndex())
-	require.Equal(t, entryID{term: 2, index: 13}, l.lastEntryID())
-	require.Equal(t, uint64(14), l.unstable.offset)
-	require.False(t, l.hasNextOrInProgressUnstableEnts())
-	require.False(t, l.hasNextCommittedEnts(true))
+	require.Equal(t, uint64(11), l.first())
+	require.Equal(t, uint64(13), l.last())
+	require.Equal(t, entryID{term: 2, index: 13}, l.lastID())
+	require.Equal(t, uint64(13), l.durable)
+	require.False(t, l.hasUndurable())
+	require.False(t, l.hasToApply(true))
 
-	empty := newLog(NewMemoryStorage(), discardLogger)
-	require.Equal(t, entryID{}, empty.lastEntryID())
-	require.Equal(t, uint64(1), empty.firstIndex())
-	require.Nil(t, empty.allEntries())
+	empty := openLog(NewMemoryStorage(), discardLogger, noLimit)
+	require.Equal(t, entryID{}, empty.lastID())
+	require.Equal(t, uint64(1), empty.first())
+	require.Nil(t, empty.everything())
 }
 
-func TestRaftLogMaybeAppend(t *testing.T) {
+func TestLogMaybeAppend(t *testing.T) {
 	// 1..3@1 durable, 4..5@2 unstable, committed 2.
 	stored, unstable := run(1, 1, 3), run(2, 4, 5)
 	for _, tc := range []struct {
@@ -112,23 +112,23 @@ func TestRaftLogMaybeAppend(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := testLog(t, 0, 0, stored, unstable)
-			l.commitTo(2)
+			l.raiseCommit(2)
 			a := logSlice{term: 3, prev: tc.prev, entries: tc.ents}
 			require.NoError(t, a.valid())
 			if tc.panics {
-				require.Panics(t, func() { l.maybeAppend(a, tc.commit) })
+				require.Panics(t, func() { l.acceptAppend(a, tc.commit) })
 				return
 			}
-			last, ok := l.maybeAppend(a, tc.commit)
+			last, ok := l.acceptAppend(a, tc.commit)
 			require.Equal(t, tc.wantOK, ok)
 			require.Equal(t, tc.wantLast, last)
-			require.Equal(t, tc.wantLog, l.allEntries())
+			require.Equal(t, tc.wantLog, l.everything())
 			require.Equal(t, tc.wantCommitted, l.committed)
 		})
 	}
 }
 
-func TestRaftLogFindConflict(t *testing.T) {
+func TestLogFindConflict(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 3), run(2, 4, 5))
 	for _, tc := range []struct {
 		ents []pb.Entry
@@ -142,11 +142,11 @@ func TestRaftLogFindConflict(t *testing.T) {
 		{ents: cat(run(1, 3, 3), run(3, 4, 4)), want: 4}, // conflict
 		{ents: run(4, 1, 2), want: 1},
 	} {
-		require.Equal(t, tc.want, l.findConflict(tc.ents), "%v", tc.ents)
+		require.Equal(t, tc.want, l.firstMismatch(tc.ents), "%v", tc.ents)
 	}
 }
 
-func TestRaftLogFindConflictByTerm(t *testing.T) {
+func TestLogFindConflictByTerm(t *testing.T) {
 	// Compacted at 5@2; 6..8@2 and 9..10@4 durable; 11..12@5 unstable.
 	l := testLog(t, 5, 2, cat(run(2, 6, 8), run(4, 9, 10)), run(5, 11, 12))
 	for _, tc := range []struct {
@@ -164,14 +164,14 @@ func TestRaftLogFindConflictByTerm(t *testing.T) {
 		{index: 0, term: 0, wantIndex: 0, wantTerm: 0},
 	} {
 		t.Run(fmt.Sprintf("%d@%d", tc.index, tc.term), func(t *testing.T) {
-			index, term := l.findConflictByTerm(tc.index, tc.term)
+			index, term := l.backtrack(tc.index, tc.term)
 			require.Equal(t, tc.wantIndex, index)
 			require.Equal(t, tc.wantTerm, term)
 		})
 	}
 }
 
-func TestRaftLogTermAcrossCompactionAndSnapshot(t *testing.T) {
+func TestLogTermAcrossCompactionAndSnapshot(t *testing.T) {
 	l := testLog(t, 5, 2, run(2, 6, 8), run(3, 9, 9))
 	type want struct {
 		term uint64
@@ -180,10 +180,10 @@ func TestRaftLogTermAcrossCompactionAndSnapshot(t *testing.T) {
 	check := func(cases map[uint64]want) {
 		t.Helper()
 		for i, w := range cases {
-			term, err := l.term(i)
+			term, err := l.termAt(i)
 			require.ErrorIs(t, err, w.err, "index %d", i)
 			require.Equal(t, w.term, term, "index %d", i)
-			require.Equal(t, w.term, l.zeroTermOnOutOfBounds(l.term(i)))
+			require.Equal(t, w.term, l.termOrZero(i))
 		}
 	}
 	check(map[uint64]want{
@@ -197,19 +197,19 @@ func TestRaftLogTermAcrossCompactionAndSnapshot(t *testing.T) {
 	check(map[uint64]want{6: {err: ErrCompacted}, 7: {term: 2}, 9: {term: 3}})
 
 	// A snapshot from the leader supersedes all of it until it is durable.
-	l.restore(*snapAt(20, 6))
+	l.installSnapshot(*snapAt(20, 6))
 	check(map[uint64]want{
 		8: {err: ErrCompacted}, 19: {err: ErrCompacted},
 		20: {term: 6}, 21: {err: ErrUnavailable},
 	})
-	require.Equal(t, uint64(21), l.firstIndex())
-	require.Equal(t, entryID{term: 6, index: 20}, l.lastEntryID())
-	snap, err := l.snapshot()
+	require.Equal(t, uint64(21), l.first())
+	require.Equal(t, entryID{term: 6, index: 20}, l.lastID())
+	snap, err := l.latestSnapshot()
 	require.NoError(t, err)
 	require.Equal(t, *snapAt(20, 6), snap)
 }
 
-func TestRaftLogIsUpToDate(t *testing.T) {
+func TestLogIsUpToDate(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 4), run(3, 5, 7))
 	for _, tc := range []struct {
 		their entryID
@@ -222,41 +222,41 @@ func TestRaftLogIsUpToDate(t *testing.T) {
 		{their: entryID{term: 2, index: 100}, want: false},
 		{their: entryID{}, want: false},
 	} {
-		require.Equal(t, tc.want, l.isUpToDate(tc.their), "%+v", tc.their)
+		require.Equal(t, tc.want, l.upToDate(tc.their), "%+v", tc.their)
 	}
 }
 
-func TestRaftLogCommit(t *testing.T) {
+func TestLogCommit(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 3), run(2, 4, 5))
-	l.commitTo(3)
+	l.raiseCommit(3)
 	require.Equal(t, uint64(3), l.committed)
-	l.commitTo(1)
+	l.raiseCommit(1)
 	require.Equal(t, uint64(3), l.committed, "the commit index never goes back")
-	require.Panics(t, func() { l.commitTo(6) })
+	require.Panics(t, func() { l.raiseCommit(6) })
 
-	require.False(t, l.maybeCommit(entryID{term: 1, index: 4}), "term mismatch")
-	require.False(t, l.maybeCommit(entryID{term: 1, index: 2}), "already committed")
-	require.False(t, l.maybeCommit(entryID{term: 0, index: 4}), "term 0 never commits")
-	require.False(t, l.maybeCommit(entryID{term: 2, index: 6}), "past the end")
-	require.True(t, l.maybeCommit(entryID{term: 2, index: 5}))
+	require.False(t, l.commitOwn(entryID{term: 1, index: 4}), "term mismatch")
+	require.False(t, l.commitOwn(entryID{term: 1, index: 2}), "already committed")
+	require.False(t, l.commitOwn(entryID{term: 0, index: 4}), "term 0 never commits")
+	require.False(t, l.commitOwn(entryID{term: 2, index: 6}), "past the end")
+	require.True(t, l.commitOwn(entryID{term: 2, index: 5}))
 	require.Equal(t, uint64(5), l.committed)
 }
 
-func TestRaftLogAppliedBounds(t *testing.T) {
+func TestLogAppliedBounds(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 5), nil)
-	l.commitTo(4)
-	require.Panics(t, func() { l.acceptApplying(5, 0, false) }, "applying past commit")
-	l.acceptApplying(3, 0, false)
-	require.Panics(t, func() { l.appliedTo(5, 0) }, "applied past commit")
-	l.appliedTo(2, 0)
+	l.raiseCommit(4)
+	require.Panics(t, func() { l.markApplying(5, 0, false) }, "applying past commit")
+	l.markApplying(3, 0, false)
+	require.Panics(t, func() { l.markApplied(5, 0) }, "applied past commit")
+	l.markApplied(2, 0)
 	require.Equal(t, uint64(3), l.applying, "applying does not move back")
-	require.Panics(t, func() { l.appliedTo(1, 0) }, "applied moving back")
-	l.appliedTo(4, 0)
+	require.Panics(t, func() { l.markApplied(1, 0) }, "applied moving back")
+	l.markApplied(4, 0)
 	require.Equal(t, uint64(4), l.applied)
 	require.Equal(t, uint64(4), l.applying, "applying catches up with applied")
 }
 
-func TestRaftLogNextCommittedEnts(t *testing.T) {
+func TestLogNextCommittedEnts(t *testing.T) {
 	// 1..5 durable, 6..8 unstable; application has taken up to 2.
 	for _, tc := range []struct {
 		name          string
@@ -274,17 +274,17 @@ func TestRaftLogNextCommittedEnts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := testLog(t, 0, 0, run(1, 1, 5), run(1, 6, 8))
-			l.commitTo(tc.committed)
-			l.acceptApplying(2, 0, tc.allowUnstable)
-			l.appliedTo(2, 0)
+			l.raiseCommit(tc.committed)
+			l.markApplying(2, 0, tc.allowUnstable)
+			l.markApplied(2, 0)
 			if tc.snapshot {
 				// A snapshot pending behind the committed entries (the log is
 				// not reset, as restore would do) holds application back.
-				l.unstable.snapshot = snapAt(0, 0)
+				l.pending = snapAt(0, 0)
 			}
-			got := l.nextCommittedEnts(tc.allowUnstable)
+			got := l.toApply(tc.allowUnstable)
 			require.Equal(t, tc.want, got)
-			require.Equal(t, len(tc.want) > 0, l.hasNextCommittedEnts(tc.allowUnstable))
+			require.Equal(t, len(tc.want) > 0, l.hasToApply(tc.allowUnstable))
 		})
 	}
 }
@@ -292,7 +292,7 @@ func TestRaftLogNextCommittedEnts(t *testing.T) {
 // TestRaftLogCommittedEntsPaging walks the size-bounded hand-out of
 // committed entries (Config.MaxCommittedSizePerReady) through accept/apply
 // cycles.
-func TestRaftLogCommittedEntsPaging(t *testing.T) {
+func TestLogCommittedEntsPaging(t *testing.T) {
 	ents := sized(1, 1, 9, 100)
 	one := entsSize(ents[:1])
 	require.Equal(t, one*9, entsSize(ents), "equal-size entries")
@@ -369,29 +369,29 @@ func TestRaftLogCommittedEntsPaging(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLogWithSize(storageAt(t, 0, 0, ents...), discardLogger, tc.max)
-			l.commitTo(9)
+			l := openLog(storageAt(t, 0, 0, ents...), discardLogger, tc.max)
+			l.raiseCommit(9)
 			for n, s := range tc.steps {
 				if s.take {
-					got := l.nextCommittedEnts(false)
+					got := l.toApply(false)
 					require.Equal(t, s.wantTaken > 0, len(got) > 0, "step %d", n)
 					if len(got) > 0 {
 						require.Equal(t, s.wantTaken, got[len(got)-1].Index, "step %d", n)
 						require.Equal(t, l.applying+1, got[0].Index, "step %d", n)
-						l.acceptApplying(s.wantTaken, entsSize(got), false)
+						l.markApplying(s.wantTaken, entsSize(got), false)
 					}
 				} else {
-					l.appliedTo(s.applyTo, s.applySize)
+					l.markApplied(s.applyTo, s.applySize)
 					continue
 				}
-				require.Equal(t, s.wantPaused, l.applyingEntsPaused, "step %d", n)
-				require.Equal(t, !s.wantPaused && l.applying < 9, l.hasNextCommittedEnts(false), "step %d", n)
+				require.Equal(t, s.wantPaused, l.pacing.paused, "step %d", n)
+				require.Equal(t, !s.wantPaused && l.applying < 9, l.hasToApply(false), "step %d", n)
 			}
 		})
 	}
 }
 
-func TestRaftLogSlice(t *testing.T) {
+func TestLogRead(t *testing.T) {
 	// Compacted at 2@1; 3..7@1 durable; 8..10@2 unstable. Equal sizes.
 	stored, unstable := sized(1, 3, 7, 10), sized(2, 8, 10, 10)
 	all := cat(stored, unstable)
@@ -424,10 +424,10 @@ func TestRaftLogSlice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := testLog(t, 2, 1, stored, unstable)
 			if tc.panics {
-				require.Panics(t, func() { _, _ = l.slice(tc.lo, tc.hi, tc.max) })
+				require.Panics(t, func() { _, _ = l.read(tc.lo, tc.hi, tc.max) })
 				return
 			}
-			got, err := l.slice(tc.lo, tc.hi, tc.max)
+			got, err := l.read(tc.lo, tc.hi, tc.max)
 			require.ErrorIs(t, err, tc.err)
 			if tc.err != nil {
 				return
@@ -441,33 +441,33 @@ func TestRaftLogSlice(t *testing.T) {
 	}
 }
 
-func TestRaftLogSliceUnstableOverridesStorage(t *testing.T) {
+func TestLogReadUnstableOverridesStorage(t *testing.T) {
 	// Storage still has 6..8@1, which the unstable 6..7@2 replaces.
 	l := testLog(t, 0, 0, run(1, 1, 8), run(2, 6, 7))
-	require.Equal(t, uint64(7), l.lastIndex())
-	got, err := l.slice(4, 8, noLimit)
+	require.Equal(t, uint64(7), l.last())
+	got, err := l.read(4, 8, noLimit)
 	require.NoError(t, err)
 	require.Equal(t, cat(run(1, 4, 5), run(2, 6, 7)), got)
-	term, err := l.term(6)
+	term, err := l.termAt(6)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), term)
-	require.Panics(t, func() { _, _ = l.slice(4, 9, noLimit) }, "8 is no longer in the log")
+	require.Panics(t, func() { _, _ = l.read(4, 9, noLimit) }, "8 is no longer in the log")
 }
 
 // TestRaftLogSliceNoAliasing appends to every kind of result slice and
 // checks that the log is unaffected.
-func TestRaftLogSliceNoAliasing(t *testing.T) {
+func TestLogReadNoAliasing(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 4), run(1, 5, 8))
-	want := deepCopy(l.allEntries())
+	want := deepCopy(l.everything())
 	for _, r := range [][2]uint64{{1, 3}, {5, 7}, {2, 7}, {1, 9}} {
-		got, err := l.slice(r[0], r[1], noLimit)
+		got, err := l.read(r[0], r[1], noLimit)
 		require.NoError(t, err)
 		_ = append(got, pb.Entry{Index: r[1], Term: 99})
 	}
-	require.Equal(t, want, l.allEntries())
-	got, _ := l.slice(5, 7, noLimit)
+	require.Equal(t, want, l.everything())
+	got, _ := l.read(5, 7, noLimit)
 	held := deepCopy(got)
-	l.append(run(2, 6, 9)...)
+	l.write(run(2, 6, 9)...)
 	require.Equal(t, held, got, "entries handed out survive truncation")
 }
 
@@ -516,7 +516,7 @@ func (s sliceScenario) entry(term, index uint64) pb.Entry {
 }
 
 // build returns the log, and what the log holds by index (the naive view).
-func (s sliceScenario) build(t testing.TB) (*raftLog, map[uint64]pb.Entry) {
+func (s sliceScenario) build(t testing.TB) (*entryLog, map[uint64]pb.Entry) {
 	ms := storageAt(t, s.compacted, 1)
 	truth := map[uint64]pb.Entry{}
 	var stored, unstable []pb.Entry
@@ -525,13 +525,13 @@ func (s sliceScenario) build(t testing.TB) (*raftLog, map[uint64]pb.Entry) {
 		truth[i] = stored[len(stored)-1]
 	}
 	require.NoError(t, ms.Append(stored))
-	l := newLog(ms, discardLogger)
+	l := openLog(ms, discardLogger, noLimit)
 	if s.unstableAt <= s.last {
 		for i := s.unstableAt; i <= s.last; i++ {
 			unstable = append(unstable, s.entry(2, i))
 			truth[i] = unstable[len(unstable)-1]
 		}
-		l.append(unstable...)
+		l.write(unstable...)
 	}
 	// Storage entries past the unstable part's end are no longer in the log.
 	if len(unstable) > 0 {
@@ -558,10 +558,10 @@ func naiveSlice(truth map[uint64]pb.Entry, lo, hi uint64, max entryEncodingSize)
 	return out
 }
 
-func TestRaftLogSliceMatchesNaive(t *testing.T) {
+func TestLogReadMatchesNaive(t *testing.T) {
 	check := func(s sliceScenario) bool {
 		l, truth := s.build(t)
-		got, err := l.slice(s.lo, s.hi, s.max)
+		got, err := l.read(s.lo, s.hi, s.max)
 		if s.lo <= s.compacted {
 			return errors.Is(err, ErrCompacted)
 		}
@@ -573,7 +573,7 @@ func TestRaftLogSliceMatchesNaive(t *testing.T) {
 		// scan must deliver the same entries, in pages that each obey the
 		// slice rule.
 		var scanned []pb.Entry
-		err = l.scan(s.lo, s.hi, s.max, func(page []pb.Entry) error {
+		err = l.pages(s.lo, s.hi, s.max, func(page []pb.Entry) error {
 			if !reflect.DeepEqual(page, naiveSlice(truth, page[0].Index, s.hi, s.max)) {
 				return fmt.Errorf("page %v is not a maximal page", page)
 			}
@@ -592,13 +592,13 @@ func TestRaftLogSliceMatchesNaive(t *testing.T) {
 	}
 }
 
-func TestRaftLogScan(t *testing.T) {
+func TestLogScan(t *testing.T) {
 	ents := sized(1, 1, 10, 20)
 	one := entsSize(ents[:1])
 	l := testLog(t, 0, 0, ents[:6], ents[6:])
 
 	var pages [][2]uint64
-	err := l.scan(2, 10, 3*one, func(p []pb.Entry) error {
+	err := l.pages(2, 10, 3*one, func(p []pb.Entry) error {
 		pages = append(pages, [2]uint64{p[0].Index, p[len(p)-1].Index})
 		return nil
 	})
@@ -607,7 +607,7 @@ func TestRaftLogScan(t *testing.T) {
 
 	stop := errors.New("enough")
 	calls := 0
-	err = l.scan(1, 11, one, func([]pb.Entry) error {
+	err = l.pages(1, 11, one, func([]pb.Entry) error {
 		calls++
 		if calls == 3 {
 			return stop
@@ -618,98 +618,98 @@ func TestRaftLogScan(t *testing.T) {
 	require.Equal(t, 3, calls)
 
 	require.NoError(t, l.storage.(*MemoryStorage).Compact(3))
-	require.ErrorIs(t, l.scan(2, 5, noLimit, func([]pb.Entry) error { return nil }), ErrCompacted)
+	require.ErrorIs(t, l.pages(2, 5, noLimit, func([]pb.Entry) error { return nil }), ErrCompacted)
 }
 
 // TestRaftLogPersistenceCycle runs entries and a snapshot through the
 // hand-out, persist and acknowledge cycle the way RawNode will.
-func TestRaftLogPersistenceCycle(t *testing.T) {
+func TestLogPersistenceCycle(t *testing.T) {
 	ms := storageAt(t, 0, 0, run(1, 1, 2)...)
-	l := newLog(ms, discardLogger)
-	require.Equal(t, uint64(3), l.append(run(1, 3, 3)...))
-	require.Equal(t, uint64(5), l.append(run(1, 4, 5)...))
+	l := openLog(ms, discardLogger, noLimit)
+	require.Equal(t, uint64(3), l.write(run(1, 3, 3)...))
+	require.Equal(t, uint64(5), l.write(run(1, 4, 5)...))
 
-	require.True(t, l.hasNextUnstableEnts())
-	batch := l.nextUnstableEnts()
+	require.True(t, l.hasToPersist())
+	batch := l.toPersist()
 	require.Equal(t, run(1, 3, 5), batch)
-	l.acceptUnstable()
-	require.False(t, l.hasNextUnstableEnts())
-	require.True(t, l.hasNextOrInProgressUnstableEnts())
+	l.markPersisting()
+	require.False(t, l.hasToPersist())
+	require.True(t, l.hasUndurable())
 
-	l.commitTo(5)
-	require.Equal(t, run(1, 1, 2), l.nextCommittedEnts(false), "only durable entries without allowUnstable")
-	require.Equal(t, run(1, 1, 5), l.nextCommittedEnts(true))
+	l.raiseCommit(5)
+	require.Equal(t, run(1, 1, 2), l.toApply(false), "only durable entries without allowUnstable")
+	require.Equal(t, run(1, 1, 5), l.toApply(true))
 
 	require.NoError(t, ms.Append(batch))
-	l.stableTo(entryID{term: 1, index: 5})
-	require.False(t, l.hasNextOrInProgressUnstableEnts())
-	require.Equal(t, run(1, 1, 5), l.nextCommittedEnts(false))
-	require.Equal(t, run(1, 1, 5), l.allEntries())
+	l.markDurable(entryID{term: 1, index: 5})
+	require.False(t, l.hasUndurable())
+	require.Equal(t, run(1, 1, 5), l.toApply(false))
+	require.Equal(t, run(1, 1, 5), l.everything())
 	require.Equal(t, run(1, 4, 5), mustEntries(t, l, 4))
-	ents, err := l.entries(6, noLimit)
+	ents, err := l.entriesFrom(6, noLimit)
 	require.NoError(t, err)
 	require.Nil(t, ents)
 
 	// A snapshot from the leader replaces the log; committed entries wait
 	// until it is durable.
 	snap := *snapAt(12, 3)
-	l.restore(snap)
+	l.installSnapshot(snap)
 	require.Equal(t, uint64(12), l.committed)
-	require.True(t, l.hasNextUnstableSnapshot())
-	require.Equal(t, &snap, l.nextUnstableSnapshot())
-	require.False(t, l.hasNextCommittedEnts(true))
-	l.acceptUnstable()
-	require.False(t, l.hasNextUnstableSnapshot())
-	require.True(t, l.hasNextOrInProgressSnapshot())
+	require.True(t, l.hasSnapshotToPersist())
+	require.Equal(t, &snap, l.snapshotToPersist())
+	require.False(t, l.hasToApply(true))
+	l.markPersisting()
+	require.False(t, l.hasSnapshotToPersist())
+	require.True(t, l.snapshotPending())
 
 	require.NoError(t, ms.ApplySnapshot(snap))
-	l.stableSnapTo(12)
-	require.False(t, l.hasNextOrInProgressSnapshot())
-	require.Equal(t, uint64(13), l.firstIndex())
-	require.Equal(t, uint64(12), l.lastIndex())
-	l.appliedTo(12, 0)
-	require.False(t, l.hasNextCommittedEnts(true))
+	l.markSnapshotDurable(12)
+	require.False(t, l.snapshotPending())
+	require.Equal(t, uint64(13), l.first())
+	require.Equal(t, uint64(12), l.last())
+	l.markApplied(12, 0)
+	require.False(t, l.hasToApply(true))
 }
 
-func mustEntries(t testing.TB, l *raftLog, from uint64) []pb.Entry {
+func mustEntries(t testing.TB, l *entryLog, from uint64) []pb.Entry {
 	t.Helper()
-	ents, err := l.entries(from, noLimit)
+	ents, err := l.entriesFrom(from, noLimit)
 	require.NoError(t, err)
 	return ents
 }
 
-func TestRaftLogString(t *testing.T) {
+func TestLogString(t *testing.T) {
 	l := testLog(t, 0, 0, run(1, 1, 2), run(1, 3, 4))
-	l.commitTo(3)
+	l.raiseCommit(3)
 	require.Equal(t, "committed=3, applied=0, applying=0, unstable.offset=3, unstable.offsetInProgress=3, len(unstable.Entries)=2", l.String())
 }
 
 // BenchmarkRaftLogAppend appends single entries the way a leader does, with
 // the persist/acknowledge cycle every 64 entries.
-func BenchmarkRaftLogAppend(b *testing.B) {
+func BenchmarkLogAppend(b *testing.B) {
 	ms := NewMemoryStorage()
-	l := newLog(ms, discardLogger)
+	l := openLog(ms, discardLogger, noLimit)
 	data := make([]byte, 128)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		idx := l.lastIndex() + 1
-		l.append(pb.Entry{Term: 1, Index: idx, Data: data})
+		idx := l.last() + 1
+		l.write(pb.Entry{Term: 1, Index: idx, Data: data})
 		if idx%64 == 0 {
-			batch := l.nextUnstableEnts()
-			l.acceptUnstable()
+			batch := l.toPersist()
+			l.markPersisting()
 			_ = ms.Append(batch)
-			l.stableTo(entryID{term: 1, index: idx})
+			l.markDurable(entryID{term: 1, index: idx})
 		}
 	}
 }
 
 // BenchmarkRaftLogSlice reads 100-entry ranges straddling the storage and
 // unstable boundary, unlimited and with a budget of about 30 entries.
-func BenchmarkRaftLogSlice(b *testing.B) {
+func BenchmarkLogRead(b *testing.B) {
 	ms := storageAt(b, 0, 0, sized(1, 1, 1000, 128)...)
-	l := newLog(ms, discardLogger)
-	l.append(sized(1, 1001, 2000, 128)...)
+	l := openLog(ms, discardLogger, noLimit)
+	l.write(sized(1, 1001, 2000, 128)...)
 	limit := 30 * entsSize(sized(1, 1000, 1000, 128))
 	for _, bc := range []struct {
 		name string
@@ -719,7 +719,7 @@ func BenchmarkRaftLogSlice(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				lo := uint64(951 + i%40)
-				if _, err := l.slice(lo, lo+100, bc.max); err != nil {
+				if _, err := l.read(lo, lo+100, bc.max); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -746,4 +746,27 @@ func BenchmarkMemoryStorageAppendEntries(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestFitsWholeNeverOverstates checks fitsWhole against the encoded sizes:
+// whenever it says a batch fits, limitSize would keep all of it.
+func TestFitsWholeNeverOverstates(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for k := 0; k < 5000; k++ {
+		ents := make([]pb.Entry, rng.Intn(6))
+		for i := range ents {
+			ents[i] = pb.Entry{Term: rng.Uint64() >> uint(rng.Intn(64)), Index: rng.Uint64() >> uint(rng.Intn(64)),
+				Type: pb.EntryType(rng.Intn(3))}
+			if rng.Intn(3) > 0 {
+				ents[i].Data = make([]byte, rng.Intn(300))
+			}
+		}
+		budget := entryEncodingSize(rng.Intn(2000))
+		if fitsWhole(ents, budget) {
+			require.LessOrEqual(t, entsSize(ents), budget, "%v", ents)
+		}
+	}
+	require.True(t, fitsWhole(sized(1, 1, 3, 10), noLimit))
+	require.True(t, fitsWhole(sized(1, 1, 3, 10), 3*(maxEntryOverhead+10)))
+	require.False(t, fitsWhole(sized(1, 1, 3, 10), 3*(maxEntryOverhead+10)-1))
 }

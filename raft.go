@@ -99,7 +99,7 @@ type raft struct {
 	// configuration. Learners never campaign.
 	isLearner bool
 
-	raftLog *raftLog
+	log *entryLog
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
 	// order is trk's members in ID order and its commit rule, remade
@@ -181,7 +181,7 @@ func newRaft(c *Config) *raft {
 	}
 	r := &raft{
 		id:                          c.ID,
-		raftLog:                     newLogWithSize(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady)),
+		log:                         openLog(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady)),
 		maxMsgSize:                  entryEncodingSize(c.MaxSizePerMsg),
 		maxUncommittedSize:          entryPayloadSize(c.MaxUncommittedEntriesSize),
 		trk:                         tracker.MakeProgressTracker(c.MaxInflightMsgs, c.MaxInflightBytes),
@@ -196,12 +196,13 @@ func newRaft(c *Config) *raft {
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
 	}
-	r.restoreConfState(cs, r.raftLog.lastIndex())
+	r.fitLog(c)
+	r.restoreConfState(cs, r.log.last())
 	if !IsEmptyHardState(hs) {
 		r.loadState(hs)
 	}
 	if c.Applied > 0 {
-		r.raftLog.appliedTo(c.Applied, 0 /* size */)
+		r.log.markApplied(c.Applied, 0 /* size */)
 	}
 	r.becomeFollower(r.Term, None /* lead */)
 	r.startLease(hs)
@@ -215,9 +216,9 @@ func (r *raft) logStart() {
 	for _, id := range r.trk.VoterNodes() {
 		peers = append(peers, fmt.Sprintf("%x", id))
 	}
-	last := r.raftLog.lastEntryID()
+	last := r.log.lastID()
 	r.logger.Infof("newRaft %x [peers: [%s], term: %d, commit: %d, applied: %d, lastindex: %d, lastterm: %d]",
-		r.id, strings.Join(peers, ","), r.Term, r.raftLog.committed, r.raftLog.applied, last.index, last.term)
+		r.id, strings.Join(peers, ","), r.Term, r.log.committed, r.log.applied, last.index, last.term)
 }
 
 // restoreConfState installs the configuration cs, as found in storage or in
@@ -248,17 +249,17 @@ func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState:
 // hardState is the state that must be durable before messages that depend
 // on it are sent.
 func (r *raft) hardState() pb.HardState {
-	return pb.HardState{Term: r.Term, Vote: r.Vote, Commit: r.raftLog.committed}
+	return pb.HardState{Term: r.Term, Vote: r.Vote, Commit: r.log.committed}
 }
 
 // loadState restores the durable state read from storage. A commit index
 // the log cannot hold means storage is corrupt, and panics.
 func (r *raft) loadState(hs pb.HardState) {
-	if hs.Commit < r.raftLog.committed || hs.Commit > r.raftLog.lastIndex() {
+	if hs.Commit < r.log.committed || hs.Commit > r.log.last() {
 		panic(fmt.Sprintf("raft: %x HardState commit index %d is outside [%d, %d]",
-			r.id, hs.Commit, r.raftLog.committed, r.raftLog.lastIndex()))
+			r.id, hs.Commit, r.log.committed, r.log.last()))
 	}
-	r.raftLog.committed = hs.Commit
+	r.log.committed = hs.Commit
 	r.Term, r.Vote = hs.Term, hs.Vote
 }
 
@@ -283,7 +284,7 @@ func (r *raft) reset(term uint64) {
 // resetProgress forgets what is known about every peer: nothing matched,
 // next send right after the last entry. The node itself matches its log.
 func (r *raft) resetProgress() {
-	last := r.raftLog.lastIndex()
+	last := r.log.last()
 	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{
 			Next:      last + 1,
@@ -362,7 +363,7 @@ func (r *raft) becomeLeader() {
 	self.RecentActive = true
 	// Some entry in the tail may be an unapplied conf change; rather than
 	// scan for it, refuse new changes until the whole tail is applied.
-	r.pendingConfIndex = r.raftLog.lastIndex()
+	r.pendingConfIndex = r.log.last()
 	if !r.appendEntry(pb.Entry{Data: nil}) {
 		// An empty payload is exempt from the uncommitted-size limit.
 		panic(fmt.Sprintf("raft: %x dropped its empty leader entry at term %d", r.id, r.Term))

@@ -17,11 +17,11 @@ func TestPaperStaleTermRequestRejected(t *testing.T) {
 	nw.campaign(1)
 	nw.campaign(2) // term 2
 	r := nw.node(3).r()
-	before := r.raftLog.lastIndex()
+	before := r.log.last()
 	_ = r.Step(pb.Message{From: 1, To: 3, Type: pb.MsgApp, Term: 1, Index: before, LogTerm: 2,
 		Entries: []pb.Entry{{Index: before + 1, Term: 1}}})
-	if r.raftLog.lastIndex() != before || r.Term != 2 {
-		t.Fatalf("stale append accepted: last %d term %d", r.raftLog.lastIndex(), r.Term)
+	if r.log.last() != before || r.Term != 2 {
+		t.Fatalf("stale append accepted: last %d term %d", r.log.last(), r.Term)
 	}
 }
 
@@ -134,8 +134,8 @@ func TestPaperLeaderRepairsInconsistentFollower(t *testing.T) {
 	_ = nw.propose(2, "kept")
 	nw.heal()
 	nw.tick(2, 1)
-	want := nw.node(2).r().raftLog.allEntries()
-	got := nw.node(1).r().raftLog.allEntries()
+	want := nw.node(2).r().log.everything()
+	got := nw.node(1).r().log.everything()
 	if len(got) != len(want) {
 		t.Fatalf("repaired log has %d entries, want %d", len(got), len(want))
 	}
@@ -154,12 +154,12 @@ func TestPaperCommitOnMajority(t *testing.T) {
 	nw.isolate(4)
 	nw.isolate(5)
 	_ = nw.propose(1, "a")
-	if c := nw.node(1).r().raftLog.committed; c != 3 {
+	if c := nw.node(1).r().log.committed; c != 3 {
 		t.Fatalf("commit %d with a majority up, want 3", c)
 	}
 	nw.isolate(3)
 	_ = nw.propose(1, "b")
-	if c := nw.node(1).r().raftLog.committed; c != 3 {
+	if c := nw.node(1).r().log.committed; c != 3 {
 		t.Fatalf("commit %d without a majority, want 3", c)
 	}
 }
@@ -184,11 +184,11 @@ func TestPaperNoCommitOfOldTermByCounting(t *testing.T) {
 	pr := r.trk.Progress[2]
 	pr.MaybeUpdate(3) // a majority (1 and 2) holds index 3 of term 1
 	if r.maybeCommit() {
-		t.Fatalf("committed index %d of an earlier term by counting", r.raftLog.committed)
+		t.Fatalf("committed index %d of an earlier term by counting", r.log.committed)
 	}
 	pr.MaybeUpdate(4) // and now the leader's own entry
-	if !r.maybeCommit() || r.raftLog.committed != 4 {
-		t.Fatalf("commit %d, want 4 once an entry of the current term is replicated", r.raftLog.committed)
+	if !r.maybeCommit() || r.log.committed != 4 {
+		t.Fatalf("commit %d, want 4 once an entry of the current term is replicated", r.log.committed)
 	}
 }
 
@@ -199,7 +199,7 @@ func TestPaperVoteDeniedToLessUpToDateCandidate(t *testing.T) {
 	nw.campaign(1)
 	_ = nw.propose(1, "a")
 	r := nw.node(2).r()
-	last := r.raftLog.lastEntryID()
+	last := r.log.lastID()
 	_ = r.Step(pb.Message{From: 3, To: 2, Type: pb.MsgVote, Term: 5, LogTerm: last.term, Index: last.index - 1})
 	if r.Vote == 3 {
 		t.Fatal("voted for a candidate with a shorter log")

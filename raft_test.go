@@ -16,10 +16,10 @@ func TestElectionAppendsEmptyEntryAndCommitsIt(t *testing.T) {
 	nw.mustLead(1)
 	for _, id := range nw.ids {
 		r := nw.node(id).r()
-		if r.Term != 1 || r.lead != 1 || r.raftLog.committed != 2 {
-			t.Fatalf("node %d: term %d lead %d commit %d, want 1, 1, 2", id, r.Term, r.lead, r.raftLog.committed)
+		if r.Term != 1 || r.lead != 1 || r.log.committed != 2 {
+			t.Fatalf("node %d: term %d lead %d commit %d, want 1, 1, 2", id, r.Term, r.lead, r.log.committed)
 		}
-		if e := r.raftLog.allEntries(); len(e) != 1 || e[0].Term != 1 || len(e[0].Data) != 0 {
+		if e := r.log.everything(); len(e) != 1 || e[0].Term != 1 || len(e[0].Data) != 0 {
 			t.Fatalf("node %d log %v, want one empty entry of term 1", id, e)
 		}
 	}
@@ -143,7 +143,7 @@ func TestLeaderTransferCatchesUpLaggingTarget(t *testing.T) {
 	nw.settle()
 	nw.mustLead(3)
 	// 2: first leader's entry, 3: "x", 4: the new leader's entry.
-	if got := nw.node(3).r().raftLog.lastIndex(); got != 4 {
+	if got := nw.node(3).r().log.last(); got != 4 {
 		t.Fatalf("new leader's last index %d, want 4", got)
 	}
 }
@@ -301,7 +301,7 @@ func TestConfChangeValidationAllowsOnePending(t *testing.T) {
 			}
 		}
 		nw.settle()
-		ents := nw.node(1).r().raftLog.allEntries()
+		ents := nw.node(1).r().log.everything()
 		last := ents[len(ents)-1]
 		if got := last.Type == pb.EntryConfChange; got != disabled {
 			t.Fatalf("validation disabled=%v: second change kept=%v (%v)", disabled, got, last)
@@ -316,7 +316,7 @@ func TestConfChangeLeavingJointRefusedOutsideJoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	nw.settle()
-	ents := nw.node(1).r().raftLog.allEntries()
+	ents := nw.node(1).r().log.everything()
 	if last := ents[len(ents)-1]; last.Type != pb.EntryNormal || len(last.Data) != 0 {
 		t.Fatalf("leave-joint outside joint kept: %v", last)
 	}
@@ -348,13 +348,13 @@ func TestNoCampaignWithUnappliedConfChange(t *testing.T) {
 	r := nw.node(1).r()
 	ccv := pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: 2}
 	cc, _ := ccv.Marshal()
-	r.raftLog.append(pb.Entry{Term: 1, Index: 2, Type: pb.EntryConfChange, Data: cc})
-	r.raftLog.commitTo(2)
+	r.log.write(pb.Entry{Term: 1, Index: 2, Type: pb.EntryConfChange, Data: cc})
+	r.log.raiseCommit(2)
 	_ = r.Step(pb.Message{From: 1, Type: pb.MsgHup})
 	if r.state != StateFollower {
 		t.Fatalf("campaigned with an unapplied conf change: %s", r.state)
 	}
-	r.raftLog.appliedTo(2, 0)
+	r.log.markApplied(2, 0)
 	_ = r.Step(pb.Message{From: 1, Type: pb.MsgHup})
 	if r.state != StateCandidate {
 		t.Fatalf("state %s after applying, want candidate", r.state)
@@ -509,7 +509,7 @@ func TestSnapshotSentToLaggingFollowerOnlyWhenActive(t *testing.T) {
 	}
 	n1.rn.ReportSnapshot(3, SnapshotFinish)
 	nw.tick(1, 1)
-	if got := nw.node(3).r().raftLog.lastIndex(); got != 5 {
+	if got := nw.node(3).r().log.last(); got != 5 {
 		t.Fatalf("follower last index %d after the snapshot, want 5", got)
 	}
 }
@@ -549,15 +549,15 @@ func TestRestoreIgnoresStaleAndFastForwardsMatching(t *testing.T) {
 		t.Fatal("restored a snapshot behind the commit index")
 	}
 	// A snapshot of an entry the log holds only moves the commit index.
-	r.raftLog.append(pb.Entry{Index: 4, Term: 2})
+	r.log.write(pb.Entry{Index: 4, Term: 2})
 	matching := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 4, Term: 2, ConfState: cs}}
-	if r.restore(matching) || r.raftLog.committed != 4 || r.raftLog.lastIndex() != 4 {
-		t.Fatalf("matching snapshot: committed %d last %d", r.raftLog.committed, r.raftLog.lastIndex())
+	if r.restore(matching) || r.log.committed != 4 || r.log.last() != 4 {
+		t.Fatalf("matching snapshot: committed %d last %d", r.log.committed, r.log.last())
 	}
 	// A conflicting one replaces the log.
 	conflicting := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 6, Term: 3, ConfState: cs}}
-	if !r.restore(conflicting) || r.raftLog.lastIndex() != 6 || r.raftLog.committed != 6 {
-		t.Fatalf("conflicting snapshot not installed: %s", r.raftLog)
+	if !r.restore(conflicting) || r.log.last() != 6 || r.log.committed != 6 {
+		t.Fatalf("conflicting snapshot not installed: %s", r.log)
 	}
 	// One that does not list this node is refused.
 	foreign := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 9, Term: 3, ConfState: pb.ConfState{Voters: []uint64{1}}}}
@@ -633,15 +633,15 @@ func TestStaleStorageAppendRespDoesNotStabilize(t *testing.T) {
 	_ = s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}})
 	r := newRaft(netConfig(1, s))
 	r.becomeFollower(2, 2)
-	r.raftLog.append(pb.Entry{Index: 2, Term: 2})
+	r.log.write(pb.Entry{Index: 2, Term: 2})
 	r.becomeFollower(3, 2)
-	r.raftLog.append(pb.Entry{Index: 2, Term: 2}) // the same entry, now from term 3's leader
+	r.log.write(pb.Entry{Index: 2, Term: 2}) // the same entry, now from term 3's leader
 	_ = r.Step(pb.Message{Type: pb.MsgStorageAppendResp, From: LocalAppendThread, Term: 2, Index: 2, LogTerm: 2})
-	if !r.raftLog.hasNextOrInProgressUnstableEnts() {
+	if !r.log.hasUndurable() {
 		t.Fatal("an append response from an older term marked the entry durable")
 	}
 	_ = r.Step(pb.Message{Type: pb.MsgStorageAppendResp, From: LocalAppendThread, Term: 3, Index: 2, LogTerm: 2})
-	if r.raftLog.hasNextOrInProgressUnstableEnts() {
+	if r.log.hasUndurable() {
 		t.Fatal("a current append response did not mark the entry durable")
 	}
 }

@@ -157,12 +157,12 @@ func (rn *RawNode) readyWithoutAccept(rd *Ready) {
 		// Capped: the array goes on serving raft (see addReadState).
 		rd.ReadStates = r.readStates[:n:n]
 	}
-	rd.Entries = r.raftLog.nextUnstableEnts()
+	rd.Entries = r.log.toPersist()
 	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
-	if snap := r.raftLog.nextUnstableSnapshot(); snap != nil {
+	if snap := r.log.snapshotToPersist(); snap != nil {
 		rd.Snapshot = *snap
 	}
-	rd.CommittedEntries = r.raftLog.nextCommittedEnts(rn.applyUnstableEntries())
+	rd.CommittedEntries = r.log.toApply(rn.applyUnstableEntries())
 	var out []pb.Message
 	if rn.async {
 		out = appendStorageWork(r, r.msgs, rd)
@@ -248,7 +248,7 @@ func needStorageAppendMsg(r *raft, rd *Ready) bool {
 // awaits its acknowledgement, even one handed out by an earlier Ready
 // (fillStorageAppendResp explains why).
 func needStorageAppendRespMsg(r *raft, rd *Ready) bool {
-	return r.raftLog.hasNextOrInProgressUnstableEnts() || !IsEmptySnap(rd.Snapshot)
+	return r.log.hasUndurable() || !IsEmptySnap(rd.Snapshot)
 }
 
 // snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
@@ -267,9 +267,8 @@ func snapshotCopy(rd *Ready) *pb.Snapshot {
 // (votes, append acknowledgements), then the acknowledgement back to this
 // node.
 //
-// The Responses order matters for speed: on a leader, its own MsgAppResp is
-// handled while the entries are still in the unstable log, where looking up
-// their terms is cheap; the MsgStorageAppendResp that drops them comes last.
+// The Responses order: on a leader, its own MsgAppResp comes before the
+// MsgStorageAppendResp that marks the entries durable.
 //
 // The HardState travels in the message's Term, Vote and Commit. Without a
 // change they all stay zero, so that the HardState rebuilt from them is
@@ -302,16 +301,16 @@ func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
 // It names the current term and the log's last entry, not the last entry of
 // this Ready. The term makes the acknowledgement stale after a term change:
 // a new leader may have overwritten the acknowledged indexes, and its
-// entries could still be on their way to storage, so dropping them from the
-// unstable log on the strength of an older write would be wrong. Naming the
-// last entry of the whole log, even when this Ready has no entries (a
-// HardState-only write after a term change), gives every term a chance to
-// acknowledge entries whose own acknowledgement went stale, so that the
-// unstable log is eventually trimmed.
+// entries could still be on their way to storage, so marking them durable
+// on the strength of an older write would be wrong. Naming the last entry
+// of the whole log, even when this Ready has no entries (a HardState-only
+// write after a term change), gives every term a chance to acknowledge
+// entries whose own acknowledgement went stale, so that the log's durable
+// mark eventually catches up.
 func fillStorageAppendResp(m *pb.Message, r *raft, rd *Ready) {
 	var last entryID // zero: nothing unstable to acknowledge
-	if r.raftLog.hasNextOrInProgressUnstableEnts() {
-		last = r.raftLog.lastEntryID()
+	if r.log.hasUndurable() {
+		last = r.log.lastID()
 	}
 	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, r.id, r.Term
 	m.LogTerm, m.Index = last.term, last.index
@@ -371,9 +370,9 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 		clear(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}
-	r.raftLog.acceptUnstable()
+	r.log.markPersisting()
 	if n := len(rd.CommittedEntries); n != 0 {
-		r.raftLog.acceptApplying(rd.CommittedEntries[n-1].Index, entsSize(rd.CommittedEntries),
+		r.log.markApplying(rd.CommittedEntries[n-1].Index, r.log.pacedSize(rd.CommittedEntries),
 			rn.applyUnstableEntries())
 	}
 }
@@ -452,8 +451,8 @@ func (rn *RawNode) HasReady() bool {
 	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.reported.hard) {
 		return true
 	}
-	return r.raftLog.hasNextUnstableSnapshot() || r.raftLog.hasNextUnstableEnts() ||
-		r.raftLog.hasNextCommittedEnts(rn.applyUnstableEntries())
+	return r.log.hasSnapshotToPersist() || r.log.hasToPersist() ||
+		r.log.hasToApply(rn.applyUnstableEntries())
 }
 
 // Advance tells the RawNode that the last Ready has been handled: its state

@@ -637,7 +637,7 @@ func TestRawNodeReadyOwnership(t *testing.T) {
 		}
 		if i%3 == 0 {
 			// Follower 2 acknowledges everything so far.
-			last := rn.raft.raftLog.lastIndex()
+			last := rn.raft.log.last()
 			if err := rn.Step(pb.Message{Type: pb.MsgAppResp, From: 2, To: 1, Term: 1, Index: last}); err != nil {
 				t.Fatal(err)
 			}

@@ -247,7 +247,7 @@ func (ro *readOnly) lastPendingRound() []byte {
 // may trail its predecessor's.
 func (r *raft) handleReadIndex(m *pb.Message) {
 	if r.trk.IsSingleton() {
-		r.answerRead(m, r.raftLog.committed)
+		r.answerRead(m, r.log.committed)
 		return
 	}
 	if !r.committedEntryInCurrentTerm() {
@@ -261,7 +261,7 @@ func (r *raft) handleReadIndex(m *pb.Message) {
 // is of the current term. (A leader's term is never 0, so an unknown term,
 // reported as 0, never matches.)
 func (r *raft) committedEntryInCurrentTerm() bool {
-	return r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(r.raftLog.committed)) == r.Term
+	return r.log.termOrZero(r.log.committed) == r.Term
 }
 
 // responseToReadIndexReq answers req at readIndex: a local request becomes
@@ -295,7 +295,7 @@ func releasePendingReadIndexMessages(r *raft) {
 // mode right away, in safe mode once a quorum confirms leadership through a
 // heartbeat round (the leader's own confirmation counts at once).
 func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
-	readIndex := r.raftLog.committed
+	readIndex := r.log.committed
 	switch r.readOnly.option {
 	case ReadOnlyLeaseBased:
 		if r.leaseValid() {

@@ -22,7 +22,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 		return false
 	}
 	prev := pr.Next - 1
-	prevTerm, err := r.raftLog.term(prev)
+	prevTerm, err := r.log.termAt(prev)
 	if err != nil {
 		// The entry is compacted: only a snapshot can catch the peer up.
 		return r.maybeSendSnapshot(to, pr)
@@ -32,7 +32,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	// was lost, its answer (prompted by heartbeats) is what empties the
 	// window again.
 	if pr.State != tracker.StateReplicate || !pr.Inflights.Full() {
-		ents, err = r.raftLog.entries(pr.Next, r.maxMsgSize)
+		ents, err = r.log.entriesFrom(pr.Next, r.maxMsgSize)
 	}
 	if len(ents) == 0 && !sendIfEmpty {
 		return false
@@ -40,7 +40,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	if err != nil {
 		return r.maybeSendSnapshot(to, pr)
 	}
-	commit := r.raftLog.committed
+	commit := r.log.committed
 	r.send(&pb.Message{To: to, Type: pb.MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: commit})
 	pr.SentEntries(len(ents), uint64(payloadsSize(ents)))
 	pr.SentCommit(commit)
@@ -61,7 +61,7 @@ func (r *raft) bcastAppend() {
 // (the leader sends itself no MsgApp). It reports false, appending nothing,
 // if es would exceed the uncommitted-size limit.
 func (r *raft) appendEntry(es ...pb.Entry) bool {
-	last := r.raftLog.lastIndex()
+	last := r.log.last()
 	for i := range es {
 		es[i].Term, es[i].Index = r.Term, last+1+uint64(i)
 	}
@@ -69,7 +69,7 @@ func (r *raft) appendEntry(es ...pb.Entry) bool {
 		r.logger.Warningf("%x appending new entries to log would exceed uncommitted entry size limit; dropping proposal", r.id)
 		return false
 	}
-	last = r.raftLog.append(es...)
+	last = r.log.write(es...)
 	r.send(&pb.Message{To: r.id, Type: pb.MsgAppResp, Index: last})
 	return true
 }
@@ -78,7 +78,7 @@ func (r *raft) appendEntry(es ...pb.Entry) bool {
 // entry is of the leader's term (thesis §3.6.2). It reports whether the
 // commit index moved. Leaders only.
 func (r *raft) maybeCommit() bool {
-	return r.raftLog.maybeCommit(entryID{term: r.Term, index: r.order.Committed()})
+	return r.log.commitOwn(entryID{term: r.Term, index: r.order.Committed()})
 }
 
 // increaseUncommittedSize admits es into the uncommitted tail if the tail
@@ -128,14 +128,14 @@ func logSliceFromMsgApp(m *pb.Message) logSlice {
 // it: with the last index it now matches, or with a rejection that hints
 // where the logs may agree.
 func (r *raft) handleAppendEntries(m *pb.Message) {
-	matched := r.raftLog.committed
+	matched := r.log.committed
 	// Below the commit index every log agrees with the leader's: the
 	// answer is the commit index, where the leader can continue.
 	if m.Index >= matched {
-		last, ok := r.raftLog.maybeAppend(logSliceFromMsgApp(m), m.Commit)
+		last, ok := r.log.acceptAppend(logSliceFromMsgApp(m), m.Commit)
 		if !ok {
 			r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
-				r.id, r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(m.Index)), m.Index, m.LogTerm, m.Index, m.From)
+				r.id, r.log.termOrZero(m.Index), m.Index, m.LogTerm, m.Index, m.From)
 			r.rejectAppend(m)
 			return
 		}
@@ -153,7 +153,7 @@ func (r *raft) handleAppendEntries(m *pb.Message) {
 // by one. The index is at least the commit index here, so the hint names a
 // real entry (term 0 only for an empty log).
 func (r *raft) rejectAppend(m *pb.Message) {
-	hintIndex, hintTerm := r.raftLog.findConflictByTerm(min(m.Index, r.raftLog.lastIndex()), m.LogTerm)
+	hintIndex, hintTerm := r.log.backtrack(min(m.Index, r.log.last()), m.LogTerm)
 	r.send(&pb.Message{
 		To:         m.From,
 		Type:       pb.MsgAppResp,
@@ -191,7 +191,7 @@ func (r *raft) handleAppendRejection(m *pb.Message, pr *tracker.Progress) {
 		r.id, m.RejectHint, m.LogTerm, m.From, m.Index)
 	next := m.RejectHint
 	if m.LogTerm > 0 {
-		next, _ = r.raftLog.findConflictByTerm(m.RejectHint, m.LogTerm)
+		next, _ = r.log.backtrack(m.RejectHint, m.LogTerm)
 	}
 	if !pr.MaybeDecrTo(m.Index, next) {
 		return
@@ -216,7 +216,7 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 		// The leader committed in its term, so deferred reads can be served.
 		releasePendingReadIndexMessages(r)
 		r.bcastAppend()
-	} else if m.From != r.id && pr.CanBumpCommit(r.raftLog.committed) {
+	} else if m.From != r.id && pr.CanBumpCommit(r.log.committed) {
 		// The peer may not know the latest commit index; tell it now rather
 		// than at the next heartbeat.
 		r.sendAppend(m.From)
@@ -226,7 +226,7 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 		for r.maybeSendAppend(m.From, false /* sendIfEmpty */) {
 		}
 	}
-	if m.From == r.leadTransferee && pr.Match == r.raftLog.lastIndex() {
+	if m.From == r.leadTransferee && pr.Match == r.log.last() {
 		r.logger.Infof("%x sent MsgTimeoutNow to %x after received MsgAppResp", r.id, m.From)
 		r.sendTimeoutNow(m.From)
 	}
@@ -240,7 +240,7 @@ func (r *raft) advanceFlowState(id uint64, pr *tracker.Progress, index uint64) {
 	switch {
 	case pr.State == tracker.StateProbe:
 		pr.BecomeReplicate()
-	case pr.State == tracker.StateSnapshot && pr.Match+1 >= r.raftLog.firstIndex():
+	case pr.State == tracker.StateSnapshot && pr.Match+1 >= r.log.first():
 		r.logger.Debugf("%x recovered from needing snapshot, resumed sending replication messages to %x [%s]", r.id, id, pr)
 		// Through probing, which accounts for the pending snapshot, to
 		// streaming right away, so that Status is consistent meanwhile.
@@ -254,7 +254,7 @@ func (r *raft) advanceFlowState(id uint64, pr *tracker.Progress, index uint64) {
 // handleStorageAppendResp records what the append thread made durable.
 func (r *raft) handleStorageAppendResp(m *pb.Message) {
 	if m.Index != 0 {
-		r.raftLog.stableTo(entryID{term: m.LogTerm, index: m.Index})
+		r.log.markDurable(entryID{term: m.LogTerm, index: m.Index})
 	}
 	if m.Snapshot != nil {
 		r.appliedSnap(m.Snapshot)
@@ -262,8 +262,8 @@ func (r *raft) handleStorageAppendResp(m *pb.Message) {
 }
 
 // handleStaleStorageAppendResp handles a storage append response from an
-// earlier term. Its entries may since have been replaced in the unstable
-// log by a later leader's at the same indexes (the ABA problem that the
+// earlier term. Its entries may since have been replaced in the log (not
+// yet durably) by a later leader's at the same indexes (the ABA problem that the
 // entry's term alone cannot rule out), so they are not marked durable. A
 // snapshot is committed state, durable whatever the term.
 func (r *raft) handleStaleStorageAppendResp(m *pb.Message) {

@@ -49,12 +49,12 @@ func (r *raft) commitSettledConfChanges() bool {
 		return false
 	}
 	settled := r.settledConfChange()
-	if settled <= r.raftLog.committed {
+	if settled <= r.log.committed {
 		return false
 	}
 	r.logger.Infof("%x raising its commit index from %d to %d: a configuration change follows the one at %d in its log, so that one is committed",
-		r.id, r.raftLog.committed, settled, settled)
-	r.raftLog.commitTo(settled)
+		r.id, r.log.committed, settled, settled)
+	r.log.raiseCommit(settled)
 	return true
 }
 
@@ -64,13 +64,13 @@ func (r *raft) commitSettledConfChanges() bool {
 // out for applying; it is empty or short unless storage lost a commit
 // index.
 func (r *raft) settledConfChange() uint64 {
-	l := r.raftLog
-	lo, hi := l.committed+1, l.lastIndex()+1
+	l := r.log
+	lo, hi := l.committed+1, l.last()+1
 	if lo >= hi {
 		return 0
 	}
 	var last, secondLast uint64
-	err := l.scan(lo, hi, l.maxApplyingEntsSize, func(ents []pb.Entry) error {
+	err := l.pages(lo, hi, l.pacing.limit, func(ents []pb.Entry) error {
 		for i := range ents {
 			if isConfChangeEntry(&ents[i]) {
 				last, secondLast = ents[i].Index, last

@@ -172,8 +172,8 @@ func TestRestartCommitFollowerRoute(t *testing.T) {
 	nw.deliverRound(to(1))    // 1 rejects that
 	nw.deliverRound(to(2))    // 2 probes with both entries
 	nw.deliverRound(to(1))    // 1 appends them with Commit:3
-	if st := nw.node(1).rn.BasicStatus(); st.Commit != 3 || nw.node(1).r().raftLog.lastIndex() != 4 {
-		t.Fatalf("node 1 before the crash: commit %d, last index %d; want 3, 4", st.Commit, nw.node(1).r().raftLog.lastIndex())
+	if st := nw.node(1).rn.BasicStatus(); st.Commit != 3 || nw.node(1).r().log.last() != 4 {
+		t.Fatalf("node 1 before the crash: commit %d, last index %d; want 3, 4", st.Commit, nw.node(1).r().log.last())
 	}
 	nw.restartNode(1, 2 /* commit */, splitBrainOpts)
 	nw.isolate(1)

@@ -18,7 +18,7 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 		r.logger.Debugf("ignore sending snapshot to %x since it is not recently active", to)
 		return false
 	}
-	snap, err := r.raftLog.snapshot()
+	snap, err := r.log.latestSnapshot()
 	if errors.Is(err, ErrSnapshotTemporarilyUnavailable) {
 		r.logger.Debugf("%x failed to send snapshot to %x because snapshot is temporarily unavailable", r.id, to)
 		return false
@@ -32,7 +32,7 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 	}
 	idx, term := snap.Metadata.Index, snap.Metadata.Term
 	r.logger.Debugf("%x [firstindex: %d, commit: %d] sent snapshot[index: %d, term: %d] to %x [%s]",
-		r.id, r.raftLog.firstIndex(), r.raftLog.committed, idx, term, to, pr)
+		r.id, r.log.first(), r.log.committed, idx, term, to, pr)
 	pr.BecomeSnapshot(idx)
 	r.logger.Debugf("%x paused sending replication messages to %x [%s]", r.id, to, pr)
 	r.send(&pb.Message{To: to, Type: pb.MsgSnap, Snapshot: &snap})
@@ -50,12 +50,12 @@ func (r *raft) handleSnapshot(m *pb.Message) {
 	}
 	idx, term := s.Metadata.Index, s.Metadata.Term
 	if r.restore(s) {
-		r.logger.Infof("%x [commit: %d] restored snapshot [index: %d, term: %d]", r.id, r.raftLog.committed, idx, term)
-		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.lastIndex()})
+		r.logger.Infof("%x [commit: %d] restored snapshot [index: %d, term: %d]", r.id, r.log.committed, idx, term)
+		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.log.last()})
 		return
 	}
-	r.logger.Infof("%x [commit: %d] ignored snapshot [index: %d, term: %d]", r.id, r.raftLog.committed, idx, term)
-	r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.raftLog.committed})
+	r.logger.Infof("%x [commit: %d] ignored snapshot [index: %d, term: %d]", r.id, r.log.committed, idx, term)
+	r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.log.committed})
 }
 
 // restore replaces the log and configuration with snapshot s and reports
@@ -64,7 +64,7 @@ func (r *raft) handleSnapshot(m *pb.Message) {
 // invalid; if the log already holds the snapshot's last entry, it only
 // commits up to it (the log beyond may be worth keeping).
 func (r *raft) restore(s pb.Snapshot) bool {
-	if s.Metadata.Index <= r.raftLog.committed {
+	if s.Metadata.Index <= r.log.committed {
 		return false
 	}
 	if r.state != StateFollower {
@@ -81,14 +81,14 @@ func (r *raft) restore(s pb.Snapshot) bool {
 		return false
 	}
 	snapID := entryID{term: s.Metadata.Term, index: s.Metadata.Index}
-	if r.raftLog.matchTerm(snapID) {
-		last := r.raftLog.lastEntryID()
+	if r.log.has(snapID) {
+		last := r.log.lastID()
 		r.logger.Infof("%x [commit: %d, lastindex: %d, lastterm: %d] fast-forwarded commit to snapshot [index: %d, term: %d]",
-			r.id, r.raftLog.committed, last.index, last.term, snapID.index, snapID.term)
-		r.raftLog.commitTo(snapID.index)
+			r.id, r.log.committed, last.index, last.term, snapID.index, snapID.term)
+		r.log.raiseCommit(snapID.index)
 		return false
 	}
-	if r.confChangeIn(r.raftLog.applied+1, r.raftLog.applying+1) {
+	if r.confChangeIn(r.log.applied+1, r.log.applying+1) {
 		// The application holds a configuration change it has not applied
 		// yet (asynchronous applying, or a Node stepping messages while its
 		// Ready is processed). Installing the snapshot's configuration now
@@ -96,7 +96,7 @@ func (r *raft) restore(s pb.Snapshot) bool {
 		// was never meant for, which etcd/raft answers with a panic. The
 		// leader sends the snapshot again once this node answers.
 		r.logger.Infof("%x [applied: %d, applying: %d] deferred snapshot [index: %d, term: %d]: a configuration change is being applied",
-			r.id, r.raftLog.applied, r.raftLog.applying, snapID.index, snapID.term)
+			r.id, r.log.applied, r.log.applying, snapID.index, snapID.term)
 		return false
 	}
 	return r.installSnapshot(s)
@@ -122,12 +122,12 @@ func (r *raft) installSnapshot(s pb.Snapshot) bool {
 			r.id, s.Metadata.Index, s.Metadata.Term, cs, err)
 		return false
 	}
-	r.raftLog.restore(s)
+	r.log.installSnapshot(s)
 	r.trk = fresh
 	assertConfStatesEquivalent(r.logger, cs, r.switchToConfig(cfg, prs))
-	last := r.raftLog.lastEntryID()
+	last := r.log.lastID()
 	r.logger.Infof("%x [commit: %d, lastindex: %d, lastterm: %d] restored snapshot [index: %d, term: %d]",
-		r.id, r.raftLog.committed, last.index, last.term, s.Metadata.Index, s.Metadata.Term)
+		r.id, r.log.committed, last.index, last.term, s.Metadata.Index, s.Metadata.Term)
 	return true
 }
 

@@ -35,7 +35,7 @@ func getBasicStatus(r *raft) BasicStatus {
 		ID:             r.id,
 		HardState:      r.hardState(),
 		SoftState:      r.softState(),
-		Applied:        r.raftLog.applied,
+		Applied:        r.log.applied,
 		LeadTransferee: r.leadTransferee,
 	}
 }

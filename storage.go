@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -73,6 +74,17 @@ type Storage interface {
 	Snapshot() (pb.Snapshot, error)
 }
 
+// StorageBounds is an optional interface for a Storage: raft reads the
+// first index on most log lookups (the application may compact at any
+// moment), and a Storage that implements StorageBounds answers without
+// taking its lock. MemoryStorage and wal.Storage implement it.
+type StorageBounds interface {
+	// LogBounds returns what FirstIndex, LastIndex and Term(LastIndex())
+	// would return, all three as of one moment. It must not block on
+	// writers for long and cannot fail.
+	LogBounds() (first, last, lastTerm uint64)
+}
+
 // MemoryStorage implements Storage in memory. Its methods may be called from
 // several goroutines (raft reads it while the application appends); the
 // embedded mutex guards all fields and is exported for compatibility.
@@ -92,22 +104,14 @@ type MemoryStorage struct {
 	snapshot  pb.Snapshot
 	hardState pb.HardState
 
-	// first and last mirror firstIndex() and lastIndex(). setLog publishes
-	// them while holding the lock, right after every change of log, so a
-	// lock-free load returns exactly what FirstIndex and LastIndex would
-	// return at that moment. raftLog reads them on its hot path (see
-	// raftLog.storageFirstIndex); going through the interface and the mutex
-	// there costs more than the rest of a bounds check.
-	first, last atomic.Uint64
-	// lastTerm mirrors the term of the entry at last. last and lastTerm
-	// are only meaningful together, so setLog makes version odd while it
-	// changes them and even again afterwards: a reader that sees the same
-	// even version before and after loading both got a pair that held at
-	// one moment (see lastEntryTerm). Writers are serialized by the lock.
-	lastTerm atomic.Uint64
-	version  atomic.Uint64
-
-	callStats storageCallCounts
+	// first, last and lastTerm mirror firstIndex(), lastIndex() and the
+	// last entry's term, for LogBounds. setLog publishes them while holding
+	// the lock, right after every change of log, and makes version odd while
+	// it does: a reader that sees the same even version before and after
+	// loading all three got values that held together at one moment.
+	// Writers are serialized by the lock.
+	first, last, lastTerm atomic.Uint64
+	version               atomic.Uint64
 }
 
 // NewMemoryStorage returns a MemoryStorage holding no entries and no snapshot.
@@ -128,28 +132,23 @@ func (ms *MemoryStorage) setLog(log []pb.Entry) {
 	ms.version.Add(1)
 }
 
-// lastEntryTerm returns, without the lock, the term of entry i if i is the
-// last index at the moment of the call: what Term(i) would return then. ok
-// is false otherwise, or when a writer is changing the log meanwhile; the
-// caller then asks Term.
-func (ms *MemoryStorage) lastEntryTerm(i uint64) (term uint64, ok bool) {
-	v := ms.version.Load()
-	if v&1 != 0 {
-		return 0, false
+// LogBounds returns the stored log's first and last index and the last
+// entry's term as of one moment, without the lock (StorageBounds). It
+// retries while a writer is publishing new bounds, which takes a few stores.
+func (ms *MemoryStorage) LogBounds() (first, last, lastTerm uint64) {
+	for spins := 0; ; spins++ {
+		v := ms.version.Load()
+		if v&1 == 0 {
+			first, last, lastTerm = ms.first.Load(), ms.last.Load(), ms.lastTerm.Load()
+			if ms.version.Load() == v {
+				return first, last, lastTerm
+			}
+		}
+		if spins%16 == 15 {
+			// The writer may have been descheduled mid-publication.
+			runtime.Gosched()
+		}
 	}
-	last, term := ms.last.Load(), ms.lastTerm.Load()
-	if last != i || ms.version.Load() != v {
-		return 0, false
-	}
-	return term, true
-}
-
-// read locks ms for one Storage read and counts it; defer the returned
-// function to unlock.
-func (ms *MemoryStorage) read(counter *int) (unlock func()) {
-	ms.Lock()
-	*counter++
-	return ms.Unlock
 }
 
 // compactedIndex is the compaction point (invariant 1).
@@ -163,7 +162,8 @@ func (ms *MemoryStorage) lastIndex() uint64 {
 
 // InitialState returns the stored HardState and the ConfState of the latest snapshot (Storage).
 func (ms *MemoryStorage) InitialState() (pb.HardState, pb.ConfState, error) {
-	defer ms.read(&ms.callStats.initialState)()
+	ms.Lock()
+	defer ms.Unlock()
 	return ms.hardState, ms.snapshot.Metadata.ConfState, nil
 }
 
@@ -178,7 +178,8 @@ func (ms *MemoryStorage) SetHardState(st pb.HardState) error {
 // Entries implements the Storage interface. Asking for entries past the
 // last index is a bug in the caller and panics.
 func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
-	defer ms.read(&ms.callStats.entries)()
+	ms.Lock()
+	defer ms.Unlock()
 	base := ms.compactedIndex()
 	if lo <= base {
 		return nil, ErrCompacted
@@ -197,7 +198,8 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 
 // Term returns the term of entry i (Storage).
 func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
-	defer ms.read(&ms.callStats.term)()
+	ms.Lock()
+	defer ms.Unlock()
 	base := ms.compactedIndex()
 	switch {
 	case i < base:
@@ -210,19 +212,22 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 
 // LastIndex returns the index of the last stored entry (Storage).
 func (ms *MemoryStorage) LastIndex() (uint64, error) {
-	defer ms.read(&ms.callStats.lastIndex)()
+	ms.Lock()
+	defer ms.Unlock()
 	return ms.lastIndex(), nil
 }
 
 // FirstIndex returns the index of the first entry still available (Storage).
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
-	defer ms.read(&ms.callStats.firstIndex)()
+	ms.Lock()
+	defer ms.Unlock()
 	return ms.firstIndex(), nil
 }
 
 // Snapshot returns the latest snapshot (Storage).
 func (ms *MemoryStorage) Snapshot() (pb.Snapshot, error) {
-	defer ms.read(&ms.callStats.snapshot)()
+	ms.Lock()
+	defer ms.Unlock()
 	return ms.snapshot, nil
 }
 
@@ -295,16 +300,24 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	case compactIndex > last:
 		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
 	}
-	ms.setLog(startingWithSentinel(ms.log[compactIndex-base:]))
+	tail := ms.log[compactIndex-base:]
+	ms.setLog(startingWithSentinel(tail, min(cap(ms.log), len(tail)+compactRoomMax)))
 	return nil
 }
 
-// startingWithSentinel copies tail into a fresh array, turning its first
-// entry into the compaction sentinel (invariant 1). Reusing the old array
-// would strip the payload of an entry a caller may still hold from Entries
-// (invariant 3).
-func startingWithSentinel(tail []pb.Entry) []pb.Entry {
-	out := make([]pb.Entry, len(tail))
+// compactRoomMax bounds, in entries, the free room Compact leaves after the
+// kept tail. Compact gives the new array the old one's capacity, so that an
+// application compacting regularly does not grow the log from nothing
+// (allocating and copying it log2(n) times) between two compactions, but
+// at most this much room, so that one burst does not pin a large array.
+const compactRoomMax = 4096
+
+// startingWithSentinel copies tail into a fresh array with a capacity of
+// at least room entries, turning its first entry into the compaction
+// sentinel (invariant 1). Reusing the old array would strip the payload of
+// an entry a caller may still hold from Entries (invariant 3).
+func startingWithSentinel(tail []pb.Entry, room int) []pb.Entry {
+	out := make([]pb.Entry, len(tail), max(len(tail), room))
 	out[0] = pb.Entry{Index: tail[0].Index, Term: tail[0].Term}
 	copy(out[1:], tail[1:])
 	return out
@@ -355,15 +368,4 @@ func mustBeContiguous(ents []pb.Entry) {
 				ents[k].Index, ents[k-1].Index))
 		}
 	}
-}
-
-// storageCallCounts counts MemoryStorage reads by method, for tests and
-// benchmarks that check how often raft goes to storage.
-type storageCallCounts struct {
-	initialState int
-	firstIndex   int
-	lastIndex    int
-	entries      int
-	term         int
-	snapshot     int
 }

@@ -486,27 +486,21 @@ func TestMemoryStorageConcurrentUse(t *testing.T) {
 	require.Equal(t, uint64(500), last)
 }
 
-// interfaceOnly hides a *MemoryStorage behind the Storage interface, so
-// that raftLog cannot take its lock-free path for reading the bounds.
-type interfaceOnly struct{ Storage }
-
-// TestRaftLogSeesMemoryStorageBoundsChange checks the invariant that
-// raftLog's lock-free reads of a MemoryStorage's bounds rely on: after any
-// change the application makes to the storage behind raft's back (Append,
-// Compact, ApplySnapshot, between Readys or at any time), they answer
-// exactly what FirstIndex and LastIndex answer, as the interface path does.
-func TestRaftLogSeesMemoryStorageBoundsChange(t *testing.T) {
+// TestLogBoundsFollowMemoryStorage checks the invariant that the log's
+// lock-free reads of a MemoryStorage's bounds rely on: after any change the
+// application makes to the storage behind raft's back (Append, Compact,
+// ApplySnapshot, at any time), LogBounds answers exactly what FirstIndex,
+// LastIndex and Term answer.
+func TestLogBoundsFollowMemoryStorage(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	ms := NewMemoryStorage()
-	fast := newLog(ms, discardLogger)
-	slow := newLog(interfaceOnly{ms}, discardLogger)
 	check := func(what string) {
 		first, _ := ms.FirstIndex()
 		last, _ := ms.LastIndex()
-		require.Equal(t, first, fast.storageFirstIndex(), what)
-		require.Equal(t, last, fast.storageLastIndex(), what)
-		require.Equal(t, first, slow.storageFirstIndex(), what)
-		require.Equal(t, last, slow.storageLastIndex(), what)
+		lastTerm, err := ms.Term(last)
+		require.NoError(t, err)
+		f, l, lt := ms.LogBounds()
+		require.Equal(t, [3]uint64{first, last, lastTerm}, [3]uint64{f, l, lt}, what)
 	}
 	check("empty")
 	term := uint64(1)
@@ -531,4 +525,36 @@ func TestRaftLogSeesMemoryStorageBoundsChange(t *testing.T) {
 			check("apply snapshot")
 		}
 	}
+}
+
+// TestMemoryStorageCompactKeepsRoom checks the capacity Compact leaves: the
+// old array's, so that a log compacted regularly stops reallocating, without
+// creeping up from one compaction to the next, and at most compactRoomMax
+// past the kept tail after a burst.
+func TestMemoryStorageCompactKeepsRoom(t *testing.T) {
+	ms := NewMemoryStorage()
+	next := uint64(1)
+	appendN := func(n int) {
+		for k := 0; k < n; k++ {
+			require.NoError(t, ms.Append([]pb.Entry{{Index: next, Term: 1}}))
+			next++
+		}
+	}
+	appendN(100)
+	require.NoError(t, ms.Compact(next-3))
+	steady := cap(ms.log)
+	require.GreaterOrEqual(t, steady, 100, "the room of the old array is kept")
+	for round := 0; round < 200; round++ {
+		appendN(90)
+		require.Equal(t, steady, cap(ms.log), "round %d: no reallocation between compactions", round)
+		require.NoError(t, ms.Compact(next-3))
+		require.Equal(t, steady, cap(ms.log), "round %d: the capacity does not creep", round)
+	}
+
+	appendN(3 * compactRoomMax)
+	require.NoError(t, ms.Compact(next-3))
+	require.LessOrEqual(t, cap(ms.log), 3+compactRoomMax, "a burst does not pin its array")
+	first, _ := ms.FirstIndex()
+	last, _ := ms.LastIndex()
+	require.Equal(t, [2]uint64{next - 2, next - 1}, [2]uint64{first, last})
 }

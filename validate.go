@@ -76,7 +76,7 @@ func (r *raft) malformedAppendResp(m *pb.Message) string {
 	if r.state != StateLeader || m.Reject || m.Term != r.Term {
 		return ""
 	}
-	if last := r.raftLog.lastIndex(); m.Index > last {
+	if last := r.log.last(); m.Index > last {
 		return fmt.Sprintf("acknowledges index %d beyond the last index %d", m.Index, last)
 	}
 	return ""
@@ -89,7 +89,7 @@ func (r *raft) malformedHeartbeat(m *pb.Message) string {
 	if m.Term < r.Term {
 		return "" // stale; it is answered without being acted on
 	}
-	if last := r.raftLog.lastIndex(); m.Commit > last {
+	if last := r.log.last(); m.Commit > last {
 		return fmt.Sprintf("commit index %d is beyond the last index %d", m.Commit, last)
 	}
 	return ""
@@ -115,8 +115,8 @@ func malformedProposal(m *pb.Message) string {
 // the larger index.)
 func (r *raft) malformedApplyResp(m *pb.Message) string {
 	if n := len(m.Entries); n > 0 {
-		if idx := m.Entries[n-1].Index; idx > r.raftLog.committed {
-			return fmt.Sprintf("reports index %d applied, beyond the commit index %d", idx, r.raftLog.committed)
+		if idx := m.Entries[n-1].Index; idx > r.log.committed {
+			return fmt.Sprintf("reports index %d applied, beyond the commit index %d", idx, r.log.committed)
 		}
 	}
 	return ""
@@ -125,9 +125,9 @@ func (r *raft) malformedApplyResp(m *pb.Message) string {
 // malformedAppendedSnap rejects a report of a persisted snapshot that the
 // log never committed to.
 func (r *raft) malformedAppendedSnap(m *pb.Message) string {
-	if m.Snapshot != nil && m.Snapshot.Metadata.Index > r.raftLog.committed {
+	if m.Snapshot != nil && m.Snapshot.Metadata.Index > r.log.committed {
 		return fmt.Sprintf("reports a snapshot at %d, beyond the commit index %d",
-			m.Snapshot.Metadata.Index, r.raftLog.committed)
+			m.Snapshot.Metadata.Index, r.log.committed)
 	}
 	return ""
 }

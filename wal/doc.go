@@ -73,6 +73,11 @@
 // their checksums verified again. The latest snapshot is kept in memory.
 // Recovery reads one segment at a time.
 //
+// Raft itself keeps the entries it still needs in memory and reads Storage
+// mostly below that (a lagging follower, a restart). It reads the log's
+// bounds often, through raft.StorageBounds, which Storage implements
+// without taking its lock (LogBounds).
+//
 // # Platform
 //
 // Linux only: the package relies on flock(2) for the directory lock,

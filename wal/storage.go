@@ -24,6 +24,10 @@ type Options struct {
 	// NoPreallocate turns off reserving SegmentSize bytes for each new
 	// segment up front.
 	NoPreallocate bool
+	// NoSync skips fdatasync: writes reach the operating system but a
+	// power loss or kernel crash may lose acknowledged ones. For benchmarks
+	// that measure CPU and for tests only; never for data that matters.
+	NoSync bool
 }
 
 const (
@@ -85,11 +89,17 @@ type Storage struct {
 
 	stats struct{ fsyncs, batches, bytes atomic.Uint64 }
 
+	// bounds mirrors the log's bounds for LogBounds; see publishBounds.
+	bounds publishedBounds
+
 	// beforeSync, if set (tests only), runs before each group-commit fsync.
 	beforeSync func()
 }
 
-var _ raft.Storage = (*Storage)(nil)
+var (
+	_ raft.Storage       = (*Storage)(nil)
+	_ raft.StorageBounds = (*Storage)(nil)
+)
 
 // Open opens the log in dir, creating the directory and an empty log if
 // there is none, and recovers its state: every record of every segment is
@@ -115,6 +125,7 @@ func Open(dir string, opts *Options) (*Storage, error) {
 		return nil, err
 	}
 	s.syncFile = s.active().f
+	s.publishBounds()
 	return s, nil
 }
 

@@ -308,6 +308,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 	}
 	sg.size += int64(len(b.buf))
 	publish()
+	s.publishBounds()
 	s.mu.Unlock()
 	s.stats.batches.Add(1)
 	s.stats.bytes.Add(uint64(len(b.buf)))
@@ -365,8 +366,11 @@ func (s *Storage) waitDurable(end uint64) error {
 		if s.beforeSync != nil {
 			s.beforeSync()
 		}
-		err := syncData(f)
-		s.stats.fsyncs.Add(1)
+		var err error
+		if !s.opts.NoSync {
+			err = syncData(f)
+			s.stats.fsyncs.Add(1)
+		}
 		s.smu.Lock()
 		s.syncing = false
 		if err != nil && s.failed == nil {

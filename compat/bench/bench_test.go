@@ -169,6 +169,10 @@ func TestRigs(t *testing.T) {
 	if f.last != 13 || f.applied != 9 || f.acks != 3 {
 		t.Fatalf("follower: last %d applied %d acks %d", f.last, f.applied, f.acks)
 	}
+	d := newDurableCluster(3, openDurable(t.TempDir()))
+	d.proposeAndCommit(1, []byte("d"))
+	d.proposeAndCommit(64, []byte("e"))
+	d.close()
 	r := newNodeRig()
 	for i := 0; i < 10; i++ {
 		if err := r.n.Propose(context.Background(), []byte("n")); err != nil {
@@ -176,4 +180,29 @@ func TestRigs(t *testing.T) {
 		}
 	}
 	r.stop()
+}
+
+// BenchmarkDurable: three voters on durable storage (raftkit: wal.Storage
+// with fsync off; etcd: MemoryStorage, see DurableStorageKind), k proposals
+// per round as in Cluster. Besides time it reports entries-calls/commit:
+// Storage.Entries calls by all three nodes per committed entry. Not part of
+// bench-compare.sh's default set: run it with '^BenchmarkDurable$'.
+func BenchmarkDurable(b *testing.B) {
+	for _, k := range []int{1, 64} {
+		b.Run(fmt.Sprintf("voters=3/batch=%d", k), func(b *testing.B) {
+			c := newDurableCluster(3, openDurable(b.TempDir()))
+			defer c.close()
+			data := make([]byte, 128)
+			c.proposeAndCommit(k, data)
+			calls := c.entriesCalls()
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer countMallocs(b)()
+			n := 0
+			for ; n < b.N; n += k {
+				c.proposeAndCommit(k, data)
+			}
+			b.ReportMetric(float64(c.entriesCalls()-calls)/float64(n), "entries-calls/commit")
+		})
+	}
 }

@@ -3,8 +3,12 @@
 package bench
 
 import (
+	"fmt"
+	"path/filepath"
+
 	raft "github.com/raftkit/raft"
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/wal"
 )
 
 // Side names the library these benchmarks are compiled against.
@@ -41,3 +45,39 @@ func RestartNode(c *Config) Node { return raft.RestartNode(c) }
 
 // IsEmptyHardState is raft.IsEmptyHardState.
 func IsEmptyHardState(st HardState) bool { return raft.IsEmptyHardState(st) }
+
+// Storage is raft.Storage.
+type Storage = raft.Storage
+
+// walStore is a wal.Storage that counts Entries calls; embedding keeps its
+// raft.StorageBounds fast path visible to raft.
+type walStore struct {
+	*wal.Storage
+	entries int
+}
+
+func (s *walStore) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	s.entries++
+	return s.Storage.Entries(lo, hi, maxSize)
+}
+
+func (s *walStore) entriesCalls() int { return s.entries }
+func (s *walStore) close() error      { return s.Storage.Close() }
+
+// DurableStorageKind says what the durable benchmark runs on.
+const DurableStorageKind = "wal.Storage, fsync off"
+
+// openDurable opens node i's store: a wal.Storage in a fresh directory
+// under dir, fsync off, seeded with the snapshot of an n-voter group.
+func openDurable(dir string) func(i, n int) durableStore {
+	return func(i, n int) durableStore {
+		w, err := wal.Open(filepath.Join(dir, fmt.Sprintf("node%d", i+1)), &wal.Options{NoSync: true, NoPreallocate: true})
+		if err != nil {
+			panic(err)
+		}
+		if err := w.ApplySnapshot(seedSnapshot(n)); err != nil {
+			panic(err)
+		}
+		return &walStore{Storage: w}
+	}
+}

@@ -76,6 +76,16 @@ func (n *node) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
 	}
+	// A leader sends before its own write, so that its fsync and the
+	// followers' overlap (Raft thesis 10.2.1, as etcd server does): its
+	// messages are appends and heartbeats, which need nothing of this
+	// Ready on its disk, and a commit still needs a quorum's fsyncs.
+	// Anyone else persists first: votes and acks must not leave before
+	// the HardState and entries they promise are durable.
+	lead := n.leader.Load()
+	if lead {
+		n.send(rd.Messages)
+	}
 	if err := n.p.save(rd); err != nil {
 		return err
 	}
@@ -84,7 +94,9 @@ func (n *node) handle(rd raft.Ready) error {
 		n.applied = rd.Snapshot.GetMetadata().GetIndex()
 		n.snapAt = n.applied
 	}
-	n.send(rd.Messages)
+	if !lead {
+		n.send(rd.Messages)
+	}
 	for _, e := range rd.CommittedEntries {
 		n.apply(e)
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +51,8 @@ type node struct {
 	cs      pb.ConfState
 	applied uint64
 	snapAt  uint64
+	// trace, if set, notes role changes and applies (failover timing).
+	trace func(n *node, event string)
 }
 
 func (n *node) run() {
@@ -74,6 +78,12 @@ func (n *node) run() {
 func (n *node) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
+		if n.trace != nil {
+			n.trace(n, fmt.Sprintf("%v lead=%d", rd.SoftState.RaftState, rd.SoftState.Lead))
+		}
+	}
+	if n.trace != nil && len(rd.CommittedEntries) > 0 && n.leader.Load() {
+		n.trace(n, "applies")
 	}
 	// A leader sends before its own write, so that its fsync and the
 	// followers' overlap (Raft thesis 10.2.1, as etcd server does): its
@@ -155,6 +165,31 @@ type cluster struct {
 	nodes  []*node
 	closeN []func() // per node: cut the network (crash point)
 	closeR []func() // per node: release the rest
+
+	// After a Kill, what the survivors did and when (see Stats).
+	tmu      sync.Mutex
+	killedAt time.Time
+	events   []string
+}
+
+// note records a survivor's role change or first apply after a Kill,
+// with the time since the Kill: where failover time goes (waiting for the
+// election timeout, the PreVote and vote rounds, the first commit).
+func (c *cluster) note(n *node, event string) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.killedAt.IsZero() || len(c.events) >= 8 {
+		return
+	}
+	if event == "applies" {
+		for _, e := range c.events {
+			if strings.HasSuffix(e, " applies") {
+				return
+			}
+		}
+	}
+	ms := float64(time.Since(c.killedAt).Microseconds()) / 1000
+	c.events = append(c.events, fmt.Sprintf("+%.1fms n%d %s", ms, n.id, event))
 }
 
 func (c *cluster) Propose(ctx context.Context, data []byte) error {
@@ -186,6 +221,9 @@ func (c *cluster) Kill(i int) {
 	if n.killed.Swap(true) {
 		return
 	}
+	c.tmu.Lock()
+	c.killedAt = time.Now()
+	c.tmu.Unlock()
 	c.closeN[i]()
 	go c.stop(i)
 }

@@ -86,19 +86,25 @@ func (n *node) handle(rd raft.Ready) error {
 	if lead {
 		n.send(rd.Messages)
 	}
+	// Committed entries are durable on a quorum already, so they are
+	// applied before this Ready's write rather than after its fsync, as
+	// etcd server applies them concurrently with its WAL write. A Ready
+	// carrying a snapshot is persisted first: its entries follow it.
+	early := raft.IsEmptySnap(rd.Snapshot)
+	if early {
+		n.applyAll(rd)
+	}
 	if err := n.p.save(rd); err != nil {
 		return err
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
+	if !early {
 		n.cs = rd.Snapshot.GetMetadata().GetConfState()
 		n.applied = rd.Snapshot.GetMetadata().GetIndex()
 		n.snapAt = n.applied
+		n.applyAll(rd)
 	}
 	if !lead {
 		n.send(rd.Messages)
-	}
-	for _, e := range rd.CommittedEntries {
-		n.apply(e)
 	}
 	if n.applied-n.snapAt >= n.opts.SnapshotEvery {
 		if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
@@ -107,6 +113,12 @@ func (n *node) handle(rd raft.Ready) error {
 		n.snapAt = n.applied
 	}
 	return nil
+}
+
+func (n *node) applyAll(rd raft.Ready) {
+	for _, e := range rd.CommittedEntries {
+		n.apply(e)
+	}
 }
 
 func (n *node) apply(e *pb.Entry) {

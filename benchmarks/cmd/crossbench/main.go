@@ -151,7 +151,11 @@ func brief(r shared.Result) string {
 }
 
 func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	limit := 10 * time.Minute
+	if rw.group == "rss" {
+		limit = 40 * time.Minute // 1M proposals at a few thousand a second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	args := append([]string{"-port", strconv.Itoa(port)}, rw.args...)
 	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "bench-"+lib), args...)

@@ -44,6 +44,7 @@ type flags struct {
 	failover int
 	rssRuns  int
 	rssProps int
+	rows     string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&f.rssProps, "rss-proposers", 256, "concurrent proposers of the memory row")
 	flag.IntVar(&f.rssRuns, "rss-rounds", 1, "rounds that run the memory row (the first ones)")
 	flag.StringVar(&f.only, "libs", strings.Join(libs, ","), "libraries to run")
+	flag.StringVar(&f.rows, "rows", "", "comma-separated row names to run (default: all), e.g. fsync-p1-128B,failover")
 	flag.IntVar(&f.failover, "failover-runs", 5, "failover runs per library per round (quick: 1)")
 	flag.Parse()
 	if f.quick {
@@ -66,7 +68,7 @@ func main() {
 	}
 	libs = strings.Split(f.only, ",")
 	printMachine()
-	rows := buildRows(f)
+	rows := selectRows(buildRows(f), f.rows)
 	results := runAll(f, rows)
 	report(os.Stdout, rows, results)
 }
@@ -97,6 +99,24 @@ func buildRows(f flags) []row {
 	rows = append(rows, row{group: "failover", name: "failover", args: []string{"-mode", "failover"}},
 		row{group: "rss", name: "rss", args: []string{"-mode", "memory", "-n", strconv.Itoa(f.n), "-proposers", strconv.Itoa(f.rssProps)}})
 	return rows
+}
+
+// selectRows keeps the rows named in names (comma-separated), all if empty.
+func selectRows(rows []row, names string) []row {
+	if names == "" {
+		return rows
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		want[n] = true
+	}
+	var out []row
+	for _, r := range rows {
+		if want[r.name] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func sizeName(n int) string {

@@ -51,6 +51,10 @@ type node struct {
 	cs      pb.ConfState
 	applied uint64
 	snapAt  uint64
+	// proposals waiting to be handed over as one batch (-batch-proposals)
+	bmu        sync.Mutex
+	pending    []pb.Entry
+	submitting bool
 	// trace, if set, notes role changes and applies (failover timing).
 	trace func(n *node, event string)
 }
@@ -157,7 +161,12 @@ func (n *node) propose(ctx context.Context, data []byte) error {
 	n.mu.Lock()
 	n.waiters[id] = ch
 	n.mu.Unlock()
-	err := n.rn.Propose(ctx, data)
+	var err error
+	if n.opts.BatchProposals {
+		err = n.submit(ctx, data)
+	} else {
+		err = n.rn.Propose(ctx, data)
+	}
 	if err == nil {
 		select {
 		case <-ch:
@@ -170,6 +179,48 @@ func (n *node) propose(ctx context.Context, data []byte) error {
 	delete(n.waiters, id)
 	n.mu.Unlock()
 	return err
+}
+
+// submit hands data to the node batched with concurrent proposals
+// (-batch-proposals): the first proposer to find no batch on its way
+// hands over everything pending as one MsgProp, and goes on until nothing
+// is pending; the others return at once and wait for their entry to apply.
+// A lone proposal goes through Propose, so that its refusal (no leader) is
+// seen at once. A batch raft refuses is not reported: its proposers wait
+// for their context, which only failovers meet.
+func (n *node) submit(ctx context.Context, data []byte) error {
+	n.bmu.Lock()
+	n.pending = append(n.pending, pb.Entry{Data: data})
+	if n.submitting {
+		n.bmu.Unlock()
+		return nil
+	}
+	n.submitting = true
+	own := true
+	for {
+		batch := n.pending
+		n.pending = nil
+		if len(batch) == 0 {
+			n.submitting = false
+			n.bmu.Unlock()
+			return nil
+		}
+		n.bmu.Unlock()
+		var err error
+		if len(batch) == 1 {
+			err = n.rn.Propose(ctx, batch[0].Data)
+		} else {
+			err = n.rn.Step(ctx, pb.Message{Type: pb.MsgProp, Entries: batch})
+		}
+		if err != nil && own {
+			n.bmu.Lock()
+			n.submitting = false
+			n.bmu.Unlock()
+			return err
+		}
+		own = false
+		n.bmu.Lock()
+	}
 }
 
 // cluster is the three voters of one run.

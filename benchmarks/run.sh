@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-library Raft benchmark (README.md in this directory): builds one
 # binary per library, then runs every row against each, interleaved.
-#   bash benchmarks/run.sh           # full set (about 1.5 hours)
+#   bash benchmarks/run.sh           # full set (about 30 minutes on 2 cores)
 #   bash benchmarks/run.sh --quick   # reduced set, under 5 minutes
 # Extra arguments go to the driver (go run ./cmd/crossbench -h).
 set -euo pipefail

@@ -73,7 +73,8 @@ type Config struct {
 	MaxMessageSize uint32
 	// QueueSize is the number of messages that may wait to be written to
 	// one peer. Send drops messages for a peer whose queue is full, and
-	// reports the peer unreachable. Default: 4096.
+	// reports the peer unreachable. Only pending messages take memory; the
+	// queue is not allocated up front. Default: 4096.
 	QueueSize int
 	// IOTimeout bounds each blocking network step: a dial, a handshake, a
 	// batch of writes, one snapshot chunk, and the wait for a snapshot's

@@ -41,7 +41,7 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	queue chan raftpb.Message
+	queue *msgQueue
 	// unreachable holds at most one pending report: drops that happen
 	// while a report is pending add nothing raft does not already know.
 	unreachable chan struct{}
@@ -61,7 +61,7 @@ func newPeer(t *Transport, id uint64, addr string) *peer {
 		id:          id,
 		addr:        addr,
 		lg:          t.lg.With(zap.Stringer("peer-id", memberID(id))),
-		queue:       make(chan raftpb.Message, t.cfg.QueueSize),
+		queue:       newMsgQueue(t.cfg.QueueSize),
 		unreachable: make(chan struct{}, 1),
 		rnd:         t.peerRand(id),
 	}
@@ -71,9 +71,7 @@ func newPeer(t *Transport, id uint64, addr string) *peer {
 
 // enqueue queues m without blocking, dropping it if the queue is full.
 func (p *peer) enqueue(m raftpb.Message) {
-	select {
-	case p.queue <- m:
-	default:
+	if !p.queue.push(m) {
 		p.stats.queueDrops.Add(1)
 		p.drop(1, "send queue full")
 	}
@@ -156,17 +154,7 @@ func (p *peer) run() {
 }
 
 // discardQueued empties the queue and returns how many messages it held.
-func (p *peer) discardQueued() int {
-	n := 0
-	for {
-		select {
-		case <-p.queue:
-			n++
-		default:
-			return n
-		}
-	}
-}
+func (p *peer) discardQueued() int { return p.queue.discard() }
 
 // pause waits d on the configured clock, dropping whatever gets queued
 // meanwhile. It returns false if the peer was removed or the transport
@@ -177,8 +165,8 @@ func (p *peer) pause(d time.Duration) bool {
 		select {
 		case <-timer:
 			return true
-		case <-p.queue:
-			p.drop(1+p.discardQueued(), "peer unreachable")
+		case <-p.queue.ready:
+			p.drop(p.discardQueued(), "peer unreachable")
 		case <-p.ctx.Done():
 			return false
 		}
@@ -255,36 +243,59 @@ func (p *peer) stream(conn net.Conn) error {
 
 	bw := bufio.NewWriterSize(conn, 64<<10)
 	var buf []byte
+	var batch []raftpb.Message
 	for {
-		var first raftpb.Message
 		select {
-		case first = <-p.queue:
+		case <-p.queue.ready:
 		case <-closedByPeer:
 			return errStreamClosedByPeer
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}
+		// Write until the queue is found empty, flushing every maxBatch
+		// messages and at the end.
+		for {
+			batch = p.queue.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			var err error
+			var unwritten int
+			buf, unwritten, err = p.writeBatch(conn, bw, buf, batch)
+			batch = recycle(batch)
+			if err != nil {
+				// What was buffered may or may not have left; raft
+				// hears of the break through the unreachable report
+				// run makes. The batch's unwritten rest is dropped,
+				// as the queue's rest will be.
+				p.drop(unwritten, "stream broke")
+				return err
+			}
+		}
+	}
+}
+
+// writeBatch writes msgs to conn through bw in groups of maxBatch, each
+// under a fresh write deadline and flushed. On error it also returns how
+// many messages were never handed to bw.
+func (p *peer) writeBatch(conn net.Conn, bw *bufio.Writer, buf []byte, msgs []raftpb.Message) ([]byte, int, error) {
+	for len(msgs) > 0 {
+		n := min(len(msgs), maxBatch)
 		_ = conn.SetWriteDeadline(time.Now().Add(p.t.cfg.IOTimeout))
 		var err error
-		buf, err = p.writeMessage(bw, buf, &first)
-	batch:
-		for n := 1; err == nil && n < maxBatch; n++ {
-			select {
-			case m := <-p.queue:
-				buf, err = p.writeMessage(bw, buf, &m)
-			default:
-				break batch
-			}
+		k := 0
+		for ; k < n && err == nil; k++ {
+			buf, err = p.writeMessage(bw, buf, &msgs[k])
 		}
 		if err == nil {
 			err = bw.Flush()
 		}
 		if err != nil {
-			// What was buffered may or may not have left; raft hears
-			// of the break through the unreachable report run makes.
-			return err
+			return buf, len(msgs) - k, err
 		}
+		msgs = msgs[n:]
 	}
+	return buf, 0, nil
 }
 
 // writeMessage frames m into bw through the scratch buffer buf (returned for

@@ -49,6 +49,10 @@ type node struct {
 	cs      pb.ConfState
 	applied uint64
 	snapAt  uint64
+	// proposals waiting to be handed over as one batch (-batch-proposals)
+	bmu        sync.Mutex
+	pending    []pb.Entry
+	submitting bool
 }
 
 func (n *node) run() {
@@ -75,17 +79,35 @@ func (n *node) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
 	}
+	// A leader sends before its own write, so that its fsync and the
+	// followers' overlap (Raft thesis 10.2.1, as etcd server does): its
+	// messages are appends and heartbeats, which need nothing of this
+	// Ready on its disk, and a commit still needs a quorum's fsyncs.
+	// Anyone else persists first: votes and acks must not leave before
+	// the HardState and entries they promise are durable.
+	lead := n.leader.Load()
+	if lead {
+		n.send(rd.Messages)
+	}
+	// Committed entries are durable on a quorum already, so they are
+	// applied before this Ready's write rather than after its fsync, as
+	// etcd server applies them concurrently with its WAL write. A Ready
+	// carrying a snapshot is persisted first: its entries follow it.
+	early := raft.IsEmptySnap(rd.Snapshot)
+	if early {
+		n.applyAll(rd)
+	}
 	if err := n.p.save(rd); err != nil {
 		return err
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
+	if !early {
 		n.cs = rd.Snapshot.Metadata.ConfState
 		n.applied = rd.Snapshot.Metadata.Index
 		n.snapAt = n.applied
+		n.applyAll(rd)
 	}
-	n.send(rd.Messages)
-	for _, e := range rd.CommittedEntries {
-		n.apply(e)
+	if !lead {
+		n.send(rd.Messages)
 	}
 	if n.applied-n.snapAt >= n.opts.SnapshotEvery {
 		if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
@@ -94,6 +116,12 @@ func (n *node) handle(rd raft.Ready) error {
 		n.snapAt = n.applied
 	}
 	return nil
+}
+
+func (n *node) applyAll(rd raft.Ready) {
+	for _, e := range rd.CommittedEntries {
+		n.apply(e)
+	}
 }
 
 func (n *node) apply(e pb.Entry) {
@@ -123,7 +151,12 @@ func (n *node) propose(ctx context.Context, data []byte) error {
 	n.mu.Lock()
 	n.waiters[id] = ch
 	n.mu.Unlock()
-	err := n.rn.Propose(ctx, data)
+	var err error
+	if n.opts.BatchProposals {
+		err = n.submit(ctx, data)
+	} else {
+		err = n.rn.Propose(ctx, data)
+	}
 	if err == nil {
 		select {
 		case <-ch:
@@ -136,6 +169,48 @@ func (n *node) propose(ctx context.Context, data []byte) error {
 	delete(n.waiters, id)
 	n.mu.Unlock()
 	return err
+}
+
+// submit hands data to the node batched with concurrent proposals
+// (-batch-proposals): the first proposer to find no batch on its way
+// hands over everything pending as one MsgProp, and goes on until nothing
+// is pending; the others return at once and wait for their entry to apply.
+// A lone proposal goes through Propose, so that its refusal (no leader) is
+// seen at once. A batch raft refuses is not reported: its proposers wait
+// for their context, which only failovers meet.
+func (n *node) submit(ctx context.Context, data []byte) error {
+	n.bmu.Lock()
+	n.pending = append(n.pending, pb.Entry{Data: data})
+	if n.submitting {
+		n.bmu.Unlock()
+		return nil
+	}
+	n.submitting = true
+	own := true
+	for {
+		batch := n.pending
+		n.pending = nil
+		if len(batch) == 0 {
+			n.submitting = false
+			n.bmu.Unlock()
+			return nil
+		}
+		n.bmu.Unlock()
+		var err error
+		if len(batch) == 1 {
+			err = n.rn.Propose(ctx, batch[0].Data)
+		} else {
+			err = n.rn.Step(ctx, pb.Message{Type: pb.MsgProp, Entries: batch})
+		}
+		if err != nil && own {
+			n.bmu.Lock()
+			n.submitting = false
+			n.bmu.Unlock()
+			return err
+		}
+		own = false
+		n.bmu.Lock()
+	}
 }
 
 // cluster is the three voters of one run.

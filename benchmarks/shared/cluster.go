@@ -36,6 +36,11 @@ type Options struct {
 	// KeepEntries ... keeping this many entries behind the snapshot for
 	// slow followers.
 	KeepEntries uint64
+	// BatchProposals (flag -batch-proposals, on by default) makes the
+	// etcd-style drivers hand concurrent proposals to raft.Node as one
+	// MsgProp of several entries (Node.Step) instead of one Propose each,
+	// as hashicorp's BatchApplyCh does for it (hashicorp ignores this).
+	BatchProposals bool
 }
 
 // ErrNoLeader is returned by Propose when no live voter is leader.

@@ -29,7 +29,7 @@ func build(opts shared.Options) (shared.Cluster, error) {
 			return nil, err
 		}
 		n := &node{id: id, p: p, opts: opts, stopc: make(chan struct{}), done: make(chan struct{}),
-			waiters: map[uint64]chan struct{}{}}
+			waiters: map[uint64]chan struct{}{}, trace: c.note}
 		n.rn = raft.StartNode(raftConfig(id, p.storage()), peers)
 		tr, err := transport.New(transport.Config{ClusterID: 0xbe7c, ID: id, ListenAddr: opts.Addrs[i],
 			Raft: transport.NodeRaft{Node: n.rn}})
@@ -55,9 +55,15 @@ func build(opts shared.Options) (shared.Cluster, error) {
 }
 
 // Stats reports each voter's wal counters (fsyncs, batches), for working
-// out fsyncs per commit; empty with in-memory storage.
+// out fsyncs per commit (none with in-memory storage), and after a
+// failover the survivors' role changes timed from the Kill.
 func (c *cluster) Stats() string {
 	var parts []string
+	c.tmu.Lock()
+	if len(c.events) > 0 {
+		parts = append(parts, "after the kill: "+strings.Join(c.events, ", "))
+	}
+	c.tmu.Unlock()
 	for _, n := range c.nodes {
 		if w, ok := n.p.(walPersister); ok {
 			st := w.st.Stats()

@@ -42,6 +42,9 @@ type flags struct {
 	n        int
 	only     string
 	failover int
+	rssRuns  int
+	rssProps int
+	rows     string
 }
 
 func main() {
@@ -50,19 +53,22 @@ func main() {
 	flag.StringVar(&f.dataDir, "data", "", "directory for the voters' data (default: the system temp dir)")
 	flag.BoolVar(&f.quick, "quick", false, "reduced set: 4 throughput rows, short runs, small memory row")
 	flag.IntVar(&f.rounds, "rounds", 3, "interleaved rounds")
-	flag.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per throughput run")
-	flag.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured time before each throughput run")
+	flag.DurationVar(&f.duration, "duration", 5*time.Second, "measured time per throughput run")
+	flag.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured time before each throughput run")
 	flag.IntVar(&f.n, "n", 1000000, "committed proposals before the memory reading")
+	flag.IntVar(&f.rssProps, "rss-proposers", 256, "concurrent proposers of the memory row")
+	flag.IntVar(&f.rssRuns, "rss-rounds", 1, "rounds that run the memory row (the first ones)")
 	flag.StringVar(&f.only, "libs", strings.Join(libs, ","), "libraries to run")
+	flag.StringVar(&f.rows, "rows", "", "comma-separated row names to run (default: all), e.g. fsync-p1-128B,failover")
 	flag.IntVar(&f.failover, "failover-runs", 5, "failover runs per library per round (quick: 1)")
 	flag.Parse()
 	if f.quick {
-		f.failover = 1
+		f.failover, f.rssRuns = 1, 1
 		f.duration, f.warmup, f.n = 1500*time.Millisecond, 500*time.Millisecond, 20000
 	}
 	libs = strings.Split(f.only, ",")
 	printMachine()
-	rows := buildRows(f)
+	rows := selectRows(buildRows(f), f.rows)
 	results := runAll(f, rows)
 	report(os.Stdout, rows, results)
 }
@@ -91,8 +97,26 @@ func buildRows(f flags) []row {
 		}
 	}
 	rows = append(rows, row{group: "failover", name: "failover", args: []string{"-mode", "failover"}},
-		row{group: "rss", name: "rss", args: []string{"-mode", "memory", "-n", strconv.Itoa(f.n), "-proposers", "16"}})
+		row{group: "rss", name: "rss", args: []string{"-mode", "memory", "-n", strconv.Itoa(f.n), "-proposers", strconv.Itoa(f.rssProps)}})
 	return rows
+}
+
+// selectRows keeps the rows named in names (comma-separated), all if empty.
+func selectRows(rows []row, names string) []row {
+	if names == "" {
+		return rows
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		want[n] = true
+	}
+	var out []row
+	for _, r := range rows {
+		if want[r.name] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func sizeName(n int) string {
@@ -103,14 +127,14 @@ func sizeName(n int) string {
 }
 
 // runAll runs every row for every library, round after round; within a
-// round the libraries' order rotates. The memory row, the longest, runs
-// in the first round only unless the run is a full one.
+// round the libraries' order rotates. The memory row, the longest (1M
+// proposals per library in a full run), runs in the first f.rssRuns rounds.
 func runAll(f flags, rows []row) map[string]map[string][]shared.Result {
 	out := map[string]map[string][]shared.Result{}
 	seq := 0
 	for r := 0; r < f.rounds; r++ {
 		for _, rw := range rows {
-			if rw.group == "rss" && f.quick && r > 0 {
+			if rw.group == "rss" && r >= f.rssRuns {
 				continue
 			}
 			if out[rw.name] == nil {
@@ -147,7 +171,11 @@ func brief(r shared.Result) string {
 }
 
 func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	limit := 10 * time.Minute
+	if rw.group == "rss" {
+		limit = 40 * time.Minute // 1M proposals at a few thousand a second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	args := append([]string{"-port", strconv.Itoa(port)}, rw.args...)
 	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "bench-"+lib), args...)

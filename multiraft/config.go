@@ -1,0 +1,179 @@
+package multiraft
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// Transport carries batches between hosts. Send must not block for long
+// (queue and return; drop when a peer is slow or down: raft resends what
+// matters). The receiving side hands each batch to its Host's Receive.
+// MemNetwork and NetTransport implement it.
+type Transport interface {
+	Send(to HostID, b Batch)
+}
+
+// Application is the host's user: it receives what groups commit. The
+// host calls it from its workers, at most one call at a time per group, in
+// log order per group; calls for different groups may run concurrently.
+type Application interface {
+	// Apply hands over the committed entries of group g, in order. The
+	// host already applied configuration changes among them to raft.
+	Apply(g GroupID, ents []raftpb.Entry)
+	// ReadIndexDone hands over answered ReadIndex requests of group g:
+	// a read with context rs.RequestCtx may be served once the
+	// application applied up to rs.Index.
+	ReadIndexDone(g GroupID, rs []raft.ReadState)
+	// Restore replaces group g's state with the snapshot's data; it is
+	// called before Apply sees any entry after the snapshot.
+	Restore(g GroupID, snap raftpb.Snapshot) error
+}
+
+// HostConfig configures a Host. ID, Storage, Transport and App are
+// required; other fields have defaults.
+type HostConfig struct {
+	// ID is this host's ID, which is also its replicas' raft ID in
+	// every group.
+	ID HostID
+	// Peers are the other hosts whose liveness this host tracks (a host
+	// pings each of them every PingTicks and declares one failed after
+	// HostTimeoutTicks without hearing from it). Add more with AddPeer.
+	Peers []HostID
+	// Storage persists all groups' state.
+	Storage Storage
+	// Transport sends batches to other hosts.
+	Transport Transport
+	// App receives committed entries and read answers.
+	App Application
+
+	// Workers is the size of the worker pool. Zero means no workers:
+	// the caller drives processing with RunPending (deterministic tests
+	// and simulations). Default for New: 0; callers pick.
+	Workers int
+	// MaxBatch is the number of groups a worker takes per round; their
+	// updates are saved in one Storage.SaveBatch call and their messages
+	// sent in one batch per host. Default 64.
+	MaxBatch int
+	// TickInterval is the period of the host's ticker. Zero means no
+	// ticker: the caller calls Tick.
+	TickInterval time.Duration
+
+	// ElectionTick and HeartbeatTick are raft's, for every group
+	// (defaults 10 and 1).
+	ElectionTick  int
+	HeartbeatTick int
+	// CheckQuorum, PreVote and ReadOnlyOption are raft's, for every
+	// group. ReadOnlyLeaseBased requires CheckQuorum.
+	CheckQuorum    bool
+	PreVote        bool
+	ReadOnlyOption raft.ReadOnlyOption
+	// MaxSizePerMsg and MaxInflightMsgs are raft's (defaults 1 MiB, 256).
+	MaxSizePerMsg   uint64
+	MaxInflightMsgs int
+
+	// DisableQuiescence keeps every group ticking and heartbeating.
+	DisableQuiescence bool
+	// QuiesceAfterTicks is how many ticks in a row a leader must find its
+	// group idle before quiescing it. Default 2*HeartbeatTick+1.
+	QuiesceAfterTicks int
+	// PingTicks is the period, in ticks, of the liveness ping (an empty
+	// batch) a host sends each peer host, whatever else it sends: one
+	// per host, not per group. Default HeartbeatTick.
+	PingTicks int
+	// HostTimeoutTicks is how long a peer host may stay silent before it
+	// counts as failed, waking the quiesced groups it leads. Default
+	// ElectionTick.
+	HostTimeoutTicks int
+
+	// Seed seeds the election timeouts of all groups (zero: from the
+	// clock), so that a simulation is repeatable.
+	Seed int64
+	// Logger receives host-level logs. Default: none.
+	Logger *zap.Logger
+	// RaftLogger is every group's raft.Logger. Default: a logger that
+	// drops everything but panics, with seeded election jitter.
+	RaftLogger raft.Logger
+}
+
+func (c HostConfig) withDefaults() (HostConfig, error) {
+	switch {
+	case c.ID == 0:
+		return c, fmt.Errorf("%w: ID must not be zero", ErrInvalidConfig)
+	case c.Storage == nil || c.Transport == nil || c.App == nil:
+		return c, fmt.Errorf("%w: Storage, Transport and App are required", ErrInvalidConfig)
+	case c.Workers < 0:
+		return c, fmt.Errorf("%w: Workers %d is negative", ErrInvalidConfig, c.Workers)
+	case c.ReadOnlyOption == raft.ReadOnlyLeaseBased && !c.CheckQuorum:
+		return c, fmt.Errorf("%w: ReadOnlyLeaseBased requires CheckQuorum", ErrInvalidConfig)
+	}
+	setDefault(&c.MaxBatch, 64)
+	setDefault(&c.ElectionTick, 10)
+	setDefault(&c.HeartbeatTick, 1)
+	if c.ElectionTick <= c.HeartbeatTick {
+		return c, fmt.Errorf("%w: ElectionTick must exceed HeartbeatTick", ErrInvalidConfig)
+	}
+	setDefault(&c.QuiesceAfterTicks, 2*c.HeartbeatTick+1)
+	setDefault(&c.PingTicks, c.HeartbeatTick)
+	setDefault(&c.HostTimeoutTicks, c.ElectionTick)
+	setDefault(&c.MaxInflightMsgs, 256)
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.Seed == 0 {
+		c.Seed = time.Now().UnixNano()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.RaftLogger == nil {
+		c.RaftLogger = newQuietLogger(c.Seed)
+	}
+	return c, nil
+}
+
+func setDefault(v *int, d int) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// GroupConfig describes a group to CreateGroup.
+type GroupConfig struct {
+	// ID names the group.
+	ID GroupID
+	// Members are the hosts of the group's initial voters, this host
+	// among them. Used only when the group has no state in Storage yet
+	// and Join is false: the replica bootstraps with them (every member
+	// must be created with the same list). Otherwise the configuration
+	// comes from Storage.
+	Members []HostID
+	// Join creates an empty replica that waits for the group's leader to
+	// replicate to it: for a host added to an existing group by a
+	// configuration change.
+	Join bool
+	// Applied is the last index the application applied before a restart
+	// (raft.Config.Applied).
+	Applied uint64
+}
+
+func (h *Host) raftConfig(st raft.Storage, applied uint64) *raft.Config {
+	c := &h.cfg
+	return &raft.Config{
+		ID:              c.ID,
+		ElectionTick:    c.ElectionTick,
+		HeartbeatTick:   c.HeartbeatTick,
+		Storage:         st,
+		Applied:         applied,
+		MaxSizePerMsg:   c.MaxSizePerMsg,
+		MaxInflightMsgs: c.MaxInflightMsgs,
+		CheckQuorum:     c.CheckQuorum,
+		PreVote:         c.PreVote,
+		ReadOnlyOption:  c.ReadOnlyOption,
+		Logger:          c.RaftLogger,
+	}
+}

@@ -1,0 +1,129 @@
+/*
+Package multiraft hosts many Raft groups in one process, on raft.RawNode:
+the shape every system that outgrows one group builds (CockroachDB, TiKV,
+dragonboat users). A Host runs one replica of each of its groups; inside a
+group, a replica's raft ID is its host's ID, so a message's To names the
+host it goes to. The root raft package does not import this one.
+
+	st := multiraft.NewMemStorage() // or a shared WAL
+	h, err := multiraft.New(multiraft.HostConfig{
+		ID: 1, Peers: []uint64{2, 3},
+		Storage: st, Transport: nt, App: app,
+		Workers: 4, TickInterval: 100 * time.Millisecond,
+		CheckQuorum: true, PreVote: true,
+	})
+	nt.Serve(h) // a NetTransport hands what arrives to h.Receive
+	_ = h.CreateGroup(multiraft.GroupConfig{ID: 7, Members: []uint64{1, 2, 3}})
+	_ = h.Propose(7, data) // applied through app.Apply(7, entries)
+
+# Scheduler
+
+No goroutine runs per group. Work for a group (a message, a proposal, a
+read, a tick, a liveness change) goes to its inbox and puts the group on a
+FIFO run queue, once; HostConfig.Workers goroutines take up to MaxBatch
+groups at a time and give each one round: step the inbox into raft, take
+the Ready, save the Readys of all these groups with one Storage.SaveBatch,
+then send their messages (one Batch per peer host for the whole round),
+apply committed entries and Advance. A group is held by at most one
+worker; work that arrives meanwhile sends it to the tail of the queue when
+the worker is done, so a busy group cannot starve the others. With Workers
+0 the caller drives the same rounds with RunPending and the clock with
+Tick: the deterministic mode of tests and the simulation.
+
+# Storage
+
+Storage is the per-host store of all groups: Open returns a group's
+raft.Storage (what raft reads) and SaveBatch persists a batch of
+GroupUpdates (HardState, entries, snapshot per group) with one durable
+write, so that a write-ahead log shared by all groups syncs once per
+batch of groups. MemStorage implements it in memory for tests.
+
+# Network
+
+Batches travel in frames of AppendBatch's encoding: the sender, then per
+item the group, a kind (a raft message, a quiescing heartbeat, a wake-up)
+and the message. NetTransport keeps one connection to each peer host, a
+batch stream of package transport (its handshake, frame limit and TLS),
+and merges everything queued for a host into one frame per write.
+MemNetwork connects hosts of one process.
+
+# Quiescence
+
+A group with nothing to do stops ticking on every member, so that idle
+groups cost neither CPU nor messages; only hosts ping each other, once per
+tick for all groups.
+
+Entering. On a tick, a leader whose group was idle for QuiesceAfterTicks
+checks that everything is committed, applied locally and acknowledged by
+every member (every Match equals the commit index), that no proposal,
+read, configuration change or leadership transfer is pending, and that
+every member's host is alive. It then sends each member a quiescing
+heartbeat (a MsgHeartbeat carrying the commit index, marked quiesce in the
+batch) and stops ticking the group. A follower steps the heartbeat like
+any other (its election timer restarts, its commit index reaches the
+leader's) and then quiesces only if its log ends exactly at that commit
+index in the leader's term, all of it applied, with nothing pending;
+otherwise it stays awake and asks the leader to wake up.
+
+Waking. A proposal, a read, a configuration change, a campaign or a
+transfer wakes the group on the host where it is asked; any message but
+heartbeat answers and quiescing heartbeats wakes the receiving replica, so
+the leader's first append wakes its followers and a candidate's vote
+request wakes everyone it reaches. A woken follower asks its leader to
+wake. Failures: each host tracks the liveness of its peer hosts once for
+all groups (a peer silent for HostTimeoutTicks is down); when a host goes
+down, every quiesced replica whose leader lives there wakes, ticks, and
+elects a new leader after its election timeout; when a host comes back,
+quiesced leaders with a member there wake to catch it up.
+
+Safety does not depend on quiescence: it only decides when raft's clock
+advances, and a raft node whose clock stops is a slow node, which Raft
+tolerates. The three mechanisms that read that clock:
+
+  - Elections. A quiesced follower's election timer is stopped, so it
+    never campaigns on its own; every election still follows raft's
+    rules (terms, votes, log comparison, PreVote). Liveness comes from
+    the wake-ups above: a leader's failure is noticed per host, and any
+    election message wakes whoever receives it.
+  - CheckQuorum. A quiesced leader does not check its quorum; it
+    commits nothing while quiesced, and it cannot commit anything after
+    waking without a quorum. A woken leader's first ticks run the check
+    again (see leases), so a leader cut off while quiesced steps down
+    within an election timeout of waking.
+  - Lease reads (ReadOnlyLeaseBased). raft reckons a leader's lease in
+    its own ticks since a quorum acknowledged a heartbeat. A quiesced
+    leader's clock is frozen, so its lease would look fresh forever,
+    while its followers, woken by the failure of its host (or cut off
+    from it), elect another leader after an election timeout. So a
+    quiesced leader never serves a lease read: every read wakes the
+    group first, and waking a leader ages its clock by ElectionTick
+    ticks before anything else is stepped, which ends the lease (it
+    lasts ElectionTick-2 ticks). The read then goes through a heartbeat
+    round, and a lease starts again only from heartbeats sent after the
+    wake-up. The ticks also send heartbeats (only the last one per peer
+    leaves: dropping the others is a message loss) and run CheckQuorum.
+    Followers need nothing: a quiesced follower's stopped timer keeps
+    refusing votes (honouring the lease) longer, never shorter. The test
+    TestQuiescedLeaderServesNoLeaseRead and simulation seed 51 show the
+    stale read that happens without the ageing.
+
+# Group lifecycle
+
+CreateGroup starts a replica: a new group bootstraps with its members
+(every member must be created with the same list), a group with state in
+Storage restarts from it, and a Join replica starts empty and waits for
+its leader (for a host added by ProposeConfChange). RemoveGroup stops the
+replica and deletes its storage; messages for unknown groups are dropped.
+The application calls them on every member.
+
+# Testing
+
+The package's simulation (sim_test.go) runs several groups over the same
+simulated hosts in manual mode, quiescence on, from one seed: partitions,
+drops, duplicates, delays, crashes and restarts; it checks one leader per
+term per group, state machine safety across restarts, log matching,
+linearizability of a register per group (writes through the log, reads
+through ReadIndex, safe or lease-based), and that every group commits and
+quiesces again after healing.
+*/
+package multiraft

@@ -1,0 +1,140 @@
+package multiraft
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/tracker"
+)
+
+// inbox is the work waiting for a group: what callers, the network and
+// the clock handed it since its last round.
+type inbox struct {
+	items    []Item
+	props    [][]byte
+	confs    []raftpb.ConfChangeI
+	reads    [][]byte
+	ticks    int
+	wake     bool   // a liveness change asks the worker to reconsider
+	campaign bool   // Campaign was called
+	transfer HostID // TransferLeader target, or 0
+	removed  bool   // RemoveGroup was called
+	// hostsDown and hostsUp are peer hosts that failed or came back.
+	hostsDown []HostID
+	hostsUp   []HostID
+}
+
+// wakes reports whether the inbox holds work that ends quiescence: any
+// request of the application, and any message but the answers to the
+// leader's quiescing heartbeat and further quiescing heartbeats.
+func (in *inbox) wakes() bool {
+	if len(in.props) > 0 || len(in.confs) > 0 || len(in.reads) > 0 || in.campaign || in.transfer != 0 {
+		return true
+	}
+	for i := range in.items {
+		it := &in.items[i]
+		switch {
+		case it.Kind == KindWake:
+			return true
+		case it.Kind == KindRaft && it.Msg.Type != raftpb.MsgHeartbeatResp:
+			return true
+		}
+	}
+	return false
+}
+
+// busy reports whether the inbox asks for anything besides time passing.
+func (in *inbox) busy() bool {
+	return len(in.props) > 0 || len(in.confs) > 0 || len(in.reads) > 0 || in.campaign || in.transfer != 0
+}
+
+// group is one replica hosted by a Host.
+type group struct {
+	id GroupID
+	st raft.Storage
+
+	// sched is guarded by the scheduler's mutex.
+	sched schedState
+	// awakeIdx is g's position in Host.awake, -1 when quiesced; guarded
+	// by Host.mu.
+	awakeIdx int
+
+	mu     sync.Mutex // guards in and status
+	in     inbox
+	spare  inbox // the previous inbox, reused to save allocations
+	status GroupStatus
+
+	// The rest is owned by the worker holding the group (scheduler
+	// invariant 2).
+	rn       *raft.RawNode
+	quiesced bool
+	// idleTicks counts the ticks in a row on which the group had nothing
+	// to do; a leader quiesces after HostConfig.QuiesceAfterTicks.
+	idleTicks int
+	// readTicks counts down while ReadIndex requests may be outstanding
+	// (readsOut of them unanswered; raft may drop some silently, hence the
+	// countdown); the group does not quiesce before it reaches zero.
+	readTicks int
+	readsOut  int
+	// quiesceReq is the quiescing heartbeat received in this round, if
+	// any; the follower decides at the end of the round.
+	quiesceReq *raftpb.Message
+	// gone is set once the group was removed.
+	gone    bool
+	members []HostID
+	lead    HostID
+}
+
+func newGroup(id GroupID, rn *raft.RawNode, st raft.Storage) *group {
+	g := &group{id: id, st: st, rn: rn, awakeIdx: -1}
+	g.refreshMembers()
+	return g
+}
+
+// push applies f to the inbox under the group's lock.
+func (g *group) push(f func(in *inbox)) {
+	g.mu.Lock()
+	f(&g.in)
+	g.mu.Unlock()
+}
+
+// take swaps the inbox out for an empty one (the worker's previous inbox,
+// cleared, so that its slices are reused).
+func (g *group) take() *inbox {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	clearInbox(&g.spare)
+	g.in, g.spare = g.spare, g.in
+	return &g.spare
+}
+
+func clearInbox(in *inbox) {
+	clear(in.items)
+	clear(in.props)
+	clear(in.confs)
+	clear(in.reads)
+	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0],
+		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0]}
+}
+
+// refreshMembers reads the configuration from raft after it changed.
+func (g *group) refreshMembers() {
+	g.members = g.members[:0]
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, _ tracker.Progress) {
+		g.members = append(g.members, id)
+	})
+	slices.Sort(g.members)
+}
+
+// publish records the status that Host.Status reports.
+func (g *group) publish() {
+	bs := g.rn.BasicStatus()
+	g.lead = bs.Lead
+	g.mu.Lock()
+	g.status.BasicStatus = bs
+	g.status.Quiesced = g.quiesced
+	g.status.Members = append(g.status.Members[:0], g.members...)
+	g.mu.Unlock()
+}

@@ -1,0 +1,315 @@
+package multiraft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/transport"
+)
+
+// NetConfig configures a NetTransport.
+type NetConfig struct {
+	// Stream gives the cluster ID, this host's ID, the frame limit, the
+	// I/O timeout and TLS, shared with package transport.
+	Stream transport.BatchStreamConfig
+	// ListenAddr is where peers' streams arrive ("127.0.0.1:0" picks a
+	// port; see Addr).
+	ListenAddr string
+	// QueueSize bounds the batches waiting for one peer; more are
+	// dropped (raft resends). Default 1024.
+	QueueSize int
+	// RedialDelay is the pause before redialing a peer that is down.
+	// Default 100ms.
+	RedialDelay time.Duration
+	// Logger receives logs. Default: none.
+	Logger *zap.Logger
+}
+
+// NetTransport is the Transport of hosts on different machines: one TCP
+// connection (a batch stream of package transport: its handshake, frame
+// limit and TLS) to each peer host, written by one goroutine that merges
+// every batch queued for that host since its last write into one frame.
+// The messages of all groups for a host thus share one connection and,
+// under load, one frame and one write.
+type NetTransport struct {
+	cfg NetConfig
+	ln  net.Listener
+	lg  *zap.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	host    *Host
+	peers   map[HostID]*netPeer
+	inbound map[net.Conn]struct{}
+
+	framesOut, bytesOut, dropped atomic.Uint64
+}
+
+type netPeer struct {
+	id     HostID
+	addr   string
+	queue  chan Batch
+	cancel context.CancelFunc
+}
+
+// NewNetTransport listens on cfg.ListenAddr. Hand it its host with Serve
+// once the host exists (the host is built with this transport).
+func NewNetTransport(cfg NetConfig) (*NetTransport, error) {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1024
+	}
+	if cfg.RedialDelay <= 0 {
+		cfg.RedialDelay = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Stream.MaxFrameSize == 0 {
+		cfg.Stream.MaxFrameSize = transport.DefaultMaxMessageSize
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("multiraft: listening: %w", err)
+	}
+	t := &NetTransport{cfg: cfg, ln: ln, lg: cfg.Logger.With(zap.Uint64("host", cfg.Stream.ID)),
+		peers: make(map[HostID]*netPeer), inbound: make(map[net.Conn]struct{})}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Addr returns the listening address.
+func (t *NetTransport) Addr() net.Addr { return t.ln.Addr() }
+
+// Serve starts handing received batches to h.
+func (t *NetTransport) Serve(h *Host) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.host = h
+}
+
+// AddPeer adds (or readdresses) peer host id at addr and starts its writer.
+func (t *NetTransport) AddPeer(id HostID, addr string) {
+	t.RemovePeer(id)
+	ctx, cancel := context.WithCancel(t.ctx)
+	p := &netPeer{id: id, addr: addr, queue: make(chan Batch, t.cfg.QueueSize), cancel: cancel}
+	t.mu.Lock()
+	t.peers[id] = p
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go t.writeLoop(ctx, p)
+}
+
+// RemovePeer stops sending to id and refuses its streams from now on.
+func (t *NetTransport) RemovePeer(id HostID) {
+	t.mu.Lock()
+	p := t.peers[id]
+	delete(t.peers, id)
+	t.mu.Unlock()
+	if p != nil {
+		p.cancel()
+	}
+}
+
+// Send implements Transport: it queues b for host to, or drops it when the
+// queue is full or the host unknown.
+func (t *NetTransport) Send(to HostID, b Batch) {
+	t.mu.Lock()
+	p := t.peers[to]
+	t.mu.Unlock()
+	if p == nil {
+		t.dropped.Add(1)
+		return
+	}
+	select {
+	case p.queue <- b:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// Traffic returns the frames and bytes written and the batches dropped.
+func (t *NetTransport) Traffic() (frames, bytes, dropped uint64) {
+	return t.framesOut.Load(), t.bytesOut.Load(), t.dropped.Load()
+}
+
+// Close stops listening, closes every connection and waits for the
+// transport's goroutines.
+func (t *NetTransport) Close() error {
+	t.cancel()
+	err := t.ln.Close()
+	t.mu.Lock()
+	for c := range t.inbound {
+		_ = c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return err
+}
+
+// writeLoop owns p's connection: it dials (again, after RedialDelay, when
+// the connection breaks) and writes, per wake-up, everything queued as one
+// frame.
+func (t *NetTransport) writeLoop(ctx context.Context, p *netPeer) {
+	defer t.wg.Done()
+	var conn net.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	var buf, frame []byte
+	for {
+		var b Batch
+		select {
+		case <-ctx.Done():
+			return
+		case b = <-p.queue:
+		}
+		b = drainInto(b, p.queue)
+		if conn == nil {
+			c, err := transport.DialBatchStream(ctx, t.cfg.Stream, p.id, p.addr)
+			if err != nil {
+				t.dropped.Add(1)
+				t.lg.Debug("dialing a peer host", zap.Uint64("peer", p.id), zap.Error(err))
+				if !sleepCtx(ctx, t.cfg.RedialDelay) {
+					return
+				}
+				continue
+			}
+			conn = c
+		}
+		var err error
+		if buf, frame, err = t.writeBatch(conn, &b, buf[:0], frame[:0]); err != nil {
+			t.lg.Debug("writing to a peer host", zap.Uint64("peer", p.id), zap.Error(err))
+			_ = conn.Close()
+			conn = nil
+		}
+	}
+}
+
+// drainInto merges the batches waiting in q into b, without blocking.
+func drainInto(b Batch, q chan Batch) Batch {
+	for {
+		select {
+		case more := <-q:
+			b.Items = append(b.Items, more.Items...)
+		default:
+			return b
+		}
+	}
+}
+
+func (t *NetTransport) writeBatch(conn net.Conn, b *Batch, buf, frame []byte) ([]byte, []byte, error) {
+	buf, err := AppendBatch(buf, b)
+	if err != nil {
+		return buf, frame, err
+	}
+	frame, err = transport.AppendFrame(frame, buf, t.cfg.Stream.MaxFrameSize)
+	if err != nil {
+		t.dropped.Add(1)
+		return buf, frame, nil // too large: dropped, the connection is fine
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.Stream.IOTimeout + time.Second))
+	if _, err := conn.Write(frame); err != nil {
+		return buf, frame, err
+	}
+	t.framesOut.Add(1)
+	t.bytesOut.Add(uint64(len(frame)))
+	return buf, frame, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+func (t *NetTransport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if !sleepCtx(t.ctx, 50*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		t.mu.Lock()
+		t.inbound[c] = struct{}{}
+		t.mu.Unlock()
+		if t.ctx.Err() != nil { // Close ran meanwhile and missed c
+			_ = c.Close()
+		}
+		t.wg.Add(1)
+		go t.readLoop(c)
+	}
+}
+
+func (t *NetTransport) knownPeer(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.peers[id]
+	return ok
+}
+
+// readLoop serves one inbound stream: the handshake, then frames, each a
+// batch handed to the host. A malformed batch is dropped with a log line;
+// a frame over the limit or a batch claiming another sender ends the
+// stream (the sender redials).
+func (t *NetTransport) readLoop(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.inbound, c)
+		t.mu.Unlock()
+		_ = c.Close()
+	}()
+	from, conn, err := transport.AcceptBatchStream(t.ctx, c, t.cfg.Stream, t.knownPeer)
+	if err != nil {
+		t.lg.Warn("refused an inbound batch stream", zap.Error(err))
+		return
+	}
+	var buf []byte
+	for {
+		payload, err := transport.ReadFrame(conn, t.cfg.Stream.MaxFrameSize, buf)
+		if err != nil {
+			return
+		}
+		buf = payload[:0]
+		b, err := DecodeBatch(payload)
+		if err != nil {
+			t.lg.Warn("dropped a malformed batch", zap.Uint64("peer", from), zap.Error(err))
+			continue
+		}
+		if b.From != from {
+			t.lg.Warn("batch from another host than the stream's", zap.Uint64("peer", from), zap.Uint64("claimed", b.From))
+			return
+		}
+		t.mu.Lock()
+		h := t.host
+		t.mu.Unlock()
+		if h != nil {
+			h.Receive(b)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package multiraft
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// readyOf is a group's Ready taken in the current round.
+type readyOf struct {
+	g  *group
+	rd raft.Ready
+}
+
+// runRound gives each of gs one round of processing, as one batch: step
+// what arrived, take the Readys, save them all with one SaveBatch, then
+// send, apply and advance each, and send the round's messages in one batch
+// per host. The worker holds every group of gs (scheduler invariant 2).
+func (h *Host) runRound(gs []*group) {
+	again := make([]bool, len(gs))
+	defer h.sched.done(gs, again)
+	if h.Err() != nil {
+		return
+	}
+	h.stats.rounds.Add(1)
+	out := newOutbox(h.cfg.ID)
+	inboxes := make([]*inbox, len(gs))
+	var readys []readyOf
+	var updates []GroupUpdate
+	for i, g := range gs {
+		if g.gone {
+			continue
+		}
+		in := g.take()
+		inboxes[i] = in
+		if in.removed {
+			h.dropGroup(g)
+			continue
+		}
+		h.handleInbox(g, in, out)
+		if g.rn.HasReady() {
+			rd := g.rn.Ready()
+			readys = append(readys, readyOf{g, rd})
+			updates = append(updates, updateOf(g.id, &rd))
+		}
+	}
+	if len(updates) > 0 {
+		if err := h.cfg.Storage.SaveBatch(updates); err != nil {
+			h.lg.Error("storage failed; stopping the host", zap.Error(err))
+			h.stop(err)
+			return
+		}
+	}
+	for i := range readys {
+		r := &readys[i]
+		out.addMessages(r.g.id, r.rd.Messages)
+		h.apply(r.g, &r.rd)
+		r.g.rn.Advance(r.rd)
+		if len(r.rd.Entries) > 0 || len(r.rd.CommittedEntries) > 0 {
+			r.g.idleTicks = 0
+		}
+	}
+	for i, g := range gs {
+		if g.gone || inboxes[i] == nil {
+			continue
+		}
+		h.endRound(g, inboxes[i], out)
+		again[i] = g.rn.HasReady()
+		g.publish()
+	}
+	out.send(h)
+}
+
+func updateOf(id GroupID, rd *raft.Ready) GroupUpdate {
+	return GroupUpdate{
+		Group:     id,
+		HardState: rd.HardState,
+		Entries:   rd.Entries,
+		Snapshot:  rd.Snapshot,
+		MustSync:  rd.MustSync,
+	}
+}
+
+// dropGroup ends a removed group: its storage is deleted, and the worker
+// never touches it again.
+func (h *Host) dropGroup(g *group) {
+	g.gone = true
+	if err := h.cfg.Storage.Remove(g.id); err != nil {
+		h.lg.Warn("removing a group's storage", zap.Uint64("group", uint64(g.id)), zap.Error(err))
+	}
+}
+
+// handleInbox steps what arrived for g: first a wake-up if the work ends
+// quiescence (so that a woken leader's lease is gone before it serves a
+// read), then messages, proposals, reads and ticks.
+func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
+	if g.quiesced {
+		if in.wakes() || h.livenessWakes(g, in) {
+			h.wake(g, out)
+		}
+	}
+	for i := range in.items {
+		h.stepItem(g, &in.items[i])
+	}
+	for _, p := range in.props {
+		if err := g.rn.Propose(p); err != nil {
+			h.stats.propsDropped.Add(1)
+		}
+	}
+	for _, cc := range in.confs {
+		if err := g.rn.ProposeConfChange(cc); err != nil {
+			h.stats.propsDropped.Add(1)
+		}
+	}
+	for _, r := range in.reads {
+		g.rn.ReadIndex(r)
+		g.readsOut++
+		g.readTicks = 2 * h.cfg.ElectionTick
+	}
+	if !g.quiesced {
+		for i := 0; i < in.ticks; i++ {
+			g.rn.Tick()
+		}
+	}
+}
+
+// stepItem hands one received item to raft.
+func (h *Host) stepItem(g *group, it *Item) {
+	switch it.Kind {
+	case KindWake:
+		return
+	case KindQuiesce:
+		if it.Msg.Type != raftpb.MsgHeartbeat {
+			h.stats.itemsDropped.Add(1)
+			return
+		}
+		m := it.Msg
+		g.quiesceReq = &m
+	}
+	if err := g.rn.Step(it.Msg); err != nil {
+		h.stats.stepErrors.Add(1)
+	}
+}
+
+// apply hands a Ready's snapshot, committed entries and read states to
+// the application, applying configuration changes to raft first.
+func (h *Host) apply(g *group, rd *raft.Ready) {
+	app := h.cfg.App
+	changed := false
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := app.Restore(g.id, rd.Snapshot); err != nil {
+			h.lg.Error("restoring a snapshot; stopping the host", zap.Uint64("group", uint64(g.id)), zap.Error(err))
+			h.stop(err)
+			return
+		}
+		changed = true
+	}
+	for i := range rd.CommittedEntries {
+		if h.applyConfEntry(g, &rd.CommittedEntries[i]) {
+			changed = true
+		}
+	}
+	if changed {
+		g.refreshMembers()
+	}
+	if len(rd.CommittedEntries) > 0 {
+		app.Apply(g.id, rd.CommittedEntries)
+	}
+	if len(rd.ReadStates) > 0 {
+		g.readsOut = max(0, g.readsOut-len(rd.ReadStates))
+		if g.readsOut == 0 {
+			g.readTicks = 0
+		}
+		app.ReadIndexDone(g.id, rd.ReadStates)
+	}
+}
+
+// applyConfEntry applies e to raft if it is a configuration change.
+func (h *Host) applyConfEntry(g *group, e *raftpb.Entry) bool {
+	var cc raftpb.ConfChangeI
+	switch e.Type {
+	case raftpb.EntryConfChange:
+		var c raftpb.ConfChange
+		if err := c.Unmarshal(e.Data); err != nil {
+			h.lg.Error("undecodable conf change", zap.Uint64("group", uint64(g.id)), zap.Error(err))
+			return false
+		}
+		cc = c
+	case raftpb.EntryConfChangeV2:
+		var c raftpb.ConfChangeV2
+		if err := c.Unmarshal(e.Data); err != nil {
+			h.lg.Error("undecodable conf change", zap.Uint64("group", uint64(g.id)), zap.Error(err))
+			return false
+		}
+		cc = c
+	default:
+		return false
+	}
+	g.rn.ApplyConfChange(cc)
+	return true
+}

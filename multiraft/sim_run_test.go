@@ -1,0 +1,345 @@
+package multiraft
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// run plays the faulty phase, heals, and requires recovery.
+func (s *sim) run() {
+	for s.now < int64(s.o.rounds) {
+		s.faults()
+		s.round()
+	}
+	s.heal()
+	s.recover()
+	s.checkLogs()
+	s.checkHistory()
+}
+
+// round is one tick of every live host (in random order), then the
+// delivery of what is due and the processing it causes, until quiet.
+func (s *sim) round() {
+	s.now++
+	s.invokeOps()
+	for _, i := range s.rng.Perm(len(s.hosts)) {
+		if sh := s.hosts[i]; !sh.down {
+			sh.h.Tick()
+		}
+	}
+	for iter := 0; ; iter++ {
+		if iter > 100000 {
+			s.t.Fatalf("seed %d: round %d does not settle", s.o.seed, s.now)
+		}
+		busy := s.runHosts()
+		if !s.deliverDue() && !busy {
+			break
+		}
+	}
+	s.checkLeaders()
+	s.expireOps()
+}
+
+func (s *sim) runHosts() bool {
+	busy := false
+	for _, i := range s.rng.Perm(len(s.hosts)) {
+		sh := s.hosts[i]
+		if sh.down || sh.h.sched.pending() == 0 {
+			continue
+		}
+		busy = true
+		if err := sh.h.RunPending(); err != nil {
+			s.t.Fatalf("seed %d: host %d: %v", s.o.seed, sh.id, err)
+		}
+	}
+	return busy
+}
+
+// deliverDue delivers one random due message; it reports whether it did.
+func (s *sim) deliverDue() bool {
+	var due []int
+	for i, m := range s.msgs {
+		if m.at <= s.now {
+			due = append(due, i)
+		}
+	}
+	if len(due) == 0 {
+		return false
+	}
+	i := due[s.rng.Intn(len(due))]
+	m := s.msgs[i]
+	s.msgs = append(s.msgs[:i], s.msgs[i+1:]...)
+	sh := s.hosts[m.to-1]
+	if sh.down || s.cut[m.to] || s.cut[m.from] {
+		return true
+	}
+	b, err := DecodeBatch(m.data)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(m.data)
+	s.mix(m.from, m.to, h.Sum64())
+	sh.h.Receive(b)
+	return true
+}
+
+// faults strikes at random: isolating a host or healing it, crashing a
+// host (at most one down at a time) and restarting it later.
+func (s *sim) faults() {
+	r := s.rng.Intn(1000)
+	switch {
+	case r < 10:
+		id := HostID(1 + s.rng.Intn(len(s.hosts)))
+		s.cut[id] = true
+	case r < 25:
+		clear(s.cut)
+	case r < 32 && s.downCount() == 0:
+		s.crash(s.hosts[s.rng.Intn(len(s.hosts))])
+	}
+	for _, sh := range s.hosts {
+		if sh.down && s.now >= sh.restartAt {
+			s.startHost(sh)
+		}
+	}
+}
+
+func (s *sim) downCount() int {
+	n := 0
+	for _, sh := range s.hosts {
+		if sh.down {
+			n++
+		}
+	}
+	return n
+}
+
+// crash stops a host: what it did not save is gone, and so is what was in
+// flight to it.
+func (s *sim) crash(sh *simHost) {
+	_ = sh.h.Close()
+	sh.down = true
+	sh.restartAt = s.now + 10 + int64(s.rng.Intn(30))
+	kept := s.msgs[:0]
+	for _, m := range s.msgs {
+		if m.to != sh.id {
+			kept = append(kept, m)
+		}
+	}
+	s.msgs = kept
+	s.mix(0xdead, sh.id)
+}
+
+func (s *sim) heal() {
+	clear(s.cut)
+	for _, sh := range s.hosts {
+		if sh.down {
+			s.startHost(sh)
+		}
+	}
+}
+
+// checkLeaders: at most one leader per term in each group.
+func (s *sim) checkLeaders() {
+	for _, sh := range s.hosts {
+		if sh.down {
+			continue
+		}
+		for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+			st, err := sh.h.Status(g)
+			if err != nil || st.RaftState != raft.StateLeader {
+				continue
+			}
+			terms := s.leaders[g]
+			if terms == nil {
+				terms = map[uint64]HostID{}
+				s.leaders[g] = terms
+			}
+			if prev, ok := terms[st.Term]; ok && prev != sh.id {
+				s.t.Fatalf("seed %d: group %d has two leaders in term %d: %d and %d", s.o.seed, g, st.Term, prev, sh.id)
+			}
+			terms[st.Term] = sh.id
+		}
+	}
+}
+
+// Apply implements Application: it applies writes to the group's register
+// once per operation ID, checks that this index holds the same entry on
+// every host, and answers the operations this host was asked.
+func (a *simApp) Apply(g GroupID, ents []raftpb.Entry) {
+	s := a.s
+	reg := a.reg(g)
+	for _, e := range ents {
+		s.noteApplied(a.host, g, &e)
+		reg.applied = e.Index
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		id, value := decodeWrite(e.Data)
+		if !reg.seen[id] {
+			reg.seen[id] = true
+			reg.value = value
+		}
+		if op := s.pendingOp(id); op != nil && op.host == a.host {
+			s.respond(op, nil)
+		}
+	}
+	s.serveReads(a.host)
+}
+
+func (a *simApp) reg(g GroupID) *simReg {
+	r := a.regs[g]
+	if r == nil {
+		r = &simReg{seen: map[string]bool{}}
+		a.regs[g] = r
+	}
+	return r
+}
+
+// ReadIndexDone implements Application.
+func (a *simApp) ReadIndexDone(g GroupID, rss []raft.ReadState) {
+	for _, rs := range rss {
+		if op := a.s.pendingOp(string(rs.RequestCtx)); op != nil && op.host == a.host && !op.write {
+			op.readIndex = rs.Index
+		}
+	}
+	a.s.serveReads(a.host)
+}
+
+// Restore implements Application; the simulation never compacts.
+func (a *simApp) Restore(GroupID, raftpb.Snapshot) error { return nil }
+
+func (s *sim) noteApplied(host HostID, g GroupID, e *raftpb.Entry) {
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%d/%d/", e.Term, e.Type)
+	_, _ = h.Write(e.Data)
+	sum := h.Sum64()
+	idx := s.applied[g]
+	if idx == nil {
+		idx = map[uint64]uint64{}
+		s.applied[g] = idx
+	}
+	if prev, ok := idx[e.Index]; ok && prev != sum {
+		s.t.Fatalf("seed %d: group %d: host %d applied another entry at index %d", s.o.seed, g, host, e.Index)
+	}
+	idx[e.Index] = sum
+}
+
+func encodeWrite(id string, v int) []byte { return []byte(fmt.Sprintf("%s|%d", id, v)) }
+
+func decodeWrite(data []byte) (string, int) {
+	id, v, _ := strings.Cut(string(data), "|")
+	var n int
+	_, _ = fmt.Sscan(v, &n)
+	return id, n
+}
+
+// recover requires, after healing, that every group commits a fresh write
+// and then quiesces on every host, within a bounded number of ticks.
+func (s *sim) recover() {
+	const limit = 400
+	written := map[GroupID]bool{}
+	for i := 0; i < limit; i++ {
+		s.round()
+		done := true
+		for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+			if !written[g] {
+				written[g] = s.finalWrite(g)
+			}
+			if !written[g] || !s.quiesced(g) {
+				done = false
+			}
+		}
+		if done && len(s.pendingOps()) == 0 {
+			return
+		}
+	}
+	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+		s.t.Logf("group %d: written %v quiesced %v", g, written[g], s.quiesced(g))
+	}
+	s.t.Fatalf("seed %d: no recovery within %d ticks of healing", s.o.seed, limit)
+}
+
+// finalWrite proposes a write at g's leader until one host applied it.
+func (s *sim) finalWrite(g GroupID) bool {
+	id := fmt.Sprintf("final-%d", g)
+	for _, sh := range s.hosts {
+		if r := sh.app.regs[g]; r != nil && r.seen[id] {
+			return true
+		}
+	}
+	for _, sh := range s.hosts {
+		if st, err := sh.h.Status(g); err == nil && st.RaftState == raft.StateLeader && s.now%5 == 0 {
+			_ = sh.h.Propose(g, encodeWrite(id, -1))
+		}
+	}
+	return false
+}
+
+func (s *sim) quiesced(g GroupID) bool {
+	for _, sh := range s.hosts {
+		if st, err := sh.h.Status(g); err != nil || !st.Quiesced {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLogs: the durable logs of each group match (an index and term pin
+// the entry and all before it).
+func (s *sim) checkLogs() {
+	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+		var logs [][]raftpb.Entry
+		for _, sh := range s.hosts {
+			st, _ := sh.store.Open(g)
+			last, _ := st.LastIndex()
+			first, _ := st.FirstIndex()
+			ents, err := st.Entries(first, last+1, 1<<62)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			logs = append(logs, ents)
+		}
+		for i := range logs {
+			for j := i + 1; j < len(logs); j++ {
+				checkMatching(s, g, logs[i], logs[j])
+			}
+		}
+	}
+}
+
+func checkMatching(s *sim, g GroupID, a, b []raftpb.Entry) {
+	n := min(len(a), len(b))
+	match := -1 // the highest position where the terms agree
+	for k := n - 1; k >= 0; k-- {
+		if a[k].Term == b[k].Term {
+			match = k
+			break
+		}
+	}
+	for k := 0; k <= match; k++ {
+		if a[k].Term != b[k].Term || string(a[k].Data) != string(b[k].Data) {
+			s.t.Fatalf("seed %d: group %d: logs differ at index %d below a matching entry at %d",
+				s.o.seed, g, a[k].Index, a[match].Index)
+		}
+	}
+}
+
+func (s *sim) checkHistory() {
+	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+		ops := s.history[g]
+		switch porcupine.CheckOperationsTimeout(registerModel, ops, 20*time.Second) {
+		case porcupine.Illegal:
+			s.t.Fatalf("seed %d: group %d: history of %d operations is not linearizable", s.o.seed, g, len(ops))
+		case porcupine.Unknown:
+			s.t.Fatalf("seed %d: group %d: linearizability check timed out", s.o.seed, g)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package multiraft
+
+import "sync/atomic"
+
+type hostStats struct {
+	rounds, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
+	itemsDropped, stepErrors, propsDropped         atomic.Uint64
+	quiesces, wakes                                atomic.Uint64
+}
+
+// Stats are a host's counters since it started.
+type Stats struct {
+	// Rounds is the number of worker rounds (each a batch of groups).
+	Rounds uint64
+	// BatchesOut and ItemsOut count the batches sent (one per peer host
+	// per round) and the group messages they carried; Pings counts the
+	// liveness pings (empty batches).
+	BatchesOut, ItemsOut, Pings uint64
+	// BatchesIn counts batches received.
+	BatchesIn uint64
+	// ItemsDropped counts received items refused (unknown group, bad
+	// sender or receiver); StepErrors counts messages raft refused;
+	// ProposalsDropped counts proposals raft refused (no leader, ...).
+	ItemsDropped, StepErrors, ProposalsDropped uint64
+	// Quiesces and Wakes count the groups that stopped and resumed
+	// ticking.
+	Quiesces, Wakes uint64
+	// Groups and Awake are the numbers of groups, and of those ticking.
+	Groups, Awake int
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() Stats {
+	s := &h.stats
+	h.mu.Lock()
+	groups, awake := len(h.groups), len(h.awake)
+	h.mu.Unlock()
+	return Stats{
+		Rounds: s.rounds.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
+		Pings: s.pings.Load(), BatchesIn: s.batchesIn.Load(),
+		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
+		ProposalsDropped: s.propsDropped.Load(),
+		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),
+		Groups: groups, Awake: awake,
+	}
+}

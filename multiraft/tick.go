@@ -1,0 +1,89 @@
+package multiraft
+
+import "slices"
+
+// Tick advances the host's clock by one tick: every group that is not
+// quiesced gets a tick (and is scheduled), the host pings its peers every
+// PingTicks, and peers silent for HostTimeoutTicks count as failed, which
+// wakes the quiesced groups they lead. With HostConfig.TickInterval set,
+// the host's ticker calls it; otherwise the caller does.
+func (h *Host) Tick() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	down := h.live.tick(h.cfg.HostTimeoutTicks)
+	var ping []HostID
+	if h.live.clock%int64(h.cfg.PingTicks) == 0 {
+		ping = slices.Clone(h.live.ids)
+	}
+	awake := make([]*group, len(h.awake))
+	copy(awake, h.awake)
+	var sleeping []*group
+	if len(down) > 0 {
+		sleeping = h.quiescedLocked()
+	}
+	h.mu.Unlock()
+	for _, g := range awake {
+		g.push(func(in *inbox) { in.ticks++ })
+		h.sched.enqueue(g)
+	}
+	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
+	for _, id := range ping {
+		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
+		h.stats.pings.Add(1)
+	}
+}
+
+// quiescedLocked returns the quiesced groups, in creation order. h.mu held.
+func (h *Host) quiescedLocked() []*group {
+	var out []*group
+	for _, g := range h.order {
+		if g.awakeIdx < 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// announce hands a liveness change to each of gs and schedules them.
+func (h *Host) announce(gs []*group, f func(in *inbox)) {
+	for _, g := range gs {
+		g.push(f)
+		h.sched.enqueue(g)
+	}
+}
+
+// Receive hands the host a batch that arrived from another host. Items for
+// groups the host does not run, and items whose message does not claim to
+// come from the batch's sender to this host, are dropped and counted. It
+// never blocks on the groups' processing.
+func (h *Host) Receive(b Batch) {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	var sleeping []*group
+	if h.live.heard(b.From) {
+		sleeping = h.quiescedLocked()
+	}
+	targets := make([]*group, len(b.Items))
+	for i := range b.Items {
+		targets[i] = h.groups[b.Items[i].Group]
+	}
+	h.mu.Unlock()
+	from := b.From
+	h.announce(sleeping, func(in *inbox) { in.hostsUp = append(in.hostsUp, from) })
+	h.stats.batchesIn.Add(1)
+	for i, g := range targets {
+		it := b.Items[i]
+		if g == nil || it.Msg.From != b.From || it.Msg.To != h.cfg.ID {
+			h.stats.itemsDropped.Add(1)
+			continue
+		}
+		g.push(func(in *inbox) { in.items = append(in.items, it) })
+		h.sched.enqueue(g)
+	}
+}

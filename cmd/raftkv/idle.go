@@ -25,6 +25,7 @@ type idleFlags struct {
 	tick      time.Duration
 	workers   int
 	timeout   time.Duration
+	wave      int
 }
 
 // idleResult is what "raftkv idle" measured, averaged over the members.
@@ -53,11 +54,12 @@ func runIdle(args []string) error {
 	fs.DurationVar(&f.tick, "tick", 100*time.Millisecond, "tick interval (heartbeat 1 tick, election 10)")
 	fs.IntVar(&f.workers, "workers", 2, "worker goroutines per member")
 	fs.DurationVar(&f.timeout, "settle-timeout", 10*time.Minute, "how long the groups may take to elect and quiesce")
+	fs.IntVar(&f.wave, "wave", 1000, "groups created (and elected) at a time")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if f.groups < 1 || f.duration <= 0 {
-		return errors.New("idle: --groups and --duration must be positive")
+	if f.groups < 1 || f.duration <= 0 || f.wave < 1 {
+		return errors.New("idle: --groups, --duration and --wave must be positive")
 	}
 	// Ctrl-C or SIGTERM: the members are stopped and the temporary
 	// directory removed by measureIdle's defers.
@@ -110,8 +112,13 @@ func measureIdle(ctx context.Context, f idleFlags) (idleResult, error) {
 	return r, measureCPU(ctx, ms, f, &r)
 }
 
-// settleIdle connects the members, creates the groups, starts their
-// elections and waits until all are settled.
+// settleIdle connects the members, then creates the groups in waves of
+// f.wave: each wave is created on every member, its elections started,
+// and waited for until settled (every group has a leader and, with
+// quiescence, is quiesced), so that only one wave ticks at a time. Then it
+// waits until all groups are settled. Without quiescence, groups that have
+// no leader by the deadline are reported, and the run goes on: their
+// ticking is what it measures.
 func settleIdle(ctx context.Context, ms []*idleProc, f idleFlags) error {
 	var peers []string
 	for i, m := range ms {
@@ -121,40 +128,57 @@ func settleIdle(ctx context.Context, ms []*idleProc, f idleFlags) error {
 		return err
 	}
 	start := time.Now()
-	took, err := askAll(ctx, ms, "create")
-	if err != nil {
-		return err
+	deadline := start.Add(f.timeout)
+	for lo := 1; lo <= f.groups; lo += f.wave {
+		hi := min(lo+f.wave-1, f.groups)
+		span := fmt.Sprintf(" %d %d", lo, hi)
+		if _, err := askAll(ctx, ms, "create"+span); err != nil {
+			return err
+		}
+		if _, err := askAll(ctx, ms, "campaign"+span); err != nil {
+			return err
+		}
+		if err := waitSettled(ctx, ms, lo, hi, deadline); err != nil {
+			return err
+		}
 	}
-	say("created %d groups on each member (took %s)", f.groups, strings.Join(took, ", "))
-	if _, err := askAll(ctx, ms, "campaign"); err != nil {
-		return err
+	say("created %d groups on each member, in waves of %d, in %v", f.groups, f.wave,
+		time.Since(start).Round(time.Millisecond))
+	err := waitSettled(ctx, ms, 1, f.groups, deadline)
+	if err != nil && f.noQuiesce && ctx.Err() == nil {
+		say("going on without quiescence: %v", err)
+		return nil
 	}
-	what := "a leader and quiesced"
-	if f.noQuiesce {
-		what = "a leader (quiescence off)"
+	if err == nil {
+		say("every group has a leader%s, %v after creation began",
+			map[bool]string{true: " (quiescence off)", false: " and is quiesced"}[f.noQuiesce],
+			time.Since(start).Round(time.Millisecond))
 	}
-	deadline := time.Now().Add(f.timeout)
+	return err
+}
+
+// waitSettled polls the members until groups lo..hi are settled on all.
+func waitSettled(ctx context.Context, ms []*idleProc, lo, hi int, deadline time.Time) error {
+	q := fmt.Sprintf("settled %d %d", lo, hi)
 	for last := time.Now(); ; {
-		st, err := askAll(ctx, ms, "settled")
+		st, err := askAll(ctx, ms, q)
 		if err != nil {
 			return err
 		}
 		if strings.Join(st, ",") == "yes,yes,yes" {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("groups not settled after %v: %s", f.timeout, strings.Join(st, "; "))
+			return fmt.Errorf("groups %d..%d not settled by the deadline: %s", lo, hi, strings.Join(st, "; "))
 		}
 		if time.Since(last) > 5*time.Second {
-			say("waiting for every group to have %s: %s", what, strings.Join(st, "; "))
+			say("waiting for groups %d..%d: %s", lo, hi, strings.Join(st, "; "))
 			last = time.Now()
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !sleepCtx(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
-	say("every group has %s, %v after creation began", what, time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 // measureMem averages the members' heap and RSS growth per group.

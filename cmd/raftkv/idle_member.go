@@ -138,12 +138,18 @@ func (m *idleMember) command(cmd string, args []string) (string, error) {
 	switch cmd {
 	case "peers": // peers 1=ADDR 2=ADDR ...
 		return "ok", m.addPeers(args)
-	case "create":
-		return m.create()
-	case "campaign":
-		return m.campaign()
-	case "settled":
-		return m.settled(), nil
+	case "create", "campaign", "settled": // create|campaign|settled FIRST LAST
+		lo, hi, err := groupRange(args, m.groups)
+		if err != nil {
+			return "", err
+		}
+		switch cmd {
+		case "create":
+			return m.create(lo, hi)
+		case "campaign":
+			return m.campaign(lo, hi)
+		}
+		return m.settled(lo, hi), nil
 	case "mem":
 		heap, rss := memNow()
 		return fmt.Sprintf("%d %d %d %d", m.baseHeap, heap, m.baseRSS, rss), nil
@@ -171,13 +177,29 @@ func (m *idleMember) addPeers(args []string) error {
 	return nil
 }
 
-// create records the memory in use, then creates the groups, all with the
-// three members.
-func (m *idleMember) create() (string, error) {
-	m.baseHeap, m.baseRSS = memNow()
+// groupRange parses "FIRST LAST", a range of group IDs within 1..n.
+func groupRange(args []string, n int) (lo, hi int, err error) {
+	if len(args) == 2 {
+		lo, err = strconv.Atoi(args[0])
+		if err == nil {
+			hi, err = strconv.Atoi(args[1])
+		}
+	}
+	if len(args) != 2 || err != nil || lo < 1 || hi < lo || hi > n {
+		return 0, 0, fmt.Errorf("bad group range %q, want FIRST LAST within 1..%d", args, n)
+	}
+	return lo, hi, nil
+}
+
+// create creates groups lo..hi, all with the three members. Before the
+// first, it records the memory in use.
+func (m *idleMember) create(lo, hi int) (string, error) {
+	if lo == 1 {
+		m.baseHeap, m.baseRSS = memNow()
+	}
 	start := time.Now()
 	members := []multiraft.HostID{1, 2, 3}
-	for g := 1; g <= m.groups; g++ {
+	for g := lo; g <= hi; g++ {
 		if err := m.h.CreateGroup(multiraft.GroupConfig{ID: multiraft.GroupID(g), Members: members}); err != nil {
 			return "", err
 		}
@@ -187,9 +209,9 @@ func (m *idleMember) create() (string, error) {
 
 // campaign starts an election in this member's share of the groups, so
 // that the leaders spread evenly.
-func (m *idleMember) campaign() (string, error) {
+func (m *idleMember) campaign(lo, hi int) (string, error) {
 	n := 0
-	for g := 1; g <= m.groups; g++ {
+	for g := lo; g <= hi; g++ {
 		if uint64(g%idleMembers)+1 == m.id {
 			if err := m.h.Campaign(multiraft.GroupID(g)); err != nil {
 				return "", err
@@ -200,15 +222,18 @@ func (m *idleMember) campaign() (string, error) {
 	return strconv.Itoa(n), nil
 }
 
-// settled answers "yes" when every group has a leader here and, with
+// settled answers "yes" when every group of lo..hi has a leader here and, with
 // quiescence, is quiesced here; otherwise the counts of groups without.
-func (m *idleMember) settled() string {
-	noLead, awake := 0, 0
-	for g := 1; g <= m.groups; g++ {
+func (m *idleMember) settled(lo, hi int) string {
+	noLead, awake, qNoLead := 0, 0, 0
+	for g := lo; g <= hi; g++ {
 		st, err := m.h.Status(multiraft.GroupID(g))
 		switch {
 		case err != nil || st.Lead == raft.None:
 			noLead++
+			if st.Quiesced {
+				qNoLead++
+			}
 		case m.quiesce && !st.Quiesced:
 			awake++
 		}
@@ -216,7 +241,8 @@ func (m *idleMember) settled() string {
 	if noLead == 0 && awake == 0 {
 		return "yes"
 	}
-	return fmt.Sprintf("no leaderless=%d awake=%d", noLead, awake)
+	s := m.h.Stats()
+	return fmt.Sprintf("no leaderless=%d (quiesced %d) awake=%d ticking=%d", noLead, qNoLead, awake, s.Awake)
 }
 
 // memNow collects garbage and returns the live Go heap and the resident

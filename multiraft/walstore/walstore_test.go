@@ -289,3 +289,38 @@ func TestFsyncsAmortisedAcrossGroups(t *testing.T) {
 		t.Errorf("MaxBatch 64: %.3f fsyncs per write over 3 hosts, want at most 0.1", batched)
 	}
 }
+
+// TestRemovedGroupStaysRemoved removes a group on every host: its state
+// leaves the WAL, a restart does not bring it back, and the other groups
+// recover.
+func TestRemovedGroupStaysRemoved(t *testing.T) {
+	const groups = 6
+	c := newCluster(t, 0)
+	c.createGroups(groups)
+	c.elect(groups)
+	c.write(groups, 0)
+	c.tick(2)
+	for _, h := range c.hosts {
+		if err := h.RemoveGroup(3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.settle()
+	c.stop()
+	c.start()
+	for i, w := range c.wals {
+		if got := fmt.Sprint(w.GroupIDs()); got != "[1 2 4 5 6]" {
+			t.Fatalf("host %d: groups %s after removing group 3, want [1 2 4 5 6]", i+1, got)
+		}
+	}
+	if err := New(c.wals[0]).Remove(3); err != nil {
+		t.Fatalf("removing a group twice: %v", err)
+	}
+	c.settle()
+	for i := 0; c.leader(1)*c.leader(2)*c.leader(4)*c.leader(5)*c.leader(6) == 0; i++ {
+		if i == 100 {
+			t.Fatal("recovered groups without a leader after 100 ticks")
+		}
+		c.tick(1)
+	}
+}

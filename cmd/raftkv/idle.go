@@ -206,6 +206,7 @@ func measureMem(ctx context.Context, ms []*idleProc, r *idleResult) error {
 
 // measureCPU measures each member's CPU time over f.duration.
 func measureCPU(ctx context.Context, ms []*idleProc, f idleFlags, r *idleResult) error {
+	sayStats(ctx, ms, "before")
 	say("measuring the idle members for %v", f.duration)
 	before, err := askAll(ctx, ms, "cpu")
 	if err != nil {
@@ -234,12 +235,17 @@ func measureCPU(ctx context.Context, ms []*idleProc, f idleFlags, r *idleResult)
 	}
 	r.cpuPercent = sum / float64(len(ms))
 	say("CPU per member (of one core): %s", strings.Join(per, " "))
+	sayStats(ctx, ms, "after")
+	return nil
+}
+
+// sayStats prints the members' host and WAL counters.
+func sayStats(ctx context.Context, ms []*idleProc, when string) {
 	if stats, err := askAll(ctx, ms, "stats"); err == nil {
 		for i, s := range stats {
-			say("member %d: %s", i+1, s)
+			say("member %d %s: %s", i+1, when, s)
 		}
 	}
-	return nil
 }
 
 func parseInts(s string, n int) ([]int64, error) {

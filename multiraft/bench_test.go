@@ -108,6 +108,9 @@ func benchWrites(b *testing.B, groups int) {
 		// drop in-flight proposals.
 		cfg.TickInterval = 100 * time.Millisecond
 		cfg.MaxInflightMsgs = 4096
+		if benchMaxBatch > 0 {
+			cfg.MaxBatch = benchMaxBatch
+		}
 		stores[cfg.ID] = cfg.Storage.(*MemStorage)
 		cfg.Storage = syncedStorage{stores[cfg.ID], time.Millisecond}
 	})
@@ -173,6 +176,8 @@ func (w *writer) applied(g int) int {
 	}
 	return n
 }
+
+var benchMaxBatch = 0 // HostConfig.MaxBatch for BenchmarkWrites; 0: the default
 
 var benchPayload = make([]byte, 128)
 

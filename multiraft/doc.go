@@ -36,7 +36,12 @@ Storage is the per-host store of all groups: Open returns a group's
 raft.Storage (what raft reads) and SaveBatch persists a batch of
 GroupUpdates (HardState, entries, snapshot per group) with one durable
 write, so that a write-ahead log shared by all groups syncs once per
-batch of groups. MemStorage implements it in memory for tests.
+batch of groups. Host.Compact hands the store (Storage.Compact) a
+snapshot the application took at an applied index, with the
+configuration raft applied, and lets it drop the log below; raft sends it
+to members that lag behind, and a restarting group restores it through
+Application.Restore. MemStorage implements Storage in memory for tests.
+Snapshots travel inline in a batch, so they must fit in a frame.
 
 # Network
 
@@ -104,7 +109,7 @@ tolerates. The three mechanisms that read that clock:
     leaves: dropping the others is a message loss) and run CheckQuorum.
     Followers need nothing: a quiesced follower's stopped timer keeps
     refusing votes (honouring the lease) longer, never shorter. The test
-    TestQuiescedLeaderServesNoLeaseRead and simulation seed 51 show the
+    TestQuiescedLeaderServesNoLeaseRead and simulation seed 22 show the
     stale read that happens without the ageing.
 
 # Group lifecycle

@@ -21,6 +21,7 @@ type inbox struct {
 	campaign bool   // Campaign was called
 	transfer HostID // TransferLeader target, or 0
 	removed  bool   // RemoveGroup was called
+	compacts []compactReq
 	// hostsDown and hostsUp are peer hosts that failed or came back.
 	hostsDown []HostID
 	hostsUp   []HostID
@@ -85,6 +86,10 @@ type group struct {
 	gone    bool
 	members []HostID
 	lead    HostID
+	// confIndex is the index of the last configuration change (or
+	// snapshot) applied: compaction below it would record a wrong
+	// configuration.
+	confIndex uint64
 }
 
 func newGroup(id GroupID, rn *raft.RawNode, st raft.Storage) *group {
@@ -115,7 +120,8 @@ func clearInbox(in *inbox) {
 	clear(in.props)
 	clear(in.confs)
 	clear(in.reads)
-	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0],
+	clear(in.compacts)
+	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0], compacts: in.compacts[:0],
 		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0]}
 }
 

@@ -14,10 +14,13 @@ type recApp struct {
 	mu      sync.Mutex
 	applied map[GroupID][]string // normal entries' data, in order
 	reads   map[GroupID][]raft.ReadState
+	// restored is the data of the last snapshot restored per group.
+	restored map[GroupID]string
 }
 
 func newRecApp() *recApp {
-	return &recApp{applied: map[GroupID][]string{}, reads: map[GroupID][]raft.ReadState{}}
+	return &recApp{applied: map[GroupID][]string{}, reads: map[GroupID][]raft.ReadState{},
+		restored: map[GroupID]string{}}
 }
 
 func (a *recApp) Apply(g GroupID, ents []raftpb.Entry) {
@@ -36,7 +39,12 @@ func (a *recApp) ReadIndexDone(g GroupID, rs []raft.ReadState) {
 	a.reads[g] = append(a.reads[g], rs...)
 }
 
-func (a *recApp) Restore(GroupID, raftpb.Snapshot) error { return nil }
+func (a *recApp) Restore(g GroupID, snap raftpb.Snapshot) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.restored[g] = string(snap.Data)
+	return nil
+}
 
 func (a *recApp) count(g GroupID) int {
 	a.mu.Lock()

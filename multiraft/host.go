@@ -136,7 +136,9 @@ func (h *Host) RunPending() error {
 
 // CreateGroup starts a replica of a group on this host: a new group
 // bootstraps with cfg.Members, a group with state in Storage restarts
-// from it, and with cfg.Join an empty replica waits for its leader.
+// from it, and with cfg.Join an empty replica waits for its leader. A
+// restarting group whose stored snapshot is past cfg.Applied hands it to
+// Application.Restore first; the entries after it come through Apply.
 func (h *Host) CreateGroup(cfg GroupConfig) error {
 	if cfg.ID == 0 {
 		return fmt.Errorf("%w: group ID must not be zero", ErrInvalidConfig)
@@ -199,7 +201,20 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 			return nil, fmt.Errorf("multiraft: bootstrapping group %d: %w", cfg.ID, err)
 		}
 	}
-	return newGroup(cfg.ID, rn, st), nil
+	g := newGroup(cfg.ID, rn, st)
+	snap, err := st.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("multiraft: opening group %d: %w", cfg.ID, err)
+	}
+	g.confIndex = snap.Metadata.Index
+	// A restart after a compaction: the log no longer holds what the
+	// snapshot covers, so the application starts from the snapshot.
+	if snap.Metadata.Index > cfg.Applied {
+		if err := h.cfg.App.Restore(cfg.ID, snap); err != nil {
+			return nil, fmt.Errorf("multiraft: restoring group %d: %w", cfg.ID, err)
+		}
+	}
+	return g, nil
 }
 
 // RemoveGroup stops this host's replica of group g and deletes its state

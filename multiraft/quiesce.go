@@ -24,6 +24,9 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 	if in.transfer != 0 {
 		g.rn.TransferLeader(in.transfer)
 	}
+	if len(in.compacts) > 0 {
+		h.compact(g, in.compacts)
+	}
 	if g.readTicks > 0 {
 		g.readTicks = max(0, g.readTicks-in.ticks)
 	}

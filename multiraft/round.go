@@ -57,6 +57,7 @@ func (h *Host) runRound(gs []*group) {
 		out.addMessages(r.g.id, r.rd.Messages)
 		h.apply(r.g, &r.rd)
 		r.g.rn.Advance(r.rd)
+		reportSnapshots(r.g, r.rd.Messages)
 		if len(r.rd.Entries) > 0 || len(r.rd.CommittedEntries) > 0 {
 			r.g.idleTicks = 0
 		}
@@ -70,6 +71,20 @@ func (h *Host) runRound(gs []*group) {
 		g.publish()
 	}
 	out.send(h)
+}
+
+// reportSnapshots tells raft that the snapshots among msgs went out. A
+// batch has no delivery acknowledgement, and a leader whose MsgSnap was
+// lost would wait for the follower forever (raft pauses a follower it
+// sent a snapshot to). Reporting success at once is only a hint: raft
+// probes the follower right after the snapshot (on the same ordered
+// stream) and sends the snapshot again if the follower does not have it.
+func reportSnapshots(g *group, msgs []raftpb.Message) {
+	for i := range msgs {
+		if msgs[i].Type == raftpb.MsgSnap {
+			g.rn.ReportSnapshot(msgs[i].To, raft.SnapshotFinish)
+		}
+	}
 }
 
 func updateOf(id GroupID, rd *raft.Ready) GroupUpdate {
@@ -155,6 +170,7 @@ func (h *Host) apply(g *group, rd *raft.Ready) {
 			return
 		}
 		changed = true
+		g.confIndex = max(g.confIndex, rd.Snapshot.Metadata.Index)
 	}
 	for i := range rd.CommittedEntries {
 		if h.applyConfEntry(g, &rd.CommittedEntries[i]) {
@@ -198,5 +214,6 @@ func (h *Host) applyConfEntry(g *group, e *raftpb.Entry) bool {
 		return false
 	}
 	g.rn.ApplyConfChange(cc)
+	g.confIndex = e.Index
 	return true
 }

@@ -3,6 +3,8 @@ package multiraft
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +23,11 @@ func (s *sim) run() {
 	s.heal()
 	s.recover()
 	s.checkLogs()
+	start := time.Now()
 	s.checkHistory()
+	if d := time.Since(start); d > 100*time.Millisecond {
+		s.t.Logf("seed %d: linearizability check took %v", s.o.seed, d)
+	}
 }
 
 // round is one tick of every live host (in random order), then the
@@ -29,6 +35,7 @@ func (s *sim) run() {
 func (s *sim) round() {
 	s.now++
 	s.invokeOps()
+	s.compactions()
 	for _, i := range s.rng.Perm(len(s.hosts)) {
 		if sh := s.hosts[i]; !sh.down {
 			sh.h.Tick()
@@ -213,8 +220,50 @@ func (a *simApp) ReadIndexDone(g GroupID, rss []raft.ReadState) {
 	a.s.serveReads(a.host)
 }
 
-// Restore implements Application; the simulation never compacts.
-func (a *simApp) Restore(GroupID, raftpb.Snapshot) error { return nil }
+// Restore implements Application: the register comes back from the
+// snapshot's data (value and the operations seen).
+func (a *simApp) Restore(g GroupID, snap raftpb.Snapshot) error {
+	reg := a.reg(g)
+	parts := strings.Split(string(snap.Data), ",")
+	if _, err := fmt.Sscan(parts[0], &reg.value); err != nil {
+		return err
+	}
+	clear(reg.seen)
+	for _, id := range parts[1:] {
+		reg.seen[id] = true
+	}
+	reg.applied = snap.Metadata.Index
+	a.s.mix(0x5a, uint64(g), snap.Metadata.Index)
+	a.s.serveReads(a.host)
+	return nil
+}
+
+// snapshotData encodes a register for Compact: its value, then the IDs of
+// the operations it applied, sorted.
+func (r *simReg) snapshotData() []byte {
+	ids := make([]string, 0, len(r.seen))
+	for id := range r.seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return []byte(strings.Join(append([]string{strconv.Itoa(r.value)}, ids...), ","))
+}
+
+// compactions makes live hosts compact some groups at their applied index
+// now and then, so that lagging members and restarts go through
+// snapshots.
+func (s *sim) compactions() {
+	for _, sh := range s.hosts {
+		if sh.down {
+			continue
+		}
+		for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
+			if r := sh.app.regs[g]; r != nil && r.applied > 0 && s.rng.Intn(100) < 2 {
+				_ = sh.h.Compact(g, r.applied, r.snapshotData())
+			}
+		}
+	}
+}
 
 func (s *sim) noteApplied(host HostID, g GroupID, e *raftpb.Entry) {
 	h := fnv.New64a()
@@ -262,7 +311,7 @@ func (s *sim) recover() {
 		}
 	}
 	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
-		s.t.Logf("group %d: written %v quiesced %v", g, written[g], s.quiesced(g))
+		s.t.Logf("group %d: written %v quiesced %v: %s", g, written[g], s.quiesced(g), s.describe(g))
 	}
 	s.t.Fatalf("seed %d: no recovery within %d ticks of healing", s.o.seed, limit)
 }
@@ -301,9 +350,12 @@ func (s *sim) checkLogs() {
 			st, _ := sh.store.Open(g)
 			last, _ := st.LastIndex()
 			first, _ := st.FirstIndex()
-			ents, err := st.Entries(first, last+1, 1<<62)
-			if err != nil {
-				s.t.Fatal(err)
+			var ents []raftpb.Entry
+			if first <= last {
+				var err error
+				if ents, err = st.Entries(first, last+1, 1<<62); err != nil {
+					s.t.Fatal(err)
+				}
 			}
 			logs = append(logs, ents)
 		}
@@ -315,21 +367,40 @@ func (s *sim) checkLogs() {
 	}
 }
 
+// checkMatching compares two logs (which may start at different indexes
+// after compactions) over the indexes both hold: below the highest index
+// where their terms agree, every entry must be the same.
 func checkMatching(s *sim, g GroupID, a, b []raftpb.Entry) {
-	n := min(len(a), len(b))
-	match := -1 // the highest position where the terms agree
-	for k := n - 1; k >= 0; k-- {
-		if a[k].Term == b[k].Term {
-			match = k
+	if len(a) == 0 || len(b) == 0 {
+		return
+	}
+	lo := max(a[0].Index, b[0].Index)
+	hi := min(a[len(a)-1].Index, b[len(b)-1].Index)
+	at := func(l []raftpb.Entry, i uint64) *raftpb.Entry { return &l[i-l[0].Index] }
+	match := uint64(0)
+	for i := hi; i >= lo && i > 0; i-- {
+		if at(a, i).Term == at(b, i).Term {
+			match = i
 			break
 		}
 	}
-	for k := 0; k <= match; k++ {
-		if a[k].Term != b[k].Term || string(a[k].Data) != string(b[k].Data) {
+	for i := lo; match > 0 && i <= match; i++ {
+		x, y := at(a, i), at(b, i)
+		if x.Term != y.Term || string(x.Data) != string(y.Data) {
 			s.t.Fatalf("seed %d: group %d: logs differ at index %d below a matching entry at %d",
-				s.o.seed, g, a[k].Index, a[match].Index)
+				s.o.seed, g, i, match)
 		}
 	}
+}
+
+func (s *sim) describe(g GroupID) string {
+	out := ""
+	for _, sh := range s.hosts {
+		st, _ := sh.h.Status(g)
+		out += fmt.Sprintf("[%d: %s term %d lead %d commit %d applied %d q=%v] ", sh.id, st.RaftState,
+			st.Term, st.Lead, st.Commit, st.Applied, st.Quiesced)
+	}
+	return out
 }
 
 func (s *sim) checkHistory() {

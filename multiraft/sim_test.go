@@ -253,11 +253,11 @@ func TestSimDeterministic(t *testing.T) {
 	}
 }
 
-// Seeds that found bugs, replayed exactly. Seed 51 (1500 rounds) found a
+// Seeds that found bugs, replayed exactly. Seed 22 (1500 rounds) finds a
 // stale lease read when a woken leader kept the lease its frozen clock
-// still showed (before wake aged the clock by an election timeout).
+// still showed (if wake did not age the clock by an election timeout).
 func TestSimKnownSeeds(t *testing.T) {
-	for _, o := range []simOpts{{seed: 51, hosts: 3, groups: 6, rounds: 1500}} {
+	for _, o := range []simOpts{{seed: 22, hosts: 3, groups: 6, rounds: 1500}} {
 		newSim(t, o).run()
 	}
 }

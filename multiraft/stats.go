@@ -5,7 +5,7 @@ import "sync/atomic"
 type hostStats struct {
 	rounds, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
 	itemsDropped, stepErrors, propsDropped         atomic.Uint64
-	quiesces, wakes                                atomic.Uint64
+	quiesces, wakes, compactsRefused               atomic.Uint64
 }
 
 // Stats are a host's counters since it started.
@@ -25,6 +25,8 @@ type Stats struct {
 	// Quiesces and Wakes count the groups that stopped and resumed
 	// ticking.
 	Quiesces, Wakes uint64
+	// CompactsRefused counts Compact requests the worker dropped.
+	CompactsRefused uint64
 	// Groups and Awake are the numbers of groups, and of those ticking.
 	Groups, Awake int
 }
@@ -41,6 +43,7 @@ func (h *Host) Stats() Stats {
 		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
 		ProposalsDropped: s.propsDropped.Load(),
 		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),
-		Groups: groups, Awake: awake,
+		CompactsRefused: s.compactsRefused.Load(),
+		Groups:          groups, Awake: awake,
 	}
 }

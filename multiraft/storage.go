@@ -35,6 +35,12 @@ type Storage interface {
 	SaveBatch(updates []GroupUpdate) error
 	// Remove deletes group g's state; the host no longer runs it.
 	Remove(g GroupID) error
+	// Compact stores snap, a snapshot of group g's state machine that
+	// the application took at snap.Metadata.Index (applied, with the
+	// configuration in force there), and lets the store discard the log
+	// up to that index. raft.Storage.Snapshot returns it from then on,
+	// and raft sends it to followers that lag behind the log.
+	Compact(g GroupID, snap raftpb.Snapshot) error
 }
 
 // GroupUpdate is what one Ready of one group asks to persist.
@@ -125,6 +131,24 @@ func (s *MemStorage) Remove(g GroupID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.groups, g)
+	return nil
+}
+
+// Compact implements Storage.
+func (s *MemStorage) Compact(g GroupID, snap raftpb.Snapshot) error {
+	s.mu.Lock()
+	ms := s.groups[g]
+	s.mu.Unlock()
+	if ms == nil {
+		return fmt.Errorf("multiraft: compacting group %d: not open", g)
+	}
+	cs := snap.Metadata.ConfState
+	if _, err := ms.CreateSnapshot(snap.Metadata.Index, &cs, snap.Data); err != nil {
+		return fmt.Errorf("multiraft: compacting group %d: %w", g, err)
+	}
+	if err := ms.Compact(snap.Metadata.Index); err != nil {
+		return fmt.Errorf("multiraft: compacting group %d: %w", g, err)
+	}
 	return nil
 }
 

@@ -19,9 +19,11 @@ package walstore
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/multiraft"
+	"github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/wal/shared"
 )
 
@@ -59,6 +61,25 @@ func (s *Store) SaveBatch(updates []multiraft.GroupUpdate) error {
 			Entries: u.Entries, Snapshot: u.Snapshot}
 	}
 	return s.w.SaveBatch(us)
+}
+
+// Compact implements multiraft.Storage: the snapshot is written to its
+// file and recorded durably, then the group's log is compacted up to it
+// (the compaction itself is not waited for; losing it in a crash only
+// keeps entries longer).
+func (s *Store) Compact(g multiraft.GroupID, snap raftpb.Snapshot) error {
+	v, err := s.w.Group(uint64(g))
+	if err != nil {
+		return err
+	}
+	md := snap.Metadata
+	if _, err := v.CreateSnapshot(md.Index, &md.ConfState, snap.Data); err != nil {
+		return fmt.Errorf("walstore: snapshot of group %d at %d: %w", g, md.Index, err)
+	}
+	if err := v.Compact(md.Index); err != nil {
+		return fmt.Errorf("walstore: compacting group %d at %d: %w", g, md.Index, err)
+	}
+	return nil
 }
 
 // Remove implements multiraft.Storage: the group's log, HardState and

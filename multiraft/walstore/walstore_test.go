@@ -2,6 +2,7 @@ package walstore
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -31,7 +32,17 @@ func (a *app) Apply(g multiraft.GroupID, ents []raftpb.Entry) {
 
 func (a *app) ReadIndexDone(multiraft.GroupID, []raft.ReadState) {}
 
-func (a *app) Restore(multiraft.GroupID, raftpb.Snapshot) error { return nil }
+// Restore takes the snapshot's data as the entries applied so far, one per
+// line (see compactAll).
+func (a *app) Restore(g multiraft.GroupID, snap raftpb.Snapshot) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.applied[g] = nil
+	if len(snap.Data) > 0 {
+		a.applied[g] = strings.Split(string(snap.Data), "\n")
+	}
+	return nil
+}
 
 func (a *app) entries(g multiraft.GroupID) []string {
 	a.mu.Lock()
@@ -323,4 +334,60 @@ func TestRemovedGroupStaysRemoved(t *testing.T) {
 		}
 		c.tick(1)
 	}
+}
+
+// compactAll has every host compact every group among 1..n at the index it
+// applied, with the applied entries as the snapshot's data.
+func (c *cluster) compactAll(n int) {
+	for i, h := range c.hosts {
+		for g := multiraft.GroupID(1); g <= multiraft.GroupID(n); g++ {
+			st, err := h.Status(g)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			data := strings.Join(c.apps[i].entries(g), "\n")
+			if err := h.Compact(g, st.Applied, []byte(data)); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+	c.settle()
+}
+
+// TestCompactedGroupsRecover compacts every group's log on every host into
+// a snapshot, writes more, and restarts: each group restores its snapshot
+// from the WAL, then applies the entries after it.
+func TestCompactedGroupsRecover(t *testing.T) {
+	const groups = 30
+	c := newCluster(t, 0)
+	c.createGroups(groups)
+	c.elect(groups)
+	c.write(groups, 0)
+	c.write(groups, 1)
+	c.tick(2)
+	c.compactAll(groups)
+	c.write(groups, 2)
+	c.tick(2)
+	for i, w := range c.wals {
+		for g := uint64(1); g <= groups; g++ {
+			v, err := w.Group(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, _ := v.Snapshot()
+			first, _ := v.FirstIndex()
+			if snap.Metadata.Index == 0 || first != snap.Metadata.Index+1 {
+				t.Fatalf("host %d group %d: snapshot at %d, first index %d: not compacted", i+1, g,
+					snap.Metadata.Index, first)
+			}
+		}
+	}
+	c.stop()
+	c.start()
+	c.settle()
+	c.checkApplied(groups, 3)
+	c.elect(groups)
+	c.write(groups, 3)
+	c.tick(2)
+	c.checkApplied(groups, 4)
 }

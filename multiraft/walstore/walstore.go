@@ -11,6 +11,9 @@
 //	...
 //	h, err := multiraft.New(multiraft.HostConfig{Storage: walstore.New(w), ...})
 //
+// Host.Compact reaches the WAL as a snapshot file plus a compaction of the
+// group's log, which frees the segments no live group needs any more.
+//
 // After a restart, open the WAL again, start a Host over walstore.New of
 // it and call CreateGroup for each ID of w.GroupIDs(): every group
 // resumes from its HardState, log and snapshot. The caller owns the WAL

@@ -9,6 +9,7 @@
 //	raftkv cluster --dir DIR      start (or resume) a 3-member cluster on 127.0.0.1
 //	raftkv demo    --dir DIR      the same, then a leader crash and recovery, narrated
 //	raftkv load    --dir DIR      write load on a fresh 3-member cluster; prints writes/s, p50, p99
+//	raftkv idle    --groups N     CPU and memory of 3 members hosting N idle groups (multiraft)
 package main
 
 import (
@@ -31,6 +32,10 @@ func main() {
 		err = runDemo(args)
 	case "load":
 		err = runLoad(args)
+	case "idle":
+		err = runIdle(args)
+	case "idle-member": // hidden: a member process of "idle"
+		err = runIdleMember(args)
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -53,5 +58,6 @@ commands:
   cluster  start or resume a 3-member cluster on 127.0.0.1, data under --dir
   demo     start a cluster, write keys, kill the leader, show recovery
   load     measure writes/s and latency on a fresh 3-member cluster
+  idle     measure CPU and memory of 3 members hosting many idle groups
 `)
 }

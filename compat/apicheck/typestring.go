@@ -69,57 +69,18 @@ func (w *typeWriter) typ(t types.Type) {
 		w.str("]")
 		w.typ(t.Elem())
 	case *types.Chan:
-		switch t.Dir() {
-		case types.SendRecv:
-			w.str("chan (")
-		case types.SendOnly:
-			w.str("chan<- (")
-		case types.RecvOnly:
-			w.str("<-chan (")
-		}
-		w.typ(t.Elem())
-		w.str(")")
+		w.chanType(t)
 	case *types.Signature:
 		w.str("func")
 		w.signature(t)
 	case *types.Tuple:
 		w.tuple(t, false)
 	case *types.Struct:
-		w.str("struct{")
-		for i := 0; i < t.NumFields(); i++ {
-			if i > 0 {
-				w.str("; ")
-			}
-			f := t.Field(i)
-			if f.Embedded() {
-				w.str("embedded ")
-			} else if f.Exported() {
-				w.str(f.Name())
-				w.str(" ")
-			} else {
-				w.pkgName(f.Pkg(), f.Name())
-				w.str(" ")
-			}
-			w.typ(f.Type())
-			if tag := t.Tag(i); tag != "" {
-				w.str(" ")
-				w.str(strconv.Quote(tag))
-			}
-		}
-		w.str("}")
+		w.structType(t)
 	case *types.Interface:
 		w.iface(t)
 	case *types.Union:
-		for i := 0; i < t.Len(); i++ {
-			if i > 0 {
-				w.str(" | ")
-			}
-			term := t.Term(i)
-			if term.Tilde() {
-				w.str("~")
-			}
-			w.typ(term.Type())
-		}
+		w.union(t)
 	case *types.Named:
 		obj := t.Obj()
 		w.pkgName(obj.Pkg(), obj.Name())
@@ -186,6 +147,60 @@ func (w *typeWriter) signature(s *types.Signature) {
 	if r := s.Results(); r.Len() > 0 {
 		w.str(" ")
 		w.tuple(r, false)
+	}
+}
+
+// chanType writes a channel type with its direction.
+func (w *typeWriter) chanType(t *types.Chan) {
+	switch t.Dir() {
+	case types.SendRecv:
+		w.str("chan (")
+	case types.SendOnly:
+		w.str("chan<- (")
+	case types.RecvOnly:
+		w.str("<-chan (")
+	}
+	w.typ(t.Elem())
+	w.str(")")
+}
+
+// structType writes a struct type: fields in order, with tags.
+func (w *typeWriter) structType(t *types.Struct) {
+	w.str("struct{")
+	for i := 0; i < t.NumFields(); i++ {
+		if i > 0 {
+			w.str("; ")
+		}
+		f := t.Field(i)
+		if f.Embedded() {
+			w.str("embedded ")
+		} else if f.Exported() {
+			w.str(f.Name())
+			w.str(" ")
+		} else {
+			w.pkgName(f.Pkg(), f.Name())
+			w.str(" ")
+		}
+		w.typ(f.Type())
+		if tag := t.Tag(i); tag != "" {
+			w.str(" ")
+			w.str(strconv.Quote(tag))
+		}
+	}
+	w.str("}")
+}
+
+// union writes a constraint's union of terms.
+func (w *typeWriter) union(t *types.Union) {
+	for i := 0; i < t.Len(); i++ {
+		if i > 0 {
+			w.str(" | ")
+		}
+		term := t.Term(i)
+		if term.Tilde() {
+			w.str("~")
+		}
+		w.typ(term.Type())
 	}
 }
 

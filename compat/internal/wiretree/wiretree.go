@@ -110,53 +110,9 @@ func fromTree(t any, v reflect.Value) error {
 		v.Set(p)
 		return nil
 	case reflect.Struct:
-		m, ok := t.(map[string]any)
-		if !ok {
-			return fmt.Errorf("wiretree: %s wants an object, got %T", v.Type(), t)
-		}
-		if len(m) != v.NumField() {
-			return fmt.Errorf("wiretree: %s has %d fields, tree has %d", v.Type(), v.NumField(), len(m))
-		}
-		for i := 0; i < v.NumField(); i++ {
-			name := v.Type().Field(i).Name
-			sub, found := m[name]
-			if !found {
-				return fmt.Errorf("wiretree: tree lacks %s.%s", v.Type(), name)
-			}
-			if err := fromTree(sub, v.Field(i)); err != nil {
-				return fmt.Errorf("%s.%s: %w", v.Type(), name, err)
-			}
-		}
-		return nil
+		return structFromTree(t, v)
 	case reflect.Slice:
-		if t == nil {
-			v.SetZero()
-			return nil
-		}
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			s, ok := t.(string)
-			if !ok {
-				return fmt.Errorf("wiretree: bytes want a string, got %T", t)
-			}
-			b, err := base64.StdEncoding.DecodeString(s)
-			if err != nil {
-				return err
-			}
-			v.SetBytes(append(make([]byte, 0, len(b)), b...)) // never nil
-			return nil
-		}
-		list, ok := t.([]any)
-		if !ok {
-			return fmt.Errorf("wiretree: %s wants a list, got %T", v.Type(), t)
-		}
-		s := reflect.MakeSlice(v.Type(), len(list), len(list))
-		for i, sub := range list {
-			if err := fromTree(sub, s.Index(i)); err != nil {
-				return err
-			}
-		}
-		v.Set(s)
-		return nil
+		return sliceFromTree(t, v)
 	case reflect.Uint64, reflect.Uint32, reflect.Uint:
 		s, ok := t.(string)
 		if !ok {
@@ -189,4 +145,58 @@ func fromTree(t any, v reflect.Value) error {
 	default:
 		return fmt.Errorf("wiretree: unsupported kind %s (%s)", v.Kind(), v.Type())
 	}
+}
+
+// structFromTree fills struct v from object t, which must name every field.
+func structFromTree(t any, v reflect.Value) error {
+	m, ok := t.(map[string]any)
+	if !ok {
+		return fmt.Errorf("wiretree: %s wants an object, got %T", v.Type(), t)
+	}
+	if len(m) != v.NumField() {
+		return fmt.Errorf("wiretree: %s has %d fields, tree has %d", v.Type(), v.NumField(), len(m))
+	}
+	for i := 0; i < v.NumField(); i++ {
+		name := v.Type().Field(i).Name
+		sub, found := m[name]
+		if !found {
+			return fmt.Errorf("wiretree: tree lacks %s.%s", v.Type(), name)
+		}
+		if err := fromTree(sub, v.Field(i)); err != nil {
+			return fmt.Errorf("%s.%s: %w", v.Type(), name, err)
+		}
+	}
+	return nil
+}
+
+// sliceFromTree fills slice v from t: a base64 string for bytes, else a list.
+func sliceFromTree(t any, v reflect.Value) error {
+	if t == nil {
+		v.SetZero()
+		return nil
+	}
+	if v.Type().Elem().Kind() == reflect.Uint8 {
+		s, ok := t.(string)
+		if !ok {
+			return fmt.Errorf("wiretree: bytes want a string, got %T", t)
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return err
+		}
+		v.SetBytes(append(make([]byte, 0, len(b)), b...)) // never nil
+		return nil
+	}
+	list, ok := t.([]any)
+	if !ok {
+		return fmt.Errorf("wiretree: %s wants a list, got %T", v.Type(), t)
+	}
+	s := reflect.MakeSlice(v.Type(), len(list), len(list))
+	for i, sub := range list {
+		if err := fromTree(sub, s.Index(i)); err != nil {
+			return err
+		}
+	}
+	v.Set(s)
+	return nil
 }

@@ -123,15 +123,18 @@ func TestMembership(t *testing.T) {
 
 	// Member 4 listens on its own address; the cluster reaches it
 	// through the proxy.
-	real4, err := freeAddr()
+	// The ports stay held until the proxy has its own, so all three differ.
+	var held portHolder
+	real4, err := held.addr(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	http4, err := freeAddr()
+	http4, err := held.addr(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := newCuttingProxy(t, real4, 2)
+	held.release()
 	join := kvservice.FormatMembers(c.layout.Members)
 	if err := c.client.AddMember(ctx, c.addr(1), kvservice.Member{ID: 4, PeerAddr: proxy.ln.Addr().String(), HTTPAddr: http4}); err != nil {
 		t.Fatal(err)

@@ -103,13 +103,18 @@ func loadOrCreateLayout(dir string, n, httpPort, peerPort int, clusterID uint64,
 		return layout{}, false, err
 	}
 	l := layout{ClusterID: clusterID, ServeArgs: serveArgs}
+	// Free ports are held open until all are picked: closed at once, the
+	// kernel may hand the same port out twice (two members once got one
+	// raft address).
+	var held portHolder
+	defer held.release()
 	for i := 1; i <= n; i++ {
 		m := kvservice.Member{ID: uint64(i)}
 		var err error
-		if m.HTTPAddr, err = loopbackAddr(httpPort, i); err != nil {
+		if m.HTTPAddr, err = held.addr(httpPort, i); err != nil {
 			return l, false, err
 		}
-		if m.PeerAddr, err = loopbackAddr(peerPort, i); err != nil {
+		if m.PeerAddr, err = held.addr(peerPort, i); err != nil {
 			return l, false, err
 		}
 		l.Members = append(l.Members, m)
@@ -121,21 +126,29 @@ func loadOrCreateLayout(dir string, n, httpPort, peerPort int, clusterID uint64,
 	return l, false, os.WriteFile(path, b, 0o644)
 }
 
-func loopbackAddr(base, i int) (string, error) {
+// portHolder picks loopback addresses: base+i-1 when a base port is given,
+// else a free port, whose listener it keeps open until release so that no
+// two picks get the same port.
+type portHolder []net.Listener
+
+func (h *portHolder) addr(base, i int) (string, error) {
 	if base != 0 {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i-1)), nil
 	}
-	return freeAddr()
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
+	*h = append(*h, ln)
 	return ln.Addr().String(), nil
+}
+
+// release closes the held listeners, freeing their ports for the members.
+func (h *portHolder) release() {
+	for _, ln := range *h {
+		ln.Close()
+	}
+	*h = nil
 }
 
 func newProcCluster(bin, dir string, l layout) *procCluster {

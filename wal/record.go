@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/wal/internal/frame"
 )
 
 // A record is the unit of everything this package writes, in segments and in
@@ -21,7 +21,7 @@ import (
 // flipped bit in a length cannot make a reader skip to a wrong boundary and
 // still see a good record there by chance (it would need the CRC to match
 // too).
-const frameHeaderSize = 9
+const frameHeaderSize = frame.HeaderSize
 
 // maxPayload bounds a record so that a damaged length is recognised as such
 // before anything is allocated for it. The length field could hold more, but
@@ -63,15 +63,15 @@ func (t recordType) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = frame.Castagnoli
 
 // Reasons a frame does not decode. Callers decide whether that means a torn
 // tail or corruption; these never escape the package unwrapped.
 var (
-	errShortFrame  = errors.New("record extends past the end of the data")
-	errZeroFrame   = errors.New("zeroed space instead of a record")
-	errBadType     = errors.New("unknown record type")
-	errBadChecksum = errors.New("checksum mismatch")
+	errShortFrame  = frame.ErrShort
+	errZeroFrame   = frame.ErrZero
+	errBadType     = frame.ErrBadType
+	errBadChecksum = frame.ErrBadChecksum
 	errBadPayload  = errors.New("malformed record payload")
 )
 
@@ -80,55 +80,16 @@ func appendFrame(dst []byte, typ recordType, payload []byte) []byte {
 	if uint64(len(payload)) > maxPayload {
 		panic(fmt.Sprintf("wal: record payload of %d bytes exceeds the limit %d (callers check sizes first)", len(payload), maxPayload))
 	}
-	start := len(dst)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
-	dst = append(dst, byte(typ), 0, 0, 0, 0)
-	dst = append(dst, payload...)
-	frame := dst[start:]
-	sum := crc32.Update(crc32.Checksum(frame[:5], castagnoli), castagnoli, frame[frameHeaderSize:])
-	binary.LittleEndian.PutUint32(frame[5:9], sum)
-	return dst
+	return frame.Append(dst, uint8(typ), payload)
 }
 
-// decodeFrame decodes the record at the start of buf. It returns the
-// record's type, its payload (aliasing buf) and its total framed size. It
-// never panics and never allocates, whatever buf holds.
+// decodeFrame decodes the record at the start of buf (frame.Decode).
 func decodeFrame(buf []byte) (typ recordType, payload []byte, size int, err error) {
-	if len(buf) < frameHeaderSize {
-		if allZero(buf) {
-			return 0, nil, 0, errZeroFrame
-		}
-		return 0, nil, 0, errShortFrame
-	}
-	n := binary.LittleEndian.Uint32(buf[0:4])
-	typ = recordType(buf[4])
-	want := binary.LittleEndian.Uint32(buf[5:9])
-	if n == 0 && typ == 0 && want == 0 {
-		return 0, nil, 0, errZeroFrame
-	}
-	if typ == 0 || typ >= recTypeLimit {
-		return 0, nil, 0, errBadType
-	}
-	if uint64(n) > uint64(len(buf)-frameHeaderSize) {
-		return 0, nil, 0, errShortFrame
-	}
-	size = frameHeaderSize + int(n)
-	payload = buf[frameHeaderSize:size]
-	got := crc32.Update(crc32.Checksum(buf[:5], castagnoli), castagnoli, payload)
-	if got != want {
-		return 0, nil, 0, errBadChecksum
-	}
-	return typ, payload, size, nil
+	t, payload, size, err := frame.Decode(buf, uint8(recTypeLimit))
+	return recordType(t), payload, size, err
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+func allZero(b []byte) bool { return frame.AllZero(b) }
 
 // Payload encodings. They are fixed-width little-endian fields except where
 // a protobuf message (ConfState inside snapshot metadata) has its own

@@ -1,13 +1,12 @@
 package wal
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 
 	"github.com/raftkit/raft"
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/wal/internal/frame"
 )
 
 // Save persists what a Ready hands the application: the snapshot (if not
@@ -242,17 +241,13 @@ func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0]} }
 func (b *batch) begin(o op) int {
 	o.off = int64(len(b.buf))
 	b.ops = append(b.ops, o)
-	start := len(b.buf)
-	b.buf = append(b.buf, make([]byte, frameHeaderSize)...)
+	var start int
+	b.buf, start = frame.Begin(b.buf)
 	return start
 }
 
 func (b *batch) finish(start int, typ recordType) {
-	frame := b.buf[start:]
-	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeaderSize))
-	frame[4] = byte(typ)
-	sum := crc32.Update(crc32.Checksum(frame[:5], castagnoli), castagnoli, frame[frameHeaderSize:])
-	binary.LittleEndian.PutUint32(frame[5:9], sum)
+	frame.Finish(b.buf, start, uint8(typ))
 }
 
 func (b *batch) addEntry(e *pb.Entry) {

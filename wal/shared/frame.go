@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/wal/internal/frame"
 )
 
 // Records are framed as in package wal:
@@ -19,7 +19,7 @@ import (
 // The types differ (every record but the segment header and the batch end
 // names a group), so a wal segment is never mistaken for a shared one: the
 // header's magic differs too.
-const frameHeaderSize = 9
+const frameHeaderSize = frame.HeaderSize
 
 // maxBatch bounds the bytes of one batch, so that every record offset in a
 // segment fits the uint32 offsets of the in-memory index.
@@ -49,75 +49,32 @@ func (t recordType) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = frame.Castagnoli
 
 var (
-	errShortFrame  = errors.New("record extends past the end of the data")
-	errZeroFrame   = errors.New("zeroed space instead of a record")
-	errBadType     = errors.New("unknown record type")
-	errBadChecksum = errors.New("checksum mismatch")
+	errShortFrame  = frame.ErrShort
+	errZeroFrame   = frame.ErrZero
+	errBadType     = frame.ErrBadType
+	errBadChecksum = frame.ErrBadChecksum
 	errBadPayload  = errors.New("malformed record payload")
 )
 
-// beginFrame reserves a frame header at the end of dst; finishFrame fills it
-// in once the payload has been appended after it. Framing in place saves
-// copying entry data twice.
-func beginFrame(dst []byte) ([]byte, int) {
-	return append(dst, make([]byte, frameHeaderSize)...), len(dst)
-}
+// beginFrame and finishFrame frame a record in place (frame.Begin).
+func beginFrame(dst []byte) ([]byte, int) { return frame.Begin(dst) }
 
-func finishFrame(buf []byte, start int, typ recordType) {
-	frame := buf[start:]
-	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeaderSize))
-	frame[4] = byte(typ)
-	sum := crc32.Update(crc32.Checksum(frame[:5], castagnoli), castagnoli, frame[frameHeaderSize:])
-	binary.LittleEndian.PutUint32(frame[5:9], sum)
-}
+func finishFrame(buf []byte, start int, typ recordType) { frame.Finish(buf, start, uint8(typ)) }
 
 func appendFrame(dst []byte, typ recordType, payload []byte) []byte {
-	dst, start := beginFrame(dst)
-	dst = append(dst, payload...)
-	finishFrame(dst, start, typ)
-	return dst
+	return frame.Append(dst, uint8(typ), payload)
 }
 
-// decodeFrame decodes the record at the start of buf: its type, its payload
-// (aliasing buf) and its framed size. It never panics, whatever buf holds.
+// decodeFrame decodes the record at the start of buf (frame.Decode).
 func decodeFrame(buf []byte) (typ recordType, payload []byte, size int, err error) {
-	if len(buf) < frameHeaderSize {
-		if allZero(buf) {
-			return 0, nil, 0, errZeroFrame
-		}
-		return 0, nil, 0, errShortFrame
-	}
-	n := binary.LittleEndian.Uint32(buf[0:4])
-	typ = recordType(buf[4])
-	want := binary.LittleEndian.Uint32(buf[5:9])
-	if n == 0 && typ == 0 && want == 0 {
-		return 0, nil, 0, errZeroFrame
-	}
-	if typ == 0 || typ >= recTypeLimit {
-		return 0, nil, 0, errBadType
-	}
-	if uint64(n) > uint64(len(buf)-frameHeaderSize) {
-		return 0, nil, 0, errShortFrame
-	}
-	size = frameHeaderSize + int(n)
-	payload = buf[frameHeaderSize:size]
-	if crc32.Update(crc32.Checksum(buf[:5], castagnoli), castagnoli, payload) != want {
-		return 0, nil, 0, errBadChecksum
-	}
-	return typ, payload, size, nil
+	t, payload, size, err := frame.Decode(buf, uint8(recTypeLimit))
+	return recordType(t), payload, size, err
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+func allZero(b []byte) bool { return frame.AllZero(b) }
 
 // reader decodes fixed-width little-endian fields and remembers the first
 // shortfall, so decoders check once at the end instead of at every field.

@@ -32,10 +32,14 @@ var emptyState = pb.HardState{}
 // documentation for the order in which the parts must be handled.
 //
 // Ownership: once the application has received a Ready (from RawNode.Ready or
-// from Node.Ready), raft neither modifies nor reuses anything it references.
-// The application may keep the slices and entries as long as it likes, but
-// must not modify them either: entries may be shared with the Storage and
-// with messages in flight.
+// from Node.Ready), raft does not modify anything it references, with one
+// exception: without AsyncStorageWrites, the array behind Messages is raft's
+// again once the application takes the next Ready (which it does after
+// Advance), and raft queues later messages in it. The messages themselves
+// may be copied and kept, entries and contexts included. Everything else
+// (entries, committed entries, read states, snapshot) the application may
+// keep as long as it likes, but must not modify either: entries may be
+// shared with the Storage and with messages in flight.
 type Ready struct {
 	// SoftState is the node's volatile leader and role, present only when
 	// it changed since the previous Ready (nil otherwise). Nothing about it
@@ -85,6 +89,10 @@ type Ready struct {
 	// For every MsgSnap the application must eventually call ReportSnapshot
 	// with the outcome; until it does, the leader stops replicating to that
 	// follower.
+	//
+	// Without AsyncStorageWrites the slice is lent: it may be read until the
+	// application takes the next Ready, after which raft reuses its array
+	// (see Ready). A sender that works on after that copies the messages.
 	Messages []pb.Message
 
 	// MustSync tells whether HardState and Entries must be written with an

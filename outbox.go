@@ -31,31 +31,84 @@ func (r *raft) send(m *pb.Message) {
 	r.stampTerm(m)
 	switch m.Type {
 	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
-		r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m)
+		r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m, ackRoom)
 	default:
 		if m.To == r.id {
 			panic(fmt.Sprintf("raft: %x sending %s to itself; only append and vote responses may be", r.id, m.Type))
 		}
-		r.msgs = enqueue(r.msgs, *m)
+		r.msgs = enqueue(r.msgs, *m, r.outboxRoom)
 	}
 }
 
-// outboxChunk is the room for messages that a full outbox grows by at
-// least. An outbox starts out empty after every Ready (the Ready took its
-// messages), and plain append would then allocate for each of the next few
-// messages; a chunk serves several Readys instead.
-const outboxChunk = 32
+// Room that a full outbox grows by, besides doubling. Synchronously the
+// arrays come back for reuse (see RawNode.lend), so they only need to reach
+// the size of one Ready's messages once, and a small start keeps an idle
+// group's outboxes small. With AsyncStorageWrites the arrays are handed out
+// for good and the outbox goes on in the unused rest of its array, so a
+// chunk there serves several Readys instead of allocating for each.
+// msgsAfterAppend holds a few acknowledgements at a time in either mode.
+const (
+	outboxRoomLent  = 4
+	outboxRoomAsync = 32
+	ackRoom         = 4
+)
 
 // enqueue appends m to the outbox q. A full q moves to a fresh array with
-// room for at least outboxChunk more. Callers rely on enqueue writing only
-// past len(q): the slots before it may belong to a Ready.
-func enqueue(q []pb.Message, m pb.Message) []pb.Message {
+// room for at least room more. Callers rely on enqueue writing only past
+// len(q): the slots before it may belong to a Ready.
+func enqueue(q []pb.Message, m pb.Message, room int) []pb.Message {
 	if len(q) == cap(q) {
-		grown := make([]pb.Message, len(q), 2*len(q)+outboxChunk)
+		grown := make([]pb.Message, len(q), 2*len(q)+room)
 		copy(grown, q)
 		q = grown
 	}
 	return append(q, m)
+}
+
+// lend records that out, the outbox of the Ready being accepted (synchronous
+// mode), is handed out, and gives raft an array to queue the next messages
+// in: the one lent with the previous Ready that had messages.
+//
+// Invariant (the Ready contract, synchronous mode): the array behind a
+// Ready's Messages is the application's from the moment it takes the Ready
+// until it takes the next one, which it may only do after Advance, that is
+// after sending them. So when a Ready is accepted, every array lent before
+// is free again. Only the array is reused: the messages' entries and
+// contexts stay the application's, and Messages is capped, so an append by
+// the application never writes into it.
+func (rn *RawNode) lend(out []pb.Message) {
+	if len(out) == 0 {
+		// Nothing handed out: raft's queue is empty and stays as it is.
+		return
+	}
+	free := rn.lent
+	clear(free) // drop the references to the entries they carried
+	rn.lent = out
+	rn.raft.msgs = free[:0]
+}
+
+// idleOutboxCap is the largest outbox array (in messages) always kept
+// through a quiet spell; see trimOutboxes.
+const idleOutboxCap = 16
+
+// trimOutboxes lets go of outbox arrays much larger than the recent Readys
+// needed (sentMark), once nothing waits to be sent. A burst (a leader catching many
+// followers up) grows them, and every quiet group would otherwise keep two
+// such arrays long after; arrays sized for the current traffic stay, so a
+// busy node does not allocate them again and again. Dropping lent is safe
+// whoever still reads it: raft only forgets the array. msgsAfterAppend is
+// kept whatever its size: a leader under load may queue thousands of its
+// own acknowledgements between two Readys, and growing that array again
+// after every lull costs more than it saves; a quiet group's stays small.
+func (rn *RawNode) trimOutboxes() {
+	r := rn.raft
+	keep := max(idleOutboxCap, 4*rn.sentMark)
+	if cap(r.msgs) > keep {
+		r.msgs = nil
+	}
+	if cap(rn.lent) > keep {
+		rn.lent = nil
+	}
 }
 
 // stampTerm sets or checks m's term as described on send.

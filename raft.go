@@ -116,6 +116,8 @@ type raft struct {
 	msgs            []pb.Message
 	msgsAfterAppend []pb.Message
 	readStates      []ReadState
+	// outboxRoom is what a full msgs grows by (see enqueue).
+	outboxRoom int
 
 	// Timers, in ticks. electionElapsed counts: for a follower, since it
 	// last heard from the leader (or granted a vote) or timed out; for a
@@ -195,6 +197,10 @@ func newRaft(c *Config) *raft {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
+		outboxRoom:                  outboxRoomLent,
+	}
+	if c.AsyncStorageWrites {
+		r.outboxRoom = outboxRoomAsync
 	}
 	r.fitLog(c)
 	r.restoreConfState(cs, r.log.last())

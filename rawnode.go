@@ -27,9 +27,16 @@ type RawNode struct {
 	// AsyncStorageWrites they travel in the Responses of the storage
 	// messages instead.
 	pendingAcks []pb.Message
-	// outbox is the message slice of the Ready built last, uncapped:
-	// acceptReady continues raft's outbox in the rest of its array.
+	// outbox is the message slice of the Ready built last, uncapped.
 	outbox []pb.Message
+	// lent is the Messages of the last accepted Ready that had any,
+	// uncapped (synchronous mode only); see lend.
+	lent []pb.Message
+	// sentMark is a high-water mark of the outbox's length when a Ready
+	// is accepted, lowered by a quarter at
+	// each Ready so that it follows the traffic down after a burst (see
+	// trimOutboxes).
+	sentMark int
 	// proposal backs the entries of a leader's proposals (see Propose) and
 	// of a lone voter's read requests (see ReadIndex).
 	proposal [1]pb.Entry
@@ -207,7 +214,7 @@ func (rn *RawNode) changedHardState() pb.HardState {
 func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 	for i := range r.msgsAfterAppend {
 		if r.msgsAfterAppend[i].To != r.id {
-			msgs = enqueue(msgs, r.msgsAfterAppend[i])
+			msgs = enqueue(msgs, r.msgsAfterAppend[i], r.outboxRoom)
 		}
 	}
 	return msgs
@@ -218,10 +225,10 @@ func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 // that work, so the rest of the messages can go out at once.
 func appendStorageWork(r *raft, msgs []pb.Message, rd *Ready) []pb.Message {
 	if needStorageAppendMsg(r, rd) {
-		msgs = enqueue(msgs, newStorageAppendMsg(r, rd))
+		msgs = enqueue(msgs, newStorageAppendMsg(r, rd), r.outboxRoom)
 	}
 	if needStorageApplyMsg(rd) {
-		msgs = enqueue(msgs, newStorageApplyMsg(r, rd))
+		msgs = enqueue(msgs, newStorageApplyMsg(r, rd), r.outboxRoom)
 	}
 	return msgs
 }
@@ -357,19 +364,22 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	if !rn.async {
 		rn.queuePendingAcks(rd)
 	}
-	// The application owns the handed-out messages now. The outbox goes on
-	// in the array's unused rest, which no Ready has seen (enqueue only
-	// writes past the length). With AsyncStorageWrites msgsAfterAppend was
-	// handed out too, as Responses; synchronously it was only copied (into
-	// Messages and pendingAcks), so its array can be reused.
-	r.msgs = rn.outbox[len(rn.outbox):]
-	rn.outbox = nil
+	// With AsyncStorageWrites the messages, msgsAfterAppend among them (as
+	// Responses), are the application's for good: the outbox goes on in
+	// the array's unused rest, which no Ready has seen (enqueue only writes
+	// past the length). Synchronously the messages are lent (see lend),
+	// and msgsAfterAppend was only copied (into Messages and pendingAcks),
+	// so its array is reused at once.
+	rn.sentMark = max(len(rn.outbox), rn.sentMark*3/4)
 	if rn.async {
+		r.msgs = rn.outbox[len(rn.outbox):]
 		r.msgsAfterAppend = nil
 	} else {
+		rn.lend(rn.outbox)
 		clear(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}
+	rn.outbox = nil
 	r.log.markPersisting()
 	if n := len(rd.CommittedEntries); n != 0 {
 		r.log.markApplying(rd.CommittedEntries[n-1].Index, r.log.pacedSize(rd.CommittedEntries),
@@ -474,6 +484,11 @@ func (rn *RawNode) Advance(_ Ready) {
 		steps[i] = pb.Message{} // let go of the entries they reference
 	}
 	rn.pendingAcks = steps[:0]
+	if len(rn.raft.msgs) == 0 {
+		// Nothing to send, perhaps for long (a quiet group): keep no big
+		// arrays around for the next burst.
+		rn.trimOutboxes()
+	}
 }
 
 // ProgressType tells which kind of member a Progress passed to a

@@ -9,7 +9,10 @@ import (
 // TestReadyContentsSurviveLaterWork checks the ownership side of the buffer
 // reuse in RawNode (proposal entries, outbox and unstable arrays): what a
 // Ready handed out must not change while raft goes on proposing, sending
-// and persisting, even when the application appends to the slices.
+// and persisting, even when the application appends to the slices. The one
+// exception is the array behind Messages, which is raft's again once the
+// next Ready is taken: its messages must stay intact until then, through
+// Advance and the steps that follow it.
 func TestReadyContentsSurviveLaterWork(t *testing.T) {
 	for _, voters := range []int{1, 3} {
 		ids := make([]uint64, voters)
@@ -28,23 +31,30 @@ func TestReadyContentsSurviveLaterWork(t *testing.T) {
 			entSlice   []pb.Entry
 			msgSlice   []pb.Message
 		}
-		var all []kept
-		snapshot := func(rd Ready) kept {
-			k := kept{entSlice: rd.Entries, msgSlice: rd.Messages}
-			for _, e := range rd.Entries {
+		describe := func(ents []pb.Entry, msgs []pb.Message) kept {
+			k := kept{entSlice: ents, msgSlice: msgs}
+			for _, e := range ents {
 				k.ents = append(k.ents, DescribeEntry(e, nil))
 			}
-			for _, m := range rd.Messages {
+			for _, m := range msgs {
 				k.msgs = append(k.msgs, DescribeMessage(m, nil))
 			}
 			return k
 		}
+		var all []kept
 		for i := 0; i < 200; i++ {
 			if err := rn.Propose([]byte{byte(i)}); err != nil {
 				t.Fatal(err)
 			}
+			if i > 0 {
+				// The previous Ready's messages survived everything since.
+				prev := all[i-1]
+				if now := describe(nil, prev.msgSlice); !equalStrings(now.msgs, prev.msgs) {
+					t.Fatalf("voters=%d: Ready %d messages changed before the next Ready:\n%q\n%q", voters, i-1, prev.msgs, now.msgs)
+				}
+			}
 			rd := rn.Ready()
-			all = append(all, snapshot(rd))
+			all = append(all, describe(rd.Entries, rd.Messages))
 			_ = s.Append(rd.Entries)
 			// The application may append to what it was handed.
 			_ = append(rd.Entries, pb.Entry{Index: 999})
@@ -58,18 +68,108 @@ func TestReadyContentsSurviveLaterWork(t *testing.T) {
 			}
 		}
 		for i, k := range all {
-			now := snapshot(Ready{Entries: k.entSlice, Messages: k.msgSlice})
-			for j := range k.ents {
-				if now.ents[j] != k.ents[j] {
-					t.Fatalf("voters=%d: Ready %d entry %d changed from %s to %s", voters, i, j, k.ents[j], now.ents[j])
-				}
-			}
-			for j := range k.msgs {
-				if now.msgs[j] != k.msgs[j] {
-					t.Fatalf("voters=%d: Ready %d message %d changed from %s to %s", voters, i, j, k.msgs[j], now.msgs[j])
-				}
+			if now := describe(k.entSlice, nil); !equalStrings(now.ents, k.ents) {
+				t.Fatalf("voters=%d: Ready %d entries changed from %q to %q", voters, i, k.ents, now.ents)
 			}
 		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// exchange runs one round of a three-voter leader whose followers (2 and 3)
+// acknowledge every append at once: propose, then hand out and advance
+// Readys until there is nothing left. It returns the Readys' Messages.
+func exchange(t *testing.T, rn *RawNode, s *MemoryStorage, data []byte) [][]pb.Message {
+	t.Helper()
+	if err := rn.Propose(data); err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]pb.Message
+	for rn.HasReady() {
+		rd := rn.Ready()
+		rnPersist(t, s, rd)
+		rn.Advance(rd)
+		if len(rd.Messages) != 0 {
+			sent = append(sent, rd.Messages)
+		}
+		for _, m := range rd.Messages {
+			if m.Type == pb.MsgApp && len(m.Entries) > 0 {
+				_ = rn.Step(pb.Message{From: m.To, To: 1, Type: pb.MsgAppResp, Term: m.Term, Index: m.Entries[len(m.Entries)-1].Index})
+			}
+		}
+	}
+	return sent
+}
+
+func rnLeader(t *testing.T, voters ...uint64) (*RawNode, *MemoryStorage) {
+	t.Helper()
+	s := NewMemoryStorage()
+	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: voters}}}); err != nil {
+		t.Fatal(err)
+	}
+	rn := rnNew(t, rnConfig(1, s))
+	rn.raft.becomeCandidate()
+	rn.raft.becomeLeader()
+	return rn, s
+}
+
+// TestOutboxArraysAreReused checks the point of lending Messages: in steady
+// state a busy leader queues its messages in the arrays of earlier Readys
+// instead of allocating an outbox per Ready, so only two arrays ever serve.
+func TestOutboxArraysAreReused(t *testing.T) {
+	rn, s := rnLeader(t, 1, 2, 3)
+	arrays := map[*pb.Message]bool{}
+	for i := 0; i < 100; i++ {
+		for _, msgs := range exchange(t, rn, s, []byte("x")) {
+			if i >= 10 { // past the warm-up, where the arrays grow
+				arrays[&msgs[:1][0]] = true
+			}
+		}
+	}
+	if len(arrays) != 2 {
+		t.Fatalf("steady-state Readys used %d message arrays, want 2", len(arrays))
+	}
+	with := testing.AllocsPerRun(100, func() { exchange(t, rn, s, nil) })
+	if with > 1 {
+		t.Fatalf("%.2f allocations per round, want at most 1 (the proposal's entry)", with)
+	}
+}
+
+// TestOutboxShrinksAfterBurst checks that a burst does not leave big outbox
+// arrays behind in a group that goes quiet: once the recent Readys are
+// small again and nothing waits to be sent, only small arrays are kept.
+func TestOutboxShrinksAfterBurst(t *testing.T) {
+	rn, s := rnLeader(t, 1, 2, 3)
+	exchange(t, rn, s, nil) // the followers go from probing to replicating
+	// A burst: many proposals in one Ready, each replicated on its own.
+	for i := 0; i < 100; i++ {
+		if err := rn.Propose([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := rn.Ready()
+	if len(rd.Messages) < 100 {
+		t.Fatalf("the burst sent %d messages, want 200", len(rd.Messages))
+	}
+	rnPersist(t, s, rd)
+	rn.Advance(rd)
+	for i := 0; i < 20; i++ {
+		exchange(t, rn, s, []byte("y"))
+	}
+	if c, l := cap(rn.raft.msgs), cap(rn.lent); c > idleOutboxCap || l > idleOutboxCap {
+		t.Fatalf("after the burst and 20 quiet rounds the outboxes hold %d and %d messages of room, want at most %d",
+			c, l, idleOutboxCap)
 	}
 }
 

@@ -605,7 +605,8 @@ func TestRawNodeHasReadyEdges(t *testing.T) {
 }
 
 // The application may keep what a Ready hands it: later work must not write
-// into it.
+// into it. Messages are lent: they must stay intact until the next Ready is
+// taken.
 func TestRawNodeReadyOwnership(t *testing.T) {
 	s := rnStorage(t, 1, 1, 2)
 	rn := rnNew(t, rnConfig(1, s))
@@ -614,12 +615,25 @@ func TestRawNodeReadyOwnership(t *testing.T) {
 	}
 	var kept []Ready
 	var snapshots []string
+	var lastMsgs []pb.Message
+	lastDesc := "<empty Ready>"
+	describeMsgs := func(msgs []pb.Message) string {
+		return DescribeReady(Ready{Messages: msgs}, nil)
+	}
+	checkLent := func() {
+		if got := describeMsgs(lastMsgs); got != lastDesc {
+			t.Fatalf("messages changed before the next Ready:\nwas:\n%s\nnow:\n%s", lastDesc, got)
+		}
+	}
 	keep := func(rd Ready) {
+		lastMsgs, lastDesc = rd.Messages, describeMsgs(rd.Messages)
+		rd.Messages = nil
 		kept = append(kept, rd)
 		snapshots = append(snapshots, DescribeReady(rd, nil))
 	}
 	handle := func() {
 		for rn.HasReady() {
+			checkLent()
 			rd := rn.Ready()
 			keep(rd)
 			rnPersist(t, s, rd)

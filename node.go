@@ -388,6 +388,7 @@ func (n *node) run() {
 		select {
 		case pm := <-st.propc:
 			n.stepProposal(pm)
+			n.stepWaitingProposals(&st)
 		case m := <-n.recvc:
 			n.stepReceived(m)
 		case req := <-n.ctlc:
@@ -488,6 +489,29 @@ func (n *node) followLeader(st *loopState) {
 	st.lead = r.lead
 }
 
+// maxWaitingProposals bounds how many proposals one wake-up of the node
+// goroutine takes from proposers already waiting (see
+// stepWaitingProposals), so that the Ready handshake is not held up long.
+const maxWaitingProposals = 64
+
+// stepWaitingProposals steps the proposals of callers already blocked
+// sending one, without a select per proposal: with many proposers, one
+// wake-up serves them all, and the next Ready carries all their entries.
+// Each is stepped on its own and answered with its own outcome, as if the
+// select had picked the proposal case that many times in a row (a choice
+// it may make).
+func (n *node) stepWaitingProposals(st *loopState) {
+	for i := 0; i < maxWaitingProposals && st.propc != nil; i++ {
+		select {
+		case pm := <-st.propc:
+			n.stepProposal(pm)
+		default:
+			return
+		}
+	}
+}
+
+// stepProposal steps a proposal and answers its waiting caller, if any.
 func (n *node) stepProposal(pm msgWithResult) {
 	r := n.rn.raft
 	pm.m.From = r.id
@@ -614,18 +638,17 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	if !wait {
 		return nil
 	}
-	select {
-	case err := <-pm.result:
-		// Drained, and the node goroutine sends exactly one error: the
-		// channel can serve another proposal. (One abandoned below may
-		// still receive its error, so it is left to the collector.)
-		resultChans.Put(pm.result)
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
-	}
+	// The node goroutine has taken pm, and it answers every proposal it
+	// takes right after stepping it, before anything else (Stop included):
+	// the answer is at most a step away, so it is waited for without a
+	// select over ctx and done. (A select would return the answer too when
+	// it is there; waiting for a step to finish is no wait a caller could
+	// tell apart from the answer having been there first.)
+	err := <-pm.result
+	// Drained, and the node goroutine sends exactly one error: the channel
+	// can serve another proposal.
+	resultChans.Put(pm.result)
+	return err
 }
 
 // Ready implements Node.

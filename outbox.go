@@ -32,6 +32,9 @@ func (r *raft) send(m *pb.Message) {
 	switch m.Type {
 	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
 		r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m, ackRoom)
+		if m.To != r.id {
+			r.acksToPeers++
+		}
 	default:
 		if m.To == r.id {
 			panic(fmt.Sprintf("raft: %x sending %s to itself; only append and vote responses may be", r.id, m.Type))

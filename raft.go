@@ -118,6 +118,12 @@ type raft struct {
 	readStates      []ReadState
 	// outboxRoom is what a full msgs grows by (see enqueue).
 	outboxRoom int
+	// acksToPeers counts the messages in msgsAfterAppend addressed to other
+	// nodes. A leader's own acknowledgements, one per append, may number
+	// thousands between two Readys, and Node builds the Ready on offer
+	// again after every proposal: without the count each build would scan
+	// them all for none.
+	acksToPeers int
 
 	// Timers, in ticks. electionElapsed counts: for a follower, since it
 	// last heard from the leader (or granted a vote) or timed out; for a

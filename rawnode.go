@@ -212,6 +212,9 @@ func (rn *RawNode) changedHardState() pb.HardState {
 // only once the Ready is persisted, so these may go with the rest; the ones
 // addressed to this node are stepped by Advance instead.
 func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
+	if r.acksToPeers == 0 {
+		return msgs
+	}
 	for i := range r.msgsAfterAppend {
 		if r.msgsAfterAppend[i].To != r.id {
 			msgs = enqueue(msgs, r.msgsAfterAppend[i], r.outboxRoom)
@@ -371,6 +374,7 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	// and msgsAfterAppend was only copied (into Messages and pendingAcks),
 	// so its array is reused at once.
 	rn.sentMark = max(len(rn.outbox), rn.sentMark*3/4)
+	r.acksToPeers = 0
 	if rn.async {
 		r.msgs = rn.outbox[len(rn.outbox):]
 		r.msgsAfterAppend = nil

@@ -3,6 +3,7 @@ package raft
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	pb "github.com/raftkit/raft/raftpb"
@@ -150,6 +151,42 @@ func TestNodeProposeReturnsDrop(t *testing.T) {
 	// ProposeConfChange does not wait for the verdict.
 	if err := n.ProposeConfChange(ctx, pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: 2, Context: []byte("0123456789")}); err != nil {
 		t.Fatalf("ProposeConfChange = %v", err)
+	}
+}
+
+// Proposals from many callers at once are stepped one by one, each caller
+// getting its own verdict, however many one wake-up of the node goroutine
+// takes: with the uncommitted log limited to 10 bytes and nobody handling
+// Readys, exactly ten one-byte proposals fit (as they would one at a time),
+// not all or none of a batch.
+func TestNodeConcurrentProposalsGetTheirOwnVerdict(t *testing.T) {
+	n, l := startSingleVoter(t, func(c *Config) { c.MaxUncommittedEntriesSize = 10 })
+	defer n.Stop()
+	l.halt()
+	const callers = 40
+	errs := make(chan error, callers)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := 0; i < callers; i++ {
+		go func() {
+			start.Wait()
+			errs <- n.Propose(context.Background(), []byte{'x'})
+		}()
+	}
+	start.Done()
+	taken, dropped := 0, 0
+	for i := 0; i < callers; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			taken++
+		case errors.Is(err, ErrProposalDropped):
+			dropped++
+		default:
+			t.Fatalf("Propose = %v", err)
+		}
+	}
+	if taken != 10 || dropped != callers-10 {
+		t.Fatalf("%d proposals taken and %d dropped, want 10 and %d", taken, dropped, callers-10)
 	}
 }
 

@@ -681,13 +681,22 @@ func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
 	return cs
 }
 
+// statusChans recycles the reply channels of Status, one allocation per
+// call otherwise. Each holds one Status at most, so the node goroutine never
+// waits for the caller.
+var statusChans = sync.Pool{New: func() any { return make(chan Status, 1) }}
+
 // Status implements Node. After Stop it returns the zero Status.
 func (n *node) Status() Status {
-	reply := make(chan Status)
+	reply := statusChans.Get().(chan Status)
 	if !handOver(n, n.ctlc, ctlRequest{kind: ctlStatus, reply: reply}) {
+		statusChans.Put(reply)
 		return Status{}
 	}
-	return <-reply
+	// The node goroutine answers every status request it takes, at once.
+	st := <-reply
+	statusChans.Put(reply)
+	return st
 }
 
 // ReportUnreachable implements Node.

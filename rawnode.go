@@ -176,9 +176,10 @@ func (rn *RawNode) readyWithoutAccept(rd *Ready) {
 	} else {
 		out = appendAfterPersist(r, r.msgs)
 	}
-	// The outbox array goes on serving raft after it hands its prefix to
-	// this Ready (acceptReady); capping the Ready's slice keeps an append by
-	// the application from writing into the slots that raft fills next.
+	// Capped: the outbox array goes on serving raft, in its unused rest
+	// (AsyncStorageWrites) or once the application has taken the next
+	// Ready (see lend), and an append by the application must not write
+	// into it meanwhile.
 	rn.outbox = out
 	if len(out) != 0 {
 		rd.Messages = out[:len(out):len(out)]

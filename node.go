@@ -305,6 +305,20 @@ type node struct {
 	ctlc       chan ctlRequest
 	confstatec chan pb.ConfState
 	done       chan struct{}
+
+	// mu guards rn. The node goroutine holds it except while it waits in
+	// its select; meanwhile a proposer may step its proposal itself, when
+	// direct allows (see stepDirect), instead of handing it over and waiting
+	// for the answer: two goroutine switches less per proposal. direct and
+	// kick are set by the node goroutine each time it lets go of mu.
+	mu sync.Mutex
+	// direct: proposals are accepted (the proposal channel is armed) and
+	// no Ready is on offer, whose contents a step would make stale.
+	direct bool
+	// kick: the node goroutine is not waiting for an Advance, so it must be
+	// woken (kickc) to offer the Ready a direct proposal makes.
+	kick  bool
+	kickc chan struct{}
 }
 
 // ctlKind says what a ctlRequest asks for.
@@ -336,6 +350,7 @@ func newNode(rn *RawNode) *node {
 		advancec:   make(chan struct{}),
 		tickc:      make(chan struct{}, tickBufferSize),
 		done:       make(chan struct{}),
+		kickc:      make(chan struct{}, 1),
 		rn:         rn,
 	}
 }
@@ -374,9 +389,10 @@ type loopState struct {
 // delivery followed by its Advance.
 const maxQuick = 2
 
-// run is the node goroutine.
+// run is the node goroutine. It holds n.mu except while it waits.
 func (n *node) run() {
 	st := loopState{lead: None}
+	n.mu.Lock()
 	for {
 		n.prepareReady(&st)
 		n.followLeader(&st)
@@ -385,30 +401,78 @@ func (n *node) run() {
 			continue
 		}
 		st.quick = 0
+		n.direct = st.propc != nil && st.readyc == nil
+		n.kick = st.advancec == nil
+		n.mu.Unlock()
 		select {
 		case pm := <-st.propc:
+			n.mu.Lock()
 			n.stepProposal(pm)
 			n.stepWaitingProposals(&st)
 		case m := <-n.recvc:
+			n.mu.Lock()
 			n.stepReceived(m)
 		case req := <-n.ctlc:
-			switch req.kind {
-			case ctlConfChange:
-				n.applyConfChange(&st, req.cc)
-			case ctlStatus:
-				req.reply <- getStatus(n.rn.raft)
-			case ctlStop:
+			n.mu.Lock()
+			if !n.serveControl(&st, req) {
+				n.direct = false
 				close(n.done)
+				n.mu.Unlock()
 				return
 			}
 		case <-n.tickc:
+			n.mu.Lock()
 			n.rn.Tick()
+		case <-n.kickc:
+			n.mu.Lock()
 		case st.readyc <- st.rd:
+			n.mu.Lock()
 			n.readyTaken(&st)
 		case <-st.advancec:
+			n.mu.Lock()
 			n.advanced(&st)
 		}
 	}
+}
+
+// serveControl serves one of the application's rare requests; it reports
+// false for Stop.
+func (n *node) serveControl(st *loopState, req ctlRequest) bool {
+	switch req.kind {
+	case ctlConfChange:
+		n.applyConfChange(st, req.cc)
+	case ctlStatus:
+		req.reply <- getStatus(n.rn.raft)
+	case ctlStop:
+		return false
+	}
+	return true
+}
+
+// stepDirect steps proposal m in the caller's goroutine if the node
+// goroutine allows it now (see node.direct), and reports whether it did,
+// with the outcome. Taking n.mu waits for the node goroutine to finish what
+// it is doing, as a hand-over through the proposal channel would; the
+// outcome is the one the node goroutine would have had stepping m at that
+// point, so nothing observable changes but the cost.
+func (n *node) stepDirect(m *pb.Message) (bool, error) {
+	n.mu.Lock()
+	if !n.direct {
+		n.mu.Unlock()
+		return false, nil
+	}
+	r := n.rn.raft
+	m.From = r.id
+	err := r.stepMsg(m)
+	kick := n.kick
+	n.mu.Unlock()
+	if kick {
+		select {
+		case n.kickc <- struct{}{}:
+		default: // a kick is pending already
+		}
+	}
+	return true, err
 }
 
 // tryHandshake completes the Ready handshake's next step if the application
@@ -614,6 +678,12 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 		case <-n.done:
 			return ErrStopped
 		}
+	}
+	if stepped, err := n.stepDirect(&m); stepped {
+		if !wait {
+			err = nil
+		}
+		return err
 	}
 	pm := msgWithResult{m: m}
 	if wait {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -319,6 +320,13 @@ type node struct {
 	// woken (kickc) to offer the Ready a direct proposal makes.
 	kick  bool
 	kickc chan struct{}
+	// handedOver counts the messages, proposals and Advances that callers
+	// are handing (or have handed) to the node goroutine and that it has
+	// not processed yet. A direct step waits until there are none: a caller
+	// that saw Step or Advance return and then proposes must find them
+	// processed first, as it would if the goroutine had stepped all three
+	// in turn.
+	handedOver atomic.Int64
 }
 
 // ctlKind says what a ctlRequest asks for.
@@ -457,7 +465,7 @@ func (n *node) serveControl(st *loopState, req ctlRequest) bool {
 // point, so nothing observable changes but the cost.
 func (n *node) stepDirect(m *pb.Message) (bool, error) {
 	n.mu.Lock()
-	if !n.direct {
+	if !n.direct || n.handedOver.Load() != 0 {
 		n.mu.Unlock()
 		return false, nil
 	}
@@ -517,6 +525,7 @@ func (n *node) readyTaken(st *loopState) {
 // advanced records the application's Advance of the Ready it took.
 func (n *node) advanced(st *loopState) {
 	n.rn.Advance(st.rd)
+	n.handedOver.Add(-1)
 	st.rd = Ready{}
 	st.advancec = nil
 }
@@ -580,6 +589,7 @@ func (n *node) stepProposal(pm msgWithResult) {
 	r := n.rn.raft
 	pm.m.From = r.id
 	err := r.stepMsg(&pm.m)
+	n.handedOver.Add(-1)
 	if pm.result != nil {
 		// Not closed: the proposer recycles the channel (resultChans).
 		pm.result <- err
@@ -587,6 +597,7 @@ func (n *node) stepProposal(pm msgWithResult) {
 }
 
 func (n *node) stepReceived(m pb.Message) {
+	defer n.handedOver.Add(-1)
 	r := n.rn.raft
 	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.trk.Progress[m.From] == nil {
 		// A response from a node that is not (or no longer) a member.
@@ -670,12 +681,15 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 // receive channel and is never waited for.
 func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	if m.Type != pb.MsgProp {
+		n.handedOver.Add(1)
 		select {
 		case n.recvc <- m:
 			return nil
 		case <-ctx.Done():
+			n.handedOver.Add(-1)
 			return ctx.Err()
 		case <-n.done:
+			n.handedOver.Add(-1)
 			return ErrStopped
 		}
 	}
@@ -694,14 +708,17 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	// The node goroutine usually sits in its select with proposals armed:
 	// hand pm over without a select of our own then (cheaper, and the
 	// outcome is the same as the select's when the send can proceed).
+	n.handedOver.Add(1)
 	select {
 	case n.propc <- pm:
 	default:
 		select {
 		case n.propc <- pm:
 		case <-ctx.Done():
+			n.handedOver.Add(-1)
 			return ctx.Err()
 		case <-n.done:
+			n.handedOver.Add(-1)
 			return ErrStopped
 		}
 	}
@@ -736,7 +753,12 @@ func handOver[T any](n *node, ch chan<- T, v T) bool {
 }
 
 // Advance implements Node.
-func (n *node) Advance() { handOver(n, n.advancec, struct{}{}) }
+func (n *node) Advance() {
+	n.handedOver.Add(1)
+	if !handOver(n, n.advancec, struct{}{}) {
+		n.handedOver.Add(-1)
+	}
+}
 
 // ApplyConfChange implements Node. After Stop it returns an empty ConfState.
 func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
@@ -782,9 +804,11 @@ func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
 // deliverLocal hands m to the node goroutine, or drops it if the node is
 // stopped.
 func (n *node) deliverLocal(m pb.Message) {
+	n.handedOver.Add(1)
 	select {
 	case n.recvc <- m:
 	case <-n.done:
+		n.handedOver.Add(-1)
 	}
 }
 
@@ -792,10 +816,13 @@ func (n *node) deliverLocal(m pb.Message) {
 func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) {
 	// From names the transferee and To the current leader, so that the
 	// request also works when it is stepped on the leader itself.
+	n.handedOver.Add(1)
 	select {
 	case n.recvc <- transferLeaderMsg(lead, transferee):
 	case <-n.done:
+		n.handedOver.Add(-1)
 	case <-ctx.Done():
+		n.handedOver.Add(-1)
 	}
 }
 

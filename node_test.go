@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	pb "github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/tracker"
@@ -407,6 +408,50 @@ func TestNodeTransferLeadership(t *testing.T) {
 	}
 	if st := p.n.Status(); st.Lead != 2 || st.Term != 2 || st.RaftState != StateFollower {
 		t.Fatalf("after the transfer: %+v", st.BasicStatus)
+	}
+}
+
+// A proposal made after Step returned is stepped after the stepped message,
+// however the proposal reaches the state machine (handed to the node
+// goroutine, or stepped by the caller while the goroutine waits): here the
+// message makes the leader follow a newer leader, so the proposal must be
+// forwarded to it rather than appended to a log about to be overwritten.
+func TestNodeProposeAfterStepSeesTheStep(t *testing.T) {
+	p := newPairedNodes(t)
+	defer p.close()
+	ctx := context.Background()
+	if err := p.n.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pumpUntil(func() bool {
+		st := p.n.Status()
+		return st.RaftState == StateLeader && st.Progress[2].Match == 2
+	})
+	for i := 0; i < 2; i++ { // drain what the last round sent
+		select {
+		case <-p.loop.sent:
+		default:
+		}
+	}
+	if err := p.n.Step(ctx, pb.Message{Type: pb.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.n.Propose(ctx, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-p.loop.sent:
+			if m.Type == pb.MsgProp {
+				if m.To != 2 || len(m.Entries) != 1 || string(m.Entries[0].Data) != "late" {
+					t.Fatalf("forwarded %s", DescribeMessage(m, nil))
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the proposal was not forwarded to the new leader; status %+v", p.n.Status().BasicStatus)
+		}
 	}
 }
 

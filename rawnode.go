@@ -224,19 +224,6 @@ func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 	return msgs
 }
 
-// appendStorageWork adds to msgs the work for the local storage threads in
-// rd, if any. Whatever waits for durability or application rides along with
-// that work, so the rest of the messages can go out at once.
-func appendStorageWork(r *raft, msgs []pb.Message, rd *Ready) []pb.Message {
-	if needStorageAppendMsg(r, rd) {
-		msgs = enqueue(msgs, newStorageAppendMsg(r, rd), r.outboxRoom)
-	}
-	if needStorageApplyMsg(rd) {
-		msgs = enqueue(msgs, newStorageApplyMsg(r, rd), r.outboxRoom)
-	}
-	return msgs
-}
-
 // MustSync reports whether moving from the persisted state prevst to st,
 // plus entsnum new entries, must be written durably (with fsync) before
 // messages go out. The term, the vote and the log are what Raft requires on
@@ -244,119 +231,6 @@ func appendStorageWork(r *raft, msgs []pb.Message, rd *Ready) []pb.Message {
 // always be recovered, so a change of it alone needs no sync.
 func MustSync(st, prevst pb.HardState, entsnum int) bool {
 	return entsnum != 0 || st.Term != prevst.Term || st.Vote != prevst.Vote
-}
-
-// needStorageAppendMsg reports whether the append thread has work in rd:
-// something to persist, or messages that must wait until everything handed
-// to it earlier is durable.
-func needStorageAppendMsg(r *raft, rd *Ready) bool {
-	return len(rd.Entries) != 0 || !IsEmptyHardState(rd.HardState) ||
-		!IsEmptySnap(rd.Snapshot) || len(r.msgsAfterAppend) != 0
-}
-
-// needStorageAppendRespMsg reports whether raft wants to hear back from the
-// append thread: when a snapshot is written, or while any unstable entry
-// awaits its acknowledgement, even one handed out by an earlier Ready
-// (fillStorageAppendResp explains why).
-func needStorageAppendRespMsg(r *raft, rd *Ready) bool {
-	return r.log.hasUndurable() || !IsEmptySnap(rd.Snapshot)
-}
-
-// snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
-// none. Each storage message gets its own copy, independent of the Ready.
-func snapshotCopy(rd *Ready) *pb.Snapshot {
-	if IsEmptySnap(rd.Snapshot) {
-		return nil
-	}
-	snap := rd.Snapshot
-	return &snap
-}
-
-// newStorageAppendMsg builds the message for the append thread: persist
-// rd's entries, HardState and snapshot, then deliver the Responses, in
-// order. Responses are the messages that were waiting for durability
-// (votes, append acknowledgements), then the acknowledgement back to this
-// node.
-//
-// The Responses order: on a leader, its own MsgAppResp comes before the
-// MsgStorageAppendResp that marks the entries durable.
-//
-// The HardState travels in the message's Term, Vote and Commit. Without a
-// change they all stay zero, so that the HardState rebuilt from them is
-// empty and nothing is written.
-func newStorageAppendMsg(r *raft, rd *Ready) pb.Message {
-	var term, vote, commit uint64
-	if !IsEmptyHardState(rd.HardState) {
-		term, vote, commit = rd.Term, rd.Vote, rd.Commit
-	}
-	resps := r.msgsAfterAppend
-	if needStorageAppendRespMsg(r, rd) {
-		fillStorageAppendResp(addMessage(&resps), r, rd)
-	}
-	return pb.Message{
-		Type:      pb.MsgStorageAppend,
-		From:      r.id,
-		To:        LocalAppendThread,
-		Term:      term,
-		Vote:      vote,
-		Commit:    commit,
-		Entries:   rd.Entries,
-		Snapshot:  snapshotCopy(rd),
-		Responses: resps,
-	}
-}
-
-// fillStorageAppendResp fills the zero message m with the acknowledgement that everything handed
-// to the append thread so far, this Ready included, is durable.
-//
-// It names the current term and the log's last entry, not the last entry of
-// this Ready. The term makes the acknowledgement stale after a term change:
-// a new leader may have overwritten the acknowledged indexes, and its
-// entries could still be on their way to storage, so marking them durable
-// on the strength of an older write would be wrong. Naming the last entry
-// of the whole log, even when this Ready has no entries (a HardState-only
-// write after a term change), gives every term a chance to acknowledge
-// entries whose own acknowledgement went stale, so that the log's durable
-// mark eventually catches up.
-func fillStorageAppendResp(m *pb.Message, r *raft, rd *Ready) {
-	var last entryID // zero: nothing unstable to acknowledge
-	if r.log.hasUndurable() {
-		last = r.log.lastID()
-	}
-	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, r.id, r.Term
-	m.LogTerm, m.Index = last.term, last.index
-	m.Snapshot = snapshotCopy(rd)
-}
-
-// addMessage appends a zero message to *q and returns it, to be filled in
-// place: built elsewhere and then appended, a message is copied twice.
-func addMessage(q *[]pb.Message) *pb.Message {
-	*q = append(*q, pb.Message{})
-	return &(*q)[len(*q)-1]
-}
-
-// needStorageApplyMsg reports whether the apply thread has work in rd.
-func needStorageApplyMsg(rd *Ready) bool { return len(rd.CommittedEntries) != 0 }
-
-// newStorageApplyMsg builds the message for the apply thread: apply rd's
-// committed entries, then deliver the acknowledgement. Applying does not
-// happen under any particular term, so Term stays zero.
-func newStorageApplyMsg(r *raft, rd *Ready) pb.Message {
-	ack := make([]pb.Message, 1)
-	fillStorageApplyResp(&ack[0], r, rd.CommittedEntries)
-	return pb.Message{
-		Type:      pb.MsgStorageApply,
-		From:      r.id,
-		To:        LocalApplyThread,
-		Entries:   rd.CommittedEntries,
-		Responses: ack,
-	}
-}
-
-// fillStorageApplyResp fills the zero message m with the acknowledgement
-// that ents (and all committed entries handed out before them) are applied.
-func fillStorageApplyResp(m *pb.Message, r *raft, ents []pb.Entry) {
-	m.Type, m.From, m.To, m.Entries = pb.MsgStorageApplyResp, LocalApplyThread, r.id, ents
 }
 
 // acceptReady records that rd, built by readyWithoutAccept with nothing
@@ -425,12 +299,7 @@ func (rn *RawNode) queuePendingAcks(rd *Ready) {
 			rn.pendingAcks = append(rn.pendingAcks, r.msgsAfterAppend[i])
 		}
 	}
-	if needStorageAppendRespMsg(r, rd) {
-		fillStorageAppendResp(addMessage(&rn.pendingAcks), r, rd)
-	}
-	if needStorageApplyMsg(rd) {
-		fillStorageApplyResp(addMessage(&rn.pendingAcks), r, rd.CommittedEntries)
-	}
+	rn.pendingAcks = noteApplied(noteDurable(rn.pendingAcks, r, rd), r, rd)
 }
 
 // applyUnstableEntries reports whether committed entries may be handed out

@@ -293,5 +293,5 @@ func TestLeaseToleratesFastVoterClocks(t *testing.T) {
 // leaseValidNow reports whether node 1 would answer a read from its lease.
 func leaseValidNow(nw *testNet) bool {
 	r := nw.node(1).r()
-	return r.leaseValid() && r.committedEntryInCurrentTerm()
+	return r.leaseValid() && r.committedInTerm()
 }

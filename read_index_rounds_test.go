@@ -3,6 +3,7 @@ package raft
 import (
 	"testing"
 
+	"github.com/raftkit/raft/quorum"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -92,9 +93,9 @@ func TestReadIndexRoundTokens(t *testing.T) {
 	req := func(ctx string) *pb.Message {
 		return &pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: []byte(ctx)}}}
 	}
-	a := ro.addRequest(5, req("a"), 7)
-	dup := ro.addRequest(6, req("a"), 7)
-	b := ro.addRequest(6, req("b"), 7)
+	a := ro.startRound(5, req("a"), 7)
+	dup := ro.startRound(6, req("a"), 7)
+	b := ro.startRound(6, req("b"), 7)
 	if a != dup || a.index != 5 {
 		t.Fatalf("duplicate registered anew: %+v %+v", a, dup)
 	}
@@ -107,19 +108,25 @@ func TestReadIndexRoundTokens(t *testing.T) {
 	if got := ro.lastPendingRound(); string(got) != string(b.round[:]) {
 		t.Fatalf("last pending round %q, want %q", got, b.round)
 	}
+	voters := quorum.JointConfig{quorum.MajorityConfig{1: {}, 2: {}, 3: {}}}
 	// An answer naming the context instead of the round confirms nothing.
-	if acks := ro.recvAck(2, []byte("a")); acks != nil {
-		t.Fatalf("context accepted as a round: %v", acks)
+	if served := ro.confirm(2, []byte("a"), voters); served != nil || len(a.acks) != 0 {
+		t.Fatalf("context accepted as a round: %v %v", served, a.acks)
 	}
-	served := ro.advance(b.round[:])
+	// One voter of three is no quorum; the second confirmation serves b and
+	// everything queued before it.
+	if served := ro.confirm(1, b.round[:], voters); served != nil {
+		t.Fatalf("one confirmation of three served %v", served)
+	}
+	served := ro.confirm(2, b.round[:], voters)
 	if len(served) != 2 || served[0] != a || served[1] != b {
-		t.Fatalf("advance served %v", served)
+		t.Fatalf("confirm served %v", served)
 	}
 	ro.recycle(served)
 	if len(ro.byRound) != 0 || len(ro.pendingReadIndex) != 0 || len(ro.readIndexQueue) != 0 {
 		t.Fatalf("queue not emptied: %+v", ro)
 	}
-	again := ro.addRequest(9, req("a"), 7)
+	again := ro.startRound(9, req("a"), 7)
 	if again.round != roundToken(7, 3) {
 		t.Fatalf("a new registration of a served context reused a round")
 	}

@@ -88,11 +88,11 @@ type readOnly struct {
 	// never repeats.
 	rounds uint64
 
-	// spare holds served requests' statuses for addRequest to reuse, acks
-	// map and all; done is advance's result array, reused by the next
-	// advance. Both are private to the leader: statuses never leave raft,
-	// and the caller of advance is done with its result before the next
-	// call (see advance and recycle).
+	// spare holds served requests' statuses for startRound to reuse, acks
+	// map and all; done is confirm's result array, reused by the next
+	// confirm. Both are private to the leader: statuses never leave raft,
+	// and the caller of confirm is done with its result before the next
+	// call (see confirm and recycle).
 	spare []*readIndexStatus
 	done  []*readIndexStatus
 }
@@ -105,11 +105,11 @@ func newReadOnly(option ReadOnlyOption) *readOnly {
 	return ro
 }
 
-// addRequest queues request m, to be served at index, under a new round of
+// startRound queues request m, to be served at index, under a new round of
 // term, and returns its status. A request whose context is already queued
 // is a duplicate: it is not queued again, and the pending status is
 // returned, so that the retry's heartbeats help the original round.
-func (ro *readOnly) addRequest(index uint64, m *pb.Message, term uint64) *readIndexStatus {
+func (ro *readOnly) startRound(index uint64, m *pb.Message, term uint64) *readIndexStatus {
 	if rs := ro.pendingReadIndex[string(m.Entries[0].Data)]; rs != nil {
 		return rs
 	}
@@ -163,7 +163,7 @@ func (ro *readOnly) takeSpare() *readIndexStatus {
 const maxSpareReads = 16
 
 // recycle takes back the statuses of served requests (the result of the
-// last advance, which the caller no longer uses), emptied so that they hold
+// last confirm, which the caller no longer uses), emptied so that they hold
 // on to no request.
 func (ro *readOnly) recycle(served []*readIndexStatus) {
 	for i, rs := range served {
@@ -176,35 +176,32 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 	}
 }
 
-// recvAck records that id confirmed leadership for the request of round
-// token round, and returns all confirmations of it so far (nil if no such
-// round is pending).
-func (ro *readOnly) recvAck(id uint64, round []byte) map[uint64]bool {
+// confirm records that id confirmed leadership for the request of round
+// token round. Once the round's confirmations win voters' vote, it removes
+// and returns, in order, that request and every request queued before it:
+// a confirmation of leadership at some point confirms it for all earlier
+// requests too. It returns nil otherwise, and for a round that is not
+// pending. The result is valid until the next call; the caller hands it
+// back through recycle.
+func (ro *readOnly) confirm(id uint64, round []byte, voters quorum.JointConfig) []*readIndexStatus {
 	key, ok := roundOf(round)
 	if !ok {
 		return nil
 	}
-	if rs := ro.byRound[key]; rs != nil {
-		rs.acks[id] = true
-		return rs.acks
-	}
-	return nil
-}
-
-// advance removes and returns, in order, the request of the round that
-// round names and every request queued before it: a confirmation of
-// leadership at some point confirms it for all earlier requests too. It
-// returns nil if that round is not pending. The result is valid until the
-// next call; the caller hands it back through recycle.
-func (ro *readOnly) advance(round []byte) []*readIndexStatus {
-	id, ok := roundOf(round)
-	if !ok {
-		return nil
-	}
-	target := ro.byRound[id]
+	target := ro.byRound[key]
 	if target == nil {
 		return nil
 	}
+	target.acks[id] = true
+	if voters.VoteResult(target.acks) != quorum.VoteWon {
+		return nil
+	}
+	return ro.takeThrough(target)
+}
+
+// takeThrough removes and returns, in order, the queued requests up to and
+// including target.
+func (ro *readOnly) takeThrough(target *readIndexStatus) []*readIndexStatus {
 	done := ro.done[:0]
 	for i, queued := range ro.readIndexQueue {
 		rs := ro.pendingReadIndex[queued]
@@ -246,55 +243,43 @@ func (ro *readOnly) lastPendingRound() []byte {
 // committed an entry of its own term, since until then its commit index
 // may trail its predecessor's.
 func (r *raft) handleReadIndex(m *pb.Message) {
-	if r.trk.IsSingleton() {
+	switch {
+	case r.trk.IsSingleton():
 		r.answerRead(m, r.log.committed)
-		return
-	}
-	if !r.committedEntryInCurrentTerm() {
+	case !r.committedInTerm():
 		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, *m)
-		return
+	default:
+		r.serveRead(m)
 	}
-	sendMsgReadIndexResponse(r, m)
 }
 
-// committedEntryInCurrentTerm reports whether the entry at the commit index
-// is of the current term. (A leader's term is never 0, so an unknown term,
-// reported as 0, never matches.)
-func (r *raft) committedEntryInCurrentTerm() bool {
+// committedInTerm reports whether the entry at the commit index is of the
+// current term. (A leader's term is never 0, so an unknown term, reported
+// as 0, never matches.)
+func (r *raft) committedInTerm() bool {
 	return r.log.termOrZero(r.log.committed) == r.Term
 }
 
-// responseToReadIndexReq answers req at readIndex: a local request becomes
-// a ReadState (and the returned message is empty), a forwarded one gets a
-// MsgReadIndexResp to return to its sender.
-func (r *raft) responseToReadIndexReq(req *pb.Message, readIndex uint64) pb.Message {
-	if req.From == None || req.From == r.id {
-		r.addReadState(ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
-		return pb.Message{}
-	}
-	return pb.Message{Type: pb.MsgReadIndexResp, To: req.From, Index: readIndex, Entries: req.Entries}
-}
-
-// releasePendingReadIndexMessages serves the requests deferred until the
-// leader committed in its term. The caller has just seen that happen; the
-// cheap emptiness test comes first because the term check reads the log.
-func releasePendingReadIndexMessages(r *raft) {
-	if len(r.pendingReadIndexMessages) > 0 && !r.committedEntryInCurrentTerm() {
+// serveDeferredReads serves the requests deferred until the leader
+// committed in its term. The caller has just seen that happen; the cheap
+// emptiness test comes first because the term check reads the log.
+func (r *raft) serveDeferredReads() {
+	if len(r.pendingReadIndexMessages) > 0 && !r.committedInTerm() {
 		r.logger.Error("pending MsgReadIndex should be released only after first commit in current term")
 		return
 	}
 	for len(r.pendingReadIndexMessages) > 0 {
 		next := r.pendingReadIndexMessages[0]
 		r.pendingReadIndexMessages = r.pendingReadIndexMessages[1:]
-		sendMsgReadIndexResponse(r, &next)
+		r.serveRead(&next)
 	}
 	r.pendingReadIndexMessages = nil
 }
 
-// sendMsgReadIndexResponse serves m at the current commit index: in lease
-// mode right away, in safe mode once a quorum confirms leadership through a
-// heartbeat round (the leader's own confirmation counts at once).
-func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
+// serveRead serves m at the current commit index: in lease mode right
+// away, in safe mode once a quorum confirms leadership through a heartbeat
+// round (the leader's own confirmation counts at once).
+func (r *raft) serveRead(m *pb.Message) {
 	readIndex := r.log.committed
 	switch r.readOnly.option {
 	case ReadOnlyLeaseBased:
@@ -306,17 +291,20 @@ func sendMsgReadIndexResponse(r *raft, m *pb.Message) {
 	default:
 		return
 	}
-	rs := r.readOnly.addRequest(readIndex, m, r.Term)
+	rs := r.readOnly.startRound(readIndex, m, r.Term)
 	rs.acks[r.id] = true
 	r.bcastHeartbeatWithCtx(rs.ctx)
 }
 
-// answerRead answers req at readIndex, sending the response if it is for
-// another node.
+// answerRead answers req at readIndex: a local request becomes a
+// ReadState, a forwarded one gets a MsgReadIndexResp back to its sender.
 func (r *raft) answerRead(req *pb.Message, readIndex uint64) {
-	if resp := r.responseToReadIndexReq(req, readIndex); resp.To != None {
-		r.send(&resp)
+	if req.From == None || req.From == r.id {
+		r.addReadState(ReadState{Index: readIndex, RequestCtx: req.Entries[0].Data})
+		return
 	}
+	resp := pb.Message{Type: pb.MsgReadIndexResp, To: req.From, Index: readIndex, Entries: req.Entries}
+	r.send(&resp)
 }
 
 // handleReadIndexResp records the leader's answer to a forwarded read.
@@ -363,10 +351,7 @@ func (r *raft) confirmReadsByHeartbeat(m *pb.Message) {
 	if len(round) == 0 {
 		return
 	}
-	if r.trk.Voters.VoteResult(r.readOnly.recvAck(m.From, round)) != quorum.VoteWon {
-		return
-	}
-	served := r.readOnly.advance(round)
+	served := r.readOnly.confirm(m.From, round, r.trk.Voters)
 	for _, rs := range served {
 		r.answerRead(&rs.req, rs.index)
 	}

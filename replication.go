@@ -214,7 +214,7 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 	r.advanceFlowState(m.From, pr, m.Index)
 	if r.maybeCommit() {
 		// The leader committed in its term, so deferred reads can be served.
-		releasePendingReadIndexMessages(r)
+		r.serveDeferredReads()
 		r.bcastAppend()
 	} else if m.From != r.id && pr.CanBumpCommit(r.log.committed) {
 		// The peer may not know the latest commit index; tell it now rather

@@ -5,9 +5,9 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// tickHeartbeat is the leader's tick: a heartbeat round every heartbeat
+// tickLeader is the leader's tick: a heartbeat round every heartbeat
 // timeout, and the once-per-election-timeout duties (see leaderTimeout).
-func (r *raft) tickHeartbeat() {
+func (r *raft) tickLeader() {
 	r.electionElapsed++
 	r.heartbeatElapsed++
 	r.leaseTick()
@@ -55,31 +55,21 @@ func (r *raft) checkQuorumActive() {
 	})
 }
 
-// sendHeartbeat sends a heartbeat carrying ctx and the commit index, capped
-// at what the peer is known to hold: a follower must never commit entries
-// it may not have, or that conflict with the leader's.
-func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
-	pr := r.trk.Progress[to]
-	commit := min(pr.Match, r.log.committed)
-	r.send(&pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
-	pr.SentCommit(commit)
-}
-
-// bcastHeartbeat sends heartbeats to every other member. They carry the
-// round token of the latest pending read request, so that their answers
-// also confirm leadership for it and every read queued before it.
-func (r *raft) bcastHeartbeat() {
-	r.bcastHeartbeatWithCtx(r.readOnly.lastPendingRound())
-}
-
-// bcastHeartbeatWithCtx sends heartbeats carrying ctx to every other member,
-// in ID order.
-func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
-	ctx = r.heartbeatContext(ctx)
-	r.order.Visit(func(id uint64, _ *tracker.Progress) {
-		if id != r.id {
-			r.sendHeartbeat(id, ctx)
+// beat sends a heartbeat to every other member, in ID order. Each carries
+// round, the token of a read round whose answers confirm leadership for it
+// and every read queued before it (nil: none; lease reads add the send
+// tick, see heartbeatContext), and the commit index, capped at what the
+// peer is known to hold: a follower must never commit entries it may not
+// have, or that conflict with the leader's.
+func (r *raft) beat(round []byte) {
+	ctx := r.heartbeatContext(round)
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
+		if id == r.id {
+			return
 		}
+		commit := min(pr.Match, r.log.committed)
+		r.send(&pb.Message{To: id, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
+		pr.SentCommit(commit)
 	})
 }
 

@@ -314,7 +314,7 @@ func (r *raft) resetProgress() {
 func (r *raft) setRole(state StateType) {
 	r.state = state
 	if state == StateLeader {
-		r.tick = r.tickHeartbeat
+		r.tick = r.tickLeader
 	} else {
 		r.tick = r.tickElection
 	}

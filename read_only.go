@@ -293,7 +293,7 @@ func (r *raft) serveRead(m *pb.Message) {
 	}
 	rs := r.readOnly.startRound(readIndex, m, r.Term)
 	rs.acks[r.id] = true
-	r.bcastHeartbeatWithCtx(rs.ctx)
+	r.beat(rs.ctx)
 }
 
 // answerRead answers req at readIndex: a local request becomes a

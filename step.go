@@ -157,7 +157,9 @@ func stepLeader(r *raft, m *pb.Message) error {
 	case pb.MsgProp:
 		return r.handlePropose(m)
 	case pb.MsgBeat:
-		r.bcastHeartbeat()
+		// The latest pending read round rides along, so that the answers
+		// also confirm it.
+		r.beat(r.readOnly.lastPendingRound())
 	case pb.MsgCheckQuorum:
 		r.checkQuorumActive()
 	case pb.MsgReadIndex:

@@ -128,12 +128,12 @@ func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.Co
 // sent something, so that new members need not wait for a heartbeat.
 func (r *raft) replicateToNewConfig() {
 	if r.maybeCommit() {
-		r.bcastAppend()
+		r.replicateAll()
 		return
 	}
-	r.order.Visit(func(id uint64, _ *tracker.Progress) {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		if id != r.id {
-			r.maybeSendAppend(id, false /* sendIfEmpty */)
+			r.replicate(id, pr, false /* sendIfEmpty */)
 		}
 	})
 }

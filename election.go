@@ -260,7 +260,7 @@ func (r *raft) tallyVote(m *pb.Message) {
 			return
 		}
 		r.becomeLeader()
-		r.bcastAppend()
+		r.replicateAll()
 	case quorum.VoteLost:
 		// A pre-vote response may carry a later term; stay in ours.
 		r.becomeFollower(r.Term, None /* lead */)

@@ -90,7 +90,7 @@ func (r *raft) handleHeartbeatResp(m *pb.Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.MsgAppFlowPaused = false
 	if pr.Match < r.log.last() || pr.State == tracker.StateProbe {
-		r.sendAppend(m.From)
+		r.replicate(m.From, pr, true /* sendIfEmpty */)
 	}
 	r.confirmReadsByHeartbeat(m)
 }

@@ -37,7 +37,7 @@ func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 		r.logger.Infof("%x sends MsgTimeoutNow to %x immediately as %x already has up-to-date log", r.id, target, target)
 		return
 	}
-	r.sendAppend(target)
+	r.replicate(target, pr, true /* sendIfEmpty */)
 }
 
 // sendTimeoutNow tells to to campaign right away.

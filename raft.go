@@ -149,20 +149,19 @@ type raft struct {
 	// (thesis §3.10), or None. pendingConfIndex is at least the index of
 	// the latest configuration change that may still be unapplied; a new
 	// change is accepted only once applied has passed it, so at most one is
-	// in flight. uncommittedSize estimates (never overestimates) the payload
-	// bytes of the uncommitted log tail. readOnly queues safe reads, and
+	// in flight. uncommitted is the uncommitted log tail's payload size and
+	// limit. readOnly queues safe reads, and
 	// pendingReadIndexMessages holds reads that arrived before the leader
 	// committed an entry of its own term (its commit index may trail its
 	// predecessor's until then).
 	leadTransferee           uint64
 	pendingConfIndex         uint64
-	uncommittedSize          entryPayloadSize
+	uncommitted              uncommittedTail
 	readOnly                 *readOnly
 	pendingReadIndexMessages []pb.Message
 
 	// Settings from Config.
 	maxMsgSize                  entryEncodingSize // MaxSizePerMsg
-	maxUncommittedSize          entryPayloadSize  // MaxUncommittedEntriesSize
 	checkQuorum                 bool
 	preVote                     bool
 	disableProposalForwarding   bool
@@ -191,7 +190,7 @@ func newRaft(c *Config) *raft {
 		id:                          c.ID,
 		log:                         openLog(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady)),
 		maxMsgSize:                  entryEncodingSize(c.MaxSizePerMsg),
-		maxUncommittedSize:          entryPayloadSize(c.MaxUncommittedEntriesSize),
+		uncommitted:                 uncommittedTail{max: entryPayloadSize(c.MaxUncommittedEntriesSize)},
 		trk:                         tracker.MakeProgressTracker(c.MaxInflightMsgs, c.MaxInflightBytes),
 		electionTimeout:             c.ElectionTick,
 		heartbeatTimeout:            c.HeartbeatTick,
@@ -289,7 +288,7 @@ func (r *raft) reset(term uint64) {
 	r.trk.ResetVotes()
 	r.resetProgress()
 	r.pendingConfIndex = 0
-	r.uncommittedSize = 0
+	r.uncommitted.size = 0
 	r.readOnly = newReadOnly(r.readOnly.option)
 }
 
@@ -376,7 +375,7 @@ func (r *raft) becomeLeader() {
 	// Some entry in the tail may be an unapplied conf change; rather than
 	// scan for it, refuse new changes until the whole tail is applied.
 	r.pendingConfIndex = r.log.last()
-	if !r.appendEntry(pb.Entry{Data: nil}) {
+	if !r.appendOwn(pb.Entry{Data: nil}) {
 		// An empty payload is exempt from the uncommitted-size limit.
 		panic(fmt.Sprintf("raft: %x dropped its empty leader entry at term %d", r.id, r.Term))
 	}

@@ -231,7 +231,7 @@ func TestMaxUncommittedEntriesSize(t *testing.T) {
 	nw.heal()
 	nw.settle()
 	nw.tick(1, 1)
-	if u := nw.node(1).r().uncommittedSize; u != 0 {
+	if u := nw.node(1).r().uncommitted.size; u != 0 {
 		t.Fatalf("uncommitted size %d after commit and apply, want 0", u)
 	}
 	if err := nw.propose(1, "b"); err != nil {
@@ -496,7 +496,7 @@ func TestSnapshotSentToLaggingFollowerOnlyWhenActive(t *testing.T) {
 	pr := n1.r().trk.Progress[3]
 	pr.RecentActive = false
 	pr.BecomeProbe()
-	n1.r().sendAppend(3)
+	n1.r().replicate(3, n1.r().trk.Progress[3], true /* sendIfEmpty */)
 	if pr.State == tracker.StateSnapshot {
 		t.Fatal("snapshot sent to an inactive peer")
 	}
@@ -532,7 +532,7 @@ func TestSnapshotTemporarilyUnavailableIsRetriedLater(t *testing.T) {
 	pr := r.trk.Progress[2]
 	pr.Next, pr.RecentActive = 3, true // below the compaction point
 	r.msgs = nil
-	r.sendAppend(2)
+	r.replicate(2, r.trk.Progress[2], true /* sendIfEmpty */)
 	if len(r.msgs) != 0 || pr.State == tracker.StateSnapshot {
 		t.Fatalf("sent %v, state %s", r.msgs, pr.State)
 	}

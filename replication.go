@@ -5,19 +5,13 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// sendAppend sends to the peer what it lacks, or an empty append that
-// carries the commit index.
-func (r *raft) sendAppend(to uint64) {
-	r.maybeSendAppend(to, true /* sendIfEmpty */)
-}
-
-// maybeSendAppend sends the peer the entries after pr.Next-1 that fit in
-// one message, with the commit index, unless its flow is paused. An append
-// without entries goes out only if sendIfEmpty (it still carries the commit
-// index, but is noise within a batch). If the log no longer holds what the
-// peer needs, a snapshot goes instead. It reports whether anything was sent.
-func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
-	pr := r.trk.Progress[to]
+// replicate sends the peer to, whose progress is pr, the entries after
+// pr.Next-1 that fit in one message, with the commit index, unless its flow
+// is paused. An append without entries goes out only if sendIfEmpty (it
+// still carries the commit index, but is noise within a batch). If the log
+// no longer holds what the peer needs, a snapshot goes instead. It reports
+// whether anything was sent.
+func (r *raft) replicate(to uint64, pr *tracker.Progress, sendIfEmpty bool) bool {
 	if pr.IsPaused() {
 		return false
 	}
@@ -47,25 +41,26 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	return true
 }
 
-// bcastAppend sends appends to every other member, in ID order.
-func (r *raft) bcastAppend() {
-	r.order.Visit(func(id uint64, _ *tracker.Progress) {
+// replicateAll sends every other member what it lacks, or an empty append
+// that carries the commit index, in ID order.
+func (r *raft) replicateAll() {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		if id != r.id {
-			r.sendAppend(id)
+			r.replicate(id, pr, true /* sendIfEmpty */)
 		}
 	})
 }
 
-// appendEntry appends es to the leader's log in its term and queues the
+// appendOwn appends es to the leader's log in its term and queues the
 // leader's own acknowledgement, to be counted once the entries are durable
 // (the leader sends itself no MsgApp). It reports false, appending nothing,
 // if es would exceed the uncommitted-size limit.
-func (r *raft) appendEntry(es ...pb.Entry) bool {
+func (r *raft) appendOwn(es ...pb.Entry) bool {
 	last := r.log.last()
 	for i := range es {
 		es[i].Term, es[i].Index = r.Term, last+1+uint64(i)
 	}
-	if !r.increaseUncommittedSize(es) {
+	if !r.uncommitted.admit(es) {
 		r.logger.Warningf("%x appending new entries to log would exceed uncommitted entry size limit; dropping proposal", r.id)
 		return false
 	}
@@ -81,24 +76,31 @@ func (r *raft) maybeCommit() bool {
 	return r.log.commitOwn(entryID{term: r.Term, index: r.order.Committed()})
 }
 
-// increaseUncommittedSize admits es into the uncommitted tail if the tail
-// stays within its limit, and reports whether it did. An empty tail admits
-// anything, and empty payloads are always admitted (a new leader's entry,
-// leaving a joint configuration).
-func (r *raft) increaseUncommittedSize(es []pb.Entry) bool {
+// uncommittedTail estimates (never overestimates) the payload bytes of a
+// leader's uncommitted log tail, and bounds it by
+// Config.MaxUncommittedEntriesSize.
+type uncommittedTail struct {
+	size, max entryPayloadSize
+}
+
+// admit takes es into the tail if the tail stays within its limit, and
+// reports whether it did. An empty tail admits anything, and empty payloads
+// are always admitted (a new leader's entry, leaving a joint
+// configuration).
+func (u *uncommittedTail) admit(es []pb.Entry) bool {
 	size := payloadsSize(es)
-	if r.uncommittedSize > 0 && size > 0 && r.uncommittedSize+size > r.maxUncommittedSize {
+	if u.size > 0 && size > 0 && u.size+size > u.max {
 		return false
 	}
-	r.uncommittedSize += size
+	u.size += size
 	return true
 }
 
-// reduceUncommittedSize takes committed (applied) payload out of the
-// uncommitted tail. The estimate may be low (it restarts at 0 with every
-// role change), so it saturates at 0.
-func (r *raft) reduceUncommittedSize(s entryPayloadSize) {
-	r.uncommittedSize -= min(s, r.uncommittedSize)
+// release takes committed (applied) payload out of the tail. The estimate
+// may be low (it restarts at 0 with every role change), so it saturates at
+// 0.
+func (u *uncommittedTail) release(s entryPayloadSize) {
+	u.size -= min(s, u.size)
 }
 
 // handlePropose appends a proposal to the leader's log and replicates it.
@@ -112,10 +114,10 @@ func (r *raft) handlePropose(m *pb.Message) error {
 		return ErrProposalDropped
 	}
 	r.screenConfChanges(m.Entries)
-	if !r.appendEntry(m.Entries...) {
+	if !r.appendOwn(m.Entries...) {
 		return ErrProposalDropped
 	}
-	r.bcastAppend()
+	r.replicateAll()
 	return nil
 }
 
@@ -200,7 +202,7 @@ func (r *raft) handleAppendRejection(m *pb.Message, pr *tracker.Progress) {
 	if pr.State == tracker.StateReplicate {
 		pr.BecomeProbe()
 	}
-	r.sendAppend(m.From)
+	r.replicate(m.From, pr, true /* sendIfEmpty */)
 }
 
 // handleAppendAck processes an accepted append (from a peer, or the
@@ -215,15 +217,15 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 	if r.maybeCommit() {
 		// The leader committed in its term, so deferred reads can be served.
 		r.serveDeferredReads()
-		r.bcastAppend()
+		r.replicateAll()
 	} else if m.From != r.id && pr.CanBumpCommit(r.log.committed) {
 		// The peer may not know the latest commit index; tell it now rather
 		// than at the next heartbeat.
-		r.sendAppend(m.From)
+		r.replicate(m.From, pr, true /* sendIfEmpty */)
 	}
 	if m.From != r.id {
 		// The window may have opened for several messages.
-		for r.maybeSendAppend(m.From, false /* sendIfEmpty */) {
+		for r.replicate(m.From, pr, false /* sendIfEmpty */) {
 		}
 	}
 	if m.From == r.leadTransferee && pr.Match == r.log.last() {

@@ -51,18 +51,12 @@ func (r *raft) resetRandomizedElectionTimeout() {
 	r.randomizedElectionTimeout = r.electionTimeout + r.jitter(r.electionTimeout)
 }
 
-// pastElectionTimeout reports whether the current randomized timeout has
-// run out.
-func (r *raft) pastElectionTimeout() bool {
-	return r.electionElapsed >= r.randomizedElectionTimeout
-}
-
 // tickElection is the tick of followers and candidates: when the timeout
 // runs out without word from a leader, campaign.
 func (r *raft) tickElection() {
 	r.electionElapsed++
 	r.leaseTick()
-	if !r.promotable() || !r.pastElectionTimeout() {
+	if !r.canLead() || r.electionElapsed < r.randomizedElectionTimeout {
 		return
 	}
 	// The timer restarts after the MsgHup, so that the timed-out node no
@@ -72,22 +66,23 @@ func (r *raft) tickElection() {
 	r.electionElapsed = 0
 }
 
-// promotable reports whether this node may become leader: it is a voter of
+// canLead reports whether this node may become leader: it is a voter of
 // the active configuration, and no snapshot is pending (its configuration
 // would be about to change).
-func (r *raft) promotable() bool {
+func (r *raft) canLead() bool {
 	pr := r.trk.Progress[r.id]
 	return pr != nil && !pr.IsLearner && !r.log.snapshotPending()
 }
 
-// hup starts a campaign of type t unless the node cannot or should not.
-func (r *raft) hup(t CampaignType) {
+// maybeCampaign starts a campaign of type t unless the node cannot or
+// should not.
+func (r *raft) maybeCampaign(t CampaignType) {
 	switch {
 	case r.state == StateLeader:
 		r.logger.Debugf("%x ignoring MsgHup because already leader", r.id)
-	case !r.promotable():
+	case !r.canLead():
 		r.logger.Warningf("%x is unpromotable and can not campaign", r.id)
-	case r.hasUnappliedConfChanges():
+	case r.confChangeIn(r.log.applied+1, r.log.committed+1):
 		// The configuration to campaign in is not settled yet: a committed
 		// change would alter who votes.
 		r.logger.Warningf("%x cannot campaign at term %d since there are still pending configuration changes to apply", r.id, r.Term)
@@ -97,14 +92,8 @@ func (r *raft) hup(t CampaignType) {
 	}
 }
 
-// errFoundConfChange ends the scan of hasUnappliedConfChanges early.
+// errFoundConfChange ends the scan of confChangeIn early.
 var errFoundConfChange = errors.New("found a conf change")
-
-// hasUnappliedConfChanges reports whether a committed entry not yet applied
-// is a configuration change.
-func (r *raft) hasUnappliedConfChanges() bool {
-	return r.confChangeIn(r.log.applied+1, r.log.committed+1)
-}
 
 // confChangeIn reports whether an entry in [lo, hi) is a configuration
 // change. It reads the entries in pages no larger than those handed out for
@@ -131,7 +120,7 @@ func (r *raft) confChangeIn(lo, hi uint64) bool {
 // its vote, in ID order. The node's own vote travels as a response to
 // itself, counted once the vote is durable.
 func (r *raft) campaign(t CampaignType) {
-	if !r.promotable() {
+	if !r.canLead() {
 		// Callers check this; campaigning anyway is harmless but odd.
 		r.logger.Warningf("%x is unpromotable; campaign() should have been called", r.id)
 	}
@@ -162,17 +151,6 @@ func (r *raft) enterCampaign(t CampaignType) (pb.MessageType, uint64) {
 	}
 	r.becomeCandidate()
 	return pb.MsgVote, r.Term
-}
-
-// poll records id's answer and tallies the election.
-func (r *raft) poll(id uint64, t pb.MessageType, granted bool) (int, int, quorum.VoteResult) {
-	if granted {
-		r.logger.Infof("%x received %s from %x at term %d", r.id, t, id, r.Term)
-	} else {
-		r.logger.Infof("%x received %s rejection from %x at term %d", r.id, t, id, r.Term)
-	}
-	r.trk.RecordVote(id, granted)
-	return r.trk.TallyVotes()
 }
 
 // ignoresVoteInLease reports (and logs) that m is a vote request from a
@@ -251,7 +229,13 @@ func (r *raft) ownVoteRespType() pb.MessageType {
 // trial round starts the real election, a won election makes the node
 // leader, and a lost one makes it a follower.
 func (r *raft) tallyVote(m *pb.Message) {
-	granted, rejected, res := r.poll(m.From, m.Type, !m.Reject)
+	if m.Reject {
+		r.logger.Infof("%x received %s rejection from %x at term %d", r.id, m.Type, m.From, r.Term)
+	} else {
+		r.logger.Infof("%x received %s from %x at term %d", r.id, m.Type, m.From, r.Term)
+	}
+	r.trk.RecordVote(m.From, !m.Reject)
+	granted, rejected, res := r.trk.TallyVotes()
 	r.logger.Infof("%x has received %d %s votes and %d vote rejections", r.id, granted, m.Type, rejected)
 	switch res {
 	case quorum.VoteWon:

@@ -56,5 +56,5 @@ func (r *raft) abortLeaderTransfer() {
 // guard against.
 func (r *raft) handleTimeoutNow(m *pb.Message) {
 	r.logger.Infof("%x [term %d] received MsgTimeoutNow from %x and starts an election to get leadership.", r.id, r.Term, m.From)
-	r.hup(campaignTransfer)
+	r.maybeCampaign(campaignTransfer)
 }

@@ -118,9 +118,9 @@ func (r *raft) stepCurrentTerm(m *pb.Message) error {
 			return nil
 		}
 		if r.preVote {
-			r.hup(campaignPreElection)
+			r.maybeCampaign(campaignPreElection)
 		} else {
-			r.hup(campaignElection)
+			r.maybeCampaign(campaignElection)
 		}
 	case pb.MsgStorageAppendResp:
 		r.handleStorageAppendResp(m)

@@ -459,12 +459,14 @@ func (n *node) serveControl(st *loopState, req ctlRequest) bool {
 
 // stepDirect steps proposal m in the caller's goroutine if the node
 // goroutine allows it now (see node.direct), and reports whether it did,
-// with the outcome. Taking n.mu waits for the node goroutine to finish what
-// it is doing, as a hand-over through the proposal channel would; the
-// outcome is the one the node goroutine would have had stepping m at that
-// point, so nothing observable changes but the cost.
+// with the outcome, which is the one the node goroutine would have had
+// stepping m at that point: nothing observable changes but the cost. A busy
+// node goroutine holds n.mu; the caller then does not wait for it here but
+// takes the channel path, where its ctx still counts.
 func (n *node) stepDirect(m *pb.Message) (bool, error) {
-	n.mu.Lock()
+	if !n.mu.TryLock() {
+		return false, nil
+	}
 	if !n.direct || n.handedOver.Load() != 0 {
 		n.mu.Unlock()
 		return false, nil

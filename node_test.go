@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,6 +237,52 @@ func TestNodeConcurrentProposalsAllApplied(t *testing.T) {
 	// The snapshot at 1, the leader's empty entry, then the proposals.
 	if want := uint64(2 + proposers*each); last != want {
 		t.Fatalf("storage ends at %d, want %d", last, want)
+	}
+}
+
+// stallingLogger blocks the goroutine that logs a debug line while stall
+// is set, until release is closed: a stand-in for a node goroutine stuck in
+// slow application code (storage, logging).
+type stallingLogger struct {
+	Logger
+	stall   atomic.Bool
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (l *stallingLogger) Debugf(format string, v ...interface{}) {
+	if l.stall.CompareAndSwap(true, false) {
+		close(l.stalled)
+		<-l.release
+	}
+}
+
+// While the node goroutine is busy, Propose still gives up when its ctx
+// ends: a proposer does not wait for the goroutine to become free in order
+// to step its proposal itself.
+func TestNodeProposeHonoursContextWhileNodeIsBusy(t *testing.T) {
+	lg := &stallingLogger{Logger: rnQuietLogger(), stalled: make(chan struct{}), release: make(chan struct{})}
+	n, l := startSingleVoter(t, func(c *Config) { c.Logger = lg })
+	defer n.Stop()
+	defer l.halt()
+	defer close(lg.release)
+	lg.stall.Store(true)
+	// A leader logs a debug line when asked to campaign, and stalls there.
+	if err := n.Campaign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-lg.stalled
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Propose(ctx, []byte("x")) }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Propose = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Propose waited for the busy node goroutine despite its ctx")
 	}
 }
 

@@ -728,12 +728,22 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 		return nil
 	}
 	// The node goroutine has taken pm, and it answers every proposal it
-	// takes right after stepping it, before anything else (Stop included):
-	// the answer is at most a step away, so it is waited for without a
-	// select over ctx and done. (A select would return the answer too when
-	// it is there; waiting for a step to finish is no wait a caller could
-	// tell apart from the answer having been there first.)
-	err := <-pm.result
+	// takes right after stepping it, before anything else (Stop included).
+	// A ctx that can never end (context.Background) needs no select, which
+	// is the cost of one; otherwise the caller may give up while the step
+	// runs (it may read the log from storage).
+	var err error
+	if done := ctx.Done(); done == nil {
+		err = <-pm.result
+	} else {
+		select {
+		case err = <-pm.result:
+		case <-done:
+			// Abandoned: pm.result may still receive its answer, so it is
+			// left to the collector.
+			return ctx.Err()
+		}
+	}
 	// Drained, and the node goroutine sends exactly one error: the channel
 	// can serve another proposal.
 	resultChans.Put(pm.result)

@@ -95,10 +95,10 @@ func (rn *RawNode) lend(out []pb.Message) {
 const idleOutboxCap = 16
 
 // trimOutboxes lets go of outbox arrays much larger than the recent Readys
-// needed (sentMark), once nothing waits to be sent. A burst (a leader catching many
-// followers up) grows them, and every quiet group would otherwise keep two
-// such arrays long after; arrays sized for the current traffic stay, so a
-// busy node does not allocate them again and again. Dropping lent is safe
+// needed (sentMark), once nothing waits to be sent. A burst (a leader
+// catching many followers up) grows them, and every quiet group would
+// otherwise keep two such arrays long after; arrays sized for the current
+// traffic stay, so a busy node does not allocate them again and again. Dropping lent is safe
 // whoever still reads it: raft only forgets the array. msgsAfterAppend is
 // kept whatever its size: a leader under load may queue thousands of its
 // own acknowledgements between two Readys, and growing that array again

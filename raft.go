@@ -204,7 +204,7 @@ func newRaft(c *Config) *raft {
 		stepDownOnRemoval:           c.StepDownOnRemoval,
 		outboxRoom:                  outboxRoomLent,
 	}
-	if c.AsyncStorageWrites {
+	if c.AsyncStorageWrites || !c.LendMessages {
 		r.outboxRoom = outboxRoomAsync
 	}
 	r.fitLog(c)

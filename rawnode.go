@@ -42,6 +42,9 @@ type RawNode struct {
 	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
+	// lending is Config.LendMessages without AsyncStorageWrites: the
+	// arrays behind Ready.Messages come back for reuse (see lend).
+	lending bool
 }
 
 // NewRawNode returns a RawNode for config, or the error that makes config
@@ -59,7 +62,8 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err
 	}
-	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
+	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites,
+		lending: config.LendMessages && !config.AsyncStorageWrites}
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
 	// After recording the durable HardState, so that the first Ready
@@ -242,19 +246,22 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	if !rn.async {
 		rn.queuePendingAcks(rd)
 	}
-	// With AsyncStorageWrites the messages, msgsAfterAppend among them (as
-	// Responses), are the application's for good: the outbox goes on in
-	// the array's unused rest, which no Ready has seen (enqueue only writes
-	// past the length). Synchronously the messages are lent (see lend),
-	// and msgsAfterAppend was only copied (into Messages and pendingAcks),
-	// so its array is reused at once.
+	// Unless they are lent (LendMessages, see lend), the messages are the
+	// application's for good: the outbox goes on in the array's unused
+	// rest, which no Ready has seen (enqueue only writes past the length).
+	// With AsyncStorageWrites msgsAfterAppend went out too (as Responses);
+	// synchronously it was only copied (into Messages and pendingAcks), so
+	// its array is reused at once.
 	rn.sentMark = max(len(rn.outbox), rn.sentMark*3/4)
 	r.acksToPeers = 0
-	if rn.async {
+	if rn.lending {
+		rn.lend(rn.outbox)
+	} else {
 		r.msgs = rn.outbox[len(rn.outbox):]
+	}
+	if rn.async {
 		r.msgsAfterAppend = nil
 	} else {
-		rn.lend(rn.outbox)
 		clear(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}

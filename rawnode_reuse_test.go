@@ -9,68 +9,83 @@ import (
 // TestReadyContentsSurviveLaterWork checks the ownership side of the buffer
 // reuse in RawNode (proposal entries, outbox and unstable arrays): what a
 // Ready handed out must not change while raft goes on proposing, sending
-// and persisting, even when the application appends to the slices. The one
-// exception is the array behind Messages, which is raft's again once the
-// next Ready is taken: its messages must stay intact until then, through
-// Advance and the steps that follow it.
+// and persisting, even when the application appends to the slices. By
+// default that holds for Messages too, as in etcd/raft; with LendMessages
+// the array behind Messages is raft's again once the next Ready is taken,
+// so its messages must stay intact until then, through Advance and the
+// steps that follow it.
 func TestReadyContentsSurviveLaterWork(t *testing.T) {
-	for _, voters := range []int{1, 3} {
-		ids := make([]uint64, voters)
-		for i := range ids {
-			ids[i] = uint64(i + 1)
+	for _, lend := range []bool{false, true} {
+		for _, voters := range []int{1, 3} {
+			readyContentsSurvive(t, voters, lend)
 		}
-		s := NewMemoryStorage()
-		if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: ids}}}); err != nil {
+	}
+}
+
+func readyContentsSurvive(t *testing.T, voters int, lend bool) {
+	ids := make([]uint64, voters)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	s := NewMemoryStorage()
+	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: ids}}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rnConfig(1, s)
+	cfg.LendMessages = lend
+	rn := rnNew(t, cfg)
+	rn.raft.becomeCandidate()
+	rn.raft.becomeLeader()
+	type kept struct {
+		ents, msgs []string
+		entSlice   []pb.Entry
+		msgSlice   []pb.Message
+	}
+	describe := func(ents []pb.Entry, msgs []pb.Message) kept {
+		k := kept{entSlice: ents, msgSlice: msgs}
+		for _, e := range ents {
+			k.ents = append(k.ents, DescribeEntry(e, nil))
+		}
+		for _, m := range msgs {
+			k.msgs = append(k.msgs, DescribeMessage(m, nil))
+		}
+		return k
+	}
+	var all []kept
+	for i := 0; i < 200; i++ {
+		if err := rn.Propose([]byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
-		rn := rnNew(t, rnConfig(1, s))
-		rn.raft.becomeCandidate()
-		rn.raft.becomeLeader()
-		type kept struct {
-			ents, msgs []string
-			entSlice   []pb.Entry
-			msgSlice   []pb.Message
-		}
-		describe := func(ents []pb.Entry, msgs []pb.Message) kept {
-			k := kept{entSlice: ents, msgSlice: msgs}
-			for _, e := range ents {
-				k.ents = append(k.ents, DescribeEntry(e, nil))
-			}
-			for _, m := range msgs {
-				k.msgs = append(k.msgs, DescribeMessage(m, nil))
-			}
-			return k
-		}
-		var all []kept
-		for i := 0; i < 200; i++ {
-			if err := rn.Propose([]byte{byte(i)}); err != nil {
-				t.Fatal(err)
-			}
-			if i > 0 {
-				// The previous Ready's messages survived everything since.
-				prev := all[i-1]
-				if now := describe(nil, prev.msgSlice); !equalStrings(now.msgs, prev.msgs) {
-					t.Fatalf("voters=%d: Ready %d messages changed before the next Ready:\n%q\n%q", voters, i-1, prev.msgs, now.msgs)
-				}
-			}
-			rd := rn.Ready()
-			all = append(all, describe(rd.Entries, rd.Messages))
-			_ = s.Append(rd.Entries)
-			// The application may append to what it was handed.
-			_ = append(rd.Entries, pb.Entry{Index: 999})
-			_ = append(rd.Messages, pb.Message{Type: pb.MsgHup})
-			rn.Advance(rd)
-			// Followers acknowledge whatever was sent to them.
-			for _, m := range rd.Messages {
-				if m.Type == pb.MsgApp && len(m.Entries) > 0 {
-					_ = rn.Step(pb.Message{From: m.To, To: 1, Type: pb.MsgAppResp, Term: m.Term, Index: m.Entries[len(m.Entries)-1].Index})
-				}
+		if i > 0 {
+			// The previous Ready's messages survived everything since.
+			prev := all[i-1]
+			if now := describe(nil, prev.msgSlice); !equalStrings(now.msgs, prev.msgs) {
+				t.Fatalf("voters=%d: Ready %d messages changed before the next Ready:\n%q\n%q", voters, i-1, prev.msgs, now.msgs)
 			}
 		}
-		for i, k := range all {
-			if now := describe(k.entSlice, nil); !equalStrings(now.ents, k.ents) {
-				t.Fatalf("voters=%d: Ready %d entries changed from %q to %q", voters, i, k.ents, now.ents)
+		rd := rn.Ready()
+		all = append(all, describe(rd.Entries, rd.Messages))
+		_ = s.Append(rd.Entries)
+		// The application may append to what it was handed.
+		_ = append(rd.Entries, pb.Entry{Index: 999})
+		_ = append(rd.Messages, pb.Message{Type: pb.MsgHup})
+		rn.Advance(rd)
+		// Followers acknowledge whatever was sent to them.
+		for _, m := range rd.Messages {
+			if m.Type == pb.MsgApp && len(m.Entries) > 0 {
+				_ = rn.Step(pb.Message{From: m.To, To: 1, Type: pb.MsgAppResp, Term: m.Term, Index: m.Entries[len(m.Entries)-1].Index})
 			}
+		}
+	}
+	for i, k := range all {
+		if now := describe(k.entSlice, nil); !equalStrings(now.ents, k.ents) {
+			t.Fatalf("voters=%d: Ready %d entries changed from %q to %q", voters, i, k.ents, now.ents)
+		}
+		if lend {
+			continue
+		}
+		if now := describe(nil, k.msgSlice); !equalStrings(now.msgs, k.msgs) {
+			t.Fatalf("voters=%d, messages not lent: Ready %d messages changed from %q to %q", voters, i, k.msgs, now.msgs)
 		}
 	}
 }
@@ -112,13 +127,15 @@ func exchange(t *testing.T, rn *RawNode, s *MemoryStorage, data []byte) [][]pb.M
 	return sent
 }
 
-func rnLeader(t *testing.T, voters ...uint64) (*RawNode, *MemoryStorage) {
+func rnLeader(t *testing.T, lend bool, voters ...uint64) (*RawNode, *MemoryStorage) {
 	t.Helper()
 	s := NewMemoryStorage()
 	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: voters}}}); err != nil {
 		t.Fatal(err)
 	}
-	rn := rnNew(t, rnConfig(1, s))
+	cfg := rnConfig(1, s)
+	cfg.LendMessages = lend
+	rn := rnNew(t, cfg)
 	rn.raft.becomeCandidate()
 	rn.raft.becomeLeader()
 	return rn, s
@@ -127,18 +144,26 @@ func rnLeader(t *testing.T, voters ...uint64) (*RawNode, *MemoryStorage) {
 // TestOutboxArraysAreReused checks the point of lending Messages: in steady
 // state a busy leader queues its messages in the arrays of earlier Readys
 // instead of allocating an outbox per Ready, so only two arrays ever serve.
+// Without LendMessages no array is handed out twice.
 func TestOutboxArraysAreReused(t *testing.T) {
-	rn, s := rnLeader(t, 1, 2, 3)
-	arrays := map[*pb.Message]bool{}
-	for i := 0; i < 100; i++ {
-		for _, msgs := range exchange(t, rn, s, []byte("x")) {
-			if i >= 10 { // past the warm-up, where the arrays grow
-				arrays[&msgs[:1][0]] = true
+	for _, lend := range []bool{true, false} {
+		rn, s := rnLeader(t, lend, 1, 2, 3)
+		arrays := map[*pb.Message]bool{}
+		readys := 0
+		for i := 0; i < 100; i++ {
+			for _, msgs := range exchange(t, rn, s, []byte("x")) {
+				if i >= 10 { // past the warm-up, where the arrays grow
+					arrays[&msgs[:1][0]] = true
+					readys++
+				}
 			}
 		}
-	}
-	if len(arrays) != 2 {
-		t.Fatalf("steady-state Readys used %d message arrays, want 2", len(arrays))
+		if lend && len(arrays) != 2 {
+			t.Fatalf("lending: steady-state Readys used %d message arrays, want 2", len(arrays))
+		}
+		if !lend && len(arrays) != readys {
+			t.Fatalf("not lending: %d Readys with messages shared %d arrays' first slots", readys, len(arrays))
+		}
 	}
 }
 
@@ -146,7 +171,7 @@ func TestOutboxArraysAreReused(t *testing.T) {
 // arrays behind in a group that goes quiet: once the recent Readys are
 // small again and nothing waits to be sent, only small arrays are kept.
 func TestOutboxShrinksAfterBurst(t *testing.T) {
-	rn, s := rnLeader(t, 1, 2, 3)
+	rn, s := rnLeader(t, true, 1, 2, 3)
 	exchange(t, rn, s, nil) // the followers go from probing to replicating
 	// A burst: many proposals in one Ready, each replicated on its own.
 	for i := 0; i < 100; i++ {

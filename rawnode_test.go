@@ -605,8 +605,8 @@ func TestRawNodeHasReadyEdges(t *testing.T) {
 }
 
 // The application may keep what a Ready hands it: later work must not write
-// into it. Messages are lent: they must stay intact until the next Ready is
-// taken.
+// into it. (With LendMessages the Messages must stay intact only until the
+// next Ready is taken; TestReadyContentsSurviveLaterWork covers both.)
 func TestRawNodeReadyOwnership(t *testing.T) {
 	s := rnStorage(t, 1, 1, 2)
 	rn := rnNew(t, rnConfig(1, s))

@@ -81,3 +81,11 @@ func openDurable(dir string) func(i, n int) durableStore {
 		return &walStore{Storage: w}
 	}
 }
+
+// withLibraryOptions turns on what raftkit offers beyond etcd's Config and
+// the harness allows: LendMessages, since every rig copies a Ready's
+// messages into its inboxes before it takes the next Ready.
+func withLibraryOptions(c *Config) *Config {
+	c.LendMessages = true
+	return c
+}

@@ -24,6 +24,7 @@ func (h *Host) runRound(gs []*group) {
 		return
 	}
 	h.stats.rounds.Add(1)
+	h.stats.groupsRun.Add(uint64(len(gs)))
 	out := newOutbox(h.cfg.ID)
 	inboxes := make([]*inbox, len(gs))
 	var readys []readyOf

@@ -197,6 +197,7 @@ func (c *netCluster) run(b *testing.B, clients int) {
 	var next atomic.Int64
 	lat := make([][]time.Duration, clients)
 	fsyncs0, batches0 := c.fsyncs(), c.walBatches()
+	rounds0, run0 := c.rounds()
 	b.ResetTimer()
 	cpu0, start := cpuTime(), time.Now()
 	var wg sync.WaitGroup
@@ -219,6 +220,21 @@ func (c *netCluster) run(b *testing.B, clients int) {
 	b.ReportMetric(float64(cpu.Milliseconds())/writes*1000, "cpu-ms/1k")
 	b.ReportMetric(float64(c.fsyncs()-fsyncs0)/writes, "fsyncs/write")
 	b.ReportMetric(writes/float64(c.walBatches()-batches0), "writes/save")
+	rounds, run := c.rounds()
+	b.ReportMetric(float64(run-run0)/float64(rounds-rounds0), "groups/round")
+	for i, h := range c.hosts {
+		st := h.Stats()
+		f, _, d := c.nets[i].Traffic()
+		b.Logf("host %d: %+v frames=%d dropped=%d", h.ID(), st, f, d)
+	}
+}
+
+func (c *netCluster) rounds() (rounds, groups uint64) {
+	for _, h := range c.hosts {
+		st := h.Stats()
+		rounds, groups = rounds+st.Rounds, groups+st.GroupsRun
+	}
+	return rounds, groups
 }
 
 func (c *netCluster) walBatches() uint64 {

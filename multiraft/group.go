@@ -71,6 +71,9 @@ type group struct {
 	// invariant 2).
 	rn       *raft.RawNode
 	quiesced bool
+	// leading is whether the replica led its group as of its last Ready
+	// (raft reports every change of role in Ready.SoftState).
+	leading bool
 	// idleTicks counts the ticks in a row on which the group had nothing
 	// to do; a leader quiesces after HostConfig.QuiesceAfterTicks.
 	idleTicks int

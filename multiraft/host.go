@@ -36,6 +36,8 @@ type Host struct {
 	wg     sync.WaitGroup
 	stats  hostStats
 	jitter *seededJitter // every group's election jitter, from HostConfig.Seed
+	// roundPool holds *round scratch, one per round in progress.
+	roundPool sync.Pool
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.
@@ -52,6 +54,7 @@ func New(cfg HostConfig) (*Host, error) {
 		groups: make(map[GroupID]*group),
 		jitter: newSeededJitter(cfg.Seed),
 	}
+	h.roundPool.New = func() any { return new(round) }
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Workers; i++ {

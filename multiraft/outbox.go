@@ -24,18 +24,41 @@ func (o *outbox) add(to HostID, it Item) {
 	b.Items = append(b.Items, it)
 }
 
-// addMessages adds a Ready's messages. Of several heartbeats to one peer in
-// one Ready (a woken leader ages its clock by many ticks at once) only the
-// last is kept: dropping a heartbeat is a message loss, which raft
-// tolerates, and the last carries the latest tick and read round.
-func (o *outbox) addMessages(g GroupID, msgs []raftpb.Message) {
+// addMessages adds those of a Ready's messages whose sendsEarly(leader)
+// equals early. Of several heartbeats to one peer in one Ready (a woken
+// leader ages its clock by many ticks at once) only the last is kept:
+// dropping a heartbeat is a message loss, which raft tolerates, and the
+// last carries the latest tick and read round.
+func (o *outbox) addMessages(g GroupID, msgs []raftpb.Message, leader, early bool) {
 	for i := range msgs {
 		m := &msgs[i]
-		if m.To == o.from || (m.Type == raftpb.MsgHeartbeat && laterHeartbeat(msgs[i+1:], m.To)) {
+		if m.To == o.from || sendsEarly(m, leader) != early ||
+			(m.Type == raftpb.MsgHeartbeat && laterHeartbeat(msgs[i+1:], m.To)) {
 			continue
 		}
 		o.add(m.To, Item{Group: g, Kind: KindRaft, Msg: *m})
 	}
+}
+
+// sendsEarly says whether m, from a Ready taken while its group's replica
+// leads, may leave before the Ready is durable: a leader's appends and
+// heartbeats, as the Raft thesis allows (10.2.1: the leader writes to its
+// disk in parallel with replicating). Nothing in them depends on the
+// leader's own write: its term and vote were made durable before it could
+// win, and raft counts the leader's own copy of new entries toward
+// commitment only when Advance steps its self-acknowledgement, after the
+// save; committed entries are applied only after the save. Every other
+// message (acknowledgements, votes, anything of a follower or candidate)
+// waits for the save.
+func sendsEarly(m *raftpb.Message, leader bool) bool {
+	return leader && (m.Type == raftpb.MsgApp || m.Type == raftpb.MsgHeartbeat)
+}
+
+// reset empties the outbox for reuse, once its batches were sent (the
+// transport owns their items).
+func (o *outbox) reset() {
+	clear(o.batches)
+	o.order = o.order[:0]
 }
 
 func laterHeartbeat(msgs []raftpb.Message, to uint64) bool {
@@ -50,6 +73,7 @@ func laterHeartbeat(msgs []raftpb.Message, to uint64) bool {
 // send hands every batch to the transport, in the order hosts first
 // appeared (deterministic).
 func (o *outbox) send(h *Host) {
+	defer o.reset()
 	for _, to := range o.order {
 		b := o.batches[to]
 		h.stats.batchesOut.Add(1)

@@ -133,3 +133,61 @@ func TestWorkerPoolBounded(t *testing.T) {
 		t.Fatalf("%d applies ran at once with %d workers", m, workers)
 	}
 }
+
+// While one round saves, the gathering round takes the groups that
+// become ready (up to MaxBatch) instead of saving at once; it saves when
+// the other save ends. An idle worker starts no second gathering round.
+func TestSchedulerGathersWhileAnotherRoundSaves(t *testing.T) {
+	s := newScheduler(3)
+	a, b, c, d := &group{id: 1}, &group{id: 2}, &group{id: 3}, &group{id: 4}
+	s.enqueue(a)
+	r1 := s.tryNext()
+	if more := s.gather(len(r1)); more != nil {
+		t.Fatalf("nothing saves, yet the round gathered %v", more)
+	}
+	// r1 saves now. b arrives and starts round 2, which gathers c.
+	s.enqueue(b)
+	r2 := s.tryNext()
+	s.enqueue(c)
+	if more := s.gather(len(r2)); len(more) != 1 || more[0] != c {
+		t.Fatalf("gathered %v, want c", more)
+	}
+	// A third worker would wait: round 2 still gathers.
+	got := make(chan []*group)
+	go func() { got <- s.gather(2) }()
+	s.enqueue(d)
+	if more := <-got; len(more) != 1 || more[0] != d {
+		t.Fatalf("gathered %v, want d (woken by its arrival)", more)
+	}
+	// Full (MaxBatch 3): round 2 saves even though r1 still does.
+	if more := s.gather(3); more != nil {
+		t.Fatalf("a full round gathered %v", more)
+	}
+	s.saved()
+	s.saved()
+	s.done(r1, []bool{false})
+	s.done([]*group{b, c, d}, []bool{false, false, false})
+	if s.saving != 0 || s.gathering != 0 || s.pending() != 0 {
+		t.Fatalf("saving %d gathering %d pending %d after both rounds", s.saving, s.gathering, s.pending())
+	}
+}
+
+// A round that is not full waits, while another saves, until either more
+// work arrives or that save ends.
+func TestSchedulerGatherWaitsForSaveEnd(t *testing.T) {
+	s := newScheduler(8)
+	s.enqueue(&group{id: 1})
+	r1 := s.tryNext()
+	_ = s.gather(len(r1)) // r1 saves
+	s.enqueue(&group{id: 2})
+	r2 := s.tryNext()
+	got := make(chan []*group)
+	go func() { got <- s.gather(len(r2)) }()
+	s.saved() // r1's save ends: r2 saves now
+	if more := <-got; more != nil {
+		t.Fatalf("gathered %v with nothing queued", more)
+	}
+	if s.saving != 1 || s.gathering != 0 {
+		t.Fatalf("saving %d gathering %d, want r2 saving", s.saving, s.gathering)
+	}
+}

@@ -4,8 +4,8 @@ import "sync/atomic"
 
 type hostStats struct {
 	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
-	itemsDropped, stepErrors, propsDropped         atomic.Uint64
-	quiesces, wakes, compactsRefused               atomic.Uint64
+	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
+	quiesces, wakes, compactsRefused                          atomic.Uint64
 }
 
 // Stats are a host's counters since it started.

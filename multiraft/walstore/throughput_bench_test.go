@@ -106,7 +106,9 @@ func newNetCluster(b *testing.B, groups, workers int) *netCluster {
 		}
 	}
 	for i := 1; i <= n; i++ {
-		w, err := shared.Open(b.TempDir(), nil)
+		// THROUGHPUT_NOSYNC=1 skips fsyncs, to tell disk-bound from
+		// CPU-bound.
+		w, err := shared.Open(b.TempDir(), &shared.Options{NoSync: os.Getenv("THROUGHPUT_NOSYNC") == "1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,0 +1,117 @@
+package multiraft
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/raftkit/raft/raftpb"
+)
+
+// gateStorage holds SaveBatch while closed: the test sees what a host
+// sent before its save returned.
+type gateStorage struct {
+	*MemStorage
+	mu      sync.Mutex
+	closed  bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gateStorage) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.entered, s.release = make(chan struct{}), make(chan struct{})
+}
+
+func (s *gateStorage) SaveBatch(us []GroupUpdate) error {
+	s.mu.Lock()
+	closed, entered, release := s.closed, s.entered, s.release
+	s.closed = false
+	s.mu.Unlock()
+	if closed {
+		close(entered)
+		<-release
+	}
+	return s.MemStorage.SaveBatch(us)
+}
+
+// sendLog records the raft messages a host sends, by type.
+type sendLog struct {
+	inner Transport
+	mu    sync.Mutex
+	sent  []raftpb.MessageType
+}
+
+func (l *sendLog) Send(to HostID, b Batch) {
+	l.mu.Lock()
+	for _, it := range b.Items {
+		l.sent = append(l.sent, it.Msg.Type)
+	}
+	l.mu.Unlock()
+	l.inner.Send(to, b)
+}
+
+// take returns and forgets what was sent so far.
+func (l *sendLog) take() []raftpb.MessageType {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.sent
+	l.sent = nil
+	return out
+}
+
+func count(ts []raftpb.MessageType, t raftpb.MessageType) int {
+	n := 0
+	for _, x := range ts {
+		if x == t {
+			n++
+		}
+	}
+	return n
+}
+
+// A leader's appends leave before its own save returns (the thesis's
+// parallel leader write), while a follower's acknowledgement waits for
+// the save that makes the entries it acknowledges durable.
+func TestLeaderAppendsLeaveBeforeSaveAcksAfter(t *testing.T) {
+	gates, logs := map[HostID]*gateStorage{}, map[HostID]*sendLog{}
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		gates[cfg.ID] = &gateStorage{MemStorage: cfg.Storage.(*MemStorage)}
+		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
+		cfg.Storage, cfg.Transport = gates[cfg.ID], logs[cfg.ID]
+		cfg.DisableQuiescence = true
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.propose(1, 1, "warm")
+	c.settle()
+
+	runGated := func(id HostID) (before, after []raftpb.MessageType) {
+		g := gates[id]
+		g.close()
+		logs[id].take()
+		done := make(chan error)
+		go func() { done <- c.hosts[id].RunPending() }()
+		<-g.entered
+		before = logs[id].take()
+		close(g.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return before, logs[id].take()
+	}
+	c.propose(1, 1, "x")
+	before, _ := runGated(1)
+	if count(before, raftpb.MsgApp) != 2 {
+		t.Fatalf("leader sent %v before its save returned, want an append to each follower", before)
+	}
+	before, after := runGated(2)
+	if count(before, raftpb.MsgAppResp) != 0 || count(after, raftpb.MsgAppResp) != 1 {
+		t.Fatalf("follower sent %v before its save, %v after: the ack must wait for the save", before, after)
+	}
+	c.settle()
+	if n := c.apps[1].count(1); n != 2 {
+		t.Fatalf("leader applied %d writes, want 2", n)
+	}
+}

@@ -85,9 +85,15 @@ type HostConfig struct {
 	// batch) a host sends each peer host, whatever else it sends: one
 	// per host, not per group. Default HeartbeatTick.
 	PingTicks int
-	// HostTimeoutTicks is how long a peer host may stay silent before it
-	// counts as failed, waking the quiesced groups it leads. Default
-	// ElectionTick.
+	// HostTimeoutTicks is how long a peer host may stay silent (no
+	// batch, ping or frame of any kind) before it counts as failed,
+	// waking the quiesced groups it leads. Default 2*ElectionTick: a
+	// busy host's frames and pings may run an election timeout late on
+	// a loaded machine, and a false failure is costly (every quiesced
+	// group the peer leads wakes, and again when it is heard, which
+	// loads the hosts further), while a true one is still noticed
+	// within two election timeouts, after which the woken followers
+	// elect as usual.
 	HostTimeoutTicks int
 
 	// Seed seeds the election timeouts of all groups (zero: from the
@@ -119,7 +125,7 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 	}
 	setDefault(&c.QuiesceAfterTicks, 2*c.HeartbeatTick+1)
 	setDefault(&c.PingTicks, c.HeartbeatTick)
-	setDefault(&c.HostTimeoutTicks, c.ElectionTick)
+	setDefault(&c.HostTimeoutTicks, 2*c.ElectionTick)
 	setDefault(&c.MaxInflightMsgs, 256)
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20

@@ -216,7 +216,7 @@ func TestQuiescedLeaderWakesWhenMemberHostReturns(t *testing.T) {
 	c := quiescedGroup(t, nil)
 	c.net.Cut(3, true)
 	c.ids = []HostID{1, 2}
-	c.tick(15)
+	c.tick(c.hosts[1].cfg.HostTimeoutTicks + 5)
 	if c.hosts[1].PeerAlive(3) || !c.status(1, 1).Quiesced {
 		t.Fatalf("setup: want host 3 down and the group quiesced: %s", c.describe(1))
 	}
@@ -226,5 +226,41 @@ func TestQuiescedLeaderWakesWhenMemberHostReturns(t *testing.T) {
 	c.settle()
 	if !c.hosts[1].PeerAlive(3) || c.status(1, 1).Quiesced {
 		t.Fatalf("leader did not wake when host 3 came back: %s", c.describe(1))
+	}
+}
+
+// A peer host whose frames come late, by more than an election timeout
+// but less than HostTimeoutTicks (a busy host on a loaded machine), is
+// not declared failed: the quiesced groups it leads stay asleep. With
+// the host timeout at one election timeout, the same delay declared the
+// peer down and woke them all (and again when it was heard).
+func TestLatePeerDoesNotWakeQuiescedGroups(t *testing.T) {
+	c := newManualCluster(t, 3, nil)
+	for g := GroupID(1); g <= 3; g++ {
+		c.createGroup(g)
+	}
+	c.settle()
+	for g := GroupID(1); g <= 3; g++ {
+		c.elect(g, 2)
+	}
+	c.tick(10)
+	for g := GroupID(1); g <= 3; g++ {
+		if !c.allQuiesced(g) {
+			t.Fatalf("group %d not quiesced: %s", g, c.describe(g))
+		}
+	}
+	wakes := c.hosts[1].Stats().Wakes
+	c.net.CutLink(2, 1, true) // host 2's frames to host 1 are held up
+	c.tick(c.hosts[1].cfg.ElectionTick + 2)
+	c.net.CutLink(2, 1, false)
+	c.tick(3)
+	st := c.hosts[1].Stats()
+	if st.PeersDown != 0 || st.Wakes != wakes || !c.hosts[1].PeerAlive(2) {
+		t.Fatalf("late peer declared down %d times, %d wakes", st.PeersDown, st.Wakes-wakes)
+	}
+	for g := GroupID(1); g <= 3; g++ {
+		if !c.allQuiesced(g) {
+			t.Fatalf("group %d woke: %s", g, c.describe(g))
+		}
 	}
 }

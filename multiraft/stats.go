@@ -5,7 +5,7 @@ import "sync/atomic"
 type hostStats struct {
 	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
 	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
-	quiesces, wakes, compactsRefused                          atomic.Uint64
+	quiesces, wakes, compactsRefused, peersDown               atomic.Uint64
 }
 
 // Stats are a host's counters since it started.
@@ -29,6 +29,9 @@ type Stats struct {
 	Quiesces, Wakes uint64
 	// CompactsRefused counts Compact requests the worker dropped.
 	CompactsRefused uint64
+	// PeersDown counts the times a peer host was declared failed (silent
+	// for HostTimeoutTicks).
+	PeersDown uint64
 	// Groups and Awake are the numbers of groups, and of those ticking.
 	Groups, Awake int
 }
@@ -45,7 +48,7 @@ func (h *Host) Stats() Stats {
 		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
 		ProposalsDropped: s.propsDropped.Load(),
 		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),
-		CompactsRefused: s.compactsRefused.Load(),
-		Groups:          groups, Awake: awake,
+		CompactsRefused: s.compactsRefused.Load(), PeersDown: s.peersDown.Load(),
+		Groups: groups, Awake: awake,
 	}
 }

@@ -14,6 +14,7 @@ func (h *Host) Tick() {
 		return
 	}
 	down := h.live.tick(h.cfg.HostTimeoutTicks)
+	h.stats.peersDown.Add(uint64(len(down)))
 	var ping []HostID
 	if h.live.clock%int64(h.cfg.PingTicks) == 0 {
 		ping = slices.Clone(h.live.ids)
@@ -25,15 +26,17 @@ func (h *Host) Tick() {
 		sleeping = h.quiescedLocked()
 	}
 	h.mu.Unlock()
+	// Pings first: however many groups this tick schedules, the peers
+	// hear from this host on time.
+	for _, id := range ping {
+		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
+		h.stats.pings.Add(1)
+	}
 	for _, g := range awake {
 		g.push(addTick)
 	}
 	h.sched.enqueueAll(awake)
 	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
-	for _, id := range ping {
-		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
-		h.stats.pings.Add(1)
-	}
 }
 
 // quiescedLocked returns the quiesced groups, in creation order. h.mu held.

@@ -25,19 +25,51 @@ func (o *outbox) add(to HostID, it Item) {
 }
 
 // addMessages adds those of a Ready's messages whose sendsEarly(leader)
-// equals early. Of several heartbeats to one peer in one Ready (a woken
-// leader ages its clock by many ticks at once) only the last is kept:
-// dropping a heartbeat is a message loss, which raft tolerates, and the
-// last carries the latest tick and read round.
+// equals early, but for those a later message of the same Ready
+// supersedes.
 func (o *outbox) addMessages(g GroupID, msgs []raftpb.Message, leader, early bool) {
 	for i := range msgs {
 		m := &msgs[i]
-		if m.To == o.from || sendsEarly(m, leader) != early ||
-			(m.Type == raftpb.MsgHeartbeat && laterHeartbeat(msgs[i+1:], m.To)) {
+		if m.To == o.from || sendsEarly(m, leader) != early || superseded(m, msgs[i+1:]) {
 			continue
 		}
 		o.add(m.To, Item{Group: g, Kind: KindRaft, Msg: *m})
 	}
+}
+
+// superseded says whether a later message of the same Ready (later)
+// makes m redundant, so that not sending it (a message loss, which raft
+// tolerates) loses nothing:
+//   - of several heartbeats to one peer (a woken leader ages its clock by
+//     many ticks at once) the last carries the latest tick and read round;
+//   - an append without entries (raft's announcement of a new commit
+//     index) followed by another append to the same peer: the later one
+//     carries that commit index or a newer one, and raft tracks nothing
+//     in flight for an empty append;
+//   - an acknowledgement of appends followed by another to the same peer
+//     acknowledging at least as much: the leader keeps only the highest.
+//
+// This matters with many groups: a round that steps an acknowledgement
+// and a new proposal of one group would otherwise send two appends and
+// get two acknowledgements for one.
+func superseded(m *raftpb.Message, later []raftpb.Message) bool {
+	switch {
+	case m.Type == raftpb.MsgHeartbeat:
+	case m.Type == raftpb.MsgApp && len(m.Entries) == 0:
+	case m.Type == raftpb.MsgAppResp && !m.Reject:
+	default:
+		return false
+	}
+	for i := range later {
+		l := &later[i]
+		if l.Type != m.Type || l.To != m.To || l.Term != m.Term {
+			continue
+		}
+		if m.Type != raftpb.MsgAppResp || (!l.Reject && l.Index >= m.Index) {
+			return true
+		}
+	}
+	return false
 }
 
 // sendsEarly says whether m, from a Ready taken while its group's replica
@@ -59,15 +91,6 @@ func sendsEarly(m *raftpb.Message, leader bool) bool {
 func (o *outbox) reset() {
 	clear(o.batches)
 	o.order = o.order[:0]
-}
-
-func laterHeartbeat(msgs []raftpb.Message, to uint64) bool {
-	for i := range msgs {
-		if msgs[i].Type == raftpb.MsgHeartbeat && msgs[i].To == to {
-			return true
-		}
-	}
-	return false
 }
 
 // send hands every batch to the transport, in the order hosts first

@@ -115,3 +115,44 @@ func TestLeaderAppendsLeaveBeforeSaveAcksAfter(t *testing.T) {
 		t.Fatalf("leader applied %d writes, want 2", n)
 	}
 }
+
+// One round's messages of a group to one peer carry no redundant twin: a
+// follower that steps two appends in one round acknowledges once, and a
+// leader that steps acknowledgements (a new commit index) and a proposal
+// in one round sends each follower one append, carrying both.
+func TestRoundSendsNoSupersededMessages(t *testing.T) {
+	logs := map[HostID]*sendLog{}
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
+		cfg.Transport = logs[cfg.ID]
+		cfg.DisableQuiescence = true
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	run := func(id HostID) []raftpb.MessageType {
+		logs[id].take()
+		if err := c.hosts[id].RunPending(); err != nil {
+			t.Fatal(err)
+		}
+		return logs[id].take()
+	}
+	c.propose(1, 1, "a")
+	run(1)
+	c.propose(1, 1, "b")
+	run(1) // two appends wait at each follower
+	for _, id := range []HostID{2, 3} {
+		if sent := run(id); count(sent, raftpb.MsgAppResp) != 1 {
+			t.Fatalf("follower %d sent %v for two appends in one round, want one acknowledgement", id, sent)
+		}
+	}
+	c.propose(1, 1, "c")
+	if sent := run(1); count(sent, raftpb.MsgApp) != 2 {
+		t.Fatalf("leader sent %v for a commit and a proposal in one round, want one append per follower", sent)
+	}
+	c.settle()
+	for _, id := range c.ids {
+		if n := c.apps[id].count(1); n != 3 {
+			t.Fatalf("host %d applied %d writes, want 3", id, n)
+		}
+	}
+}

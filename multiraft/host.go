@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +39,8 @@ type Host struct {
 	jitter *seededJitter // every group's election jitter, from HostConfig.Seed
 	// roundPool holds *round scratch, one per round in progress.
 	roundPool sync.Pool
+	// ticks counts Tick calls, for appendedRecently.
+	ticks atomic.Int64
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.

@@ -24,16 +24,23 @@ func (o *outbox) add(to HostID, it Item) {
 	b.Items = append(b.Items, it)
 }
 
-// addMessages adds those of a Ready's messages whose sendsEarly(leader)
-// equals early, but for those a later message of the same Ready
-// supersedes.
-func (o *outbox) addMessages(g GroupID, msgs []raftpb.Message, leader, early bool) {
+// addMessages adds those of a Ready's messages of group g whose
+// sendsEarly(g.leading) equals early, but for those a later message of the
+// same Ready supersedes and the heartbeats that recent appends make
+// redundant (see appendedRecently). now is the host's tick count.
+func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
-		if m.To == o.from || sendsEarly(m, leader) != early || superseded(m, msgs[i+1:]) {
+		if m.To == o.from || sendsEarly(m, g.leading) != early || superseded(m, msgs[i+1:]) {
 			continue
 		}
-		o.add(m.To, Item{Group: g, Kind: KindRaft, Msg: *m})
+		switch {
+		case m.Type == raftpb.MsgApp:
+			g.noteAppend(m.To, now)
+		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now):
+			continue
+		}
+		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})
 	}
 }
 

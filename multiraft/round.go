@@ -98,7 +98,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 			if rd.SoftState != nil {
 				g.leading = rd.SoftState.RaftState == raft.StateLeader
 			}
-			r.early.addMessages(g.id, rd.Messages, g.leading, true)
+			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
 			r.updates = append(r.updates, updateOf(g.id, &rd))
 		}
@@ -112,7 +112,7 @@ func (h *Host) finishRound(r *round) {
 	out := r.out
 	for i := range r.readys {
 		rd := &r.readys[i]
-		out.addMessages(rd.g.id, rd.rd.Messages, rd.g.leading, false)
+		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
 		h.apply(rd.g, &rd.rd)
 		rd.g.rn.Advance(rd.rd)
 		reportSnapshots(rd.g, rd.rd.Messages)

@@ -156,3 +156,44 @@ func TestRoundSendsNoSupersededMessages(t *testing.T) {
 		}
 	}
 }
+
+// A leader sends no heartbeat to a follower it sent an append since the
+// previous tick (the append did a heartbeat's work), and heartbeats again
+// once a tick passed without appends.
+func TestNoHeartbeatRightAfterAppend(t *testing.T) {
+	logs := map[HostID]*sendLog{}
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
+		cfg.Transport = logs[cfg.ID]
+		cfg.DisableQuiescence = true
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	tick := func() []raftpb.MessageType {
+		logs[1].take()
+		c.hosts[1].Tick()
+		if err := c.hosts[1].RunPending(); err != nil {
+			t.Fatal(err)
+		}
+		return logs[1].take()
+	}
+	tick()
+	tick()
+	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 2 {
+		t.Fatalf("idle leader sent %v on a tick, want a heartbeat to each follower", sent)
+	}
+	c.propose(1, 1, "a")
+	if err := c.hosts[1].RunPending(); err != nil {
+		t.Fatal(err)
+	}
+	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 0 {
+		t.Fatalf("first tick after an append: sent %v, want no heartbeat", sent)
+	}
+	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 2 {
+		t.Fatalf("a tick without appends: sent %v, want heartbeats again", sent)
+	}
+	c.settle()
+	if n := c.apps[2].count(1); n != 1 {
+		t.Fatalf("follower applied %d writes, want 1", n)
+	}
+}

@@ -13,6 +13,7 @@ func (h *Host) Tick() {
 		h.mu.Unlock()
 		return
 	}
+	h.ticks.Add(1)
 	down := h.live.tick(h.cfg.HostTimeoutTicks)
 	h.stats.peersDown.Add(uint64(len(down)))
 	var ping []HostID

@@ -59,6 +59,14 @@ type HostConfig struct {
 	// updates are saved in one Storage.SaveBatch call and their messages
 	// sent in one batch per host. Default 64.
 	MaxBatch int
+	// MinSaveInterval paces the rounds' saves: a round starts its
+	// Storage.SaveBatch no sooner than this after the previous round
+	// started its own, and takes the groups that become ready meanwhile.
+	// Under load, rounds then fill and fsyncs per write drop, at the cost
+	// of up to this much latency per round; a host whose last save is
+	// older does not wait. Zero: no pacing (a round still gathers while
+	// another saves). Used only with Workers.
+	MinSaveInterval time.Duration
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.
 	TickInterval time.Duration

@@ -58,6 +58,9 @@ func New(cfg HostConfig) (*Host, error) {
 		jitter: newSeededJitter(cfg.Seed),
 	}
 	h.roundPool.New = func() any { return new(round) }
+	if cfg.Workers > 0 {
+		h.sched.minInterval = cfg.MinSaveInterval
+	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Workers; i++ {

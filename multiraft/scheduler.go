@@ -1,6 +1,9 @@
 package multiraft
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // schedState is where a group stands with the scheduler.
 type schedState uint8
@@ -47,6 +50,10 @@ type scheduler struct {
 	// saving counts rounds between the start and the end of their
 	// Storage.SaveBatch.
 	gathering, saving int
+	// minInterval paces saves (HostConfig.MinSaveInterval); lastSave is
+	// when the last round started saving.
+	minInterval time.Duration
+	lastSave    time.Time
 }
 
 func newScheduler(maxBatch int) *scheduler {
@@ -129,22 +136,46 @@ func (s *scheduler) tryNext() []*group {
 // turn at the disk costs the round nothing, so it takes the groups that
 // become ready meanwhile, up to maxBatch in all, instead of saving a
 // round of one group and making the next group wait for another fsync.
+// With minInterval set, a round that would start saving sooner than
+// minInterval after the previous one waits out the difference and takes
+// what arrived meanwhile: under load, saves (and their fsyncs) are paced
+// and rounds fill; an idle host's first save does not wait.
+//
 // It returns nil when the round should save now: no other round is
-// saving, the round is full, or the scheduler closed; the round then
-// counts as saving until saved. With Workers 0 no round is ever saving
-// when another gathers, so manual mode takes nothing here and stays
-// deterministic.
+// saving and the pace allows, the round is full, or the scheduler
+// closed; the round then counts as saving until saved. With Workers 0 no
+// round is ever saving when another gathers and minInterval is zero, so
+// manual mode takes nothing here and stays deterministic.
 func (s *scheduler) gather(have int) []*group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.saving > 0 && have < s.maxBatch && !s.closed {
-		if s.head < len(s.queue) {
+	slept := false
+	for have < s.maxBatch && !s.closed {
+		queued := s.head < len(s.queue)
+		if queued && (s.saving > 0 || slept) {
 			return s.takeLocked(s.maxBatch - have)
 		}
-		s.cond.Wait()
+		if s.saving > 0 {
+			s.cond.Wait()
+			continue
+		}
+		if s.minInterval <= 0 || slept {
+			break
+		}
+		wait := s.minInterval - time.Since(s.lastSave)
+		if wait <= 0 {
+			break
+		}
+		s.mu.Unlock()
+		time.Sleep(wait)
+		s.mu.Lock()
+		slept = true
 	}
 	s.gathering--
 	s.saving++
+	if s.minInterval > 0 {
+		s.lastSave = time.Now()
+	}
 	s.cond.Broadcast() // another worker may gather now
 	return nil
 }

@@ -47,6 +47,13 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
+// benchPace is HostConfig.MinSaveInterval, from THROUGHPUT_PACE (a
+// duration; default: the host's default).
+func benchPace() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("THROUGHPUT_PACE"))
+	return d
+}
+
 func envInts(name string, def []int) []int {
 	s := os.Getenv(name)
 	if s == "" {
@@ -121,7 +128,7 @@ func newNetCluster(b *testing.B, groups, workers int) *netCluster {
 		h, err := multiraft.New(multiraft.HostConfig{ID: multiraft.HostID(i), Peers: peers,
 			Storage: New(w), Transport: c.nets[i-1], App: &benchApp{host: byte(i), done: c.done},
 			Workers: workers, TickInterval: 100 * time.Millisecond, MaxInflightMsgs: 4096,
-			Seed: int64(i), CheckQuorum: true, PreVote: true})
+			Seed: int64(i), CheckQuorum: true, PreVote: true, MinSaveInterval: benchPace()})
 		if err != nil {
 			b.Fatal(err)
 		}

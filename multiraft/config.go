@@ -61,11 +61,13 @@ type HostConfig struct {
 	MaxBatch int
 	// MinSaveInterval paces the rounds' saves: a round starts its
 	// Storage.SaveBatch no sooner than this after the previous round
-	// started its own, and takes the groups that become ready meanwhile.
-	// Under load, rounds then fill and fsyncs per write drop, at the cost
-	// of up to this much latency per round; a host whose last save is
-	// older does not wait. Zero: no pacing (a round still gathers while
-	// another saves). Used only with Workers.
+	// started its own (if that one held several groups), and takes the
+	// groups that become ready meanwhile. Under the load of many groups,
+	// rounds then fill, and fsyncs, frames and CPU per write drop (see
+	// the README's multiraft table), at the cost of up to this much
+	// latency per round; a host whose last save is older does not wait.
+	// Used only with Workers. Default 1ms; negative: no pacing (a round
+	// still gathers while another saves).
 	MinSaveInterval time.Duration
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.
@@ -126,6 +128,9 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 		return c, fmt.Errorf("%w: ReadOnlyLeaseBased requires CheckQuorum", ErrInvalidConfig)
 	}
 	setDefault(&c.MaxBatch, 64)
+	if c.MinSaveInterval == 0 {
+		c.MinSaveInterval = time.Millisecond
+	}
 	setDefault(&c.ElectionTick, 10)
 	setDefault(&c.HeartbeatTick, 1)
 	if c.ElectionTick <= c.HeartbeatTick {

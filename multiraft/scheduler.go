@@ -51,9 +51,10 @@ type scheduler struct {
 	// Storage.SaveBatch.
 	gathering, saving int
 	// minInterval paces saves (HostConfig.MinSaveInterval); lastSave is
-	// when the last round started saving.
+	// when the last round started saving, with lastGroups groups.
 	minInterval time.Duration
 	lastSave    time.Time
+	lastGroups  int
 }
 
 func newScheduler(maxBatch int) *scheduler {
@@ -137,9 +138,12 @@ func (s *scheduler) tryNext() []*group {
 // become ready meanwhile, up to maxBatch in all, instead of saving a
 // round of one group and making the next group wait for another fsync.
 // With minInterval set, a round that would start saving sooner than
-// minInterval after the previous one waits out the difference and takes
-// what arrived meanwhile: under load, saves (and their fsyncs) are paced
-// and rounds fill; an idle host's first save does not wait.
+// minInterval after the previous one, which held several groups, waits
+// out the difference and takes what arrived meanwhile: under load of many
+// groups, saves (and their fsyncs) are paced and rounds fill; an idle
+// host's first save does not wait, nor does a host whose rounds hold one
+// group each (pacing cannot fill those: a group has one Ready at a time,
+// so it would only add latency).
 //
 // It returns nil when the round should save now: no other round is
 // saving and the pace allows, the round is full, or the scheduler
@@ -159,7 +163,7 @@ func (s *scheduler) gather(have int) []*group {
 			s.cond.Wait()
 			continue
 		}
-		if s.minInterval <= 0 || slept {
+		if s.minInterval <= 0 || slept || s.lastGroups < 2 {
 			break
 		}
 		wait := s.minInterval - time.Since(s.lastSave)
@@ -174,7 +178,7 @@ func (s *scheduler) gather(have int) []*group {
 	s.gathering--
 	s.saving++
 	if s.minInterval > 0 {
-		s.lastSave = time.Now()
+		s.lastSave, s.lastGroups = time.Now(), have
 	}
 	s.cond.Broadcast() // another worker may gather now
 	return nil

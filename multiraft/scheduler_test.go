@@ -191,3 +191,42 @@ func TestSchedulerGatherWaitsForSaveEnd(t *testing.T) {
 		t.Fatalf("saving %d gathering %d, want r2 saving", s.saving, s.gathering)
 	}
 }
+
+// With a save interval, a round that follows a save of several groups too
+// soon waits out the interval and takes what is queued; after a save of
+// one group it saves at once.
+func TestSchedulerPacesSavesAfterFullRounds(t *testing.T) {
+	s := newScheduler(8)
+	s.minInterval = 20 * time.Millisecond
+	s.enqueue(&group{id: 1})
+	r := s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 2
+	start := time.Now()
+	more := s.gather(len(r))
+	if len(more) != 0 || time.Since(start) < s.minInterval {
+		t.Fatalf("gathered %v after %v: want nothing, after the interval", more, time.Since(start))
+	}
+	s.saved()
+	s.done(r, []bool{false})
+
+	s.enqueue(&group{id: 2})
+	r = s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 2
+	late := &group{id: 3}
+	s.enqueue(late) // arrives within the interval
+	if more := s.gather(len(r)); len(more) != 1 || more[0] != late {
+		t.Fatalf("gathered %v, want the group queued within the interval", more)
+	}
+	if more := s.gather(2); more != nil {
+		t.Fatalf("gathered %v after the interval", more)
+	}
+	s.saved()
+
+	s.enqueue(&group{id: 4})
+	r = s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 1
+	s.enqueue(&group{id: 5})
+	if more := s.gather(len(r)); more != nil {
+		t.Fatalf("paced after a round of one group: gathered %v", more)
+	}
+}

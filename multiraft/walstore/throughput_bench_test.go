@@ -33,7 +33,8 @@ import (
 //
 // THROUGHPUT_GROUPS (comma-separated, default 1,16,64,256,1000),
 // THROUGHPUT_CLIENTS (default 256) and THROUGHPUT_WORKERS (default 2)
-// change the shape.
+// change the shape; THROUGHPUT_PACE sets HostConfig.MinSaveInterval and
+// THROUGHPUT_NOSYNC=1 turns fsync off.
 func BenchmarkThroughput(b *testing.B) {
 	groups := envInts("THROUGHPUT_GROUPS", []int{1, 16, 64, 256, 1000})
 	clients := envInts("THROUGHPUT_CLIENTS", []int{256})[0]
@@ -48,7 +49,7 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 // benchPace is HostConfig.MinSaveInterval, from THROUGHPUT_PACE (a
-// duration; default: the host's default).
+// duration, -1ns for none; default: the host's default).
 func benchPace() time.Duration {
 	d, _ := time.ParseDuration(os.Getenv("THROUGHPUT_PACE"))
 	return d

@@ -264,3 +264,30 @@ func TestLatePeerDoesNotWakeQuiescedGroups(t *testing.T) {
 		}
 	}
 }
+
+// A woken leader whose followers' answers are late does not quiesce again
+// before they come: waking ran a quorum check that cleared its marks of
+// active members, and quiescing with them cleared made the next wake-up's
+// check fail, so that the leader stepped down with both followers alive.
+func TestLeaderQuiescesOnlyWithActiveMembers(t *testing.T) {
+	c := quiescedGroup(t, nil)
+	wake := func() {
+		c.hosts[1].Receive(Batch{From: 2, Items: []Item{{Group: 1, Kind: KindWake,
+			Msg: raftpb.Message{From: 2, To: 1}}}})
+	}
+	c.net.CutLink(2, 1, true)
+	c.net.CutLink(3, 1, true)
+	wake()
+	c.tick(4) // the followers' answers are lost
+	c.net.CutLink(2, 1, false)
+	c.net.CutLink(3, 1, false)
+	c.tick(6)
+	if !c.allQuiesced(1) {
+		t.Fatalf("not quiesced again: %s", c.describe(1))
+	}
+	wake()
+	c.tick(1)
+	if l := c.leader(1); l != 1 || c.status(1, 1).Term != 2 {
+		t.Fatalf("leader changed after a wake-up, followers alive: %s", c.describe(1))
+	}
+}

@@ -27,7 +27,9 @@ import (
 // round-robin over G groups whose leaders are spread over the hosts. One
 // op is one write. Reported: writes/s, p50 and p99 commit latency, CPU
 // time of the process per 1,000 writes (rusage: user and system) and
-// fsyncs of all three WALs per write, and the groups per SaveBatch.
+// fsyncs of all three WALs per write, the writes per WAL batch and
+// groups per round, and the groups whose term changed during the run
+// (elections: there is no failure, so any is a spurious one).
 //
 //	go test ./multiraft/walstore -run '^$' -bench Throughput -benchtime 20000x
 //
@@ -182,6 +184,19 @@ func (c *netCluster) leader(g multiraft.GroupID) *multiraft.Host {
 	return nil
 }
 
+// terms returns each group's highest term over the hosts.
+func (c *netCluster) terms() []uint64 {
+	out := make([]uint64, c.groups)
+	for g := range out {
+		for _, h := range c.hosts {
+			if st, err := h.Status(multiraft.GroupID(g + 1)); err == nil {
+				out[g] = max(out[g], st.Term)
+			}
+		}
+	}
+	return out
+}
+
 func (c *netCluster) close() {
 	for _, h := range c.hosts {
 		_ = h.Close()
@@ -208,6 +223,7 @@ func (c *netCluster) run(b *testing.B, clients int) {
 	lat := make([][]time.Duration, clients)
 	fsyncs0, batches0 := c.fsyncs(), c.walBatches()
 	rounds0, run0 := c.rounds()
+	terms0 := c.terms()
 	b.ResetTimer()
 	cpu0, start := cpuTime(), time.Now()
 	var wg sync.WaitGroup
@@ -221,6 +237,12 @@ func (c *netCluster) run(b *testing.B, clients int) {
 	wg.Wait()
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
+	elections := 0
+	for g, t := range c.terms() {
+		if t != terms0[g] {
+			elections++
+		}
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	writes := float64(len(all))
@@ -230,6 +252,7 @@ func (c *netCluster) run(b *testing.B, clients int) {
 	b.ReportMetric(float64(cpu.Milliseconds())/writes*1000, "cpu-ms/1k")
 	b.ReportMetric(float64(c.fsyncs()-fsyncs0)/writes, "fsyncs/write")
 	b.ReportMetric(writes/float64(c.walBatches()-batches0), "writes/save")
+	b.ReportMetric(float64(elections), "groups-reelected")
 	rounds, run := c.rounds()
 	b.ReportMetric(float64(run-run0)/float64(rounds-rounds0), "groups/round")
 	for i, h := range c.hosts {

@@ -74,6 +74,11 @@ type group struct {
 	// leading is whether the replica led its group as of its last Ready
 	// (raft reports every change of role in Ready.SoftState).
 	leading bool
+	// self is the host's ID, the replica's raft ID.
+	self HostID
+	// sinceCheck counts the leader's ticks since raft's last quorum
+	// check, as observed by tick (maybeQuiesceLeader).
+	sinceCheck int
 	// appended records, per member, the host tick of the last append
 	// sent to it while leading (appendedRecently).
 	appended []peerTick
@@ -129,6 +134,35 @@ func clearInbox(in *inbox) {
 	clear(in.compacts)
 	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0], compacts: in.compacts[:0],
 		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0]}
+}
+
+// tick steps n ticks into raft. For a leader it keeps sinceCheck: a
+// quorum check clears every member's mark of activity, so a tick after
+// which no member is marked active, when one was before, ran a check.
+// (Members' answers are stepped in other rounds' items, never between
+// these ticks.)
+func (g *group) tick(n int) {
+	for i := 0; i < n; i++ {
+		before := g.leading && g.anyMemberActive()
+		g.rn.Tick()
+		if before && !g.anyMemberActive() {
+			g.sinceCheck = 0
+		} else {
+			g.sinceCheck++
+		}
+	}
+}
+
+// anyMemberActive reports whether raft marks a member other than this
+// replica as recently active.
+func (g *group) anyMemberActive() bool {
+	any := false
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id != g.self && pr.RecentActive {
+			any = true
+		}
+	})
+	return any
 }
 
 type peerTick struct {

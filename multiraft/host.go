@@ -215,6 +215,7 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 		}
 	}
 	g := newGroup(cfg.ID, rn, st)
+	g.self = h.cfg.ID
 	snap, err := st.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: opening group %d: %w", cfg.ID, err)

@@ -54,7 +54,14 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 // check, which reads those marks as they were at quiescence: a leader
 // that quiesced right after a check cleared them (a woken leader whose
 // ageing just ran one, say) would find no member active at its next
-// wake-up and step down, costing its group an election for nothing. It
+// wake-up and step down, costing its group an election for nothing. For
+// the same reason, with CheckQuorum it quiesces only within the first
+// third of an election timeout after a quorum check (sinceCheck): the
+// ageing then runs the check late in its ElectionTick ticks, and the
+// next one comes most of an election timeout after the wake-up, time
+// enough for the members to answer the wake-up's heartbeats. Quiescing
+// late in the period instead left the next check a tick or two after the
+// wake-up, before any answer could arrive: the leader stepped down. It
 // then sends each member a quiescing heartbeat and stops ticking the
 // group.
 func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
@@ -70,6 +77,9 @@ func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 			idle = false
 		}
 	})
+	if h.cfg.CheckQuorum && g.sinceCheck > h.cfg.ElectionTick/3 {
+		idle = false
+	}
 	if !idle {
 		return
 	}
@@ -115,9 +125,7 @@ func (h *Host) wake(g *group, out *outbox) {
 	g.idleTicks = 0
 	bs := g.rn.BasicStatus()
 	if bs.RaftState == raft.StateLeader {
-		for i := 0; i < h.cfg.ElectionTick; i++ {
-			g.rn.Tick()
-		}
+		g.tick(h.cfg.ElectionTick)
 		return
 	}
 	if bs.Lead != raft.None {

@@ -291,3 +291,34 @@ func TestLeaderQuiescesOnlyWithActiveMembers(t *testing.T) {
 		t.Fatalf("leader changed after a wake-up, followers alive: %s", c.describe(1))
 	}
 }
+
+// Whatever the phase of raft's quorum-check clock when the group went
+// idle, a woken leader keeps leading for a good part of an election
+// timeout even if no answer reaches it: the ageing on wake-up runs a
+// check, and the leader quiesced early enough after the previous one
+// that the next check does not follow the wake-up within a tick or two
+// (it did, and the leader stepped down before its members could answer).
+func TestWokenLeaderIsNotCheckedAgainAtOnce(t *testing.T) {
+	for phase := 0; phase < 10; phase++ {
+		c := newManualCluster(t, 3, nil)
+		c.createGroup(1)
+		c.settle()
+		c.elect(1, 1)
+		for i := 0; i < phase; i++ { // busy for phase ticks
+			c.propose(1, 1, "a")
+			c.tick(1)
+		}
+		c.tick(15)
+		if !c.allQuiesced(1) {
+			t.Fatalf("phase %d: not quiesced: %s", phase, c.describe(1))
+		}
+		c.net.CutLink(2, 1, true)
+		c.net.CutLink(3, 1, true)
+		c.hosts[1].Receive(Batch{From: 2, Items: []Item{{Group: 1, Kind: KindWake,
+			Msg: raftpb.Message{From: 2, To: 1}}}})
+		c.tick(c.hosts[1].cfg.ElectionTick / 2)
+		if st := c.status(1, 1); st.RaftState != raft.StateLeader {
+			t.Fatalf("phase %d: woken leader stepped down within half an election timeout: %s", phase, c.describe(1))
+		}
+	}
+}

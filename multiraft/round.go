@@ -96,7 +96,11 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 		if g.rn.HasReady() {
 			rd := g.rn.Ready()
 			if rd.SoftState != nil {
-				g.leading = rd.SoftState.RaftState == raft.StateLeader
+				leading := rd.SoftState.RaftState == raft.StateLeader
+				if leading && !g.leading {
+					g.sinceCheck = 0 // raft's check clock starts with the term
+				}
+				g.leading = leading
 			}
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
@@ -192,9 +196,7 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 		g.readTicks = 2 * h.cfg.ElectionTick
 	}
 	if !g.quiesced {
-		for i := 0; i < in.ticks; i++ {
-			g.rn.Tick()
-		}
+		g.tick(in.ticks)
 	}
 }
 

@@ -120,7 +120,7 @@ func (h *Host) answerQuiesce(g *group, in *inbox, q *raftpb.Message, out *outbox
 // that a member woken by a message from elsewhere (a candidate, a restarted
 // peer) brings the leader's heartbeats back before its election timer
 // runs out.
-func (h *Host) wake(g *group, in *inbox, out *outbox) {
+func (h *Host) wake(g *group, out *outbox) {
 	h.setQuiesced(g, false)
 	g.idleTicks = 0
 	bs := g.rn.BasicStatus()
@@ -128,25 +128,9 @@ func (h *Host) wake(g *group, in *inbox, out *outbox) {
 		g.tick(h.cfg.ElectionTick)
 		return
 	}
-	if bs.Lead != raft.None && !in.fromAwakeLeader(bs.Lead, bs.Term) {
+	if bs.Lead != raft.None {
 		h.sendWake(g, bs.Lead, out)
 	}
-}
-
-// fromAwakeLeader reports whether in holds an append or a heartbeat of the
-// current term from lead: only an awake leader sends those, so a follower
-// they woke need not ask it to wake (with many groups, the first write
-// after quiescence would otherwise cost each follower a wake request and
-// the leader a step of each).
-func (in *inbox) fromAwakeLeader(lead HostID, term uint64) bool {
-	for i := range in.items {
-		m := &in.items[i].Msg
-		if in.items[i].Kind == KindRaft && m.From == lead && m.Term >= term &&
-			(m.Type == raftpb.MsgApp || m.Type == raftpb.MsgHeartbeat) {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Host) sendWake(g *group, to HostID, out *outbox) {

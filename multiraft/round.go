@@ -174,7 +174,7 @@ func (h *Host) dropGroup(g *group) {
 func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	if g.quiesced {
 		if in.wakes() || h.livenessWakes(g, in) {
-			h.wake(g, in, out)
+			h.wake(g, out)
 		}
 	}
 	for i := range in.items {

@@ -41,16 +41,12 @@ type sendLog struct {
 	inner Transport
 	mu    sync.Mutex
 	sent  []raftpb.MessageType
-	wakes int // KindWake items
 }
 
 func (l *sendLog) Send(to HostID, b Batch) {
 	l.mu.Lock()
 	for _, it := range b.Items {
 		l.sent = append(l.sent, it.Msg.Type)
-		if it.Kind == KindWake {
-			l.wakes++
-		}
 	}
 	l.mu.Unlock()
 	l.inner.Send(to, b)
@@ -195,38 +191,6 @@ func TestNoHeartbeatRightAfterAppend(t *testing.T) {
 	}
 	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 2 {
 		t.Fatalf("a tick without appends: sent %v, want heartbeats again", sent)
-	}
-	c.settle()
-	if n := c.apps[2].count(1); n != 1 {
-		t.Fatalf("follower applied %d writes, want 1", n)
-	}
-}
-
-// A quiesced follower woken by its leader's append does not ask the
-// leader to wake: the leader is evidently awake.
-func TestFollowerWokenByLeaderSendsNoWake(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-	})
-	c.createGroup(1)
-	c.settle()
-	c.elect(1, 1)
-	c.tick(10)
-	if !c.allQuiesced(1) {
-		t.Fatalf("not quiesced: %s", c.describe(1))
-	}
-	c.propose(1, 1, "a")
-	if err := c.hosts[1].RunPending(); err != nil {
-		t.Fatal(err)
-	}
-	logs[2].wakes = 0
-	if err := c.hosts[2].RunPending(); err != nil {
-		t.Fatal(err)
-	}
-	if c.status(2, 1).Quiesced || logs[2].wakes != 0 {
-		t.Fatalf("follower: quiesced=%v, %d wake requests sent", c.status(2, 1).Quiesced, logs[2].wakes)
 	}
 	c.settle()
 	if n := c.apps[2].count(1); n != 1 {

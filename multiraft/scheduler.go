@@ -138,12 +138,12 @@ func (s *scheduler) tryNext() []*group {
 // become ready meanwhile, up to maxBatch in all, instead of saving a
 // round of one group and making the next group wait for another fsync.
 // With minInterval set, a round that would start saving sooner than
-// minInterval after the previous one, which held several groups, waits
-// out the difference and takes what arrived meanwhile: under load of many
-// groups, saves (and their fsyncs) are paced and rounds fill; an idle
-// host's first save does not wait, nor does a host whose rounds hold one
-// group each (pacing cannot fill those: a group has one Ready at a time,
-// so it would only add latency).
+// minInterval after the previous one waits out the difference if either
+// round holds several groups, and takes what arrived meanwhile: under the
+// load of many groups, saves (and their fsyncs) are paced and rounds
+// fill; an idle host's first save does not wait, nor does a host whose
+// rounds hold one group each (pacing cannot fill those: a group has one
+// Ready at a time, so it would only add latency).
 //
 // It returns nil when the round should save now: no other round is
 // saving and the pace allows, the round is full, or the scheduler
@@ -163,7 +163,7 @@ func (s *scheduler) gather(have int) []*group {
 			s.cond.Wait()
 			continue
 		}
-		if s.minInterval <= 0 || slept || s.lastGroups < 2 {
+		if s.minInterval <= 0 || slept || (s.lastGroups < 2 && have < 2) {
 			break
 		}
 		wait := s.minInterval - time.Since(s.lastSave)

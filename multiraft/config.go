@@ -61,7 +61,7 @@ type HostConfig struct {
 	MaxBatch int
 	// MinSaveInterval paces the rounds' saves: a round starts its
 	// Storage.SaveBatch no sooner than this after the previous round
-	// started its own (if that one held several groups), and takes the
+	// started its own (if either holds several groups), and takes the
 	// groups that become ready meanwhile. Under the load of many groups,
 	// rounds then fill, and fsyncs, frames and CPU per write drop (see
 	// the README's multiraft table), at the cost of up to this much

@@ -39,6 +39,12 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			g.noteAppend(m.To, now)
 		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now):
 			continue
+		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
+			// The answer to a quiescing heartbeat: the leader, quiesced,
+			// needs it for nothing (it quiesced with every member marked
+			// active, and waking ends its lease); a follower that does
+			// not quiesce asks it to wake instead.
+			continue
 		}
 		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})
 	}
@@ -53,6 +59,10 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 //     index) followed by another append to the same peer: the later one
 //     carries that commit index or a newer one, and raft tracks nothing
 //     in flight for an empty append;
+//   - a heartbeat without a read context followed by an append to the
+//     same peer (a woken leader's ageing ticks, then its first append):
+//     the append resets the member's election timer and carries the
+//     commit index, and its answer marks the member active;
 //   - an acknowledgement of appends followed by another to the same peer
 //     acknowledging at least as much: the leader keeps only the highest.
 //
@@ -61,6 +71,8 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 // get two acknowledgements for one.
 func superseded(m *raftpb.Message, later []raftpb.Message) bool {
 	switch {
+	case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && appendFollows(m, later):
+		return true
 	case m.Type == raftpb.MsgHeartbeat:
 	case m.Type == raftpb.MsgApp && len(m.Entries) == 0:
 	case m.Type == raftpb.MsgAppResp && !m.Reject:
@@ -73,6 +85,17 @@ func superseded(m *raftpb.Message, later []raftpb.Message) bool {
 			continue
 		}
 		if m.Type != raftpb.MsgAppResp || (!l.Reject && l.Index >= m.Index) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendFollows reports whether later holds an append to m's peer in m's
+// term.
+func appendFollows(m *raftpb.Message, later []raftpb.Message) bool {
+	for i := range later {
+		if later[i].Type == raftpb.MsgApp && later[i].To == m.To && later[i].Term == m.Term {
 			return true
 		}
 	}

@@ -197,3 +197,56 @@ func TestNoHeartbeatRightAfterAppend(t *testing.T) {
 		t.Fatalf("follower applied %d writes, want 1", n)
 	}
 }
+
+// A woken leader's first round sends each follower its append and no
+// heartbeat (the ageing ticks' heartbeats are superseded by the append),
+// and a follower answers no quiescing heartbeat it accepts.
+func TestQuiesceCycleSendsNoRedundantMessages(t *testing.T) {
+	logs := map[HostID]*sendLog{}
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
+		cfg.Transport = logs[cfg.ID]
+	})
+	c.createGroup(1)
+	c.settle()
+	c.elect(1, 1)
+	c.propose(1, 1, "a")
+	c.settle()
+	quiesced := false
+	for i := 0; i < 20 && !quiesced; i++ {
+		for _, id := range c.ids {
+			c.hosts[id].Tick()
+		}
+		for _, id := range c.ids {
+			logs[id].take()
+			if err := c.hosts[id].RunPending(); err != nil {
+				t.Fatal(err)
+			}
+			sent := logs[id].take()
+			if id != 1 && c.status(id, 1).Quiesced {
+				quiesced = true
+				if n := count(sent, raftpb.MsgHeartbeatResp); n != 0 {
+					t.Fatalf("host %d answered the quiescing heartbeat: %v", id, sent)
+				}
+			}
+		}
+		c.settle()
+	}
+	if !c.allQuiesced(1) {
+		t.Fatalf("not quiesced: %s", c.describe(1))
+	}
+	c.propose(1, 1, "b")
+	logs[1].take()
+	if err := c.hosts[1].RunPending(); err != nil {
+		t.Fatal(err)
+	}
+	if sent := logs[1].take(); count(sent, raftpb.MsgApp) != 2 || count(sent, raftpb.MsgHeartbeat) != 0 {
+		t.Fatalf("woken leader sent %v, want one append per follower and no heartbeat", sent)
+	}
+	c.settle()
+	for _, id := range c.ids {
+		if n := c.apps[id].count(1); n != 2 {
+			t.Fatalf("host %d applied %d writes, want 2", id, n)
+		}
+	}
+}

@@ -59,6 +59,16 @@ type HostConfig struct {
 	// updates are saved in one Storage.SaveBatch call and their messages
 	// sent in one batch per host. Default 64.
 	MaxBatch int
+	// MinSaveInterval paces the rounds' saves: a round starts its
+	// Storage.SaveBatch no sooner than this after the previous round
+	// started its own (if either holds several groups), and takes the
+	// groups that become ready meanwhile. Under the load of many groups,
+	// rounds then fill, and fsyncs, frames and CPU per write drop (see
+	// the README's multiraft table), at the cost of up to this much
+	// latency per round; a host whose last save is older does not wait.
+	// Used only with Workers. Default 1ms; negative: no pacing (a round
+	// still gathers while another saves).
+	MinSaveInterval time.Duration
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.
 	TickInterval time.Duration
@@ -85,9 +95,15 @@ type HostConfig struct {
 	// batch) a host sends each peer host, whatever else it sends: one
 	// per host, not per group. Default HeartbeatTick.
 	PingTicks int
-	// HostTimeoutTicks is how long a peer host may stay silent before it
-	// counts as failed, waking the quiesced groups it leads. Default
-	// ElectionTick.
+	// HostTimeoutTicks is how long a peer host may stay silent (no
+	// batch, ping or frame of any kind) before it counts as failed,
+	// waking the quiesced groups it leads. Default 2*ElectionTick: a
+	// busy host's frames and pings may run an election timeout late on
+	// a loaded machine, and a false failure is costly (every quiesced
+	// group the peer leads wakes, and again when it is heard, which
+	// loads the hosts further), while a true one is still noticed
+	// within two election timeouts, after which the woken followers
+	// elect as usual.
 	HostTimeoutTicks int
 
 	// Seed seeds the election timeouts of all groups (zero: from the
@@ -112,6 +128,9 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 		return c, fmt.Errorf("%w: ReadOnlyLeaseBased requires CheckQuorum", ErrInvalidConfig)
 	}
 	setDefault(&c.MaxBatch, 64)
+	if c.MinSaveInterval == 0 {
+		c.MinSaveInterval = time.Millisecond
+	}
 	setDefault(&c.ElectionTick, 10)
 	setDefault(&c.HeartbeatTick, 1)
 	if c.ElectionTick <= c.HeartbeatTick {
@@ -119,7 +138,7 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 	}
 	setDefault(&c.QuiesceAfterTicks, 2*c.HeartbeatTick+1)
 	setDefault(&c.PingTicks, c.HeartbeatTick)
-	setDefault(&c.HostTimeoutTicks, c.ElectionTick)
+	setDefault(&c.HostTimeoutTicks, 2*c.ElectionTick)
 	setDefault(&c.MaxInflightMsgs, 256)
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20

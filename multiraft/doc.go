@@ -20,15 +20,34 @@ host it goes to. The root raft package does not import this one.
 
 No goroutine runs per group. Work for a group (a message, a proposal, a
 read, a tick, a liveness change) goes to its inbox and puts the group on a
-FIFO run queue, once; HostConfig.Workers goroutines take up to MaxBatch
-groups at a time and give each one round: step the inbox into raft, take
-the Ready, save the Readys of all these groups with one Storage.SaveBatch,
-then send their messages (one Batch per peer host for the whole round),
-apply committed entries and Advance. A group is held by at most one
-worker; work that arrives meanwhile sends it to the tail of the queue when
-the worker is done, so a busy group cannot starve the others. With Workers
-0 the caller drives the same rounds with RunPending and the clock with
-Tick: the deterministic mode of tests and the simulation.
+FIFO run queue, once; HostConfig.Workers goroutines run rounds of up to
+MaxBatch groups: step each inbox into raft, take the Ready, save the
+Readys of all the round's groups with one Storage.SaveBatch, then send
+their messages (one Batch per peer host for the whole round), apply
+committed entries and Advance. A group is held by at most one worker;
+work that arrives meanwhile sends it to the tail of the queue when the
+worker is done, so a busy group cannot starve the others.
+
+Rounds fill rather than trickle. One round gathers at a time: while
+another round's save (its fsync) is under way, it keeps taking the groups
+that become ready, since waiting for the disk costs it nothing, and an
+idle worker does not start a second round of one group meanwhile. Saves
+are also paced (HostConfig.MinSaveInterval, 1ms by default, only after
+rounds of several groups): under load every save carries many groups,
+so fsyncs, frames and CPU per write fall as groups are added instead of
+growing. A leader's appends and heartbeats leave as soon as its Ready is
+taken, before the save (the Raft thesis, 10.2.1: raft counts the leader's
+own copy of new entries only when Advance steps its acknowledgement, after
+the save); every other message, acknowledgements and votes among them,
+waits for the save that makes what it promises durable, and entries are
+applied only after it. A round sends no message another message of the
+same Ready supersedes (an empty append followed by another append, an
+acknowledgement followed by a larger one, all but the last heartbeat),
+and a leader sends no heartbeat to a member it sent an append since the
+previous tick: each is a message loss raft tolerates.
+
+With Workers 0 the caller drives the same rounds with RunPending and the
+clock with Tick: the deterministic mode of tests and the simulation.
 
 # Storage
 
@@ -64,7 +83,12 @@ every member (every Match equals the commit index), that no proposal,
 read, configuration change or leadership transfer is pending, and that
 every member's host is alive. It then sends each member a quiescing
 heartbeat (a MsgHeartbeat carrying the commit index, marked quiesce in the
-batch) and stops ticking the group. A follower steps the heartbeat like
+batch) and stops ticking the group. With CheckQuorum it also waits until
+every member answered since raft's last quorum check, and quiesces only
+within the first third of an election timeout after that check, so that
+the check that waking runs (see leases) finds the members active and the
+next one comes most of an election timeout later; otherwise a woken
+leader could step down before its members' answers arrive. A follower steps the heartbeat like
 any other (its election timer restarts, its commit index reaches the
 leader's) and then quiesces only if its log ends exactly at that commit
 index in the leader's term, all of it applied, with nothing pending;
@@ -76,10 +100,12 @@ heartbeat answers and quiescing heartbeats wakes the receiving replica, so
 the leader's first append wakes its followers and a candidate's vote
 request wakes everyone it reaches. A woken follower asks its leader to
 wake. Failures: each host tracks the liveness of its peer hosts once for
-all groups (a peer silent for HostTimeoutTicks is down); when a host goes
-down, every quiesced replica whose leader lives there wakes, ticks, and
-elects a new leader after its election timeout; when a host comes back,
-quiesced leaders with a member there wake to catch it up.
+all groups (a peer silent for HostTimeoutTicks, two election timeouts by
+default, is down: any batch or ping counts, and pings leave before a tick
+schedules the groups, so a busy host is not taken for a failed one); when
+a host goes down, every quiesced replica whose leader lives there wakes,
+ticks, and elects a new leader after its election timeout; when a host
+comes back, quiesced leaders with a member there wake to catch it up.
 
 Safety does not depend on quiescence: it only decides when raft's clock
 advances, and a raft node whose clock stops is a slow node, which Raft

@@ -71,6 +71,17 @@ type group struct {
 	// invariant 2).
 	rn       *raft.RawNode
 	quiesced bool
+	// leading is whether the replica led its group as of its last Ready
+	// (raft reports every change of role in Ready.SoftState).
+	leading bool
+	// self is the host's ID, the replica's raft ID.
+	self HostID
+	// sinceCheck counts the leader's ticks since raft's last quorum
+	// check, as observed by tick (maybeQuiesceLeader).
+	sinceCheck int
+	// appended records, per member, the host tick of the last append
+	// sent to it while leading (appendedRecently).
+	appended []peerTick
 	// idleTicks counts the ticks in a row on which the group had nothing
 	// to do; a leader quiesces after HostConfig.QuiesceAfterTicks.
 	idleTicks int
@@ -123,6 +134,69 @@ func clearInbox(in *inbox) {
 	clear(in.compacts)
 	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0], compacts: in.compacts[:0],
 		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0]}
+}
+
+// tick steps n ticks into raft. For a leader it keeps sinceCheck: a
+// quorum check clears every member's mark of activity, so a tick after
+// which no member is marked active, when one was before, ran a check.
+// (Members' answers are stepped in other rounds' items, never between
+// these ticks.)
+func (g *group) tick(n int) {
+	for i := 0; i < n; i++ {
+		before := g.leading && g.anyMemberActive()
+		g.rn.Tick()
+		if before && !g.anyMemberActive() {
+			g.sinceCheck = 0
+		} else {
+			g.sinceCheck++
+		}
+	}
+}
+
+// anyMemberActive reports whether raft marks a member other than this
+// replica as recently active.
+func (g *group) anyMemberActive() bool {
+	any := false
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id != g.self && pr.RecentActive {
+			any = true
+		}
+	})
+	return any
+}
+
+type peerTick struct {
+	id   HostID
+	tick int64
+}
+
+// noteAppend records an append sent to member to at host tick now.
+func (g *group) noteAppend(to HostID, now int64) {
+	for i := range g.appended {
+		if g.appended[i].id == to {
+			g.appended[i].tick = now
+			return
+		}
+	}
+	g.appended = append(g.appended, peerTick{to, now})
+}
+
+// appendedRecently says whether the leader sent member to an append since
+// the previous tick (now-1), which makes a heartbeat without a read
+// context redundant: the append resets the follower's election timer and
+// carries the commit index, and its acknowledgement marks the follower
+// active for CheckQuorum and reports what it lacks. Not sending the
+// heartbeat is a message loss, which raft tolerates; once appends stop
+// for a tick, heartbeats flow again (and with them raft's recovery of a
+// lost last append). With many busy groups this halves the messages of a
+// tick: an active group's heartbeats and their answers.
+func (g *group) appendedRecently(to HostID, now int64) bool {
+	for i := range g.appended {
+		if g.appended[i].id == to {
+			return g.appended[i].tick >= now-1
+		}
+	}
+	return false
 }
 
 // refreshMembers reads the configuration from raft after it changed.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,10 @@ type Host struct {
 	wg     sync.WaitGroup
 	stats  hostStats
 	jitter *seededJitter // every group's election jitter, from HostConfig.Seed
+	// roundPool holds *round scratch, one per round in progress.
+	roundPool sync.Pool
+	// ticks counts Tick calls, for appendedRecently.
+	ticks atomic.Int64
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.
@@ -51,6 +56,10 @@ func New(cfg HostConfig) (*Host, error) {
 		lg:     cfg.Logger.With(zap.Uint64("host", cfg.ID)),
 		groups: make(map[GroupID]*group),
 		jitter: newSeededJitter(cfg.Seed),
+	}
+	h.roundPool.New = func() any { return new(round) }
+	if cfg.Workers > 0 {
+		h.sched.minInterval = cfg.MinSaveInterval
 	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -206,6 +215,7 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 		}
 	}
 	g := newGroup(cfg.ID, rn, st)
+	g.self = h.cfg.ID
 	snap, err := st.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: opening group %d: %w", cfg.ID, err)

@@ -24,32 +24,109 @@ func (o *outbox) add(to HostID, it Item) {
 	b.Items = append(b.Items, it)
 }
 
-// addMessages adds a Ready's messages. Of several heartbeats to one peer in
-// one Ready (a woken leader ages its clock by many ticks at once) only the
-// last is kept: dropping a heartbeat is a message loss, which raft
-// tolerates, and the last carries the latest tick and read round.
-func (o *outbox) addMessages(g GroupID, msgs []raftpb.Message) {
+// addMessages adds those of a Ready's messages of group g whose
+// sendsEarly(g.leading) equals early, but for those a later message of the
+// same Ready supersedes and the heartbeats that recent appends make
+// redundant (see appendedRecently). now is the host's tick count.
+func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
-		if m.To == o.from || (m.Type == raftpb.MsgHeartbeat && laterHeartbeat(msgs[i+1:], m.To)) {
+		if m.To == o.from || sendsEarly(m, g.leading) != early || superseded(m, msgs[i+1:]) {
 			continue
 		}
-		o.add(m.To, Item{Group: g, Kind: KindRaft, Msg: *m})
+		switch {
+		case m.Type == raftpb.MsgApp:
+			g.noteAppend(m.To, now)
+		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now):
+			continue
+		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
+			// The answer to a quiescing heartbeat: the leader, quiesced,
+			// needs it for nothing (it quiesced with every member marked
+			// active, and waking ends its lease); a follower that does
+			// not quiesce asks it to wake instead.
+			continue
+		}
+		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})
 	}
 }
 
-func laterHeartbeat(msgs []raftpb.Message, to uint64) bool {
-	for i := range msgs {
-		if msgs[i].Type == raftpb.MsgHeartbeat && msgs[i].To == to {
+// superseded says whether a later message of the same Ready (later)
+// makes m redundant, so that not sending it (a message loss, which raft
+// tolerates) loses nothing:
+//   - of several heartbeats to one peer (a woken leader ages its clock by
+//     many ticks at once) the last carries the latest tick and read round;
+//   - an append without entries (raft's announcement of a new commit
+//     index) followed by another append to the same peer: the later one
+//     carries that commit index or a newer one, and raft tracks nothing
+//     in flight for an empty append;
+//   - a heartbeat without a read context followed by an append to the
+//     same peer (a woken leader's ageing ticks, then its first append):
+//     the append resets the member's election timer and carries the
+//     commit index, and its answer marks the member active;
+//   - an acknowledgement of appends followed by another to the same peer
+//     acknowledging at least as much: the leader keeps only the highest.
+//
+// This matters with many groups: a round that steps an acknowledgement
+// and a new proposal of one group would otherwise send two appends and
+// get two acknowledgements for one.
+func superseded(m *raftpb.Message, later []raftpb.Message) bool {
+	switch {
+	case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && appendFollows(m, later):
+		return true
+	case m.Type == raftpb.MsgHeartbeat:
+	case m.Type == raftpb.MsgApp && len(m.Entries) == 0:
+	case m.Type == raftpb.MsgAppResp && !m.Reject:
+	default:
+		return false
+	}
+	for i := range later {
+		l := &later[i]
+		if l.Type != m.Type || l.To != m.To || l.Term != m.Term {
+			continue
+		}
+		if m.Type != raftpb.MsgAppResp || (!l.Reject && l.Index >= m.Index) {
 			return true
 		}
 	}
 	return false
 }
 
+// appendFollows reports whether later holds an append to m's peer in m's
+// term.
+func appendFollows(m *raftpb.Message, later []raftpb.Message) bool {
+	for i := range later {
+		if later[i].Type == raftpb.MsgApp && later[i].To == m.To && later[i].Term == m.Term {
+			return true
+		}
+	}
+	return false
+}
+
+// sendsEarly says whether m, from a Ready taken while its group's replica
+// leads, may leave before the Ready is durable: a leader's appends and
+// heartbeats, as the Raft thesis allows (10.2.1: the leader writes to its
+// disk in parallel with replicating). Nothing in them depends on the
+// leader's own write: its term and vote were made durable before it could
+// win, and raft counts the leader's own copy of new entries toward
+// commitment only when Advance steps its self-acknowledgement, after the
+// save; committed entries are applied only after the save. Every other
+// message (acknowledgements, votes, anything of a follower or candidate)
+// waits for the save.
+func sendsEarly(m *raftpb.Message, leader bool) bool {
+	return leader && (m.Type == raftpb.MsgApp || m.Type == raftpb.MsgHeartbeat)
+}
+
+// reset empties the outbox for reuse, once its batches were sent (the
+// transport owns their items).
+func (o *outbox) reset() {
+	clear(o.batches)
+	o.order = o.order[:0]
+}
+
 // send hands every batch to the transport, in the order hosts first
 // appeared (deterministic).
 func (o *outbox) send(h *Host) {
+	defer o.reset()
 	for _, to := range o.order {
 		b := o.batches[to]
 		h.stats.batchesOut.Add(1)

@@ -47,10 +47,23 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 // maybeQuiesceLeader quiesces g if this replica leads it and the group has
 // nothing to do: every entry committed, applied here, and acknowledged by
 // every member (so followers can be told the commit index in a
-// heartbeat), no proposal, read or transfer pending, no Ready left, and
+// heartbeat), no proposal, read or transfer pending, no Ready left,
 // every member's host alive (a failed member must be noticed by a ticking
-// leader). It then sends each member a quiescing heartbeat and stops
-// ticking the group.
+// leader), and, with CheckQuorum, every member heard from since raft's
+// last quorum check. Waking ages the leader's clock through a quorum
+// check, which reads those marks as they were at quiescence: a leader
+// that quiesced right after a check cleared them (a woken leader whose
+// ageing just ran one, say) would find no member active at its next
+// wake-up and step down, costing its group an election for nothing. For
+// the same reason, with CheckQuorum it quiesces only within the first
+// third of an election timeout after a quorum check (sinceCheck): the
+// ageing then runs the check late in its ElectionTick ticks, and the
+// next one comes most of an election timeout after the wake-up, time
+// enough for the members to answer the wake-up's heartbeats. Quiescing
+// late in the period instead left the next check a tick or two after the
+// wake-up, before any answer could arrive: the leader stepped down. It
+// then sends each member a quiescing heartbeat and stops ticking the
+// group.
 func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 	bs := g.rn.BasicStatus()
 	if bs.RaftState != raft.StateLeader || bs.LeadTransferee != raft.None ||
@@ -59,10 +72,14 @@ func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 	}
 	idle := true
 	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-		if pr.Match != bs.Commit || (id != h.cfg.ID && !h.hostAlive(id)) {
+		if pr.Match != bs.Commit || (id != h.cfg.ID && !h.hostAlive(id)) ||
+			(h.cfg.CheckQuorum && !pr.RecentActive) {
 			idle = false
 		}
 	})
+	if h.cfg.CheckQuorum && g.sinceCheck > h.cfg.ElectionTick/3 {
+		idle = false
+	}
 	if !idle {
 		return
 	}
@@ -108,9 +125,7 @@ func (h *Host) wake(g *group, out *outbox) {
 	g.idleTicks = 0
 	bs := g.rn.BasicStatus()
 	if bs.RaftState == raft.StateLeader {
-		for i := 0; i < h.cfg.ElectionTick; i++ {
-			g.rn.Tick()
-		}
+		g.tick(h.cfg.ElectionTick)
 		return
 	}
 	if bs.Lead != raft.None {

@@ -216,7 +216,7 @@ func TestQuiescedLeaderWakesWhenMemberHostReturns(t *testing.T) {
 	c := quiescedGroup(t, nil)
 	c.net.Cut(3, true)
 	c.ids = []HostID{1, 2}
-	c.tick(15)
+	c.tick(c.hosts[1].cfg.HostTimeoutTicks + 5)
 	if c.hosts[1].PeerAlive(3) || !c.status(1, 1).Quiesced {
 		t.Fatalf("setup: want host 3 down and the group quiesced: %s", c.describe(1))
 	}
@@ -226,5 +226,99 @@ func TestQuiescedLeaderWakesWhenMemberHostReturns(t *testing.T) {
 	c.settle()
 	if !c.hosts[1].PeerAlive(3) || c.status(1, 1).Quiesced {
 		t.Fatalf("leader did not wake when host 3 came back: %s", c.describe(1))
+	}
+}
+
+// A peer host whose frames come late, by more than an election timeout
+// but less than HostTimeoutTicks (a busy host on a loaded machine), is
+// not declared failed: the quiesced groups it leads stay asleep. With
+// the host timeout at one election timeout, the same delay declared the
+// peer down and woke them all (and again when it was heard).
+func TestLatePeerDoesNotWakeQuiescedGroups(t *testing.T) {
+	c := newManualCluster(t, 3, nil)
+	for g := GroupID(1); g <= 3; g++ {
+		c.createGroup(g)
+	}
+	c.settle()
+	for g := GroupID(1); g <= 3; g++ {
+		c.elect(g, 2)
+	}
+	c.tick(10)
+	for g := GroupID(1); g <= 3; g++ {
+		if !c.allQuiesced(g) {
+			t.Fatalf("group %d not quiesced: %s", g, c.describe(g))
+		}
+	}
+	wakes := c.hosts[1].Stats().Wakes
+	c.net.CutLink(2, 1, true) // host 2's frames to host 1 are held up
+	c.tick(c.hosts[1].cfg.ElectionTick + 2)
+	c.net.CutLink(2, 1, false)
+	c.tick(3)
+	st := c.hosts[1].Stats()
+	if st.PeersDown != 0 || st.Wakes != wakes || !c.hosts[1].PeerAlive(2) {
+		t.Fatalf("late peer declared down %d times, %d wakes", st.PeersDown, st.Wakes-wakes)
+	}
+	for g := GroupID(1); g <= 3; g++ {
+		if !c.allQuiesced(g) {
+			t.Fatalf("group %d woke: %s", g, c.describe(g))
+		}
+	}
+}
+
+// A woken leader whose followers' answers are late does not quiesce again
+// before they come: waking ran a quorum check that cleared its marks of
+// active members, and quiescing with them cleared made the next wake-up's
+// check fail, so that the leader stepped down with both followers alive.
+func TestLeaderQuiescesOnlyWithActiveMembers(t *testing.T) {
+	c := quiescedGroup(t, nil)
+	wake := func() {
+		c.hosts[1].Receive(Batch{From: 2, Items: []Item{{Group: 1, Kind: KindWake,
+			Msg: raftpb.Message{From: 2, To: 1}}}})
+	}
+	c.net.CutLink(2, 1, true)
+	c.net.CutLink(3, 1, true)
+	wake()
+	c.tick(4) // the followers' answers are lost
+	c.net.CutLink(2, 1, false)
+	c.net.CutLink(3, 1, false)
+	c.tick(6)
+	if !c.allQuiesced(1) {
+		t.Fatalf("not quiesced again: %s", c.describe(1))
+	}
+	wake()
+	c.tick(1)
+	if l := c.leader(1); l != 1 || c.status(1, 1).Term != 2 {
+		t.Fatalf("leader changed after a wake-up, followers alive: %s", c.describe(1))
+	}
+}
+
+// Whatever the phase of raft's quorum-check clock when the group went
+// idle, a woken leader keeps leading for a good part of an election
+// timeout even if no answer reaches it: the ageing on wake-up runs a
+// check, and the leader quiesced early enough after the previous one
+// that the next check does not follow the wake-up within a tick or two
+// (it did, and the leader stepped down before its members could answer).
+func TestWokenLeaderIsNotCheckedAgainAtOnce(t *testing.T) {
+	for phase := 0; phase < 10; phase++ {
+		c := newManualCluster(t, 3, nil)
+		c.createGroup(1)
+		c.settle()
+		c.elect(1, 1)
+		for i := 0; i < phase; i++ { // busy for phase ticks
+			c.propose(1, 1, "a")
+			c.tick(1)
+		}
+		c.tick(15)
+		if !c.allQuiesced(1) {
+			t.Fatalf("phase %d: not quiesced: %s", phase, c.describe(1))
+		}
+		c.net.CutLink(2, 1, true)
+		c.net.CutLink(3, 1, true)
+		c.hosts[1].Receive(Batch{From: 2, Items: []Item{{Group: 1, Kind: KindWake,
+			Msg: raftpb.Message{From: 2, To: 1}}}})
+		c.tick(c.hosts[1].cfg.ElectionTick / 2)
+		if st := c.status(1, 1); st.RaftState != raft.StateLeader {
+			t.Fatalf("phase %d: woken leader stepped down within half an election timeout: %s", phase, c.describe(1))
+		}
 	}
 }

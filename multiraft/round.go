@@ -13,61 +13,123 @@ type readyOf struct {
 	rd raft.Ready
 }
 
-// runRound gives each of gs one round of processing, as one batch: step
-// what arrived, take the Readys, save them all with one SaveBatch, then
-// send, apply and advance each, and send the round's messages in one batch
-// per host. The worker holds every group of gs (scheduler invariant 2).
-func (h *Host) runRound(gs []*group) {
-	again := make([]bool, len(gs))
-	defer h.sched.done(gs, again)
-	if h.Err() != nil {
-		return
+// round is one worker round's state, reused from round to round (a pool)
+// so that a round allocates little per group.
+type round struct {
+	gs      []*group
+	inboxes []*inbox
+	again   []bool
+	readys  []readyOf
+	updates []GroupUpdate
+	out     *outbox
+	// early carries the leaders' appends and heartbeats, sent before the
+	// save (sendsEarly).
+	early *outbox
+}
+
+func (r *round) reset(from HostID) {
+	clear(r.gs)
+	clear(r.inboxes)
+	clear(r.readys)
+	clear(r.updates)
+	r.gs, r.inboxes, r.again = r.gs[:0], r.inboxes[:0], r.again[:0]
+	r.readys, r.updates = r.readys[:0], r.updates[:0]
+	if r.out == nil {
+		r.out, r.early = newOutbox(from), newOutbox(from)
 	}
-	h.stats.rounds.Add(1)
-	out := newOutbox(h.cfg.ID)
-	inboxes := make([]*inbox, len(gs))
-	var readys []readyOf
-	var updates []GroupUpdate
-	for i, g := range gs {
-		if g.gone {
+	r.out.reset()
+	r.early.reset()
+}
+
+// runRound gives each of gs, and of the groups the round gathers while
+// another round saves (scheduler.gather), one round of processing, as one
+// batch: step what arrived, take the Readys, save them all with one
+// SaveBatch, then send, apply and advance each, and send the round's
+// messages in one batch per host. The worker holds every group of the
+// round (scheduler invariant 2).
+func (h *Host) runRound(gs []*group) {
+	r := h.roundPool.Get().(*round)
+	r.reset(h.cfg.ID)
+	defer h.roundPool.Put(r)
+	stopped := h.Err() != nil
+	h.stepGroups(r, gs, stopped)
+	r.early.send(h)
+	for more := h.sched.gather(len(r.gs)); more != nil; more = h.sched.gather(len(r.gs)) {
+		h.stepGroups(r, more, stopped)
+		r.early.send(h)
+	}
+	var err error
+	if !stopped && len(r.updates) > 0 {
+		err = h.cfg.Storage.SaveBatch(r.updates)
+	}
+	h.sched.saved()
+	if err != nil {
+		h.lg.Error("storage failed; stopping the host", zap.Error(err))
+		h.stop(err)
+		stopped = true
+	}
+	if !stopped {
+		h.stats.rounds.Add(1)
+		h.stats.groupsRun.Add(uint64(len(r.gs)))
+		h.finishRound(r)
+	}
+	h.sched.done(r.gs, r.again)
+}
+
+// stepGroups adds gs to the round and steps what arrived for each, taking
+// the Readys to save.
+func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
+	for _, g := range gs {
+		r.gs = append(r.gs, g)
+		r.again = append(r.again, false)
+		r.inboxes = append(r.inboxes, nil)
+		if stopped || g.gone {
 			continue
 		}
 		in := g.take()
-		inboxes[i] = in
+		r.inboxes[len(r.inboxes)-1] = in
 		if in.removed {
 			h.dropGroup(g)
 			continue
 		}
-		h.handleInbox(g, in, out)
+		h.handleInbox(g, in, r.out)
 		if g.rn.HasReady() {
 			rd := g.rn.Ready()
-			readys = append(readys, readyOf{g, rd})
-			updates = append(updates, updateOf(g.id, &rd))
+			if rd.SoftState != nil {
+				leading := rd.SoftState.RaftState == raft.StateLeader
+				if leading && !g.leading {
+					g.sinceCheck = 0 // raft's check clock starts with the term
+				}
+				g.leading = leading
+			}
+			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
+			r.readys = append(r.readys, readyOf{g, rd})
+			r.updates = append(r.updates, updateOf(g.id, &rd))
 		}
 	}
-	if len(updates) > 0 {
-		if err := h.cfg.Storage.SaveBatch(updates); err != nil {
-			h.lg.Error("storage failed; stopping the host", zap.Error(err))
-			h.stop(err)
-			return
+}
+
+// finishRound runs once the round's updates are durable: messages go out,
+// committed entries are applied, Readys advanced, and each group decides
+// about quiescence.
+func (h *Host) finishRound(r *round) {
+	out := r.out
+	for i := range r.readys {
+		rd := &r.readys[i]
+		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
+		h.apply(rd.g, &rd.rd)
+		rd.g.rn.Advance(rd.rd)
+		reportSnapshots(rd.g, rd.rd.Messages)
+		if len(rd.rd.Entries) > 0 || len(rd.rd.CommittedEntries) > 0 {
+			rd.g.idleTicks = 0
 		}
 	}
-	for i := range readys {
-		r := &readys[i]
-		out.addMessages(r.g.id, r.rd.Messages)
-		h.apply(r.g, &r.rd)
-		r.g.rn.Advance(r.rd)
-		reportSnapshots(r.g, r.rd.Messages)
-		if len(r.rd.Entries) > 0 || len(r.rd.CommittedEntries) > 0 {
-			r.g.idleTicks = 0
-		}
-	}
-	for i, g := range gs {
-		if g.gone || inboxes[i] == nil {
+	for i, g := range r.gs {
+		if g.gone || r.inboxes[i] == nil {
 			continue
 		}
-		h.endRound(g, inboxes[i], out)
-		again[i] = g.rn.HasReady()
+		h.endRound(g, r.inboxes[i], out)
+		r.again[i] = g.rn.HasReady()
 		g.publish()
 	}
 	out.send(h)
@@ -134,9 +196,7 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 		g.readTicks = 2 * h.cfg.ElectionTick
 	}
 	if !g.quiesced {
-		for i := 0; i < in.ticks; i++ {
-			g.rn.Tick()
-		}
+		g.tick(in.ticks)
 	}
 }
 

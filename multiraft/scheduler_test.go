@@ -133,3 +133,100 @@ func TestWorkerPoolBounded(t *testing.T) {
 		t.Fatalf("%d applies ran at once with %d workers", m, workers)
 	}
 }
+
+// While one round saves, the gathering round takes the groups that
+// become ready (up to MaxBatch) instead of saving at once; it saves when
+// the other save ends. An idle worker starts no second gathering round.
+func TestSchedulerGathersWhileAnotherRoundSaves(t *testing.T) {
+	s := newScheduler(3)
+	a, b, c, d := &group{id: 1}, &group{id: 2}, &group{id: 3}, &group{id: 4}
+	s.enqueue(a)
+	r1 := s.tryNext()
+	if more := s.gather(len(r1)); more != nil {
+		t.Fatalf("nothing saves, yet the round gathered %v", more)
+	}
+	// r1 saves now. b arrives and starts round 2, which gathers c.
+	s.enqueue(b)
+	r2 := s.tryNext()
+	s.enqueue(c)
+	if more := s.gather(len(r2)); len(more) != 1 || more[0] != c {
+		t.Fatalf("gathered %v, want c", more)
+	}
+	// A third worker would wait: round 2 still gathers.
+	got := make(chan []*group)
+	go func() { got <- s.gather(2) }()
+	s.enqueue(d)
+	if more := <-got; len(more) != 1 || more[0] != d {
+		t.Fatalf("gathered %v, want d (woken by its arrival)", more)
+	}
+	// Full (MaxBatch 3): round 2 saves even though r1 still does.
+	if more := s.gather(3); more != nil {
+		t.Fatalf("a full round gathered %v", more)
+	}
+	s.saved()
+	s.saved()
+	s.done(r1, []bool{false})
+	s.done([]*group{b, c, d}, []bool{false, false, false})
+	if s.saving != 0 || s.gathering != 0 || s.pending() != 0 {
+		t.Fatalf("saving %d gathering %d pending %d after both rounds", s.saving, s.gathering, s.pending())
+	}
+}
+
+// A round that is not full waits, while another saves, until either more
+// work arrives or that save ends.
+func TestSchedulerGatherWaitsForSaveEnd(t *testing.T) {
+	s := newScheduler(8)
+	s.enqueue(&group{id: 1})
+	r1 := s.tryNext()
+	_ = s.gather(len(r1)) // r1 saves
+	s.enqueue(&group{id: 2})
+	r2 := s.tryNext()
+	got := make(chan []*group)
+	go func() { got <- s.gather(len(r2)) }()
+	s.saved() // r1's save ends: r2 saves now
+	if more := <-got; more != nil {
+		t.Fatalf("gathered %v with nothing queued", more)
+	}
+	if s.saving != 1 || s.gathering != 0 {
+		t.Fatalf("saving %d gathering %d, want r2 saving", s.saving, s.gathering)
+	}
+}
+
+// With a save interval, a round that follows a save of several groups too
+// soon waits out the interval and takes what is queued; after a save of
+// one group it saves at once.
+func TestSchedulerPacesSavesAfterFullRounds(t *testing.T) {
+	s := newScheduler(8)
+	s.minInterval = 20 * time.Millisecond
+	s.enqueue(&group{id: 1})
+	r := s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 2
+	start := time.Now()
+	more := s.gather(len(r))
+	if len(more) != 0 || time.Since(start) < s.minInterval {
+		t.Fatalf("gathered %v after %v: want nothing, after the interval", more, time.Since(start))
+	}
+	s.saved()
+	s.done(r, []bool{false})
+
+	s.enqueue(&group{id: 2})
+	r = s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 2
+	late := &group{id: 3}
+	s.enqueue(late) // arrives within the interval
+	if more := s.gather(len(r)); len(more) != 1 || more[0] != late {
+		t.Fatalf("gathered %v, want the group queued within the interval", more)
+	}
+	if more := s.gather(2); more != nil {
+		t.Fatalf("gathered %v after the interval", more)
+	}
+	s.saved()
+
+	s.enqueue(&group{id: 4})
+	r = s.tryNext()
+	s.lastSave, s.lastGroups = time.Now(), 1
+	s.enqueue(&group{id: 5})
+	if more := s.gather(len(r)); more != nil {
+		t.Fatalf("paced after a round of one group: gathered %v", more)
+	}
+}

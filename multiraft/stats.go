@@ -3,15 +3,17 @@ package multiraft
 import "sync/atomic"
 
 type hostStats struct {
-	rounds, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
-	itemsDropped, stepErrors, propsDropped         atomic.Uint64
-	quiesces, wakes, compactsRefused               atomic.Uint64
+	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
+	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
+	quiesces, wakes, compactsRefused, peersDown               atomic.Uint64
 }
 
 // Stats are a host's counters since it started.
 type Stats struct {
-	// Rounds is the number of worker rounds (each a batch of groups).
-	Rounds uint64
+	// Rounds is the number of worker rounds (each a batch of groups);
+	// GroupsRun counts the groups they processed, so GroupsRun/Rounds is
+	// the mean number of groups per round (per Storage.SaveBatch).
+	Rounds, GroupsRun uint64
 	// BatchesOut and ItemsOut count the batches sent (one per peer host
 	// per round) and the group messages they carried; Pings counts the
 	// liveness pings (empty batches).
@@ -27,6 +29,9 @@ type Stats struct {
 	Quiesces, Wakes uint64
 	// CompactsRefused counts Compact requests the worker dropped.
 	CompactsRefused uint64
+	// PeersDown counts the times a peer host was declared failed (silent
+	// for HostTimeoutTicks).
+	PeersDown uint64
 	// Groups and Awake are the numbers of groups, and of those ticking.
 	Groups, Awake int
 }
@@ -38,12 +43,12 @@ func (h *Host) Stats() Stats {
 	groups, awake := len(h.groups), len(h.awake)
 	h.mu.Unlock()
 	return Stats{
-		Rounds: s.rounds.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
+		Rounds: s.rounds.Load(), GroupsRun: s.groupsRun.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
 		Pings: s.pings.Load(), BatchesIn: s.batchesIn.Load(),
 		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
 		ProposalsDropped: s.propsDropped.Load(),
 		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),
-		CompactsRefused: s.compactsRefused.Load(),
-		Groups:          groups, Awake: awake,
+		CompactsRefused: s.compactsRefused.Load(), PeersDown: s.peersDown.Load(),
+		Groups: groups, Awake: awake,
 	}
 }

@@ -13,7 +13,9 @@ func (h *Host) Tick() {
 		h.mu.Unlock()
 		return
 	}
+	h.ticks.Add(1)
 	down := h.live.tick(h.cfg.HostTimeoutTicks)
+	h.stats.peersDown.Add(uint64(len(down)))
 	var ping []HostID
 	if h.live.clock%int64(h.cfg.PingTicks) == 0 {
 		ping = slices.Clone(h.live.ids)
@@ -25,15 +27,17 @@ func (h *Host) Tick() {
 		sleeping = h.quiescedLocked()
 	}
 	h.mu.Unlock()
-	for _, g := range awake {
-		g.push(func(in *inbox) { in.ticks++ })
-		h.sched.enqueue(g)
-	}
-	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
+	// Pings first: however many groups this tick schedules, the peers
+	// hear from this host on time.
 	for _, id := range ping {
 		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
 		h.stats.pings.Add(1)
 	}
+	for _, g := range awake {
+		g.push(addTick)
+	}
+	h.sched.enqueueAll(awake)
+	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
 }
 
 // quiescedLocked returns the quiesced groups, in creation order. h.mu held.
@@ -47,12 +51,14 @@ func (h *Host) quiescedLocked() []*group {
 	return out
 }
 
+func addTick(in *inbox) { in.ticks++ }
+
 // announce hands a liveness change to each of gs and schedules them.
 func (h *Host) announce(gs []*group, f func(in *inbox)) {
 	for _, g := range gs {
 		g.push(f)
-		h.sched.enqueue(g)
 	}
+	h.sched.enqueueAll(gs)
 }
 
 // Receive hands the host a batch that arrived from another host. Items for
@@ -78,12 +84,15 @@ func (h *Host) Receive(b Batch) {
 	h.announce(sleeping, func(in *inbox) { in.hostsUp = append(in.hostsUp, from) })
 	h.stats.batchesIn.Add(1)
 	for i, g := range targets {
-		it := b.Items[i]
+		it := &b.Items[i]
 		if g == nil || it.Msg.From != b.From || it.Msg.To != h.cfg.ID {
 			h.stats.itemsDropped.Add(1)
+			targets[i] = nil
 			continue
 		}
-		g.push(func(in *inbox) { in.items = append(in.items, it) })
-		h.sched.enqueue(g)
+		g.mu.Lock()
+		g.in.items = append(g.in.items, *it)
+		g.mu.Unlock()
 	}
+	h.sched.enqueueAll(targets)
 }

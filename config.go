@@ -45,15 +45,6 @@ type Config struct {
 	// Ready, which lowers commit latency and raises throughput.
 	AsyncStorageWrites bool
 
-	// LendMessages lets raft reuse the array behind Ready.Messages (without
-	// AsyncStorageWrites): the application may read it only until it takes
-	// the next Ready, so a sender that hands the slice itself to another
-	// goroutine must copy it first. A busy node then stops allocating its
-	// outbox for every Ready. Off by default, as in etcd/raft, where a
-	// Ready's Messages are the application's for good; raftkit's own hosts
-	// (multiraft) copy messages out while sending and turn it on.
-	LendMessages bool
-
 	// MaxSizePerMsg bounds the encoded size of the entries in one append
 	// message (one entry always fits, whatever its size). Small values make
 	// probing and lost messages cheap; large ones help throughput.

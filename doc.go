@@ -93,7 +93,7 @@ this order:
 The application owns what a Ready hands it: raft does not modify the Ready's
 entries, states and snapshot afterwards, so they may be kept, but they must
 not be modified either (entries may be shared with the Storage and with other
-messages). The one exception is opt-in: with Config.LendMessages (and without
+messages). The one exception is opt-in: with RawNode.LendMessages (and without
 AsyncStorageWrites) raft reuses the array behind Messages once the application
 takes the next Ready, so that a busy node does not allocate its outbox again
 for every Ready. Such an application sends the messages (or copies them, as a

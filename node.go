@@ -91,10 +91,11 @@ type Ready struct {
 	// with the outcome; until it does, the leader stops replicating to that
 	// follower.
 	//
-	// With Config.LendMessages (and without AsyncStorageWrites) the slice
-	// is lent: it may be read until the application takes the next Ready,
-	// after which raft reuses its array. A sender that works on after that
-	// copies the messages. Otherwise it is the application's for good.
+	// After RawNode.LendMessages (and without AsyncStorageWrites) the
+	// slice is lent: it may be read until the application takes the next
+	// Ready, after which raft reuses its array. A sender that works on
+	// after that copies the messages. Otherwise it is the application's
+	// for good (always, for Node).
 	Messages []pb.Message
 
 	// MustSync tells whether HardState and Entries must be written with an

@@ -68,6 +68,23 @@ func enqueue(q []pb.Message, m pb.Message, room int) []pb.Message {
 	return append(q, m)
 }
 
+// LendMessages lets raft reuse the array behind each Ready's Messages: the
+// application may read it only until it takes the next Ready (after
+// Advance), and a sender that hands the slice itself to another goroutine
+// must copy it first. A busy node then stops allocating its outbox for
+// every Ready. Without this call a Ready's Messages are the application's
+// for good, as in etcd/raft. Call it before the first Ready; it does
+// nothing with AsyncStorageWrites, whose messages are always handed out for
+// good. (A method rather than a Config field: Config's fields are etcd's,
+// and an extra one would break unkeyed literals and conversions.)
+func (rn *RawNode) LendMessages() {
+	if rn.async {
+		return
+	}
+	rn.lending = true
+	rn.raft.outboxRoom = outboxRoomLent
+}
+
 // lend records that out, the outbox of the Ready being accepted (synchronous
 // mode), is handed out, and gives raft an array to queue the next messages
 // in: the one lent with the previous Ready that had messages.

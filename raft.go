@@ -202,10 +202,7 @@ func newRaft(c *Config) *raft {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
-		outboxRoom:                  outboxRoomLent,
-	}
-	if c.AsyncStorageWrites || !c.LendMessages {
-		r.outboxRoom = outboxRoomAsync
+		outboxRoom:                  outboxRoomAsync,
 	}
 	r.fitLog(c)
 	r.restoreConfState(cs, r.log.last())

@@ -42,8 +42,8 @@ type RawNode struct {
 	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
-	// lending is Config.LendMessages without AsyncStorageWrites: the
-	// arrays behind Ready.Messages come back for reuse (see lend).
+	// lending: the arrays behind Ready.Messages come back for reuse (see
+	// LendMessages and lend).
 	lending bool
 }
 
@@ -62,8 +62,7 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err
 	}
-	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites,
-		lending: config.LendMessages && !config.AsyncStorageWrites}
+	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
 	// After recording the durable HardState, so that the first Ready
@@ -246,7 +245,7 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	if !rn.async {
 		rn.queuePendingAcks(rd)
 	}
-	// Unless they are lent (LendMessages, see lend), the messages are the
+	// Unless they are lent (see LendMessages and lend), the messages are the
 	// application's for good: the outbox goes on in the array's unused
 	// rest, which no Ready has seen (enqueue only writes past the length).
 	// With AsyncStorageWrites msgsAfterAppend went out too (as Responses);

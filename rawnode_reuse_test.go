@@ -10,7 +10,7 @@ import (
 // reuse in RawNode (proposal entries, outbox and unstable arrays): what a
 // Ready handed out must not change while raft goes on proposing, sending
 // and persisting, even when the application appends to the slices. By
-// default that holds for Messages too, as in etcd/raft; with LendMessages
+// default that holds for Messages too, as in etcd/raft; with RawNode.LendMessages
 // the array behind Messages is raft's again once the next Ready is taken,
 // so its messages must stay intact until then, through Advance and the
 // steps that follow it.
@@ -32,8 +32,10 @@ func readyContentsSurvive(t *testing.T, voters int, lend bool) {
 		t.Fatal(err)
 	}
 	cfg := rnConfig(1, s)
-	cfg.LendMessages = lend
 	rn := rnNew(t, cfg)
+	if lend {
+		rn.LendMessages()
+	}
 	rn.raft.becomeCandidate()
 	rn.raft.becomeLeader()
 	type kept struct {
@@ -134,8 +136,10 @@ func rnLeader(t *testing.T, lend bool, voters ...uint64) (*RawNode, *MemoryStora
 		t.Fatal(err)
 	}
 	cfg := rnConfig(1, s)
-	cfg.LendMessages = lend
 	rn := rnNew(t, cfg)
+	if lend {
+		rn.LendMessages()
+	}
 	rn.raft.becomeCandidate()
 	rn.raft.becomeLeader()
 	return rn, s
@@ -144,7 +148,7 @@ func rnLeader(t *testing.T, lend bool, voters ...uint64) (*RawNode, *MemoryStora
 // TestOutboxArraysAreReused checks the point of lending Messages: in steady
 // state a busy leader queues its messages in the arrays of earlier Readys
 // instead of allocating an outbox per Ready, so only two arrays ever serve.
-// Without LendMessages no array is handed out twice.
+// Without RawNode.LendMessages no array is handed out twice.
 func TestOutboxArraysAreReused(t *testing.T) {
 	for _, lend := range []bool{true, false} {
 		rn, s := rnLeader(t, lend, 1, 2, 3)

@@ -605,7 +605,7 @@ func TestRawNodeHasReadyEdges(t *testing.T) {
 }
 
 // The application may keep what a Ready hands it: later work must not write
-// into it. (With LendMessages the Messages must stay intact only until the
+// into it. (With RawNode.LendMessages the Messages must stay intact only until the
 // next Ready is taken; TestReadyContentsSurviveLaterWork covers both.)
 func TestRawNodeReadyOwnership(t *testing.T) {
 	s := rnStorage(t, 1, 1, 2)

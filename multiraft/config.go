@@ -194,9 +194,5 @@ func (h *Host) raftConfig(st raft.Storage, applied uint64) *raft.Config {
 		PreVote:         c.PreVote,
 		ReadOnlyOption:  c.ReadOnlyOption,
 		Logger:          c.RaftLogger,
-		// A round copies every message into its batches before the
-		// group's next Ready (see outbox.addMessages and finishRound), so
-		// raft may reuse the arrays behind Ready.Messages.
-		LendMessages: true,
 	}
 }

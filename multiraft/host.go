@@ -197,6 +197,12 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 	}
 	fresh := raft.IsEmptyHardState(hs) && last == 0 && len(cs.Voters) == 0
 	rn, err := raft.NewRawNode(h.raftConfig(st, cfg.Applied))
+	if err == nil {
+		// A round copies every message into its batches before the
+		// group's next Ready (see outbox.addMessages and finishRound), so
+		// raft may reuse the arrays behind Ready.Messages.
+		rn.LendMessages()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: group %d: %w", cfg.ID, err)
 	}

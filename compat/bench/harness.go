@@ -30,7 +30,7 @@ func (quiet) Panicf(f string, v ...interface{}) {
 // config is the configuration every benchmark node uses: generous flow
 // control, so that the window never throttles a batch of 256 proposals.
 func config(id uint64, s *MemoryStorage) *Config {
-	return withLibraryOptions(&Config{
+	return &Config{
 		ID:              id,
 		ElectionTick:    10,
 		HeartbeatTick:   1,
@@ -41,7 +41,7 @@ func config(id uint64, s *MemoryStorage) *Config {
 		MaxUncommittedEntriesSize: 0,
 		MaxCommittedSizePerReady:  math.MaxUint64,
 		Logger:                    quiet{},
-	})
+	}
 }
 
 // seededStorage returns a MemoryStorage holding a snapshot at index 1, term

@@ -75,7 +75,3 @@ func openDurable(string) func(i, n int) durableStore {
 		return &memStore{MemoryStorage: s}
 	}
 }
-
-// withLibraryOptions returns c: etcd/raft's Config has nothing beyond
-// what the harness sets (impl_raftkit.go's has).
-func withLibraryOptions(c *Config) *Config { return c }

@@ -34,9 +34,6 @@ const (
 	StateLeader = raft.StateLeader
 )
 
-// NewRawNode is raft.NewRawNode.
-func NewRawNode(c *Config) (*RawNode, error) { return raft.NewRawNode(c) }
-
 // NewMemoryStorage is raft.NewMemoryStorage.
 func NewMemoryStorage() *MemoryStorage { return raft.NewMemoryStorage() }
 
@@ -82,10 +79,13 @@ func openDurable(dir string) func(i, n int) durableStore {
 	}
 }
 
-// withLibraryOptions turns on what raftkit offers beyond etcd's Config and
-// the harness allows: LendMessages, since every rig copies a Ready's
-// messages into its inboxes before it takes the next Ready.
-func withLibraryOptions(c *Config) *Config {
-	c.LendMessages = true
-	return c
+// NewRawNode is raft.NewRawNode, with what raftkit offers beyond etcd and
+// the harness allows: RawNode.LendMessages, since every rig copies a
+// Ready's messages into its inboxes before it takes the next Ready.
+func NewRawNode(c *Config) (*RawNode, error) {
+	rn, err := raft.NewRawNode(c)
+	if err == nil {
+		rn.LendMessages()
+	}
+	return rn, err
 }

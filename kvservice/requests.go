@@ -46,6 +46,9 @@ var (
 	ErrNotCaughtUp = errors.New("learner has not caught up with the leader")
 	// ErrNotLeader: the request must be made to the leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrUnsupported: the operation is not available on this member,
+	// such as a membership change on a member hosting several shards.
+	ErrUnsupported = errors.New("not supported")
 	// ErrInvalid wraps request validation failures.
 	ErrInvalid = errors.New("invalid request")
 )
@@ -123,17 +126,23 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 		}
 		return outcome{}, err
 	}
+	return awaitOutcome(ctx, ch, s.m, forget)
+}
+
+// awaitOutcome waits for a proposal's outcome on ch until ctx ends, then
+// forgets the proposal and answers ErrTimeout (it may still apply).
+func awaitOutcome(ctx context.Context, ch <-chan outcome, m *metrics, forget func()) (outcome, error) {
 	select {
 	case out := <-ch:
 		if out.err != nil {
-			s.m.proposalsFailed.Inc()
+			m.proposalsFailed.Inc()
 		} else {
-			s.m.proposalsApplied.Inc()
+			m.proposalsApplied.Inc()
 		}
 		return out, out.err
 	case <-ctx.Done():
 		forget()
-		s.m.proposalsFailed.Inc()
+		m.proposalsFailed.Inc()
 		return outcome{}, ErrTimeout
 	}
 }
@@ -379,6 +388,10 @@ type Status struct {
 	Learners      []uint64 `json:"learners,omitempty"`
 	Members       []Member `json:"members"`
 	Keys          int      `json:"keys"`
+	// Shards is set by a member hosting shards (ShardedServer): each
+	// shard's view. Leader and Term are then shard 0's, and Commit,
+	// Applied and Keys sums over the shards.
+	Shards []ShardStatus `json:"shards,omitempty"`
 }
 
 // Status returns the member's current view.

@@ -97,6 +97,9 @@ type metaFile struct {
 	// written before the store existed has none: its state is imported
 	// from its WAL's snapshot and log on first start.
 	StateStore string `json:"state_store,omitempty"`
+	// Shards is the shard count of a member hosting shards
+	// (ShardedServer); 0 for a member of one raft group (Server).
+	Shards int `json:"shards,omitempty"`
 }
 
 // New opens (or creates) the node's data directory, starts raft, the
@@ -110,7 +113,10 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	legacy, err := checkMeta(cfg)
+	if cfg.Shards > 1 {
+		return nil, fmt.Errorf("kvservice: config: Shards %d: New serves one raft group; use NewSharded", cfg.Shards)
+	}
+	legacy, err := checkMeta(cfg, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +158,11 @@ func New(cfg Config) (*Server, error) {
 // checkMeta checks that Dir belongs to this member, creating the meta file
 // in a new directory, and reports whether the directory predates the
 // state store.
-func checkMeta(cfg Config) (legacy bool, err error) {
+func checkMeta(cfg Config, shards int) (legacy bool, err error) {
 	path := filepath.Join(cfg.Dir, "meta.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, writeMeta(path, metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion})
+		return false, writeMeta(path, metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion, Shards: shards})
 	}
 	if err != nil {
 		return false, err
@@ -169,6 +175,10 @@ func checkMeta(cfg Config) (legacy bool, err error) {
 		return false, fmt.Errorf("kvservice: %s belongs to member %d of cluster %x, not member %d of cluster %x",
 			cfg.Dir, m.ID, m.ClusterID, cfg.ID, cfg.ClusterID)
 	}
+	if m.Shards != shards {
+		return false, fmt.Errorf("%w: %s holds a member of %s, this one was started as a member of %s",
+			ErrShardCount, cfg.Dir, describeShards(m.Shards), describeShards(shards))
+	}
 	switch m.StateStore {
 	case storeLayoutVersion:
 		return false, nil
@@ -176,6 +186,14 @@ func checkMeta(cfg Config) (legacy bool, err error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("%w: %s says %q, this version reads %q", errStoreLayout, path, m.StateStore, storeLayoutVersion)
+}
+
+// describeShards names a member's kind by its meta file's shard count.
+func describeShards(n int) string {
+	if n == 0 {
+		return "one raft group (--shards 1)"
+	}
+	return fmt.Sprintf("%d shards (--shards %d)", n, n)
 }
 
 func writeMeta(path string, m metaFile) error {

@@ -1,0 +1,259 @@
+package kvservice
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/raftkit/raft"
+)
+
+// Put sets key to value in its shard once the write is applied.
+func (s *ShardedServer) Put(ctx context.Context, key, value string) (Result, error) {
+	return s.propose(ctx, command{Op: opPut, Key: key, Value: value})
+}
+
+// Delete removes key.
+func (s *ShardedServer) Delete(ctx context.Context, key string) (Result, error) {
+	return s.propose(ctx, command{Op: opDelete, Key: key})
+}
+
+// CompareAndSet sets key to value if its value is *expect (or, with a nil
+// expect, if it has none), within the key's shard.
+func (s *ShardedServer) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
+	return s.propose(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
+}
+
+func (s *ShardedServer) propose(ctx context.Context, c command) (Result, error) {
+	if c.Key == "" {
+		return Result{}, fmt.Errorf("%w: missing key", ErrInvalid)
+	}
+	i := ShardOf(c.Key, len(s.reps))
+	if err := s.checkServing(i); err != nil {
+		return Result{}, err
+	}
+	out, err := s.proposeTo(ctx, i, c)
+	return out.res, err
+}
+
+// proposeTo proposes c to shard i through this member's replica (raft
+// forwards it to the shard's leader) and waits for its outcome.
+func (s *ShardedServer) proposeTo(ctx context.Context, i int, c command) (outcome, error) {
+	c.Node, c.Req = s.cfg.ID, s.reqSeq.Add(1)
+	data, err := json.Marshal(c)
+	if err != nil {
+		return outcome{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	ch := make(chan outcome, 1)
+	s.mu.Lock()
+	s.proposals[c.Req] = shardWaiter{shard: i, ch: ch}
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.proposals, c.Req)
+		s.mu.Unlock()
+	}
+	s.m.proposals.Inc()
+	if err := s.host.Propose(s.reps[i].group(), data); err != nil {
+		forget()
+		s.m.proposalsFailed.Inc()
+		return outcome{}, ErrStopped
+	}
+	return awaitOutcome(ctx, ch, s.m, forget)
+}
+
+// checkServing refuses requests to shard i while the member is stopped,
+// has not confirmed its shard count, or knows no leader for the shard.
+func (s *ShardedServer) checkServing(i int) error {
+	select {
+	case <-s.donec:
+		return ErrStopped
+	case <-s.stopc:
+		return ErrStopped
+	default:
+	}
+	if !s.ready.Load() {
+		return fmt.Errorf("%w (this member has not yet confirmed its shard count with the cluster)", ErrNoLeader)
+	}
+	if s.reps[i].leader() == 0 {
+		return fmt.Errorf("%w (shard %d)", ErrNoLeader, i)
+	}
+	return nil
+}
+
+// Get returns the value of key from its shard; see Server.Get for the
+// two kinds of reads. A linearizable read asks the shard's leader for a
+// read index through the host.
+func (s *ShardedServer) Get(ctx context.Context, key string, serializable bool) (string, bool, error) {
+	if key == "" {
+		return "", false, fmt.Errorf("%w: missing key", ErrInvalid)
+	}
+	i := ShardOf(key, len(s.reps))
+	if serializable {
+		if !s.ready.Load() {
+			return "", false, s.checkServing(i)
+		}
+	} else if err := s.linearize(ctx, i); err != nil {
+		return "", false, err
+	}
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	if s.closed {
+		return "", false, ErrStopped
+	}
+	v, ok, err := s.reps[i].sh.get(key)
+	if err != nil {
+		s.lg.Error("reading the state store", zap.String("key", key), zap.Error(err))
+		return "", false, fmt.Errorf("kvservice: reading the state store: %w", err)
+	}
+	return v, ok, nil
+}
+
+// linearize returns once this member's replica of shard i applied
+// everything the shard committed before the call.
+func (s *ShardedServer) linearize(ctx context.Context, i int) error {
+	if err := s.checkServing(i); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.m.readIndexes.Inc()
+	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
+	ch := make(chan uint64, 1)
+	s.mu.Lock()
+	s.reads[string(rctx)] = shardReadWaiter{shard: i, ch: ch}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.reads, string(rctx))
+		s.mu.Unlock()
+	}()
+	var index uint64
+	if err := s.host.ReadIndex(s.reps[i].group(), rctx); err == nil {
+		select {
+		case index = <-ch: // 0: failed by a leader change
+		case <-ctx.Done():
+		case <-s.donec:
+			return ErrStopped
+		}
+	}
+	if index == 0 || s.reps[i].waitApplied(ctx, index, s.donec) != nil {
+		s.m.readsFailed.Inc()
+		return ErrReadTimeout
+	}
+	return nil
+}
+
+// Members returns the members, sorted by ID.
+func (s *ShardedServer) Members() []Member { return slices.Clone(s.members) }
+
+// errMembership is what membership changes answer with shards.
+func (s *ShardedServer) errMembership() error {
+	return fmt.Errorf("%w: membership changes with %d shards (each shard's group would need the change); "+
+		"create a new cluster with the members wanted", ErrUnsupported, len(s.reps))
+}
+
+// AddMember is not supported with shards: it returns ErrUnsupported.
+func (s *ShardedServer) AddMember(context.Context, Member) ([]Member, error) {
+	return nil, s.errMembership()
+}
+
+// RemoveMember is not supported with shards: it returns ErrUnsupported.
+func (s *ShardedServer) RemoveMember(context.Context, uint64) ([]Member, error) {
+	return nil, s.errMembership()
+}
+
+// PromoteMember is not supported with shards: it returns ErrUnsupported.
+func (s *ShardedServer) PromoteMember(context.Context, uint64) ([]Member, error) {
+	return nil, s.errMembership()
+}
+
+// TransferLeader is not supported with shards (the member places each
+// shard's leader itself): it returns ErrUnsupported.
+func (s *ShardedServer) TransferLeader(context.Context, uint64) error {
+	return fmt.Errorf("%w: moving leaders with shards (shard i's leader is placed on the i-th member)", ErrUnsupported)
+}
+
+// ShardStatus is one shard's state on a member, in Status.Shards.
+type ShardStatus struct {
+	ID       int    `json:"id"`
+	State    string `json:"state"`
+	Leader   uint64 `json:"leader"`
+	Term     uint64 `json:"term"`
+	Commit   uint64 `json:"commit"`
+	Applied  uint64 `json:"applied"`
+	Keys     int    `json:"keys"`
+	Quiesced bool   `json:"quiesced,omitempty"`
+}
+
+// Status returns the member's view: every shard in Shards; Leader and Term
+// are shard 0's, Commit, Applied and Keys the sums over the shards.
+func (s *ShardedServer) Status() Status {
+	st := Status{ID: s.cfg.ID, ClusterID: fmt.Sprintf("%x", s.cfg.ClusterID), State: "Sharded",
+		Members: s.Members(), Shards: make([]ShardStatus, len(s.reps))}
+	for _, m := range s.members {
+		st.Voters = append(st.Voters, m.ID)
+	}
+	for i, r := range s.reps {
+		gs, _ := s.host.Status(r.group())
+		applied, keys := r.progress()
+		st.Shards[i] = ShardStatus{ID: i, State: gs.RaftState.String(), Leader: gs.Lead, Term: gs.Term,
+			Commit: gs.Commit, Applied: applied, Keys: int(keys), Quiesced: gs.Quiesced}
+		st.Commit += gs.Commit
+		st.Applied += applied
+		st.Keys += int(keys)
+	}
+	st.Leader, st.Term = st.Shards[0].Leader, st.Shards[0].Term
+	return st
+}
+
+// watchLeaders notes every shard's leader: a change fails the proposals
+// and reads in flight in that shard (their leader may have lost them, so
+// their outcome is unknown, as Server does). With place, a shard this
+// member leads but should not moves to its preferred member, if that one
+// is up.
+func (s *ShardedServer) watchLeaders(place bool) {
+	for i, r := range s.reps {
+		gs, err := s.host.Status(r.group())
+		if err != nil {
+			continue
+		}
+		if old := r.setLead(gs.Lead); old != gs.Lead {
+			if gs.Lead != 0 {
+				s.m.leaderChanges.Inc()
+			}
+			if old != 0 {
+				s.failShard(i)
+			}
+		}
+		if place && gs.RaftState == raft.StateLeader {
+			if p := s.preferred(i); p != s.cfg.ID && s.host.PeerAlive(p) {
+				_ = s.host.TransferLeader(r.group(), p)
+			}
+		}
+	}
+}
+
+// failShard answers shard i's proposals and reads in flight.
+func (s *ShardedServer) failShard(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, w := range s.proposals {
+		if w.shard == i {
+			w.ch <- outcome{err: ErrLeaderChanged}
+			delete(s.proposals, id)
+		}
+	}
+	for k, w := range s.reads {
+		if w.shard == i {
+			w.ch <- 0
+			delete(s.reads, k)
+		}
+	}
+}

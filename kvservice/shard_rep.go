@@ -17,6 +17,9 @@ type shardRep struct {
 	// cfg is owned by the host's worker holding the shard's group (Apply
 	// and Restore), and by createShards before the group exists.
 	cfg shardConfig
+	// inStore says the store has the shard's meta keys (all three); the
+	// first batch of a new shard writes the configuration too.
+	inStore bool
 
 	mu sync.Mutex
 	// Guarded by mu. Invariant: the store holds the shard as of applied,
@@ -49,6 +52,7 @@ func (r *shardRep) load() error {
 	if err != nil {
 		return err
 	}
+	r.inStore = true
 	members := r.cfg.Members
 	r.cfg = meta.cfg
 	if r.cfg.Members == nil {

@@ -223,7 +223,8 @@ func (s *ShardedServer) createShards() error {
 // it is behind (a snapshot received from a leader whose install a crash
 // cut short), and returns the applied index to restart raft with: the
 // store's, but never past the WAL's commit index (the store is not synced
-// with the WAL; entries raft hands again are skipped by their index).
+// with the WAL; entries raft hands again are skipped by their index), and
+// 0 while the WAL has no snapshot (see maybeSnapshot).
 func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 	v, err := s.w.Group(uint64(r.group()))
 	if err != nil {
@@ -243,6 +244,11 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 		if err := s.restoreShard(r, snap); err != nil {
 			return 0, err
 		}
+	}
+	if snap.Metadata.Index == 0 {
+		// No snapshot: the configuration is in the log's first
+		// entries, which raft must apply again (the store skips them).
+		return 0, nil
 	}
 	applied, _ := r.progress()
 	return max(snap.Metadata.Index, min(applied, hs.Commit)), nil

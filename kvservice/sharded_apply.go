@@ -87,7 +87,7 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 	ab := r.sh.newApplyBatch(keys)
 	defer ab.close()
 	var answers []reqAnswer
-	cfgChanged := false
+	cfgChanged, confChanged := false, false
 	for _, e := range ents {
 		if e.Index <= applied {
 			continue
@@ -95,7 +95,11 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 		applied = e.Index
 		s.m.entriesCommitted.Inc()
 		// Configuration changes are the host's (it applied them to
-		// raft); membership is fixed, so the shard records nothing.
+		// raft); membership is fixed, so the shard records nothing but
+		// a snapshot after them (see maybeSnapshot).
+		if e.Type != raftpb.EntryNormal {
+			confChanged = true
+		}
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
 		}
@@ -121,15 +125,16 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 		}
 	}
 	var cfg *shardConfig
-	if cfgChanged {
+	if cfgChanged || !r.inStore {
 		cfg = &r.cfg
 	}
 	if err := ab.commit(applied, cfg); err != nil {
 		return fmt.Errorf("writing to the state store: %w", err)
 	}
+	r.inStore = true
 	r.setApplied(applied, ab.keys, false)
 	s.answer(answers)
-	return s.maybeSnapshot(r)
+	return s.maybeSnapshot(r, confChanged)
 }
 
 // answer hands proposals their outcomes.
@@ -164,7 +169,7 @@ func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("kvservice: shard %d: installing the snapshot at %d: %w", r.idx, index, err)
 	}
-	r.cfg = hdr.Config
+	r.cfg, r.inStore = hdr.Config, true
 	r.setApplied(index, hdr.Keys, true)
 	s.m.snapshotsApplied.Inc()
 	s.lg.Info("installed a shard snapshot", zap.Int("shard", r.idx), zap.Uint64("index", index), zap.Uint64("keys", hdr.Keys))
@@ -176,10 +181,16 @@ func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 // the worker holding the shard, so nothing changes the shard meanwhile.
 // A shard whose snapshot would not fit a peer frame keeps its log (see
 // errSnapshotTooLarge).
-func (s *ShardedServer) maybeSnapshot(r *shardRep) error {
+//
+// force (a configuration change was applied: the bootstrap's) snapshots at
+// once: raft restarts with the configuration of the WAL's snapshot, and
+// replays no entry below the applied index it is given, so without a
+// snapshot after the bootstrap a restarted replica would have no members
+// (recoverShard replays the whole log while there is no snapshot).
+func (s *ShardedServer) maybeSnapshot(r *shardRep, force bool) error {
 	r.mu.Lock()
 	applied, keys, last := r.applied, r.keys, r.snapIndex
-	if applied-last < s.cfg.SnapshotCount {
+	if applied-last < s.cfg.SnapshotCount && !force {
 		r.mu.Unlock()
 		return nil
 	}

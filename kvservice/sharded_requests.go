@@ -193,7 +193,8 @@ type ShardStatus struct {
 }
 
 // Status returns the member's view: every shard in Shards; Leader and Term
-// are shard 0's, Commit, Applied and Keys the sums over the shards.
+// are shard 0's (Leader 0 until the member serves, see hello.go), Commit,
+// Applied and Keys the sums over the shards.
 func (s *ShardedServer) Status() Status {
 	st := Status{ID: s.cfg.ID, ClusterID: fmt.Sprintf("%x", s.cfg.ClusterID), State: "Sharded",
 		Members: s.Members(), Shards: make([]ShardStatus, len(s.reps))}
@@ -210,6 +211,9 @@ func (s *ShardedServer) Status() Status {
 		st.Keys += int(keys)
 	}
 	st.Leader, st.Term = st.Shards[0].Leader, st.Shards[0].Term
+	if !s.ready.Load() {
+		st.Leader = 0 // serving nothing yet: as good as no leader
+	}
 	return st
 }
 

@@ -38,9 +38,10 @@ func (r loadResult) String() string {
 }
 
 // runLoadOn has clients goroutines PUT distinct keys with values of
-// valueSize bytes through addr for d, and measures each write from request
-// to acknowledgement (committed on a quorum's disks and applied).
-func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.Duration) loadResult {
+// valueSize bytes for d, client g through addrs[g mod len(addrs)], and
+// measures each write from request to acknowledgement (committed on a
+// quorum's disks and applied).
+func runLoadOn(ctx context.Context, addrs []string, clients, valueSize int, d time.Duration) loadResult {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	cl := kvservice.Client{HTTP: hc}
 	value := strings.Repeat("x", valueSize)
@@ -60,7 +61,7 @@ func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.
 			bad := 0
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t := time.Now()
-				err := cl.Put(ctx, addr, fmt.Sprintf("load/%d/%d", g, i), value)
+				err := cl.Put(ctx, addrs[g%len(addrs)], fmt.Sprintf("load/%d/%d", g, i), value)
 				if err != nil {
 					if ctx.Err() == nil { // not a write cut short by Ctrl-C
 						bad++
@@ -92,12 +93,12 @@ func runLoad(args []string) error {
 	clients := fs.Int("clients", 16, "concurrent clients")
 	valueSize := fs.Int("value-size", 128, "bytes per value")
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
-	shards := fs.Int("shards", 1, "raft groups the key space is split into (only 1 until raftkv runs several groups per member)")
+	shards := fs.Int("shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *shards != 1 {
-		return fmt.Errorf("load: --shards %d: this raftkv serves the whole key space from one raft group; only --shards 1 is supported", *shards)
+	if *shards < 1 {
+		return fmt.Errorf("load: --shards %d: want at least 1", *shards)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "raftkv-load-")
@@ -112,13 +113,25 @@ func runLoad(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopWithParentUnderGoRun()
-	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize})
+	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize, shards: *shards})
 	if err != nil {
 		return err
 	}
 	defer c.stopAll()
-	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
-		lead, *clients, *valueSize, *d)
+	// One group: every write through its leader. Shards: the leaders are
+	// spread, so the clients are too.
+	addrs := []string{c.member(lead).HTTPAddr}
+	if *shards > 1 {
+		addrs = addrs[:0]
+		for _, id := range c.ids() {
+			addrs = append(addrs, c.member(id).HTTPAddr)
+		}
+		say("writing through every member (%d shards, leaders spread) with %d clients, %d-byte values, fsync on, for %v",
+			*shards, *clients, *valueSize, *d)
+	} else {
+		say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
+			lead, *clients, *valueSize, *d)
+	}
 	// The members' costs are read on a context of their own: a Ctrl-C
 	// while reading them still ends the run with its summary.
 	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -127,7 +140,7 @@ func runLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	r := runLoadOn(ctx, c.member(lead).HTTPAddr, *clients, *valueSize, *d)
+	r := runLoadOn(ctx, addrs, *clients, *valueSize, *d)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
 		return nil

@@ -64,20 +64,27 @@ type Result struct {
 	Succeeded bool
 }
 
+// writes gives a member Put, Delete and CompareAndSet over its way of
+// proposing a command and waiting for its outcome.
+type writes struct {
+	propose func(ctx context.Context, c command) (Result, error)
+}
+
 // Put sets key to value once the write is committed and applied.
-func (s *Server) Put(ctx context.Context, key, value string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opPut, Key: key, Value: value})
+func (w writes) Put(ctx context.Context, key, value string) (Result, error) {
+	return w.propose(ctx, command{Op: opPut, Key: key, Value: value})
 }
 
 // Delete removes key.
-func (s *Server) Delete(ctx context.Context, key string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opDelete, Key: key})
+func (w writes) Delete(ctx context.Context, key string) (Result, error) {
+	return w.propose(ctx, command{Op: opDelete, Key: key})
 }
 
 // CompareAndSet sets key to value if its current value is *expect, or, with
-// a nil expect, if it has no value. Result.Succeeded says which.
-func (s *Server) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
+// a nil expect, if it has no value (within the key's shard, on a sharded
+// member). Result.Succeeded says which.
+func (w writes) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
+	return w.propose(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
 }
 
 func (s *Server) proposeCommand(ctx context.Context, c command) (Result, error) {

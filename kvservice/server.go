@@ -2,12 +2,9 @@ package kvservice
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,9 +33,9 @@ type Server struct {
 	shard   shard       // this group's part of store
 	node    raft.Node
 	tr      *transport.Transport
-	httpLn  net.Listener
-	httpSrv *http.Server
-	m       *metrics
+	httpFront
+	m *metrics
+	writes
 
 	reqSeq atomic.Uint64 // source of proposal and read IDs
 
@@ -70,11 +67,7 @@ type Server struct {
 	confMu    sync.Mutex  // one membership change at a time from this node
 	promoting atomic.Bool // a learner promotion is in flight
 
-	stopc    chan struct{}
-	donec    chan struct{}
-	stopOnce sync.Once
-	errMu    sync.Mutex
-	err      error // why the loop stopped, if not asked to
+	lifecycle
 }
 
 type outcome struct {
@@ -126,9 +119,9 @@ func New(cfg Config) (*Server, error) {
 		m:         newMetrics(),
 		proposals: map[uint64]chan outcome{},
 		reads:     map[string]chan uint64{},
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
+		lifecycle: newLifecycle(),
 	}
+	s.writes = writes{propose: s.proposeCommand}
 	s.m.reg.MustRegister(stateCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
 	if err := s.openStorage(legacy); err != nil {
@@ -435,24 +428,12 @@ func (s *Server) start() error {
 			s.addPeer(m)
 		}
 	}
-	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
+	if err := s.serveHTTP(&s.cfg, s.Handler(), s.lg); err != nil {
 		tr.Close()
 		s.node.Stop()
 		return err
 	}
-	if s.cfg.HTTPTLS != nil {
-		ln = tls.NewListener(ln, s.cfg.HTTPTLS)
-	}
-	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: zap.NewStdLog(s.lg.Named("http"))}
-	go func() {
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.lg.Error("http server stopped", zap.Error(err))
-		}
-	}()
-	s.lg.Info("serving", zap.String("http", ln.Addr().String()), zap.String("peer", tr.Addr().String()))
+	s.lg.Info("serving", zap.String("http", s.HTTPAddr()), zap.String("peer", tr.Addr().String()))
 	return nil
 }
 
@@ -487,42 +468,11 @@ func (s *Server) addPeer(m Member) {
 	}
 }
 
-// HTTPAddr returns the address the client API listens on.
-func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
-
 // PeerAddr returns the address the raft transport listens on.
 func (s *Server) PeerAddr() string { return s.tr.Addr().String() }
 
 // ID returns the member's raft ID.
 func (s *Server) ID() uint64 { return s.cfg.ID }
-
-// Done is closed when the server has stopped: after Stop, after this member
-// applied its own removal from the cluster, or after a storage failure (see
-// Err).
-func (s *Server) Done() <-chan struct{} { return s.donec }
-
-// Err returns why the server stopped on its own: a storage failure, or
-// ErrRemoved. It is nil while running and after Stop.
-func (s *Server) Err() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
-
-// Stop stops the server and waits until its data is closed. Requests in
-// flight are answered with ErrStopped. Stopping twice is harmless.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() { close(s.stopc) })
-	<-s.donec
-}
-
-func (s *Server) setErr(err error) {
-	s.errMu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.errMu.Unlock()
-}
 
 // shutdown releases everything, in the order that lets each part finish:
 // waiters are answered, the HTTP server stops taking requests, the
@@ -534,10 +484,7 @@ func (s *Server) shutdown() {
 		delete(s.proposals, id)
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = s.httpSrv.Shutdown(ctx)
-	cancel()
-	_ = s.httpSrv.Close()
+	s.stopHTTP()
 	_ = s.tr.Close()
 	s.node.Stop()
 	s.closeStorage()

@@ -93,15 +93,7 @@ func (r *shardRep) setApplied(applied, keys uint64, snapshot bool) {
 	if snapshot {
 		r.snapIndex = applied
 	}
-	kept := r.waiters[:0]
-	for _, w := range r.waiters {
-		if w.index <= r.applied {
-			close(w.ch)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	r.waiters = kept
+	r.waiters = releaseApplied(r.waiters, r.applied)
 }
 
 // waitApplied returns once the shard applied index, or fails with the

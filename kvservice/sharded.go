@@ -1,11 +1,8 @@
 package kvservice
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,9 +44,10 @@ import (
 // changes (AddMember, RemoveMember, PromoteMember, Join) and TransferLeader.
 // See ShardedServer's documentation in README.md for the snapshot bound.
 type ShardedServer struct {
-	cfg     Config
-	lg      *zap.Logger
-	m       *metrics
+	cfg Config
+	lg  *zap.Logger
+	m   *metrics
+	writes
 	members []Member // sorted by ID; fixed (no membership changes)
 
 	w     *shared.WAL
@@ -58,8 +56,7 @@ type ShardedServer struct {
 	host  *multiraft.Host
 	reps  []*shardRep // by shard index; group = index + 1
 
-	httpLn  net.Listener
-	httpSrv *http.Server
+	httpFront
 
 	reqSeq atomic.Uint64
 	// ready is set once this member's shard count was checked against
@@ -72,11 +69,7 @@ type ShardedServer struct {
 	dataMu    sync.RWMutex               // readers vs snapshot installs and close
 	closed    bool                       // store closed; guarded by dataMu
 
-	stopc    chan struct{}
-	donec    chan struct{}
-	stopOnce sync.Once
-	errMu    sync.Mutex
-	err      error
+	lifecycle
 }
 
 // shardWaiter is a proposal waiting for its outcome.
@@ -117,11 +110,12 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	}
 	s := &ShardedServer{cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)), m: newMetrics(),
 		members: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
-		reads: map[string]shardReadWaiter{}, stopc: make(chan struct{}), donec: make(chan struct{})}
+		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle()}
 	slices.SortFunc(s.members, func(a, b Member) int { return int64cmp(a.ID, b.ID) })
 	if !slices.ContainsFunc(s.members, func(m Member) bool { return m.ID == cfg.ID }) {
 		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster", cfg.ID)
 	}
+	s.writes = writes{propose: s.propose}
 	s.m.reg.MustRegister(shardCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
 	if err := s.open(); err != nil {
@@ -269,22 +263,10 @@ func (s *ShardedServer) shardConfig() shardConfig {
 func (s *ShardedServer) preferred(i int) uint64 { return s.members[i%len(s.members)].ID }
 
 func (s *ShardedServer) serveHTTP() error {
-	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
+	if err := s.httpFront.serveHTTP(&s.cfg, s.Handler(), s.lg); err != nil {
 		return err
 	}
-	if s.cfg.HTTPTLS != nil {
-		ln = tls.NewListener(ln, s.cfg.HTTPTLS)
-	}
-	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: zap.NewStdLog(s.lg.Named("http"))}
-	go func() {
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.lg.Error("http server stopped", zap.Error(err))
-		}
-	}()
-	s.lg.Info("serving", zap.String("http", ln.Addr().String()), zap.String("peer", s.nt.Addr().String()),
+	s.lg.Info("serving", zap.String("http", s.HTTPAddr()), zap.String("peer", s.nt.Addr().String()),
 		zap.Int("shards", s.cfg.Shards))
 	return nil
 }
@@ -292,44 +274,19 @@ func (s *ShardedServer) serveHTTP() error {
 // Handler returns the HTTP API, the same as Server.Handler's.
 func (s *ShardedServer) Handler() http.Handler { return newAPI(s, &s.cfg, s.m).handler() }
 
-// HTTPAddr returns the address the client API listens on.
-func (s *ShardedServer) HTTPAddr() string { return s.httpLn.Addr().String() }
-
 // PeerAddr returns the address the peer transport listens on.
 func (s *ShardedServer) PeerAddr() string { return s.nt.Addr().String() }
 
 // ID returns the member's ID.
 func (s *ShardedServer) ID() uint64 { return s.cfg.ID }
 
-// Done is closed when the server has stopped: after Stop, or after a
-// failure (see Err).
-func (s *ShardedServer) Done() <-chan struct{} { return s.donec }
-
-// Err returns why the server stopped on its own (a storage failure,
-// ErrShardCount), or nil.
-func (s *ShardedServer) Err() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
-
-// Stop stops the server and waits until its data is closed. Stopping twice
-// is harmless.
-func (s *ShardedServer) Stop() {
-	s.stopOnce.Do(func() { close(s.stopc) })
-	<-s.donec
-}
-
 // fail records err and stops the server (asynchronously: it may be called
 // from the host's workers, which stopping waits for).
 func (s *ShardedServer) fail(err error) {
-	s.errMu.Lock()
-	if s.err == nil {
-		s.err = err
+	if s.setErr(err) {
 		s.lg.Error("stopping", zap.Error(err))
 	}
-	s.errMu.Unlock()
-	s.stopOnce.Do(func() { close(s.stopc) })
+	s.askStop()
 }
 
 // run watches the shards every tick (leaders, placement, host failures)
@@ -363,10 +320,7 @@ func (s *ShardedServer) shutdown() {
 		delete(s.proposals, id)
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = s.httpSrv.Shutdown(ctx)
-	cancel()
-	_ = s.httpSrv.Close()
+	s.stopHTTP()
 	s.closeAll()
 	s.lg.Info("stopped")
 }

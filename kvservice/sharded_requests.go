@@ -12,22 +12,6 @@ import (
 	"github.com/raftkit/raft"
 )
 
-// Put sets key to value in its shard once the write is applied.
-func (s *ShardedServer) Put(ctx context.Context, key, value string) (Result, error) {
-	return s.propose(ctx, command{Op: opPut, Key: key, Value: value})
-}
-
-// Delete removes key.
-func (s *ShardedServer) Delete(ctx context.Context, key string) (Result, error) {
-	return s.propose(ctx, command{Op: opDelete, Key: key})
-}
-
-// CompareAndSet sets key to value if its value is *expect (or, with a nil
-// expect, if it has none), within the key's shard.
-func (s *ShardedServer) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
-	return s.propose(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
-}
-
 func (s *ShardedServer) propose(ctx context.Context, c command) (Result, error) {
 	if c.Key == "" {
 		return Result{}, fmt.Errorf("%w: missing key", ErrInvalid)

@@ -203,9 +203,9 @@ func (s *ShardedServer) Status() Status {
 
 // watchLeaders notes every shard's leader: a change fails the proposals
 // and reads in flight in that shard (their leader may have lost them, so
-// their outcome is unknown, as Server does). With place, a shard this
-// member leads but should not moves to its preferred member, if that one
-// is up.
+// their outcome is unknown, as Server does). A leaderless shard's
+// preferred member campaigns; with place, a shard this member leads but
+// should not moves to its preferred member, if that one is up.
 func (s *ShardedServer) watchLeaders(place bool) {
 	for i, r := range s.reps {
 		gs, err := s.host.Status(r.group())
@@ -220,10 +220,15 @@ func (s *ShardedServer) watchLeaders(place bool) {
 				s.failShard(i)
 			}
 		}
-		if place && gs.RaftState == raft.StateLeader {
-			if p := s.preferred(i); p != s.cfg.ID && s.host.PeerAlive(p) {
-				_ = s.host.TransferLeader(r.group(), p)
-			}
+		preferred := s.preferred(i) == s.cfg.ID
+		switch {
+		case gs.Lead == 0 && preferred && gs.RaftState == raft.StateFollower:
+			// A leaderless shard: its preferred member stands first
+			// (the campaign at creation may have found its peers
+			// without the group yet).
+			_ = s.host.Campaign(r.group())
+		case place && gs.RaftState == raft.StateLeader && !preferred && s.host.PeerAlive(s.preferred(i)):
+			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}
 	}
 }

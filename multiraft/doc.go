@@ -92,9 +92,13 @@ tolerates. The three mechanisms that read that clock:
     election message wakes whoever receives it.
   - CheckQuorum. A quiesced leader does not check its quorum; it
     commits nothing while quiesced, and it cannot commit anything after
-    waking without a quorum. A woken leader's first ticks run the check
-    again (see leases), so a leader cut off while quiesced steps down
-    within an election timeout of waking.
+    waking without a quorum. A woken leader's clock resumes where it
+    stopped, and its first check counts the acknowledgements of the
+    quiescing heartbeat, so a leader cut off while quiesced steps down
+    within two election timeouts of waking (one with lease reads, whose
+    wake-up ages the clock: see leases). Checking at once on waking would
+    clear those acknowledgements and make the next check come before the
+    followers could answer the wake-up: healthy leaders stepped down.
   - Lease reads (ReadOnlyLeaseBased). raft reckons a leader's lease in
     its own ticks since a quorum acknowledged a heartbeat. A quiesced
     leader's clock is frozen, so its lease would look fresh forever,

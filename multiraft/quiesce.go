@@ -96,19 +96,27 @@ func (h *Host) answerQuiesce(g *group, in *inbox, q *raftpb.Message, out *outbox
 	}
 }
 
-// wake ends g's quiescence. A leader first ages its clock by ElectionTick
-// ticks: its lease (which it reckons in its own ticks, frozen while
-// quiesced) is over, the same ticks send heartbeats that wake its
-// followers, and CheckQuorum runs. A follower asks its leader to wake, so
-// that a member woken by a message from elsewhere (a candidate, a restarted
-// peer) brings the leader's heartbeats back before its election timer
-// runs out.
+// wake ends g's quiescence. A leader first ticks, which sends heartbeats
+// that wake its followers. With lease reads it ages its clock by
+// ElectionTick ticks: its lease (which it reckons in its own ticks, frozen
+// while quiesced) is over, and CheckQuorum runs. Otherwise one tick: the
+// ageing would run CheckQuorum on the acknowledgements of the quiescing
+// heartbeat and clear them, so that the next check came within a tick or
+// two of the wake-up, before the followers could answer, and the leader
+// stepped down (TestWokenLeaderKeepsLeadershipWhileAnswersArrive). A
+// follower asks its leader to wake, so that a member woken by a message
+// from elsewhere (a candidate, a restarted peer) brings the leader's
+// heartbeats back before its election timer runs out.
 func (h *Host) wake(g *group, out *outbox) {
 	h.setQuiesced(g, false)
 	g.idleTicks = 0
 	bs := g.rn.BasicStatus()
 	if bs.RaftState == raft.StateLeader {
-		for i := 0; i < h.cfg.ElectionTick; i++ {
+		ticks := 1
+		if h.cfg.ReadOnlyOption == raft.ReadOnlyLeaseBased {
+			ticks = h.cfg.ElectionTick
+		}
+		for i := 0; i < ticks; i++ {
 			g.rn.Tick()
 		}
 		return

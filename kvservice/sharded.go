@@ -167,13 +167,7 @@ func (s *ShardedServer) open() error {
 	s.host, err = multiraft.New(multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: walstore.New(w),
 		Transport: s.nt, App: shardApp{s}, Workers: 2, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: 1, CheckQuorum: true, PreVote: true,
-		// A shard quiesces after two election timeouts without work, not
-		// the host's default of three ticks: under load, shards wait a
-		// few ticks between writes, and each wake-up costs (a woken
-		// leader runs CheckQuorum at once and may step down before its
-		// followers answer; see the report on multiraft's wake).
-		QuiesceAfterTicks: 2 * s.cfg.ElectionTicks,
-		Logger:            s.lg.Named("host")})
+		Logger: s.lg.Named("host")})
 	if err != nil {
 		return err
 	}

@@ -186,7 +186,8 @@ func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (fu
 	return func(key string) string { return addrs[kvservice.ShardOf(key, len(addrs))] }, nil
 }
 
-// waitSpread waits, at most d, until every member sees every shard led by
+// waitSpread waits, at most d, until every member serves and sees every
+// shard led by
 // its preferred member (shard i by the i-th member, mod their count), so
 // that the run measures the steady state rather than leaders moving.
 func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
@@ -203,13 +204,14 @@ func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
 }
 
 // misplacedLeaders counts the shards some member sees led by another than
-// their preferred member (or cannot tell: -1 when a member does not answer).
+// their preferred member, or returns -1 when a member does not answer or
+// does not serve yet.
 func (c *procCluster) misplacedLeaders(ctx context.Context) int {
 	ids := c.ids()
 	n := 0
 	for _, id := range ids {
 		st, err := c.client.Status(ctx, c.member(id).HTTPAddr)
-		if err != nil {
+		if err != nil || st.Leader == 0 { // not serving yet (see kvservice's hello.go)
 			return -1
 		}
 		for i, sh := range st.Shards {

@@ -187,9 +187,9 @@ func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (fu
 }
 
 // waitSpread waits, at most d, until every member serves and sees every
-// shard led by
-// its preferred member (shard i by the i-th member, mod their count), so
-// that the run measures the steady state rather than leaders moving.
+// shard led by its preferred member (shard i by the i-th member, mod their
+// count), so that the run measures the steady state rather than leaders
+// moving.
 func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
 	deadline := time.Now().Add(d)
 	misplaced := -1

@@ -18,7 +18,9 @@ import (
 // the cluster's count in shard 0's configuration (in the store, and in its
 // snapshots); a later hello with another count is refused, on every member
 // alike, and the member that proposed it stops with ErrShardCount. A
-// member serves no request before its own hello was accepted.
+// member serves no request before its own hello was accepted, or, on a
+// restart, before it found the cluster's count, equal to its own, in its
+// store (so that it serves at once, even before it reaches a leader).
 
 // ErrShardCount: the member was started with another shard count than the
 // cluster's.

@@ -210,7 +210,7 @@ func (s *ShardedServer) createShards() error {
 		}
 	}
 	s.lg.Info("shards started", zap.Int("shards", len(s.reps)), zap.Int("members", len(s.members)))
-	return nil
+	return s.checkRecordedCount()
 }
 
 // recoverShard brings a restarting shard's store up to its WAL snapshot if
@@ -246,6 +246,20 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 	}
 	applied, _ := r.progress()
 	return max(snap.Metadata.Index, min(applied, hs.Commit)), nil
+}
+
+// checkRecordedCount compares the shard count shard 0 recorded in this
+// member's store (once a hello was applied here) with this member's: equal,
+// the member serves at once, with nothing to confirm (a restart).
+func (s *ShardedServer) checkRecordedCount() error {
+	switch n := s.reps[0].cfg.Shards; {
+	case n == s.cfg.Shards:
+		s.ready.Store(true)
+	case n != 0:
+		return fmt.Errorf("%w: the cluster runs %d shards (recorded in %s), this member was started with %d",
+			ErrShardCount, n, s.cfg.Dir, s.cfg.Shards)
+	}
+	return nil
 }
 
 // shardConfig is the configuration every shard records: the members, and
@@ -294,7 +308,9 @@ func (s *ShardedServer) fail(err error) {
 func (s *ShardedServer) run() {
 	defer close(s.donec)
 	defer s.shutdown()
-	go s.sayHello()
+	if !s.ready.Load() {
+		go s.sayHello()
+	}
 	t := time.NewTicker(s.cfg.TickInterval)
 	defer t.Stop()
 	for ticks := 1; ; ticks++ {

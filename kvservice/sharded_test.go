@@ -190,6 +190,14 @@ func TestShardedCluster(t *testing.T) {
 		keys[k] = v
 	}
 	c.checkKeys(2, keys)
+	// Each key is in the shard ShardOf names, and only there.
+	for k := range keys {
+		for i, r := range c.srv[2].reps {
+			if _, found, err := r.sh.get(k); err != nil || found != (i == ShardOf(k, 4)) {
+				t.Fatalf("key %s in shard %d: found %v (%v); ShardOf says %d", k, i, found, err, ShardOf(k, 4))
+			}
+		}
+	}
 	s := c.srv[3]
 	v := "v7"
 	if res, err := s.CompareAndSet(context.Background(), "k07", &v, "w7"); err != nil || !res.Succeeded {
@@ -267,6 +275,9 @@ func TestShardedRestart(t *testing.T) {
 		keys[k] = "y"
 	}
 	c.start(3)
+	if !c.srv[3].ready.Load() {
+		t.Error("a restarted member waits to confirm the shard count its store already holds")
+	}
 	c.waitSettled()
 	c.waitConverged()
 	c.checkKeys(3, keys)

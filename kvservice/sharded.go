@@ -167,12 +167,24 @@ func (s *ShardedServer) open() error {
 	s.host, err = multiraft.New(multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: walstore.New(w),
 		Transport: s.nt, App: shardApp{s}, Workers: 2, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: 1, CheckQuorum: true, PreVote: true,
-		Logger: s.lg.Named("host")})
+		MaxSizePerMsg: appendBudget(s.cfg.Shards),
+		Logger:        s.lg.Named("host")})
 	if err != nil {
 		return err
 	}
 	s.nt.Serve(s.host)
 	return s.createShards()
+}
+
+// appendBudget is raft's MaxSizePerMsg for each shard: the messages of all
+// shards to a peer travel in one frame per write (transport's limit, 16
+// MiB), and a frame over the limit is dropped whole, so the shards' appends
+// of one round must fit together: a quarter of a frame shared by the
+// shards, between 64 KiB and raft's usual 1 MiB. (An entry larger than the
+// budget still goes, alone.)
+func appendBudget(shards int) uint64 {
+	b := uint64(transport.DefaultMaxMessageSize) / 4 / uint64(shards)
+	return min(max(b, 64<<10), 1<<20)
 }
 
 // createShards loads each shard's meta from the store and creates its

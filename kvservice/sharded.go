@@ -230,7 +230,7 @@ func (s *ShardedServer) createShards() error {
 // cut short), and returns the applied index to restart raft with: the
 // store's, but never past the WAL's commit index (the store is not synced
 // with the WAL; entries raft hands again are skipped by their index), and
-// 0 while the WAL has no snapshot (see maybeSnapshot).
+// 0 while the WAL has no snapshot.
 func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 	v, err := s.w.Group(uint64(r.group()))
 	if err != nil {
@@ -252,8 +252,13 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 		}
 	}
 	if snap.Metadata.Index == 0 {
-		// No snapshot: the configuration is in the log's first
-		// entries, which raft must apply again (the store skips them).
+		// No snapshot yet: raft restarts with the configuration of
+		// the WAL's snapshot, so with none it must apply the log's
+		// first entries (the bootstrap's configuration changes) again;
+		// raft hands over the whole log, and the store skips what it
+		// has (at most SnapshotCount entries). Snapshotting every
+		// shard right after its bootstrap instead costs a synced file
+		// per shard and member when the cluster is created.
 		return 0, nil
 	}
 	applied, _ := r.progress()
@@ -325,6 +330,7 @@ func (s *ShardedServer) run() {
 	}
 	t := time.NewTicker(s.cfg.TickInterval)
 	defer t.Stop()
+	placed := 0 // the tick of the last placement pass
 	for ticks := 1; ; ticks++ {
 		select {
 		case <-s.stopc:
@@ -335,7 +341,13 @@ func (s *ShardedServer) run() {
 			s.fail(err)
 			return
 		}
-		s.watchLeaders(ticks%(2*s.cfg.ElectionTicks) == 0)
+		// Leaders move at most every two election timeouts.
+		all := ticks%watchAllTicks == 0
+		place := all && ticks-placed >= 2*s.cfg.ElectionTicks
+		if place {
+			placed = ticks
+		}
+		s.watchLeaders(all, place)
 	}
 }
 

@@ -87,7 +87,7 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 	ab := r.sh.newApplyBatch(keys)
 	defer ab.close()
 	var answers []reqAnswer
-	cfgChanged, confChanged := false, false
+	cfgChanged := false
 	for _, e := range ents {
 		if e.Index <= applied {
 			continue
@@ -95,11 +95,7 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 		applied = e.Index
 		s.m.entriesCommitted.Inc()
 		// Configuration changes are the host's (it applied them to
-		// raft); membership is fixed, so the shard records nothing but
-		// a snapshot after them (see maybeSnapshot).
-		if e.Type != raftpb.EntryNormal {
-			confChanged = true
-		}
+		// raft); membership is fixed, so the shard records nothing.
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
 		}
@@ -134,7 +130,7 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 	r.inStore = true
 	r.setApplied(applied, ab.keys, false)
 	s.answer(answers)
-	return s.maybeSnapshot(r, confChanged)
+	return s.maybeSnapshot(r)
 }
 
 // answer hands proposals their outcomes.
@@ -181,16 +177,10 @@ func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 // the worker holding the shard, so nothing changes the shard meanwhile.
 // A shard whose snapshot would not fit a peer frame keeps its log (see
 // errSnapshotTooLarge).
-//
-// force (a configuration change was applied: the bootstrap's) snapshots at
-// once: raft restarts with the configuration of the WAL's snapshot, and
-// replays no entry below the applied index it is given, so without a
-// snapshot after the bootstrap a restarted replica would have no members
-// (recoverShard replays the whole log while there is no snapshot).
-func (s *ShardedServer) maybeSnapshot(r *shardRep, force bool) error {
+func (s *ShardedServer) maybeSnapshot(r *shardRep) error {
 	r.mu.Lock()
 	applied, keys, last := r.applied, r.keys, r.snapIndex
-	if applied-last < s.cfg.SnapshotCount && !force {
+	if applied-last < s.cfg.SnapshotCount {
 		r.mu.Unlock()
 		return nil
 	}

@@ -201,13 +201,21 @@ func (s *ShardedServer) Status() Status {
 	return st
 }
 
-// watchLeaders notes every shard's leader: a change fails the proposals
+// watchAllTicks is how often (in ticks) watchLeaders looks at every
+// shard; in between it looks only at the shards with requests in flight,
+// which a leader change must fail at once. With a thousand shards, a
+// status per shard per tick is a few percent of a member's CPU.
+const watchAllTicks = 5
+
+// watchLeaders notes the shards' leaders: a change fails the proposals
 // and reads in flight in that shard (their leader may have lost them, so
-// their outcome is unknown, as Server does). A leaderless shard's
-// preferred member campaigns; with place, a shard this member leads but
-// should not moves to its preferred member, if that one is up.
-func (s *ShardedServer) watchLeaders(place bool) {
-	for i, r := range s.reps {
+// their outcome is unknown, as Server does). With all, every shard is
+// looked at, and a leaderless shard's preferred member campaigns; with
+// place, a shard this member leads but should not moves to its preferred
+// member, if that one is up.
+func (s *ShardedServer) watchLeaders(all, place bool) {
+	for _, i := range s.shardsToWatch(all) {
+		r := s.reps[i]
 		gs, err := s.host.Status(r.group())
 		if err != nil {
 			continue
@@ -222,7 +230,7 @@ func (s *ShardedServer) watchLeaders(place bool) {
 		}
 		preferred := s.preferred(i) == s.cfg.ID
 		switch {
-		case gs.Lead == 0 && preferred && gs.RaftState == raft.StateFollower:
+		case all && gs.Lead == 0 && preferred && gs.RaftState == raft.StateFollower:
 			// A leaderless shard: its preferred member stands first
 			// (the campaign at creation may have found its peers
 			// without the group yet).
@@ -231,6 +239,35 @@ func (s *ShardedServer) watchLeaders(place bool) {
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}
 	}
+}
+
+// shardsToWatch returns every shard's index, or, unless all, those of the
+// shards with proposals or reads in flight.
+func (s *ShardedServer) shardsToWatch(all bool) []int {
+	if all {
+		out := make([]int, len(s.reps))
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[int]bool, len(s.proposals)+len(s.reads))
+	var out []int
+	add := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	for _, w := range s.proposals {
+		add(w.shard)
+	}
+	for _, w := range s.reads {
+		add(w.shard)
+	}
+	return out
 }
 
 // failShard answers shard i's proposals and reads in flight.

@@ -18,9 +18,11 @@ import (
 // the cluster's count in shard 0's configuration (in the store, and in its
 // snapshots); a later hello with another count is refused, on every member
 // alike, and the member that proposed it stops with ErrShardCount. A
-// member serves no request before its own hello was accepted, or, on a
-// restart, before it found the cluster's count, equal to its own, in its
-// store (so that it serves at once, even before it reaches a leader).
+// member serves no request before it knows the cluster's count is its own:
+// its hello was accepted, or it applied the record (another member's
+// hello, or its own replayed after a restart), or, on a restart, it found
+// the record in its store (then it serves at once, even before it reaches
+// a leader).
 
 // ErrShardCount: the member was started with another shard count than the
 // cluster's.
@@ -51,6 +53,9 @@ func (s *ShardedServer) sayHello() {
 		case <-s.stopc:
 			return
 		case <-time.After(s.cfg.TickInterval):
+		}
+		if s.ready.Load() {
+			return // found the cluster's count applying another's hello
 		}
 		if s.reps[0].leader() == 0 {
 			continue

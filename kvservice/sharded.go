@@ -214,6 +214,12 @@ func (s *ShardedServer) createShards() error {
 				return err
 			}
 		}
+		if i == 0 {
+			// Before the group runs: its worker owns r.cfg from then on.
+			if err := s.checkRecordedCount(); err != nil {
+				return err
+			}
+		}
 		if err := s.host.CreateGroup(multiraft.GroupConfig{ID: g, Members: ids, Applied: applied}); err != nil {
 			return fmt.Errorf("kvservice: starting shard %d: %w", i, err)
 		}
@@ -222,7 +228,7 @@ func (s *ShardedServer) createShards() error {
 		}
 	}
 	s.lg.Info("shards started", zap.Int("shards", len(s.reps)), zap.Int("members", len(s.members)))
-	return s.checkRecordedCount()
+	return nil
 }
 
 // recoverShard brings a restarting shard's store up to its WAL snapshot if
@@ -265,13 +271,17 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 	return max(snap.Metadata.Index, min(applied, hs.Commit)), nil
 }
 
-// checkRecordedCount compares the shard count shard 0 recorded in this
-// member's store (once a hello was applied here) with this member's: equal,
-// the member serves at once, with nothing to confirm (a restart).
+// checkRecordedCount compares the shard count shard 0 recorded (once a
+// hello was applied here) with this member's: equal, the member serves,
+// with nothing left to confirm; different, it must stop. Called at start
+// (a restart finds the record in its store) and by shard 0's worker when
+// it applies the record.
 func (s *ShardedServer) checkRecordedCount() error {
 	switch n := s.reps[0].cfg.Shards; {
 	case n == s.cfg.Shards:
-		s.ready.Store(true)
+		if !s.ready.Swap(true) {
+			s.lg.Info("the cluster's shard count is this member's; serving", zap.Int("shards", n))
+		}
 	case n != 0:
 		return fmt.Errorf("%w: the cluster runs %d shards (recorded in %s), this member was started with %d",
 			ErrShardCount, n, s.cfg.Dir, s.cfg.Shards)

@@ -129,6 +129,13 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 	}
 	r.inStore = true
 	r.setApplied(applied, ab.keys, false)
+	if cfgChanged && !s.ready.Load() {
+		// The cluster's shard count, recorded by the first hello: the
+		// member serves if it is its own (see hello.go).
+		if err := s.checkRecordedCount(); err != nil {
+			s.fail(err)
+		}
+	}
 	s.answer(answers)
 	return s.maybeSnapshot(r)
 }

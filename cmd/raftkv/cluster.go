@@ -136,6 +136,9 @@ func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
 	res := make(chan result, 1)
 	go func() {
 		lead, err := c.waitLeader(wctx, c.ids()...)
+		if err == nil && c.layout.shards() > 1 {
+			err = c.waitServing(wctx)
+		}
 		res <- result{lead, err}
 	}()
 	select {
@@ -146,6 +149,28 @@ func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
 		<-res
 		return 0, c.exitError(id)
 	}
+}
+
+// waitServing waits until every member serves: a sharded member refuses
+// requests until it confirmed its shard count with the cluster, and
+// reports no leader until then.
+func (c *procCluster) waitServing(ctx context.Context) error {
+	for _, id := range c.ids() {
+		for {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
+			cancel()
+			if err == nil && st.Leader != 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("member %d does not serve: %w", id, context.Cause(ctx))
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func (c *procCluster) ids() []uint64 {

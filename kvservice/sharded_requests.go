@@ -66,7 +66,10 @@ func (s *ShardedServer) checkServing(i int) error {
 		return fmt.Errorf("%w (this member has not yet confirmed its shard count with the cluster)", ErrNoLeader)
 	}
 	if s.reps[i].leader() == 0 {
-		return fmt.Errorf("%w (shard %d)", ErrNoLeader, i)
+		// The watch may not have seen a new leader yet: ask the host.
+		if gs, err := s.host.Status(s.reps[i].group()); err != nil || gs.Lead == 0 {
+			return fmt.Errorf("%w (shard %d)", ErrNoLeader, i)
+		}
 	}
 	return nil
 }

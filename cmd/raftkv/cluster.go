@@ -138,6 +138,9 @@ func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
 		lead, err := c.waitLeader(wctx, c.ids()...)
 		if err == nil && c.layout.shards() > 1 {
 			err = c.waitServing(wctx)
+			if err == nil {
+				c.waitSpread(wctx, 30*time.Second)
+			}
 		}
 		res <- result{lead, err}
 	}()
@@ -256,4 +259,41 @@ func progressOf(id uint64, st kvservice.Status) string {
 		}
 	}
 	return fmt.Sprintf("%d: leads %d/%d shards commit=%d applied=%d keys=%d", id, led, len(st.Shards), st.Commit, st.Applied, st.Keys)
+}
+
+// waitSpread waits, at most d, until every member serves and sees every
+// shard led by its preferred member (shard i by the i-th member, mod their
+// count), so that what follows (a load run, a demo) sees the steady state
+// rather than leaders moving.
+func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	misplaced := -1
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if misplaced = c.misplacedLeaders(ctx); misplaced == 0 {
+			say("every shard is led by its preferred member")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	say("%d shards still led elsewhere than by their preferred member after %v; going on", misplaced, d)
+}
+
+// misplacedLeaders counts the shards some member sees led by another than
+// their preferred member, or returns -1 when a member does not answer or
+// does not serve yet.
+func (c *procCluster) misplacedLeaders(ctx context.Context) int {
+	ids := c.ids()
+	n := 0
+	for _, id := range ids {
+		st, err := c.client.Status(ctx, c.member(id).HTTPAddr)
+		if err != nil || st.Leader == 0 { // not serving yet (see kvservice's hello.go)
+			return -1
+		}
+		for i, sh := range st.Shards {
+			if sh.Leader != ids[i%len(ids)] {
+				n++
+			}
+		}
+	}
+	return n
 }

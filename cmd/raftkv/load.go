@@ -132,9 +132,6 @@ func runLoad(args []string) error {
 		return err
 	}
 	defer c.stopAll()
-	if *shards > 1 {
-		c.waitSpread(ctx, 30*time.Second)
-	}
 	route, err := loadRoute(ctx, c, lead, *shards)
 	if err != nil {
 		return err
@@ -184,41 +181,4 @@ func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (fu
 		}
 	}
 	return func(key string) string { return addrs[kvservice.ShardOf(key, len(addrs))] }, nil
-}
-
-// waitSpread waits, at most d, until every member serves and sees every
-// shard led by its preferred member (shard i by the i-th member, mod their
-// count), so that the run measures the steady state rather than leaders
-// moving.
-func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
-	deadline := time.Now().Add(d)
-	misplaced := -1
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if misplaced = c.misplacedLeaders(ctx); misplaced == 0 {
-			say("every shard is led by its preferred member")
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	say("%d shards still led elsewhere than by their preferred member after %v; measuring anyway", misplaced, d)
-}
-
-// misplacedLeaders counts the shards some member sees led by another than
-// their preferred member, or returns -1 when a member does not answer or
-// does not serve yet.
-func (c *procCluster) misplacedLeaders(ctx context.Context) int {
-	ids := c.ids()
-	n := 0
-	for _, id := range ids {
-		st, err := c.client.Status(ctx, c.member(id).HTTPAddr)
-		if err != nil || st.Leader == 0 { // not serving yet (see kvservice's hello.go)
-			return -1
-		}
-		for i, sh := range st.Shards {
-			if sh.Leader != ids[i%len(ids)] {
-				n++
-			}
-		}
-	}
-	return n
 }

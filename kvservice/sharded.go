@@ -72,15 +72,18 @@ type ShardedServer struct {
 	lifecycle
 }
 
-// shardWaiter is a proposal waiting for its outcome.
+// shardWaiter is a proposal waiting for its outcome; lead is the shard's
+// leader, as the host saw it, when it was proposed.
 type shardWaiter struct {
 	shard int
+	lead  uint64
 	ch    chan outcome
 }
 
 // shardReadWaiter is a read waiting for its read index (0: failed).
 type shardReadWaiter struct {
 	shard int
+	lead  uint64
 	ch    chan uint64
 }
 

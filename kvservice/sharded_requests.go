@@ -36,7 +36,7 @@ func (s *ShardedServer) proposeTo(ctx context.Context, i int, c command) (outcom
 	defer cancel()
 	ch := make(chan outcome, 1)
 	s.mu.Lock()
-	s.proposals[c.Req] = shardWaiter{shard: i, ch: ch}
+	s.proposals[c.Req] = shardWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 	s.mu.Unlock()
 	forget := func() {
 		s.mu.Lock()
@@ -65,13 +65,20 @@ func (s *ShardedServer) checkServing(i int) error {
 	if !s.ready.Load() {
 		return fmt.Errorf("%w (this member has not yet confirmed its shard count with the cluster)", ErrNoLeader)
 	}
-	if s.reps[i].leader() == 0 {
-		// The watch may not have seen a new leader yet: ask the host.
-		if gs, err := s.host.Status(s.reps[i].group()); err != nil || gs.Lead == 0 {
-			return fmt.Errorf("%w (shard %d)", ErrNoLeader, i)
-		}
+	if s.reps[i].leader() == 0 && s.leaderNow(i) == 0 {
+		return fmt.Errorf("%w (shard %d)", ErrNoLeader, i)
 	}
 	return nil
+}
+
+// leaderNow returns shard i's leader as the host sees it now (the watch's
+// view may be a few ticks old).
+func (s *ShardedServer) leaderNow(i int) uint64 {
+	gs, err := s.host.Status(s.reps[i].group())
+	if err != nil {
+		return 0
+	}
+	return gs.Lead
 }
 
 // Get returns the value of key from its shard; see Server.Get for the
@@ -114,7 +121,7 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
 	ch := make(chan uint64, 1)
 	s.mu.Lock()
-	s.reads[string(rctx)] = shardReadWaiter{shard: i, ch: ch}
+	s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -228,7 +235,7 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 				s.m.leaderChanges.Inc()
 			}
 			if old != 0 {
-				s.failShard(i)
+				s.failShard(i, gs.Lead)
 			}
 		}
 		preferred := s.preferred(i) == s.cfg.ID
@@ -273,18 +280,20 @@ func (s *ShardedServer) shardsToWatch(all bool) []int {
 	return out
 }
 
-// failShard answers shard i's proposals and reads in flight.
-func (s *ShardedServer) failShard(i int) {
+// failShard answers shard i's proposals and reads in flight that were made
+// under another leader than lead, the shard's new one: those made since
+// the change (the watch sees it late) are in the new leader's hands.
+func (s *ShardedServer) failShard(i int, lead uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, w := range s.proposals {
-		if w.shard == i {
+		if w.shard == i && (w.lead != lead || lead == 0) {
 			w.ch <- outcome{err: ErrLeaderChanged}
 			delete(s.proposals, id)
 		}
 	}
 	for k, w := range s.reads {
-		if w.shard == i {
+		if w.shard == i && (w.lead != lead || lead == 0) {
 			w.ch <- 0
 			delete(s.reads, k)
 		}

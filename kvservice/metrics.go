@@ -125,12 +125,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descIsLeader, isLeader)
 	gauge(descTerm, float64(st.Term))
-	gauge(descCommit, float64(st.Commit))
-	gauge(descApplied, float64(st.Applied))
-	gauge(descKeys, float64(st.Keys))
-	count(descWALFsyncs, ws.Fsyncs)
-	count(descWALBytes, ws.BytesWritten)
-	count(descStateSyncs, c.s.store.syncs.Load())
+	emitProgress(ch, st, ws.Fsyncs, ws.BytesWritten, c.s.store.syncs.Load())
 	count(descHSRefused, ts.HandshakesRefused)
 	count(descStreamErrors, ts.StreamErrors)
 	for id, ps := range ts.Peers {
@@ -143,5 +138,22 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		count(descSnapFailed, ps.SnapshotsFailed, k)
 		count(descSnapRecv, ps.SnapshotsReceived, k)
 		count(descSnapRejected, ps.SnapshotsRejected, k)
+	}
+}
+
+// emitProgress emits what both kinds of member report alike: the commit
+// and applied indexes and keys of st, and the WAL's and the store's syncs.
+func emitProgress(ch chan<- prometheus.Metric, st Status, walFsyncs, walBytes, storeSyncs uint64) {
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descCommit, st.Commit}, {descApplied, st.Applied}, {descKeys, uint64(st.Keys)}} {
+		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+	for _, c := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descWALFsyncs, walFsyncs}, {descWALBytes, walBytes}, {descStateSyncs, storeSyncs}} {
+		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
 	}
 }

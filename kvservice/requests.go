@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -214,9 +215,7 @@ func (s *Server) linearize(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.m.readIndexes.Inc()
-	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
-	ch := make(chan uint64, 1)
+	rctx, ch := newRead(&s.reqSeq, s.m)
 	s.mu.Lock()
 	s.reads[string(rctx)] = ch
 	s.mu.Unlock()
@@ -252,6 +251,13 @@ func (s *Server) linearize(ctx context.Context) error {
 		return fail()
 	}
 	return nil
+}
+
+// newRead counts a linearizable read and returns its ReadIndex context, a
+// number of seq, and the channel its read index is to come on.
+func newRead(seq *atomic.Uint64, m *metrics) ([]byte, chan uint64) {
+	m.readIndexes.Inc()
+	return binary.BigEndian.AppendUint64(nil, seq.Add(1)), make(chan uint64, 1)
 }
 
 func (s *Server) waitApplied(ctx context.Context, index uint64) error {

@@ -27,9 +27,6 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
-	count := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
-	}
 	led := 0
 	for _, sh := range st.Shards {
 		if sh.Leader == st.ID {
@@ -38,10 +35,5 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descShards, float64(len(st.Shards)))
 	gauge(descShardsLed, float64(led))
-	gauge(descCommit, float64(st.Commit))
-	gauge(descApplied, float64(st.Applied))
-	gauge(descKeys, float64(st.Keys))
-	count(descWALFsyncs, ws.Fsyncs)
-	count(descWALBytes, ws.BytesWritten)
-	count(descStateSyncs, c.s.store.syncs.Load())
+	emitProgress(ch, st, ws.Fsyncs, ws.BytesWritten, c.s.store.syncs.Load())
 }

@@ -2,7 +2,6 @@ package kvservice
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -117,9 +116,7 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.m.readIndexes.Inc()
-	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
-	ch := make(chan uint64, 1)
+	rctx, ch := newRead(&s.reqSeq, s.m)
 	s.mu.Lock()
 	s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 	s.mu.Unlock()

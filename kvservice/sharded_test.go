@@ -64,13 +64,7 @@ func (c *shardedCluster) stop(id uint64) {
 
 func (c *shardedCluster) waitFor(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	pollUntil(c.t, 30*time.Second, what, cond)
 }
 
 // waitSettled waits until every running member serves and knows a leader

@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,7 +43,8 @@ import (
 //
 // Not supported with shards (they return ErrUnsupported): membership
 // changes (AddMember, RemoveMember, PromoteMember, Join) and TransferLeader.
-// See ShardedServer's documentation in README.md for the snapshot bound.
+// Shard snapshots travel inline and are bounded: see sharded_snap.go. The
+// members are fixed: InitialCluster, given at every start.
 type ShardedServer struct {
 	cfg Config
 	lg  *zap.Logger
@@ -114,7 +116,7 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	s := &ShardedServer{cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)), m: newMetrics(),
 		members: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
 		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle()}
-	slices.SortFunc(s.members, func(a, b Member) int { return int64cmp(a.ID, b.ID) })
+	slices.SortFunc(s.members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	if !slices.ContainsFunc(s.members, func(m Member) bool { return m.ID == cfg.ID }) {
 		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster", cfg.ID)
 	}
@@ -131,16 +133,6 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	}
 	go s.run()
 	return s, nil
-}
-
-func int64cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // open opens the WAL and the store, starts the transport and the host, and

@@ -100,10 +100,16 @@ func (c *localCluster) start(m Member, initial, join []Member) error {
 // when idle.
 func (c *localCluster) waitFor(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	pollUntil(c.t, 20*time.Second, what, cond)
+}
+
+// pollUntil polls cond every 20 ms until it holds, failing t after d.
+func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -45,6 +45,12 @@ type Config struct {
 	// included, from the leader's snapshot.
 	Join []Member
 
+	// Shards is the number of raft groups the key space is split into,
+	// for NewSharded (at least 1; every member of a cluster the same, and
+	// fixed when the cluster is created). New serves the whole key space
+	// from one group and refuses Shards above 1.
+	Shards int
+
 	// SnapshotCount is the number of applied entries after which the
 	// state machine is snapshotted and the log compacted. Default 10000.
 	SnapshotCount uint64
@@ -98,6 +104,9 @@ type testHooks struct {
 	// beforeApply runs before committed entries go to the store; an error
 	// stops the server there, as a crash after the WAL write would.
 	beforeApply func(ents []raftpb.Entry) error
+	// snapshotLimit, when positive, replaces a ShardedServer's bound on
+	// a shard's inline snapshot.
+	snapshotLimit int
 }
 
 func (c Config) withDefaults() (Config, error) {

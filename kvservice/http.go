@@ -40,6 +40,11 @@ const maxKeyLen = 4096
 // write was certainly not applied ("applied": false) or might have been
 // ("outcome": "unknown").
 func (s *Server) Handler() http.Handler {
+	return newAPI(s, &s.cfg, s.m).handler()
+}
+
+// handler builds the mux of the API; see Server.Handler.
+func (s *api) handler() http.Handler {
 	mux := http.NewServeMux()
 	client := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(clientAccess, h) }
 	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.authorize(adminAccess, h) }
@@ -76,7 +81,7 @@ type ErrorResponse struct {
 	Outcome string `json:"outcome,omitempty"`
 }
 
-func (s *Server) keyFrom(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
+func (s *api) keyFrom(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
 	key := strings.TrimPrefix(r.URL.Path, prefix)
 	switch {
 	case key == "":
@@ -89,7 +94,7 @@ func (s *Server) keyFrom(w http.ResponseWriter, r *http.Request, prefix string) 
 	return key, true
 }
 
-func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
+func (s *api) serveKV(w http.ResponseWriter, r *http.Request) {
 	key, ok := s.keyFrom(w, r, "/v1/kv/")
 	if !ok {
 		return
@@ -97,7 +102,7 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		_, serializable := r.URL.Query()["serializable"]
-		v, found, err := s.Get(r.Context(), key, serializable)
+		v, found, err := s.svc.Get(r.Context(), key, serializable)
 		if err != nil {
 			s.writeError(w, err)
 			return
@@ -118,10 +123,10 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 			s.badRequest(w, http.StatusBadRequest, `missing "value" in the body`)
 			return
 		}
-		res, err := s.Put(r.Context(), key, *body.Value)
+		res, err := s.svc.Put(r.Context(), key, *body.Value)
 		s.writeResult(w, key, *body.Value, res, err, false)
 	case http.MethodDelete:
-		res, err := s.Delete(r.Context(), key)
+		res, err := s.svc.Delete(r.Context(), key)
 		s.writeResult(w, key, "", res, err, false)
 	default:
 		w.Header().Set("Allow", "GET, PUT, DELETE")
@@ -129,7 +134,7 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveCAS(w http.ResponseWriter, r *http.Request) {
+func (s *api) serveCAS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		s.badRequest(w, http.StatusMethodNotAllowed, "use POST for compare-and-set")
@@ -157,11 +162,11 @@ func (s *Server) serveCAS(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, http.StatusBadRequest, `"expect" must be a string or null`)
 		return
 	}
-	res, err := s.CompareAndSet(r.Context(), key, expect, *body.Value)
+	res, err := s.svc.CompareAndSet(r.Context(), key, expect, *body.Value)
 	s.writeResult(w, key, *body.Value, res, err, true)
 }
 
-func (s *Server) writeResult(w http.ResponseWriter, key, value string, res Result, err error, cas bool) {
+func (s *api) writeResult(w http.ResponseWriter, key, value string, res Result, err error, cas bool) {
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -182,16 +187,16 @@ func (s *Server) writeResult(w http.ResponseWriter, key, value string, res Resul
 	writeJSON(w, code, resp)
 }
 
-func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"members": s.Members()})
+func (s *api) serveMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"members": s.svc.Members()})
 }
 
-func (s *Server) serveAddMember(w http.ResponseWriter, r *http.Request) {
+func (s *api) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	var m Member
 	if !s.decode(w, r, &m) {
 		return
 	}
-	ms, err := s.AddMember(r.Context(), m)
+	ms, err := s.svc.AddMember(r.Context(), m)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -199,13 +204,13 @@ func (s *Server) serveAddMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 }
 
-func (s *Server) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
+func (s *api) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		s.badRequest(w, http.StatusBadRequest, "member ID must be a positive integer")
 		return
 	}
-	ms, err := s.RemoveMember(r.Context(), id)
+	ms, err := s.svc.RemoveMember(r.Context(), id)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -213,13 +218,13 @@ func (s *Server) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 }
 
-func (s *Server) servePromoteMember(w http.ResponseWriter, r *http.Request) {
+func (s *api) servePromoteMember(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		s.badRequest(w, http.StatusBadRequest, "member ID must be a positive integer")
 		return
 	}
-	ms, err := s.PromoteMember(r.Context(), id)
+	ms, err := s.svc.PromoteMember(r.Context(), id)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -227,7 +232,7 @@ func (s *Server) servePromoteMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 }
 
-func (s *Server) serveTransfer(w http.ResponseWriter, r *http.Request) {
+func (s *api) serveTransfer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		To uint64 `json:"to"`
 	}
@@ -238,21 +243,21 @@ func (s *Server) serveTransfer(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, http.StatusBadRequest, `missing "to": the member to transfer leadership to`)
 		return
 	}
-	if err := s.TransferLeader(r.Context(), body.To); err != nil {
+	if err := s.svc.TransferLeader(r.Context(), body.To); err != nil {
 		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"leader": body.To})
 }
 
-func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Status())
+func (s *api) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.svc.Status())
 }
 
 // decode reads a JSON body of at most MaxRequestBytes into v, refusing
 // unknown fields and trailing data, and answers the client itself when it
 // fails.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *api) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -279,16 +284,19 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
-func (s *Server) badRequest(w http.ResponseWriter, code int, msg string) {
+func (s *api) badRequest(w http.ResponseWriter, code int, msg string) {
 	s.m.httpBadRequests.Inc()
 	writeJSON(w, code, ErrorResponse{Error: msg})
 }
 
-func (s *Server) writeError(w http.ResponseWriter, err error) {
+func (s *api) writeError(w http.ResponseWriter, err error) {
 	code, outcome := http.StatusInternalServerError, ""
 	switch {
 	case errors.Is(err, ErrInvalid):
 		s.badRequest(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrUnsupported):
+		s.badRequest(w, http.StatusNotImplemented, err.Error())
 		return
 	case errors.Is(err, ErrUnknownMember):
 		s.badRequest(w, http.StatusNotFound, err.Error())

@@ -354,15 +354,21 @@ func (s *Server) forgetPeerLater(id uint64) {
 
 // releaseAppliedLocked wakes the waiters whose index has been applied.
 func (s *Server) releaseAppliedLocked() {
-	kept := s.appliedWs[:0]
-	for _, w := range s.appliedWs {
-		if w.index <= s.applied {
+	s.appliedWs = releaseApplied(s.appliedWs, s.applied)
+}
+
+// releaseApplied wakes the waiters of ws whose index is at most applied and
+// returns the others.
+func releaseApplied(ws []appliedWaiter, applied uint64) []appliedWaiter {
+	kept := ws[:0]
+	for _, w := range ws {
+		if w.index <= applied {
 			close(w.ch)
 		} else {
 			kept = append(kept, w)
 		}
 	}
-	s.appliedWs = kept
+	return kept
 }
 
 // maybeSnapshot snapshots the state machine once SnapshotCount entries were

@@ -22,19 +22,20 @@ var fsyncBuckets = []float64{
 // WAL and transport state are read at scrape time by stateCollector instead
 // of being mirrored here.
 type metrics struct {
-	reg              *prometheus.Registry
-	proposals        prometheus.Counter // writes and conf changes handed to raft
-	proposalsApplied prometheus.Counter // of those, applied with an answer to the client
-	proposalsFailed  prometheus.Counter // of those, answered with an error
-	readIndexes      prometheus.Counter // linearizable reads started
-	readsFailed      prometheus.Counter // linearizable reads that timed out or had no leader
-	entriesCommitted prometheus.Counter // committed entries applied to the state machine
-	leaderChanges    prometheus.Counter // times the known leader changed to a non-zero ID
-	snapshotsTaken   prometheus.Counter
-	snapshotsApplied prometheus.Counter // snapshots received from a leader and installed
-	httpBadRequests  prometheus.Counter // requests refused with a 4xx
-	removedPeerDrops prometheus.Counter // messages from removed members dropped before raft
-	fsync            prometheus.Histogram
+	reg               *prometheus.Registry
+	proposals         prometheus.Counter // writes and conf changes handed to raft
+	proposalsApplied  prometheus.Counter // of those, applied with an answer to the client
+	proposalsFailed   prometheus.Counter // of those, answered with an error
+	readIndexes       prometheus.Counter // linearizable reads started
+	readsFailed       prometheus.Counter // linearizable reads that timed out or had no leader
+	entriesCommitted  prometheus.Counter // committed entries applied to the state machine
+	leaderChanges     prometheus.Counter // times the known leader changed to a non-zero ID
+	snapshotsTaken    prometheus.Counter
+	snapshotsApplied  prometheus.Counter // snapshots received from a leader and installed
+	snapshotsTooLarge prometheus.Counter // shard snapshots not taken: over the inline bound
+	httpBadRequests   prometheus.Counter // requests refused with a 4xx
+	removedPeerDrops  prometheus.Counter // messages from removed members dropped before raft
+	fsync             prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -45,18 +46,19 @@ func newMetrics() *metrics {
 		return c
 	}
 	m := &metrics{
-		reg:              reg,
-		proposals:        counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member."),
-		proposalsApplied: counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result."),
-		proposalsFailed:  counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout)."),
-		readIndexes:      counter("raftkv_read_index_total", "Linearizable reads started."),
-		readsFailed:      counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time."),
-		entriesCommitted: counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine."),
-		leaderChanges:    counter("raftkv_leader_changes_total", "Times this member saw a new leader."),
-		snapshotsTaken:   counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
-		snapshotsApplied: counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
-		httpBadRequests:  counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
-		removedPeerDrops: counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
+		reg:               reg,
+		proposals:         counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member."),
+		proposalsApplied:  counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result."),
+		proposalsFailed:   counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout)."),
+		readIndexes:       counter("raftkv_read_index_total", "Linearizable reads started."),
+		readsFailed:       counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time."),
+		entriesCommitted:  counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine."),
+		leaderChanges:     counter("raftkv_leader_changes_total", "Times this member saw a new leader."),
+		snapshotsTaken:    counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
+		snapshotsApplied:  counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
+		snapshotsTooLarge: counter("raftkv_shard_snapshots_too_large_total", "Shard snapshots not taken because they would not fit a peer frame (the shard keeps its log)."),
+		httpBadRequests:   counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
+		removedPeerDrops:  counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "raftkv_wal_fsync_duration_seconds",
 			Help:    "Time to persist a Ready that must be durable (write and fsync).",
@@ -123,12 +125,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descIsLeader, isLeader)
 	gauge(descTerm, float64(st.Term))
-	gauge(descCommit, float64(st.Commit))
-	gauge(descApplied, float64(st.Applied))
-	gauge(descKeys, float64(st.Keys))
-	count(descWALFsyncs, ws.Fsyncs)
-	count(descWALBytes, ws.BytesWritten)
-	count(descStateSyncs, c.s.store.syncs.Load())
+	emitProgress(ch, st, ws.Fsyncs, ws.BytesWritten, c.s.store.syncs.Load())
 	count(descHSRefused, ts.HandshakesRefused)
 	count(descStreamErrors, ts.StreamErrors)
 	for id, ps := range ts.Peers {
@@ -141,5 +138,22 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		count(descSnapFailed, ps.SnapshotsFailed, k)
 		count(descSnapRecv, ps.SnapshotsReceived, k)
 		count(descSnapRejected, ps.SnapshotsRejected, k)
+	}
+}
+
+// emitProgress emits what both kinds of member report alike: the commit
+// and applied indexes and keys of st, and the WAL's and the store's syncs.
+func emitProgress(ch chan<- prometheus.Metric, st Status, walFsyncs, walBytes, storeSyncs uint64) {
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descCommit, st.Commit}, {descApplied, st.Applied}, {descKeys, uint64(st.Keys)}} {
+		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+	for _, c := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descWALFsyncs, walFsyncs}, {descWALBytes, walBytes}, {descStateSyncs, storeSyncs}} {
+		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
 	}
 }

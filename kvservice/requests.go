@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,6 +47,9 @@ var (
 	ErrNotCaughtUp = errors.New("learner has not caught up with the leader")
 	// ErrNotLeader: the request must be made to the leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrUnsupported: the operation is not available on this member,
+	// such as a membership change on a member hosting several shards.
+	ErrUnsupported = errors.New("not supported")
 	// ErrInvalid wraps request validation failures.
 	ErrInvalid = errors.New("invalid request")
 )
@@ -61,20 +65,27 @@ type Result struct {
 	Succeeded bool
 }
 
+// writes gives a member Put, Delete and CompareAndSet over its way of
+// proposing a command and waiting for its outcome.
+type writes struct {
+	propose func(ctx context.Context, c command) (Result, error)
+}
+
 // Put sets key to value once the write is committed and applied.
-func (s *Server) Put(ctx context.Context, key, value string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opPut, Key: key, Value: value})
+func (w writes) Put(ctx context.Context, key, value string) (Result, error) {
+	return w.propose(ctx, command{Op: opPut, Key: key, Value: value})
 }
 
 // Delete removes key.
-func (s *Server) Delete(ctx context.Context, key string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opDelete, Key: key})
+func (w writes) Delete(ctx context.Context, key string) (Result, error) {
+	return w.propose(ctx, command{Op: opDelete, Key: key})
 }
 
 // CompareAndSet sets key to value if its current value is *expect, or, with
-// a nil expect, if it has no value. Result.Succeeded says which.
-func (s *Server) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
-	return s.proposeCommand(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
+// a nil expect, if it has no value (within the key's shard, on a sharded
+// member). Result.Succeeded says which.
+func (w writes) CompareAndSet(ctx context.Context, key string, expect *string, value string) (Result, error) {
+	return w.propose(ctx, command{Op: opCAS, Key: key, Value: value, Expect: expect})
 }
 
 func (s *Server) proposeCommand(ctx context.Context, c command) (Result, error) {
@@ -123,17 +134,23 @@ func (s *Server) track(ctx context.Context, req uint64, propose func(context.Con
 		}
 		return outcome{}, err
 	}
+	return awaitOutcome(ctx, ch, s.m, forget)
+}
+
+// awaitOutcome waits for a proposal's outcome on ch until ctx ends, then
+// forgets the proposal and answers ErrTimeout (it may still apply).
+func awaitOutcome(ctx context.Context, ch <-chan outcome, m *metrics, forget func()) (outcome, error) {
 	select {
 	case out := <-ch:
 		if out.err != nil {
-			s.m.proposalsFailed.Inc()
+			m.proposalsFailed.Inc()
 		} else {
-			s.m.proposalsApplied.Inc()
+			m.proposalsApplied.Inc()
 		}
 		return out, out.err
 	case <-ctx.Done():
 		forget()
-		s.m.proposalsFailed.Inc()
+		m.proposalsFailed.Inc()
 		return outcome{}, ErrTimeout
 	}
 }
@@ -198,9 +215,7 @@ func (s *Server) linearize(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	s.m.readIndexes.Inc()
-	rctx := binary.BigEndian.AppendUint64(nil, s.reqSeq.Add(1))
-	ch := make(chan uint64, 1)
+	rctx, ch := newRead(&s.reqSeq, s.m)
 	s.mu.Lock()
 	s.reads[string(rctx)] = ch
 	s.mu.Unlock()
@@ -236,6 +251,13 @@ func (s *Server) linearize(ctx context.Context) error {
 		return fail()
 	}
 	return nil
+}
+
+// newRead counts a linearizable read and returns its ReadIndex context, a
+// number of seq, and the channel its read index is to come on.
+func newRead(seq *atomic.Uint64, m *metrics) ([]byte, chan uint64) {
+	m.readIndexes.Inc()
+	return binary.BigEndian.AppendUint64(nil, seq.Add(1)), make(chan uint64, 1)
 }
 
 func (s *Server) waitApplied(ctx context.Context, index uint64) error {
@@ -379,6 +401,10 @@ type Status struct {
 	Learners      []uint64 `json:"learners,omitempty"`
 	Members       []Member `json:"members"`
 	Keys          int      `json:"keys"`
+	// Shards is set by a member hosting shards (ShardedServer): each
+	// shard's view. Leader and Term are then shard 0's, and Commit,
+	// Applied and Keys sums over the shards.
+	Shards []ShardStatus `json:"shards,omitempty"`
 }
 
 // Status returns the member's current view.

@@ -70,7 +70,7 @@ const (
 // access level needs. Without tokens configured, every request passes.
 // A missing or unknown token is 401; a client token on an admin endpoint is
 // 403: the caller is known but not allowed.
-func (s *Server) authorize(level access, h http.HandlerFunc) http.HandlerFunc {
+func (s *api) authorize(level access, h http.HandlerFunc) http.HandlerFunc {
 	if s.cfg.ClientToken == "" && s.cfg.AdminToken == "" {
 		return h
 	}

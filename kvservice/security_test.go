@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -168,5 +169,43 @@ func TestExposureNeedsSecurity(t *testing.T) {
 	cfg.AdminToken = "a"
 	if _, err := cfg.withDefaults(); err != nil {
 		t.Errorf("fully secured: %v", err)
+	}
+}
+
+// TestSecuredShardedCluster: sharded members talk over mutual TLS on their
+// batch streams (a peer without the cluster CA's certificate is refused)
+// and serve the API over HTTPS with tokens, as single-group members do.
+func TestSecuredShardedCluster(t *testing.T) {
+	ca, other := newTestCA(t, "cluster CA"), newTestCA(t, "another CA")
+	serial := int64(0)
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		serial++
+		cfg.PeerServerTLS, cfg.PeerClientTLS = transport.MutualTLS(ca.leaf(t, serial), ca.pool)
+		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, serial+100)}}
+		cfg.ClientToken, cfg.AdminToken = clientToken, adminToken
+	})
+	ctx := context.Background()
+	good := &Client{TLS: &tls.Config{RootCAs: ca.pool}, Token: clientToken}
+	for i := 0; i < 8; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if err := retryRequest(func() error { return good.Put(ctx, c.srv[1].HTTPAddr(), k, "v") }); err != nil {
+			t.Fatalf("write %s over HTTPS with the client token: %v", k, err)
+		}
+		if v, ok, err := good.Get(ctx, c.srv[2].HTTPAddr(), k, false); err != nil || !ok || v != "v" {
+			t.Fatalf("read %s through another member: %q %v %v", k, v, ok, err)
+		}
+	}
+	if err := (&Client{TLS: good.TLS}).Put(ctx, c.srv[1].HTTPAddr(), "k", "v"); err == nil {
+		t.Error("a write without a token was served")
+	}
+	conn, err := tls.Dial("tcp", c.srv[1].PeerAddr(), &tls.Config{RootCAs: ca.pool,
+		Certificates: []tls.Certificate{other.leaf(t, 99)}})
+	if err == nil {
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("peer with another CA's certificate: %v", err)
 	}
 }

@@ -2,12 +2,9 @@ package kvservice
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,9 +33,9 @@ type Server struct {
 	shard   shard       // this group's part of store
 	node    raft.Node
 	tr      *transport.Transport
-	httpLn  net.Listener
-	httpSrv *http.Server
-	m       *metrics
+	httpFront
+	m *metrics
+	writes
 
 	reqSeq atomic.Uint64 // source of proposal and read IDs
 
@@ -70,11 +67,7 @@ type Server struct {
 	confMu    sync.Mutex  // one membership change at a time from this node
 	promoting atomic.Bool // a learner promotion is in flight
 
-	stopc    chan struct{}
-	donec    chan struct{}
-	stopOnce sync.Once
-	errMu    sync.Mutex
-	err      error // why the loop stopped, if not asked to
+	lifecycle
 }
 
 type outcome struct {
@@ -97,6 +90,9 @@ type metaFile struct {
 	// written before the store existed has none: its state is imported
 	// from its WAL's snapshot and log on first start.
 	StateStore string `json:"state_store,omitempty"`
+	// Shards is the shard count of a member hosting shards
+	// (ShardedServer); 0 for a member of one raft group (Server).
+	Shards int `json:"shards,omitempty"`
 }
 
 // New opens (or creates) the node's data directory, starts raft, the
@@ -110,7 +106,10 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	legacy, err := checkMeta(cfg)
+	if cfg.Shards > 1 {
+		return nil, fmt.Errorf("kvservice: config: Shards %d: New serves one raft group; use NewSharded", cfg.Shards)
+	}
+	legacy, err := checkMeta(cfg, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +119,9 @@ func New(cfg Config) (*Server, error) {
 		m:         newMetrics(),
 		proposals: map[uint64]chan outcome{},
 		reads:     map[string]chan uint64{},
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
+		lifecycle: newLifecycle(),
 	}
+	s.writes = writes{propose: s.proposeCommand}
 	s.m.reg.MustRegister(stateCollector{s})
 	s.reqSeq.Store(uint64(time.Now().UnixNano()) << 8)
 	if err := s.openStorage(legacy); err != nil {
@@ -152,11 +151,11 @@ func New(cfg Config) (*Server, error) {
 // checkMeta checks that Dir belongs to this member, creating the meta file
 // in a new directory, and reports whether the directory predates the
 // state store.
-func checkMeta(cfg Config) (legacy bool, err error) {
+func checkMeta(cfg Config, shards int) (legacy bool, err error) {
 	path := filepath.Join(cfg.Dir, "meta.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, writeMeta(path, metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion})
+		return false, writeMeta(path, metaFile{ID: cfg.ID, ClusterID: cfg.ClusterID, StateStore: storeLayoutVersion, Shards: shards})
 	}
 	if err != nil {
 		return false, err
@@ -169,6 +168,10 @@ func checkMeta(cfg Config) (legacy bool, err error) {
 		return false, fmt.Errorf("kvservice: %s belongs to member %d of cluster %x, not member %d of cluster %x",
 			cfg.Dir, m.ID, m.ClusterID, cfg.ID, cfg.ClusterID)
 	}
+	if m.Shards != shards {
+		return false, fmt.Errorf("%w: %s holds a member of %s, this one was started as a member of %s",
+			ErrShardCount, cfg.Dir, describeShards(m.Shards), describeShards(shards))
+	}
 	switch m.StateStore {
 	case storeLayoutVersion:
 		return false, nil
@@ -176,6 +179,14 @@ func checkMeta(cfg Config) (legacy bool, err error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("%w: %s says %q, this version reads %q", errStoreLayout, path, m.StateStore, storeLayoutVersion)
+}
+
+// describeShards names a member's kind by its meta file's shard count.
+func describeShards(n int) string {
+	if n == 0 {
+		return "one raft group (--shards 1)"
+	}
+	return fmt.Sprintf("%d shards (--shards %d)", n, n)
 }
 
 func writeMeta(path string, m metaFile) error {
@@ -417,24 +428,12 @@ func (s *Server) start() error {
 			s.addPeer(m)
 		}
 	}
-	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
+	if err := s.serveHTTP(&s.cfg, s.Handler(), s.lg); err != nil {
 		tr.Close()
 		s.node.Stop()
 		return err
 	}
-	if s.cfg.HTTPTLS != nil {
-		ln = tls.NewListener(ln, s.cfg.HTTPTLS)
-	}
-	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: zap.NewStdLog(s.lg.Named("http"))}
-	go func() {
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.lg.Error("http server stopped", zap.Error(err))
-		}
-	}()
-	s.lg.Info("serving", zap.String("http", ln.Addr().String()), zap.String("peer", tr.Addr().String()))
+	s.lg.Info("serving", zap.String("http", s.HTTPAddr()), zap.String("peer", tr.Addr().String()))
 	return nil
 }
 
@@ -469,42 +468,11 @@ func (s *Server) addPeer(m Member) {
 	}
 }
 
-// HTTPAddr returns the address the client API listens on.
-func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
-
 // PeerAddr returns the address the raft transport listens on.
 func (s *Server) PeerAddr() string { return s.tr.Addr().String() }
 
 // ID returns the member's raft ID.
 func (s *Server) ID() uint64 { return s.cfg.ID }
-
-// Done is closed when the server has stopped: after Stop, after this member
-// applied its own removal from the cluster, or after a storage failure (see
-// Err).
-func (s *Server) Done() <-chan struct{} { return s.donec }
-
-// Err returns why the server stopped on its own: a storage failure, or
-// ErrRemoved. It is nil while running and after Stop.
-func (s *Server) Err() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
-
-// Stop stops the server and waits until its data is closed. Requests in
-// flight are answered with ErrStopped. Stopping twice is harmless.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() { close(s.stopc) })
-	<-s.donec
-}
-
-func (s *Server) setErr(err error) {
-	s.errMu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.errMu.Unlock()
-}
 
 // shutdown releases everything, in the order that lets each part finish:
 // waiters are answered, the HTTP server stops taking requests, the
@@ -516,10 +484,7 @@ func (s *Server) shutdown() {
 		delete(s.proposals, id)
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = s.httpSrv.Shutdown(ctx)
-	cancel()
-	_ = s.httpSrv.Close()
+	s.stopHTTP()
 	_ = s.tr.Close()
 	s.node.Stop()
 	s.closeStorage()

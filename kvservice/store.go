@@ -52,6 +52,9 @@ type shardConfig struct {
 	Members   map[uint64]Member `json:"members"`
 	Removed   map[uint64]bool   `json:"removed,omitempty"`
 	ConfState raftpb.ConfState  `json:"conf_state"`
+	// Shards is the cluster's shard count, recorded by shard 0 of a
+	// sharded cluster (see hello.go); 0 elsewhere.
+	Shards int `json:"shards,omitempty"`
 }
 
 // state returns the members and removed IDs as the server keeps them, with
@@ -81,6 +84,7 @@ func (c shardConfig) clone() shardConfig {
 	out.ConfState = raftpb.ConfState{Voters: append([]uint64(nil), cs.Voters...),
 		Learners: append([]uint64(nil), cs.Learners...), VotersOutgoing: append([]uint64(nil), cs.VotersOutgoing...),
 		LearnersNext: append([]uint64(nil), cs.LearnersNext...), AutoLeave: cs.AutoLeave}
+	out.Shards = c.Shards
 	return out
 }
 

@@ -88,8 +88,8 @@ every member answered since raft's last quorum check, and quiesces only
 within the first third of an election timeout after that check, so that
 the check that waking runs (see leases) finds the members active and the
 next one comes most of an election timeout later; otherwise a woken
-leader could step down before its members' answers arrive. A follower steps the heartbeat like
-any other (its election timer restarts, its commit index reaches the
+leader could step down before its members' answers arrive. A follower
+steps the heartbeat like any other (its election timer restarts, its commit index reaches the
 leader's) and then quiesces only if its log ends exactly at that commit
 index in the leader's term, all of it applied, with nothing pending;
 otherwise it stays awake and asks the leader to wake up.
@@ -118,9 +118,15 @@ tolerates. The three mechanisms that read that clock:
     election message wakes whoever receives it.
   - CheckQuorum. A quiesced leader does not check its quorum; it
     commits nothing while quiesced, and it cannot commit anything after
-    waking without a quorum. A woken leader's first ticks run the check
-    again (see leases), so a leader cut off while quiesced steps down
-    within an election timeout of waking.
+    waking without a quorum. Waking ages a leader's clock by ElectionTick
+    ticks (see leases), which runs a check on the members' marks as they
+    were at quiescence; since a leader quiesces only with every member
+    marked active and early in a check period (see Entering), that check
+    passes and the next comes most of an election timeout after the
+    wake-up, when the members' answers have arrived
+    (TestWokenLeaderKeepsLeadershipWhileAnswersArrive). A leader cut off
+    while quiesced steps down within about two election timeouts of
+    waking.
   - Lease reads (ReadOnlyLeaseBased). raft reckons a leader's lease in
     its own ticks since a quorum acknowledged a heartbeat. A quiesced
     leader's clock is frozen, so its lease would look fresh forever,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/raftkit/raft/kvservice"
 )
 
 // defaultClusterID is used by the cluster, demo and load commands.
@@ -24,6 +26,7 @@ type clusterFlags struct {
 	peerPort  int
 	snapCount uint64
 	maxValue  int64
+	shards    int // 0: a new cluster's default (1), or a resumed one's
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet, defDir string) {
@@ -32,6 +35,17 @@ func (f *clusterFlags) register(fs *flag.FlagSet, defDir string) {
 	fs.IntVar(&f.peerPort, "peer-port", 9001, "raft port of member 1 (likewise)")
 	fs.Uint64Var(&f.snapCount, "snapshot-count", 10000, "applied entries between snapshots (for new clusters)")
 	fs.Int64Var(&f.maxValue, "max-value-size", defaultMaxValueSize, "largest request body a member accepts, in bytes (for new clusters; see serve -h)")
+	fs.IntVar(&f.shards, "shards", 0, "raft groups the key space is split into, for a new cluster (default 1; a resumed cluster keeps its count)")
+}
+
+// serveArgs are the flags a new cluster's members are started with.
+func (f clusterFlags) serveArgs() []string {
+	args := []string{"--snapshot-count", fmt.Sprint(f.snapCount), "--catch-up-entries", fmt.Sprint(max(f.snapCount/10, 1)),
+		"--max-value-size", fmt.Sprint(f.maxValue)}
+	if f.shards > 1 {
+		args = append(args, "--shards", fmt.Sprint(f.shards))
+	}
+	return args
 }
 
 // parseFlags parses args and refuses positional arguments: "cluster /tmp/x"
@@ -58,16 +72,18 @@ func startCluster(ctx context.Context, f clusterFlags) (*procCluster, uint64, er
 	if err != nil {
 		return nil, 0, err
 	}
-	l, resumed, err := loadOrCreateLayout(dir, 3, f.httpPort, f.peerPort, defaultClusterID,
-		[]string{"--snapshot-count", fmt.Sprint(f.snapCount), "--catch-up-entries", fmt.Sprint(max(f.snapCount/10, 1)),
-			"--max-value-size", fmt.Sprint(f.maxValue)})
+	l, resumed, err := loadOrCreateLayout(dir, 3, f.httpPort, f.peerPort, defaultClusterID, f.serveArgs())
 	if err != nil {
 		return nil, 0, err
 	}
-	if resumed {
-		say("resuming the cluster in %s (layout from cluster.json)", dir)
-	} else {
-		say("creating a new 3-member cluster in %s", dir)
+	switch {
+	case resumed && f.shards != 0 && f.shards != l.shards():
+		return nil, 0, fmt.Errorf("the cluster in %s runs %d shards (cluster.json); --shards %d cannot change that: "+
+			"leave --shards out, or use another --dir", dir, l.shards(), f.shards)
+	case resumed:
+		say("resuming the cluster in %s (layout from cluster.json, %d shards)", dir, l.shards())
+	default:
+		say("creating a new 3-member cluster in %s with %d shards", dir, l.shards())
 	}
 	if err := checkAddrsFree(l); err != nil {
 		return nil, 0, err
@@ -120,6 +136,12 @@ func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
 	res := make(chan result, 1)
 	go func() {
 		lead, err := c.waitLeader(wctx, c.ids()...)
+		if err == nil && c.layout.shards() > 1 {
+			err = c.waitServing(wctx)
+			if err == nil {
+				c.waitSpread(wctx, 30*time.Second)
+			}
+		}
 		res <- result{lead, err}
 	}()
 	select {
@@ -130,6 +152,28 @@ func (c *procCluster) waitStarted(ctx context.Context) (uint64, error) {
 		<-res
 		return 0, c.exitError(id)
 	}
+}
+
+// waitServing waits until every member serves: a sharded member refuses
+// requests until it confirmed its shard count with the cluster, and
+// reports no leader until then.
+func (c *procCluster) waitServing(ctx context.Context) error {
+	for _, id := range c.ids() {
+		for {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
+			cancel()
+			if err == nil && st.Leader != 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("member %d does not serve: %w", id, context.Cause(ctx))
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func (c *procCluster) ids() []uint64 {
@@ -196,8 +240,60 @@ func (c *procCluster) printProgress(ctx context.Context) {
 			parts = append(parts, fmt.Sprintf("%d: down", id))
 			continue
 		}
-		role := strings.TrimPrefix(st.State, "State")
-		parts = append(parts, fmt.Sprintf("%d: %s term=%d commit=%d applied=%d keys=%d", id, role, st.Term, st.Commit, st.Applied, st.Keys))
+		parts = append(parts, progressOf(id, st))
 	}
 	say("%s", strings.Join(parts, " | "))
+}
+
+// progressOf is one member's part of a progress line: its role, or for a
+// sharded member how many shards it leads, with its indexes and keys.
+func progressOf(id uint64, st kvservice.Status) string {
+	if len(st.Shards) == 0 {
+		role := strings.TrimPrefix(st.State, "State")
+		return fmt.Sprintf("%d: %s term=%d commit=%d applied=%d keys=%d", id, role, st.Term, st.Commit, st.Applied, st.Keys)
+	}
+	led := 0
+	for _, sh := range st.Shards {
+		if sh.Leader == id {
+			led++
+		}
+	}
+	return fmt.Sprintf("%d: leads %d/%d shards commit=%d applied=%d keys=%d", id, led, len(st.Shards), st.Commit, st.Applied, st.Keys)
+}
+
+// waitSpread waits, at most d, until every member serves and sees every
+// shard led by its preferred member (shard i by the i-th member, mod their
+// count), so that what follows (a load run, a demo) sees the steady state
+// rather than leaders moving.
+func (c *procCluster) waitSpread(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	misplaced := -1
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if misplaced = c.misplacedLeaders(ctx); misplaced == 0 {
+			say("every shard is led by its preferred member")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	say("%d shards still led elsewhere than by their preferred member after %v; going on", misplaced, d)
+}
+
+// misplacedLeaders counts the shards some member sees led by another than
+// their preferred member, or returns -1 when a member does not answer or
+// does not serve yet.
+func (c *procCluster) misplacedLeaders(ctx context.Context) int {
+	ids := c.ids()
+	n := 0
+	for _, id := range ids {
+		st, err := c.client.Status(ctx, c.member(id).HTTPAddr)
+		if err != nil || st.Leader == 0 { // not serving yet (see kvservice's hello.go)
+			return -1
+		}
+		for i, sh := range st.Shards {
+			if sh.Leader != ids[i%len(ids)] {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -98,7 +98,7 @@ func demoSteps(ctx context.Context, c *procCluster, lead uint64, n int) error {
 	if err != nil {
 		return err
 	}
-	caught, err := c.waitApplied(ctx, lead, st.Commit)
+	caught, err := c.waitCaughtUp(ctx, lead, st)
 	if err != nil {
 		return err
 	}

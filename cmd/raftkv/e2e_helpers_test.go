@@ -154,7 +154,7 @@ func (c *procCluster) mustCatchUp(t *testing.T, id, ref uint64) kvservice.Status
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.waitApplied(ctx, id, st.Commit)
+	got, err := c.waitCaughtUp(ctx, id, st)
 	if err != nil {
 		t.Fatal(err)
 	}

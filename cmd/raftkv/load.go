@@ -29,26 +29,33 @@ type loadResult struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	max      time.Duration
+	firstErr error // the first error a client saw, if any
 }
 
 func (r loadResult) String() string {
-	return fmt.Sprintf("%d writes in %v: %.0f writes/s, latency p50 %v p99 %v max %v, %d errors",
+	s := fmt.Sprintf("%d writes in %v: %.0f writes/s, latency p50 %v p99 %v max %v, %d errors",
 		r.writes, r.elapsed.Round(time.Millisecond), float64(r.writes)/r.elapsed.Seconds(),
 		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.max.Round(time.Microsecond), r.errors)
+	if r.firstErr != nil {
+		s += fmt.Sprintf(" (first: %v)", r.firstErr)
+	}
+	return s
 }
 
 // runLoadOn has clients goroutines PUT distinct keys with values of
-// valueSize bytes through addr for d, and measures each write from request
-// to acknowledgement (committed on a quorum's disks and applied).
-func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.Duration) loadResult {
+// valueSize bytes for d, each key through the member route names, and
+// measures each write from request to acknowledgement (committed on a
+// quorum's disks and applied).
+func runLoadOn(ctx context.Context, route func(key string) string, clients, valueSize int, d time.Duration) loadResult {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	cl := kvservice.Client{HTTP: hc}
 	value := strings.Repeat("x", valueSize)
 	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		errs int
-		wg   sync.WaitGroup
+		mu    sync.Mutex
+		lats  []time.Duration
+		errs  int
+		first error
+		wg    sync.WaitGroup
 	)
 	start := time.Now()
 	deadline := start.Add(d)
@@ -58,12 +65,17 @@ func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.
 			defer wg.Done()
 			var mine []time.Duration
 			bad := 0
+			var firstBad error
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t := time.Now()
-				err := cl.Put(ctx, addr, fmt.Sprintf("load/%d/%d", g, i), value)
+				key := fmt.Sprintf("load/%d/%d", g, i)
+				err := cl.Put(ctx, route(key), key, value)
 				if err != nil {
 					if ctx.Err() == nil { // not a write cut short by Ctrl-C
 						bad++
+						if firstBad == nil {
+							firstBad = err
+						}
 					}
 					continue
 				}
@@ -72,11 +84,14 @@ func runLoadOn(ctx context.Context, addr string, clients, valueSize int, d time.
 			mu.Lock()
 			lats = append(lats, mine...)
 			errs += bad
+			if first == nil {
+				first = firstBad
+			}
 			mu.Unlock()
 		}(g)
 	}
 	wg.Wait()
-	r := loadResult{writes: len(lats), errors: errs, elapsed: time.Since(start)}
+	r := loadResult{writes: len(lats), errors: errs, elapsed: time.Since(start), firstErr: first}
 	if len(lats) > 0 {
 		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 		r.p50 = lats[len(lats)/2]
@@ -92,12 +107,12 @@ func runLoad(args []string) error {
 	clients := fs.Int("clients", 16, "concurrent clients")
 	valueSize := fs.Int("value-size", 128, "bytes per value")
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
-	shards := fs.Int("shards", 1, "raft groups the key space is split into (only 1 until raftkv runs several groups per member)")
+	shards := fs.Int("shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *shards != 1 {
-		return fmt.Errorf("load: --shards %d: this raftkv serves the whole key space from one raft group; only --shards 1 is supported", *shards)
+	if *shards < 1 {
+		return fmt.Errorf("load: --shards %d: want at least 1", *shards)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "raftkv-load-")
@@ -112,13 +127,17 @@ func runLoad(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopWithParentUnderGoRun()
-	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize})
+	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize, shards: *shards})
 	if err != nil {
 		return err
 	}
 	defer c.stopAll()
-	say("writing through the leader (member %d) with %d clients, %d-byte values, fsync on, for %v",
-		lead, *clients, *valueSize, *d)
+	route, err := loadRoute(ctx, c, lead, *shards)
+	if err != nil {
+		return err
+	}
+	say("writing through the leaders (%d shards) with %d clients, %d-byte values, fsync on, for %v",
+		*shards, *clients, *valueSize, *d)
 	// The members' costs are read on a context of their own: a Ctrl-C
 	// while reading them still ends the run with its summary.
 	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -127,7 +146,7 @@ func runLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	r := runLoadOn(ctx, c.member(lead).HTTPAddr, *clients, *valueSize, *d)
+	r := runLoadOn(ctx, route, *clients, *valueSize, *d)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
 		return nil
@@ -137,6 +156,29 @@ func runLoad(args []string) error {
 		return err
 	}
 	say("%v", r)
+	say("leader changes seen by the members during the run: %d", after.sub(before).leaderChanges)
 	fmt.Println(loadLine(*shards, *clients, r, after.sub(before)))
 	return nil
+}
+
+// loadRoute returns where the load sends each key: the leader of one
+// group, or, with shards, the leader of the key's shard as member lead
+// sees them now (a member that is no longer the leader forwards).
+func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (func(string) string, error) {
+	leader := c.member(lead).HTTPAddr
+	if shards <= 1 {
+		return func(string) string { return leader }, nil
+	}
+	st, err := c.client.Status(ctx, leader)
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]string, len(st.Shards))
+	for i, sh := range st.Shards {
+		addrs[i] = leader
+		if sh.Leader != 0 {
+			addrs[i] = c.member(sh.Leader).HTTPAddr
+		}
+	}
+	return func(key string) string { return addrs[kvservice.ShardOf(key, len(addrs))] }, nil
 }

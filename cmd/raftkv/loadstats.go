@@ -28,10 +28,13 @@ var fsyncMetrics = []string{"raftkv_wal_fsyncs_total", "raftkv_state_syncs_total
 type memberCost struct {
 	cpu    time.Duration
 	fsyncs uint64
+	// leaderChanges counts the leaders the members saw (each member
+	// counts each change it sees, in every shard).
+	leaderChanges uint64
 }
 
 func (a memberCost) sub(b memberCost) memberCost {
-	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs}
+	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs, leaderChanges: a.leaderChanges - b.leaderChanges}
 }
 
 // processCPU returns the user plus system CPU time pid has used.
@@ -120,8 +123,13 @@ func (c *procCluster) cost(ctx context.Context) (memberCost, error) {
 		if err != nil {
 			return total, err
 		}
+		lc, err := scrapeCounters(ctx, hc, c.member(id).HTTPAddr, []string{"raftkv_leader_changes_total"})
+		if err != nil {
+			return total, err
+		}
 		total.cpu += cpu
 		total.fsyncs += n
+		total.leaderChanges += lc
 	}
 	return total, nil
 }

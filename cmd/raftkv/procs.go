@@ -29,6 +29,20 @@ type layout struct {
 	ServeArgs []string `json:"serve_args,omitempty"`
 }
 
+// shards returns the shard count the members run with: the --shards of
+// ServeArgs, 1 without.
+func (l layout) shards() int {
+	n := 1
+	for i, a := range l.ServeArgs {
+		if a == "--shards" && i+1 < len(l.ServeArgs) {
+			if v, err := strconv.Atoi(l.ServeArgs[i+1]); err == nil {
+				n = v
+			}
+		}
+	}
+	return n
+}
+
 // procCluster runs members as child processes of the raftkv binary.
 type procCluster struct {
 	bin    string
@@ -285,7 +299,7 @@ func (c *procCluster) waitLeader(ctx context.Context, ids ...uint64) (uint64, er
 			sctx, cancel := context.WithTimeout(ctx, time.Second)
 			st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
 			cancel()
-			if err == nil && st.Leader != 0 && st.ID == id && st.ClusterID == wantCID && c.running(id) {
+			if err == nil && st.Leader != 0 && c.allShardsLed(st) && st.ID == id && st.ClusterID == wantCID && c.running(id) {
 				votes[st.Leader]++
 			}
 		}
@@ -302,19 +316,47 @@ func (c *procCluster) waitLeader(ctx context.Context, ids ...uint64) (uint64, er
 	}
 }
 
-// waitApplied polls member id until it has applied at least index.
-func (c *procCluster) waitApplied(ctx context.Context, id, index uint64) (kvservice.Status, error) {
+// waitCaughtUp polls member id until it has applied what ref (another
+// member's status) had committed, shard by shard on a sharded cluster.
+func (c *procCluster) waitCaughtUp(ctx context.Context, id uint64, ref kvservice.Status) (kvservice.Status, error) {
 	for {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		st, err := c.client.Status(sctx, c.member(id).HTTPAddr)
 		cancel()
-		if err == nil && st.Applied >= index {
+		if err == nil && caughtUp(st, ref) {
 			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("member %d applied %d, want %d: %w", id, st.Applied, index, ctx.Err())
+			return st, fmt.Errorf("member %d applied %d, want %d: %w", id, st.Applied, ref.Commit, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// caughtUp reports whether st applied everything ref committed.
+func caughtUp(st, ref kvservice.Status) bool {
+	if len(ref.Shards) == 0 {
+		return st.Applied >= ref.Commit
+	}
+	if len(st.Shards) != len(ref.Shards) {
+		return false
+	}
+	for i, sh := range ref.Shards {
+		if st.Shards[i].Applied < sh.Commit {
+			return false
+		}
+	}
+	return true
+}
+
+// allShardsLed reports whether a member knows a running leader for every
+// shard it hosts (true for a member of one group).
+func (c *procCluster) allShardsLed(st kvservice.Status) bool {
+	for _, sh := range st.Shards {
+		if sh.Leader == 0 || !c.running(sh.Leader) {
+			return false
+		}
+	}
+	return true
 }

@@ -52,6 +52,7 @@ func runServe(args []string) error {
 		insecure      = fs.Bool("insecure", false, "allow listening beyond loopback without TLS and tokens")
 		promoteLag    = fs.Uint64("learner-promote-lag", 100, "entries a learner may lag the leader by to be promoted to voter")
 		maxValue      = fs.Int64("max-value-size", defaultMaxValueSize, "largest request body in bytes, so a value plus its JSON framing (~20 bytes more)")
+		shards        = fs.Int("shards", 1, "raft groups the key space is split into, all hosted by one multiraft host per member; every member the same, fixed at creation")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,7 +81,10 @@ func runServe(args []string) error {
 		return err
 	}
 	defer func() { _ = lg.Sync() }()
-	srv, err := kvservice.New(kvservice.Config{
+	if *shards < 1 {
+		return fmt.Errorf("--shards %d: want at least 1", *shards)
+	}
+	srv, err := startMember(kvservice.Config{
 		ID: *id, ClusterID: cid, Dir: *dir, PeerAddr: *peerAddr, HTTPAddr: *httpAddr,
 		InitialCluster: initialMembers, Join: joinMembers,
 		SnapshotCount: *snapCount, CatchUpEntries: *catchUp,
@@ -88,7 +92,7 @@ func runServe(args []string) error {
 		LearnerPromoteLag: *promoteLag,
 		Logger:            lg, MaxRequestBytes: *maxValue,
 		PeerServerTLS: sec.PeerServerTLS, PeerClientTLS: sec.PeerClientTLS, HTTPTLS: sec.HTTPTLS,
-		ClientToken: sec.ClientToken, AdminToken: sec.AdminToken, Insecure: *insecure,
+		ClientToken: sec.ClientToken, AdminToken: sec.AdminToken, Insecure: *insecure, Shards: *shards,
 	})
 	if err != nil {
 		return err
@@ -108,9 +112,26 @@ func parseClusterID(s string) (uint64, error) {
 	return cid, nil
 }
 
+// member is a running member: one raft group (kvservice.Server) or a host
+// of shards (kvservice.ShardedServer).
+type member interface {
+	Stop()
+	Done() <-chan struct{}
+	Err() error
+}
+
+// startMember starts a member of one raft group for --shards 1, a host of
+// shards above.
+func startMember(cfg kvservice.Config) (member, error) {
+	if cfg.Shards > 1 {
+		return kvservice.NewSharded(cfg)
+	}
+	return kvservice.New(cfg)
+}
+
 // waitForStop runs until SIGINT or SIGTERM (stopping srv) or until srv stops
 // by itself; a member removed from the cluster stops without an error.
-func waitForStop(srv *kvservice.Server, lg *zap.Logger) error {
+func waitForStop(srv member, lg *zap.Logger) error {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	select {

@@ -1,0 +1,20 @@
+// Package kvservice is a replicated key-value store on raftkit, with an
+// HTTP API (see Server.Handler) and a client (Client). It comes in two
+// kinds of member, serving the same API:
+//
+//   - Server (New): the whole key space in one raft group, a raft.Node on
+//     package wal, talking to its peers through package transport, with
+//     snapshots streamed from Pebble snapshots. It supports membership
+//     changes (members join as learners) and leader transfers.
+//   - ShardedServer (NewSharded, Config.Shards): the key space split into
+//     shards by ShardOf, one raft group each, all hosted by one
+//     multiraft.Host per member over a shared WAL (wal/shared) and one
+//     batch stream per peer. Leaders are spread over the members; every
+//     member serves every key. Membership changes and leader transfers
+//     return ErrUnsupported; shard snapshots travel inline and are bounded
+//     (see sharded_snap.go).
+//
+// Both keep the state machine in one Pebble store per member (store.go),
+// each shard's applied index written in the same batch as its data, so a
+// restart replays nothing already applied.
+package kvservice

@@ -1,0 +1,39 @@
+package kvservice
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// shardCollector reads a ShardedServer's state when scraped: the sums over
+// its shards, the shared WAL's and the store's syncs (the names Server's
+// collector uses, so that "raftkv load" reads either), and the shards led.
+type shardCollector struct{ s *ShardedServer }
+
+var (
+	descShards    = desc("raftkv_shards", "Shards (raft groups) this member hosts.")
+	descShardsLed = desc("raftkv_shards_led", "Shards this member leads.")
+)
+
+// Describe sends every descriptor the collector may emit.
+func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descShards, descShardsLed, descCommit, descApplied, descKeys,
+		descWALFsyncs, descWALBytes, descStateSyncs} {
+		ch <- d
+	}
+}
+
+// Collect reads the member's state once and emits it.
+func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Status()
+	ws := c.s.w.Stats()
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	led := 0
+	for _, sh := range st.Shards {
+		if sh.Leader == st.ID {
+			led++
+		}
+	}
+	gauge(descShards, float64(len(st.Shards)))
+	gauge(descShardsLed, float64(led))
+	emitProgress(ch, st, ws.Fsyncs, ws.BytesWritten, c.s.store.syncs.Load())
+}

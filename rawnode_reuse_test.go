@@ -27,17 +27,7 @@ func readyContentsSurvive(t *testing.T, voters int, lend bool) {
 	for i := range ids {
 		ids[i] = uint64(i + 1)
 	}
-	s := NewMemoryStorage()
-	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: ids}}}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := rnConfig(1, s)
-	rn := rnNew(t, cfg)
-	if lend {
-		rn.LendMessages()
-	}
-	rn.raft.becomeCandidate()
-	rn.raft.becomeLeader()
+	rn, s := rnLeader(t, lend, ids...)
 	type kept struct {
 		ents, msgs []string
 		entSlice   []pb.Entry

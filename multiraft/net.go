@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -211,23 +212,82 @@ func drainInto(b Batch, q chan Batch) Batch {
 	}
 }
 
+// writeBatch writes b to conn as one frame or, when the merged batch is
+// over the frame limit, as several: a merge of batches that each fit must
+// not cost all of them. Only an item that cannot fit any frame on its own
+// is dropped (raft resends, or catches the member up another way), with a
+// log line and Traffic's dropped count.
 func (t *NetTransport) writeBatch(conn net.Conn, b *Batch, buf, frame []byte) ([]byte, []byte, error) {
 	buf, err := AppendBatch(buf, b)
 	if err != nil {
 		return buf, frame, err
 	}
-	frame, err = transport.AppendFrame(frame, buf, t.cfg.Stream.MaxFrameSize)
+	if uint64(len(buf)) <= uint64(t.cfg.Stream.MaxFrameSize) {
+		return buf, frame, t.writeFrame(conn, buf, &frame)
+	}
+	for _, part := range splitBatch(b, int(t.cfg.Stream.MaxFrameSize)) {
+		if len(part.Items) == 1 && encodedItemMax(&part.Items[0])+batchHeaderMax > int(t.cfg.Stream.MaxFrameSize) {
+			it := &part.Items[0]
+			t.dropped.Add(1)
+			t.lg.Warn("dropped a message larger than the frame limit",
+				zap.Uint64("group", uint64(it.Group)), zap.Stringer("type", it.Msg.Type),
+				zap.Int("bytes", it.Msg.Size()), zap.Uint32("limit", t.cfg.Stream.MaxFrameSize))
+			continue
+		}
+		if buf, err = AppendBatch(buf[:0], &part); err != nil {
+			return buf, frame, err
+		}
+		if err := t.writeFrame(conn, buf, &frame); err != nil {
+			return buf, frame, err
+		}
+	}
+	return buf, frame, nil
+}
+
+// writeFrame frames payload (within the limit) into *frame and writes it.
+func (t *NetTransport) writeFrame(conn net.Conn, payload []byte, frame *[]byte) error {
+	f, err := transport.AppendFrame((*frame)[:0], payload, t.cfg.Stream.MaxFrameSize)
+	*frame = f
 	if err != nil {
-		t.dropped.Add(1)
-		return buf, frame, nil // too large: dropped, the connection is fine
+		return err // not reached: callers check the size
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.Stream.IOTimeout + time.Second))
-	if _, err := conn.Write(frame); err != nil {
-		return buf, frame, err
+	if _, err := conn.Write(f); err != nil {
+		return err
 	}
 	t.framesOut.Add(1)
-	t.bytesOut.Add(uint64(len(frame)))
-	return buf, frame, nil
+	t.bytesOut.Add(uint64(len(f)))
+	return nil
+}
+
+// batchHeaderMax bounds the encoding of a batch's header: the version byte
+// and two uvarints (sender, item count).
+const batchHeaderMax = 1 + 2*binary.MaxVarintLen64
+
+// encodedItemMax bounds the encoding of one item in a batch: its group
+// (uvarint), kind byte, length (uvarint) and message.
+func encodedItemMax(it *Item) int {
+	return 2*binary.MaxVarintLen64 + 1 + it.Msg.Size()
+}
+
+// splitBatch cuts b into batches whose encodings fit limit bytes, keeping
+// the items' order (raft needs none across frames, but keeping it costs
+// nothing). An item too large for any frame is a batch of its own.
+func splitBatch(b *Batch, limit int) []Batch {
+	var parts []Batch
+	start, size := 0, batchHeaderMax
+	for i := range b.Items {
+		n := encodedItemMax(&b.Items[i])
+		if i > start && size+n > limit {
+			parts = append(parts, Batch{From: b.From, Items: b.Items[start:i]})
+			start, size = i, batchHeaderMax
+		}
+		size += n
+	}
+	if start < len(b.Items) {
+		parts = append(parts, Batch{From: b.From, Items: b.Items[start:]})
+	}
+	return parts
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

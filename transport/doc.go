@@ -43,12 +43,7 @@ drops the connection, the sender drops such a message before writing it.
 
 # Never blocking raft
 
-Send puts messages on per-peer queues of Config.QueueSize, which one writer
-goroutine per peer drains. When a peer's stream is idle (nothing queued, the
-writer not writing) and the messages are small, Send writes them itself with
-one non-blocking system call instead, saving the wake-up of the writer on
-every hop of a commit; what the socket does not take at once is left for the
-writer, ahead of anything queued later. When a queue
+Send only puts messages on per-peer queues of Config.QueueSize. When a queue
 is full (the peer is slow) or the peer has no stream (it is down, or refuses
 us), messages are dropped, counted, and the peer is reported unreachable so
 that raft falls back to probing it; raft resends what matters. Reports come

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,9 +42,6 @@ type peer struct {
 	cancel context.CancelFunc
 
 	queue *msgQueue
-	// direct lets Send write to the stream itself when the queue is
-	// empty and the writer idle (see writeDirect).
-	direct directWriter
 	// unreachable holds at most one pending report: drops that happen
 	// while a report is pending add nothing raft does not already know.
 	unreachable chan struct{}
@@ -244,8 +242,6 @@ func (p *peer) stream(conn net.Conn) error {
 	}()
 
 	bw := bufio.NewWriterSize(conn, 64<<10)
-	p.direct.attach(conn)
-	defer p.direct.detach()
 	var buf []byte
 	var batch []raftpb.Message
 	for {
@@ -256,41 +252,25 @@ func (p *peer) stream(conn net.Conn) error {
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}
-		var err error
-		buf, batch, err = p.drainQueue(conn, bw, buf, batch)
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// drainQueue writes what a direct write left unsent, then queued messages
-// until the queue is found empty, flushing every maxBatch messages and at
-// the end. It holds p.direct.mu throughout, so that Send writes nothing
-// directly meanwhile. buf and batch are scratch, returned for reuse.
-func (p *peer) drainQueue(conn net.Conn, bw *bufio.Writer, buf []byte, batch []raftpb.Message) ([]byte, []raftpb.Message, error) {
-	p.direct.mu.Lock()
-	defer p.direct.mu.Unlock()
-	_ = conn.SetWriteDeadline(time.Now().Add(p.t.cfg.IOTimeout))
-	if err := p.writeCarry(conn); err != nil {
-		return buf, batch, err
-	}
-	for {
-		batch = p.queue.take(batch)
-		if len(batch) == 0 {
-			return buf, batch, nil
-		}
-		var err error
-		var unwritten int
-		buf, unwritten, err = p.writeBatch(conn, bw, buf, batch)
-		batch = recycle(batch)
-		if err != nil {
-			// What was buffered may or may not have left; raft hears of
-			// the break through the unreachable report run makes. The
-			// batch's unwritten rest is dropped, as the queue's rest will
-			// be.
-			p.drop(unwritten, "stream broke")
-			return buf, batch, err
+		// Write until the queue is found empty, flushing every maxBatch
+		// messages and at the end.
+		for {
+			batch = p.queue.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			var err error
+			var unwritten int
+			buf, unwritten, err = p.writeBatch(conn, bw, buf, batch)
+			batch = recycle(batch)
+			if err != nil {
+				// What was buffered may or may not have left; raft
+				// hears of the break through the unreachable report
+				// run makes. The batch's unwritten rest is dropped,
+				// as the queue's rest will be.
+				p.drop(unwritten, "stream broke")
+				return err
+			}
 		}
 	}
 }
@@ -322,31 +302,29 @@ func (p *peer) writeBatch(conn net.Conn, bw *bufio.Writer, buf []byte, msgs []ra
 // reuse). A message too large to send is dropped here, which is not a stream
 // error.
 func (p *peer) writeMessage(bw *bufio.Writer, buf []byte, m *raftpb.Message) ([]byte, error) {
-	buf = p.appendMessage(buf[:0], m)
-	if len(buf) == 0 {
+	size := m.Size()
+	if uint64(size) > uint64(p.t.cfg.MaxMessageSize) {
+		p.lg.Error("dropping message to peer", zap.Stringer("type", m.Type),
+			zap.Error(fmt.Errorf("%w: message of %d bytes, limit %d", ErrFrameTooLarge, size, p.t.cfg.MaxMessageSize)))
+		p.drop(1, "message too large")
 		return buf, nil
 	}
-	_, err := bw.Write(buf)
-	return buf, err
-}
-
-// fits reports whether m, of encoded size size, may be sent; a message over
-// the maximum message size is dropped (logged, counted, reported).
-func (p *peer) fits(m *raftpb.Message, size int) bool {
-	if uint64(size) <= uint64(p.t.cfg.MaxMessageSize) {
-		return true
+	need := frameHeaderLen + size
+	if cap(buf) < need {
+		buf = make([]byte, need)
 	}
-	p.lg.Error("dropping message to peer", zap.Stringer("type", m.Type),
-		zap.Error(fmt.Errorf("%w: message of %d bytes, limit %d", ErrFrameTooLarge, size, p.t.cfg.MaxMessageSize)))
-	p.drop(1, "message too large")
-	return false
-}
-
-// countSent counts one message put on the stream. It is counted before the
-// write so that a peer's receipt never precedes the sender's count.
-func (p *peer) countSent() {
+	buf = buf[:need]
+	binary.BigEndian.PutUint32(buf, uint32(size))
+	if _, err := m.MarshalTo(buf[frameHeaderLen:]); err != nil {
+		// Size and MarshalTo disagreeing is a bug in the generated code.
+		panic(fmt.Sprintf("transport: marshaling a %s of computed size %d: %v", m.Type, size, err))
+	}
+	// Counted before the write so that a peer's receipt never precedes
+	// the sender's count.
 	p.stats.msgsSent.Add(1)
 	if p.dropping.Load() {
 		p.dropping.Store(false)
 	}
+	_, err := bw.Write(buf)
+	return buf, err
 }

@@ -72,22 +72,6 @@ func recycle(batch []raftpb.Message) []raftpb.Message {
 	return batch[:0]
 }
 
-// empty reports whether nothing is pending.
-func (q *msgQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending) == 0
-}
-
-// poke wakes the writer even though nothing was pushed (a direct write left
-// bytes for it).
-func (q *msgQueue) poke() {
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
 // discard empties the queue and returns how many messages it held.
 func (q *msgQueue) discard() int {
 	q.mu.Lock()

@@ -147,8 +147,7 @@ func (t *Transport) RemovePeer(id uint64) {
 
 // Send queues msgs for their recipients (m.To) and returns at once: it never
 // blocks on the network or on a slow peer, so it may be called from the
-// Ready loop. (To a peer whose stream is idle, small messages are written
-// at once by Send itself, with a write that does not wait.) A message for a peer whose queue is full is dropped and the
+// Ready loop. A message for a peer whose queue is full is dropped and the
 // peer is reported unreachable (asynchronously, through Raft). A MsgSnap is
 // sent on a connection of its own, and its outcome reported through
 // Raft.ReportSnapshot. Messages for unknown IDs are dropped and counted.
@@ -161,33 +160,20 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 	if t.closed {
 		return
 	}
-	for i := 0; i < len(msgs); {
+	for i := range msgs {
 		m := &msgs[i]
 		p, ok := t.peers[m.To]
 		if !ok {
 			t.unknownPeerDrops.Add(1)
 			t.lg.Debug("dropped message for unknown peer",
 				zap.Stringer("peer-id", memberID(m.To)), zap.Stringer("type", m.Type))
-			i++
 			continue
 		}
 		if m.Type == raftpb.MsgSnap {
 			p.sendSnapshot(*m)
-			i++
 			continue
 		}
-		// The run of messages for the same peer goes out in one write when
-		// the stream is idle; otherwise each is queued.
-		j := i + 1
-		for j < len(msgs) && msgs[j].To == m.To && msgs[j].Type != raftpb.MsgSnap {
-			j++
-		}
-		if !p.writeDirect(msgs[i:j]) {
-			for k := i; k < j; k++ {
-				p.enqueue(msgs[k])
-			}
-		}
-		i = j
+		p.enqueue(*m)
 	}
 }
 

@@ -52,6 +52,7 @@ type runFlags struct {
 	cpuProf   string
 	memProf   string
 	batch     bool
+	async     bool
 }
 
 // Main parses the common flags, builds the library's cluster with build,
@@ -73,6 +74,7 @@ func Main(lib string, build func(Options) (Cluster, error)) {
 	flag.StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	flag.StringVar(&f.memProf, "memprofile", "", "write a heap profile at the end of the run to this file")
 	flag.BoolVar(&f.batch, "batch-proposals", true, "etcd-style drivers: hand concurrent proposals to raft as one MsgProp")
+	flag.BoolVar(&f.async, "async-storage", true, "raftkit, fsync rows: Config.AsyncStorageWrites with wal.AppendThread (others ignore it)")
 	flag.Parse()
 	if err := run(lib, f, build); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", lib, err)
@@ -96,7 +98,7 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 		dir = d
 	}
 	opts := Options{Dir: dir, Durable: f.durable, SnapshotEvery: f.snapEvery, KeepEntries: f.keep,
-		BatchProposals: f.batch}
+		BatchProposals: f.batch, AsyncStorage: f.async}
 	for i := 0; i < 3; i++ {
 		opts.Addrs = append(opts.Addrs, "127.0.0.1:"+strconv.Itoa(f.port+i))
 		if err := os.MkdirAll(filepath.Join(dir, "n"+strconv.Itoa(i+1)), 0o755); err != nil {

@@ -172,13 +172,22 @@ func (n *node) installed(snap pb.Snapshot) {
 	n.snapAt = n.applied
 }
 
+// maybeCompact snapshots and compacts once SnapshotEvery entries were
+// applied since the last snapshot. With async writes a snapshot installed
+// from the leader counts as applied when its Ready arrives, while the append
+// thread may not have stored it yet: compaction waits until the storage
+// holds the applied index.
 func (n *node) maybeCompact() error {
-	if n.applied-n.snapAt >= n.opts.SnapshotEvery {
-		if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
-			return err
-		}
-		n.snapAt = n.applied
+	if n.applied-n.snapAt < n.opts.SnapshotEvery {
+		return nil
 	}
+	if last, err := n.p.storage().LastIndex(); err != nil || last < n.applied {
+		return nil
+	}
+	if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
+		return err
+	}
+	n.snapAt = n.applied
 	return nil
 }
 

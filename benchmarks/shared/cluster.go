@@ -41,6 +41,12 @@ type Options struct {
 	// MsgProp of several entries (Node.Step) instead of one Propose each,
 	// as hashicorp's BatchApplyCh does for it (hashicorp ignores this).
 	BatchProposals bool
+	// AsyncStorage (flag -async-storage, on by default) makes the raftkit
+	// driver run its fsync rows with raft's AsyncStorageWrites and the wal's
+	// AppendThread, the wal package's pipelined mode. The etcd binaries
+	// ignore it: etcd server drives raft synchronously, and etcd's wal has
+	// no append thread.
+	AsyncStorage bool
 }
 
 // ErrNoLeader is returned by Propose when no live voter is leader.

@@ -14,6 +14,7 @@ import (
 	"github.com/raftkit/raft/benchmarks/shared"
 	pb "github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/transport"
+	"github.com/raftkit/raft/wal"
 )
 
 func main() { shared.Main("raftkit", build) }
@@ -30,17 +31,28 @@ func build(opts shared.Options) (shared.Cluster, error) {
 		}
 		n := &node{id: id, p: p, opts: opts, stopc: make(chan struct{}), done: make(chan struct{}),
 			waiters: map[uint64]chan struct{}{}, trace: c.note}
-		n.rn = raft.StartNode(raftConfig(id, p.storage()), peers)
+		w, async := p.(walPersister)
+		async = async && opts.AsyncStorage
+		n.rn = raft.StartNode(raftConfig(id, p.storage(), async), peers)
 		tr, err := transport.New(transport.Config{ClusterID: 0xbe7c, ID: id, ListenAddr: opts.Addrs[i],
 			Raft: transport.NodeRaft{Node: n.rn}})
 		if err != nil {
 			return nil, err
 		}
 		trs = append(trs, tr)
+		c.trs = append(c.trs, tr)
 		n.send = func(ms []pb.Message) { tr.Send(ms) }
+		if async {
+			n.at = wal.NewAppendThread(w.st, n.deliver)
+		}
 		c.nodes = append(c.nodes, n)
 		c.closeN = append(c.closeN, func() { _ = tr.Close() })
-		c.closeR = append(c.closeR, func() { _ = p.close() })
+		c.closeR = append(c.closeR, func() {
+			if n.at != nil {
+				_ = n.at.Stop()
+			}
+			_ = p.close()
+		})
 	}
 	for i, n := range c.nodes {
 		for j, addr := range opts.Addrs {
@@ -54,8 +66,26 @@ func build(opts shared.Options) (shared.Cluster, error) {
 	return c, nil
 }
 
+// deliver hands on the responses the append thread releases once an
+// append is durable: the local ones (the append's acknowledgement to this
+// node's raft) are stepped, the rest (a follower's MsgAppResp, a vote) sent.
+func (n *node) deliver(resps []pb.Message) {
+	var out []pb.Message
+	for _, m := range resps {
+		if m.To == n.id {
+			_ = n.rn.Step(context.Background(), m)
+		} else {
+			out = append(out, m)
+		}
+	}
+	if len(out) > 0 {
+		n.send(out)
+	}
+}
+
 // Stats reports each voter's wal counters (fsyncs, batches), for working
-// out fsyncs per commit (none with in-memory storage), and after a
+// out fsyncs per commit (none with in-memory storage), the messages its
+// transport sent and dropped, and after a
 // failover the survivors' role changes timed from the Kill.
 func (c *cluster) Stats() string {
 	var parts []string
@@ -64,11 +94,20 @@ func (c *cluster) Stats() string {
 		parts = append(parts, "after the kill: "+strings.Join(c.events, ", "))
 	}
 	c.tmu.Unlock()
-	for _, n := range c.nodes {
+	for k, n := range c.nodes {
+		s := fmt.Sprintf("n%d", n.id)
 		if w, ok := n.p.(walPersister); ok {
 			st := w.st.Stats()
-			parts = append(parts, fmt.Sprintf("n%d fsyncs=%d batches=%d", n.id, st.Fsyncs, st.Batches))
+			s += fmt.Sprintf(" fsyncs=%d batches=%d", st.Fsyncs, st.Batches)
 		}
+		var sent, dropped, qdrops, reconnects uint64
+		for _, ps := range c.trs[k].Stats().Peers {
+			sent += ps.MsgsSent
+			dropped += ps.MsgsDropped
+			qdrops += ps.QueueDrops
+			reconnects += ps.Reconnects
+		}
+		parts = append(parts, s+fmt.Sprintf(" sent=%d dropped=%d (queue full %d) reconnects=%d", sent, dropped, qdrops, reconnects))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -12,13 +12,16 @@ import (
 	raft "github.com/raftkit/raft"
 	"github.com/raftkit/raft/benchmarks/shared"
 	pb "github.com/raftkit/raft/raftpb"
+	"github.com/raftkit/raft/transport"
+	"github.com/raftkit/raft/wal"
 )
 
 // raftConfig is the same for raftkit and both etcd versions: etcd server's
 // settings (1 MiB messages, 512 in flight), PreVote and CheckQuorum on,
 // 100 ms ticks with a 1 s election timeout.
-func raftConfig(id uint64, st raft.Storage) *raft.Config {
+func raftConfig(id uint64, st raft.Storage, async bool) *raft.Config {
 	return &raft.Config{
+		AsyncStorageWrites:        async,
 		ID:                        id,
 		ElectionTick:              10,
 		HeartbeatTick:             1,
@@ -57,6 +60,9 @@ type node struct {
 	submitting bool
 	// trace, if set, notes role changes and applies (failover timing).
 	trace func(n *node, event string)
+	// at, when set, persists the MsgStorageAppend messages of raft's
+	// AsyncStorageWrites (see handleAsync); nil: the synchronous loop.
+	at *wal.AppendThread
 }
 
 func (n *node) run() {
@@ -68,6 +74,13 @@ func (n *node) run() {
 		case <-ticker.C:
 			n.rn.Tick()
 		case rd := <-n.rn.Ready():
+			if n.at != nil {
+				if err := n.handleAsync(rd); err != nil {
+					log.Printf("node %d: %v", n.id, err)
+					return
+				}
+				continue
+			}
 			if err := n.handle(rd); err != nil {
 				log.Printf("node %d: %v", n.id, err)
 				return
@@ -80,15 +93,7 @@ func (n *node) run() {
 }
 
 func (n *node) handle(rd raft.Ready) error {
-	if rd.SoftState != nil {
-		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
-		if n.trace != nil {
-			n.trace(n, fmt.Sprintf("%v lead=%d", rd.SoftState.RaftState, rd.SoftState.Lead))
-		}
-	}
-	if n.trace != nil && len(rd.CommittedEntries) > 0 && n.leader.Load() {
-		n.trace(n, "applies")
-	}
+	n.noteState(rd)
 	// A leader sends before its own write, so that its fsync and the
 	// followers' overlap (Raft thesis 10.2.1, as etcd server does): its
 	// messages are appends and heartbeats, which need nothing of this
@@ -105,31 +110,102 @@ func (n *node) handle(rd raft.Ready) error {
 	// carrying a snapshot is persisted first: its entries follow it.
 	early := raft.IsEmptySnap(rd.Snapshot)
 	if early {
-		n.applyAll(rd)
+		n.applyAll(rd.CommittedEntries)
 	}
 	if err := n.p.save(rd); err != nil {
 		return err
 	}
 	if !early {
-		n.cs = rd.Snapshot.Metadata.ConfState
-		n.applied = rd.Snapshot.Metadata.Index
-		n.snapAt = n.applied
-		n.applyAll(rd)
+		n.installed(rd.Snapshot)
+		n.applyAll(rd.CommittedEntries)
 	}
 	if !lead {
 		n.send(rd.Messages)
 	}
-	if n.applied-n.snapAt >= n.opts.SnapshotEvery {
-		if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
-			return err
+	return n.maybeCompact()
+}
+
+// handleAsync handles a Ready of a node with AsyncStorageWrites: messages
+// to peers leave at once (those that promise durability ride in the
+// append's responses, which the append thread releases after its fsync),
+// the append goes to the wal's append thread, and the committed entries
+// are applied here, their responses stepped back into the node. No Advance:
+// the responses take its place, so raft prepares the next Ready (a
+// leader's next entries, a follower's next append) while the fsync runs.
+func (n *node) handleAsync(rd raft.Ready) error {
+	n.noteState(rd)
+	var out []pb.Message
+	var apply *pb.Message
+	for i := range rd.Messages {
+		m := &rd.Messages[i]
+		switch m.To {
+		case raft.LocalAppendThread:
+			n.at.Send(*m)
+		case raft.LocalApplyThread:
+			apply = m
+		default:
+			out = append(out, *m)
 		}
-		n.snapAt = n.applied
 	}
+	if len(out) > 0 {
+		n.send(out)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		n.installed(rd.Snapshot)
+	}
+	if apply != nil {
+		n.applyAll(apply.Entries)
+		for _, r := range apply.Responses {
+			if err := n.rn.Step(context.Background(), r); err != nil {
+				return err
+			}
+		}
+	}
+	return n.maybeCompact()
+}
+
+// installed records a snapshot installed from the leader as the applied
+// state (the state machine is a counter: nothing else to restore).
+func (n *node) installed(snap pb.Snapshot) {
+	n.cs = snap.Metadata.ConfState
+	n.applied = snap.Metadata.Index
+	n.snapAt = n.applied
+}
+
+// maybeCompact snapshots and compacts once SnapshotEvery entries were
+// applied since the last snapshot. With async writes a snapshot installed
+// from the leader counts as applied when its Ready arrives, while the append
+// thread may not have stored it yet: compaction waits until the storage
+// holds the applied index.
+func (n *node) maybeCompact() error {
+	if n.applied-n.snapAt < n.opts.SnapshotEvery {
+		return nil
+	}
+	if last, err := n.p.storage().LastIndex(); err != nil || last < n.applied {
+		return nil
+	}
+	if err := n.p.snapshot(n.applied, n.cs, n.opts.KeepEntries); err != nil {
+		return err
+	}
+	n.snapAt = n.applied
 	return nil
 }
 
-func (n *node) applyAll(rd raft.Ready) {
-	for _, e := range rd.CommittedEntries {
+// noteState follows the node's role (and traces it after a Kill).
+func (n *node) noteState(rd raft.Ready) {
+	if rd.SoftState != nil {
+		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
+		if n.trace != nil {
+			n.trace(n, fmt.Sprintf("%v lead=%d", rd.SoftState.RaftState, rd.SoftState.Lead))
+		}
+	}
+	if n.trace != nil && len(rd.CommittedEntries) > 0 && n.leader.Load() {
+		n.trace(n, "applies")
+	}
+}
+
+func (n *node) applyAll(ents []pb.Entry) {
+	for _, e := range ents {
 		n.apply(e)
 	}
 }
@@ -226,6 +302,7 @@ func (n *node) submit(ctx context.Context, data []byte) error {
 // cluster is the three voters of one run.
 type cluster struct {
 	nodes  []*node
+	trs    []*transport.Transport
 	closeN []func() // per node: cut the network (crash point)
 	closeR []func() // per node: release the rest
 

@@ -167,7 +167,7 @@ func brief(r shared.Result) string {
 	case "memory":
 		return fmt.Sprintf("RSS %.1f MiB", r.RSSMiB)
 	}
-	return fmt.Sprintf("%.0f/s p50 %.2f ms p99 %.2f ms", r.PerSec, r.P50Ms, r.P99Ms)
+	return fmt.Sprintf("%.0f/s p50 %.2f ms p99 %.2f ms cpu %.0f us/commit", r.PerSec, r.P50Ms, r.P99Ms, r.CPUUsPerCommit)
 }
 
 func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {

@@ -37,3 +37,17 @@ func TestCrossbenchLine(t *testing.T) {
 		t.Errorf("medians: %q", last)
 	}
 }
+
+// TestThroughputTableShowsCPU: each throughput row of the table carries the
+// median CPU time per commit after the latencies.
+func TestThroughputTableShowsCPU(t *testing.T) {
+	rows := buildRows(flags{quick: true})[:1]
+	res := map[string]map[string][]shared.Result{rows[0].name: {
+		"raftkit": {{PerSec: 100, CPUUsPerCommit: 40}, {PerSec: 100, CPUUsPerCommit: 60}, {PerSec: 100, CPUUsPerCommit: 50}},
+	}}
+	var out bytes.Buffer
+	report(&out, rows, res)
+	if !strings.Contains(out.String(), "| fsync-p1-128B | raftkit | 100 [100-100] | 0.00 [0.00-0.00] | 0.00 [0.00-0.00] | 50.0 [40.0-60.0] |") {
+		t.Fatalf("no CPU column in:\n%s", out.String())
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -34,13 +33,14 @@ var emptyState = pb.HardState{}
 //
 // Ownership: once the application has received a Ready (from RawNode.Ready or
 // from Node.Ready), raft does not modify anything it references, with one
-// exception: without AsyncStorageWrites, the array behind Messages is raft's
-// again once the application takes the next Ready (which it does after
-// Advance), and raft queues later messages in it. The messages themselves
-// may be copied and kept, entries and contexts included. Everything else
-// (entries, committed entries, read states, snapshot) the application may
-// keep as long as it likes, but must not modify either: entries may be
-// shared with the Storage and with messages in flight.
+// opt-in exception: after RawNode.LendMessages (and without
+// AsyncStorageWrites), the array behind Messages is raft's again once the
+// application takes the next Ready (which it does after Advance), and raft
+// queues later messages in it. The messages themselves may be copied and
+// kept, entries and contexts included. Everything else (entries, committed
+// entries, read states, snapshot) the application may keep as long as it
+// likes, but must not modify either: entries may be shared with the Storage
+// and with messages in flight.
 type Ready struct {
 	// SoftState is the node's volatile leader and role, present only when
 	// it changed since the previous Ready (nil otherwise). Nothing about it
@@ -308,27 +308,6 @@ type node struct {
 	ctlc       chan ctlRequest
 	confstatec chan pb.ConfState
 	done       chan struct{}
-
-	// mu guards rn. The node goroutine holds it except while it waits in
-	// its select; meanwhile a proposer may step its proposal itself, when
-	// direct allows (see stepDirect), instead of handing it over and waiting
-	// for the answer: two goroutine switches less per proposal. direct and
-	// kick are set by the node goroutine each time it lets go of mu.
-	mu sync.Mutex
-	// direct: proposals are accepted (the proposal channel is armed) and
-	// no Ready is on offer, whose contents a step would make stale.
-	direct bool
-	// kick: the node goroutine is not waiting for an Advance, so it must be
-	// woken (kickc) to offer the Ready a direct proposal makes.
-	kick  bool
-	kickc chan struct{}
-	// handedOver counts the messages, proposals and Advances that callers
-	// are handing (or have handed) to the node goroutine and that it has
-	// not processed yet. A direct step waits until there are none: a caller
-	// that saw Step or Advance return and then proposes must find them
-	// processed first, as it would if the goroutine had stepped all three
-	// in turn.
-	handedOver atomic.Int64
 }
 
 // ctlKind says what a ctlRequest asks for.
@@ -360,7 +339,6 @@ func newNode(rn *RawNode) *node {
 		advancec:   make(chan struct{}),
 		tickc:      make(chan struct{}, tickBufferSize),
 		done:       make(chan struct{}),
-		kickc:      make(chan struct{}, 1),
 		rn:         rn,
 	}
 }
@@ -399,10 +377,9 @@ type loopState struct {
 // delivery followed by its Advance.
 const maxQuick = 2
 
-// run is the node goroutine. It holds n.mu except while it waits.
+// run is the node goroutine.
 func (n *node) run() {
 	st := loopState{lead: None}
-	n.mu.Lock()
 	for {
 		n.prepareReady(&st)
 		n.followLeader(&st)
@@ -411,80 +388,30 @@ func (n *node) run() {
 			continue
 		}
 		st.quick = 0
-		n.direct = st.propc != nil && st.readyc == nil
-		n.kick = st.advancec == nil
-		n.mu.Unlock()
 		select {
 		case pm := <-st.propc:
-			n.mu.Lock()
 			n.stepProposal(pm)
 			n.stepWaitingProposals(&st)
 		case m := <-n.recvc:
-			n.mu.Lock()
 			n.stepReceived(m)
 		case req := <-n.ctlc:
-			n.mu.Lock()
-			if !n.serveControl(&st, req) {
-				n.direct = false
+			switch req.kind {
+			case ctlConfChange:
+				n.applyConfChange(&st, req.cc)
+			case ctlStatus:
+				req.reply <- getStatus(n.rn.raft)
+			case ctlStop:
 				close(n.done)
-				n.mu.Unlock()
 				return
 			}
 		case <-n.tickc:
-			n.mu.Lock()
 			n.rn.Tick()
-		case <-n.kickc:
-			n.mu.Lock()
 		case st.readyc <- st.rd:
-			n.mu.Lock()
 			n.readyTaken(&st)
 		case <-st.advancec:
-			n.mu.Lock()
 			n.advanced(&st)
 		}
 	}
-}
-
-// serveControl serves one of the application's rare requests; it reports
-// false for Stop.
-func (n *node) serveControl(st *loopState, req ctlRequest) bool {
-	switch req.kind {
-	case ctlConfChange:
-		n.applyConfChange(st, req.cc)
-	case ctlStatus:
-		req.reply <- getStatus(n.rn.raft)
-	case ctlStop:
-		return false
-	}
-	return true
-}
-
-// stepDirect steps proposal m in the caller's goroutine if the node
-// goroutine allows it now (see node.direct), and reports whether it did,
-// with the outcome, which is the one the node goroutine would have had
-// stepping m at that point: nothing observable changes but the cost. A busy
-// node goroutine holds n.mu; the caller then does not wait for it here but
-// takes the channel path, where its ctx still counts.
-func (n *node) stepDirect(m *pb.Message) (bool, error) {
-	if !n.mu.TryLock() {
-		return false, nil
-	}
-	if !n.direct || n.handedOver.Load() != 0 {
-		n.mu.Unlock()
-		return false, nil
-	}
-	r := n.rn.raft
-	m.From = r.id
-	err := r.stepMsg(m)
-	kick := n.kick
-	n.mu.Unlock()
-	if kick {
-		select {
-		case n.kickc <- struct{}{}:
-		default: // a kick is pending already
-		}
-	}
-	return true, err
 }
 
 // tryHandshake completes the Ready handshake's next step if the application
@@ -529,7 +456,6 @@ func (n *node) readyTaken(st *loopState) {
 // advanced records the application's Advance of the Ready it took.
 func (n *node) advanced(st *loopState) {
 	n.rn.Advance(st.rd)
-	n.handedOver.Add(-1)
 	st.rd = Ready{}
 	st.advancec = nil
 }
@@ -593,7 +519,6 @@ func (n *node) stepProposal(pm msgWithResult) {
 	r := n.rn.raft
 	pm.m.From = r.id
 	err := r.stepMsg(&pm.m)
-	n.handedOver.Add(-1)
 	if pm.result != nil {
 		// Not closed: the proposer recycles the channel (resultChans).
 		pm.result <- err
@@ -601,7 +526,6 @@ func (n *node) stepProposal(pm msgWithResult) {
 }
 
 func (n *node) stepReceived(m pb.Message) {
-	defer n.handedOver.Add(-1)
 	r := n.rn.raft
 	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.trk.Progress[m.From] == nil {
 		// A response from a node that is not (or no longer) a member.
@@ -685,23 +609,14 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 // receive channel and is never waited for.
 func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	if m.Type != pb.MsgProp {
-		n.handedOver.Add(1)
 		select {
 		case n.recvc <- m:
 			return nil
 		case <-ctx.Done():
-			n.handedOver.Add(-1)
 			return ctx.Err()
 		case <-n.done:
-			n.handedOver.Add(-1)
 			return ErrStopped
 		}
-	}
-	if stepped, err := n.stepDirect(&m); stepped {
-		if !wait {
-			err = nil
-		}
-		return err
 	}
 	pm := msgWithResult{m: m}
 	if wait {
@@ -712,17 +627,14 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	// The node goroutine usually sits in its select with proposals armed:
 	// hand pm over without a select of our own then (cheaper, and the
 	// outcome is the same as the select's when the send can proceed).
-	n.handedOver.Add(1)
 	select {
 	case n.propc <- pm:
 	default:
 		select {
 		case n.propc <- pm:
 		case <-ctx.Done():
-			n.handedOver.Add(-1)
 			return ctx.Err()
 		case <-n.done:
-			n.handedOver.Add(-1)
 			return ErrStopped
 		}
 	}
@@ -730,22 +642,12 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 		return nil
 	}
 	// The node goroutine has taken pm, and it answers every proposal it
-	// takes right after stepping it, before anything else (Stop included).
-	// A ctx that can never end (context.Background) needs no select, which
-	// is the cost of one; otherwise the caller may give up while the step
-	// runs (it may read the log from storage).
-	var err error
-	if done := ctx.Done(); done == nil {
-		err = <-pm.result
-	} else {
-		select {
-		case err = <-pm.result:
-		case <-done:
-			// Abandoned: pm.result may still receive its answer, so it is
-			// left to the collector.
-			return ctx.Err()
-		}
-	}
+	// takes right after stepping it, before anything else (Stop included):
+	// the answer is at most a step away, so it is waited for without a
+	// select over ctx and done. (A select would return the answer too when
+	// it is there; waiting for a step to finish is no wait a caller could
+	// tell apart from the answer having been there first.)
+	err := <-pm.result
 	// Drained, and the node goroutine sends exactly one error: the channel
 	// can serve another proposal.
 	resultChans.Put(pm.result)
@@ -767,12 +669,7 @@ func handOver[T any](n *node, ch chan<- T, v T) bool {
 }
 
 // Advance implements Node.
-func (n *node) Advance() {
-	n.handedOver.Add(1)
-	if !handOver(n, n.advancec, struct{}{}) {
-		n.handedOver.Add(-1)
-	}
-}
+func (n *node) Advance() { handOver(n, n.advancec, struct{}{}) }
 
 // ApplyConfChange implements Node. After Stop it returns an empty ConfState.
 func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
@@ -818,11 +715,9 @@ func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
 // deliverLocal hands m to the node goroutine, or drops it if the node is
 // stopped.
 func (n *node) deliverLocal(m pb.Message) {
-	n.handedOver.Add(1)
 	select {
 	case n.recvc <- m:
 	case <-n.done:
-		n.handedOver.Add(-1)
 	}
 }
 
@@ -830,13 +725,10 @@ func (n *node) deliverLocal(m pb.Message) {
 func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) {
 	// From names the transferee and To the current leader, so that the
 	// request also works when it is stepped on the leader itself.
-	n.handedOver.Add(1)
 	select {
 	case n.recvc <- transferLeaderMsg(lead, transferee):
 	case <-n.done:
-		n.handedOver.Add(-1)
 	case <-ctx.Done():
-		n.handedOver.Add(-1)
 	}
 }
 

@@ -3,7 +3,6 @@ package kvservice
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -99,8 +98,8 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
 		}
-		var c command
-		if err := json.Unmarshal(e.Data, &c); err != nil {
+		c, err := decodeCommand(e.Data)
+		if err != nil {
 			s.lg.Error("skipping undecodable entry", zap.Int("shard", r.idx), zap.Uint64("index", e.Index), zap.Error(err))
 			continue
 		}

@@ -25,6 +25,27 @@ func (sh shard) newApplyBatch(keys uint64) *applyBatch {
 	return &applyBatch{sh: sh, b: sh.st.db.NewBatch(), written: map[string]*string{}, keys: keys}
 }
 
+// newRoundBatch returns a batch for the entries of several shards (a
+// multiraft round): switchShard selects the shard whose entries follow,
+// putMeta ends each shard's part, commitRound writes them all.
+func (st *stateStore) newRoundBatch() *applyBatch {
+	return &applyBatch{b: st.db.NewBatch(), written: map[string]*string{}}
+}
+
+// switchShard makes the commands that follow sh's, whose key count before
+// them is keys. The overlay of written keys is kept: keys carry their
+// shard's prefix.
+func (a *applyBatch) switchShard(sh shard, keys uint64) { a.sh, a.keys = sh, keys }
+
+// putMeta adds the current shard's applied index and key count and,
+// unless nil, its configuration.
+func (a *applyBatch) putMeta(applied uint64, cfg *shardConfig) error {
+	return a.sh.putMeta(a.b, applied, a.keys, cfg)
+}
+
+// commitRound writes the batch. It is not synced; see stateStore.sync.
+func (a *applyBatch) commitRound() error { return a.b.Commit(pebble.NoSync) }
+
 func (a *applyBatch) get(key []byte) (string, bool, error) {
 	if v, ok := a.written[string(key)]; ok {
 		if v == nil {

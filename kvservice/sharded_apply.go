@@ -51,14 +51,14 @@ func (a shardApp) ApplyRound(batch []multiraft.GroupEntries) {
 	ab := s.store.newRoundBatch()
 	defer ab.close()
 	staged := make([]*stagedShard, 0, len(batch))
-	var err error
-	for _, ge := range batch {
+	decs, err := s.prefetch(ab, batch)
+	for i, ge := range batch {
 		r := s.rep(ge.Group)
-		if r == nil || r.failed {
+		if err != nil || r == nil || r.failed {
 			continue
 		}
 		var st *stagedShard
-		if st, err = s.stageShard(ab, r, ge.Entries); err != nil {
+		if st, err = s.stageShard(ab, r, ge.Entries, decs[i]); err != nil {
 			err = fmt.Errorf("kvservice: shard %d: applying entries: %w", r.idx, err)
 			break
 		}
@@ -86,6 +86,41 @@ func (a shardApp) ApplyRound(batch []multiraft.GroupEntries) {
 			s.fail(fmt.Errorf("kvservice: shard %d: applying entries: %w", st.r.idx, err))
 		}
 	}
+}
+
+// decoded is an entry's command, decoded once for prefetch and apply.
+type decoded struct {
+	c   command
+	err error
+}
+
+// prefetch decodes the round's commands (one slice per group of batch,
+// nil for a group not applied here) and reads the values of the keys they
+// touch into ab, in key order with one store iterator: with the round's
+// keys spread over many shards, that costs less than one point read per
+// command.
+func (s *ShardedServer) prefetch(ab *applyBatch, batch []multiraft.GroupEntries) ([][]decoded, error) {
+	decs := make([][]decoded, len(batch))
+	var keys [][]byte
+	for i, ge := range batch {
+		r := s.rep(ge.Group)
+		if r == nil || r.failed {
+			continue
+		}
+		applied, _ := r.progress()
+		dec := make([]decoded, len(ge.Entries))
+		for j, e := range ge.Entries {
+			if e.Index <= applied || e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+				continue
+			}
+			d := &dec[j]
+			if d.c, d.err = decodeCommand(e.Data); d.err == nil && d.c.Op != opHello {
+				keys = append(keys, r.sh.dataKey(d.c.Key))
+			}
+		}
+		decs[i] = dec
+	}
+	return decs, ab.prefetch(keys)
 }
 
 // ReadIndexDone implements multiraft.Application: it hands each read its
@@ -135,7 +170,7 @@ type stagedShard struct {
 func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 	ab := s.store.newRoundBatch()
 	defer ab.close()
-	st, err := s.stageShard(ab, r, ents)
+	st, err := s.stageShard(ab, r, ents, nil)
 	if err != nil || st == nil {
 		return err
 	}
@@ -149,7 +184,10 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 // (and configuration, if it changed or the store has none yet), to the
 // batch ab, and returns what to do once ab is committed; nil if the
 // entries were all applied before.
-func (s *ShardedServer) stageShard(ab *applyBatch, r *shardRep, ents []raftpb.Entry) (*stagedShard, error) {
+//
+// dec, if not nil, holds the entries' commands decoded by prefetch (one
+// per entry, same order).
+func (s *ShardedServer) stageShard(ab *applyBatch, r *shardRep, ents []raftpb.Entry, dec []decoded) (*stagedShard, error) {
 	applied, keys := r.progress()
 	if len(ents) == 0 || ents[len(ents)-1].Index <= applied {
 		return nil, nil
@@ -161,7 +199,7 @@ func (s *ShardedServer) stageShard(ab *applyBatch, r *shardRep, ents []raftpb.En
 	}
 	ab.switchShard(r.sh, keys)
 	st := &stagedShard{r: r}
-	for _, e := range ents {
+	for i, e := range ents {
 		if e.Index <= applied {
 			continue
 		}
@@ -172,7 +210,13 @@ func (s *ShardedServer) stageShard(ab *applyBatch, r *shardRep, ents []raftpb.En
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
 		}
-		c, err := decodeCommand(e.Data)
+		var c command
+		var err error
+		if dec != nil {
+			c, err = dec[i].c, dec[i].err
+		} else {
+			c, err = decodeCommand(e.Data)
+		}
 		if err != nil {
 			s.lg.Error("skipping undecodable entry", zap.Int("shard", r.idx), zap.Uint64("index", e.Index), zap.Error(err))
 			continue

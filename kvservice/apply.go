@@ -1,7 +1,9 @@
 package kvservice
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -19,14 +21,77 @@ type applyBatch struct {
 	written map[string]*string
 	// keys is the shard's key count with the batch's writes.
 	keys uint64
+	// fetched holds the store's values, read ahead by prefetch, of keys
+	// the batch will read (nil: absent); the batch's own writes take
+	// precedence.
+	fetched map[string]*string
 }
 
 func (sh shard) newApplyBatch(keys uint64) *applyBatch {
 	return &applyBatch{sh: sh, b: sh.st.db.NewBatch(), written: map[string]*string{}, keys: keys}
 }
 
+// newRoundBatch returns a batch for the entries of several shards (a
+// multiraft round): switchShard selects the shard whose entries follow,
+// putMeta ends each shard's part, commitRound writes them all.
+func (st *stateStore) newRoundBatch() *applyBatch {
+	return &applyBatch{sh: shard{st: st}, b: st.db.NewBatch(), written: map[string]*string{}}
+}
+
+// switchShard makes the commands that follow sh's, whose key count before
+// them is keys. The overlay of written keys is kept: keys carry their
+// shard's prefix.
+func (a *applyBatch) switchShard(sh shard, keys uint64) { a.sh, a.keys = sh, keys }
+
+// putMeta adds the current shard's applied index and key count and,
+// unless nil, its configuration.
+func (a *applyBatch) putMeta(applied uint64, cfg *shardConfig) error {
+	return a.sh.putMeta(a.b, applied, a.keys, cfg)
+}
+
+// prefetch reads the store's values of keys into the batch's read-ahead,
+// in key order through one iterator (its seeks reuse the files and blocks
+// the previous seek loaded), which keys' later reads then find. keys is
+// sorted in place.
+func (a *applyBatch) prefetch(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	it, err := a.sh.st.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	a.fetched = make(map[string]*string, len(keys))
+	for i, k := range keys {
+		if i > 0 && bytes.Equal(k, keys[i-1]) {
+			continue
+		}
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
+			v := string(it.Value())
+			a.fetched[string(k)] = &v
+		} else {
+			a.fetched[string(k)] = nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// commitRound writes the batch. It is not synced; see stateStore.sync.
+func (a *applyBatch) commitRound() error { return a.b.Commit(pebble.NoSync) }
+
 func (a *applyBatch) get(key []byte) (string, bool, error) {
 	if v, ok := a.written[string(key)]; ok {
+		if v == nil {
+			return "", false, nil
+		}
+		return *v, true, nil
+	}
+	if v, ok := a.fetched[string(key)]; ok {
 		if v == nil {
 			return "", false, nil
 		}

@@ -250,8 +250,8 @@ func (s *Server) applyEntry(ab *applyBatch, e raftpb.Entry) (node, req uint64, o
 		if len(e.Data) == 0 {
 			return 0, 0, out, false, nil
 		}
-		var c command
-		if err := json.Unmarshal(e.Data, &c); err != nil {
+		c, err := decodeCommand(e.Data)
+		if err != nil {
 			// Every node decodes the same bytes the same way, so
 			// skipping keeps them identical; only a foreign writer
 			// could have put this entry in the log.

@@ -160,7 +160,8 @@ func (s *ShardedServer) open() error {
 		}
 	}
 	s.host, err = multiraft.New(multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: walstore.New(w),
-		Transport: s.nt, App: shardApp{s}, Workers: 2, TickInterval: s.cfg.TickInterval,
+		Transport: s.nt, App: shardApp{s}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
+		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: 1, CheckQuorum: true, PreVote: true,
 		MaxSizePerMsg: appendBudget(s.cfg.Shards),
 		Logger:        s.lg.Named("host")})
@@ -171,15 +172,30 @@ func (s *ShardedServer) open() error {
 	return s.createShards()
 }
 
-// appendBudget is raft's MaxSizePerMsg for each shard: the messages of all
-// shards to a peer travel in one frame per write (transport's limit, 16
-// MiB), and a frame over the limit is dropped whole, so the shards' appends
-// of one round must fit together: a quarter of a frame shared by the
-// shards, between 64 KiB and raft's usual 1 MiB. (An entry larger than the
-// budget still goes, alone.)
+// The host runs one worker, whose rounds take up to roundGroups shards
+// and start their saves at least 3 ms apart: every shard with work then
+// goes into one round, with one WAL write and fsync and one frame per
+// peer member, where two workers split the shards into two smaller rounds
+// paying those each, and a round's apply is one store batch (ApplyRound).
+// Measured with raftkv load (256 clients, interleaved runs): against two
+// workers, 64 shards rounds of up to 64 and 1 ms, CPU per write fell by
+// 5-10% at 64 shards and ~20% at 1000 shards, fsyncs per write by a
+// third to a half.
+const maxRoundGroups = 1024
+
+// roundGroups is the host's MaxBatch: every shard, between 64 and
+// maxRoundGroups.
+func roundGroups(shards int) int { return min(max(shards, 64), maxRoundGroups) }
+
+// appendBudget is raft's MaxSizePerMsg for each shard: the messages of a
+// round's shards to a peer travel in one frame (transport's limit, 16
+// MiB), and a frame over the limit is dropped whole, so the appends of a
+// full round must fit together: a quarter of a frame shared by the
+// round's shards, between 4 KiB and raft's usual 1 MiB. (An entry larger
+// than the budget still goes, alone.)
 func appendBudget(shards int) uint64 {
-	b := uint64(transport.DefaultMaxMessageSize) / 4 / uint64(shards)
-	return min(max(b, 64<<10), 1<<20)
+	b := uint64(transport.DefaultMaxMessageSize) / 4 / uint64(min(shards, maxRoundGroups))
+	return min(max(b, 4<<10), 1<<20)
 }
 
 // createShards loads each shard's meta from the store and creates its

@@ -3,7 +3,6 @@ package kvservice
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -19,7 +18,7 @@ import (
 // snapshots, one call at a time per shard.
 type shardApp struct{ s *ShardedServer }
 
-var _ multiraft.Application = shardApp{}
+var _ multiraft.RoundApplication = shardApp{}
 
 func (s *ShardedServer) rep(g multiraft.GroupID) *shardRep {
 	i := int(g) - 1
@@ -39,6 +38,89 @@ func (a shardApp) Apply(g multiraft.GroupID, ents []raftpb.Entry) {
 		r.failed = true
 		a.s.fail(fmt.Errorf("kvservice: shard %d: applying entries: %w", r.idx, err))
 	}
+}
+
+// ApplyRound implements multiraft.RoundApplication: the committed entries
+// of all the round's shards go to the store in one batch (one Pebble
+// commit per round instead of one per shard), each shard's applied index
+// with its entries' effects as before, so the batch's atomicity keeps every
+// shard's "applied index matches the data" invariant. A failure fails
+// every shard of the round: nothing of the round is committed.
+func (a shardApp) ApplyRound(batch []multiraft.GroupEntries) {
+	s := a.s
+	ab := s.store.newRoundBatch()
+	defer ab.close()
+	staged := make([]*stagedShard, 0, len(batch))
+	decs, err := s.prefetch(ab, batch)
+	for i, ge := range batch {
+		r := s.rep(ge.Group)
+		if err != nil || r == nil || r.failed {
+			continue
+		}
+		var st *stagedShard
+		if st, err = s.stageShard(ab, r, ge.Entries, decs[i]); err != nil {
+			err = fmt.Errorf("kvservice: shard %d: applying entries: %w", r.idx, err)
+			break
+		}
+		if st != nil {
+			staged = append(staged, st)
+		}
+	}
+	if err == nil && len(staged) > 0 {
+		if err = ab.commitRound(); err != nil {
+			err = fmt.Errorf("kvservice: applying entries: writing to the state store: %w", err)
+		}
+	}
+	if err != nil {
+		for _, ge := range batch {
+			if r := s.rep(ge.Group); r != nil {
+				r.failed = true
+			}
+		}
+		s.fail(err)
+		return
+	}
+	for _, st := range staged {
+		if err := s.finishShard(st); err != nil {
+			st.r.failed = true
+			s.fail(fmt.Errorf("kvservice: shard %d: applying entries: %w", st.r.idx, err))
+		}
+	}
+}
+
+// decoded is an entry's command, decoded once for prefetch and apply.
+type decoded struct {
+	c   command
+	err error
+}
+
+// prefetch decodes the round's commands (one slice per group of batch,
+// nil for a group not applied here) and reads the values of the keys they
+// touch into ab, in key order with one store iterator: with the round's
+// keys spread over many shards, that costs less than one point read per
+// command.
+func (s *ShardedServer) prefetch(ab *applyBatch, batch []multiraft.GroupEntries) ([][]decoded, error) {
+	decs := make([][]decoded, len(batch))
+	var keys [][]byte
+	for i, ge := range batch {
+		r := s.rep(ge.Group)
+		if r == nil || r.failed {
+			continue
+		}
+		applied, _ := r.progress()
+		dec := make([]decoded, len(ge.Entries))
+		for j, e := range ge.Entries {
+			if e.Index <= applied || e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+				continue
+			}
+			d := &dec[j]
+			if d.c, d.err = decodeCommand(e.Data); d.err == nil && d.c.Op != opHello {
+				keys = append(keys, r.sh.dataKey(d.c.Key))
+			}
+		}
+		decs[i] = dec
+	}
+	return decs, ab.prefetch(keys)
 }
 
 // ReadIndexDone implements multiraft.Application: it hands each read its
@@ -71,24 +153,53 @@ type reqAnswer struct {
 	out outcome
 }
 
-// applyShard applies a shard's committed entries in one store batch with
-// the new applied index, answers this member's proposals among them, and
-// snapshots the shard when due.
+// stagedShard is a shard's part of a round's store batch: its new
+// applied index and key count, and what becomes true once the batch is
+// committed.
+type stagedShard struct {
+	r          *shardRep
+	applied    uint64
+	keys       uint64
+	cfgChanged bool
+	answers    []reqAnswer
+}
+
+// applyShard applies one shard's committed entries in a store batch of
+// their own (the host's Apply; ApplyRound shares one batch among the
+// round's shards).
 func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
+	ab := s.store.newRoundBatch()
+	defer ab.close()
+	st, err := s.stageShard(ab, r, ents, nil)
+	if err != nil || st == nil {
+		return err
+	}
+	if err := ab.commitRound(); err != nil {
+		return fmt.Errorf("writing to the state store: %w", err)
+	}
+	return s.finishShard(st)
+}
+
+// stageShard adds a shard's committed entries, with its new applied index
+// (and configuration, if it changed or the store has none yet), to the
+// batch ab, and returns what to do once ab is committed; nil if the
+// entries were all applied before.
+//
+// dec, if not nil, holds the entries' commands decoded by prefetch (one
+// per entry, same order).
+func (s *ShardedServer) stageShard(ab *applyBatch, r *shardRep, ents []raftpb.Entry, dec []decoded) (*stagedShard, error) {
 	applied, keys := r.progress()
 	if len(ents) == 0 || ents[len(ents)-1].Index <= applied {
-		return nil
+		return nil, nil
 	}
 	if h := s.cfg.hooks; h != nil && h.beforeApply != nil {
 		if err := h.beforeApply(ents); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	ab := r.sh.newApplyBatch(keys)
-	defer ab.close()
-	var answers []reqAnswer
-	cfgChanged := false
-	for _, e := range ents {
+	ab.switchShard(r.sh, keys)
+	st := &stagedShard{r: r}
+	for i, e := range ents {
 		if e.Index <= applied {
 			continue
 		}
@@ -100,7 +211,13 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 			continue
 		}
 		var c command
-		if err := json.Unmarshal(e.Data, &c); err != nil {
+		var err error
+		if dec != nil {
+			c, err = dec[i].c, dec[i].err
+		} else {
+			c, err = decodeCommand(e.Data)
+		}
+		if err != nil {
 			s.lg.Error("skipping undecodable entry", zap.Int("shard", r.idx), zap.Uint64("index", e.Index), zap.Error(err))
 			continue
 		}
@@ -108,35 +225,43 @@ func (s *ShardedServer) applyShard(r *shardRep, ents []raftpb.Entry) error {
 		if c.Op == opHello {
 			var changed bool
 			out, changed = r.hello(c)
-			cfgChanged = cfgChanged || changed
+			st.cfgChanged = st.cfgChanged || changed
 		} else {
 			res, err := ab.apply(c)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out.res = res
 		}
 		if c.Node == s.cfg.ID {
-			answers = append(answers, reqAnswer{c.Req, out})
+			st.answers = append(st.answers, reqAnswer{c.Req, out})
 		}
 	}
 	var cfg *shardConfig
-	if cfgChanged || !r.inStore {
+	if st.cfgChanged || !r.inStore {
 		cfg = &r.cfg
 	}
-	if err := ab.commit(applied, cfg); err != nil {
-		return fmt.Errorf("writing to the state store: %w", err)
+	if err := ab.putMeta(applied, cfg); err != nil {
+		return nil, fmt.Errorf("writing to the state store: %w", err)
 	}
+	st.applied, st.keys = applied, ab.keys
+	return st, nil
+}
+
+// finishShard records a staged shard's new state once its batch is
+// committed: applied index, answers, and a snapshot when due.
+func (s *ShardedServer) finishShard(st *stagedShard) error {
+	r := st.r
 	r.inStore = true
-	r.setApplied(applied, ab.keys, false)
-	if cfgChanged && !s.ready.Load() {
+	r.setApplied(st.applied, st.keys, false)
+	if st.cfgChanged && !s.ready.Load() {
 		// The cluster's shard count, recorded by the first hello: the
 		// member serves if it is its own (see hello.go).
 		if err := s.checkRecordedCount(); err != nil {
 			s.fail(err)
 		}
 	}
-	s.answer(answers)
+	s.answer(st.answers)
 	return s.maybeSnapshot(r)
 }
 

@@ -2,7 +2,6 @@ package kvservice
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -27,10 +26,7 @@ func (s *ShardedServer) propose(ctx context.Context, c command) (Result, error) 
 // forwards it to the shard's leader) and waits for its outcome.
 func (s *ShardedServer) proposeTo(ctx context.Context, i int, c command) (outcome, error) {
 	c.Node, c.Req = s.cfg.ID, s.reqSeq.Add(1)
-	data, err := json.Marshal(c)
-	if err != nil {
-		return outcome{}, err
-	}
+	data := encodeCommand(c)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	ch := make(chan outcome, 1)

@@ -116,7 +116,7 @@ func openStateStore(dir string, create bool, lg *zap.Logger) (*stateStore, error
 				"restore the directory or start this member afresh under a new ID)", dir, err)
 		}
 	}
-	opts := &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()},
+	opts := &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()}, Comparer: wholeKeyComparer,
 		// Applying a write reads its key first (for the previous value
 		// and the key count); most written keys are new, and bloom
 		// filters spare those reads a look into every level.
@@ -132,6 +132,17 @@ func openStateStore(dir string, create bool, lg *zap.Logger) (*stateStore, error
 	}
 	return st, nil
 }
+
+// wholeKeyComparer is Pebble's default comparer (same name, same order,
+// so stores written without it open with it) with a Split that makes a
+// whole key its own prefix: the bloom filters are built from whole keys
+// either way, and Split lets the apply's read-ahead seek with
+// SeekPrefixGE, which consults them (see applyBatch.prefetch).
+var wholeKeyComparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Split = func(k []byte) int { return len(k) }
+	return &c
+}()
 
 func (st *stateStore) checkVersion() error {
 	v, closer, err := st.db.Get(keyVersion)

@@ -62,6 +62,11 @@ to members that lag behind, and a restarting group restores it through
 Application.Restore. MemStorage implements Storage in memory for tests.
 Snapshots travel inline in a batch, so they must fit in a frame.
 
+An Application that also implements RoundApplication receives a round's
+committed entries, of all its groups, in one ApplyRound call instead of
+one Apply per group, so that it can write them to its own store in one
+batch too (kvservice's sharded server does: one Pebble commit per round).
+
 # Network
 
 Batches travel in frames of AppendBatch's encoding: the sender, then per

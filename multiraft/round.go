@@ -25,6 +25,10 @@ type round struct {
 	// early carries the leaders' appends and heartbeats, sent before the
 	// save (sendsEarly).
 	early *outbox
+	// applies collects the round's committed entries for a
+	// RoundApplication (nil app: the host calls Apply per group).
+	applies  []GroupEntries
+	roundApp RoundApplication
 }
 
 func (r *round) reset(from HostID) {
@@ -34,6 +38,8 @@ func (r *round) reset(from HostID) {
 	clear(r.updates)
 	r.gs, r.inboxes, r.again = r.gs[:0], r.inboxes[:0], r.again[:0]
 	r.readys, r.updates = r.readys[:0], r.updates[:0]
+	clear(r.applies)
+	r.applies = r.applies[:0]
 	if r.out == nil {
 		r.out, r.early = newOutbox(from), newOutbox(from)
 	}
@@ -50,6 +56,7 @@ func (r *round) reset(from HostID) {
 func (h *Host) runRound(gs []*group) {
 	r := h.roundPool.Get().(*round)
 	r.reset(h.cfg.ID)
+	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
 	h.stepGroups(r, gs, stopped)
@@ -117,7 +124,18 @@ func (h *Host) finishRound(r *round) {
 	for i := range r.readys {
 		rd := &r.readys[i]
 		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
-		h.apply(rd.g, &rd.rd)
+		h.apply(r, rd.g, &rd.rd)
+	}
+	if r.roundApp != nil {
+		if len(r.applies) > 0 {
+			r.roundApp.ApplyRound(r.applies)
+		}
+		for i := range r.readys {
+			h.readsDone(r.readys[i].g, &r.readys[i].rd)
+		}
+	}
+	for i := range r.readys {
+		rd := &r.readys[i]
 		rd.g.rn.Advance(rd.rd)
 		reportSnapshots(rd.g, rd.rd.Messages)
 		if len(rd.rd.Entries) > 0 || len(rd.rd.CommittedEntries) > 0 {
@@ -219,8 +237,10 @@ func (h *Host) stepItem(g *group, it *Item) {
 }
 
 // apply hands a Ready's snapshot, committed entries and read states to
-// the application, applying configuration changes to raft first.
-func (h *Host) apply(g *group, rd *raft.Ready) {
+// the application, applying configuration changes to raft first; for a
+// RoundApplication, it collects the entries in r and leaves the read
+// states to finishRound.
+func (h *Host) apply(r *round, g *group, rd *raft.Ready) {
 	app := h.cfg.App
 	changed := false
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -240,15 +260,26 @@ func (h *Host) apply(g *group, rd *raft.Ready) {
 	if changed {
 		g.refreshMembers()
 	}
-	if len(rd.CommittedEntries) > 0 {
+	switch {
+	case len(rd.CommittedEntries) == 0:
+	case r.roundApp != nil:
+		r.applies = append(r.applies, GroupEntries{Group: g.id, Entries: rd.CommittedEntries})
+	default:
 		app.Apply(g.id, rd.CommittedEntries)
 	}
+	if r.roundApp == nil {
+		h.readsDone(g, rd)
+	}
+}
+
+// readsDone hands a Ready's read states to the application.
+func (h *Host) readsDone(g *group, rd *raft.Ready) {
 	if len(rd.ReadStates) > 0 {
 		g.readsOut = max(0, g.readsOut-len(rd.ReadStates))
 		if g.readsOut == 0 {
 			g.readTicks = 0
 		}
-		app.ReadIndexDone(g.id, rd.ReadStates)
+		h.cfg.App.ReadIndexDone(g.id, rd.ReadStates)
 	}
 }
 

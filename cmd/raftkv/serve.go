@@ -97,6 +97,12 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startProfile(*id)
+	if err != nil {
+		srv.Stop()
+		return err
+	}
+	defer stopProfile()
 	return waitForStop(srv, lg)
 }
 

@@ -188,11 +188,11 @@ const maxRoundGroups = 1024
 func roundGroups(shards int) int { return min(max(shards, 64), maxRoundGroups) }
 
 // appendBudget is raft's MaxSizePerMsg for each shard: the messages of a
-// round's shards to a peer travel in one frame (transport's limit, 16
-// MiB), and a frame over the limit is dropped whole, so the appends of a
-// full round must fit together: a quarter of a frame shared by the
-// round's shards, between 4 KiB and raft's usual 1 MiB. (An entry larger
-// than the budget still goes, alone.)
+// round's shards to a peer travel together (transport's frame limit, 16
+// MiB); NetTransport cuts a merge over the limit into several frames, but
+// a round whose appends fit one frame costs one write: a quarter of a
+// frame shared by the round's shards, between 4 KiB and raft's usual 1
+// MiB. (An entry larger than the budget still goes, alone.)
 func appendBudget(shards int) uint64 {
 	b := uint64(transport.DefaultMaxMessageSize) / 4 / uint64(min(shards, maxRoundGroups))
 	return min(max(b, 4<<10), 1<<20)

@@ -326,10 +326,27 @@ func (s *sim) finalWrite(g GroupID) bool {
 	}
 	for _, sh := range s.hosts {
 		if st, err := sh.h.Status(g); err == nil && st.RaftState == raft.StateLeader && s.now%5 == 0 {
+			s.recordFinalWrite(g)
 			_ = sh.h.Propose(g, encodeWrite(id, -1))
 		}
 	}
 	return false
+}
+
+// recordFinalWrite puts g's final write (value -1) in g's history, once,
+// when it is first proposed, as a write that may take effect at any later
+// time: a read invoked during the faulty phase may still be answered
+// after the final write applied, and must then be allowed to see -1.
+func (s *sim) recordFinalWrite(g GroupID) {
+	if s.finalRecorded == nil {
+		s.finalRecorded = map[GroupID]bool{}
+	}
+	if s.finalRecorded[g] {
+		return
+	}
+	s.finalRecorded[g] = true
+	s.history[g] = append(s.history[g], porcupine.Operation{ClientId: len(s.clients) + int(g),
+		Input: regInput{write: true, value: -1}, Call: s.tick(), Return: 1 << 62})
 }
 
 func (s *sim) quiesced(g GroupID) bool {

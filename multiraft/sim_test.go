@@ -45,10 +45,12 @@ type sim struct {
 	lease bool
 	now   int64 // tick rounds so far
 	step  int64 // event counter: porcupine's clock
-	hosts []*simHost
-	msgs  []simMsg
-	cut   map[HostID]bool
-	trace uint64
+	// finalRecorded: groups whose final write is in their history.
+	finalRecorded map[GroupID]bool
+	hosts         []*simHost
+	msgs          []simMsg
+	cut           map[HostID]bool
+	trace         uint64
 
 	leaders map[GroupID]map[uint64]HostID
 	applied map[GroupID]map[uint64]uint64

@@ -43,16 +43,16 @@ func (r *raft) send(m *pb.Message) {
 	}
 }
 
-// Room that a full outbox grows by, besides doubling. Synchronously the
-// arrays come back for reuse (see RawNode.lend), so they only need to reach
+// Room that a full outbox grows by, besides doubling. Lent arrays (see
+// LendMessages and lend) come back for reuse, so they only need to reach
 // the size of one Ready's messages once, and a small start keeps an idle
-// group's outboxes small. With AsyncStorageWrites the arrays are handed out
-// for good and the outbox goes on in the unused rest of its array, so a
-// chunk there serves several Readys instead of allocating for each.
-// msgsAfterAppend holds a few acknowledgements at a time in either mode.
+// group's outboxes small. Otherwise the arrays are handed out for good and
+// the outbox goes on in the unused rest of its array, so a chunk there
+// serves several Readys instead of allocating for each. msgsAfterAppend
+// holds a few acknowledgements at a time in either mode.
 const (
 	outboxRoomLent  = 4
-	outboxRoomAsync = 32
+	outboxRoomGiven = 32
 	ackRoom         = 4
 )
 

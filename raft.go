@@ -202,7 +202,7 @@ func newRaft(c *Config) *raft {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
-		outboxRoom:                  outboxRoomAsync,
+		outboxRoom:                  outboxRoomGiven,
 	}
 	r.fitLog(c)
 	r.restoreConfState(cs, r.log.last())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/raftkit/raft/multiraft"
 )
@@ -32,6 +33,10 @@ type shardRep struct {
 	// failed is set once an apply failed: nothing more is applied, so
 	// that a restart replays from the last applied index.
 	failed bool
+
+	// moves counts the leadership transfers this member asked for, to
+	// place the shard on its preferred member.
+	moves atomic.Uint64
 }
 
 func newShardRep(st *stateStore, idx int, cfg shardConfig) *shardRep {

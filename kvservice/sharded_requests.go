@@ -215,7 +215,7 @@ const watchAllTicks = 5
 // their outcome is unknown, as Server does). With all, every shard is
 // looked at, and a leaderless shard's preferred member campaigns; with
 // place, a shard this member leads but should not moves to its preferred
-// member, if that one is up.
+// member, if that one was heard from recently.
 func (s *ShardedServer) watchLeaders(all, place bool) {
 	for _, i := range s.shardsToWatch(all) {
 		r := s.reps[i]
@@ -238,10 +238,24 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			// (the campaign at creation may have found its peers
 			// without the group yet).
 			_ = s.host.Campaign(r.group())
-		case place && gs.RaftState == raft.StateLeader && !preferred && s.host.PeerAlive(s.preferred(i)):
+		case place && gs.RaftState == raft.StateLeader && !preferred && s.heardRecently(s.preferred(i)):
+			r.moves.Add(1)
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}
 	}
+}
+
+// heardRecently reports whether this member's host heard from member id
+// within half an election timeout (peer hosts ping each other every
+// heartbeat). A shard only moves to a member heard that recently: the host
+// counts a silent member as failed only after HostTimeoutTicks (two
+// election timeouts), and a shard moved to a member that just died
+// stalls: raft drops every proposal while a leadership transfer is
+// pending, for up to an election timeout, and the clients waiting on them
+// get no answer before their request timeout. (A shard re-elected because
+// its preferred member died was moved straight back to it that way.)
+func (s *ShardedServer) heardRecently(id uint64) bool {
+	return s.host.PeerHeardWithin(id, max(1, s.cfg.ElectionTicks/2))
 }
 
 // shardsToWatch returns every shard's index, or, unless all, those of the

@@ -96,3 +96,19 @@ func (h *Host) RemovePeer(id HostID) {
 
 // PeerAlive reports whether this host counts peer host id as alive.
 func (h *Host) PeerAlive(id HostID) bool { return h.hostAlive(id) }
+
+// PeerHeardWithin reports whether this host heard from peer host id (a
+// batch, a ping, any frame) within the last ticks ticks of its clock:
+// a stricter test than PeerAlive, which keeps a silent peer alive for
+// HostTimeoutTicks. False for a host it does not track.
+func (h *Host) PeerHeardWithin(id HostID, ticks int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.live.heardWithin(id, ticks)
+}
+
+// heardWithin reports whether id was heard within the last ticks ticks.
+func (l *liveness) heardWithin(id HostID, ticks int) bool {
+	p, ok := l.peers[id]
+	return ok && l.clock-p.lastHeard <= int64(ticks)
+}

@@ -13,7 +13,12 @@ import (
 // it with a goroutine and channels; the methods correspond, and Node's
 // documentation describes them at more length.
 type RawNode struct {
-	raft *raft
+	// core is the state machine, held inline (one allocation less, one
+	// pointer hop less on every call); raft points at it. Invariant:
+	// raft == &core, which is why a RawNode must not be copied.
+	core   raft
+	raft   *raft
+	noCopy noCopy
 
 	// reported is what the last accepted Ready left the application
 	// knowing; a Ready reports a state only when it differs.
@@ -62,7 +67,9 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err
 	}
-	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
+	rn := &RawNode{async: config.AsyncStorageWrites}
+	rn.core.init(config)
+	rn.raft = &rn.core
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
 	// After recording the durable HardState, so that the first Ready

@@ -43,7 +43,7 @@ type RawNode struct {
 	// trimOutboxes).
 	sentMark int
 	// proposal backs the entries of a leader's proposals (see Propose) and
-	// of a lone voter's read requests (see ReadIndex).
+	// read requests (see ReadIndex).
 	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
@@ -421,15 +421,17 @@ func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
 // linearizable.
 func (rn *RawNode) ReadIndex(rctx []byte) {
 	r := rn.raft
-	if r.state != StateLeader || !r.trk.IsSingleton() {
-		// The request may be kept (queued for a quorum's confirmation,
-		// deferred until the leader commits in its term, forwarded to the
-		// leader), entries and all, so they must be its own.
+	if r.state != StateLeader {
+		// A follower forwards the request, entries and all: they must be
+		// its own.
 		_ = r.Step(readIndexMsg(rctx))
 		return
 	}
-	// A lone voter answers at once and keeps only rctx (in the ReadState),
-	// not the request's entries, which can therefore be a buffer of ours.
+	// A leader keeps only rctx (in the ReadState, and in the pending read
+	// while a quorum confirms it, see startRound), never the request's
+	// entries beyond this step (a request deferred until the leader commits
+	// in its term is copied, see handleReadIndex), so they can be a buffer
+	// of ours.
 	rn.proposal[0] = pb.Entry{Data: rctx}
 	_ = r.Step(pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]})
 	rn.proposal[0] = pb.Entry{} // drop the reference to rctx

@@ -123,12 +123,23 @@ func NewMemoryStorage() *MemoryStorage {
 
 // setLog makes log the stored log and publishes its bounds. The caller
 // holds the lock (or owns ms exclusively, as NewMemoryStorage does).
+//
+// Only the bounds that changed are stored: each atomic store is a full
+// barrier, and an append, by far the most frequent change, moves only the
+// last index (and seldom the last term).
 func (ms *MemoryStorage) setLog(log []pb.Entry) {
 	ms.log = log
+	first, last, lastTerm := ms.firstIndex(), ms.lastIndex(), log[len(log)-1].Term
 	ms.version.Add(1)
-	ms.first.Store(ms.firstIndex())
-	ms.last.Store(ms.lastIndex())
-	ms.lastTerm.Store(log[len(log)-1].Term)
+	if ms.first.Load() != first {
+		ms.first.Store(first)
+	}
+	if ms.last.Load() != last {
+		ms.last.Store(last)
+	}
+	if ms.lastTerm.Load() != lastTerm {
+		ms.lastTerm.Store(lastTerm)
+	}
 	ms.version.Add(1)
 }
 

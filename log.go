@@ -96,12 +96,20 @@ func (p *applyPacing) spent() bool {
 	return p.outstanding > 0 && p.outstanding >= p.limit
 }
 
-// openLog returns the log over storage as storage has it: everything up to
-// its compaction point committed and applied, and an empty window after its
-// last entry. applyLimit bounds the committed entries out with the
-// application at once.
+// openLog returns the log over storage as storage has it; see open.
 func openLog(storage Storage, logger Logger, applyLimit entryEncodingSize) *entryLog {
-	l := &entryLog{
+	l := &entryLog{}
+	l.open(storage, logger, applyLimit)
+	return l
+}
+
+// open sets the zero log l up over storage as storage has it: everything up
+// to its compaction point committed and applied, and an empty window after
+// its last entry. applyLimit bounds the committed entries out with the
+// application at once. (In place, so that the log can live inside raft
+// rather than in an allocation of its own behind a pointer.)
+func (l *entryLog) open(storage Storage, logger Logger, applyLimit entryEncodingSize) {
+	*l = entryLog{
 		logger:      logger,
 		storage:     storage,
 		pacing:      applyPacing{limit: applyLimit},
@@ -112,7 +120,6 @@ func openLog(storage Storage, logger Logger, applyLimit entryEncodingSize) *entr
 	l.committed, l.applying, l.applied = first-1, first-1, first-1
 	l.win.reset(entryID{term: lastTerm, index: last}, nil)
 	l.durable, l.persisting = last, last
-	return l
 }
 
 // readStorageBounds reads storage's first and last index and the last entry's

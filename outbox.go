@@ -122,7 +122,11 @@ const idleOutboxCap = 16
 // after every lull costs more than it saves; a quiet group's stays small.
 func (rn *RawNode) trimOutboxes() {
 	r := rn.raft
-	keep := max(idleOutboxCap, 4*rn.sentMark)
+	// Not lending, the outbox goes on in the unused rest of the array its
+	// messages were handed out in, at most outboxRoomGiven after a growth
+	// plus the doubling; dropping that room would make every Ready
+	// allocate a fresh array.
+	keep := max(idleOutboxCap, 4*rn.sentMark, 2*r.outboxRoom)
 	if cap(r.msgs) > keep {
 		r.msgs = nil
 	}

@@ -99,7 +99,9 @@ type raft struct {
 	// configuration. Learners never campaign.
 	isLearner bool
 
-	log *entryLog
+	// log is the node's log, part of raft itself (not behind a pointer):
+	// nearly every step reads it.
+	log entryLog
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
 	// order is trk's members in ID order and its commit rule, remade
@@ -175,10 +177,18 @@ type raft struct {
 	droppedMsgs uint64
 }
 
-// newRaft builds a node from c and the state in c.Storage. c must be valid;
-// an invalid Config or unreadable storage leaves nothing to run and panics
-// (RawNode validates first and returns the error instead).
+// newRaft builds a node from c and the state in c.Storage; see init.
 func newRaft(c *Config) *raft {
+	r := &raft{}
+	r.init(c)
+	return r
+}
+
+// init sets r up as a node built from c and the state in c.Storage. c must
+// be valid; an invalid Config or unreadable storage leaves nothing to run
+// and panics (RawNode validates first and returns the error instead). In
+// place, so that RawNode can hold its raft inline.
+func (r *raft) init(c *Config) {
 	if err := c.validate(); err != nil {
 		panic(err.Error())
 	}
@@ -186,9 +196,8 @@ func newRaft(c *Config) *raft {
 	if err != nil {
 		panic(fmt.Errorf("raft: reading the initial state from storage: %w", err))
 	}
-	r := &raft{
+	*r = raft{
 		id:                          c.ID,
-		log:                         openLog(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady)),
 		maxMsgSize:                  entryEncodingSize(c.MaxSizePerMsg),
 		uncommitted:                 uncommittedTail{max: entryPayloadSize(c.MaxUncommittedEntriesSize)},
 		trk:                         tracker.MakeProgressTracker(c.MaxInflightMsgs, c.MaxInflightBytes),
@@ -204,6 +213,7 @@ func newRaft(c *Config) *raft {
 		stepDownOnRemoval:           c.StepDownOnRemoval,
 		outboxRoom:                  outboxRoomGiven,
 	}
+	r.log.open(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady))
 	r.fitLog(c)
 	r.restoreConfState(cs, r.log.last())
 	if !IsEmptyHardState(hs) {
@@ -215,7 +225,6 @@ func newRaft(c *Config) *raft {
 	r.becomeFollower(r.Term, None /* lead */)
 	r.startLease(hs)
 	r.logStart()
-	return r
 }
 
 // logStart logs the state the node starts from.

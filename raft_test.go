@@ -557,7 +557,7 @@ func TestRestoreIgnoresStaleAndFastForwardsMatching(t *testing.T) {
 	// A conflicting one replaces the log.
 	conflicting := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 6, Term: 3, ConfState: cs}}
 	if !r.restore(conflicting) || r.log.last() != 6 || r.log.committed != 6 {
-		t.Fatalf("conflicting snapshot not installed: %s", r.log)
+		t.Fatalf("conflicting snapshot not installed: %s", &r.log)
 	}
 	// One that does not list this node is refused.
 	foreign := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 9, Term: 3, ConfState: pb.ConfState{Voters: []uint64{1}}}}

@@ -13,7 +13,12 @@ import (
 // it with a goroutine and channels; the methods correspond, and Node's
 // documentation describes them at more length.
 type RawNode struct {
-	raft *raft
+	// core is the state machine, held inline (one allocation less, one
+	// pointer hop less on every call); raft points at it. Invariant:
+	// raft == &core, which is why a RawNode must not be copied.
+	core   raft
+	raft   *raft
+	noCopy noCopy
 
 	// reported is what the last accepted Ready left the application
 	// knowing; a Ready reports a state only when it differs.
@@ -38,7 +43,7 @@ type RawNode struct {
 	// trimOutboxes).
 	sentMark int
 	// proposal backs the entries of a leader's proposals (see Propose) and
-	// of a lone voter's read requests (see ReadIndex).
+	// read requests (see ReadIndex).
 	proposal [1]pb.Entry
 	// async is Config.AsyncStorageWrites.
 	async bool
@@ -62,7 +67,9 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err := config.validate(); err != nil {
 		return nil, err
 	}
-	rn := &RawNode{raft: newRaft(config), async: config.AsyncStorageWrites}
+	rn := &RawNode{async: config.AsyncStorageWrites}
+	rn.core.init(config)
+	rn.raft = &rn.core
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
 	// After recording the durable HardState, so that the first Ready
@@ -414,15 +421,17 @@ func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
 // linearizable.
 func (rn *RawNode) ReadIndex(rctx []byte) {
 	r := rn.raft
-	if r.state != StateLeader || !r.trk.IsSingleton() {
-		// The request may be kept (queued for a quorum's confirmation,
-		// deferred until the leader commits in its term, forwarded to the
-		// leader), entries and all, so they must be its own.
+	if r.state != StateLeader {
+		// A follower forwards the request, entries and all: they must be
+		// its own.
 		_ = r.Step(readIndexMsg(rctx))
 		return
 	}
-	// A lone voter answers at once and keeps only rctx (in the ReadState),
-	// not the request's entries, which can therefore be a buffer of ours.
+	// A leader keeps only rctx (in the ReadState, and in the pending read
+	// while a quorum confirms it, see startRound), never the request's
+	// entries beyond this step (a request deferred until the leader commits
+	// in its term is copied, see handleReadIndex), so they can be a buffer
+	// of ours.
 	rn.proposal[0] = pb.Entry{Data: rctx}
 	_ = r.Step(pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]})
 	rn.proposal[0] = pb.Entry{} // drop the reference to rctx

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"testing"
+	"unsafe"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -279,5 +280,34 @@ func TestReadStatesSurviveLaterReads(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOutboxRoomKeptWhenNotLending checks that a leader that does not lend
+// its Messages keeps the unused rest of its outbox array through Advance:
+// the next Readys' messages go on in that room, so a new array is needed
+// only every few rounds, not for every round (trimOutboxes used to drop
+// the room as "big" whenever nothing waited to be sent, and every round
+// then allocated a fresh outbox of outboxRoomGiven messages).
+func TestOutboxRoomKeptWhenNotLending(t *testing.T) {
+	rn, s := rnLeader(t, false, 1, 2, 3)
+	for i := 0; i < 10; i++ { // warm-up: the followers start replicating
+		exchange(t, rn, s, []byte("x"))
+	}
+	var prevEnd uintptr // one past the previous Ready's last message
+	fresh, readys := 0, 0
+	for i := 0; i < 100; i++ {
+		for _, msgs := range exchange(t, rn, s, []byte("x")) {
+			// A Ready's messages that do not start where the previous
+			// Ready's ended are in a new array.
+			if uintptr(unsafe.Pointer(&msgs[0])) != prevEnd {
+				fresh++
+			}
+			readys++
+			prevEnd = uintptr(unsafe.Pointer(&msgs[len(msgs)-1])) + unsafe.Sizeof(msgs[0])
+		}
+	}
+	if fresh > readys/4 {
+		t.Fatalf("not lending: %d of %d Readys' messages needed a new outbox array", fresh, readys)
 	}
 }

@@ -1,7 +1,9 @@
 package raft
 
 import (
+	"bytes"
 	"encoding/binary"
+	"hash/maphash"
 
 	"github.com/raftkit/raft/quorum"
 	pb "github.com/raftkit/raft/raftpb"
@@ -47,20 +49,35 @@ const (
 // readIndexStatus is a safe read request waiting for a quorum to confirm
 // the leader: the request req, to be served at index (the commit index when
 // it arrived), acks, the voters that confirmed so far (a set; it maps to
-// bool because that is what quorum.VoteResult takes), round, the token
-// its heartbeats carry, and ctx, the same token as the heartbeats' context
-// (one slice shared by all of them; it is handed to the application with
-// the messages, so it is never written after it is made).
+// bool because that is what quorum.VoteResult takes), round, the token its
+// heartbeats carry, and ctx, the same token as the heartbeats' context
+// (handed to the application with the messages, so never written after it
+// is made).
+//
+// A local request's entry is copied into own, and req.Entries points
+// there: a RawNode leader steps its reads from a buffer of its own (see
+// RawNode.ReadIndex), and only the entry's Data, the application's
+// context, leaves raft (in the ReadState). A forwarded request keeps the
+// entries it came with, which go back to the follower in the answer.
 type readIndexStatus struct {
 	index uint64
 	acks  map[uint64]bool
 	req   pb.Message
+	own   [1]pb.Entry
 	round roundID
 	ctx   []byte
+	// seq is the round's sequence number (see readOnly's invariants);
+	// hash is the request context's hash, and sameHash the next pending
+	// status whose context has the same hash.
+	seq      uint64
+	hash     uint64
+	sameHash *readIndexStatus
 }
 
-// roundID is a read round's token (see roundToken). As an array it keys
-// byRound without allocating a string per round.
+// context is the request's context, which identifies it.
+func (rs *readIndexStatus) context() []byte { return rs.req.Entries[0].Data }
+
+// roundID is a read round's token (see roundToken).
 type roundID [16]byte
 
 // readOnly is a leader's queue of safe read requests, each known by its
@@ -76,17 +93,30 @@ type roundID [16]byte
 // retry was answered (a stale read; etcd fixed this after v3.6). Followers
 // echo the context unread, so the change is invisible to them.
 //
-// Invariants: readIndexQueue holds the keys of pendingReadIndex in arrival
-// order, each once; byRound holds the same statuses keyed by round.
+// Nothing here allocates per read in steady state: statuses are recycled,
+// round tokens are cut from shared chunks, pending contexts are found
+// through their hashes (a map of uint64 keys, no string per request), and
+// rounds by their position in the queue.
+//
+// Invariants:
+//  1. queue holds the pending statuses in arrival order, each once, and
+//     their rounds were registered in that order with consecutive
+//     sequence numbers: queue[k].seq == queue[0].seq+k. (A duplicate gets
+//     no round of its own, and requests leave from the front only.)
+//  2. byHash[h] heads the chain, linked by sameHash, of the pending
+//     statuses whose context hashes to h; no two of them have equal
+//     contexts.
 type readOnly struct {
-	pendingReadIndex map[string]*readIndexStatus
-	byRound          map[roundID]*readIndexStatus
-	readIndexQueue   []string
-	option           ReadOnlyOption
+	queue  []*readIndexStatus
+	byHash map[uint64]*readIndexStatus
+	option ReadOnlyOption
 	// rounds counts the registrations of this readOnly, which lives for one
 	// term of one node (raft.reset replaces it), so that (term, rounds)
 	// never repeats.
 	rounds uint64
+	// tokens is the unused rest of the chunk that round tokens are cut
+	// from; a token is never written after it is cut.
+	tokens []byte
 
 	// spare holds served requests' statuses for startRound to reuse, acks
 	// map and all; done is confirm's result array, reused by the next
@@ -97,32 +127,63 @@ type readOnly struct {
 	done  []*readIndexStatus
 }
 
+// contextSeed seeds the hash of read contexts. Forwarded reads come from
+// peers, so the seed is random (per process), to keep colliding contexts
+// from being chosen in advance; collisions cost time, never correctness
+// (contexts are compared in full).
+var contextSeed = maphash.MakeSeed()
+
+// tokenChunk is how many round tokens one allocation holds.
+const tokenChunk = 64
+
 // newReadOnly returns an empty queue for reads served as option says.
 func newReadOnly(option ReadOnlyOption) *readOnly {
-	ro := &readOnly{option: option}
-	ro.pendingReadIndex = make(map[string]*readIndexStatus)
-	ro.byRound = make(map[roundID]*readIndexStatus)
-	return ro
+	return &readOnly{option: option, byHash: make(map[uint64]*readIndexStatus)}
 }
 
 // startRound queues request m, to be served at index, under a new round of
 // term, and returns its status. A request whose context is already queued
 // is a duplicate: it is not queued again, and the pending status is
-// returned, so that the retry's heartbeats help the original round.
-func (ro *readOnly) startRound(index uint64, m *pb.Message, term uint64) *readIndexStatus {
-	if rs := ro.pendingReadIndex[string(m.Entries[0].Data)]; rs != nil {
-		return rs
+// returned, so that the retry's heartbeats help the original round. Only
+// the entries of a forwarded request (From not None or self) are kept.
+func (ro *readOnly) startRound(index uint64, m *pb.Message, self, term uint64) *readIndexStatus {
+	return ro.startHashedRound(maphash.Bytes(contextSeed, m.Entries[0].Data), index, m, self, term)
+}
+
+// startHashedRound is startRound for a request whose context hashes to h.
+func (ro *readOnly) startHashedRound(h, index uint64, m *pb.Message, self, term uint64) *readIndexStatus {
+	data := m.Entries[0].Data
+	for rs := ro.byHash[h]; rs != nil; rs = rs.sameHash {
+		if bytes.Equal(rs.context(), data) {
+			return rs
+		}
 	}
-	key := string(m.Entries[0].Data)
-	ro.readIndexQueue = append(ro.readIndexQueue, key)
 	rs := ro.takeSpare()
 	rs.index, rs.req = index, *m
+	if m.From == None || m.From == self {
+		rs.own[0] = m.Entries[0]
+		rs.req.Entries = rs.own[:]
+	}
 	ro.rounds++
-	rs.round = roundToken(term, ro.rounds)
-	rs.ctx = append([]byte(nil), rs.round[:]...)
-	ro.pendingReadIndex[key] = rs
-	ro.byRound[rs.round] = rs
+	rs.seq, rs.round = ro.rounds, roundToken(term, ro.rounds)
+	rs.ctx = ro.cutToken(rs.round)
+	rs.hash, rs.sameHash = h, ro.byHash[h]
+	ro.byHash[h] = rs
+	ro.queue = append(ro.queue, rs)
 	return rs
+}
+
+// cutToken returns a copy of round in a slice of its own (capped), cut
+// from the current chunk.
+func (ro *readOnly) cutToken(round roundID) []byte {
+	n := len(round)
+	if len(ro.tokens) < n {
+		ro.tokens = make([]byte, tokenChunk*n)
+	}
+	tok := ro.tokens[:n:n]
+	ro.tokens = ro.tokens[n:]
+	copy(tok, round[:])
+	return tok
 }
 
 // roundToken encodes a read round as the context its heartbeats carry:
@@ -169,11 +230,26 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 	for i, rs := range served {
 		if len(ro.spare) < maxSpareReads {
 			clear(rs.acks)
-			rs.req, rs.round, rs.ctx = pb.Message{}, roundID{}, nil
+			*rs = readIndexStatus{acks: rs.acks}
 			ro.spare = append(ro.spare, rs)
 		}
 		served[i] = nil
 	}
+}
+
+// pendingRound returns the pending status of the round that token round
+// names, or nil. By invariant 1 its place in the queue follows from its
+// sequence number; the whole token is compared, term included.
+func (ro *readOnly) pendingRound(round []byte) *readIndexStatus {
+	key, ok := roundOf(round)
+	if !ok || len(ro.queue) == 0 {
+		return nil
+	}
+	k := binary.BigEndian.Uint64(key[8:]) - ro.queue[0].seq // wraps if older
+	if k >= uint64(len(ro.queue)) || ro.queue[k].round != key {
+		return nil
+	}
+	return ro.queue[k]
 }
 
 // confirm records that id confirmed leadership for the request of round
@@ -184,11 +260,7 @@ func (ro *readOnly) recycle(served []*readIndexStatus) {
 // pending. The result is valid until the next call; the caller hands it
 // back through recycle.
 func (ro *readOnly) confirm(id uint64, round []byte, voters quorum.JointConfig) []*readIndexStatus {
-	key, ok := roundOf(round)
-	if !ok {
-		return nil
-	}
-	target := ro.byRound[key]
+	target := ro.pendingRound(round)
 	if target == nil {
 		return nil
 	}
@@ -203,10 +275,8 @@ func (ro *readOnly) confirm(id uint64, round []byte, voters quorum.JointConfig) 
 // including target.
 func (ro *readOnly) takeThrough(target *readIndexStatus) []*readIndexStatus {
 	done := ro.done[:0]
-	for i, queued := range ro.readIndexQueue {
-		rs := ro.pendingReadIndex[queued]
-		delete(ro.pendingReadIndex, queued)
-		delete(ro.byRound, rs.round)
+	for i, rs := range ro.queue {
+		ro.unlink(rs)
 		done = append(done, rs)
 		if rs == target {
 			ro.dropServed(i + 1)
@@ -217,23 +287,43 @@ func (ro *readOnly) takeThrough(target *readIndexStatus) []*readIndexStatus {
 	return done
 }
 
+// unlink removes rs from its hash chain (invariant 2).
+func (ro *readOnly) unlink(rs *readIndexStatus) {
+	if head := ro.byHash[rs.hash]; head == rs {
+		if rs.sameHash == nil {
+			delete(ro.byHash, rs.hash)
+		} else {
+			ro.byHash[rs.hash] = rs.sameHash
+		}
+	} else {
+		for prev := head; prev != nil; prev = prev.sameHash {
+			if prev.sameHash == rs {
+				prev.sameHash = rs.sameHash
+				break
+			}
+		}
+	}
+	rs.sameHash = nil
+}
+
 // dropServed removes the first n requests from the queue. An emptied queue
 // starts again at the front of its array, so that a steady trickle of reads
 // does not keep moving it to fresh arrays.
 func (ro *readOnly) dropServed(n int) {
-	if n < len(ro.readIndexQueue) {
-		ro.readIndexQueue = ro.readIndexQueue[n:]
+	if n < len(ro.queue) {
+		clear(ro.queue[:n])
+		ro.queue = ro.queue[n:]
 		return
 	}
-	clear(ro.readIndexQueue)
-	ro.readIndexQueue = ro.readIndexQueue[:0]
+	clear(ro.queue)
+	ro.queue = ro.queue[:0]
 }
 
 // lastPendingRound is the heartbeat context of the latest queued request's
 // round, or nil.
 func (ro *readOnly) lastPendingRound() []byte {
-	if n := len(ro.readIndexQueue); n > 0 {
-		return ro.pendingReadIndex[ro.readIndexQueue[n-1]].ctx
+	if n := len(ro.queue); n > 0 {
+		return ro.queue[n-1].ctx
 	}
 	return nil
 }
@@ -247,7 +337,11 @@ func (r *raft) handleReadIndex(m *pb.Message) {
 	case r.trk.IsSingleton():
 		r.answerRead(m, r.log.committed)
 	case !r.committedInTerm():
-		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, *m)
+		// Kept past this step: the entries must be the message's own (a
+		// RawNode leader steps its reads from a buffer it reuses).
+		deferred := *m
+		deferred.Entries = append([]pb.Entry(nil), m.Entries...)
+		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, deferred)
 	default:
 		r.serveRead(m)
 	}
@@ -291,7 +385,7 @@ func (r *raft) serveRead(m *pb.Message) {
 	default:
 		return
 	}
-	rs := r.readOnly.startRound(readIndex, m, r.Term)
+	rs := r.readOnly.startRound(readIndex, m, r.id, r.Term)
 	rs.acks[r.id] = true
 	r.beat(rs.ctx)
 }

@@ -123,12 +123,23 @@ func NewMemoryStorage() *MemoryStorage {
 
 // setLog makes log the stored log and publishes its bounds. The caller
 // holds the lock (or owns ms exclusively, as NewMemoryStorage does).
+//
+// Only the bounds that changed are stored: each atomic store is a full
+// barrier, and an append, by far the most frequent change, moves only the
+// last index (and seldom the last term).
 func (ms *MemoryStorage) setLog(log []pb.Entry) {
 	ms.log = log
+	first, last, lastTerm := ms.firstIndex(), ms.lastIndex(), log[len(log)-1].Term
 	ms.version.Add(1)
-	ms.first.Store(ms.firstIndex())
-	ms.last.Store(ms.lastIndex())
-	ms.lastTerm.Store(log[len(log)-1].Term)
+	if ms.first.Load() != first {
+		ms.first.Store(first)
+	}
+	if ms.last.Load() != last {
+		ms.last.Store(last)
+	}
+	if ms.lastTerm.Load() != lastTerm {
+		ms.lastTerm.Store(lastTerm)
+	}
 	ms.version.Add(1)
 }
 
@@ -300,17 +311,18 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	case compactIndex > last:
 		panic(fmt.Sprintf("MemoryStorage.Compact: index %d is past the last index %d", compactIndex, last))
 	}
+	// Room after the kept tail for as many entries as this compaction
+	// drops, plus an eighth: an application that compacts at a steady pace
+	// (every so many entries, or so often) then appends up to its next
+	// compaction without growing the array (and copying the log log2(n)
+	// times on the way), and the room follows the pace down after a burst.
+	// The new array is at most an eighth larger than the one it replaces,
+	// which held the tail and the dropped entries.
 	tail := ms.log[compactIndex-base:]
-	ms.setLog(startingWithSentinel(tail, min(cap(ms.log), len(tail)+compactRoomMax)))
+	interval := int(compactIndex - base)
+	ms.setLog(startingWithSentinel(tail, len(tail)+interval+interval/8))
 	return nil
 }
-
-// compactRoomMax bounds, in entries, the free room Compact leaves after the
-// kept tail. Compact gives the new array the old one's capacity, so that an
-// application compacting regularly does not grow the log from nothing
-// (allocating and copying it log2(n) times) between two compactions, but
-// at most this much room, so that one burst does not pin a large array.
-const compactRoomMax = 4096
 
 // startingWithSentinel copies tail into a fresh array with a capacity of
 // at least room entries, turning its first entry into the compaction

@@ -64,9 +64,14 @@ type AppendThread struct {
 	s       *Storage
 	deliver func([]pb.Message)
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []pb.Message
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []pb.Message
+	// spare is the array of the group last persisted, cleared, which
+	// becomes the next queue: Send and the loop trade two arrays back and
+	// forth instead of growing a new queue per group. Only the loop
+	// touches it.
+	spare   []pb.Message
 	stopped bool
 	err     error
 	done    chan struct{}
@@ -119,7 +124,7 @@ func (t *AppendThread) loop() {
 			t.cond.Wait()
 		}
 		work := t.queue
-		t.queue = nil
+		t.queue, t.spare = t.spare, nil
 		t.mu.Unlock()
 		if len(work) == 0 {
 			return // stopped with nothing queued
@@ -135,5 +140,9 @@ func (t *AppendThread) loop() {
 		if len(resps) > 0 {
 			t.deliver(resps)
 		}
+		// Drop the references to the persisted entries (the cache keeps
+		// its own copy) before the array is queued into again.
+		clear(work)
+		t.spare = work[:0]
 	}
 }

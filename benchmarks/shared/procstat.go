@@ -20,6 +20,7 @@ type procSample struct {
 	runq    time.Duration // time runnable but waiting for a CPU, all threads
 	nvcsw   int64         // voluntary context switches (blocked: a wake-up)
 	nivcsw  int64         // involuntary ones (preempted)
+	rwCalls int64         // read and write system calls (/proc/self/io)
 	numGC   uint32
 	alloc   uint64 // bytes allocated on the heap (cumulative)
 	mallocs uint64 // heap objects allocated (cumulative)
@@ -36,6 +37,9 @@ func sampleProc() procSample {
 		s.nvcsw, s.nivcsw = int64(ru.Nvcsw), int64(ru.Nivcsw)
 	}
 	s.runq = runQueueWait("/proc/self/task")
+	if b, err := os.ReadFile("/proc/self/io"); err == nil {
+		s.rwCalls = parseIOCalls(string(b))
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.numGC, s.alloc, s.mallocs = ms.NumGC, ms.TotalAlloc, ms.Mallocs
@@ -80,6 +84,24 @@ func parseSchedstat(line string) (onCPU, wait time.Duration, ok bool) {
 	return time.Duration(run), time.Duration(waitNs), true
 }
 
+// parseIOCalls returns syscr + syscw of a /proc/<pid>/io file: the read
+// and write system calls (read, write, their vector and positioned forms,
+// which is how sockets and the wal are read and written), or 0.
+func parseIOCalls(io string) int64 {
+	var n int64
+	for _, line := range strings.Split(io, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err == nil {
+			n += c
+		}
+	}
+	return n
+}
+
 // perCommit fills r's cost fields with what the process used between from
 // and to, divided over r.Commits.
 func (r *Result) perCommit(from, to procSample) {
@@ -91,6 +113,7 @@ func (r *Result) perCommit(from, to procSample) {
 	r.RunqUsPerCommit = float64((to.runq - from.runq).Microseconds()) / n
 	r.VolCSPerCommit = float64(to.nvcsw-from.nvcsw) / n
 	r.InvolCSPerCommit = float64(to.nivcsw-from.nivcsw) / n
+	r.RWCallsPerCommit = float64(to.rwCalls-from.rwCalls) / n
 	r.GCs = int(to.numGC - from.numGC)
 	r.AllocBytesPerCommit = float64(to.alloc-from.alloc) / n
 	r.AllocsPerCommit = float64(to.mallocs-from.mallocs) / n

@@ -39,6 +39,13 @@ func TestRunQueueWaitSumsThreads(t *testing.T) {
 	}
 }
 
+func TestParseIOCalls(t *testing.T) {
+	io := "rchar: 6976\nwchar: 10\nsyscr: 10\nsyscw: 32\nread_bytes: 0\n"
+	if n := parseIOCalls(io); n != 42 {
+		t.Fatalf("parseIOCalls = %d, want 42", n)
+	}
+}
+
 func TestLatencies(t *testing.T) {
 	var lats []time.Duration
 	for i := 1000; i >= 1; i-- {
@@ -52,12 +59,12 @@ func TestLatencies(t *testing.T) {
 }
 
 func TestPerCommit(t *testing.T) {
-	from := procSample{cpu: time.Second, runq: time.Second, nvcsw: 10, nivcsw: 1, numGC: 3, alloc: 1000, mallocs: 10}
-	to := procSample{cpu: 3 * time.Second, runq: 1500 * time.Millisecond, nvcsw: 4010, nivcsw: 201, numGC: 5, alloc: 9001000, mallocs: 20010}
+	from := procSample{cpu: time.Second, runq: time.Second, nvcsw: 10, nivcsw: 1, rwCalls: 7, numGC: 3, alloc: 1000, mallocs: 10}
+	to := procSample{cpu: 3 * time.Second, runq: 1500 * time.Millisecond, nvcsw: 4010, nivcsw: 201, rwCalls: 1507, numGC: 5, alloc: 9001000, mallocs: 20010}
 	r := Result{Commits: 1000}
 	r.perCommit(from, to)
 	want := Result{Commits: 1000, CPUUsPerCommit: 2000, RunqUsPerCommit: 500, VolCSPerCommit: 4,
-		InvolCSPerCommit: 0.2, GCs: 2, AllocBytesPerCommit: 9000, AllocsPerCommit: 20}
+		InvolCSPerCommit: 0.2, RWCallsPerCommit: 1.5, GCs: 2, AllocBytesPerCommit: 9000, AllocsPerCommit: 20}
 	if r != want {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}

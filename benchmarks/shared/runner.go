@@ -51,6 +51,9 @@ type Result struct {
 	// involuntary ones (preempted) per commit (getrusage).
 	VolCSPerCommit   float64 `json:"vcsw_per_commit,omitempty"`
 	InvolCSPerCommit float64 `json:"ivcsw_per_commit,omitempty"`
+	// RWCallsPerCommit is the process's read and write system calls per
+	// commit (socket and file alike; fsyncs are not counted).
+	RWCallsPerCommit float64 `json:"rw_calls_per_commit,omitempty"`
 	// GCs is the number of garbage collections in the measured window;
 	// AllocBytesPerCommit and AllocsPerCommit the heap bytes and objects
 	// the whole process allocated per commit (3 voters and the proposers).

@@ -169,9 +169,9 @@ func brief(r shared.Result) string {
 	case "memory":
 		return fmt.Sprintf("RSS %.1f MiB", r.RSSMiB)
 	}
-	return fmt.Sprintf("%.0f/s mean %.2f p50 %.2f p99 %.2f p99.9 %.2f ms; per commit: cpu %.1f us, runq %.1f us, vcsw %.2f, ivcsw %.2f, alloc %.0f B (%.1f objs); %d GCs",
+	return fmt.Sprintf("%.0f/s mean %.2f p50 %.2f p99 %.2f p99.9 %.2f ms; per commit: cpu %.1f us, runq %.1f us, vcsw %.2f, ivcsw %.2f, r/w calls %.2f, alloc %.0f B (%.1f objs); %d GCs",
 		r.PerSec, r.MeanMs, r.P50Ms, r.P99Ms, r.P999Ms, r.CPUUsPerCommit, r.RunqUsPerCommit,
-		r.VolCSPerCommit, r.InvolCSPerCommit, r.AllocBytesPerCommit, r.AllocsPerCommit, r.GCs)
+		r.VolCSPerCommit, r.InvolCSPerCommit, r.RWCallsPerCommit, r.AllocBytesPerCommit, r.AllocsPerCommit, r.GCs)
 }
 
 func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {

@@ -20,8 +20,13 @@ import (
 // On error nothing is returned; writes before the failing message may have
 // been made, which is harmless since none was acknowledged.
 func (s *Storage) PersistAppends(msgs ...pb.Message) ([]pb.Message, error) {
+	return s.persistAppends(nil, msgs)
+}
+
+// persistAppends is PersistAppends appending the responses to resps, so
+// that the append thread can reuse one slice for them.
+func (s *Storage) persistAppends(resps []pb.Message, msgs []pb.Message) ([]pb.Message, error) {
 	var (
-		resps    []pb.Message
 		waitFor  uint64
 		obsolete bool
 	)
@@ -64,9 +69,15 @@ type AppendThread struct {
 	s       *Storage
 	deliver func([]pb.Message)
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []pb.Message
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []pb.Message
+	// spare is the array of the group last persisted, cleared, which
+	// becomes the next queue: Send and the loop trade two arrays back and
+	// forth instead of growing a new queue per group. Only the loop
+	// touches it.
+	spare   []pb.Message
+	resps   []pb.Message // the responses handed to deliver; loop only
 	stopped bool
 	err     error
 	done    chan struct{}
@@ -74,6 +85,8 @@ type AppendThread struct {
 
 // NewAppendThread starts an append thread persisting to s. deliver is
 // called from the thread's goroutine with each group's responses, in order.
+// The slice is the thread's and is reused for the next group: deliver must
+// not keep it after it returns (the messages are values; copy those kept).
 func NewAppendThread(s *Storage, deliver func([]pb.Message)) *AppendThread {
 	t := &AppendThread{s: s, deliver: deliver, done: make(chan struct{})}
 	t.cond = sync.NewCond(&t.mu)
@@ -119,12 +132,12 @@ func (t *AppendThread) loop() {
 			t.cond.Wait()
 		}
 		work := t.queue
-		t.queue = nil
+		t.queue, t.spare = t.spare, nil
 		t.mu.Unlock()
 		if len(work) == 0 {
 			return // stopped with nothing queued
 		}
-		resps, err := t.s.PersistAppends(work...)
+		resps, err := t.s.persistAppends(t.resps[:0], work)
 		if err != nil {
 			t.mu.Lock()
 			t.err = err
@@ -135,5 +148,11 @@ func (t *AppendThread) loop() {
 		if len(resps) > 0 {
 			t.deliver(resps)
 		}
+		clear(resps)
+		t.resps = resps[:0]
+		// Drop the references to the persisted entries (the cache keeps
+		// its own copy) before the array is queued into again.
+		clear(work)
+		t.spare = work[:0]
 	}
 }

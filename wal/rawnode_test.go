@@ -51,7 +51,7 @@ func TestAsyncStorageWritesNode(t *testing.T) {
 		})
 		require.NoError(t, err)
 		resps := make(chan []pb.Message, 1024)
-		at := NewAppendThread(s, func(ms []pb.Message) { resps <- ms })
+		at := NewAppendThread(s, func(ms []pb.Message) { resps <- append([]pb.Message(nil), ms...) })
 		require.NoError(t, rn.Campaign())
 
 		want += 150

@@ -66,6 +66,7 @@ type Storage struct {
 	// the same order. Lock order: wmu, then smu, then mu.
 	wmu sync.Mutex
 	buf []byte // scratch for framing batches; guarded by wmu
+	ops []op   // scratch for a batch's ops, reused like buf; guarded by wmu
 
 	// mu guards what readers see. Writers hold wmu and take mu only to
 	// publish a batch they have already written.

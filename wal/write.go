@@ -234,7 +234,10 @@ type batch struct {
 	ops []op
 }
 
-func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0]} }
+// newBatch starts a batch in the storage's scratch buffers, which commit
+// takes back (grown) so that steady-state writes allocate nothing. Callers
+// hold wmu, and build and commit one batch at a time.
+func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0], ops: s.ops[:0]} }
 
 // begin reserves a frame header; finish fills it in once the payload
 // follows. Framing in place saves copying entry data twice.
@@ -290,8 +293,10 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 		sg = s.active()
 	}
 	start := sg.size
-	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEndPayload(nil, batchEndRecord{start: start, count: uint32(len(b.ops))}))
-	s.buf = b.buf // keep the grown scratch buffer
+	var tail [12]byte // the batch-end payload, on the stack
+	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEndPayload(tail[:0], batchEndRecord{start: start, count: uint32(len(b.ops))}))
+	s.buf = b.buf // keep the grown scratch buffers
+	s.ops = b.ops
 	if _, err := sg.f.WriteAt(b.buf, start); err != nil {
 		return 0, s.fail(fmt.Errorf("wal: writing %s: %w", sg.path, err))
 	}

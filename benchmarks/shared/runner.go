@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -32,15 +32,38 @@ type Result struct {
 	PerSec    float64 `json:"commits_per_sec"`
 	P50Ms     float64 `json:"p50_ms"`
 	P99Ms     float64 `json:"p99_ms"`
+	// MeanMs and P999Ms complete the latency picture: the mean weighs the
+	// scheduling stalls that p50 hides, p99.9 the worst of them.
+	MeanMs float64 `json:"mean_ms,omitempty"`
+	P999Ms float64 `json:"p999_ms,omitempty"`
 	// CPUUsPerCommit is the process's CPU time (user and system, all 3
 	// voters and the proposers) over the measured window, per counted
 	// commit, in microseconds: on a shared machine a steadier measure of
 	// a library's cost than commits/s, which depends on the CPU it got.
 	CPUUsPerCommit float64 `json:"cpu_us_per_commit,omitempty"`
-	Errors         int64   `json:"errors"`
-	FailoverMs     float64 `json:"failover_ms,omitempty"`
-	RSSMiB         float64 `json:"rss_mib,omitempty"`
-	HeapMiB        float64 `json:"heap_mib,omitempty"`
+	// RunqUsPerCommit is the time the process's threads spent runnable
+	// but waiting for a CPU (schedstat's run delay, summed over threads)
+	// over the measured window, per commit: how much of a run the machine
+	// withheld. Two runs compare fairly only at similar run-queue wait.
+	RunqUsPerCommit float64 `json:"runq_us_per_commit,omitempty"`
+	// VolCSPerCommit and InvolCSPerCommit are the process's voluntary
+	// context switches (a thread blocked, to be woken again) and
+	// involuntary ones (preempted) per commit (getrusage).
+	VolCSPerCommit   float64 `json:"vcsw_per_commit,omitempty"`
+	InvolCSPerCommit float64 `json:"ivcsw_per_commit,omitempty"`
+	// RWCallsPerCommit is the process's read and write system calls per
+	// commit (socket and file alike; fsyncs are not counted).
+	RWCallsPerCommit float64 `json:"rw_calls_per_commit,omitempty"`
+	// GCs is the number of garbage collections in the measured window;
+	// AllocBytesPerCommit and AllocsPerCommit the heap bytes and objects
+	// the whole process allocated per commit (3 voters and the proposers).
+	GCs                 int     `json:"gcs,omitempty"`
+	AllocBytesPerCommit float64 `json:"alloc_bytes_per_commit,omitempty"`
+	AllocsPerCommit     float64 `json:"allocs_per_commit,omitempty"`
+	Errors              int64   `json:"errors"`
+	FailoverMs          float64 `json:"failover_ms,omitempty"`
+	RSSMiB              float64 `json:"rss_mib,omitempty"`
+	HeapMiB             float64 `json:"heap_mib,omitempty"`
 }
 
 type runFlags struct {
@@ -57,6 +80,7 @@ type runFlags struct {
 	keep      uint64
 	cpuProf   string
 	memProf   string
+	trace     string
 	batch     bool
 	async     bool
 }
@@ -79,6 +103,7 @@ func Main(lib string, build func(Options) (Cluster, error)) {
 	flag.Uint64Var(&f.keep, "keep", 5000, "entries kept behind a snapshot")
 	flag.StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	flag.StringVar(&f.memProf, "memprofile", "", "write a heap profile at the end of the run to this file")
+	flag.StringVar(&f.trace, "trace", "", "write an execution trace of the run (after the first election) to this file")
 	flag.BoolVar(&f.batch, "batch-proposals", true, "etcd-style drivers: hand concurrent proposals to raft as one MsgProp")
 	flag.BoolVar(&f.async, "async-storage", true, "raftkit, fsync rows: Config.AsyncStorageWrites with wal.AppendThread (others ignore it)")
 	flag.Parse()
@@ -130,6 +155,16 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(tf); err != nil {
+			return err
+		}
+		defer func() { trace.Stop(); tf.Close() }()
 	}
 	res := Result{Lib: lib, Mode: f.mode, Durable: f.durable, Proposers: f.proposers, Payload: f.payload}
 	switch f.mode {
@@ -223,32 +258,37 @@ func throughput(c Cluster, f runFlags, res *Result) error {
 		}()
 	}
 	time.Sleep(time.Until(measFrom))
-	cpuFrom := processCPU()
+	from := sampleProc()
 	time.Sleep(time.Until(measTo))
-	cpuTo := processCPU()
+	to := sampleProc()
 	stop.Store(true)
 	wg.Wait()
 	if len(lats) == 0 {
 		return fmt.Errorf("no proposal committed in the measured window (%d errors)", errs.Load())
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	res.Commits = len(lats)
 	res.PerSec = float64(len(lats)) / f.duration.Seconds()
-	res.P50Ms = ms(lats[len(lats)/2])
-	res.P99Ms = ms(lats[len(lats)*99/100])
 	res.Errors = errs.Load()
-	res.CPUUsPerCommit = float64((cpuTo - cpuFrom).Microseconds()) / float64(len(lats))
+	res.latencies(lats)
+	res.perCommit(from, to)
 	return nil
 }
 
-// processCPU returns the CPU time the process has used so far (user and
-// system), or 0 if the system cannot tell.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// latencies fills r's latency fields from the counted proposals' latencies
+// (sorted here).
+func (r *Result) latencies(lats []time.Duration) {
+	if len(lats) == 0 {
+		return
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	var sum time.Duration
+	for _, l := range lats {
+		sum += l
+	}
+	r.MeanMs = ms(sum / time.Duration(len(lats)))
+	r.P50Ms = ms(lats[len(lats)/2])
+	r.P99Ms = ms(lats[len(lats)*99/100])
+	r.P999Ms = ms(lats[len(lats)*999/1000])
 }
 
 // failover commits proposals from one proposer for a second, kills the

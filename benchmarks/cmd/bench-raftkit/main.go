@@ -70,7 +70,7 @@ func build(opts shared.Options) (shared.Cluster, error) {
 // append is durable: the local ones (the append's acknowledgement to this
 // node's raft) are stepped, the rest (a follower's MsgAppResp, a vote) sent.
 func (n *node) deliver(resps []pb.Message) {
-	var out []pb.Message
+	out := n.delivBuf[:0]
 	for _, m := range resps {
 		if m.To == n.id {
 			_ = n.rn.Step(context.Background(), m)
@@ -81,6 +81,7 @@ func (n *node) deliver(resps []pb.Message) {
 	if len(out) > 0 {
 		n.send(out)
 	}
+	n.delivBuf = recycle(out)
 }
 
 // Stats reports each voter's wal counters (fsyncs, batches), for working

@@ -63,6 +63,10 @@ type node struct {
 	// at, when set, persists the MsgStorageAppend messages of raft's
 	// AsyncStorageWrites (see handleAsync); nil: the synchronous loop.
 	at *wal.AppendThread
+	// outBuf (Ready loop) and delivBuf (append thread) collect the
+	// messages of one round for send, which copies them: reused, so that
+	// the fsync loop allocates no slice per round.
+	outBuf, delivBuf []pb.Message
 }
 
 func (n *node) run() {
@@ -134,7 +138,7 @@ func (n *node) handle(rd raft.Ready) error {
 // leader's next entries, a follower's next append) while the fsync runs.
 func (n *node) handleAsync(rd raft.Ready) error {
 	n.noteState(rd)
-	var out []pb.Message
+	out := n.outBuf[:0]
 	var apply *pb.Message
 	for i := range rd.Messages {
 		m := &rd.Messages[i]
@@ -150,6 +154,7 @@ func (n *node) handleAsync(rd raft.Ready) error {
 	if len(out) > 0 {
 		n.send(out)
 	}
+	n.outBuf = recycle(out)
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		n.installed(rd.Snapshot)
 	}
@@ -162,6 +167,13 @@ func (n *node) handleAsync(rd raft.Ready) error {
 		}
 	}
 	return n.maybeCompact()
+}
+
+// recycle empties a message buffer for the next round, dropping its
+// references to entries so the buffer does not keep them alive.
+func recycle(ms []pb.Message) []pb.Message {
+	clear(ms)
+	return ms[:0]
 }
 
 // installed records a snapshot installed from the leader as the applied

@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,7 +169,9 @@ func brief(r shared.Result) string {
 	case "memory":
 		return fmt.Sprintf("RSS %.1f MiB", r.RSSMiB)
 	}
-	return fmt.Sprintf("%.0f/s p50 %.2f ms p99 %.2f ms cpu %.0f us/commit", r.PerSec, r.P50Ms, r.P99Ms, r.CPUUsPerCommit)
+	return fmt.Sprintf("%.0f/s mean %.2f p50 %.2f p99 %.2f p99.9 %.2f ms; per commit: cpu %.1f us, runq %.1f us, vcsw %.2f, ivcsw %.2f, r/w calls %.2f, alloc %.0f B (%.1f objs); %d GCs",
+		r.PerSec, r.MeanMs, r.P50Ms, r.P99Ms, r.P999Ms, r.CPUUsPerCommit, r.RunqUsPerCommit,
+		r.VolCSPerCommit, r.InvolCSPerCommit, r.RWCallsPerCommit, r.AllocBytesPerCommit, r.AllocsPerCommit, r.GCs)
 }
 
 func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
@@ -187,7 +191,16 @@ func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
 	if err := cmd.Run(); err != nil {
 		return shared.Result{}, fmt.Errorf("%v: %s", err, lastLines(stderr.String(), 5))
 	}
-	sc := bufio.NewScanner(&stdout)
+	res, err := parseResult(&stdout)
+	if err != nil {
+		return res, fmt.Errorf("%v: %s", err, lastLines(stderr.String(), 5))
+	}
+	return res, nil
+}
+
+// parseResult reads a binary's output up to its RESULT line.
+func parseResult(r io.Reader) (shared.Result, error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if line, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
 			var res shared.Result
@@ -195,7 +208,7 @@ func runOne(f flags, lib string, rw row, port int) (shared.Result, error) {
 			return res, err
 		}
 	}
-	return shared.Result{}, fmt.Errorf("no RESULT line: %s", lastLines(stderr.String(), 5))
+	return shared.Result{}, errors.New("no RESULT line")
 }
 
 func lastLines(s string, n int) string {

@@ -71,7 +71,8 @@ func report(w io.Writer, rows []row, res map[string]map[string][]shared.Result) 
 				p50, _ := statOf(rs, func(r shared.Result) float64 { return r.P50Ms })
 				p99, _ := statOf(rs, func(r shared.Result) float64 { return r.P99Ms })
 				cpu, _ := statOf(rs, func(r shared.Result) float64 { return r.CPUUsPerCommit })
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", rw.name, lib, show(tp, ok), show(p50, ok), show(p99, ok), show(cpu, ok))
+				runq, _ := statOf(rs, func(r shared.Result) float64 { return r.RunqUsPerCommit })
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", rw.name, lib, show(tp, ok), show(p50, ok), show(p99, ok), show(cpu, ok), show(runq, ok))
 			}
 		}
 		if rw.group == "fsync" || rw.group == "memory-storage" {
@@ -90,8 +91,8 @@ func header(w io.Writer, group string) {
 		fmt.Fprintln(w, "\n== memory: process RSS (3 voters in one process) after N committed proposals, fsync on, compaction every 10000 keeping 5000")
 		fmt.Fprintln(w, "| library | N | RSS MiB | Go heap in use MiB | commits/s |\n| --- | --- | --- | --- | --- |")
 	default:
-		fmt.Fprintf(w, "\n== throughput, %s: median [min-max] over rounds (CPU: process CPU time per commit)\n", group)
-		fmt.Fprintln(w, "| row | library | commits/s | p50 ms | p99 ms | CPU us/commit |\n| --- | --- | --- | --- | --- | --- |")
+		fmt.Fprintf(w, "\n== throughput, %s: median [min-max] over rounds (CPU: process CPU time per commit; run queue: time its threads waited for a CPU, per commit)\n", group)
+		fmt.Fprintln(w, "| row | library | commits/s | p50 ms | p99 ms | CPU us/commit | run queue us/commit |\n| --- | --- | --- | --- | --- | --- | --- |")
 	}
 }
 

@@ -38,16 +38,42 @@ func TestCrossbenchLine(t *testing.T) {
 	}
 }
 
-// TestThroughputTableShowsCPU: each throughput row of the table carries the
-// median CPU time per commit after the latencies.
-func TestThroughputTableShowsCPU(t *testing.T) {
+// TestThroughputTableShowsCPUAndRunQueue: each throughput row of the table
+// carries the median CPU time per commit after the latencies, then the
+// median run-queue wait per commit.
+func TestThroughputTableShowsCPUAndRunQueue(t *testing.T) {
 	rows := buildRows(flags{quick: true})[:1]
 	res := map[string]map[string][]shared.Result{rows[0].name: {
-		"raftkit": {{PerSec: 100, CPUUsPerCommit: 40}, {PerSec: 100, CPUUsPerCommit: 60}, {PerSec: 100, CPUUsPerCommit: 50}},
+		"raftkit": {{PerSec: 100, CPUUsPerCommit: 40, RunqUsPerCommit: 7}, {PerSec: 100, CPUUsPerCommit: 60, RunqUsPerCommit: 300},
+			{PerSec: 100, CPUUsPerCommit: 50, RunqUsPerCommit: 12}},
 	}}
 	var out bytes.Buffer
 	report(&out, rows, res)
-	if !strings.Contains(out.String(), "| fsync-p1-128B | raftkit | 100 [100-100] | 0.00 [0.00-0.00] | 0.00 [0.00-0.00] | 50.0 [40.0-60.0] |") {
-		t.Fatalf("no CPU column in:\n%s", out.String())
+	if !strings.Contains(out.String(), "| row | library | commits/s | p50 ms | p99 ms | CPU us/commit | run queue us/commit |\n| --- | --- | --- | --- | --- | --- | --- |") {
+		t.Errorf("no run queue column in the header:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "| fsync-p1-128B | raftkit | 100 [100-100] | 0.00 [0.00-0.00] | 0.00 [0.00-0.00] | 50.0 [40.0-60.0] | 12.0 [7.00-300] |") {
+		t.Fatalf("no CPU and run queue columns in:\n%s", out.String())
+	}
+}
+
+// TestResultLineParses: the driver reads back every field the runner
+// reports in its RESULT line.
+func TestResultLineParses(t *testing.T) {
+	line := `RESULT {"lib":"raftkit","mode":"throughput","commits":100,"commits_per_sec":50,"mean_ms":1.5,"p999_ms":9.5,` +
+		`"cpu_us_per_commit":40,"runq_us_per_commit":12.5,"vcsw_per_commit":4.25,"ivcsw_per_commit":0.5,"gcs":3,` +
+		`"alloc_bytes_per_commit":9000,"allocs_per_commit":20}`
+	res, err := parseResult(strings.NewReader("noise\n" + line + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := shared.Result{Lib: "raftkit", Mode: "throughput", Commits: 100, PerSec: 50, MeanMs: 1.5, P999Ms: 9.5,
+		CPUUsPerCommit: 40, RunqUsPerCommit: 12.5, VolCSPerCommit: 4.25, InvolCSPerCommit: 0.5, GCs: 3,
+		AllocBytesPerCommit: 9000, AllocsPerCommit: 20}
+	if res != want {
+		t.Fatalf("got %+v\nwant %+v", res, want)
+	}
+	if _, err := parseResult(strings.NewReader("no result here\n")); err == nil {
+		t.Error("no error without a RESULT line")
 	}
 }

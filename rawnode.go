@@ -410,10 +410,10 @@ func progressTypeOf(pr *tracker.Progress) ProgressType {
 
 // Status returns the node's status including, on a leader, a copy of every
 // follower's progress. BasicStatus and WithProgress avoid the allocations.
-func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
+func (rn *RawNode) Status() Status { return getStatus(&rn.core) }
 
 // BasicStatus returns the node's status without the progress map.
-func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
+func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(&rn.core) }
 
 // ReadIndex asks for a read index for the request context rctx. The answer
 // arrives in a later Ready's ReadStates, carrying rctx: once the application

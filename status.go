@@ -29,8 +29,8 @@ type BasicStatus struct {
 	LeadTransferee uint64
 }
 
-// getBasicStatus collects r's BasicStatus.
-func getBasicStatus(r *raft) BasicStatus {
+// collectBasicStatus collects r's BasicStatus.
+func collectBasicStatus(r *raft) BasicStatus {
 	return BasicStatus{
 		ID:             r.id,
 		HardState:      r.hardState(),
@@ -40,10 +40,10 @@ func getBasicStatus(r *raft) BasicStatus {
 	}
 }
 
-// getStatus collects r's Status. The progress is copied (window included),
+// collectStatus collects r's Status. The progress is copied (window included),
 // so the result shares nothing with r.
-func getStatus(r *raft) Status {
-	s := Status{BasicStatus: getBasicStatus(r)}
+func collectStatus(r *raft) Status {
+	s := Status{BasicStatus: collectBasicStatus(r)}
 	if s.RaftState == StateLeader {
 		s.Progress = copyProgress(r)
 	}

@@ -100,9 +100,12 @@ func (rn *RawNode) Propose(data []byte) error {
 	}
 	// A leader copies proposed entries into its log and keeps no reference
 	// to the proposal's slice, which can therefore be a buffer of ours.
+	// The message goes straight to the leader's handler: Step's checks and
+	// dispatch (a termless proposal of one normal entry, from the node
+	// itself, on a leader) would lead nowhere else.
 	rn.proposal[0] = pb.Entry{Data: data}
 	m := pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: rn.proposal[:]}
-	err := rn.raft.stepMsg(&m)
+	err := rn.raft.handlePropose(&m)
 	rn.proposal[0] = pb.Entry{} // drop the reference to data
 	return err
 }
@@ -431,9 +434,11 @@ func (rn *RawNode) ReadIndex(rctx []byte) {
 	// while a quorum confirms it, see startRound), never the request's
 	// entries beyond this step (a request deferred until the leader commits
 	// in its term is copied, see handleReadIndex), so they can be a buffer
-	// of ours.
+	// of ours. As with Propose, the request goes straight to the leader's
+	// handler.
 	rn.proposal[0] = pb.Entry{Data: rctx}
-	_ = r.Step(pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]})
+	m := pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]}
+	r.handleReadIndex(&m)
 	rn.proposal[0] = pb.Entry{} // drop the reference to rctx
 }
 

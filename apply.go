@@ -7,11 +7,11 @@ import pb "github.com/raftkit/raft/raftpb"
 // budget is released, the uncommitted-size estimate shrinks, and a leader
 // leaves a joint configuration that asked for it (AutoLeave).
 
-// appliedTo records that the application applied everything up to index,
+// advanceApplied records that the application applied everything up to index,
 // releasing size bytes of the applying budget. A leader in a joint
 // configuration with AutoLeave proposes to leave it once the change that
 // entered it is applied.
-func (r *raft) appliedTo(index uint64, size entryEncodingSize) {
+func (r *raft) advanceApplied(index uint64, size entryEncodingSize) {
 	applied := max(index, r.log.applied)
 	r.log.markApplied(applied, size)
 	if r.trk.Config.AutoLeave && applied >= r.pendingConfIndex && r.state == StateLeader {
@@ -32,17 +32,17 @@ func (r *raft) proposeAutoLeave() {
 	r.logger.Infof("initiating automatic transition out of joint configuration %s", r.trk.Config)
 }
 
-// appliedSnap records that snapshot snap is durable and applied.
-func (r *raft) appliedSnap(snap *pb.Snapshot) {
+// snapshotApplied records that snapshot snap is durable and applied.
+func (r *raft) snapshotApplied(snap *pb.Snapshot) {
 	idx := snap.Metadata.Index
 	r.log.markSnapshotDurable(idx)
-	r.appliedTo(idx, 0 /* size */)
+	r.advanceApplied(idx, 0 /* size */)
 }
 
 // handleStorageApplyResp records what the apply thread applied.
 func (r *raft) handleStorageApplyResp(m *pb.Message) {
 	if n := len(m.Entries); n > 0 {
-		r.appliedTo(m.Entries[n-1].Index, r.log.pacedSize(m.Entries))
+		r.advanceApplied(m.Entries[n-1].Index, r.log.pacedSize(m.Entries))
 		r.uncommitted.release(payloadsSize(m.Entries))
 	}
 }

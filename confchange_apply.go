@@ -118,7 +118,7 @@ func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.Co
 	r.replicateToNewConfig()
 	if _, ok := r.trk.Config.Voters.IDs()[r.leadTransferee]; !ok && r.leadTransferee != None {
 		// The transfer target is no longer a voter.
-		r.abortLeaderTransfer()
+		r.cancelTransfer()
 	}
 	return cs
 }
@@ -138,9 +138,9 @@ func (r *raft) replicateToNewConfig() {
 	})
 }
 
-// assertConfStatesEquivalent panics unless cs1 and cs2 describe the same
+// mustMatchConfState panics unless cs1 and cs2 describe the same
 // configuration: a restored configuration must read back as stored.
-func assertConfStatesEquivalent(l Logger, cs1, cs2 pb.ConfState) {
+func mustMatchConfState(l Logger, cs1, cs2 pb.ConfState) {
 	if err := cs1.Equivalent(cs2); err != nil {
 		l.Panic(err)
 		panic(err) // in case the logger does not

@@ -45,15 +45,15 @@ func osSeed() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// resetRandomizedElectionTimeout draws a new timeout in [electionTimeout,
+// drawElectionTimeout draws a new timeout in [electionTimeout,
 // 2*electionTimeout).
-func (r *raft) resetRandomizedElectionTimeout() {
+func (r *raft) drawElectionTimeout() {
 	r.randomizedElectionTimeout = r.electionTimeout + r.jitter(r.electionTimeout)
 }
 
-// tickElection is the tick of followers and candidates: when the timeout
+// tickElectionClock is the tick of followers and candidates: when the timeout
 // runs out without word from a leader, campaign.
-func (r *raft) tickElection() {
+func (r *raft) tickElectionClock() {
 	r.electionElapsed++
 	r.leaseTick()
 	if !r.canLead() || r.electionElapsed < r.randomizedElectionTimeout {
@@ -131,7 +131,7 @@ func (r *raft) campaign(t CampaignType) {
 	}
 	for _, id := range r.order.Voters() {
 		if id == r.id {
-			r.send(&pb.Message{To: id, Term: term, Type: voteRespMsgType(voteMsg)})
+			r.send(&pb.Message{To: id, Term: term, Type: voteAnswerType(voteMsg)})
 			continue
 		}
 		last := r.log.lastID()
@@ -182,13 +182,13 @@ func (r *raft) handleVoteRequest(m *pb.Message) {
 	candidate := entryID{term: m.LogTerm, index: m.Index}
 	if !r.canVoteFor(m) || !r.log.upToDate(candidate) {
 		r.logVote(m, "rejected")
-		r.send(&pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
+		r.send(&pb.Message{To: m.From, Term: r.Term, Type: voteAnswerType(m.Type), Reject: true})
 		return
 	}
 	r.logVote(m, "cast")
 	// The response carries the request's term, not ours: for a pre-vote our
 	// term may be behind, and the candidate ignores responses from the past.
-	r.send(&pb.Message{To: m.From, Term: m.Term, Type: voteRespMsgType(m.Type)})
+	r.send(&pb.Message{To: m.From, Term: m.Term, Type: voteAnswerType(m.Type)})
 	if m.Type == pb.MsgVote {
 		// Only a real vote binds, and it counts as hearing from the group.
 		r.electionElapsed = 0

@@ -29,7 +29,7 @@ func (r *raft) leaderTimeout() {
 		r.stepLocal(pb.MsgCheckQuorum)
 	}
 	if r.leadTransferee != None && r.state == StateLeader {
-		r.abortLeaderTransfer()
+		r.cancelTransfer()
 	}
 }
 

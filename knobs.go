@@ -28,5 +28,5 @@ func knobNode(node any) *raft {
 // from jitter (a value in [0, n)), starting with the current timeout.
 func (r *raft) useJitter(jitter func(n int) int) {
 	r.jitter = jitter
-	r.resetRandomizedElectionTimeout()
+	r.drawElectionTimeout()
 }

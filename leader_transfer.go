@@ -21,7 +21,7 @@ func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 				r.id, r.Term, target, target)
 			return
 		}
-		r.abortLeaderTransfer()
+		r.cancelTransfer()
 		r.logger.Infof("%x [term %d] abort previous transferring leadership to %x", r.id, r.Term, prev)
 	}
 	if target == r.id {
@@ -33,21 +33,21 @@ func (r *raft) handleTransferLeader(m *pb.Message, pr *tracker.Progress) {
 	r.electionElapsed = 0
 	r.leadTransferee = target
 	if pr.Match == r.log.last() {
-		r.sendTimeoutNow(target)
+		r.hurryTransferee(target)
 		r.logger.Infof("%x sends MsgTimeoutNow to %x immediately as %x already has up-to-date log", r.id, target, target)
 		return
 	}
 	r.replicate(target, pr, true /* sendIfEmpty */)
 }
 
-// sendTimeoutNow tells to to campaign right away.
-func (r *raft) sendTimeoutNow(to uint64) {
+// hurryTransferee tells to to campaign right away.
+func (r *raft) hurryTransferee(to uint64) {
 	r.revokeLease()
 	r.send(&pb.Message{To: to, Type: pb.MsgTimeoutNow})
 }
 
-// abortLeaderTransfer forgets any ongoing transfer.
-func (r *raft) abortLeaderTransfer() {
+// cancelTransfer forgets any ongoing transfer.
+func (r *raft) cancelTransfer() {
 	r.leadTransferee = None
 }
 

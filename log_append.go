@@ -34,7 +34,7 @@ func (l *entryLog) acceptAppend(a logSlice, commit uint64) (lastNew uint64, ok b
 // ents.
 func (l *entryLog) firstMismatch(ents []pb.Entry) uint64 {
 	for i := range ents {
-		id := pbEntryID(&ents[i])
+		id := idOfEntry(&ents[i])
 		if l.has(id) {
 			continue
 		}

@@ -136,7 +136,7 @@ func (l *entryLog) pacedSize(ents []pb.Entry) entryEncodingSize {
 	if l.pacing.limit == noLimit {
 		return 0
 	}
-	return entsSize(ents)
+	return encodedSizeOf(ents)
 }
 
 // markApplied records that the application has applied everything up to i,

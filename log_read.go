@@ -22,7 +22,7 @@ func (l *entryLog) read(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, e
 		if fitsWhole(ents, maxSize) {
 			return ents, nil
 		}
-		return limitSize(ents, maxSize), nil
+		return prefixWithin(ents, maxSize), nil
 	}
 	storedHi := min(hi, start)
 	stored, err := l.readStorage(lo, storedHi, maxSize)
@@ -33,7 +33,7 @@ func (l *entryLog) read(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, e
 	if hi <= start || uint64(len(stored)) < storedHi-lo {
 		return stored, nil
 	}
-	used := entsSize(stored)
+	used := encodedSizeOf(stored)
 	if used >= maxSize {
 		return stored, nil
 	}
@@ -51,8 +51,8 @@ const maxEntryOverhead = 3*(1+10) + 1 + 10
 
 // fitsWhole reports, without encoding sizes, that all of ents surely fits
 // in budget: the common case of a budget far above a batch's size, where
-// limitSize would compute every entry's encoded size to cut nothing.
-// False means "maybe not" (limitSize decides).
+// prefixWithin would compute every entry's encoded size to cut nothing.
+// False means "maybe not" (prefixWithin decides).
 func fitsWhole(ents []pb.Entry, budget entryEncodingSize) bool {
 	if budget == noLimit {
 		return true

@@ -294,8 +294,8 @@ func TestLogNextCommittedEnts(t *testing.T) {
 // cycles.
 func TestLogCommittedEntsPaging(t *testing.T) {
 	ents := sized(1, 1, 9, 100)
-	one := entsSize(ents[:1])
-	require.Equal(t, one*9, entsSize(ents), "equal-size entries")
+	one := encodedSizeOf(ents[:1])
+	require.Equal(t, one*9, encodedSizeOf(ents), "equal-size entries")
 
 	type step struct {
 		// take: hand out nextCommittedEnts and accept them; apply: report
@@ -378,7 +378,7 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 					if len(got) > 0 {
 						require.Equal(t, s.wantTaken, got[len(got)-1].Index, "step %d", n)
 						require.Equal(t, l.applying+1, got[0].Index, "step %d", n)
-						l.markApplying(s.wantTaken, entsSize(got), false)
+						l.markApplying(s.wantTaken, encodedSizeOf(got), false)
 					}
 				} else {
 					l.markApplied(s.applyTo, s.applySize)
@@ -395,7 +395,7 @@ func TestLogRead(t *testing.T) {
 	// Compacted at 2@1; 3..7@1 durable; 8..10@2 unstable. Equal sizes.
 	stored, unstable := sized(1, 3, 7, 10), sized(2, 8, 10, 10)
 	all := cat(stored, unstable)
-	one := entsSize(all[:1])
+	one := encodedSizeOf(all[:1])
 	for _, tc := range []struct {
 		name     string
 		lo, hi   uint64
@@ -594,7 +594,7 @@ func TestLogReadMatchesNaive(t *testing.T) {
 
 func TestLogScan(t *testing.T) {
 	ents := sized(1, 1, 10, 20)
-	one := entsSize(ents[:1])
+	one := encodedSizeOf(ents[:1])
 	l := testLog(t, 0, 0, ents[:6], ents[6:])
 
 	var pages [][2]uint64
@@ -710,7 +710,7 @@ func BenchmarkLogRead(b *testing.B) {
 	ms := storageAt(b, 0, 0, sized(1, 1, 1000, 128)...)
 	l := openLog(ms, discardLogger, noLimit)
 	l.write(sized(1, 1001, 2000, 128)...)
-	limit := 30 * entsSize(sized(1, 1000, 1000, 128))
+	limit := 30 * encodedSizeOf(sized(1, 1000, 1000, 128))
 	for _, bc := range []struct {
 		name string
 		max  entryEncodingSize
@@ -749,7 +749,7 @@ func BenchmarkMemoryStorageAppendEntries(b *testing.B) {
 }
 
 // TestFitsWholeNeverOverstates checks fitsWhole against the encoded sizes:
-// whenever it says a batch fits, limitSize would keep all of it.
+// whenever it says a batch fits, prefixWithin would keep all of it.
 func TestFitsWholeNeverOverstates(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	for k := 0; k < 5000; k++ {
@@ -763,7 +763,7 @@ func TestFitsWholeNeverOverstates(t *testing.T) {
 		}
 		budget := entryEncodingSize(rng.Intn(2000))
 		if fitsWhole(ents, budget) {
-			require.LessOrEqual(t, entsSize(ents), budget, "%v", ents)
+			require.LessOrEqual(t, encodedSizeOf(ents), budget, "%v", ents)
 		}
 	}
 	require.True(t, fitsWhole(sized(1, 1, 3, 10), noLimit))

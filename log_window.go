@@ -40,7 +40,7 @@ func (w *window) end() uint64 { return w.prev.index + uint64(len(w.ents)) }
 // lastID identifies the last entry, or prev when ents is empty.
 func (w *window) lastID() entryID {
 	if n := len(w.ents); n > 0 {
-		return pbEntryID(&w.ents[n-1])
+		return idOfEntry(&w.ents[n-1])
 	}
 	return w.prev
 }
@@ -115,7 +115,7 @@ func (w *window) dropTo(i uint64) {
 	}
 	k := i - w.start()
 	w.bytes -= payloadsSize(w.ents[:k])
-	w.prev = pbEntryID(&w.ents[k-1])
+	w.prev = idOfEntry(&w.ents[k-1])
 	w.ents = w.ents[k:]
 }
 

@@ -41,7 +41,7 @@ func persist(t testing.TB, l *entryLog, ms *MemoryStorage) {
 		return
 	}
 	require.NoError(t, ms.Append(ents))
-	l.markDurable(pbEntryID(&ents[len(ents)-1]))
+	l.markDurable(idOfEntry(&ents[len(ents)-1]))
 }
 
 // TestLogServesDurableEntriesFromMemory is the point of the window: once
@@ -60,8 +60,8 @@ func TestLogServesDurableEntriesFromMemory(t *testing.T) {
 		l.raiseCommit(l.last())
 		applied := l.toApply(false)
 		require.Equal(t, ents, applied)
-		l.markApplying(l.last(), entsSize(applied), false)
-		l.markApplied(l.last(), entsSize(applied))
+		l.markApplying(l.last(), encodedSizeOf(applied), false)
+		l.markApplied(l.last(), encodedSizeOf(applied))
 		for i := ents[0].Index; i <= l.last(); i++ {
 			require.Equal(t, uint64(1), l.termOrZero(i))
 		}

@@ -77,11 +77,11 @@ func IsLocalMsgTarget(id uint64) bool {
 	return id == LocalAppendThread || id == LocalApplyThread
 }
 
-// voteRespMsgType is the response type to a vote request type. Any other
+// voteAnswerType is the response type to a vote request type. Any other
 // type is a caller bug.
-func voteRespMsgType(msgt pb.MessageType) pb.MessageType {
+func voteAnswerType(msgt pb.MessageType) pb.MessageType {
 	if msgt != pb.MsgVote && msgt != pb.MsgPreVote {
-		panic(fmt.Sprintf("raft: voteRespMsgType(%s): not a vote request", msgt))
+		panic(fmt.Sprintf("raft: voteAnswerType(%s): not a vote request", msgt))
 	}
 	if msgt == pb.MsgVote {
 		return pb.MsgVoteResp

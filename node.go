@@ -111,12 +111,12 @@ func IsEmptySnap(sp pb.Snapshot) bool {
 
 // IsEmptyHardState reports whether st is the zero HardState.
 func IsEmptyHardState(st pb.HardState) bool {
-	return isHardStateEqual(st, emptyState)
+	return sameHardState(st, emptyState)
 }
 
-// isHardStateEqual compares the three fields of a HardState; it exists so
+// sameHardState compares the three fields of a HardState; it exists so
 // that comparisons do not depend on the struct's generated extras.
-func isHardStateEqual(a, b pb.HardState) bool {
+func sameHardState(a, b pb.HardState) bool {
 	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
 }
 
@@ -399,7 +399,7 @@ func (n *node) run() {
 			case ctlConfChange:
 				n.applyConfChange(&st, req.cc)
 			case ctlStatus:
-				req.reply <- getStatus(n.rn.raft)
+				req.reply <- collectStatus(n.rn.raft)
 			case ctlStop:
 				close(n.done)
 				return
@@ -443,7 +443,7 @@ func (n *node) tryHandshake(st *loopState) bool {
 
 // readyTaken records that the application took the Ready on offer.
 func (n *node) readyTaken(st *loopState) {
-	n.rn.acceptReady(&st.rd)
+	n.rn.handOutReady(&st.rd)
 	st.readyc = nil
 	if n.rn.async {
 		// The storage threads' responses stand in for Advance.
@@ -468,7 +468,7 @@ func (n *node) prepareReady(st *loopState) {
 		return
 	}
 	st.rd = Ready{}
-	n.rn.readyWithoutAccept(&st.rd)
+	n.rn.buildReady(&st.rd)
 	st.readyc = n.readyc
 }
 
@@ -596,7 +596,7 @@ func (n *node) Step(ctx context.Context, m pb.Message) error {
 // ProposeConfChange implements Node. Unlike Propose it does not wait for the
 // state machine's verdict.
 func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
-	m, err := confChangeToMsg(cc)
+	m, err := confChangeProposal(cc)
 	if err != nil {
 		return err
 	}
@@ -752,8 +752,8 @@ func proposalMsg(data []byte) pb.Message {
 	return pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}}
 }
 
-// confChangeToMsg wraps cc into the proposal that carries it.
-func confChangeToMsg(cc pb.ConfChangeI) (pb.Message, error) {
+// confChangeProposal wraps cc into the proposal that carries it.
+func confChangeProposal(cc pb.ConfChangeI) (pb.Message, error) {
 	typ, data, err := pb.MarshalConfChange(cc)
 	if err != nil {
 		return pb.Message{}, err

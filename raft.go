@@ -207,7 +207,7 @@ func (r *raft) init(c *Config) {
 		logger:                      c.Logger,
 		checkQuorum:                 c.CheckQuorum,
 		preVote:                     c.PreVote,
-		readOnly:                    newReadOnly(c.ReadOnlyOption),
+		readOnly:                    newReadQueue(c.ReadOnlyOption),
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
@@ -248,7 +248,7 @@ func (r *raft) restoreConfState(cs pb.ConfState, lastIndex uint64) {
 		panic(fmt.Sprintf("raft: unable to restore config %+v: %s", cs, err))
 	}
 	r.trk = fresh
-	assertConfStatesEquivalent(r.logger, cs, r.switchToConfig(cfg, prs))
+	mustMatchConfState(r.logger, cs, r.switchToConfig(cfg, prs))
 }
 
 // configFromConfState computes, without installing anything, the empty
@@ -289,13 +289,13 @@ func (r *raft) reset(term uint64) {
 	}
 	r.lead = None
 	r.electionElapsed, r.heartbeatElapsed = 0, 0
-	r.resetRandomizedElectionTimeout()
-	r.abortLeaderTransfer()
+	r.drawElectionTimeout()
+	r.cancelTransfer()
 	r.trk.ResetVotes()
 	r.resetProgress()
 	r.pendingConfIndex = 0
 	r.uncommitted.size = 0
-	r.readOnly = newReadOnly(r.readOnly.option)
+	r.readOnly = newReadQueue(r.readOnly.option)
 }
 
 // resetProgress forgets what is known about every peer: nothing matched,
@@ -321,7 +321,7 @@ func (r *raft) setRole(state StateType) {
 	if state == StateLeader {
 		r.tick = r.tickLeader
 	} else {
-		r.tick = r.tickElection
+		r.tick = r.tickElectionClock
 	}
 }
 

@@ -29,7 +29,7 @@ func TestRandomizedElectionTimeoutStaysInRange(t *testing.T) {
 	r := newTestNet(t, 1, nil, nil).node(1).r()
 	seen := map[int]bool{}
 	for i := 0; i < 1000; i++ {
-		r.resetRandomizedElectionTimeout()
+		r.drawElectionTimeout()
 		to := r.randomizedElectionTimeout
 		if to < r.electionTimeout || to >= 2*r.electionTimeout {
 			t.Fatalf("timeout %d outside [%d, %d)", to, r.electionTimeout, 2*r.electionTimeout)
@@ -680,7 +680,7 @@ func TestConfigValidate(t *testing.T) {
 func TestStatusJSONAndCopy(t *testing.T) {
 	nw := newTestNet(t, 2, nil, nil)
 	nw.campaign(1)
-	st := getStatus(nw.node(1).r())
+	st := collectStatus(nw.node(1).r())
 	var decoded map[string]interface{}
 	if err := json.Unmarshal([]byte(st.String()), &decoded); err != nil {
 		t.Fatalf("invalid JSON %s: %v", st, err)
@@ -694,7 +694,7 @@ func TestStatusJSONAndCopy(t *testing.T) {
 	if nw.node(1).r().trk.Progress[2].Inflights.Count() != 0 {
 		t.Fatal("status progress aliases the tracker")
 	}
-	if s := getStatus(nw.node(2).r()); s.Progress != nil || !strings.Contains(s.String(), `"progress":{}`) {
+	if s := collectStatus(nw.node(2).r()); s.Progress != nil || !strings.Contains(s.String(), `"progress":{}`) {
 		t.Fatalf("follower status %s", s)
 	}
 }

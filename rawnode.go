@@ -100,9 +100,12 @@ func (rn *RawNode) Propose(data []byte) error {
 	}
 	// A leader copies proposed entries into its log and keeps no reference
 	// to the proposal's slice, which can therefore be a buffer of ours.
+	// The message goes straight to the leader's handler: Step's checks and
+	// dispatch (a termless proposal of one normal entry, from the node
+	// itself, on a leader) would lead nowhere else.
 	rn.proposal[0] = pb.Entry{Data: data}
 	m := pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: rn.proposal[:]}
-	err := rn.raft.stepMsg(&m)
+	err := rn.raft.handlePropose(&m)
 	rn.proposal[0] = pb.Entry{} // drop the reference to data
 	return err
 }
@@ -110,7 +113,7 @@ func (rn *RawNode) Propose(data []byte) error {
 // ProposeConfChange proposes a configuration change; see
 // Node.ProposeConfChange.
 func (rn *RawNode) ProposeConfChange(cc pb.ConfChangeI) error {
-	m, err := confChangeToMsg(cc)
+	m, err := confChangeProposal(cc)
 	if err == nil {
 		err = rn.raft.Step(m)
 	}
@@ -161,13 +164,13 @@ func (rn *RawNode) Step(m pb.Message) error {
 	return rn.raft.stepMsg(&m)
 }
 
-// readyWithoutAccept builds the outstanding Ready without changing anything,
+// buildReady builds the outstanding Ready without changing anything,
 // so it can be built, discarded and built again (Node does that while the
-// application is not ready to take it). acceptReady commits to it.
+// application is not ready to take it). handOutReady commits to it.
 //
 // It fills *rd, which must be the zero Ready: a Ready is ~300 bytes, and
 // built in place it is not copied on its way to the caller.
-func (rn *RawNode) readyWithoutAccept(rd *Ready) {
+func (rn *RawNode) buildReady(rd *Ready) {
 	r := rn.raft
 	rd.SoftState, rd.HardState = rn.changedSoftState(), rn.changedHardState()
 	if n := len(r.readStates); n != 0 {
@@ -179,7 +182,7 @@ func (rn *RawNode) readyWithoutAccept(rd *Ready) {
 	if snap := r.log.snapshotToPersist(); snap != nil {
 		rd.Snapshot = *snap
 	}
-	rd.CommittedEntries = r.log.toApply(rn.applyUnstableEntries())
+	rd.CommittedEntries = r.log.toApply(rn.appliesUndurable())
 	var out []pb.Message
 	if rn.async {
 		out = appendStorageWork(r, r.msgs, rd)
@@ -212,7 +215,7 @@ func (rn *RawNode) changedSoftState() *SoftState {
 // changedHardState returns the hard state if it differs from the one last
 // reported, else the empty HardState.
 func (rn *RawNode) changedHardState() pb.HardState {
-	if hard := rn.raft.hardState(); !isHardStateEqual(hard, rn.reported.hard) {
+	if hard := rn.raft.hardState(); !sameHardState(hard, rn.reported.hard) {
 		return hard
 	}
 	return emptyState
@@ -243,10 +246,10 @@ func MustSync(st, prevst pb.HardState, entsnum int) bool {
 	return entsnum != 0 || st.Term != prevst.Term || st.Vote != prevst.Vote
 }
 
-// acceptReady records that rd, built by readyWithoutAccept with nothing
+// handOutReady records that rd, built by buildReady with nothing
 // changed since, is handed to the application: its contents are not offered
 // again, and raft lets go of the slices it shares with rd.
-func (rn *RawNode) acceptReady(rd *Ready) {
+func (rn *RawNode) handOutReady(rd *Ready) {
 	r := rn.raft
 	rn.rememberStates(rd)
 	if !rn.async {
@@ -275,7 +278,7 @@ func (rn *RawNode) acceptReady(rd *Ready) {
 	r.log.markPersisting()
 	if n := len(rd.CommittedEntries); n != 0 {
 		r.log.markApplying(rd.CommittedEntries[n-1].Index, r.log.pacedSize(rd.CommittedEntries),
-			rn.applyUnstableEntries())
+			rn.appliesUndurable())
 	}
 }
 
@@ -315,12 +318,12 @@ func (rn *RawNode) queuePendingAcks(rd *Ready) {
 	rn.pendingAcks = noteApplied(noteDurable(rn.pendingAcks, r, rd), r, rd)
 }
 
-// applyUnstableEntries reports whether committed entries may be handed out
+// appliesUndurable reports whether committed entries may be handed out
 // for applying before they are durable locally. Synchronously the
 // application persists a Ready's entries before applying its committed
 // entries, so it may; with AsyncStorageWrites the two threads are not
 // ordered, so it may not.
-func (rn *RawNode) applyUnstableEntries() bool {
+func (rn *RawNode) appliesUndurable() bool {
 	return !rn.async
 }
 
@@ -329,8 +332,8 @@ func (rn *RawNode) applyUnstableEntries() bool {
 // describes and then (without AsyncStorageWrites) call Advance before asking
 // for the next one.
 func (rn *RawNode) Ready() (rd Ready) {
-	rn.readyWithoutAccept(&rd)
-	rn.acceptReady(&rd)
+	rn.buildReady(&rd)
+	rn.handOutReady(&rd)
 	return rd
 }
 
@@ -345,11 +348,11 @@ func (rn *RawNode) HasReady() bool {
 	}
 	// A node that never had any hard state has nothing to report even if
 	// the baseline was reset (Bootstrap does that).
-	if hard := r.hardState(); !IsEmptyHardState(hard) && !isHardStateEqual(hard, rn.reported.hard) {
+	if hard := r.hardState(); !IsEmptyHardState(hard) && !sameHardState(hard, rn.reported.hard) {
 		return true
 	}
 	return r.log.hasSnapshotToPersist() || r.log.hasToPersist() ||
-		r.log.hasToApply(rn.applyUnstableEntries())
+		r.log.hasToApply(rn.appliesUndurable())
 }
 
 // Advance tells the RawNode that the last Ready has been handled: its state
@@ -410,10 +413,10 @@ func progressTypeOf(pr *tracker.Progress) ProgressType {
 
 // Status returns the node's status including, on a leader, a copy of every
 // follower's progress. BasicStatus and WithProgress avoid the allocations.
-func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
+func (rn *RawNode) Status() Status { return collectStatus(&rn.core) }
 
 // BasicStatus returns the node's status without the progress map.
-func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
+func (rn *RawNode) BasicStatus() BasicStatus { return collectBasicStatus(&rn.core) }
 
 // ReadIndex asks for a read index for the request context rctx. The answer
 // arrives in a later Ready's ReadStates, carrying rctx: once the application
@@ -431,9 +434,11 @@ func (rn *RawNode) ReadIndex(rctx []byte) {
 	// while a quorum confirms it, see startRound), never the request's
 	// entries beyond this step (a request deferred until the leader commits
 	// in its term is copied, see handleReadIndex), so they can be a buffer
-	// of ours.
+	// of ours. As with Propose, the request goes straight to the leader's
+	// handler.
 	rn.proposal[0] = pb.Entry{Data: rctx}
-	_ = r.Step(pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]})
+	m := pb.Message{Type: pb.MsgReadIndex, Entries: rn.proposal[:]}
+	r.handleReadIndex(&m)
 	rn.proposal[0] = pb.Entry{} // drop the reference to rctx
 }
 

@@ -89,7 +89,7 @@ func TestReadIndexLateHeartbeatAnswerDoesNotConfirmRetry(t *testing.T) {
 // next sequence number of the term, and a duplicate of a pending request
 // reuses the pending round.
 func TestReadIndexRoundTokens(t *testing.T) {
-	ro := newReadOnly(ReadOnlySafe)
+	ro := newReadQueue(ReadOnlySafe)
 	req := func(ctx string) *pb.Message {
 		return &pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: []byte(ctx)}}}
 	}
@@ -137,7 +137,7 @@ func TestReadIndexRoundTokens(t *testing.T) {
 // wherever it sits in the chain, and serving requests unlinks them from
 // any place in it, leaving the others findable.
 func TestReadOnlyContextHashChains(t *testing.T) {
-	ro := newReadOnly(ReadOnlySafe)
+	ro := newReadQueue(ReadOnlySafe)
 	req := func(ctx string) *pb.Message {
 		return &pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: []byte(ctx)}}}
 	}

@@ -136,8 +136,8 @@ var contextSeed = maphash.MakeSeed()
 // tokenChunk is how many round tokens one allocation holds.
 const tokenChunk = 64
 
-// newReadOnly returns an empty queue for reads served as option says.
-func newReadOnly(option ReadOnlyOption) *readOnly {
+// newReadQueue returns an empty queue for reads served as option says.
+func newReadQueue(option ReadOnlyOption) *readOnly {
 	return &readOnly{option: option, byHash: make(map[uint64]*readIndexStatus)}
 }
 

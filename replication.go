@@ -121,8 +121,8 @@ func (r *raft) handlePropose(m *pb.Message) error {
 	return nil
 }
 
-// logSliceFromMsgApp is the slice of the leader's log that MsgApp m carries.
-func logSliceFromMsgApp(m *pb.Message) logSlice {
+// appendedSlice is the slice of the leader's log that MsgApp m carries.
+func appendedSlice(m *pb.Message) logSlice {
 	return logSlice{term: m.Term, prev: entryID{term: m.LogTerm, index: m.Index}, entries: m.Entries}
 }
 
@@ -134,7 +134,7 @@ func (r *raft) handleAppendEntries(m *pb.Message) {
 	// Below the commit index every log agrees with the leader's: the
 	// answer is the commit index, where the leader can continue.
 	if m.Index >= matched {
-		last, ok := r.log.acceptAppend(logSliceFromMsgApp(m), m.Commit)
+		last, ok := r.log.acceptAppend(appendedSlice(m), m.Commit)
 		if !ok {
 			r.logger.Debugf("%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x",
 				r.id, r.log.termOrZero(m.Index), m.Index, m.LogTerm, m.Index, m.From)
@@ -230,7 +230,7 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 	}
 	if m.From == r.leadTransferee && pr.Match == r.log.last() {
 		r.logger.Infof("%x sent MsgTimeoutNow to %x after received MsgAppResp", r.id, m.From)
-		r.sendTimeoutNow(m.From)
+		r.hurryTransferee(m.From)
 	}
 }
 
@@ -259,7 +259,7 @@ func (r *raft) handleStorageAppendResp(m *pb.Message) {
 		r.log.markDurable(entryID{term: m.LogTerm, index: m.Index})
 	}
 	if m.Snapshot != nil {
-		r.appliedSnap(m.Snapshot)
+		r.snapshotApplied(m.Snapshot)
 	}
 }
 
@@ -274,6 +274,6 @@ func (r *raft) handleStaleStorageAppendResp(m *pb.Message) {
 			r.id, r.Term, m.Type, m.Term)
 	}
 	if m.Snapshot != nil {
-		r.appliedSnap(m.Snapshot)
+		r.snapshotApplied(m.Snapshot)
 	}
 }

@@ -124,7 +124,7 @@ func (r *raft) installSnapshot(s pb.Snapshot) bool {
 	}
 	r.log.installSnapshot(s)
 	r.trk = fresh
-	assertConfStatesEquivalent(r.logger, cs, r.switchToConfig(cfg, prs))
+	mustMatchConfState(r.logger, cs, r.switchToConfig(cfg, prs))
 	last := r.log.lastID()
 	r.logger.Infof("%x [commit: %d, lastindex: %d, lastterm: %d] restored snapshot [index: %d, term: %d]",
 		r.id, r.log.committed, last.index, last.term, s.Metadata.Index, s.Metadata.Term)

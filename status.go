@@ -29,8 +29,8 @@ type BasicStatus struct {
 	LeadTransferee uint64
 }
 
-// getBasicStatus collects r's BasicStatus.
-func getBasicStatus(r *raft) BasicStatus {
+// collectBasicStatus collects r's BasicStatus.
+func collectBasicStatus(r *raft) BasicStatus {
 	return BasicStatus{
 		ID:             r.id,
 		HardState:      r.hardState(),
@@ -40,10 +40,10 @@ func getBasicStatus(r *raft) BasicStatus {
 	}
 }
 
-// getStatus collects r's Status. The progress is copied (window included),
+// collectStatus collects r's Status. The progress is copied (window included),
 // so the result shares nothing with r.
-func getStatus(r *raft) Status {
-	s := Status{BasicStatus: getBasicStatus(r)}
+func collectStatus(r *raft) Status {
+	s := Status{BasicStatus: collectBasicStatus(r)}
 	if s.RaftState == StateLeader {
 		s.Progress = copyProgress(r)
 	}
@@ -54,19 +54,19 @@ func getStatus(r *raft) Status {
 // copyProgress deep-copies every member's progress. The copies' windows
 // share one array, allocated once: each copy still has an Inflights of its
 // own, and nothing is shared with r. (Clone is inlined, so the window it
-// returns is copied out of it without escaping.) A map has no order, so the
-// progress is read in map order rather than sorted by Visit.
+// returns is copied out of it without escaping.) The members are read in
+// r.order, a slice, rather than by iterating the Progress map.
 func copyProgress(r *raft) map[uint64]tracker.Progress {
 	out := make(map[uint64]tracker.Progress, len(r.trk.Progress))
 	windows := make([]tracker.Inflights, len(r.trk.Progress))
 	k := 0
-	for id, pr := range r.trk.Progress {
+	r.order.Visit(func(id uint64, pr *tracker.Progress) {
 		cp := *pr
 		windows[k] = *pr.Inflights.Clone()
 		cp.Inflights = &windows[k]
 		k++
 		out[id] = cp
-	}
+	})
 	return out
 }
 

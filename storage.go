@@ -202,7 +202,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	if len(ms.log) == 1 {
 		return nil, ErrUnavailable
 	}
-	out := limitSize(ms.log[lo-base:hi-base], entryEncodingSize(maxSize))
+	out := prefixWithin(ms.log[lo-base:hi-base], entryEncodingSize(maxSize))
 	// Capacity == length: the caller may append, which then copies (invariant 3).
 	return out[:len(out):len(out)], nil
 }

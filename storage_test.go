@@ -123,7 +123,7 @@ func TestMemoryStorageTerm(t *testing.T) {
 func TestMemoryStorageEntries(t *testing.T) {
 	stored := cat(run(2, 31, 33), run(3, 34, 36))
 	ms := storageAt(t, 30, 2, stored...)
-	size := func(n int) uint64 { return uint64(entsSize(stored[:n])) }
+	size := func(n int) uint64 { return uint64(encodedSizeOf(stored[:n])) }
 	for _, tc := range []struct {
 		name         string
 		lo, hi, max  uint64

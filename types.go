@@ -28,7 +28,7 @@ func (s logSlice) lastEntryID() entryID {
 	if len(s.entries) == 0 {
 		return s.prev
 	}
-	return pbEntryID(&s.entries[len(s.entries)-1])
+	return idOfEntry(&s.entries[len(s.entries)-1])
 }
 
 // lastIndex is the index of the slice's last entry, or prev.index if the
@@ -39,7 +39,7 @@ func (s logSlice) lastIndex() uint64 { return s.prev.index + uint64(len(s.entrie
 func (s logSlice) valid() error {
 	last := s.prev
 	for i := range s.entries {
-		cur := pbEntryID(&s.entries[i])
+		cur := idOfEntry(&s.entries[i])
 		switch {
 		case cur.index != last.index+1:
 			return fmt.Errorf("leader term %d: entry %+v does not follow %+v", s.term, cur, last)
@@ -62,5 +62,5 @@ type entryID struct {
 	index uint64
 }
 
-// pbEntryID returns the ID of e.
-func pbEntryID(e *pb.Entry) entryID { return entryID{term: e.Term, index: e.Index} }
+// idOfEntry returns the ID of e.
+func idOfEntry(e *pb.Entry) entryID { return entryID{term: e.Term, index: e.Index} }

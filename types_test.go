@@ -62,5 +62,5 @@ func TestLogSlice(t *testing.T) {
 			}
 		})
 	}
-	require.Equal(t, entryID{term: 4, index: 9}, pbEntryID(&pb.Entry{Term: 4, Index: 9, Data: []byte("x")}))
+	require.Equal(t, entryID{term: 4, index: 9}, idOfEntry(&pb.Entry{Term: 4, Index: 9, Data: []byte("x")}))
 }

@@ -20,8 +20,8 @@ type entryEncodingSize uint64
 // that an empty entry (such as the one a new leader appends) costs nothing.
 type entryPayloadSize uint64
 
-// entsSize sums the encoded size of ents.
-func entsSize(ents []pb.Entry) entryEncodingSize {
+// encodedSizeOf sums the encoded size of ents.
+func encodedSizeOf(ents []pb.Entry) entryEncodingSize {
 	var total entryEncodingSize
 	for i := range ents {
 		total += entryEncodingSize(ents[i].Size())
@@ -51,10 +51,10 @@ func fittingPrefix(ents []pb.Entry, budget entryEncodingSize) int {
 	return len(ents)
 }
 
-// limitSize cuts ents to its longest prefix whose encoded size is within
+// prefixWithin cuts ents to its longest prefix whose encoded size is within
 // maxSize, but never below one entry: an entry larger than any budget must
 // still make progress, so it travels alone.
-func limitSize(ents []pb.Entry, maxSize entryEncodingSize) []pb.Entry {
+func prefixWithin(ents []pb.Entry, maxSize entryEncodingSize) []pb.Entry {
 	if len(ents) == 0 {
 		return ents
 	}

@@ -19,8 +19,8 @@ func TestSizeHelpers(t *testing.T) {
 	for i := range ents {
 		enc += entryEncodingSize(ents[i].Size())
 	}
-	require.Equal(t, enc, entsSize(ents))
-	require.Zero(t, entsSize(nil))
+	require.Equal(t, enc, encodedSizeOf(ents))
+	require.Zero(t, encodedSizeOf(nil))
 
 	require.Zero(t, payloadsSize(ents[:1]), "an empty entry carries no payload")
 	require.Equal(t, entryPayloadSize(3), payloadsSize(ents[1:2]))
@@ -30,7 +30,7 @@ func TestSizeHelpers(t *testing.T) {
 
 func TestLimitSize(t *testing.T) {
 	ents := sized(1, 1, 4, 10)
-	one := entsSize(ents[:1])
+	one := encodedSizeOf(ents[:1])
 	for _, tc := range []struct {
 		max  entryEncodingSize
 		want int
@@ -43,10 +43,10 @@ func TestLimitSize(t *testing.T) {
 		{max: 4 * one, want: 4},
 		{max: noLimit, want: 4},
 	} {
-		require.Len(t, limitSize(ents, tc.max), tc.want, "max %d", tc.max)
+		require.Len(t, prefixWithin(ents, tc.max), tc.want, "max %d", tc.max)
 	}
-	require.Empty(t, limitSize(nil, noLimit))
-	require.Empty(t, limitSize([]pb.Entry{}, 0))
+	require.Empty(t, prefixWithin(nil, noLimit))
+	require.Empty(t, prefixWithin([]pb.Entry{}, 0))
 }
 
 // TestFittingPrefixProperty checks fittingPrefix against its definition on
@@ -60,11 +60,11 @@ func TestFittingPrefixProperty(t *testing.T) {
 		}
 		budget := entryEncodingSize(rng.Intn(200))
 		n := fittingPrefix(ents, budget)
-		require.LessOrEqual(t, entsSize(ents[:n]), budget)
+		require.LessOrEqual(t, encodedSizeOf(ents[:n]), budget)
 		if n < len(ents) {
-			require.Greater(t, entsSize(ents[:n+1]), budget)
+			require.Greater(t, encodedSizeOf(ents[:n+1]), budget)
 		}
-		lim := limitSize(ents, budget)
+		lim := prefixWithin(ents, budget)
 		require.Len(t, lim, min(len(ents), max(n, 1)))
 	}
 }

@@ -63,7 +63,7 @@ func (r *raft) malformed(m *pb.Message) string {
 
 // malformedAppend checks that the entries form a slice of the sender's log.
 func malformedAppend(m *pb.Message) string {
-	if err := logSliceFromMsgApp(m).valid(); err != nil {
+	if err := appendedSlice(m).valid(); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -111,7 +111,7 @@ func malformedProposal(m *pb.Message) string {
 
 // malformedApplyResp rejects a report of entries applied beyond the commit
 // index: only committed entries are ever handed out for applying. (A report
-// at or below the applied index is stale, not malformed: appliedTo keeps
+// at or below the applied index is stale, not malformed: advanceApplied keeps
 // the larger index.)
 func (r *raft) malformedApplyResp(m *pb.Message) string {
 	if n := len(m.Entries); n > 0 {

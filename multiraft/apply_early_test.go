@@ -1,6 +1,10 @@
 package multiraft
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/raftkit/raft/raftpb"
+)
 
 // gatedCluster is a manual cluster whose hosts' saves can be held and
 // whose sends are logged.
@@ -83,5 +87,57 @@ func TestEntriesAppendedInTheRoundApplyAfterTheSave(t *testing.T) {
 	}
 	if n := gc.apps[3].count(1); n != 2 {
 		t.Fatalf("follower applied %d writes after its save, want 2", n)
+	}
+}
+
+// sendWatch is an Application that records, at each Apply, how many
+// acknowledgements its host had sent.
+type sendWatch struct {
+	*recApp
+	log     *sendLog
+	ackedAt []int
+}
+
+func (w *sendWatch) Apply(g GroupID, ents []raftpb.Entry) {
+	w.log.mu.Lock()
+	w.ackedAt = append(w.ackedAt, count(w.log.sent, raftpb.MsgAppResp))
+	w.log.mu.Unlock()
+	w.recApp.Apply(g, ents)
+}
+
+// A follower's acknowledgement leaves as soon as its save returns, before
+// it applies what the round committed: the leader's commit (and its
+// client's answer) does not wait for the follower's apply.
+func TestAcknowledgementsLeaveBeforeTheApply(t *testing.T) {
+	var watch *sendWatch
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.DisableQuiescence = true
+		if cfg.ID == 3 {
+			log := &sendLog{inner: cfg.Transport}
+			watch = &sendWatch{recApp: newRecApp(), log: log}
+			cfg.Transport, cfg.App = log, watch
+		}
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.settle()
+	run := func(id HostID) {
+		if err := c.hosts[id].RunPending(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.propose(1, 1, "y")
+	run(1)
+	run(2)
+	run(1) // y committed; host 3 gets it and its commit in one round
+	watch.log.take()
+	watch.ackedAt = nil
+	run(3)
+	if len(watch.ackedAt) != 1 || watch.ackedAt[0] != 1 {
+		t.Fatalf("acknowledgements sent at each apply: %v, want [1] (the ack leaves before the apply)", watch.ackedAt)
+	}
+	c.settle()
+	if n := watch.count(1); n != 1 {
+		t.Fatalf("host 3 applied %d writes, want 1", n)
 	}
 }

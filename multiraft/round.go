@@ -199,14 +199,21 @@ func (h *Host) applyRound(r *round) {
 	r.applies = r.applies[:0]
 }
 
-// finishRound runs once the round's updates are durable: messages go out,
-// the committed entries not applied during the save are applied, Readys
-// advanced, and each group decides about quiescence.
+// finishRound runs once the round's updates are durable: messages go out
+// first (acknowledgements and votes need nothing more, so a leader's
+// commit does not wait for this host's apply), then the committed entries
+// not applied during the save are applied, Readys advanced, and each group
+// decides about quiescence; what that adds to out leaves in a second
+// batch.
 func (h *Host) finishRound(r *round) {
 	out := r.out
 	for i := range r.readys {
 		rd := &r.readys[i]
 		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
+	}
+	out.send(h)
+	for i := range r.readys {
+		rd := &r.readys[i]
 		early := 0
 		if i < len(r.durable) {
 			early = r.durable[i]

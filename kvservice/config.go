@@ -60,7 +60,8 @@ type Config struct {
 	CatchUpEntries uint64
 	// TickInterval is the raft tick. Default 100ms.
 	TickInterval time.Duration
-	// ElectionTicks is raft's ElectionTick (heartbeats are every tick).
+	// ElectionTicks is raft's ElectionTick (heartbeats are every tick; with
+	// shards, every other tick from 10 ticks up: see shardHeartbeatTicks).
 	// Default 10.
 	ElectionTicks int
 	// RequestTimeout bounds how long a client request waits for its

@@ -159,17 +159,40 @@ func (s *ShardedServer) open() error {
 			s.nt.AddPeer(m.ID, m.PeerAddr)
 		}
 	}
-	s.host, err = multiraft.New(multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: walstore.New(w),
-		Transport: s.nt, App: shardApp{s}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
-		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
-		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: 1, CheckQuorum: true, PreVote: true,
-		MaxSizePerMsg: appendBudget(s.cfg.Shards),
-		Logger:        s.lg.Named("host")})
+	s.host, err = multiraft.New(s.hostConfig(peers, walstore.New(w)))
 	if err != nil {
 		return err
 	}
 	s.nt.Serve(s.host)
 	return s.createShards()
+}
+
+// hostConfig is the configuration of the member's multiraft host.
+func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
+	return multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: st,
+		Transport: s.nt, App: shardApp{s}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
+		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
+		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: shardHeartbeatTicks(s.cfg.ElectionTicks),
+		CheckQuorum: true, PreVote: true,
+		MaxSizePerMsg: appendBudget(s.cfg.Shards),
+		Logger:        s.lg.Named("host")}
+}
+
+// shardHeartbeatTicks is the shards' HeartbeatTick: every other tick. A
+// busy shard's leader sends no heartbeat to a member it sent an append
+// since the previous tick (multiraft), but with hundreds of shards most
+// see a write less often than every tick, and their heartbeats and
+// answers were most of a member's messages; every other tick halves
+// them. An election timeout still spans at least five heartbeats, so
+// CheckQuorum and elections see the same members (multiraft's simulation
+// runs with heartbeats every other tick:
+// TestSimMultiGroupHeartbeatEveryOtherTick); with an election timeout of
+// under 10 ticks, heartbeats stay at every tick.
+func shardHeartbeatTicks(electionTicks int) int {
+	if electionTicks < 10 {
+		return 1
+	}
+	return 2
 }
 
 // The host runs one worker, whose rounds take up to roundGroups shards

@@ -10,12 +10,16 @@ type shardCollector struct{ s *ShardedServer }
 var (
 	descShards    = desc("raftkv_shards", "Shards (raft groups) this member hosts.")
 	descShardsLed = desc("raftkv_shards_led", "Shards this member leads.")
+	descRounds    = desc("raftkv_multiraft_rounds_total", "Rounds of the member's multiraft host (each one WAL write).")
+	descGroupsRun = desc("raftkv_multiraft_groups_run_total", "Shards processed by the host's rounds (over rounds: shards per round).")
+	descHostMsgs  = desc("raftkv_multiraft_messages_sent_total", "Raft messages of all shards the host sent to its peers.")
+	descHostBatch = desc("raftkv_multiraft_batches_sent_total", "Batches (one per peer and round) the host sent.")
 )
 
 // Describe sends every descriptor the collector may emit.
 func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descShards, descShardsLed, descCommit, descApplied, descKeys,
-		descWALFsyncs, descWALBytes, descStateSyncs} {
+		descWALFsyncs, descWALBytes, descStateSyncs, descRounds, descGroupsRun, descHostMsgs, descHostBatch} {
 		ch <- d
 	}
 }
@@ -36,4 +40,11 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descShards, float64(len(st.Shards)))
 	gauge(descShardsLed, float64(led))
 	emitProgress(ch, st, ws.Fsyncs, ws.BytesWritten, c.s.store.syncs.Load())
+	hs := c.s.host.Stats()
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descRounds, hs.Rounds}, {descGroupsRun, hs.GroupsRun}, {descHostMsgs, hs.ItemsOut}, {descHostBatch, hs.BatchesOut}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
+	}
 }

@@ -69,11 +69,11 @@ func (s *ShardedServer) checkServing(i int) error {
 // leaderNow returns shard i's leader as the host sees it now (the watch's
 // view may be a few ticks old).
 func (s *ShardedServer) leaderNow(i int) uint64 {
-	gs, err := s.host.Status(s.reps[i].group())
+	lead, err := s.host.Leader(s.reps[i].group())
 	if err != nil {
 		return 0
 	}
-	return gs.Lead
+	return lead
 }
 
 // Get returns the value of key from its shard; see Server.Get for the

@@ -15,12 +15,16 @@ type GroupEntries struct {
 // one write of them (one Pebble batch, say) instead of one per group. A
 // host whose App implements it calls ApplyRound, never Apply.
 //
-// In a round, the host hands each group's snapshot to Restore and applies
-// its configuration changes to raft first, then calls ApplyRound once with
-// the groups that have committed entries (each group at most once, in the
-// round's order), then ReadIndexDone for the groups with answered reads;
-// only then does it advance the groups' raft state. Different workers'
-// rounds hold different groups and may call ApplyRound concurrently.
+// A round calls ApplyRound at most twice. While the round's save runs, it
+// hands over the committed entries that were durable before the round
+// (the save cannot change them); after the save, those the round appended,
+// after handing each group's snapshot to Restore. Each call holds every
+// group at most once, in the round's order, with the group's
+// configuration changes already applied to raft; then come ReadIndexDone
+// for the groups with answered reads, and only then does the host advance
+// the groups' raft state. Different workers' rounds hold different groups
+// and may call ApplyRound concurrently; a call may also run concurrently
+// with Storage.SaveBatch.
 type RoundApplication interface {
 	Application
 	// ApplyRound hands over the round's committed entries. The slices

@@ -39,8 +39,11 @@ growing. A leader's appends and heartbeats leave as soon as its Ready is
 taken, before the save (the Raft thesis, 10.2.1: raft counts the leader's
 own copy of new entries only when Advance steps its acknowledgement, after
 the save); every other message, acknowledgements and votes among them,
-waits for the save that makes what it promises durable, and entries are
-applied only after it. A round sends no message another message of the
+waits for the save that makes what it promises durable. Committed
+entries that were durable here before the round (all but those the round
+appends) are applied while the save runs, on a goroutine of the round's:
+the fsync cannot change them; entries the round appends are applied only
+after it. A round sends no message another message of the
 same Ready supersedes (an empty append followed by another append, an
 acknowledgement followed by a larger one, all but the last heartbeat),
 and a leader sends no heartbeat to a member it sent an append since the

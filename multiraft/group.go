@@ -3,6 +3,7 @@ package multiraft
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/raftpb"
@@ -66,6 +67,8 @@ type group struct {
 	in     inbox
 	spare  inbox // the previous inbox, reused to save allocations
 	status GroupStatus
+	// leader is status.Lead, readable without the lock (Host.Leader).
+	leader atomic.Uint64
 
 	// The rest is owned by the worker holding the group (scheduler
 	// invariant 2).
@@ -217,4 +220,5 @@ func (g *group) publish() {
 	g.status.Quiesced = g.quiesced
 	g.status.Members = append(g.status.Members[:0], g.members...)
 	g.mu.Unlock()
+	g.leader.Store(bs.Lead)
 }

@@ -301,6 +301,17 @@ func (h *Host) Propose(g GroupID, data []byte) error {
 	return h.submit(g, func(in *inbox) { in.props = append(in.props, data) })
 }
 
+// Leader returns the leader of group g as this host's replica saw it at
+// the end of its last round (0: none known). It is Status(g).Lead without
+// copying the status: for callers that route every request by it.
+func (h *Host) Leader(g GroupID) (HostID, error) {
+	grp, err := h.group(g)
+	if err != nil {
+		return 0, err
+	}
+	return grp.leader.Load(), nil
+}
+
 // ProposeConfChange proposes a configuration change to group g (adding a
 // host's replica: create it there with GroupConfig.Join).
 func (h *Host) ProposeConfChange(g GroupID, cc raftpb.ConfChangeI) error {

@@ -109,7 +109,9 @@ func appendFollows(m *raftpb.Message, later []raftpb.Message) bool {
 // leader's own write: its term and vote were made durable before it could
 // win, and raft counts the leader's own copy of new entries toward
 // commitment only when Advance steps its self-acknowledgement, after the
-// save; committed entries are applied only after the save. Every other
+// save, so none of them is committed or applied before it is durable here
+// (only entries durable before the round are applied during the save).
+// Every other
 // message (acknowledgements, votes, anything of a follower or candidate)
 // waits for the save.
 func sendsEarly(m *raftpb.Message, leader bool) bool {

@@ -29,6 +29,10 @@ type round struct {
 	// RoundApplication (nil app: the host calls Apply per group).
 	applies  []GroupEntries
 	roundApp RoundApplication
+	// durable[i] is how many of readys[i]'s committed entries were
+	// durable before the round, applied while the round saves
+	// (applyDurable); the rest wait for the save.
+	durable []int
 }
 
 func (r *round) reset(from HostID) {
@@ -38,6 +42,7 @@ func (r *round) reset(from HostID) {
 	clear(r.updates)
 	r.gs, r.inboxes, r.again = r.gs[:0], r.inboxes[:0], r.again[:0]
 	r.readys, r.updates = r.readys[:0], r.updates[:0]
+	r.durable = r.durable[:0]
 	clear(r.applies)
 	r.applies = r.applies[:0]
 	if r.out == nil {
@@ -67,7 +72,9 @@ func (h *Host) runRound(gs []*group) {
 	}
 	var err error
 	if !stopped && len(r.updates) > 0 {
+		applied := h.applyDurable(r)
 		err = h.cfg.Storage.SaveBatch(r.updates)
+		<-applied
 	}
 	h.sched.saved()
 	if err != nil {
@@ -116,20 +123,105 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 	}
 }
 
-// finishRound runs once the round's updates are durable: messages go out,
-// committed entries are applied, Readys advanced, and each group decides
-// about quiescence.
+// closedChan is a closed channel: an apply with nothing to wait for.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// applyDurable applies, while the round's save runs, the committed
+// entries of its Readys that were durable here before the round: the
+// entries below a Ready's first new entry (committed entries are never
+// overwritten, so those are the ones already in storage), unless the
+// Ready carries a snapshot, which must be restored before any entry. A
+// committed entry that is durable locally may be applied whether or not
+// this round's HardState reaches the disk (a restart finds it committed
+// again, and an application that records its applied index skips it), so
+// its apply need not wait for the fsync; entries appended in this round
+// wait for it (finishRound). It returns a channel closed when done: with
+// workers, the apply runs on a goroutine of its own, overlapping the
+// save (the worker touches no group until the save returns); in manual
+// mode it runs before returning, so that runs stay deterministic.
+func (h *Host) applyDurable(r *round) <-chan struct{} {
+	some := false
+	for i := range r.readys {
+		n := durableCommitted(&r.readys[i].rd)
+		r.durable = append(r.durable, n)
+		some = some || n > 0
+	}
+	if !some {
+		return closedChan
+	}
+	if h.cfg.Workers == 0 {
+		h.applyEarly(r)
+		return closedChan
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.applyEarly(r)
+	}()
+	return done
+}
+
+// applyEarly applies the durable committed entries applyDurable chose.
+func (h *Host) applyEarly(r *round) {
+	for i := range r.readys {
+		if n := r.durable[i]; n > 0 {
+			rd := &r.readys[i]
+			h.applyEntries(r, rd.g, rd.rd.CommittedEntries[:n])
+		}
+	}
+	h.applyRound(r)
+}
+
+// durableCommitted returns how many of rd's committed entries are
+// already in storage: those before rd's first new entry (a new entry
+// never replaces a committed one), none if rd restores a snapshot.
+func durableCommitted(rd *raft.Ready) int {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return 0
+	}
+	if len(rd.Entries) == 0 {
+		return len(rd.CommittedEntries)
+	}
+	first := rd.Entries[0].Index
+	n := 0
+	for n < len(rd.CommittedEntries) && rd.CommittedEntries[n].Index < first {
+		n++
+	}
+	return n
+}
+
+// applyRound hands a RoundApplication the entries collected in r.
+func (h *Host) applyRound(r *round) {
+	if r.roundApp != nil && len(r.applies) > 0 {
+		r.roundApp.ApplyRound(r.applies)
+	}
+	clear(r.applies)
+	r.applies = r.applies[:0]
+}
+
+// finishRound runs once the round's updates are durable: messages go out
+// first (acknowledgements and votes need nothing more, so a leader's
+// commit does not wait for this host's apply), then the committed entries
+// not applied during the save are applied, Readys advanced, and each group
+// decides about quiescence; what that adds to out leaves in a second
+// batch.
 func (h *Host) finishRound(r *round) {
 	out := r.out
 	for i := range r.readys {
 		rd := &r.readys[i]
 		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
-		h.apply(r, rd.g, &rd.rd)
+	}
+	out.send(h)
+	for i := range r.readys {
+		rd := &r.readys[i]
+		early := 0
+		if i < len(r.durable) {
+			early = r.durable[i]
+		}
+		h.apply(r, rd.g, &rd.rd, early)
 	}
 	if r.roundApp != nil {
-		if len(r.applies) > 0 {
-			r.roundApp.ApplyRound(r.applies)
-		}
+		h.applyRound(r)
 		for i := range r.readys {
 			h.readsDone(r.readys[i].g, &r.readys[i].rd)
 		}
@@ -236,40 +328,47 @@ func (h *Host) stepItem(g *group, it *Item) {
 	}
 }
 
-// apply hands a Ready's snapshot, committed entries and read states to
-// the application, applying configuration changes to raft first; for a
-// RoundApplication, it collects the entries in r and leaves the read
+// apply hands a Ready's snapshot, committed entries (but the first
+// early, applied during the save) and read states to the application; for
+// a RoundApplication, it collects the entries in r and leaves the read
 // states to finishRound.
-func (h *Host) apply(r *round, g *group, rd *raft.Ready) {
-	app := h.cfg.App
-	changed := false
+func (h *Host) apply(r *round, g *group, rd *raft.Ready, early int) {
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := app.Restore(g.id, rd.Snapshot); err != nil {
+		if err := h.cfg.App.Restore(g.id, rd.Snapshot); err != nil {
 			h.lg.Error("restoring a snapshot; stopping the host", zap.Uint64("group", uint64(g.id)), zap.Error(err))
 			h.stop(err)
 			return
 		}
-		changed = true
 		g.confIndex = max(g.confIndex, rd.Snapshot.Metadata.Index)
+		g.refreshMembers()
 	}
-	for i := range rd.CommittedEntries {
-		if h.applyConfEntry(g, &rd.CommittedEntries[i]) {
+	h.applyEntries(r, g, rd.CommittedEntries[early:])
+	if r.roundApp == nil {
+		h.readsDone(g, rd)
+	}
+}
+
+// applyEntries applies committed entries of g: configuration changes to
+// raft first, then the entries to the application (collected in r for a
+// RoundApplication).
+func (h *Host) applyEntries(r *round, g *group, ents []raftpb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	changed := false
+	for i := range ents {
+		if h.applyConfEntry(g, &ents[i]) {
 			changed = true
 		}
 	}
 	if changed {
 		g.refreshMembers()
 	}
-	switch {
-	case len(rd.CommittedEntries) == 0:
-	case r.roundApp != nil:
-		r.applies = append(r.applies, GroupEntries{Group: g.id, Entries: rd.CommittedEntries})
-	default:
-		app.Apply(g.id, rd.CommittedEntries)
+	if r.roundApp != nil {
+		r.applies = append(r.applies, GroupEntries{Group: g.id, Entries: ents})
+		return
 	}
-	if r.roundApp == nil {
-		h.readsDone(g, rd)
-	}
+	h.cfg.App.Apply(g.id, ents)
 }
 
 // readsDone hands a Ready's read states to the application.

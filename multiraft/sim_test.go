@@ -30,6 +30,8 @@ type simOpts struct {
 	hosts  int
 	groups int
 	rounds int // tick rounds of the faulty phase
+	// heartbeatTick is the hosts' HeartbeatTick (0: the default, 1).
+	heartbeatTick int
 }
 
 type simMsg struct {
@@ -167,6 +169,7 @@ func (s *sim) startHost(sh *simHost) {
 	if s.lease {
 		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
+	cfg.HeartbeatTick = s.o.heartbeatTick
 	h, err := New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
@@ -218,12 +221,27 @@ func (s *sim) mix(parts ...uint64) {
 }
 
 func TestSimMultiGroup(t *testing.T) {
+	runSimSeeds(t, 0)
+}
+
+// Heartbeats every other tick (as raftkv's sharded members run, to halve
+// the heartbeats of busy groups) keep every invariant: CheckQuorum, leases
+// and quiescence reckon in ticks and hold for any HeartbeatTick below
+// ElectionTick.
+func TestSimMultiGroupHeartbeatEveryOtherTick(t *testing.T) {
+	runSimSeeds(t, 2)
+}
+
+// runSimSeeds runs simSeeds seeds of the simulation with the hosts'
+// HeartbeatTick set to heartbeatTick, checking that quiescence was
+// exercised.
+func runSimSeeds(t *testing.T, heartbeatTick int) {
 	seeds := simSeeds
 	if testing.Short() {
 		seeds = 3
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000})
+		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: heartbeatTick})
 		s.run()
 		var q, w uint64
 		for _, sh := range s.hosts {

@@ -74,6 +74,10 @@ func TestLoadShards(t *testing.T) {
 	if !line.MatchString(r.output()) {
 		t.Fatalf("no LOAD line with writes:\n%s", r.output())
 	}
+	cost := regexp.MustCompile(`per write: [1-9]\d* WAL bytes, \S+ messages; [1-9]\d* host rounds \(all members\), \S+ shards per round`)
+	if !cost.MatchString(r.output()) {
+		t.Fatalf("no cost line with host rounds:\n%s", r.output())
+	}
 }
 
 // TestDemoShards: "raftkv demo --shards 4" kills the member leading shard

@@ -157,6 +157,7 @@ func runLoad(args []string) error {
 	}
 	say("%v", r)
 	say("leader changes seen by the members during the run: %d", after.sub(before).leaderChanges)
+	say("%s", costLine(r, after.sub(before)))
 	fmt.Println(loadLine(*shards, *clients, r, after.sub(before)))
 	return nil
 }

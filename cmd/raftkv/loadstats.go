@@ -24,6 +24,11 @@ const clockTicksPerSec = 100
 // WAL group commits and the state machine store's synced commits.
 var fsyncMetrics = []string{"raftkv_wal_fsyncs_total", "raftkv_state_syncs_total"}
 
+// msgMetrics count the raft messages a member sent: a single-group
+// member's transport (per peer), a sharded member's host (per group
+// message, however many share a frame).
+var msgMetrics = []string{"raftkv_transport_messages_sent_total", "raftkv_multiraft_messages_sent_total"}
+
 // memberCost is what the members have spent so far.
 type memberCost struct {
 	cpu    time.Duration
@@ -31,10 +36,34 @@ type memberCost struct {
 	// leaderChanges counts the leaders the members saw (each member
 	// counts each change it sees, in every shard).
 	leaderChanges uint64
+	// walBytes and msgs are the bytes the members appended to their WALs
+	// and the raft messages they sent; rounds and groupsRun are their
+	// multiraft hosts' rounds and the shards those processed (zero for
+	// single-group members).
+	walBytes, msgs, rounds, groupsRun uint64
 }
 
 func (a memberCost) sub(b memberCost) memberCost {
-	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs, leaderChanges: a.leaderChanges - b.leaderChanges}
+	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs, leaderChanges: a.leaderChanges - b.leaderChanges,
+		walBytes: a.walBytes - b.walBytes, msgs: a.msgs - b.msgs, rounds: a.rounds - b.rounds,
+		groupsRun: a.groupsRun - b.groupsRun}
+}
+
+// add adds one member's counters, as scrapeCounters returns them.
+func (a *memberCost) add(counters map[string]uint64) {
+	sum := func(names ...string) uint64 {
+		var n uint64
+		for _, name := range names {
+			n += counters[name]
+		}
+		return n
+	}
+	a.fsyncs += sum(fsyncMetrics...)
+	a.leaderChanges += sum("raftkv_leader_changes_total")
+	a.walBytes += sum("raftkv_wal_bytes_written_total")
+	a.msgs += sum(msgMetrics...)
+	a.rounds += sum("raftkv_multiraft_rounds_total")
+	a.groupsRun += sum("raftkv_multiraft_groups_run_total")
 }
 
 // processCPU returns the user plus system CPU time pid has used.
@@ -66,44 +95,46 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicksPerSec, nil
 }
 
-// scrapeCounters sums the named counters in a member's /metrics.
-func scrapeCounters(ctx context.Context, hc *http.Client, addr string, names []string) (uint64, error) {
+// scrapeCounters reads a member's /metrics and returns each metric's
+// value by name, summed over its labels.
+func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[string]uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
+		return nil, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
 	}
-	var total uint64
+	out := map[string]uint64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || !contains(names, name) {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
 			continue
+		}
+		// name{labels} value: the value follows the last space, and
+		// label values may hold spaces.
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		name, val := line[:i], line[i+1:]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name = name[:j]
 		}
 		v, err := strconv.ParseFloat(val, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s/metrics: %s: %w", addr, name, err)
+			return nil, fmt.Errorf("%s/metrics: %s: %w", addr, name, err)
 		}
-		total += uint64(v)
+		out[name] += uint64(v)
 	}
-	return total, sc.Err()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return out, sc.Err()
 }
 
 // cost reads what every running member has spent so far.
@@ -119,19 +150,30 @@ func (c *procCluster) cost(ctx context.Context) (memberCost, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err := scrapeCounters(ctx, hc, c.member(id).HTTPAddr, fsyncMetrics)
-		if err != nil {
-			return total, err
-		}
-		lc, err := scrapeCounters(ctx, hc, c.member(id).HTTPAddr, []string{"raftkv_leader_changes_total"})
+		counters, err := scrapeCounters(ctx, hc, c.member(id).HTTPAddr)
 		if err != nil {
 			return total, err
 		}
 		total.cpu += cpu
-		total.fsyncs += n
-		total.leaderChanges += lc
+		total.add(counters)
 	}
 	return total, nil
+}
+
+// costLine explains a run's cost per write: the WAL bytes and messages it
+// took, and with shards how many shards a round (one WAL write and fsync,
+// one frame per peer) carried.
+func costLine(r loadResult, spent memberCost) string {
+	if r.writes == 0 {
+		return "no writes"
+	}
+	w := float64(r.writes)
+	s := fmt.Sprintf("per write: %.0f WAL bytes, %.2f messages", float64(spent.walBytes)/w, float64(spent.msgs)/w)
+	if spent.rounds > 0 {
+		s += fmt.Sprintf("; %d host rounds (all members), %.1f shards per round",
+			spent.rounds, float64(spent.groupsRun)/float64(spent.rounds))
+	}
+	return s
 }
 
 // loadLine is the one-line summary a run ends with, for scripts to parse.

@@ -43,8 +43,9 @@ import (
 //
 // Not supported with shards (they return ErrUnsupported): membership
 // changes (AddMember, RemoveMember, PromoteMember, Join) and TransferLeader.
-// Shard snapshots travel inline and are bounded: see sharded_snap.go. The
-// members are fixed: InitialCluster, given at every start.
+// Shard snapshots of small shards travel inline; larger ones are streamed
+// from a Pebble snapshot on a connection of their own: see
+// sharded_snap.go. The members are fixed: InitialCluster, given at every start.
 type ShardedServer struct {
 	cfg Config
 	lg  *zap.Logger
@@ -146,7 +147,7 @@ func (s *ShardedServer) open() error {
 	if s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), true, s.lg); err != nil {
 		return err
 	}
-	s.nt, err = multiraft.NewNetTransport(multiraft.NetConfig{ListenAddr: s.cfg.PeerAddr,
+	s.nt, err = multiraft.NewNetTransport(multiraft.NetConfig{ListenAddr: s.cfg.PeerAddr, Snapshots: shardStreams{s},
 		Logger: s.lg.Named("transport"), Stream: transport.BatchStreamConfig{ClusterID: s.cfg.ClusterID, ID: s.cfg.ID,
 			ServerTLS: s.cfg.PeerServerTLS, ClientTLS: s.cfg.PeerClientTLS}})
 	if err != nil {
@@ -225,6 +226,7 @@ func (s *ShardedServer) createShards() error {
 				return err
 			}
 		}
+		s.sweepSpool(uint64(g)) // before the group runs: no stream for it yet
 		if i == 0 {
 			// Before the group runs: its worker owns r.cfg from then on.
 			if err := s.checkRecordedCount(); err != nil {

@@ -27,7 +27,8 @@ import (
 //
 //	header: "MRSN", uvarint group, the MsgSnap (protobuf)
 //	chunks: 'C', up to SnapshotChunkSize bytes of data
-//	end:    'E', the data's total length (8 bytes), its CRC-32C (4 bytes)
+//	end:    'E', the data's total length (8 bytes), the CRC-32C (4 bytes)
+//	        of the header's payload followed by the data
 //
 // and the receiver answers with one frame: 0 (taken), or 1 and the reason
 // it refused the snapshot. The header cannot be mistaken for a batch: a
@@ -161,7 +162,7 @@ func writeFrameTo(w io.Writer, payload []byte) error {
 }
 
 // snapWriter frames what is written to it as chunks of at most size
-// bytes, counting and checksumming the data. before, if set, runs before
+// bytes, counting and checksumming the data (crc starts as the header's). before, if set, runs before
 // each frame (a write deadline).
 type snapWriter struct {
 	w      io.Writer
@@ -220,7 +221,8 @@ func writeSnapStream(w io.Writer, g GroupID, m *raftpb.Message, src SnapshotSour
 	if err := writeFrameTo(w, hdr); err != nil {
 		return 0, err
 	}
-	sw := &snapWriter{w: w, size: max(1, min(chunkSize, int(maxFrame)-1)), before: before}
+	sw := &snapWriter{w: w, size: max(1, min(chunkSize, int(maxFrame)-1)), before: before,
+		crc: crc32.Checksum(hdr, castagnoli)}
 	if _, err := src.WriteTo(sw); err != nil {
 		return sw.total, fmt.Errorf("multiraft: reading the snapshot's data: %w", err)
 	}
@@ -261,7 +263,7 @@ func (rc *snapReceiver) receive(r io.Reader, hdr []byte) (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("%w: group %d: %v", ErrSnapshotStream, g, err)
 	}
-	if err := rc.copyData(r, sink); err != nil {
+	if err := rc.copyData(r, sink, crc32.Checksum(hdr, castagnoli)); err != nil {
 		sink.Abort()
 		return Item{}, fmt.Errorf("group %d, snapshot at %d: %w", g, m.Snapshot.Metadata.Index, err)
 	}
@@ -302,11 +304,10 @@ func (rc *snapReceiver) decodeHeader(b []byte) (GroupID, raftpb.Message, error) 
 }
 
 // copyData moves the chunks to sink up to the end frame and checks the
-// data's length, checksum and size limit.
-func (rc *snapReceiver) copyData(r io.Reader, sink io.Writer) error {
+// data's length, checksum (crc: the header's) and size limit.
+func (rc *snapReceiver) copyData(r io.Reader, sink io.Writer, crc uint32) error {
 	var buf []byte
 	var total uint64
-	var crc uint32
 	for {
 		if rc.before != nil {
 			rc.before()

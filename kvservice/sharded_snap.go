@@ -73,10 +73,16 @@ func (s *ShardedServer) takeSnapshot(r *shardRep, applied, keys uint64) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	// The estimate is of compressed blocks: a shard under it may still
+	// be over the bound; measuring it first (reading at most limit bytes,
+	// keeping none) spares a large shard the buffer.
 	if size <= uint64(limit) {
-		data, err := r.encodeSnapshot(applied, keys, limit)
+		err := r.writeSnapshot(applied, keys, &boundedBuffer{limit: limit, discard: true})
+		if err == nil {
+			return r.encodeSnapshot(applied, keys, limit)
+		}
 		if !errors.Is(err, errSnapshotTooLarge) {
-			return data, err
+			return nil, err
 		}
 	}
 	return snapDescriptor{Format: storeLayoutVersion, Group: r.sh.group, Applied: applied,
@@ -86,28 +92,40 @@ func (s *ShardedServer) takeSnapshot(r *shardRep, applied, keys uint64) ([]byte,
 // encodeSnapshot returns the shard's stream at applied, or
 // errSnapshotTooLarge once it passes limit bytes.
 func (r *shardRep) encodeSnapshot(applied, keys uint64, limit int) ([]byte, error) {
-	h := &heldSnapshot{snap: r.sh.st.db.NewSnapshot(),
-		hdr: snapHeader{Group: r.sh.group, Index: applied, Keys: keys, Config: r.cfg.clone()}}
-	h.refs.Store(1)
-	defer h.release()
 	buf := &boundedBuffer{limit: limit}
-	if _, err := (&snapSource{h: h, sh: r.sh}).WriteTo(buf); err != nil {
+	if err := r.writeSnapshot(applied, keys, buf); err != nil {
 		return nil, err
 	}
 	return buf.b, nil
 }
 
-// boundedBuffer collects writes up to limit bytes.
+// writeSnapshot writes the shard's stream at applied to w.
+func (r *shardRep) writeSnapshot(applied, keys uint64, w io.Writer) error {
+	h := &heldSnapshot{snap: r.sh.st.db.NewSnapshot(),
+		hdr: snapHeader{Group: r.sh.group, Index: applied, Keys: keys, Config: r.cfg.clone()}}
+	h.refs.Store(1)
+	defer h.release()
+	_, err := (&snapSource{h: h, sh: r.sh}).WriteTo(w)
+	return err
+}
+
+// boundedBuffer collects (or, with discard, counts) writes up to limit
+// bytes.
 type boundedBuffer struct {
-	b     []byte
-	limit int
+	b       []byte
+	n       int
+	limit   int
+	discard bool
 }
 
 func (w *boundedBuffer) Write(p []byte) (int, error) {
-	if len(w.b)+len(p) > w.limit {
+	if w.n+len(p) > w.limit {
 		return 0, errSnapshotTooLarge
 	}
-	w.b = append(w.b, p...)
+	w.n += len(p)
+	if !w.discard {
+		w.b = append(w.b, p...)
+	}
 	return len(p), nil
 }
 

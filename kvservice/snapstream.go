@@ -207,6 +207,7 @@ type countWriter struct {
 	w   io.Writer
 	n   int64
 	err error
+	len [binary.MaxVarintLen64]byte // scratch for lengths
 }
 
 func (c *countWriter) write(p []byte) {
@@ -219,7 +220,7 @@ func (c *countWriter) write(p []byte) {
 }
 
 func (c *countWriter) writeBytes(p []byte) {
-	c.write(binary.AppendUvarint(nil, uint64(len(p))))
+	c.write(c.len[:binary.PutUvarint(c.len[:], uint64(len(p)))])
 	c.write(p)
 }
 

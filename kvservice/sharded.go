@@ -69,8 +69,12 @@ type ShardedServer struct {
 	mu        sync.Mutex
 	proposals map[uint64]shardWaiter     // by request ID
 	reads     map[string]shardReadWaiter // by read context
-	dataMu    sync.RWMutex               // readers vs snapshot installs and close
+	dataMu    sync.RWMutex               // readers and snapshot installs vs close
 	closed    bool                       // store closed; guarded by dataMu
+	// installMu, by shard index: a shard's readers vs its snapshot
+	// installs (which hold dataMu for reading), so that installing one
+	// shard holds up no other shard's reads.
+	installMu []sync.RWMutex
 
 	lifecycle
 }
@@ -116,7 +120,7 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	}
 	s := &ShardedServer{cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)), m: newMetrics(),
 		members: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
-		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle()}
+		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle(), installMu: make([]sync.RWMutex, cfg.Shards)}
 	slices.SortFunc(s.members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	if !slices.ContainsFunc(s.members, func(m Member) bool { return m.ID == cfg.ID }) {
 		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster", cfg.ID)

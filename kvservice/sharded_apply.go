@@ -282,16 +282,18 @@ func (s *ShardedServer) answer(answers []reqAnswer) {
 // spooled, see sharded_snap.go) and makes the store durable.
 func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 	index := snap.Metadata.Index
-	s.dataMu.Lock()
+	s.dataMu.RLock()
 	if s.closed {
-		s.dataMu.Unlock()
+		s.dataMu.RUnlock()
 		return ErrStopped
 	}
+	s.installMu[r.idx].Lock()
 	hdr, err := s.installShard(r, snap)
 	if err == nil {
 		err = s.store.sync()
 	}
-	s.dataMu.Unlock()
+	s.installMu[r.idx].Unlock()
+	s.dataMu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("kvservice: shard %d: installing the snapshot at %d: %w", r.idx, index, err)
 	}

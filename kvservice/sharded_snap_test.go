@@ -3,6 +3,7 @@ package kvservice
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"go.uber.org/zap"
@@ -128,6 +130,58 @@ func TestShardedSnapshotInstallCrash(t *testing.T) {
 	c.checkKeys(3, keys)
 	if left := spoolFiles(t, c.srv[3]); len(left) != 0 {
 		t.Fatalf("spool files left after the restart: %v", left)
+	}
+}
+
+// Installing a shard's snapshot holds up the reads of that shard only: a
+// read of another shard, made while the install runs, returns.
+func TestShardInstallBlocksOnlyItsShard(t *testing.T) {
+	var s3 atomic.Pointer[ShardedServer]
+	var reads, answered atomic.Int32
+	started := make(chan struct{})
+	c := newShardedCluster(t, 3, 2, func(cfg *Config) {
+		cfg.SnapshotCount = 10
+		cfg.hooks = &testHooks{snapshotLimit: 200}
+		if cfg.ID == 3 {
+			cfg.hooks.beforeInstall = func() error {
+				select {
+				case <-started:
+				case <-time.After(10 * time.Second):
+					return errors.New("member 3 not started")
+				}
+				s := s3.Load()
+				// The install runs with its shard locked: keys of
+				// both shards are read, with a deadline; those of
+				// the other shard must come back.
+				reads.Add(1)
+				done := make(chan struct{}, 2)
+				for _, k := range []string{"k000", "k001", "k002", "k003"} {
+					go func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+						defer cancel()
+						if _, _, err := s.Get(ctx, k, true); err == nil {
+							done <- struct{}{}
+						}
+					}()
+				}
+				select {
+				case <-done:
+					answered.Add(1)
+				case <-time.After(5 * time.Second):
+				}
+				return nil
+			}
+		}
+	})
+	c.stop(3)
+	keys := fillShards(c, 60)
+	c.start(3)
+	s3.Store(c.srv[3])
+	close(started)
+	c.waitConverged()
+	c.checkKeys(3, keys)
+	if reads.Load() == 0 || answered.Load() != reads.Load() {
+		t.Fatalf("%d of %d installs let a read through", answered.Load(), reads.Load())
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -477,5 +480,65 @@ func TestStreamedSnapshotOverTCP(t *testing.T) {
 	_, bytesOut, _ := nets[1].Traffic()
 	if bytesOut >= uint64(len(payload)) {
 		t.Fatalf("%d bytes in batch frames: the snapshot went inline", bytesOut)
+	}
+}
+
+// A NetTransport streams at most SnapshotStreamsPerPeer snapshots to a
+// peer: one more fails at once (raft hears SnapshotFailure); and it
+// refuses a peer's stream beyond as many inbound.
+func TestSnapshotStreamLimits(t *testing.T) {
+	app := newStreamApp()
+	nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0", Snapshots: app, SnapshotStreamsPerPeer: 1,
+		Stream: transport.BatchStreamConfig{ClusterID: 7, ID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nt.Close() })
+	h, err := New(HostConfig{ID: 1, Storage: NewMemStorage(), Transport: nt, App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if err := h.CreateGroup(GroupConfig{ID: 1, Members: []HostID{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	nt.Serve(h)
+	nt.AddPeer(2, "127.0.0.1:1")
+	nt.mu.Lock()
+	p := nt.peers[2]
+	nt.mu.Unlock()
+	p.snaps <- struct{}{} // a stream in flight
+	snap := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2,
+		Snapshot: &raftpb.Snapshot{Data: []byte("desc"), Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}}
+	nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+	grp, _ := h.group(1)
+	grp.mu.Lock()
+	reports := slices.Clone(grp.in.snapReports)
+	grp.mu.Unlock()
+	if len(reports) != 1 || reports[0] != (snapReport{2, raft.SnapshotFailure}) {
+		t.Fatalf("reports %v for a stream over the limit, want one failure", reports)
+	}
+	if opened, _, _ := app.counts(); opened != 0 {
+		t.Fatalf("%d sources opened for a stream over the limit", opened)
+	}
+
+	nt.mu.Lock()
+	nt.snapsIn[2] = 1 // a stream from host 2 being received
+	nt.mu.Unlock()
+	hdr, err := appendSnapHeader(nil, 1, &raftpb.Message{Type: raftpb.MsgSnap, From: 2, To: 1, Snapshot: snap.Snapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, client := net.Pipe()
+	defer client.Close()
+	go func() {
+		defer server.Close()
+		nt.serveSnapshot(server, 2, hdr)
+	}()
+	if err := readSnapReply(client); !errors.Is(err, ErrSnapshotRefused) || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("a stream over the inbound limit: %v", err)
+	}
+	if _, received, _ := app.counts(); received != 0 {
+		t.Fatal("a stream over the inbound limit was received")
 	}
 }

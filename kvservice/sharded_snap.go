@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -314,9 +315,19 @@ func (s *ShardedServer) spoolDir() string { return filepath.Join(s.cfg.Dir, snap
 // before its group runs, after its recovery installed what the WAL's
 // snapshot names: any file left is a stream raft never took, or one
 // whose install is done.
-func (s *ShardedServer) sweepSpool(group uint64) {
+func (s *ShardedServer) sweepSpool(group uint64) { s.sweepSpoolUpTo(group, math.MaxUint64) }
+
+// sweepSpoolUpTo removes the group's spooled streams of snapshots at or
+// below index. Once the shard installed a snapshot at index, raft ignores
+// any such snapshot (it is not past the commit index), so those files,
+// and streams still arriving for them, are of no use; later ones stay.
+func (s *ShardedServer) sweepSpoolUpTo(group, index uint64) {
 	names, _ := filepath.Glob(filepath.Join(s.spoolDir(), fmt.Sprintf("%016x-*%s", group, spoolSuffix)))
 	for _, name := range names {
+		var g, i uint64
+		if _, err := fmt.Sscanf(filepath.Base(name), "%016x-%016x-", &g, &i); err != nil || g != group || i > index {
+			continue
+		}
 		if err := os.Remove(name); err != nil && !os.IsNotExist(err) {
 			s.lg.Warn("removing a stale snapshot spool file", zap.String("file", name), zap.Error(err))
 		}
@@ -343,5 +354,9 @@ func (s *ShardedServer) installShard(r *shardRep, snap raftpb.Snapshot) (snapHea
 	case d.File == "" || strings.ContainsAny(d.File, `/\`):
 		return snapHeader{}, fmt.Errorf("the snapshot's state is not here (descriptor %+v)", d)
 	}
-	return r.sh.installFile(filepath.Join(s.spoolDir(), d.File), index)
+	hdr, err := r.sh.installFile(filepath.Join(s.spoolDir(), d.File), index)
+	if err == nil {
+		s.sweepSpoolUpTo(r.sh.group, index)
+	}
+	return hdr, err
 }

@@ -185,6 +185,41 @@ func TestShardInstallBlocksOnlyItsShard(t *testing.T) {
 	}
 }
 
+// After an install at an index, the shard's spool files of snapshots at
+// or below it go (raft ignores those snapshots); later ones, and other
+// shards', stay; at start, all of a shard's go.
+func TestSweepSpool(t *testing.T) {
+	s := &ShardedServer{cfg: Config{Dir: t.TempDir()}, lg: zap.NewNop()}
+	if err := os.MkdirAll(s.spoolDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(g, i uint64) string {
+		name := filepath.Join(s.spoolDir(), fmt.Sprintf("%016x-%016x-123%s", g, i, spoolSuffix))
+		if err := os.WriteFile(name, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(name)
+	}
+	left := func() string {
+		var names []string
+		for _, n := range spoolFiles(t, s) {
+			names = append(names, filepath.Base(n))
+		}
+		return strings.Join(names, " ")
+	}
+	mk(2, 5)
+	mk(2, 30)
+	later, other := mk(2, 50), mk(3, 5)
+	s.sweepSpoolUpTo(2, 30)
+	if got, want := left(), later+" "+other; got != want {
+		t.Fatalf("after an install at 30: %s, want %s", got, want)
+	}
+	s.sweepSpool(2)
+	if got := left(); got != other {
+		t.Fatalf("after the start's sweep of group 2: %s, want %s", got, other)
+	}
+}
+
 // testStore opens a store in a temporary directory.
 func testStore(t *testing.T) *stateStore {
 	st, err := openStateStore(t.TempDir(), true, zap.NewNop())

@@ -1,9 +1,15 @@
 package kvservice
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"go.uber.org/zap"
@@ -70,4 +76,50 @@ func BenchmarkShardSnapshot(b *testing.B) {
 			_ = src.Close()
 		}
 	})
+}
+
+// TestMeasureShardCatchUp measures (it asserts nothing on time) how long
+// a member 64 MiB behind on one shard takes to catch up: from the
+// leader's log (no snapshot taken) against a streamed snapshot, two runs
+// of each, interleaved. Run it with RAFTKV_MEASURE=1 go test ./kvservice
+// -run TestMeasureShardCatchUp -v.
+func TestMeasureShardCatchUp(t *testing.T) {
+	if os.Getenv("RAFTKV_MEASURE") == "" {
+		t.Skip("a measurement: set RAFTKV_MEASURE=1")
+	}
+	for _, mode := range []string{"log", "stream", "log", "stream"} {
+		t.Run(mode, func(t *testing.T) {
+			c := newShardedCluster(t, 3, 1, func(cfg *Config) {
+				cfg.SnapshotCount = 1 << 40
+				if mode == "stream" {
+					cfg.SnapshotCount = 1000
+				}
+			})
+			c.stop(3)
+			val := strings.Repeat("v", 16<<10)
+			var wg sync.WaitGroup
+			for w := 0; w < 32; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < 4096; i += 32 {
+						k := fmt.Sprintf("key%05d", i)
+						_ = retryRequest(func() error { _, err := c.srv[1].Put(context.Background(), k, val); return err })
+					}
+				}()
+			}
+			wg.Wait()
+			snaps := metricOf(t, c.srv[1], "raftkv_snapshots_taken_total")
+			var before, after syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			start := time.Now()
+			c.start(3)
+			c.waitConverged()
+			took := time.Since(start)
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+			t.Logf("CATCHUP mode=%s snapshots_taken=%v installed=%v took=%v cpu=%v", mode, snaps,
+				metricOf(t, c.srv[3], "raftkv_snapshots_installed_total"), took.Round(time.Millisecond), cpu.Round(time.Millisecond))
+		})
+	}
 }

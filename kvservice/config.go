@@ -108,6 +108,9 @@ type testHooks struct {
 	// snapshotLimit, when positive, replaces a ShardedServer's bound on
 	// a shard's inline snapshot.
 	snapshotLimit int
+	// beforeInstall runs before a ShardedServer installs a received shard
+	// snapshot; an error stops the server there, as a crash would.
+	beforeInstall func() error
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -11,8 +11,8 @@
 //     multiraft.Host per member over a shared WAL (wal/shared) and one
 //     batch stream per peer. Leaders are spread over the members; every
 //     member serves every key. Membership changes and leader transfers
-//     return ErrUnsupported; shard snapshots travel inline and are bounded
-//     (see sharded_snap.go).
+//     return ErrUnsupported; small shards' snapshots travel inline, larger
+//     ones are streamed from a Pebble snapshot (see sharded_snap.go).
 //
 // Both keep the state machine in one Pebble store per member (store.go),
 // each shard's applied index written in the same batch as its data, so a

@@ -22,20 +22,22 @@ var fsyncBuckets = []float64{
 // WAL and transport state are read at scrape time by stateCollector instead
 // of being mirrored here.
 type metrics struct {
-	reg               *prometheus.Registry
-	proposals         prometheus.Counter // writes and conf changes handed to raft
-	proposalsApplied  prometheus.Counter // of those, applied with an answer to the client
-	proposalsFailed   prometheus.Counter // of those, answered with an error
-	readIndexes       prometheus.Counter // linearizable reads started
-	readsFailed       prometheus.Counter // linearizable reads that timed out or had no leader
-	entriesCommitted  prometheus.Counter // committed entries applied to the state machine
-	leaderChanges     prometheus.Counter // times the known leader changed to a non-zero ID
-	snapshotsTaken    prometheus.Counter
-	snapshotsApplied  prometheus.Counter // snapshots received from a leader and installed
-	snapshotsTooLarge prometheus.Counter // shard snapshots not taken: over the inline bound
-	httpBadRequests   prometheus.Counter // requests refused with a 4xx
-	removedPeerDrops  prometheus.Counter // messages from removed members dropped before raft
-	fsync             prometheus.Histogram
+	reg              *prometheus.Registry
+	proposals        prometheus.Counter // writes and conf changes handed to raft
+	proposalsApplied prometheus.Counter // of those, applied with an answer to the client
+	proposalsFailed  prometheus.Counter // of those, answered with an error
+	readIndexes      prometheus.Counter // linearizable reads started
+	readsFailed      prometheus.Counter // linearizable reads that timed out or had no leader
+	entriesCommitted prometheus.Counter // committed entries applied to the state machine
+	leaderChanges    prometheus.Counter // times the known leader changed to a non-zero ID
+	snapshotsTaken   prometheus.Counter
+	snapshotsApplied prometheus.Counter // snapshots received from a leader and installed
+	// shardSnapStreams counts a ShardedServer's shard snapshot streams
+	// by result (streamSent, ...).
+	shardSnapStreams *prometheus.CounterVec
+	httpBadRequests  prometheus.Counter // requests refused with a 4xx
+	removedPeerDrops prometheus.Counter // messages from removed members dropped before raft
+	fsync            prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -46,30 +48,42 @@ func newMetrics() *metrics {
 		return c
 	}
 	m := &metrics{
-		reg:               reg,
-		proposals:         counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member."),
-		proposalsApplied:  counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result."),
-		proposalsFailed:   counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout)."),
-		readIndexes:       counter("raftkv_read_index_total", "Linearizable reads started."),
-		readsFailed:       counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time."),
-		entriesCommitted:  counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine."),
-		leaderChanges:     counter("raftkv_leader_changes_total", "Times this member saw a new leader."),
-		snapshotsTaken:    counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
-		snapshotsApplied:  counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
-		snapshotsTooLarge: counter("raftkv_shard_snapshots_too_large_total", "Shard snapshots not taken because they would not fit a peer frame (the shard keeps its log)."),
-		httpBadRequests:   counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
-		removedPeerDrops:  counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
+		reg:              reg,
+		proposals:        counter("raftkv_proposals_total", "Writes and membership changes handed to raft by this member."),
+		proposalsApplied: counter("raftkv_proposals_applied_total", "Proposals applied and answered with their result."),
+		proposalsFailed:  counter("raftkv_proposals_failed_total", "Proposals answered with an error (no leader, leader change, timeout)."),
+		readIndexes:      counter("raftkv_read_index_total", "Linearizable reads started."),
+		readsFailed:      counter("raftkv_read_index_failed_total", "Linearizable reads that were not confirmed in time."),
+		entriesCommitted: counter("raftkv_entries_committed_total", "Committed log entries applied to the state machine."),
+		leaderChanges:    counter("raftkv_leader_changes_total", "Times this member saw a new leader."),
+		snapshotsTaken:   counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
+		snapshotsApplied: counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
+		shardSnapStreams: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raftkv_shard_snapshot_streams_total",
+			Help: "Shard snapshot streams by result: sent (written whole by this member), send_failed, received (spooled whole and handed to raft), refused."},
+			[]string{"result"}),
+		httpBadRequests:  counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
+		removedPeerDrops: counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "raftkv_wal_fsync_duration_seconds",
 			Help:    "Time to persist a Ready that must be durable (write and fsync).",
 			Buckets: fsyncBuckets,
 		}),
 	}
-	reg.MustRegister(m.fsync,
+	reg.MustRegister(m.fsync, m.shardSnapStreams,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// Results of shard snapshot streams (raftkv_shard_snapshot_streams_total).
+const (
+	streamSent       = "sent"
+	streamSendFailed = "send_failed"
+	streamReceived   = "received"
+	streamRefused    = "refused"
+)
+
+func (m *metrics) countStream(result string) { m.shardSnapStreams.WithLabelValues(result).Inc() }
 
 // stateCollector reads raft, WAL and transport state when scraped.
 type stateCollector struct{ s *Server }

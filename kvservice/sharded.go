@@ -43,8 +43,9 @@ import (
 //
 // Not supported with shards (they return ErrUnsupported): membership
 // changes (AddMember, RemoveMember, PromoteMember, Join) and TransferLeader.
-// Shard snapshots travel inline and are bounded: see sharded_snap.go. The
-// members are fixed: InitialCluster, given at every start.
+// Shard snapshots of small shards travel inline; larger ones are streamed
+// from a Pebble snapshot on a connection of their own: see
+// sharded_snap.go. The members are fixed: InitialCluster, given at every start.
 type ShardedServer struct {
 	cfg Config
 	lg  *zap.Logger
@@ -68,8 +69,12 @@ type ShardedServer struct {
 	mu        sync.Mutex
 	proposals map[uint64]shardWaiter     // by request ID
 	reads     map[string]shardReadWaiter // by read context
-	dataMu    sync.RWMutex               // readers vs snapshot installs and close
+	dataMu    sync.RWMutex               // readers and snapshot installs vs close
 	closed    bool                       // store closed; guarded by dataMu
+	// installMu, by shard index: a shard's readers vs its snapshot
+	// installs (which hold dataMu for reading), so that installing one
+	// shard holds up no other shard's reads.
+	installMu []sync.RWMutex
 
 	lifecycle
 }
@@ -115,7 +120,7 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	}
 	s := &ShardedServer{cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)), m: newMetrics(),
 		members: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
-		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle()}
+		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle(), installMu: make([]sync.RWMutex, cfg.Shards)}
 	slices.SortFunc(s.members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	if !slices.ContainsFunc(s.members, func(m Member) bool { return m.ID == cfg.ID }) {
 		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster", cfg.ID)
@@ -146,7 +151,7 @@ func (s *ShardedServer) open() error {
 	if s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), true, s.lg); err != nil {
 		return err
 	}
-	s.nt, err = multiraft.NewNetTransport(multiraft.NetConfig{ListenAddr: s.cfg.PeerAddr,
+	s.nt, err = multiraft.NewNetTransport(multiraft.NetConfig{ListenAddr: s.cfg.PeerAddr, Snapshots: shardStreams{s},
 		Logger: s.lg.Named("transport"), Stream: transport.BatchStreamConfig{ClusterID: s.cfg.ClusterID, ID: s.cfg.ID,
 			ServerTLS: s.cfg.PeerServerTLS, ClientTLS: s.cfg.PeerClientTLS}})
 	if err != nil {
@@ -248,6 +253,7 @@ func (s *ShardedServer) createShards() error {
 				return err
 			}
 		}
+		s.sweepSpool(uint64(g)) // before the group runs: no stream for it yet
 		if i == 0 {
 			// Before the group runs: its worker owns r.cfg from then on.
 			if err := s.checkRecordedCount(); err != nil {

@@ -1,8 +1,6 @@
 package kvservice
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -280,35 +278,38 @@ func (s *ShardedServer) answer(answers []reqAnswer) {
 	}
 }
 
-// restoreShard replaces the shard with a snapshot's state (see
-// encodeShardSnapshot) and makes the store durable.
+// restoreShard replaces the shard with a snapshot's state (inline or
+// spooled, see sharded_snap.go) and makes the store durable.
 func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 	index := snap.Metadata.Index
-	s.dataMu.Lock()
+	s.dataMu.RLock()
 	if s.closed {
-		s.dataMu.Unlock()
+		s.dataMu.RUnlock()
 		return ErrStopped
 	}
-	hdr, err := r.sh.installStream(bufio.NewReader(bytes.NewReader(snap.Data)), index)
+	s.installMu[r.idx].Lock()
+	hdr, err := s.installShard(r, snap)
 	if err == nil {
 		err = s.store.sync()
 	}
-	s.dataMu.Unlock()
+	s.installMu[r.idx].Unlock()
+	s.dataMu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("kvservice: shard %d: installing the snapshot at %d: %w", r.idx, index, err)
 	}
 	r.cfg, r.inStore = hdr.Config, true
-	r.setApplied(index, hdr.Keys, true)
+	r.setApplied(hdr.applied(), hdr.Keys, true)
 	s.m.snapshotsApplied.Inc()
-	s.lg.Info("installed a shard snapshot", zap.Int("shard", r.idx), zap.Uint64("index", index), zap.Uint64("keys", hdr.Keys))
+	s.lg.Info("installed a shard snapshot", zap.Int("shard", r.idx), zap.Uint64("index", index),
+		zap.Uint64("applied", hdr.applied()), zap.Uint64("keys", hdr.Keys))
 	return nil
 }
 
 // maybeSnapshot snapshots the shard once SnapshotCount entries were applied
 // since its last snapshot, and lets the host compact its log. It runs on
 // the worker holding the shard, so nothing changes the shard meanwhile.
-// A shard whose snapshot would not fit a peer frame keeps its log (see
-// errSnapshotTooLarge).
+// A large shard's snapshot is a descriptor, streamed when a follower
+// needs it (see sharded_snap.go).
 func (s *ShardedServer) maybeSnapshot(r *shardRep) error {
 	r.mu.Lock()
 	applied, keys, last := r.applied, r.keys, r.snapIndex
@@ -318,13 +319,7 @@ func (s *ShardedServer) maybeSnapshot(r *shardRep) error {
 	}
 	r.snapIndex = applied // taken or tried: the next try is SnapshotCount later
 	r.mu.Unlock()
-	data, err := r.encodeSnapshot(applied, keys, s.snapshotLimit())
-	if errors.Is(err, errSnapshotTooLarge) {
-		s.m.snapshotsTooLarge.Inc()
-		s.lg.Warn("shard too large to snapshot; keeping its log (use more shards)", zap.Int("shard", r.idx),
-			zap.Uint64("applied", applied), zap.Uint64("keys", keys), zap.Int("limit", s.snapshotLimit()))
-		return nil
-	}
+	data, err := s.takeSnapshot(r, applied, keys)
 	if err != nil {
 		return err
 	}

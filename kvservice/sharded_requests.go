@@ -96,6 +96,8 @@ func (s *ShardedServer) Get(ctx context.Context, key string, serializable bool) 
 	if s.closed {
 		return "", false, ErrStopped
 	}
+	s.installMu[i].RLock()
+	defer s.installMu[i].RUnlock()
 	v, ok, err := s.reps[i].sh.get(key)
 	if err != nil {
 		s.lg.Error("reading the state store", zap.String("key", key), zap.Error(err))

@@ -287,7 +287,7 @@ func TestShardedRestart(t *testing.T) {
 
 // TestShardedSnapshotCatchUp compacts the shards' logs while a member is
 // down: it catches up from the leaders' Pebble-state snapshots, inline in
-// the batch frames, and then from its own data once more.
+// the MsgSnaps (small shards), and then from its own data once more.
 func TestShardedSnapshotCatchUp(t *testing.T) {
 	c := newShardedCluster(t, 3, 4, func(cfg *Config) { cfg.SnapshotCount = 10 })
 	keys := map[string]string{}
@@ -319,36 +319,6 @@ func TestShardedSnapshotCatchUp(t *testing.T) {
 	c.checkKeys(2, keys)
 	if st := c.srv[2].Status(); st.Keys != len(keys) {
 		t.Errorf("member 2 has %d keys, want %d", st.Keys, len(keys))
-	}
-}
-
-// TestShardedSnapshotTooLarge bounds a shard's inline snapshot below its
-// size: the shard keeps its log instead of compacting (counted in a
-// metric), and a member that was down catches up from the log.
-func TestShardedSnapshotTooLarge(t *testing.T) {
-	c := newShardedCluster(t, 3, 2, func(cfg *Config) {
-		cfg.SnapshotCount = 10
-		cfg.hooks = &testHooks{snapshotLimit: 200}
-	})
-	c.stop(3)
-	keys := map[string]string{}
-	for i := 0; i < 60; i++ {
-		k := fmt.Sprintf("k%03d", i)
-		c.put(1, k, "some value that makes the shards too large to snapshot")
-		keys[k] = "some value that makes the shards too large to snapshot"
-	}
-	if n := metricOf(t, c.srv[1], "raftkv_shard_snapshots_too_large_total"); n < 1 {
-		t.Fatalf("no snapshot was refused for its size (%v)", n)
-	}
-	if n := metricOf(t, c.srv[1], "raftkv_snapshots_taken_total"); n != 0 {
-		t.Fatalf("%v snapshots taken over the bound", n)
-	}
-	c.start(3)
-	c.waitSettled()
-	c.waitConverged()
-	c.checkKeys(3, keys)
-	if n := metricOf(t, c.srv[3], "raftkv_snapshots_installed_total"); n != 0 {
-		t.Errorf("member 3 installed %v snapshots; the log was kept", n)
 	}
 }
 

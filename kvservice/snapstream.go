@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -49,10 +50,17 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // not yet installed, which file holds it. Snapshots written before the
 // store existed (and the first snapshot of a new cluster) hold a kvState in
 // JSON instead; Format tells them apart.
+//
+// A ShardedServer's streamed shard snapshot (sharded_snap.go) also says
+// where the state was taken: the applied index, the shard's estimated
+// size and the member that took it.
 type snapDescriptor struct {
-	Format string `json:"format"`
-	Group  uint64 `json:"group"`
-	File   string `json:"file,omitempty"`
+	Format  string `json:"format"`
+	Group   uint64 `json:"group"`
+	File    string `json:"file,omitempty"`
+	Applied uint64 `json:"applied,omitempty"`
+	Size    uint64 `json:"size,omitempty"`
+	Source  uint64 `json:"source,omitempty"`
 }
 
 func (d snapDescriptor) marshal() []byte {
@@ -69,13 +77,21 @@ func decodeDescriptor(data []byte) (snapDescriptor, bool) {
 	return d, true
 }
 
-// snapHeader opens a snapshot stream.
+// snapHeader opens a snapshot stream. Index is the raft snapshot's; the
+// state may be newer: a shard streamed from a Pebble snapshot taken when
+// the stream starts holds what its leader applied by then, Applied
+// (committed entries, so the same on every member; the follower skips
+// them when raft hands them after the snapshot). Zero means Index.
 type snapHeader struct {
-	Group  uint64      `json:"group"`
-	Index  uint64      `json:"index"`
-	Keys   uint64      `json:"keys"`
-	Config shardConfig `json:"config"`
+	Group   uint64      `json:"group"`
+	Index   uint64      `json:"index"`
+	Applied uint64      `json:"applied,omitempty"`
+	Keys    uint64      `json:"keys"`
+	Config  shardConfig `json:"config"`
 }
+
+// applied is the index the stream's state is at.
+func (h snapHeader) applied() uint64 { return max(h.Index, h.Applied) }
 
 // heldSnapshot is a Pebble snapshot of a shard at a raft snapshot's index,
 // kept while followers may need it. refs counts the holder and the streams
@@ -191,6 +207,7 @@ type countWriter struct {
 	w   io.Writer
 	n   int64
 	err error
+	len [binary.MaxVarintLen64]byte // scratch for lengths
 }
 
 func (c *countWriter) write(p []byte) {
@@ -203,7 +220,7 @@ func (c *countWriter) write(p []byte) {
 }
 
 func (c *countWriter) writeBytes(p []byte) {
-	c.write(binary.AppendUvarint(nil, uint64(len(p))))
+	c.write(c.len[:binary.PutUvarint(c.len[:], uint64(len(p)))])
 	c.write(p)
 }
 
@@ -340,11 +357,18 @@ func (sh shard) installStream(r *bufio.Reader, index uint64) (snapHeader, error)
 	if err := b.DeleteRange(lo, hi, nil); err != nil {
 		return hdr, err
 	}
+	var prev []byte
 	for i := uint64(0); i < hdr.Keys; i++ {
 		k, err := readBytes(r)
 		if err != nil {
 			return hdr, fmt.Errorf("key %d of %d: %w", i, hdr.Keys, err)
 		}
+		// The sender iterates the shard in order: a key out of order
+		// (or twice) would make the key count lie.
+		if i > 0 && bytes.Compare(k, prev) <= 0 {
+			return hdr, fmt.Errorf("key %d of %d out of order", i, hdr.Keys)
+		}
+		prev = k
 		v, err := readBytes(r)
 		if err != nil {
 			return hdr, fmt.Errorf("value %d of %d: %w", i, hdr.Keys, err)
@@ -364,7 +388,7 @@ func (sh shard) installStream(r *bufio.Reader, index uint64) (snapHeader, error)
 	if _, err := io.ReadFull(r, trailer); err != nil || string(trailer) != snapTrailer {
 		return hdr, errors.New("snapshot stream without its trailer")
 	}
-	if err := sh.putMeta(b, hdr.Index, hdr.Keys, &hdr.Config); err != nil {
+	if err := sh.putMeta(b, hdr.applied(), hdr.Keys, &hdr.Config); err != nil {
 		return hdr, err
 	}
 	return hdr, b.Commit(pebble.NoSync)

@@ -63,7 +63,11 @@ snapshot the application took at an applied index, with the
 configuration raft applied, and lets it drop the log below; raft sends it
 to members that lag behind, and a restarting group restores it through
 Application.Restore. MemStorage implements Storage in memory for tests.
-Snapshots travel inline in a batch, so they must fit in a frame.
+Snapshots travel inline in a batch, so they must fit in a frame, unless
+the transport streams them (NetConfig.Snapshots, MemNetwork.
+SetSnapshotStreams; see SnapshotStreams): then each goes on a connection
+of its own, the application's data read from a SnapshotSource and written
+to a SnapshotSink, and raft hears the outcome through Host.ReportSnapshot.
 
 An Application that also implements RoundApplication receives a round's
 committed entries, of all its groups, in one ApplyRound call instead of

@@ -26,6 +26,8 @@ type inbox struct {
 	// hostsDown and hostsUp are peer hosts that failed or came back.
 	hostsDown []HostID
 	hostsUp   []HostID
+	// snapReports are the outcomes of streamed snapshots (ReportSnapshot).
+	snapReports []snapReport
 }
 
 // wakes reports whether the inbox holds work that ends quiescence: any
@@ -136,7 +138,7 @@ func clearInbox(in *inbox) {
 	clear(in.reads)
 	clear(in.compacts)
 	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0], compacts: in.compacts[:0],
-		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0]}
+		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0], snapReports: in.snapReports[:0]}
 }
 
 // tick steps n ticks into raft. For a leader it keeps sinceCheck: a

@@ -1,8 +1,12 @@
 package multiraft
 
 import (
+	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/raftkit/raft/transport"
 )
 
 // MemNetwork connects hosts of one process without sockets, for tests and
@@ -16,12 +20,18 @@ type MemNetwork struct {
 	links  map[[2]HostID]bool // one-way cuts: [from, to]
 	frames atomic.Uint64
 	bytes  atomic.Uint64
+	// streams are the hosts' SnapshotStreams (SetSnapshotStreams).
+	streams map[HostID]SnapshotStreams
+	// snapFault, if set, may damage snapshot streams (SetSnapshotFault).
+	snapFault func(from, to HostID, g GroupID, w io.Writer) io.Writer
+	// maxSnap bounds a streamed snapshot's data.
+	maxSnap uint64
 }
 
 // NewMemNetwork returns an empty network.
 func NewMemNetwork() *MemNetwork {
 	return &MemNetwork{hosts: make(map[HostID]*Host), cut: make(map[HostID]bool),
-		links: make(map[[2]HostID]bool)}
+		links: make(map[[2]HostID]bool), streams: make(map[HostID]SnapshotStreams), maxSnap: defaultMaxSnapshotSize}
 }
 
 // Endpoint returns the Transport for host id.
@@ -71,7 +81,11 @@ func (e memEndpoint) Send(to HostID, b Batch) {
 	n.mu.Lock()
 	dst := n.hosts[to]
 	blocked := n.cut[to] || n.cut[e.from] || n.links[[2]HostID{e.from, to}]
+	streamed := n.streams[e.from] != nil
 	n.mu.Unlock()
+	if streamed {
+		b = n.divertSnapshots(e.from, to, b)
+	}
 	if dst == nil || blocked {
 		return
 	}
@@ -86,4 +100,113 @@ func (e memEndpoint) Send(to HostID, b Batch) {
 		return
 	}
 	dst.Receive(got)
+}
+
+// SetSnapshotStreams makes host id stream its snapshots with s, as a
+// NetTransport with NetConfig.Snapshots does, and take streamed ones with
+// it (nil: back to snapshots inside batches). A stream runs on the
+// sender's goroutine, through a pipe, in the wire format.
+func (n *MemNetwork) SetSnapshotStreams(id HostID, s SnapshotStreams) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s == nil {
+		delete(n.streams, id)
+		return
+	}
+	n.streams[id] = s
+}
+
+// SetSnapshotFault makes f wrap the writer of every snapshot stream from
+// then on; the writer it returns may cut or damage the stream (tests of
+// the receiver's refusals and the sender's retries). Nil: no faults.
+func (n *MemNetwork) SetSnapshotFault(f func(from, to HostID, g GroupID, w io.Writer) io.Writer) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.snapFault = f
+}
+
+// StreamsSnapshots implements SnapshotTransport.
+func (e memEndpoint) StreamsSnapshots() bool {
+	e.n.mu.Lock()
+	defer e.n.mu.Unlock()
+	return e.n.streams[e.from] != nil
+}
+
+// divertSnapshots streams each MsgSnap of b and returns b without them.
+func (n *MemNetwork) divertSnapshots(from, to HostID, b Batch) Batch {
+	var rest []Item
+	for i, it := range b.Items {
+		if !isSnapItem(&it) {
+			if rest != nil {
+				rest = append(rest, it)
+			}
+			continue
+		}
+		if rest == nil {
+			rest = append(make([]Item, 0, len(b.Items)), b.Items[:i]...)
+		}
+		n.streamSnapshot(from, to, it)
+	}
+	if rest != nil {
+		b.Items = rest
+	}
+	return b
+}
+
+// streamSnapshot runs one snapshot stream from host from to host to and
+// reports its outcome to the sender.
+func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
+	n.mu.Lock()
+	src, dst := n.hosts[from], n.hosts[to]
+	blocked := n.cut[to] || n.cut[from] || n.links[[2]HostID{from, to}]
+	out, in, fault := n.streams[from], n.streams[to], n.snapFault
+	n.mu.Unlock()
+	err := errNoSnapshots
+	if dst != nil && !blocked && in != nil {
+		rc := &snapReceiver{self: to, from: from, maxSize: n.maxSnap,
+			maxFrame: transport.DefaultMaxMessageSize, streams: in, known: dst.hasGroup}
+		var got Item
+		if got, err = pipeSnapshot(out, rc, it, func(w io.Writer) io.Writer {
+			if fault != nil {
+				return fault(from, to, it.Group, w)
+			}
+			return w
+		}); err == nil {
+			dst.Receive(Batch{From: from, Items: []Item{got}})
+		}
+	}
+	if src != nil {
+		src.ReportSnapshot(it.Group, to, snapStatus(err))
+	}
+}
+
+// memSnapChunk is MemNetwork's chunk size: small, so that tests' small
+// snapshots span several chunks.
+const memSnapChunk = 16 << 10
+
+// pipeSnapshot writes it's stream (the data from out) into a pipe, wrapped
+// by wrap, and reads it with rc on the calling goroutine.
+func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer) (Item, error) {
+	src, err := out.OpenSnapshot(it.Group, it.Msg)
+	if err != nil {
+		return Item{}, err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer src.Close()
+		_, err := writeSnapStream(wrap(pw), it.Group, &it.Msg, src, memSnapChunk, transport.DefaultMaxMessageSize, nil)
+		_ = pw.CloseWithError(err) // nil: the reader sees EOF
+	}()
+	got, err := func() (Item, error) {
+		hdr, err := transport.ReadFrame(pr, rc.maxFrame, nil)
+		if err != nil {
+			return Item{}, fmt.Errorf("%w: header: %v", ErrSnapshotTruncated, err)
+		}
+		return rc.receive(pr, hdr)
+	}()
+	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks a writer the reader left
+	<-done
+	return got, err
 }

@@ -31,6 +31,23 @@ type NetConfig struct {
 	RedialDelay time.Duration
 	// Logger receives logs. Default: none.
 	Logger *zap.Logger
+
+	// Snapshots, when set, streams every MsgSnap on a connection of its
+	// own instead of inside a batch frame (see SnapshotStreams): the
+	// snapshot is then bounded by MaxSnapshotSize, not by the frame
+	// limit, and never held whole in memory by the transport. Every host
+	// of a cluster must agree on it: a host without it refuses streams.
+	Snapshots SnapshotStreams
+	// SnapshotChunkSize is the most data one chunk frame of a snapshot
+	// stream carries. Default 1 MiB (at most the frame limit).
+	SnapshotChunkSize int
+	// SnapshotStreamsPerPeer bounds the snapshot streams to one peer
+	// host at a time, in each direction; more are failed at once (raft
+	// retries later). Default 2.
+	SnapshotStreamsPerPeer int
+	// MaxSnapshotSize bounds the data of one incoming snapshot stream.
+	// Default 64 GiB.
+	MaxSnapshotSize uint64
 }
 
 // NetTransport is the Transport of hosts on different machines: one TCP
@@ -52,6 +69,8 @@ type NetTransport struct {
 	host    *Host
 	peers   map[HostID]*netPeer
 	inbound map[net.Conn]struct{}
+	// snapsIn counts the snapshot streams being received per peer.
+	snapsIn map[HostID]int
 
 	framesOut, bytesOut, dropped atomic.Uint64
 }
@@ -60,7 +79,10 @@ type netPeer struct {
 	id     HostID
 	addr   string
 	queue  chan Batch
+	ctx    context.Context
 	cancel context.CancelFunc
+	// snaps holds a token per snapshot stream to the peer.
+	snaps chan struct{}
 }
 
 // NewNetTransport listens on cfg.ListenAddr. Hand it its host with Serve
@@ -78,12 +100,13 @@ func NewNetTransport(cfg NetConfig) (*NetTransport, error) {
 	if cfg.Stream.MaxFrameSize == 0 {
 		cfg.Stream.MaxFrameSize = transport.DefaultMaxMessageSize
 	}
+	cfg = cfg.snapshotDefaults()
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: listening: %w", err)
 	}
 	t := &NetTransport{cfg: cfg, ln: ln, lg: cfg.Logger.With(zap.Uint64("host", cfg.Stream.ID)),
-		peers: make(map[HostID]*netPeer), inbound: make(map[net.Conn]struct{})}
+		peers: make(map[HostID]*netPeer), inbound: make(map[net.Conn]struct{}), snapsIn: make(map[HostID]int)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.acceptLoop()
@@ -104,7 +127,8 @@ func (t *NetTransport) Serve(h *Host) {
 func (t *NetTransport) AddPeer(id HostID, addr string) {
 	t.RemovePeer(id)
 	ctx, cancel := context.WithCancel(t.ctx)
-	p := &netPeer{id: id, addr: addr, queue: make(chan Batch, t.cfg.QueueSize), cancel: cancel}
+	p := &netPeer{id: id, addr: addr, queue: make(chan Batch, t.cfg.QueueSize), ctx: ctx, cancel: cancel,
+		snaps: make(chan struct{}, t.cfg.SnapshotStreamsPerPeer)}
 	t.mu.Lock()
 	t.peers[id] = p
 	t.mu.Unlock()
@@ -124,11 +148,15 @@ func (t *NetTransport) RemovePeer(id HostID) {
 }
 
 // Send implements Transport: it queues b for host to, or drops it when the
-// queue is full or the host unknown.
+// queue is full or the host unknown. With Snapshots, its MsgSnaps are
+// streamed instead.
 func (t *NetTransport) Send(to HostID, b Batch) {
 	t.mu.Lock()
 	p := t.peers[to]
 	t.mu.Unlock()
+	if t.cfg.Snapshots != nil {
+		b = t.divertSnapshots(to, p, b)
+	}
 	if p == nil {
 		t.dropped.Add(1)
 		return
@@ -333,7 +361,8 @@ func (t *NetTransport) knownPeer(id uint64) bool {
 }
 
 // readLoop serves one inbound stream: the handshake, then frames, each a
-// batch handed to the host. A malformed batch is dropped with a log line;
+// batch handed to the host, or, when the first frame opens a snapshot, that
+// one snapshot (serveSnapshot). A malformed batch is dropped with a log line;
 // a frame over the limit or a batch claiming another sender ends the
 // stream (the sender redials).
 func (t *NetTransport) readLoop(c net.Conn) {
@@ -350,9 +379,13 @@ func (t *NetTransport) readLoop(c net.Conn) {
 		return
 	}
 	var buf []byte
-	for {
+	for first := true; ; first = false {
 		payload, err := transport.ReadFrame(conn, t.cfg.Stream.MaxFrameSize, buf)
 		if err != nil {
+			return
+		}
+		if first && isSnapHeader(payload) {
+			t.serveSnapshot(conn, from, payload)
 			return
 		}
 		buf = payload[:0]

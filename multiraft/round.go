@@ -207,6 +207,7 @@ func (h *Host) applyRound(r *round) {
 // batch.
 func (h *Host) finishRound(r *round) {
 	out := r.out
+	streamed := streamsSnapshots(h.cfg.Transport)
 	for i := range r.readys {
 		rd := &r.readys[i]
 		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
@@ -229,7 +230,9 @@ func (h *Host) finishRound(r *round) {
 	for i := range r.readys {
 		rd := &r.readys[i]
 		rd.g.rn.Advance(rd.rd)
-		reportSnapshots(rd.g, rd.rd.Messages)
+		if !streamed { // the transport reports each stream's outcome
+			reportSnapshots(rd.g, rd.rd.Messages)
+		}
 		if len(rd.rd.Entries) > 0 || len(rd.rd.CommittedEntries) > 0 {
 			rd.g.idleTicks = 0
 		}
@@ -289,6 +292,9 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	}
 	for i := range in.items {
 		h.stepItem(g, &in.items[i])
+	}
+	for _, r := range in.snapReports {
+		g.rn.ReportSnapshot(r.to, r.status)
 	}
 	for _, p := range in.props {
 		if err := g.rn.Propose(p); err != nil {

@@ -83,6 +83,10 @@ func (s *sim) deliverDue() bool {
 	i := due[s.rng.Intn(len(due))]
 	m := s.msgs[i]
 	s.msgs = append(s.msgs[:i], s.msgs[i+1:]...)
+	if m.snap != 0 {
+		s.deliverStream(m)
+		return true
+	}
 	sh := s.hosts[m.to-1]
 	if sh.down || s.cut[m.to] || s.cut[m.from] {
 		return true

@@ -32,12 +32,17 @@ type simOpts struct {
 	rounds int // tick rounds of the faulty phase
 	// heartbeatTick is the hosts' HeartbeatTick (0: the default, 1).
 	heartbeatTick int
+	// streams: snapshots are streamed (SnapshotTransport), with stream
+	// failures in the faulty phase (sim_snap_test.go).
+	streams bool
 }
 
 type simMsg struct {
 	from, to HostID
 	at       int64
 	data     []byte
+	// snap is the group of a snapshot stream (data), 0 for a batch.
+	snap GroupID
 }
 
 type sim struct {
@@ -53,6 +58,8 @@ type sim struct {
 	msgs          []simMsg
 	cut           map[HostID]bool
 	trace         uint64
+	// streamsTaken and streamsFailed count snapshot streams.
+	streamsTaken, streamsFailed int
 
 	leaders map[GroupID]map[uint64]HostID
 	applied map[GroupID]map[uint64]uint64
@@ -191,6 +198,9 @@ type simEndpoint struct {
 // drop or duplicate it.
 func (e simEndpoint) Send(to HostID, b Batch) {
 	s := e.s
+	if s.o.streams {
+		b = e.divertSnapshots(to, b)
+	}
 	data, err := AppendBatch(nil, &b)
 	if err != nil {
 		s.t.Fatal(err)
@@ -241,13 +251,17 @@ func runSimSeeds(t *testing.T, heartbeatTick int) {
 		seeds = 3
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: heartbeatTick})
+		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: heartbeatTick,
+			streams: seed%2 == 0})
 		s.run()
 		var q, w uint64
 		for _, sh := range s.hosts {
 			st := sh.h.Stats()
 			q += st.Quiesces
 			w += st.Wakes
+		}
+		if s.o.streams && s.streamsTaken == 0 {
+			t.Fatalf("seed %d: no snapshot streamed", seed)
 		}
 		if q == 0 || w == 0 {
 			t.Fatalf("seed %d: quiescence not exercised: %d quiesces, %d wakes", seed, q, w)
@@ -257,8 +271,8 @@ func runSimSeeds(t *testing.T, heartbeatTick int) {
 			ops += len(s.history[g])
 			terms += len(s.leaders[g])
 		}
-		t.Logf("seed %d lease=%v: %d operations, %d leader terms, %d quiesces, %d wakes, trace %x",
-			seed, s.lease, ops, terms, q, w, s.trace)
+		t.Logf("seed %d lease=%v streams=%v (%d taken, %d failed): %d operations, %d leader terms, %d quiesces, %d wakes, trace %x",
+			seed, s.lease, s.o.streams, s.streamsTaken, s.streamsFailed, ops, terms, q, w, s.trace)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/transport"
 )
 
 // streamCount returns member s's raftkv_shard_snapshot_streams_total for
@@ -62,10 +64,23 @@ func fillShards(c *shardedCluster, n int) map[string]string {
 // snapshot is a descriptor, and a member that was down gets the shard
 // streamed from a leader's Pebble snapshot, spooled, installed, and the
 // spool file removed.
-func TestShardedStreamedSnapshot(t *testing.T) {
+func TestShardedStreamedSnapshot(t *testing.T) { testStreamedSnapshot(t, nil) }
+
+// The snapshot streams' connections are secured as the batch streams are.
+func TestShardedStreamedSnapshotTLS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	testStreamedSnapshot(t, func(cfg *Config) {
+		cfg.PeerServerTLS, cfg.PeerClientTLS = transport.MutualTLS(ca.leaf(t, int64(cfg.ID)+100), ca.pool)
+	})
+}
+
+func testStreamedSnapshot(t *testing.T, tweak func(*Config)) {
 	c := newShardedCluster(t, 3, 2, func(cfg *Config) {
 		cfg.SnapshotCount = 10
 		cfg.hooks = &testHooks{snapshotLimit: 200}
+		if tweak != nil {
+			tweak(cfg)
+		}
 	})
 	c.stop(3)
 	keys := fillShards(c, 60)

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -388,4 +390,19 @@ func FuzzInstallStream(f *testing.F) {
 			t.Fatalf("after an install: meta %+v (%v), %d keys", after, lerr, len(shardKeys(t, sh)))
 		}
 	})
+}
+
+// A field whose announced length the stream does not hold fails without
+// allocating that length.
+func TestReadBytesAllocatesWhatArrives(t *testing.T) {
+	stream := append(binary.AppendUvarint(nil, 512<<20), "only a few bytes"...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readBytes(bufio.NewReader(bytes.NewReader(stream))); err == nil {
+		t.Fatal("a field of 512 MiB read from 16 bytes")
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading a 16-byte field announced as 512 MiB allocated %d bytes", n)
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"go.uber.org/zap"
+
+	"github.com/raftkit/raft/transport"
 )
 
 // streamCount returns member s's raftkv_shard_snapshot_streams_total for
@@ -62,10 +66,23 @@ func fillShards(c *shardedCluster, n int) map[string]string {
 // snapshot is a descriptor, and a member that was down gets the shard
 // streamed from a leader's Pebble snapshot, spooled, installed, and the
 // spool file removed.
-func TestShardedStreamedSnapshot(t *testing.T) {
+func TestShardedStreamedSnapshot(t *testing.T) { testStreamedSnapshot(t, nil) }
+
+// The snapshot streams' connections are secured as the batch streams are.
+func TestShardedStreamedSnapshotTLS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	testStreamedSnapshot(t, func(cfg *Config) {
+		cfg.PeerServerTLS, cfg.PeerClientTLS = transport.MutualTLS(ca.leaf(t, int64(cfg.ID)+100), ca.pool)
+	})
+}
+
+func testStreamedSnapshot(t *testing.T, tweak func(*Config)) {
 	c := newShardedCluster(t, 3, 2, func(cfg *Config) {
 		cfg.SnapshotCount = 10
 		cfg.hooks = &testHooks{snapshotLimit: 200}
+		if tweak != nil {
+			tweak(cfg)
+		}
 	})
 	c.stop(3)
 	keys := fillShards(c, 60)
@@ -373,4 +390,19 @@ func FuzzInstallStream(f *testing.F) {
 			t.Fatalf("after an install: meta %+v (%v), %d keys", after, lerr, len(shardKeys(t, sh)))
 		}
 	})
+}
+
+// A field whose announced length the stream does not hold fails without
+// allocating that length.
+func TestReadBytesAllocatesWhatArrives(t *testing.T) {
+	stream := append(binary.AppendUvarint(nil, 512<<20), "only a few bytes"...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readBytes(bufio.NewReader(bytes.NewReader(stream))); err == nil {
+		t.Fatal("a field of 512 MiB read from 16 bytes")
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading a 16-byte field announced as 512 MiB allocated %d bytes", n)
+	}
 }

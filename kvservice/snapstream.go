@@ -405,6 +405,15 @@ func readBytes(r *bufio.Reader) ([]byte, error) {
 	if n > maxSnapField {
 		return nil, fmt.Errorf("field of %d bytes", n)
 	}
+	if n > 1<<20 {
+		// Grown as the bytes arrive: a length the stream does not
+		// hold allocates no more than the stream.
+		var buf bytes.Buffer
+		if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+			return nil, fmt.Errorf("field of %d bytes: %w", n, err)
+		}
+		return buf.Bytes(), nil
+	}
 	b := make([]byte, n)
 	_, err = io.ReadFull(r, b)
 	return b, err

@@ -184,7 +184,7 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 // snapshots span several chunks.
 const memSnapChunk = 16 << 10
 
-// pipeSnapshot writes it's stream (the data from out) into a pipe, wrapped
+// pipeSnapshot writes it as a stream (the data from out) into a pipe, wrapped
 // by wrap, and reads it with rc on the calling goroutine.
 func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer) (Item, error) {
 	src, err := out.OpenSnapshot(it.Group, it.Msg)

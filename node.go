@@ -527,7 +527,7 @@ func (n *node) stepProposal(pm msgWithResult) {
 
 func (n *node) stepReceived(m pb.Message) {
 	r := n.rn.raft
-	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.trk.Progress[m.From] == nil {
+	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.order.Progress(m.From) == nil {
 		// A response from a node that is not (or no longer) a member.
 		return
 	}

@@ -157,7 +157,7 @@ func (rn *RawNode) Step(m pb.Message) error {
 		switch {
 		case IsLocalMsg(m.Type):
 			return ErrStepLocalMsg
-		case IsResponseMsg(m.Type) && rn.raft.trk.Progress[m.From] == nil:
+		case IsResponseMsg(m.Type) && rn.raft.order.Progress(m.From) == nil:
 			return ErrStepPeerNotFound
 		}
 	}

@@ -273,15 +273,38 @@ func mustNewRawNode(c *Config) *RawNode {
 	return rn
 }
 
-// resultChans recycles the result channels of waited-for proposals, one
-// allocation per Node.Propose otherwise. Each holds one error at most.
-var resultChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+// proposalWait is what a caller that waits for the outcome of stepping its
+// proposal shares with the node goroutine: the channel for the error (it
+// holds one at most) and, for Node.Propose, the entry the proposal carries.
+// The node goroutine sets kept before it answers: whether raft may still
+// hold the entry (a follower forwards the proposal, entries and all; a
+// leader copies them into its log and keeps none, see RawNode.Propose).
+// Waits are recycled through proposalWaits unless kept, which saves
+// Node.Propose its allocations.
+type proposalWait struct {
+	result chan error
+	entry  [1]pb.Entry
+	kept   bool
+}
+
+// proposalWaits recycles proposalWaits.
+var proposalWaits = sync.Pool{New: func() any { return &proposalWait{result: make(chan error, 1)} }}
+
+// recycle hands w back for another proposal, unless raft may hold its
+// entry. The caller has its answer, or the node goroutine never took it.
+func (w *proposalWait) recycle() {
+	if w.kept {
+		return
+	}
+	w.entry[0] = pb.Entry{} // drop the reference to the data
+	proposalWaits.Put(w)
+}
 
 // msgWithResult carries a message into the node goroutine, plus, for a
-// caller that waits for the outcome of stepping it, a channel for the error.
+// caller that waits for the outcome of stepping it, what it waits on.
 type msgWithResult struct {
-	m      pb.Message
-	result chan error
+	m    pb.Message
+	wait *proposalWait
 }
 
 // node implements Node. All raft state belongs to the goroutine in run; the
@@ -518,16 +541,20 @@ func (n *node) stepWaitingProposals(st *loopState) {
 func (n *node) stepProposal(pm msgWithResult) {
 	r := n.rn.raft
 	pm.m.From = r.id
+	leading := r.state == StateLeader
 	err := r.stepMsg(&pm.m)
-	if pm.result != nil {
-		// Not closed: the proposer recycles the channel (resultChans).
-		pm.result <- err
+	if pm.wait != nil {
+		// Not closed: the proposer recycles the channel (proposalWaits).
+		// Written before the answer, which orders it before the proposer's
+		// read.
+		pm.wait.kept = !leading
+		pm.wait.result <- err
 	}
 }
 
 func (n *node) stepReceived(m pb.Message) {
 	r := n.rn.raft
-	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.trk.Progress[m.From] == nil {
+	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.order.Progress(m.From) == nil {
 		// A response from a node that is not (or no longer) a member.
 		return
 	}
@@ -575,12 +602,14 @@ func (n *node) Tick() {
 
 // Campaign implements Node.
 func (n *node) Campaign(ctx context.Context) error {
-	return n.send(ctx, campaignMsg(), false /* wait */)
+	return n.send(ctx, campaignMsg(), nil /* no wait */)
 }
 
 // Propose implements Node.
 func (n *node) Propose(ctx context.Context, data []byte) error {
-	return n.send(ctx, proposalMsg(data), true /* wait */)
+	w := proposalWaits.Get().(*proposalWait)
+	w.entry[0] = pb.Entry{Data: data}
+	return n.send(ctx, pb.Message{Type: pb.MsgProp, Entries: w.entry[:]}, w)
 }
 
 // Step implements Node.
@@ -590,7 +619,7 @@ func (n *node) Step(ctx context.Context, m pb.Message) error {
 		// the message (rather than failing) is what etcd/raft does.
 		return nil
 	}
-	return n.send(ctx, m, false /* wait */)
+	return n.send(ctx, m, nil /* no wait */)
 }
 
 // ProposeConfChange implements Node. Unlike Propose it does not wait for the
@@ -604,10 +633,11 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 }
 
 // send hands m to the node goroutine. Proposals go through the proposal
-// channel (armed only while a leader is known); with wait, send also waits
-// for the error from stepping the proposal. Everything else goes through the
-// receive channel and is never waited for.
-func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
+// channel (armed only while a leader is known); with a wait w, send also
+// waits for the error from stepping the proposal (and then recycles w).
+// Everything else goes through the receive channel and is never waited
+// for, and so does a proposal without w.
+func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
 	if m.Type != pb.MsgProp {
 		select {
 		case n.recvc <- m:
@@ -618,27 +648,21 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 			return ErrStopped
 		}
 	}
-	pm := msgWithResult{m: m}
-	if wait {
-		// Buffered, so that the node goroutine never blocks on a caller
-		// that has given up.
-		pm.result = resultChans.Get().(chan error)
-	}
+	pm := msgWithResult{m: m, wait: w}
 	// The node goroutine usually sits in its select with proposals armed:
 	// hand pm over without a select of our own then (cheaper, and the
 	// outcome is the same as the select's when the send can proceed).
 	select {
 	case n.propc <- pm:
 	default:
-		select {
-		case n.propc <- pm:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return ErrStopped
+		if err := n.handOverProposal(ctx, pm); err != nil {
+			if w != nil {
+				w.recycle() // never taken
+			}
+			return err
 		}
 	}
-	if !wait {
+	if w == nil {
 		return nil
 	}
 	// The node goroutine has taken pm, and it answers every proposal it
@@ -647,11 +671,24 @@ func (n *node) send(ctx context.Context, m pb.Message, wait bool) error {
 	// select over ctx and done. (A select would return the answer too when
 	// it is there; waiting for a step to finish is no wait a caller could
 	// tell apart from the answer having been there first.)
-	err := <-pm.result
-	// Drained, and the node goroutine sends exactly one error: the channel
+	err := <-w.result
+	// Drained, and the node goroutine sends exactly one error: the wait
 	// can serve another proposal.
-	resultChans.Put(pm.result)
+	w.recycle()
 	return err
+}
+
+// handOverProposal waits until the node goroutine takes pm, ctx ends or
+// the node stops.
+func (n *node) handOverProposal(ctx context.Context, pm msgWithResult) error {
+	select {
+	case n.propc <- pm:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
 }
 
 // Ready implements Node.
@@ -734,12 +771,12 @@ func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) 
 
 // ForgetLeader implements Node.
 func (n *node) ForgetLeader(ctx context.Context) error {
-	return n.send(ctx, forgetLeaderMsg(), false /* wait */)
+	return n.send(ctx, forgetLeaderMsg(), nil /* no wait */)
 }
 
 // ReadIndex implements Node.
 func (n *node) ReadIndex(ctx context.Context, rctx []byte) error {
-	return n.send(ctx, readIndexMsg(rctx), false /* wait */)
+	return n.send(ctx, readIndexMsg(rctx), nil /* no wait */)
 }
 
 // The requests below are what the application asks of a node; Node and

@@ -26,12 +26,19 @@ type RawNode struct {
 		soft *SoftState
 		hard pb.HardState
 	}
-	// pendingAcks are the acknowledgements (self-addressed messages and
-	// storage responses) that become true once the application has handled
-	// the accepted Ready; Advance steps them. Synchronous mode only: with
-	// AsyncStorageWrites they travel in the Responses of the storage
-	// messages instead.
-	pendingAcks []pb.Message
+	// pendingAcks, pendingDurable and pendingApplied are the
+	// acknowledgements that become true once the application has handled
+	// the accepted Ready, which Advance steps in this order: the
+	// self-addressed messages that waited for durability, the note that
+	// the writes are durable (if hasPendingDurable) and the note that the
+	// committed entries handed out are applied (if any). The notes are
+	// kept as what they say rather than as ~200-byte messages, built only
+	// when stepped. Synchronous mode only: with AsyncStorageWrites they
+	// travel in the Responses of the storage messages instead.
+	pendingAcks       []pb.Message
+	pendingDurable    durableNote
+	hasPendingDurable bool
+	pendingApplied    []pb.Entry
 	// outbox is the message slice of the Ready built last, uncapped.
 	outbox []pb.Message
 	// lent is the Messages of the last accepted Ready that had any,
@@ -157,7 +164,7 @@ func (rn *RawNode) Step(m pb.Message) error {
 		switch {
 		case IsLocalMsg(m.Type):
 			return ErrStepLocalMsg
-		case IsResponseMsg(m.Type) && rn.raft.trk.Progress[m.From] == nil:
+		case IsResponseMsg(m.Type) && rn.raft.order.Progress(m.From) == nil:
 			return ErrStepPeerNotFound
 		}
 	}
@@ -304,18 +311,50 @@ func (rn *RawNode) rememberStates(rd *Ready) {
 // deliver with AsyncStorageWrites, in the same order.
 func (rn *RawNode) queuePendingAcks(rd *Ready) {
 	r := rn.raft
-	if len(rn.pendingAcks) != 0 {
+	if n := rn.countPendingAcks(); n != 0 {
 		// Misuse, but one that leaves raft unable to tell which writes are
 		// durable; nothing sensible can follow it.
-		panic(fmt.Sprintf("raft: a second Ready was accepted without a call to Advance (%d acknowledgements pending)",
-			len(rn.pendingAcks)))
+		panic(fmt.Sprintf("raft: a second Ready was accepted without a call to Advance (%d acknowledgements pending)", n))
 	}
 	for i := range r.msgsAfterAppend {
 		if r.msgsAfterAppend[i].To == r.id {
 			rn.pendingAcks = append(rn.pendingAcks, r.msgsAfterAppend[i])
 		}
 	}
-	rn.pendingAcks = noteApplied(noteDurable(rn.pendingAcks, r, rd), r, rd)
+	rn.pendingDurable, rn.hasPendingDurable = takeDurableNote(r, rd)
+	if len(rd.CommittedEntries) != 0 {
+		rn.pendingApplied = rd.CommittedEntries
+	}
+}
+
+// countPendingAcks is the number of acknowledgements Advance would step.
+func (rn *RawNode) countPendingAcks() int {
+	n := len(rn.pendingAcks)
+	if rn.hasPendingDurable {
+		n++
+	}
+	if rn.pendingApplied != nil {
+		n++
+	}
+	return n
+}
+
+// stepPendingNotes steps the notes queued by queuePendingAcks, durability
+// first, as the storage threads would deliver them, and forgets them.
+func (rn *RawNode) stepPendingNotes() {
+	r := rn.raft
+	if rn.hasPendingDurable {
+		var m pb.Message
+		rn.pendingDurable.fill(&m, r.id)
+		rn.pendingDurable, rn.hasPendingDurable = durableNote{}, false
+		_ = r.stepMsg(&m)
+	}
+	if ents := rn.pendingApplied; ents != nil {
+		rn.pendingApplied = nil
+		var m pb.Message
+		fillAppliedNote(&m, r.id, ents)
+		_ = r.stepMsg(&m)
+	}
 }
 
 // appliesUndurable reports whether committed entries may be handed out
@@ -374,6 +413,7 @@ func (rn *RawNode) Advance(_ Ready) {
 		steps[i] = pb.Message{} // let go of the entries they reference
 	}
 	rn.pendingAcks = steps[:0]
+	rn.stepPendingNotes()
 	if len(rn.raft.msgs) == 0 {
 		// Nothing to send, perhaps for long (a quiet group): keep no big
 		// arrays around for the next burst.

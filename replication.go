@@ -105,7 +105,7 @@ func (u *uncommittedTail) release(s entryPayloadSize) {
 
 // handlePropose appends a proposal to the leader's log and replicates it.
 func (r *raft) handlePropose(m *pb.Message) error {
-	if r.trk.Progress[r.id] == nil {
+	if r.order.Progress(r.id) == nil {
 		// A leader removed from the configuration takes no new proposals.
 		return ErrProposalDropped
 	}

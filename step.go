@@ -175,8 +175,8 @@ func stepLeader(r *raft, m *pb.Message) error {
 // stepLeaderAboutPeer handles the leader's messages that concern one
 // member, m.From; messages about non-members are ignored.
 func (r *raft) stepLeaderAboutPeer(m *pb.Message) {
-	pr, member := r.trk.Progress[m.From]
-	if !member {
+	pr := r.order.Progress(m.From)
+	if pr == nil {
 		r.logger.Debugf("%x no progress available for %x", r.id, m.From)
 		return
 	}

@@ -81,12 +81,11 @@ func applyWorkMsg(r *raft, rd *Ready) pb.Message {
 }
 
 // noteDurable appends to q the note that everything handed out for writing
-// so far, rd included, is durable, when raft wants to hear it: while any
-// entry in memory is not durable yet, even one handed out by an earlier
-// Ready (fillDurableNote explains why), or when rd writes a snapshot.
+// so far, rd included, is durable, when raft wants to hear it (see
+// takeDurableNote).
 func noteDurable(q []pb.Message, r *raft, rd *Ready) []pb.Message {
-	if r.log.hasUndurable() || !IsEmptySnap(rd.Snapshot) {
-		fillDurableNote(addMessage(&q), r, rd)
+	if d, ok := takeDurableNote(r, rd); ok {
+		d.fill(addMessage(&q), r.id)
 	}
 	return q
 }
@@ -95,37 +94,58 @@ func noteDurable(q []pb.Message, r *raft, rd *Ready) []pb.Message {
 // applied, if it has any.
 func noteApplied(q []pb.Message, r *raft, rd *Ready) []pb.Message {
 	if len(rd.CommittedEntries) != 0 {
-		fillAppliedNote(addMessage(&q), r, rd.CommittedEntries)
+		fillAppliedNote(addMessage(&q), r.id, rd.CommittedEntries)
 	}
 	return q
 }
 
-// fillDurableNote fills the zero message m with the note that everything
-// handed out for writing so far, rd included, is durable.
+// durableNote is what the note that everything handed out for writing so
+// far is durable says, taken when the Ready is handed out: its term, the
+// last entry it acknowledges and the snapshot it wrote (nil if none).
+type durableNote struct {
+	term     uint64
+	last     entryID
+	snapshot *pb.Snapshot
+}
+
+// takeDurableNote returns the note that everything handed out for writing
+// so far, rd included, is durable, and whether raft wants to hear it: while
+// any entry in memory is not durable yet, even one handed out by an earlier
+// Ready, or when rd writes a snapshot.
 //
-// It names the current term and the log's last entry, not the last entry of
-// this Ready. The term makes the note stale after a term change: a new
-// leader may have overwritten the acknowledged indexes, and its entries
+// The note names the current term and the log's last entry, not the last
+// entry of this Ready. The term makes the note stale after a term change: a
+// new leader may have overwritten the acknowledged indexes, and its entries
 // could still be on their way to storage, so marking them durable on the
 // strength of an older write would be wrong. Naming the last entry of the
 // whole log, even when this Ready has no entries (a HardState-only write
 // after a term change), gives every term a chance to acknowledge entries
 // whose own note went stale, so that the log's durable mark eventually
 // catches up.
-func fillDurableNote(m *pb.Message, r *raft, rd *Ready) {
-	var last entryID // zero: nothing unstable to acknowledge
-	if r.log.hasUndurable() {
-		last = r.log.lastID()
+func takeDurableNote(r *raft, rd *Ready) (durableNote, bool) {
+	undurable := r.log.hasUndurable()
+	if !undurable && IsEmptySnap(rd.Snapshot) {
+		return durableNote{}, false
 	}
-	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, r.id, r.Term
-	m.LogTerm, m.Index = last.term, last.index
-	m.Snapshot = snapshotCopy(rd)
+	d := durableNote{term: r.Term, snapshot: snapshotCopy(rd)}
+	if undurable {
+		d.last = r.log.lastID()
+	} // else zero: nothing unstable to acknowledge
+	return d, true
 }
 
-// fillAppliedNote fills the zero message m with the note that ents (and all
-// committed entries handed out before them) are applied.
-func fillAppliedNote(m *pb.Message, r *raft, ents []pb.Entry) {
-	m.Type, m.From, m.To, m.Entries = pb.MsgStorageApplyResp, LocalApplyThread, r.id, ents
+// fill fills the zero message m with the note, addressed to node self.
+func (d *durableNote) fill(m *pb.Message, self uint64) {
+	m.Type, m.From, m.To, m.Term = pb.MsgStorageAppendResp, LocalAppendThread, self, d.term
+	m.LogTerm, m.Index = d.last.term, d.last.index
+	m.Snapshot = d.snapshot
+}
+
+// fillAppliedNote fills the zero message m, addressed to node self, with the
+// note that ents (and all committed entries handed out before them) are
+// applied.
+func fillAppliedNote(m *pb.Message, self uint64, ents []pb.Entry) {
+	m.Type, m.From, m.To, m.Entries = pb.MsgStorageApplyResp, LocalApplyThread, self, ents
 }
 
 // snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has

@@ -75,6 +75,29 @@ func (o *MemberOrder) Visit(f func(id uint64, pr *Progress)) {
 	}
 }
 
+// lookupScanMax is the member count up to which Progress scans the sorted
+// IDs instead of searching them: most groups have 3 to 7 members, and a
+// short scan beats both a binary search and hashing the ID into the map.
+const lookupScanMax = 8
+
+// Progress returns the Progress of member id, or nil if id is not a
+// member: what the tracker's Progress map holds for id, found without
+// hashing (a leader looks up the sender of every response it steps).
+func (o *MemberOrder) Progress(id uint64) *Progress {
+	if len(o.peers) <= lookupScanMax {
+		for i, p := range o.peers {
+			if p == id {
+				return o.progress[i]
+			}
+		}
+		return nil
+	}
+	if i, ok := slices.BinarySearch(o.peers, id); ok {
+		return o.progress[i]
+	}
+	return nil
+}
+
 // Voters returns the IDs of the voters of either half, sorted. The slice
 // belongs to o: callers must not modify it.
 func (o *MemberOrder) Voters() []uint64 { return o.voters }

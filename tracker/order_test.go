@@ -45,8 +45,9 @@ func randomTracker(rng *rand.Rand, universe int) *tracker.ProgressTracker {
 
 // TestMemberOrderMatchesTracker: for random configurations, including
 // joint ones, ones larger than the stack buffer and voters without
-// Progress, the member order visits, lists and commits exactly as the
-// tracker's own (map-based) methods do, also after Progress values change.
+// Progress, the member order visits, lists, looks up and commits exactly as
+// the tracker's own (map-based) methods do, also after Progress values
+// change.
 func TestMemberOrderMatchesTracker(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	for i := 0; i < 3000; i++ {
@@ -69,6 +70,11 @@ func TestMemberOrderMatchesTracker(t *testing.T) {
 			}
 			if got, want := o.Voters(), trk.VoterNodes(); !slices.Equal(got, want) {
 				t.Fatalf("%s: voters %v, tracker %v", trk.Config, got, want)
+			}
+			for id := uint64(0); id <= uint64(universe)+1; id++ {
+				if got, want := o.Progress(id), trk.Progress[id]; got != want {
+					t.Fatalf("%s: Progress(%d) = %p, tracker %p", trk.Config, id, got, want)
+				}
 			}
 			for _, pr := range trk.Progress {
 				pr.Match = uint64(rng.Intn(20))

@@ -61,8 +61,11 @@
 // Options.SegmentSize and a new one is started; new segments are
 // preallocated with fallocate so that appends do not change the file size.
 // Segments holding only entries below the compaction point are deleted
-// after the compaction (or snapshot) is durable, oldest first; because each
-// segment header carries a checkpoint, recovery can start at any segment.
+// after the compaction (or snapshot) is durable, oldest first, by a
+// goroutine of the Storage, so that Compact and CreateSnapshot do not make
+// their caller wait for the file system (Close finishes a pending
+// deletion); because each segment header carries a checkpoint, recovery
+// can start at any segment.
 //
 // # Memory
 //

@@ -42,6 +42,9 @@ func buildLog(t *testing.T, seed int64, mixed, appendOnly int) *builtLog {
 	s, err := Open(b.dir, &damageOptions)
 	require.NoError(t, err)
 	pos := func() endPos {
+		// mu: the remover goroutine may be cutting segments off s.segs.
+		s.mu.RLock()
+		defer s.mu.RUnlock()
 		sg := s.active()
 		return endPos{sg.seq, sg.size}
 	}

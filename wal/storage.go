@@ -83,6 +83,7 @@ type Storage struct {
 	smu      sync.Mutex
 	scond    *sync.Cond
 	syncing  bool     // an fsync is in progress
+	syncOn   *os.File // the file of that fsync
 	wrote    uint64   // bytes written since Open
 	synced   uint64   // bytes of wrote known durable; synced <= wrote
 	syncFile *os.File // the active segment's file
@@ -95,6 +96,22 @@ type Storage struct {
 
 	// beforeSync, if set (tests only), runs before each group-commit fsync.
 	beforeSync func()
+	// beforeDelete, if set (tests only), runs in removeObsolete before it
+	// deletes anything.
+	beforeDelete func()
+
+	// rmu serialises removals of obsolete files (removeObsolete), so that
+	// segments are deleted oldest first across calls. Lock order: rmu
+	// before wmu.
+	rmu sync.Mutex
+	// The remover goroutine (removeLoop) deletes what Compact and
+	// CreateSnapshot made obsolete, off their callers' path: removeKick
+	// asks it for one pass (buffered 1: requests coalesce), removerStop
+	// ends it after a last pending pass, removerDone says it ended.
+	removeKick  chan struct{}
+	removerStop chan struct{}
+	removerDone chan struct{}
+	stopRemover sync.Once
 }
 
 var (
@@ -127,6 +144,10 @@ func Open(dir string, opts *Options) (*Storage, error) {
 	}
 	s.syncFile = s.active().f
 	s.publishBounds()
+	s.removeKick = make(chan struct{}, 1)
+	s.removerStop = make(chan struct{})
+	s.removerDone = make(chan struct{})
+	go s.removeLoop()
 	return s, nil
 }
 
@@ -140,6 +161,10 @@ func (s *Storage) preallocSize() int64 {
 // Close syncs what was written and releases the files and the directory
 // lock. Calls after the first return ErrClosed.
 func (s *Storage) Close() error {
+	// A removal still pending is done first, so that a closed log holds
+	// no obsolete file it was asked to delete.
+	s.stopRemover.Do(func() { close(s.removerStop) })
+	<-s.removerDone
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()

@@ -2,7 +2,6 @@ package wal
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/raftkit/raft"
 	pb "github.com/raftkit/raft/raftpb"
@@ -142,15 +141,18 @@ func liveSuffix(ents []pb.Entry, compacted, last uint64) ([]pb.Entry, error) {
 }
 
 // Compact discards the entries up to and including index, which becomes
-// the compaction point, and deletes the segments that held only discarded
-// entries. Compacting at or below the current point returns
-// raft.ErrCompacted; past the last index, an error. The application must
-// not compact past what it has applied (and snapshotted).
+// the compaction point. The segments that held only discarded entries are
+// deleted in the background once the compaction is durable (Close finishes
+// a pending deletion), so that Compact costs the caller, typically the
+// Ready loop, one buffered write. Compacting at or below the current point
+// returns raft.ErrCompacted; past the last index, an error. The
+// application must not compact past what it has applied (and snapshotted).
 func (s *Storage) Compact(index uint64) error {
 	if err := s.compact(index); err != nil {
 		return err
 	}
-	return s.removeObsolete()
+	s.removeObsoleteLater()
+	return nil
 }
 
 func (s *Storage) compact(index uint64) error {
@@ -174,30 +176,35 @@ func (s *Storage) compact(index uint64) error {
 // CreateSnapshot records a snapshot of the state machine as of entry i
 // with the given data, like MemoryStorage.CreateSnapshot: cs replaces the
 // snapshot's ConfState unless nil. The log is not compacted (see Compact).
-// It returns once the snapshot is durable. An i not above the current
-// snapshot yields raft.ErrSnapOutOfDate, one below the compaction point
-// raft.ErrCompacted, one past the last index an error.
+// It returns once the snapshot is durable; the snapshot file it replaces
+// is deleted in the background, as Compact's segments are. An i not above
+// the current snapshot yields raft.ErrSnapOutOfDate, one below the
+// compaction point raft.ErrCompacted, one past the last index an error.
 func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
-	snap, err := s.createSnapshot(i, cs, data)
+	snap, end, err := s.createSnapshot(i, cs, data)
 	if err != nil {
 		return pb.Snapshot{}, err
 	}
-	return snap, s.removeObsolete()
+	if err := s.waitDurable(end); err != nil {
+		return pb.Snapshot{}, err
+	}
+	s.removeObsoleteLater()
+	return snap, nil
 }
 
-func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
+func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, uint64, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.writable(); err != nil {
-		return pb.Snapshot{}, err
+		return pb.Snapshot{}, 0, err
 	}
 	switch {
 	case i <= s.st.snap.meta.Index:
-		return pb.Snapshot{}, raft.ErrSnapOutOfDate
+		return pb.Snapshot{}, 0, raft.ErrSnapOutOfDate
 	case i < s.st.compactIndex:
-		return pb.Snapshot{}, raft.ErrCompacted
+		return pb.Snapshot{}, 0, raft.ErrCompacted
 	case i > s.st.lastIndex:
-		return pb.Snapshot{}, fmt.Errorf("wal: snapshot index %d is past the last index %d", i, s.st.lastIndex)
+		return pb.Snapshot{}, 0, fmt.Errorf("wal: snapshot index %d is past the last index %d", i, s.st.lastIndex)
 	}
 	snap := pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{
 		Index:     i,
@@ -209,14 +216,15 @@ func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Sn
 	}
 	ref, err := writeSnapshotFile(s.dir, &snap)
 	if err != nil {
-		return pb.Snapshot{}, err
+		return pb.Snapshot{}, 0, err
 	}
 	b := s.newBatch()
 	b.addSnapshot(snapshotRecord{ref: ref})
-	if _, err := s.commit(b, func() { s.snapshot = snap }); err != nil {
-		return pb.Snapshot{}, err
+	end, err := s.commit(b, func() { s.snapshot = snap })
+	if err != nil {
+		return pb.Snapshot{}, 0, err
 	}
-	return snap, nil
+	return snap, end, nil
 }
 
 // writable says whether writes may proceed. Callers hold wmu.
@@ -362,6 +370,7 @@ func (s *Storage) waitDurable(end uint64) error {
 		}
 		s.syncing = true
 		f, target := s.syncFile, s.wrote
+		s.syncOn = f
 		s.smu.Unlock()
 		if s.beforeSync != nil {
 			s.beforeSync()
@@ -372,7 +381,7 @@ func (s *Storage) waitDurable(end uint64) error {
 			s.stats.fsyncs.Add(1)
 		}
 		s.smu.Lock()
-		s.syncing = false
+		s.syncing, s.syncOn = false, nil
 		if err != nil && s.failed == nil {
 			s.failed = fmt.Errorf("wal: syncing: %w", err)
 		}
@@ -382,63 +391,6 @@ func (s *Storage) waitDurable(end uint64) error {
 		s.scond.Broadcast()
 	}
 	return nil
-}
-
-// removeObsolete makes everything written durable, then deletes the
-// segments that hold no live entry and the snapshot files other than the
-// current one. Syncing first matters: a segment may be deleted only once
-// the records that make it unnecessary (a compaction, a snapshot) are on
-// disk, or recovery would find entries that are neither compacted nor
-// stored.
-func (s *Storage) removeObsolete() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	s.smu.Lock()
-	target, f := s.wrote, s.syncFile
-	s.smu.Unlock()
-	if err := syncData(f); err != nil {
-		return s.fail(fmt.Errorf("wal: syncing: %w", err))
-	}
-	s.stats.fsyncs.Add(1)
-	s.smu.Lock()
-	s.synced = max(s.synced, target)
-	s.scond.Broadcast()
-	// No fsync may be running on a file closed below.
-	for s.syncing {
-		s.scond.Wait()
-	}
-	s.smu.Unlock()
-
-	keep := s.st.firstLiveSegment()
-	if active := s.active().seq; keep == 0 || keep > active {
-		keep = active
-	}
-	k := 0
-	for s.segs[k].seq < keep {
-		k++
-	}
-	if k > 0 {
-		s.mu.Lock()
-		victims := s.segs[:k]
-		s.segs = append([]*segment(nil), s.segs[k:]...)
-		s.mu.Unlock()
-		// Oldest first: a crash part way leaves a suffix of the segments,
-		// and any suffix holding the live entries is a valid log.
-		for _, sg := range victims {
-			sg.f.Close()
-			if err := os.Remove(sg.path); err != nil {
-				return s.fail(fmt.Errorf("wal: removing segment: %w", err))
-			}
-		}
-	}
-	_, snaps, _, err := listDir(s.dir)
-	if err != nil {
-		return err
-	}
-	return s.removeStaleSnapshots(snaps)
 }
 
 // SegmentPaths returns the paths of the segment files, oldest first.

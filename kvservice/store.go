@@ -20,10 +20,17 @@ import (
 // by every shard (raft group) the member hosts. Keys:
 //
 //	"s" | group (8 bytes, big endian) | "d" | user key    the user's value
-//	"s" | group (8 bytes, big endian) | "m" | "applied"   applied index (8 bytes)
+//	"s" | group (8 bytes, big endian) | "m" | "applied"   applied index, number of user keys (8 bytes each)
 //	"s" | group (8 bytes, big endian) | "m" | "config"    shardConfig (JSON)
-//	"s" | group (8 bytes, big endian) | "m" | "keys"      number of user keys (8 bytes)
 //	"v"                                                 the layout version
+//
+// Stores written before the key count joined the applied index hold an
+// 8-byte "applied" and the count under "m" | "keys"; load reads either
+// form, and the first batch applied rewrites "applied" in the 16-byte one
+// (the old "keys" key stays, unread). One key instead of two matters with
+// many shards: a round writes its shards' meta next to a few writes each,
+// and every key is a memtable insert. A binary that knows only the
+// 8-byte form refuses the 16-byte one (an integer of 16 bytes).
 //
 // A shard's keys form one contiguous range, so that installing a snapshot
 // can drop them with one range deletion. Each batch of applied entries
@@ -40,7 +47,7 @@ var (
 	keyVersion     = []byte("v")
 	metaApplied    = "applied"
 	metaConfig     = "config"
-	metaKeys       = "keys"
+	metaKeys       = "keys" // the key count of stores written before it joined "applied"
 	errNoShard     = errors.New("kvservice: shard not in the state store")
 	errStoreLayout = errors.New("kvservice: state store has another layout")
 )
@@ -100,6 +107,8 @@ type shardMeta struct {
 type stateStore struct {
 	db  *pebble.DB
 	dir string
+	// cache is db's block cache (db holds the reference).
+	cache *pebble.Cache
 	// syncs counts commits made durable with an fsync of Pebble's log.
 	syncs atomic.Uint64
 
@@ -116,22 +125,31 @@ func openStateStore(dir string, create bool, lg *zap.Logger) (*stateStore, error
 				"restore the directory or start this member afresh under a new ID)", dir, err)
 		}
 	}
+	cache := pebble.NewCache(storeCacheBytes)
+	defer cache.Unref() // the store holds its own reference
 	opts := &pebble.Options{ErrorIfNotExists: !create, Logger: pebbleLogger{lg.Sugar()}, Comparer: wholeKeyComparer,
 		// Applying a write reads its key first (for the previous value
 		// and the key count); most written keys are new, and bloom
 		// filters spare those reads a look into every level.
-		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}}}
+		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
+		Cache:  cache}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kvservice: opening state store %s: %w", dir, err)
 	}
-	st := &stateStore{db: db, dir: dir}
+	st := &stateStore{db: db, dir: dir, cache: cache}
 	if err := st.checkVersion(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return st, nil
 }
+
+// storeCacheBytes is the store's block cache. Pebble's default (8 MiB)
+// let the read before each write miss: under load, profiles showed the
+// index and filter blocks of new tables read from disk (pread and
+// snappy) in the apply of most rounds.
+const storeCacheBytes = 64 << 20
 
 // wholeKeyComparer is Pebble's default comparer (same name, same order,
 // so stores written without it open with it) with a Split that makes a
@@ -221,14 +239,16 @@ func (sh shard) load() (shardMeta, error) {
 	if errors.Is(err, pebble.ErrNotFound) {
 		return m, errNoShard
 	}
-	if err == nil {
+	if err == nil && len(raw) == 16 {
+		m.applied, m.keys = binary.BigEndian.Uint64(raw), binary.BigEndian.Uint64(raw[8:])
+	} else if err == nil {
 		m.applied, err = decodeUint64(raw)
-	}
-	if err == nil {
-		raw, err = sh.getMeta(metaKeys)
-	}
-	if err == nil {
-		m.keys, err = decodeUint64(raw)
+		if err == nil {
+			raw, err = sh.getMeta(metaKeys)
+		}
+		if err == nil {
+			m.keys, err = decodeUint64(raw)
+		}
 	}
 	if err == nil {
 		raw, err = sh.getMeta(metaConfig)
@@ -275,13 +295,10 @@ func (sh shard) get(key string) (string, bool, error) {
 // putMeta adds the applied index, the key count and, unless nil, the
 // configuration to b.
 func (sh shard) putMeta(b *pebble.Batch, applied, keys uint64, cfg *shardConfig) error {
-	var n [8]byte
+	var n [16]byte
 	binary.BigEndian.PutUint64(n[:], applied)
+	binary.BigEndian.PutUint64(n[8:], keys)
 	if err := b.Set(sh.metaKey(metaApplied), n[:], nil); err != nil {
-		return err
-	}
-	binary.BigEndian.PutUint64(n[:], keys)
-	if err := b.Set(sh.metaKey(metaKeys), n[:], nil); err != nil {
 		return err
 	}
 	if cfg == nil {

@@ -187,18 +187,20 @@ func (g *group) noteAppend(to HostID, now int64) {
 }
 
 // appendedRecently says whether the leader sent member to an append since
-// the previous tick (now-1), which makes a heartbeat without a read
-// context redundant: the append resets the follower's election timer and
-// carries the commit index, and its acknowledgement marks the follower
-// active for CheckQuorum and reports what it lacks. Not sending the
-// heartbeat is a message loss, which raft tolerates; once appends stop
-// for a tick, heartbeats flow again (and with them raft's recovery of a
-// lost last append). With many busy groups this halves the messages of a
-// tick: an active group's heartbeats and their answers.
-func (g *group) appendedRecently(to HostID, now int64) bool {
+// the previous heartbeat was due (within the last period ticks, the
+// HeartbeatTick; now-1 with heartbeats every tick), which makes a
+// heartbeat without a read context redundant: the append resets the
+// follower's election timer and carries the commit index, and its
+// acknowledgement marks the follower active for CheckQuorum and reports
+// what it lacks. Not sending the heartbeat is a message loss, which raft
+// tolerates; once appends stop for a heartbeat period, heartbeats flow
+// again (and with them raft's recovery of a lost last append). With many
+// busy groups this halves the messages of a tick: an active group's
+// heartbeats and their answers.
+func (g *group) appendedRecently(to HostID, now, period int64) bool {
 	for i := range g.appended {
 		if g.appended[i].id == to {
-			return g.appended[i].tick >= now-1
+			return g.appended[i].tick >= now-period
 		}
 	}
 	return false

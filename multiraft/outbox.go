@@ -8,6 +8,8 @@ type outbox struct {
 	from    HostID
 	order   []HostID
 	batches map[HostID]*Batch
+	// heartbeatTicks is the host's HeartbeatTick (see appendedRecently).
+	heartbeatTicks int64
 }
 
 func newOutbox(from HostID) *outbox {
@@ -37,7 +39,7 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 		switch {
 		case m.Type == raftpb.MsgApp:
 			g.noteAppend(m.To, now)
-		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now):
+		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now, o.heartbeatTicks):
 			continue
 		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,

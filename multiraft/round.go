@@ -61,6 +61,8 @@ func (r *round) reset(from HostID) {
 func (h *Host) runRound(gs []*group) {
 	r := h.roundPool.Get().(*round)
 	r.reset(h.cfg.ID)
+	r.out.heartbeatTicks = int64(h.cfg.HeartbeatTick)
+	r.early.heartbeatTicks = int64(h.cfg.HeartbeatTick)
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil

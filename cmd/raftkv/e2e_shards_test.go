@@ -74,6 +74,9 @@ func TestLoadShards(t *testing.T) {
 	if !line.MatchString(r.output()) {
 		t.Fatalf("no LOAD line with writes:\n%s", r.output())
 	}
+	if !regexp.MustCompile(`leader changes seen by the members during the run: \d+ \(terms begun: \d+\)`).MatchString(r.output()) {
+		t.Fatalf("no count of the terms begun during the run:\n%s", r.output())
+	}
 	cost := regexp.MustCompile(`per write: [1-9]\d* WAL bytes, \S+ messages; [1-9]\d* host rounds \(all members\), \S+ shards per round`)
 	if !cost.MatchString(r.output()) {
 		t.Fatalf("no cost line with host rounds:\n%s", r.output())

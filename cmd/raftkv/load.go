@@ -156,9 +156,10 @@ func runLoad(args []string) error {
 		return err
 	}
 	say("%v", r)
-	say("leader changes seen by the members during the run: %d", after.sub(before).leaderChanges)
-	say("%s", costLine(r, after.sub(before)))
-	fmt.Println(loadLine(*shards, *clients, r, after.sub(before)))
+	spent := after.sub(before)
+	say("leader changes seen by the members during the run: %d (terms begun: %d)", spent.leaderChanges, spent.terms)
+	say("%s", costLine(r, spent))
+	fmt.Println(loadLine(*shards, *clients, r, spent))
 	return nil
 }
 

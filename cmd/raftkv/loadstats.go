@@ -41,12 +41,17 @@ type memberCost struct {
 	// multiraft hosts' rounds and the shards those processed (zero for
 	// single-group members).
 	walBytes, msgs, rounds, groupsRun uint64
+	// terms is the sum of the shards' terms (the group's, with one) as
+	// the first member sees them: it grows with every election and
+	// leader transfer, where leaderChanges also counts a member's first
+	// sight of a shard's leader.
+	terms uint64
 }
 
 func (a memberCost) sub(b memberCost) memberCost {
 	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs, leaderChanges: a.leaderChanges - b.leaderChanges,
 		walBytes: a.walBytes - b.walBytes, msgs: a.msgs - b.msgs, rounds: a.rounds - b.rounds,
-		groupsRun: a.groupsRun - b.groupsRun}
+		groupsRun: a.groupsRun - b.groupsRun, terms: a.terms - b.terms}
 }
 
 // add adds one member's counters, as scrapeCounters returns them.
@@ -156,6 +161,19 @@ func (c *procCluster) cost(ctx context.Context) (memberCost, error) {
 		}
 		total.cpu += cpu
 		total.add(counters)
+		if id == c.ids()[0] {
+			st, err := c.client.Status(ctx, c.member(id).HTTPAddr)
+			if err != nil {
+				return total, err
+			}
+			total.terms = st.Term
+			if len(st.Shards) > 0 {
+				total.terms = 0
+				for _, sh := range st.Shards {
+					total.terms += sh.Term
+				}
+			}
+		}
 	}
 	return total, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/transport"
 )
 
@@ -26,6 +27,8 @@ type MemNetwork struct {
 	snapFault func(from, to HostID, g GroupID, w io.Writer) io.Writer
 	// maxSnap bounds a streamed snapshot's data.
 	maxSnap uint64
+	// snaps is the snapshot streams' backoff and counters.
+	snaps snapBook
 }
 
 // NewMemNetwork returns an empty network.
@@ -154,13 +157,19 @@ func (n *MemNetwork) divertSnapshots(from, to HostID, b Batch) Batch {
 }
 
 // streamSnapshot runs one snapshot stream from host from to host to and
-// reports its outcome to the sender.
+// reports its outcome to the sender; or fails it at once while the
+// follower's last streams failed (snapretry.go).
 func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 	n.mu.Lock()
 	src, dst := n.hosts[from], n.hosts[to]
 	blocked := n.cut[to] || n.cut[from] || n.links[[2]HostID{from, to}]
 	out, in, fault := n.streams[from], n.streams[to], n.snapFault
 	n.mu.Unlock()
+	key := snapKey{from: from, to: to, g: it.Group}
+	if n.snaps.hold(src, key) {
+		src.ReportSnapshot(it.Group, to, raft.SnapshotFailure)
+		return
+	}
 	err := errNoSnapshots
 	if dst != nil && !blocked && in != nil {
 		rc := &snapReceiver{self: to, from: from, maxSize: n.maxSnap,
@@ -168,25 +177,34 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 		var got Item
 		if got, err = pipeSnapshot(out, rc, it, func(w io.Writer) io.Writer {
 			if fault != nil {
-				return fault(from, to, it.Group, w)
+				w = fault(from, to, it.Group, w)
 			}
-			return w
-		}); err == nil {
+			return countingWriter{w: w, n: &n.snaps.bytesOut}
+		}, &n.snaps.bytesIn); err == nil {
+			n.snaps.received.Add(1)
 			dst.Receive(Batch{From: from, Items: []Item{got}})
+		} else {
+			n.snaps.refused.Add(1)
 		}
 	}
+	n.snaps.outcome(src, key, err)
 	if src != nil {
 		src.ReportSnapshot(it.Group, to, snapStatus(err))
 	}
 }
+
+// SnapshotTraffic returns the counters of the network's snapshot streams,
+// summed over its hosts (Traffic counts batches only).
+func (n *MemNetwork) SnapshotTraffic() SnapshotTraffic { return n.snaps.traffic() }
 
 // memSnapChunk is MemNetwork's chunk size: small, so that tests' small
 // snapshots span several chunks.
 const memSnapChunk = 16 << 10
 
 // pipeSnapshot writes it as a stream (the data from out) into a pipe, wrapped
-// by wrap, and reads it with rc on the calling goroutine.
-func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer) (Item, error) {
+// by wrap, and reads it with rc on the calling goroutine, adding what it
+// read to read.
+func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer, read *atomic.Uint64) (Item, error) {
 	src, err := out.OpenSnapshot(it.Group, it.Msg)
 	if err != nil {
 		return Item{}, err
@@ -200,11 +218,12 @@ func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.W
 		_ = pw.CloseWithError(err) // nil: the reader sees EOF
 	}()
 	got, err := func() (Item, error) {
-		hdr, err := transport.ReadFrame(pr, rc.maxFrame, nil)
+		r := countingReader{r: pr, n: read}
+		hdr, err := transport.ReadFrame(r, rc.maxFrame, nil)
 		if err != nil {
 			return Item{}, fmt.Errorf("%w: header: %v", ErrSnapshotTruncated, err)
 		}
-		return rc.receive(pr, hdr)
+		return rc.receive(r, hdr)
 	}()
 	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks a writer the reader left
 	<-done

@@ -1,6 +1,7 @@
 package multiraft
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -166,7 +167,7 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 	out, in, fault := n.streams[from], n.streams[to], n.snapFault
 	n.mu.Unlock()
 	key := snapKey{from: from, to: to, g: it.Group}
-	if n.snaps.hold(src, key) {
+	if n.snaps.hold(src, key, out) {
 		src.ReportSnapshot(it.Group, to, raft.SnapshotFailure)
 		return
 	}
@@ -187,7 +188,7 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 			n.snaps.refused.Add(1)
 		}
 	}
-	n.snaps.outcome(src, key, err)
+	n.snaps.outcome(src, key, err, out)
 	if src != nil {
 		src.ReportSnapshot(it.Group, to, snapStatus(err))
 	}
@@ -211,11 +212,12 @@ func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.W
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	var werr error // the writer's, read after done
 	go func() {
 		defer close(done)
 		defer src.Close()
-		_, err := writeSnapStream(wrap(pw), it.Group, &it.Msg, src, memSnapChunk, transport.DefaultMaxMessageSize, nil)
-		_ = pw.CloseWithError(err) // nil: the reader sees EOF
+		_, werr = writeSnapStream(wrap(pw), it.Group, &it.Msg, src, memSnapChunk, transport.DefaultMaxMessageSize, nil)
+		_ = pw.CloseWithError(werr) // nil: the reader sees EOF
 	}()
 	got, err := func() (Item, error) {
 		r := countingReader{r: pr, n: read}
@@ -227,5 +229,12 @@ func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.W
 	}()
 	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks a writer the reader left
 	<-done
+	switch {
+	case err == nil:
+	case werr != nil && !errors.Is(werr, io.ErrClosedPipe):
+		err = werr // the sender failed (its source), not the receiver
+	default: // the receiver refused, as NetTransport's sender hears it
+		err = fmt.Errorf("%w: %w", ErrSnapshotRefused, err)
+	}
 	return got, err
 }

@@ -95,7 +95,7 @@ func (t *NetTransport) startSnapshot(to HostID, p *netPeer, it Item) {
 		return
 	}
 	key := snapKey{from: t.cfg.Stream.ID, to: to, g: it.Group}
-	if t.snaps.hold(t.served(), key) {
+	if t.snaps.hold(t.served(), key, t.cfg.Snapshots) {
 		t.lg.Debug("deferred a snapshot to a follower whose last streams failed", zap.Uint64("peer", to),
 			zap.Uint64("group", uint64(it.Group)))
 		t.report(it, to, raft.SnapshotFailure)
@@ -129,7 +129,7 @@ func (t *NetTransport) runSnapshot(p *netPeer, key snapKey, it Item) {
 	defer func() { <-p.snaps }()
 	start := time.Now()
 	size, err := t.sendSnapshot(p, it)
-	failures, wait := t.snaps.outcome(t.served(), key, err)
+	failures, wait := t.snaps.outcome(t.served(), key, err, t.cfg.Snapshots)
 	lg := t.lg.With(zap.Uint64("peer", p.id), zap.Uint64("group", uint64(it.Group)),
 		zap.Uint64("index", it.Msg.Snapshot.Metadata.Index), zap.Uint64("bytes", size),
 		zap.Duration("took", time.Since(start)))

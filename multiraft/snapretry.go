@@ -142,10 +142,25 @@ func (sb *snapBook) traffic() SnapshotTraffic {
 		BytesSent: sb.bytesOut.Load(), BytesReceived: sb.bytesIn.Load()}
 }
 
+// SnapshotStreamObserver may be implemented by the SnapshotStreams of a
+// transport's sending host to hear of its streams' failures and of the
+// backoff that follows them (metrics, logs). Its methods are called from
+// the transport's goroutines and must not block.
+type SnapshotStreamObserver interface {
+	// SnapshotStreamFailed: a stream of group g's snapshot to host to
+	// failed with err (ErrSnapshotRefused when the receiver refused it),
+	// the failures-th in a row; the next waits wait host ticks.
+	SnapshotStreamFailed(g GroupID, to HostID, err error, failures int, wait int64)
+	// SnapshotStreamDeferred: a MsgSnap of group g to host to was failed
+	// without a stream, during the wait.
+	SnapshotStreamDeferred(g GroupID, to HostID)
+}
+
 // hold reports whether the MsgSnap for k must be failed at once: k is
 // waiting out a backoff on h's clock (h, the sending host, nil if not
-// served yet: no backoff). It counts the deferral.
-func (sb *snapBook) hold(h *Host, k snapKey) bool {
+// served yet: no backoff). It counts the deferral and tells s, the
+// sender's streams, if it observes them.
+func (sb *snapBook) hold(h *Host, k snapKey, s SnapshotStreams) bool {
 	if h == nil {
 		return false
 	}
@@ -154,26 +169,33 @@ func (sb *snapBook) hold(h *Host, k snapKey) bool {
 		return false
 	}
 	sb.deferred.Add(1)
+	if o, ok := s.(SnapshotStreamObserver); ok {
+		o.SnapshotStreamDeferred(k.g, k.to)
+	}
 	return true
 }
 
 // outcome records a stream's outcome on h's clock (nil: counted only)
-// and, for a failure, returns the streak and the ticks until the next
-// stream may start. Call it before the outcome reaches raft, so that the
-// MsgSnap raft sends in answer meets the backoff.
-func (sb *snapBook) outcome(h *Host, k snapKey, err error) (failures int, wait int64) {
+// and tells s of a failure, if it observes them. For a failure it
+// returns the streak and the ticks until the next stream may start. Call
+// it before the outcome reaches raft, so that the MsgSnap raft sends in
+// answer meets the backoff.
+func (sb *snapBook) outcome(h *Host, k snapKey, err error, s SnapshotStreams) (failures int, wait int64) {
 	if err == nil {
 		sb.sent.Add(1)
 		sb.backoff.succeeded(k)
 		return 0, 0
 	}
 	sb.failed.Add(1)
-	if h == nil {
-		return 0, 0
+	if h != nil {
+		now, base, limit := h.snapRetryBounds()
+		r := sb.backoff.failed(k, now, base, limit)
+		failures, wait = r.failures, r.until-now
 	}
-	now, base, limit := h.snapRetryBounds()
-	r := sb.backoff.failed(k, now, base, limit)
-	return r.failures, r.until - now
+	if o, ok := s.(SnapshotStreamObserver); ok {
+		o.SnapshotStreamFailed(k.g, k.to, err, failures, wait)
+	}
+	return failures, wait
 }
 
 // countingWriter adds the bytes written through it to n.

@@ -32,6 +32,24 @@ type streamApp struct {
 	received int
 	// refuse, while set, makes ReceiveSnapshot refuse every stream.
 	refuse bool
+	// As a SnapshotStreamObserver: outgoing streams the receiver
+	// refused, the longest streak of failures, and MsgSnaps deferred.
+	refusedOut, streak, deferredOut int
+}
+
+func (a *streamApp) SnapshotStreamFailed(g GroupID, to HostID, err error, failures int, wait int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if errors.Is(err, ErrSnapshotRefused) {
+		a.refusedOut++
+	}
+	a.streak = max(a.streak, failures)
+}
+
+func (a *streamApp) SnapshotStreamDeferred(g GroupID, to HostID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.deferredOut++
 }
 
 func newStreamApp() *streamApp {
@@ -588,6 +606,14 @@ func TestStreamedSnapshotBackoff(t *testing.T) {
 	st := c.net.SnapshotTraffic()
 	if st.Failed != uint64(opened) || st.Deferred == 0 || st.Sent != 0 {
 		t.Fatalf("snapshot traffic %+v after %d refused streams", st, opened)
+	}
+	a := apps[1]
+	a.mu.Lock()
+	refused, streak, deferred := a.refusedOut, a.streak, a.deferredOut
+	a.mu.Unlock()
+	if refused != opened || streak != opened || uint64(deferred) != st.Deferred {
+		t.Fatalf("the sender observed %d refusals (longest streak %d) and %d deferrals; want %d, %d and %d",
+			refused, streak, deferred, opened, opened, st.Deferred)
 	}
 	apps[3].setRefuse(false)
 	for i := 0; i <= snapRetryElections*10 && c.apps[3].restored[1] == ""; i++ {

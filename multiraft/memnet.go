@@ -181,11 +181,8 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 				w = fault(from, to, it.Group, w)
 			}
 			return countingWriter{w: w, n: &n.snaps.bytesOut}
-		}, &n.snaps.bytesIn); err == nil {
-			n.snaps.received.Add(1)
+		}, &n.snaps); err == nil {
 			dst.Receive(Batch{From: from, Items: []Item{got}})
-		} else {
-			n.snaps.refused.Add(1)
 		}
 	}
 	n.snaps.outcome(src, key, err, out)
@@ -203,9 +200,9 @@ func (n *MemNetwork) SnapshotTraffic() SnapshotTraffic { return n.snaps.traffic(
 const memSnapChunk = 16 << 10
 
 // pipeSnapshot writes it as a stream (the data from out) into a pipe, wrapped
-// by wrap, and reads it with rc on the calling goroutine, adding what it
-// read to read.
-func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer, read *atomic.Uint64) (Item, error) {
+// by wrap, and reads it with rc on the calling goroutine, counting the
+// receiver's side in sb (the sender's bytes are wrap's to count).
+func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer, sb *snapBook) (Item, error) {
 	src, err := out.OpenSnapshot(it.Group, it.Msg)
 	if err != nil {
 		return Item{}, err
@@ -220,7 +217,7 @@ func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.W
 		_ = pw.CloseWithError(werr) // nil: the reader sees EOF
 	}()
 	got, err := func() (Item, error) {
-		r := countingReader{r: pr, n: read}
+		r := countingReader{r: pr, n: &sb.bytesIn}
 		hdr, err := transport.ReadFrame(r, rc.maxFrame, nil)
 		if err != nil {
 			return Item{}, fmt.Errorf("%w: header: %v", ErrSnapshotTruncated, err)
@@ -229,12 +226,13 @@ func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.W
 	}()
 	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks a writer the reader left
 	<-done
-	switch {
-	case err == nil:
-	case werr != nil && !errors.Is(werr, io.ErrClosedPipe):
-		err = werr // the sender failed (its source), not the receiver
-	default: // the receiver refused, as NetTransport's sender hears it
-		err = fmt.Errorf("%w: %w", ErrSnapshotRefused, err)
+	if err == nil {
+		sb.received.Add(1)
+		return got, nil
 	}
-	return got, err
+	sb.refused.Add(1)
+	if werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		return Item{}, werr // the sender failed (its source), not the receiver
+	}
+	return Item{}, fmt.Errorf("%w: %w", ErrSnapshotRefused, err) // as NetTransport's sender hears it
 }

@@ -135,7 +135,10 @@ func testPayload(seed int64, n int) []byte {
 // laggingMember makes host 3 join group 1 (led by host 1) while cut off,
 // and compacts the log on hosts 1 and 2 past what host 3 has: host 3 then
 // needs a snapshot, whose Data is "desc".
-func laggingMember(t *testing.T, c *manualCluster) {
+func laggingMember(t *testing.T, c *manualCluster) { laggingMemberWith(t, c, "desc") }
+
+// laggingMemberWith is laggingMember with data as the snapshot's Data.
+func laggingMemberWith(t *testing.T, c *manualCluster, data string) {
 	c.createGroup(1, 1, 2)
 	c.settle()
 	c.elect(1, 1)
@@ -150,7 +153,7 @@ func laggingMember(t *testing.T, c *manualCluster) {
 	c.settle()
 	applied := c.status(1, 1).Applied
 	for _, id := range []HostID{1, 2} {
-		if err := c.hosts[id].Compact(1, applied, []byte("desc")); err != nil {
+		if err := c.hosts[id].Compact(1, applied, []byte(data)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -707,5 +710,23 @@ func TestSnapshotStreamBackoffOverTCP(t *testing.T) {
 	st := nt.SnapshotTraffic()
 	if opened, _, _ := app.counts(); opened != 2 || st.Failed != 2 || st.Deferred != 1 {
 		t.Fatalf("%d streams opened, traffic %+v; want a second stream after the wait", opened, st)
+	}
+}
+
+// A stream whose source cannot be opened is the sender's failure: it
+// backs off as any other, but counts as no refusal, on either side.
+func TestStreamedSnapshotSourceFailure(t *testing.T) {
+	c, apps := streamingCluster(t)
+	laggingMemberWith(t, c, "not the descriptor") // streamApp opens only "desc"
+	c.net.Cut(3, false)
+	c.tick(20)
+	st := c.net.SnapshotTraffic()
+	a := apps[1]
+	a.mu.Lock()
+	refused, streak := a.refusedOut, a.streak
+	a.mu.Unlock()
+	if st.Failed < 2 || st.Deferred == 0 || st.Refused != 0 || refused != 0 || streak != int(st.Failed) {
+		t.Fatalf("traffic %+v, %d refusals observed, streak %d; want failures backed off, none refused",
+			st, refused, streak)
 	}
 }

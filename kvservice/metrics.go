@@ -59,7 +59,8 @@ func newMetrics() *metrics {
 		snapshotsTaken:   counter("raftkv_snapshots_taken_total", "State machine snapshots taken (each followed by log compaction)."),
 		snapshotsApplied: counter("raftkv_snapshots_installed_total", "Snapshots received from a leader and installed."),
 		shardSnapStreams: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raftkv_shard_snapshot_streams_total",
-			Help: "Shard snapshot streams by result: sent (written whole by this member), send_failed, received (spooled whole and handed to raft), refused."},
+			Help: "Shard snapshot streams by result: sent (written whole by this member), send_failed, peer_refused (sent, refused by the follower), " +
+				"deferred (not started: the follower's last streams failed), received (spooled whole and handed to raft), refused."},
 			[]string{"result"}),
 		httpBadRequests:  counter("raftkv_http_bad_requests_total", "Requests refused as invalid (4xx)."),
 		removedPeerDrops: counter("raftkv_removed_member_messages_dropped_total", "Messages from removed members dropped before raft."),
@@ -81,6 +82,11 @@ const (
 	streamSendFailed = "send_failed"
 	streamReceived   = "received"
 	streamRefused    = "refused"
+	// streamPeerRefused and streamDeferred are the sender's view of a
+	// follower that refuses: each refusal, and each retry the backoff
+	// spared (multiraft.SnapshotStreamObserver).
+	streamPeerRefused = "peer_refused"
+	streamDeferred    = "deferred"
 )
 
 func (m *metrics) countStream(result string) { m.shardSnapStreams.WithLabelValues(result).Inc() }

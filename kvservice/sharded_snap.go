@@ -201,6 +201,37 @@ func (ss shardStreams) ReceiveSnapshot(g multiraft.GroupID, m raftpb.Message) (m
 	return sink, err
 }
 
+var _ multiraft.SnapshotStreamObserver = shardStreams{}
+
+// refusalsLogged: a follower's refusals in a row are logged at the
+// refusalsLogged-th, then every refusalsLogEvery-th (each failure is
+// logged by the transport too; this line says the follower keeps at it).
+const (
+	refusalsLogged   = 3
+	refusalsLogEvery = 8
+)
+
+// SnapshotStreamFailed counts a stream the follower refused (the others
+// are counted as send_failed by the source) and logs a follower that
+// keeps refusing.
+func (ss shardStreams) SnapshotStreamFailed(g multiraft.GroupID, to multiraft.HostID, err error, failures int, wait int64) {
+	if !errors.Is(err, multiraft.ErrSnapshotRefused) {
+		return
+	}
+	ss.s.m.countStream(streamPeerRefused)
+	if failures == refusalsLogged || failures > refusalsLogged && (failures-refusalsLogged)%refusalsLogEvery == 0 {
+		ss.s.lg.Warn("a member keeps refusing the shard's snapshot; backing off",
+			zap.Uint64("group", uint64(g)), zap.Uint64("member", to), zap.Int("refusals_in_a_row", failures),
+			zap.Int64("next_try_in_ticks", wait), zap.Error(err))
+	}
+}
+
+// SnapshotStreamDeferred counts a snapshot the backoff failed without a
+// stream.
+func (ss shardStreams) SnapshotStreamDeferred(g multiraft.GroupID, to multiraft.HostID) {
+	ss.s.m.countStream(streamDeferred)
+}
+
 // emptySource is the (empty) stream of an inline snapshot.
 type emptySource struct{}
 

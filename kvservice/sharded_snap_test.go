@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/raftkit/raft/multiraft"
 	"github.com/raftkit/raft/transport"
 )
 
@@ -404,5 +407,67 @@ func TestReadBytesAllocatesWhatArrives(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Fatalf("reading a 16-byte field announced as 512 MiB allocated %d bytes", n)
+	}
+}
+
+// A member that cannot take a shard's snapshot (its spool directory is a
+// file) shows on the leaders as refusals and, between the backoff's
+// retries, deferred snapshots; once it can, it catches up.
+func TestShardedSnapshotRefusedThenTaken(t *testing.T) {
+	c := newShardedCluster(t, 3, 2, func(cfg *Config) {
+		cfg.SnapshotCount = 10
+		cfg.hooks = &testHooks{snapshotLimit: 200}
+	})
+	c.stop(3)
+	keys := fillShards(c, 60)
+	spool := filepath.Join(c.config(3).Dir, snapDirName)
+	if err := os.RemoveAll(spool); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spool, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.start(3)
+	leaders := func(result string) float64 {
+		return streamCount(t, c.srv[1], result) + streamCount(t, c.srv[2], result)
+	}
+	c.waitFor("refusals and deferred retries", func() bool {
+		return leaders(streamPeerRefused) >= 3 && leaders(streamDeferred) >= 1
+	})
+	if n := streamCount(t, c.srv[3], streamReceived); n != 0 {
+		t.Fatalf("member 3 received %v streams without a spool directory", n)
+	}
+	if err := os.Remove(spool); err != nil {
+		t.Fatal(err)
+	}
+	c.waitSettled()
+	c.waitConverged()
+	c.checkKeys(3, keys)
+}
+
+// The leader's side of a follower that keeps refusing: each refusal and
+// each deferred snapshot counted, other failures left to the source's
+// count, and the streak logged at its third refusal and every eighth
+// after, not at each.
+func TestShardSnapshotRefusalsObserved(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	s := &ShardedServer{m: newMetrics(), lg: zap.New(core)}
+	ss := shardStreams{s}
+	refused := fmt.Errorf("%w: no room", multiraft.ErrSnapshotRefused)
+	for i := 1; i <= 12; i++ {
+		ss.SnapshotStreamFailed(1, 3, refused, i, 40)
+		ss.SnapshotStreamDeferred(1, 3)
+	}
+	ss.SnapshotStreamFailed(1, 3, errors.New("dial tcp: connection refused"), 13, 40)
+	count := func(result string) float64 { return streamCount(t, s, result) }
+	if r, d, f := count(streamPeerRefused), count(streamDeferred), count(streamSendFailed); r != 12 || d != 12 || f != 0 {
+		t.Fatalf("counted %v refusals, %v deferrals, %v send failures; want 12, 12, 0", r, d, f)
+	}
+	var streaks []int64
+	for _, e := range logs.All() {
+		streaks = append(streaks, e.ContextMap()["refusals_in_a_row"].(int64))
+	}
+	if !slices.Equal(streaks, []int64{3, 11}) {
+		t.Fatalf("logged the streak at %v refusals, want [3 11]", streaks)
 	}
 }

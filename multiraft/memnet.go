@@ -1,11 +1,13 @@
 package multiraft
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 
+	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/transport"
 )
 
@@ -26,6 +28,8 @@ type MemNetwork struct {
 	snapFault func(from, to HostID, g GroupID, w io.Writer) io.Writer
 	// maxSnap bounds a streamed snapshot's data.
 	maxSnap uint64
+	// snaps is the snapshot streams' backoff and counters.
+	snaps snapBook
 }
 
 // NewMemNetwork returns an empty network.
@@ -154,13 +158,19 @@ func (n *MemNetwork) divertSnapshots(from, to HostID, b Batch) Batch {
 }
 
 // streamSnapshot runs one snapshot stream from host from to host to and
-// reports its outcome to the sender.
+// reports its outcome to the sender; or fails it at once while the
+// follower's last streams failed (snapretry.go).
 func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 	n.mu.Lock()
 	src, dst := n.hosts[from], n.hosts[to]
 	blocked := n.cut[to] || n.cut[from] || n.links[[2]HostID{from, to}]
 	out, in, fault := n.streams[from], n.streams[to], n.snapFault
 	n.mu.Unlock()
+	key := snapKey{from: from, to: to, g: it.Group}
+	if n.snaps.hold(src, key, out) {
+		src.ReportSnapshot(it.Group, to, raft.SnapshotFailure)
+		return
+	}
 	err := errNoSnapshots
 	if dst != nil && !blocked && in != nil {
 		rc := &snapReceiver{self: to, from: from, maxSize: n.maxSnap,
@@ -168,45 +178,61 @@ func (n *MemNetwork) streamSnapshot(from, to HostID, it Item) {
 		var got Item
 		if got, err = pipeSnapshot(out, rc, it, func(w io.Writer) io.Writer {
 			if fault != nil {
-				return fault(from, to, it.Group, w)
+				w = fault(from, to, it.Group, w)
 			}
-			return w
-		}); err == nil {
+			return countingWriter{w: w, n: &n.snaps.bytesOut}
+		}, &n.snaps); err == nil {
 			dst.Receive(Batch{From: from, Items: []Item{got}})
 		}
 	}
+	n.snaps.outcome(src, key, err, out)
 	if src != nil {
 		src.ReportSnapshot(it.Group, to, snapStatus(err))
 	}
 }
+
+// SnapshotTraffic returns the counters of the network's snapshot streams,
+// summed over its hosts (Traffic counts batches only).
+func (n *MemNetwork) SnapshotTraffic() SnapshotTraffic { return n.snaps.traffic() }
 
 // memSnapChunk is MemNetwork's chunk size: small, so that tests' small
 // snapshots span several chunks.
 const memSnapChunk = 16 << 10
 
 // pipeSnapshot writes it as a stream (the data from out) into a pipe, wrapped
-// by wrap, and reads it with rc on the calling goroutine.
-func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer) (Item, error) {
+// by wrap, and reads it with rc on the calling goroutine, counting the
+// receiver's side in sb (the sender's bytes are wrap's to count).
+func pipeSnapshot(out SnapshotStreams, rc *snapReceiver, it Item, wrap func(io.Writer) io.Writer, sb *snapBook) (Item, error) {
 	src, err := out.OpenSnapshot(it.Group, it.Msg)
 	if err != nil {
 		return Item{}, err
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	var werr error // the writer's, read after done
 	go func() {
 		defer close(done)
 		defer src.Close()
-		_, err := writeSnapStream(wrap(pw), it.Group, &it.Msg, src, memSnapChunk, transport.DefaultMaxMessageSize, nil)
-		_ = pw.CloseWithError(err) // nil: the reader sees EOF
+		_, werr = writeSnapStream(wrap(pw), it.Group, &it.Msg, src, memSnapChunk, transport.DefaultMaxMessageSize, nil)
+		_ = pw.CloseWithError(werr) // nil: the reader sees EOF
 	}()
 	got, err := func() (Item, error) {
-		hdr, err := transport.ReadFrame(pr, rc.maxFrame, nil)
+		r := countingReader{r: pr, n: &sb.bytesIn}
+		hdr, err := transport.ReadFrame(r, rc.maxFrame, nil)
 		if err != nil {
 			return Item{}, fmt.Errorf("%w: header: %v", ErrSnapshotTruncated, err)
 		}
-		return rc.receive(pr, hdr)
+		return rc.receive(r, hdr)
 	}()
 	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks a writer the reader left
 	<-done
-	return got, err
+	if err == nil {
+		sb.received.Add(1)
+		return got, nil
+	}
+	sb.refused.Add(1)
+	if werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		return Item{}, werr // the sender failed (its source), not the receiver
+	}
+	return Item{}, fmt.Errorf("%w: %w", ErrSnapshotRefused, err) // as NetTransport's sender hears it
 }

@@ -71,6 +71,8 @@ type NetTransport struct {
 	inbound map[net.Conn]struct{}
 	// snapsIn counts the snapshot streams being received per peer.
 	snapsIn map[HostID]int
+	// snaps is the snapshot streams' backoff and counters.
+	snaps snapBook
 
 	framesOut, bytesOut, dropped atomic.Uint64
 }

@@ -86,10 +86,18 @@ func (t *NetTransport) divertSnapshots(to HostID, p *netPeer, b Batch) Batch {
 func isSnapItem(it *Item) bool { return it.Kind == KindRaft && it.Msg.Type == raftpb.MsgSnap }
 
 // startSnapshot streams it to p in the background, or fails it at once
-// when p is unknown, the transport closed or p has its streams' worth.
+// when p is unknown, the transport closed, p has its streams' worth or the
+// follower's last streams failed (snapretry.go).
 func (t *NetTransport) startSnapshot(to HostID, p *netPeer, it Item) {
 	if p == nil {
 		t.dropped.Add(1)
+		t.report(it, to, raft.SnapshotFailure)
+		return
+	}
+	key := snapKey{from: t.cfg.Stream.ID, to: to, g: it.Group}
+	if t.snaps.hold(t.served(), key, t.cfg.Snapshots) {
+		t.lg.Debug("deferred a snapshot to a follower whose last streams failed", zap.Uint64("peer", to),
+			zap.Uint64("group", uint64(it.Group)))
 		t.report(it, to, raft.SnapshotFailure)
 		return
 	}
@@ -111,32 +119,46 @@ func (t *NetTransport) startSnapshot(to HostID, p *netPeer, it Item) {
 		<-p.snaps
 		return
 	}
-	go func() {
-		defer t.wg.Done()
-		defer func() { <-p.snaps }()
-		start := time.Now()
-		size, err := t.sendSnapshot(p, it)
-		lg := t.lg.With(zap.Uint64("peer", to), zap.Uint64("group", uint64(it.Group)),
-			zap.Uint64("index", it.Msg.Snapshot.Metadata.Index), zap.Uint64("bytes", size),
-			zap.Duration("took", time.Since(start)))
-		if err != nil {
-			lg.Warn("sending a snapshot failed", zap.Error(err))
-		} else {
-			lg.Info("sent a snapshot")
-		}
-		t.report(it, to, snapStatus(err))
-	}()
+	go t.runSnapshot(p, key, it)
+}
+
+// runSnapshot streams it to p, holding one of p's stream tokens, and
+// reports the outcome, after the backoff noted it.
+func (t *NetTransport) runSnapshot(p *netPeer, key snapKey, it Item) {
+	defer t.wg.Done()
+	defer func() { <-p.snaps }()
+	start := time.Now()
+	size, err := t.sendSnapshot(p, it)
+	failures, wait := t.snaps.outcome(t.served(), key, err, t.cfg.Snapshots)
+	lg := t.lg.With(zap.Uint64("peer", p.id), zap.Uint64("group", uint64(it.Group)),
+		zap.Uint64("index", it.Msg.Snapshot.Metadata.Index), zap.Uint64("bytes", size),
+		zap.Duration("took", time.Since(start)))
+	if err != nil {
+		lg.Warn("sending a snapshot failed", zap.Error(err),
+			zap.Int("failures_in_a_row", failures), zap.Int64("next_try_in_ticks", wait))
+	} else {
+		lg.Info("sent a snapshot")
+	}
+	t.report(it, p.id, snapStatus(err))
+}
+
+// served returns the host Serve handed the transport, or nil.
+func (t *NetTransport) served() *Host {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.host
 }
 
 // report hands a stream's outcome to the host, if it is still served.
 func (t *NetTransport) report(it Item, to HostID, st raft.SnapshotStatus) {
-	t.mu.Lock()
-	h := t.host
-	t.mu.Unlock()
-	if h != nil && t.ctx.Err() == nil {
+	if h := t.served(); h != nil && t.ctx.Err() == nil {
 		h.ReportSnapshot(it.Group, to, st)
 	}
 }
+
+// SnapshotTraffic returns the counters of the transport's snapshot
+// streams (Traffic counts batch frames only).
+func (t *NetTransport) SnapshotTraffic() SnapshotTraffic { return t.snaps.traffic() }
 
 // sendSnapshot streams one snapshot and waits for the receiver's answer.
 func (t *NetTransport) sendSnapshot(p *netPeer, it Item) (uint64, error) {
@@ -154,7 +176,7 @@ func (t *NetTransport) sendSnapshot(p *netPeer, it Item) (uint64, error) {
 	stop := context.AfterFunc(p.ctx, func() { _ = conn.Close() })
 	defer stop()
 	timeout := t.ioTimeout()
-	bw := bufio.NewWriterSize(conn, 64<<10)
+	bw := bufio.NewWriterSize(countingWriter{w: conn, n: &t.snaps.bytesOut}, 64<<10)
 	deadline := func() { _ = conn.SetWriteDeadline(time.Now().Add(timeout)) }
 	size, err := writeSnapStream(bw, it.Group, &it.Msg, src, t.cfg.SnapshotChunkSize, t.cfg.Stream.MaxFrameSize, deadline)
 	if err == nil {
@@ -171,6 +193,7 @@ func (t *NetTransport) sendSnapshot(p *netPeer, it Item) (uint64, error) {
 // frame was hdr, hands the snapshot to the host if it arrived whole, and
 // answers the sender.
 func (t *NetTransport) serveSnapshot(conn net.Conn, from HostID, hdr []byte) {
+	t.snaps.bytesIn.Add(uint64(4 + len(hdr))) // the header frame, read by readLoop
 	t.mu.Lock()
 	h := t.host
 	busy := t.snapsIn[from] >= t.cfg.SnapshotStreamsPerPeer
@@ -195,11 +218,13 @@ func (t *NetTransport) serveSnapshot(conn net.Conn, from HostID, hdr []byte) {
 		rc := &snapReceiver{self: t.cfg.Stream.ID, from: from, maxSize: t.cfg.MaxSnapshotSize,
 			maxFrame: t.cfg.Stream.MaxFrameSize, streams: t.cfg.Snapshots, known: h.hasGroup,
 			before: func() { _ = conn.SetReadDeadline(time.Now().Add(timeout)) }}
-		it, err = rc.receive(bufio.NewReaderSize(conn, 64<<10), hdr)
+		it, err = rc.receive(bufio.NewReaderSize(countingReader{r: conn, n: &t.snaps.bytesIn}, 64<<10), hdr)
 	}
 	if err != nil {
+		t.snaps.refused.Add(1)
 		t.lg.Warn("refused an inbound snapshot", zap.Uint64("peer", from), zap.Error(err))
 	} else {
+		t.snaps.received.Add(1)
 		h.Receive(Batch{From: from, Items: []Item{it}})
 		t.lg.Info("received a snapshot", zap.Uint64("peer", from), zap.Uint64("group", uint64(it.Group)),
 			zap.Uint64("index", it.Msg.Snapshot.Metadata.Index))

@@ -30,6 +30,26 @@ type streamApp struct {
 	opened   int
 	aborted  int
 	received int
+	// refuse, while set, makes ReceiveSnapshot refuse every stream.
+	refuse bool
+	// As a SnapshotStreamObserver: outgoing streams the receiver
+	// refused, the longest streak of failures, and MsgSnaps deferred.
+	refusedOut, streak, deferredOut int
+}
+
+func (a *streamApp) SnapshotStreamFailed(g GroupID, to HostID, err error, failures int, wait int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if errors.Is(err, ErrSnapshotRefused) {
+		a.refusedOut++
+	}
+	a.streak = max(a.streak, failures)
+}
+
+func (a *streamApp) SnapshotStreamDeferred(g GroupID, to HostID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.deferredOut++
 }
 
 func newStreamApp() *streamApp {
@@ -53,7 +73,18 @@ func (a *streamApp) OpenSnapshot(g GroupID, m raftpb.Message) (SnapshotSource, e
 }
 
 func (a *streamApp) ReceiveSnapshot(g GroupID, m raftpb.Message) (SnapshotSink, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refuse {
+		return nil, errors.New("refusing every snapshot")
+	}
 	return &testSink{app: a}, nil
+}
+
+func (a *streamApp) setRefuse(refuse bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refuse = refuse
 }
 
 type bytesSource []byte
@@ -104,7 +135,10 @@ func testPayload(seed int64, n int) []byte {
 // laggingMember makes host 3 join group 1 (led by host 1) while cut off,
 // and compacts the log on hosts 1 and 2 past what host 3 has: host 3 then
 // needs a snapshot, whose Data is "desc".
-func laggingMember(t *testing.T, c *manualCluster) {
+func laggingMember(t *testing.T, c *manualCluster) { laggingMemberWith(t, c, "desc") }
+
+// laggingMemberWith is laggingMember with data as the snapshot's Data.
+func laggingMemberWith(t *testing.T, c *manualCluster, data string) {
 	c.createGroup(1, 1, 2)
 	c.settle()
 	c.elect(1, 1)
@@ -119,7 +153,7 @@ func laggingMember(t *testing.T, c *manualCluster) {
 	c.settle()
 	applied := c.status(1, 1).Applied
 	for _, id := range []HostID{1, 2} {
-		if err := c.hosts[id].Compact(1, applied, []byte("desc")); err != nil {
+		if err := c.hosts[id].Compact(1, applied, []byte(data)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,6 +200,10 @@ func TestStreamedSnapshotOverMemNetwork(t *testing.T) {
 	}
 	if opened, received, aborted := apps[1].counts(); opened != 1 || aborted != 0 || apps[3].received != 1 {
 		t.Fatalf("opened %d, received %d, aborted %d streams; want one streamed whole", opened, received, aborted)
+	}
+	st := c.net.SnapshotTraffic()
+	if st.Sent != 1 || st.Received != 1 || st.Failed != 0 || st.BytesSent != st.BytesReceived || st.BytesSent <= uint64(len(payload)) {
+		t.Fatalf("snapshot traffic %+v, want one stream of more than the %d bytes of data", st, len(payload))
 	}
 }
 
@@ -481,6 +519,11 @@ func TestStreamedSnapshotOverTCP(t *testing.T) {
 	if bytesOut >= uint64(len(payload)) {
 		t.Fatalf("%d bytes in batch frames: the snapshot went inline", bytesOut)
 	}
+	out, in := nets[1].SnapshotTraffic(), nets[3].SnapshotTraffic()
+	if out.Sent != 1 || out.BytesSent <= uint64(len(payload)) || in.Received != 1 || in.BytesReceived <= uint64(len(payload)) {
+		t.Fatalf("snapshot traffic: sender %+v, receiver %+v; want one stream of more than the %d bytes of data each way",
+			out, in, len(payload))
+	}
 }
 
 // A NetTransport streams at most SnapshotStreamsPerPeer snapshots to a
@@ -540,5 +583,150 @@ func TestSnapshotStreamLimits(t *testing.T) {
 	}
 	if _, received, _ := app.counts(); received != 0 {
 		t.Fatal("a stream over the inbound limit was received")
+	}
+}
+
+// A follower that refuses every snapshot costs its leader a stream only
+// now and then: after each failure in a row the leader waits twice as
+// long (up to snapRetryElections election timeouts) before it streams
+// again, failing raft's MsgSnaps meanwhile without reading the state.
+// Once the follower takes snapshots, one arrives within the longest wait.
+func TestStreamedSnapshotBackoff(t *testing.T) {
+	c, apps := streamingCluster(t)
+	apps[1].setPayload(1, testPayload(6, 2*memSnapChunk))
+	apps[3].setRefuse(true)
+	laggingMember(t, c)
+	c.net.Cut(3, false)
+	const ticks = 300
+	c.tick(ticks)
+	// HeartbeatTick 1 and ElectionTick 10: waits of 1, 2, 4, ..., 32,
+	// then 40 ticks; without them, a stream every heartbeat or two.
+	opened, _, _ := apps[1].counts()
+	if opened < 8 || opened > 14 {
+		t.Fatalf("%d streams to a refusing follower in %d ticks, want 8 to 14: %+v",
+			opened, ticks, c.net.SnapshotTraffic())
+	}
+	st := c.net.SnapshotTraffic()
+	if st.Failed != uint64(opened) || st.Deferred == 0 || st.Sent != 0 {
+		t.Fatalf("snapshot traffic %+v after %d refused streams", st, opened)
+	}
+	a := apps[1]
+	a.mu.Lock()
+	refused, streak, deferred := a.refusedOut, a.streak, a.deferredOut
+	a.mu.Unlock()
+	if refused != opened || streak != opened || uint64(deferred) != st.Deferred {
+		t.Fatalf("the sender observed %d refusals (longest streak %d) and %d deferrals; want %d, %d and %d",
+			refused, streak, deferred, opened, opened, st.Deferred)
+	}
+	apps[3].setRefuse(false)
+	for i := 0; i <= snapRetryElections*10 && c.apps[3].restored[1] == ""; i++ {
+		c.tick(1)
+	}
+	if c.apps[3].restored[1] == "" {
+		t.Fatalf("no snapshot within the longest wait once the follower takes them: %s", c.describe(1))
+	}
+}
+
+// The wait after a stream failure doubles from the shortest to the
+// longest, restarts after a success, and a streak whose wait ended long
+// ago starts again.
+func TestSnapBackoffWaits(t *testing.T) {
+	var b snapBackoff
+	k, other := snapKey{from: 1, to: 2, g: 3}, snapKey{from: 1, to: 2, g: 4}
+	now := int64(100)
+	var waits []int64
+	for i := 0; i < 7; i++ {
+		r := b.failed(k, now, 2, 20)
+		waits = append(waits, r.until-now)
+		if !b.waiting(k, r.until-1) || b.waiting(k, r.until) || b.waiting(other, now) {
+			t.Fatalf("failure %d: waiting until %d, wrong around it", i+1, r.until)
+		}
+		now = r.until
+	}
+	if want := []int64{2, 4, 8, 16, 20, 20, 20}; !slices.Equal(waits, want) {
+		t.Fatalf("waits %v, want %v", waits, want)
+	}
+	b.succeeded(k)
+	if b.waiting(k, now) {
+		t.Fatal("waiting after a success")
+	}
+	if r := b.failed(k, now, 2, 20); r.failures != 1 || r.until != now+2 {
+		t.Fatalf("first failure after a success: %+v at %d", r, now)
+	}
+	b.failed(k, now+2, 2, 20) // a streak of two, waiting until now+6
+	if r := b.failed(k, now+6+21, 2, 20); r.failures != 1 {
+		t.Fatalf("a failure long after the last wait continues the streak: %+v", r)
+	}
+	if d := retryDelay(1000, 1, 1<<40); d != 1<<40 {
+		t.Fatalf("retryDelay of a long streak: %d", d)
+	}
+}
+
+// A NetTransport whose stream to a follower failed fails the next MsgSnap
+// for it at once, without opening its source, until the host's clock
+// passes the wait; then it streams again.
+func TestSnapshotStreamBackoffOverTCP(t *testing.T) {
+	app := newStreamApp()
+	nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0", Snapshots: app,
+		Stream: transport.BatchStreamConfig{ClusterID: 7, ID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nt.Close() })
+	h, err := New(HostConfig{ID: 1, Storage: NewMemStorage(), Transport: nt, App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if err := h.CreateGroup(GroupConfig{ID: 1, Members: []HostID{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	nt.Serve(h)
+	nt.AddPeer(2, "127.0.0.1:1") // nothing listens: every stream fails
+	grp, _ := h.group(1)
+	reports := func() int {
+		grp.mu.Lock()
+		defer grp.mu.Unlock()
+		return len(grp.in.snapReports)
+	}
+	snap := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2,
+		Snapshot: &raftpb.Snapshot{Data: []byte("desc"), Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}}
+	send := func(wantReports int) {
+		t.Helper()
+		nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+		for deadline := time.Now().Add(30 * time.Second); reports() < wantReports; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d snapshot outcomes reported, want %d", reports(), wantReports)
+			}
+		}
+	}
+	send(1)
+	send(2) // same tick: deferred, reported at once
+	if opened, _, _ := app.counts(); opened != 1 {
+		t.Fatalf("%d streams opened for two MsgSnaps in one tick after a failure, want 1", opened)
+	}
+	h.Tick() // HeartbeatTick 1: the first wait is over
+	send(3)
+	st := nt.SnapshotTraffic()
+	if opened, _, _ := app.counts(); opened != 2 || st.Failed != 2 || st.Deferred != 1 {
+		t.Fatalf("%d streams opened, traffic %+v; want a second stream after the wait", opened, st)
+	}
+}
+
+// A stream whose source cannot be opened is the sender's failure: it
+// backs off as any other, but counts as no refusal, on either side.
+func TestStreamedSnapshotSourceFailure(t *testing.T) {
+	c, apps := streamingCluster(t)
+	laggingMemberWith(t, c, "not the descriptor") // streamApp opens only "desc"
+	c.net.Cut(3, false)
+	c.tick(20)
+	st := c.net.SnapshotTraffic()
+	a := apps[1]
+	a.mu.Lock()
+	refused, streak := a.refusedOut, a.streak
+	a.mu.Unlock()
+	if st.Failed < 2 || st.Deferred == 0 || st.Refused != 0 || refused != 0 || streak != int(st.Failed) {
+		t.Fatalf("traffic %+v, %d refusals observed, streak %d; want failures backed off, none refused",
+			st, refused, streak)
 	}
 }

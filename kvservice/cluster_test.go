@@ -3,14 +3,13 @@ package kvservice
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/testport"
 	"github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/transport"
 )
@@ -25,32 +24,11 @@ type localCluster struct {
 	tweak   func(*Config)
 }
 
-// handedOut holds every address freeLoopbackAddr returned in this process.
-// The listener is closed before the address is used, so the kernel may pick
-// the same port again for the next call; a member's HTTP address once came
-// back as another member's peer address.
-var handedOut = struct {
-	sync.Mutex
-	addrs map[string]bool
-}{addrs: map[string]bool{}}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if !handedOut.addrs[addr] {
-			handedOut.addrs[addr] = true
-			return addr
-		}
-	}
-}
+// freeLoopbackAddr returns an address a member binds later, perhaps more
+// than once (a restart): testport keeps it away from the kernel's
+// ephemeral ports and from other test processes, which once took a
+// restarted member's port in between ("bind: address already in use").
+func freeLoopbackAddr(t *testing.T) string { return testport.Addr(t) }
 
 func newMember(t *testing.T, id uint64) Member {
 	return Member{ID: id, PeerAddr: freeLoopbackAddr(t), HTTPAddr: freeLoopbackAddr(t)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -145,11 +146,28 @@ func loadOrCreateLayout(dir string, n, httpPort, peerPort int, clusterID uint64,
 // two picks get the same port.
 type portHolder []net.Listener
 
+// The range free ports are picked from: below Linux's ephemeral ports
+// (32768-60999 by default). A member restarted later binds its port again;
+// an ephemeral port may by then be the local port of any outgoing
+// connection on the machine, and the restart would fail with "address
+// already in use".
+const (
+	pickLow  = 20000
+	pickHigh = 32768
+)
+
 func (h *portHolder) addr(base, i int) (string, error) {
 	if base != 0 {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i-1)), nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		port := pickLow + rand.IntN(pickHigh-pickLow)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			*h = append(*h, ln)
+			return ln.Addr().String(), nil
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the low range is full: any port
 	if err != nil {
 		return "", err
 	}

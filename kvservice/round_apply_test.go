@@ -90,3 +90,13 @@ func TestRoundBatchAcrossShards(t *testing.T) {
 		}
 	}
 }
+
+// getMeta returns a copy of a meta key's value.
+func (sh shard) getMeta(name string) ([]byte, error) {
+	v, closer, err := sh.st.db.Get(sh.metaKey(name))
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}

@@ -3,8 +3,6 @@ package kvservice
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -267,31 +265,13 @@ func openShardSource(sh shard, index uint64) (*snapSource, error) {
 	return &snapSource{h: h, sh: sh}, nil
 }
 
-// loadFrom reads the shard's meta keys from r (a Pebble snapshot: the
-// meta is written in the same batches as the data, so they agree).
+// loadFrom reads the shard's meta keys from r, a Pebble snapshot.
 func (sh shard) loadFrom(r pebble.Reader) (shardMeta, error) {
-	var m shardMeta
-	get := func(name string) ([]byte, error) {
-		v, closer, err := r.Get(sh.metaKey(name))
-		if err != nil {
-			return nil, fmt.Errorf("kvservice: group %d: meta %s: %w", sh.group, name, err)
-		}
-		defer closer.Close()
-		return bytes.Clone(v), nil
+	m, err := sh.readMeta(r)
+	if err != nil {
+		return m, fmt.Errorf("kvservice: group %d: meta: %w", sh.group, err)
 	}
-	raw, err := get(metaApplied)
-	if err == nil && len(raw) == 8 {
-		m.applied = binary.BigEndian.Uint64(raw)
-		raw, err = get(metaKeys)
-	}
-	if err == nil && len(raw) == 8 {
-		m.keys = binary.BigEndian.Uint64(raw)
-		raw, err = get(metaConfig)
-	}
-	if err == nil {
-		err = json.Unmarshal(raw, &m.cfg)
-	}
-	return m, err
+	return m, nil
 }
 
 // spoolSink writes an incoming shard stream to a file in dir.

@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -234,27 +235,9 @@ func (sh shard) dataSpan() (lo, hi []byte) {
 
 // load returns the shard's meta keys, or errNoShard.
 func (sh shard) load() (shardMeta, error) {
-	var m shardMeta
-	raw, err := sh.getMeta(metaApplied)
+	m, err := sh.readMeta(sh.st.db)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return m, errNoShard
-	}
-	if err == nil && len(raw) == 16 {
-		m.applied, m.keys = binary.BigEndian.Uint64(raw), binary.BigEndian.Uint64(raw[8:])
-	} else if err == nil {
-		m.applied, err = decodeUint64(raw)
-		if err == nil {
-			raw, err = sh.getMeta(metaKeys)
-		}
-		if err == nil {
-			m.keys, err = decodeUint64(raw)
-		}
-	}
-	if err == nil {
-		raw, err = sh.getMeta(metaConfig)
-	}
-	if err == nil {
-		err = json.Unmarshal(raw, &m.cfg)
 	}
 	if err != nil {
 		return m, fmt.Errorf("kvservice: state store %s: group %d: %w", sh.st.dir, sh.group, err)
@@ -262,14 +245,39 @@ func (sh shard) load() (shardMeta, error) {
 	return m, nil
 }
 
-// getMeta returns a copy of a meta key's value.
-func (sh shard) getMeta(name string) ([]byte, error) {
-	v, closer, err := sh.st.db.Get(sh.metaKey(name))
-	if err != nil {
-		return nil, err
+// readMeta reads the shard's meta keys from r (the store, or a Pebble
+// snapshot of it: the meta is written in the same batches as the data, so
+// the two agree), in either form of the applied index (see the layout
+// above). A shard r does not have gives pebble.ErrNotFound.
+func (sh shard) readMeta(r pebble.Reader) (shardMeta, error) {
+	var m shardMeta
+	get := func(name string) ([]byte, error) {
+		v, closer, err := r.Get(sh.metaKey(name))
+		if err != nil {
+			return nil, err
+		}
+		defer closer.Close()
+		return bytes.Clone(v), nil
 	}
-	defer closer.Close()
-	return append([]byte(nil), v...), nil
+	raw, err := get(metaApplied)
+	if err == nil && len(raw) == 16 {
+		m.applied, m.keys = binary.BigEndian.Uint64(raw), binary.BigEndian.Uint64(raw[8:])
+	} else if err == nil {
+		m.applied, err = decodeUint64(raw)
+		if err == nil {
+			raw, err = get(metaKeys)
+		}
+		if err == nil {
+			m.keys, err = decodeUint64(raw)
+		}
+	}
+	if err == nil {
+		raw, err = get(metaConfig)
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &m.cfg)
+	}
+	return m, err
 }
 
 func decodeUint64(b []byte) (uint64, error) {

@@ -638,7 +638,7 @@ func TestSnapBackoffWaits(t *testing.T) {
 	for i := 0; i < 7; i++ {
 		r := b.failed(k, now, 2, 20)
 		waits = append(waits, r.until-now)
-		if !b.waiting(k, r.until-1) || b.waiting(k, r.until) || b.waiting(other, now) {
+		if !b.waiting(k, r.until-1, 20) || b.waiting(k, r.until, 20) || b.waiting(other, now, 20) {
 			t.Fatalf("failure %d: waiting until %d, wrong around it", i+1, r.until)
 		}
 		now = r.until
@@ -647,7 +647,7 @@ func TestSnapBackoffWaits(t *testing.T) {
 		t.Fatalf("waits %v, want %v", waits, want)
 	}
 	b.succeeded(k)
-	if b.waiting(k, now) {
+	if b.waiting(k, now, 20) {
 		t.Fatal("waiting after a success")
 	}
 	if r := b.failed(k, now, 2, 20); r.failures != 1 || r.until != now+2 {
@@ -656,6 +656,16 @@ func TestSnapBackoffWaits(t *testing.T) {
 	b.failed(k, now+2, 2, 20) // a streak of two, waiting until now+6
 	if r := b.failed(k, now+6+21, 2, 20); r.failures != 1 {
 		t.Fatalf("a failure long after the last wait continues the streak: %+v", r)
+	}
+	// A host restarted over the same transport counts from zero: a wait
+	// set on the old clock neither holds nor continues the streak.
+	b.failed(k, 1000, 2, 20)
+	b.failed(k, 1002, 2, 20)
+	if b.waiting(k, 3, 20) {
+		t.Fatal("waiting on a new clock for a wait set on the old one")
+	}
+	if r := b.failed(k, 3, 2, 20); r.failures != 1 || r.until != 5 {
+		t.Fatalf("a failure on a new clock continues the old streak: %+v", r)
 	}
 	if d := retryDelay(1000, 1, 1<<40); d != 1<<40 {
 		t.Fatalf("retryDelay of a long streak: %d", d)

@@ -740,3 +740,78 @@ func TestStreamedSnapshotSourceFailure(t *testing.T) {
 			st, refused, streak)
 	}
 }
+
+// A stream cut short by RemovePeer says nothing about the follower: once
+// the peer is back, its next snapshot streams at once.
+func TestSnapshotStreamRemovedPeerNoBackoff(t *testing.T) {
+	app := newStreamApp()
+	nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0", Snapshots: app,
+		Stream: transport.BatchStreamConfig{ClusterID: 7, ID: 1, IOTimeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nt.Close() })
+	h, err := New(HostConfig{ID: 1, Storage: NewMemStorage(), Transport: nt, App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if err := h.CreateGroup(GroupConfig{ID: 1, Members: []HostID{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	nt.Serve(h)
+	// A peer that accepts connections and never answers: a stream to it
+	// waits in its handshake (a second, IOTimeout, so that RemovePeer
+	// comes first).
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = silent.Close()
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	nt.AddPeer(2, silent.Addr().String())
+	grp, _ := h.group(1)
+	reports := func() int {
+		grp.mu.Lock()
+		defer grp.mu.Unlock()
+		return len(grp.in.snapReports)
+	}
+	snap := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2,
+		Snapshot: &raftpb.Snapshot{Data: []byte("desc"), Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}}
+	nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+	for deadline := time.Now().Add(30 * time.Second); func() bool { o, _, _ := app.counts(); return o == 0 }(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream did not start")
+		}
+	}
+	nt.RemovePeer(2)
+	for deadline := time.Now().Add(30 * time.Second); reports() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream cut by RemovePeer was not reported")
+		}
+	}
+	nt.AddPeer(2, silent.Addr().String())
+	nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+	if st := nt.SnapshotTraffic(); st.Deferred != 0 || st.Failed != 1 {
+		t.Fatalf("traffic %+v: the snapshot after the peer came back was deferred", st)
+	}
+}

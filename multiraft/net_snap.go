@@ -129,7 +129,11 @@ func (t *NetTransport) runSnapshot(p *netPeer, key snapKey, it Item) {
 	defer func() { <-p.snaps }()
 	start := time.Now()
 	size, err := t.sendSnapshot(p, it)
-	failures, wait := t.snaps.outcome(t.served(), key, err, t.cfg.Snapshots)
+	h := t.served()
+	if p.ctx.Err() != nil {
+		h = nil // cut short by RemovePeer or Close: no news of the follower, no backoff
+	}
+	failures, wait := t.snaps.outcome(h, key, err, t.cfg.Snapshots)
 	lg := t.lg.With(zap.Uint64("peer", p.id), zap.Uint64("group", uint64(it.Group)),
 		zap.Uint64("index", it.Msg.Snapshot.Metadata.Index), zap.Uint64("bytes", size),
 		zap.Duration("took", time.Since(start)))

@@ -48,17 +48,25 @@ type snapBackoff struct {
 }
 
 // waiting reports whether a stream for k must not start at tick now.
-func (b *snapBackoff) waiting(k snapKey, now int64) bool {
+// No wait is longer than limit: a longer one was set on another clock (a
+// host restarted over the same transport counts its ticks from zero).
+func (b *snapBackoff) waiting(k snapKey, now, limit int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, ok := b.m[k]
-	return ok && now < r.until
+	return ok && now < r.until && r.until-now <= limit
+}
+
+// stale reports whether r says nothing about a stream at tick now: its
+// wait ended more than limit ticks ago (the follower was not tried since:
+// it caught up, or the sender stopped leading), or it was set on another
+// clock (see waiting).
+func (r snapRetry) stale(now, limit int64) bool {
+	return now-r.until > limit || r.until-now > limit
 }
 
 // failed records a failed stream for k at tick now and returns the new
-// state. A streak whose wait ended more than limit ticks ago is stale (the
-// follower was not tried since: it caught up, or the sender stopped
-// leading) and starts again.
+// state. A stale streak starts again.
 func (b *snapBackoff) failed(k snapKey, now, base, limit int64) snapRetry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -69,7 +77,7 @@ func (b *snapBackoff) failed(k snapKey, now, base, limit int64) snapRetry {
 		b.prune(now, limit)
 	}
 	r := b.m[k]
-	if now-r.until > limit {
+	if r.stale(now, limit) {
 		r = snapRetry{}
 	}
 	r.failures++
@@ -85,10 +93,10 @@ func (b *snapBackoff) succeeded(k snapKey) {
 	delete(b.m, k)
 }
 
-// prune drops the stale entries (see failed). b.mu held.
+// prune drops the stale entries. b.mu held.
 func (b *snapBackoff) prune(now, limit int64) {
 	for k, r := range b.m {
-		if now-r.until > limit {
+		if r.stale(now, limit) {
 			delete(b.m, k)
 		}
 	}
@@ -164,8 +172,8 @@ func (sb *snapBook) hold(h *Host, k snapKey, s SnapshotStreams) bool {
 	if h == nil {
 		return false
 	}
-	now, _, _ := h.snapRetryBounds()
-	if !sb.backoff.waiting(k, now) {
+	now, _, limit := h.snapRetryBounds()
+	if !sb.backoff.waiting(k, now, limit) {
 		return false
 	}
 	sb.deferred.Add(1)

@@ -21,7 +21,8 @@ import (
 // follower's, in chunks, on a connection of its own. Raft sees the
 // snapshot on the follower only once the whole stream arrived intact; the
 // leader's raft hears the outcome through Host.ReportSnapshot (and, until
-// then, sends the follower nothing but heartbeats).
+// then, sends the follower nothing but heartbeats). A follower whose
+// streams keep failing is streamed to less and less often (snapretry.go).
 //
 // The stream, as frames of package transport (4-byte length, payload):
 //
@@ -39,7 +40,8 @@ import (
 // different streams.
 type SnapshotStreams interface {
 	// OpenSnapshot returns the data of group g's outgoing MsgSnap m. An
-	// error fails the stream (raft hears SnapshotFailure and retries).
+	// error fails the stream (raft hears SnapshotFailure and retries,
+	// after the transport's backoff).
 	OpenSnapshot(g GroupID, m raftpb.Message) (SnapshotSource, error)
 	// ReceiveSnapshot is called with an incoming MsgSnap of group g
 	// before its data; the data goes to the returned sink. An error

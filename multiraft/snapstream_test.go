@@ -638,7 +638,7 @@ func TestSnapBackoffWaits(t *testing.T) {
 	for i := 0; i < 7; i++ {
 		r := b.failed(k, now, 2, 20)
 		waits = append(waits, r.until-now)
-		if !b.waiting(k, r.until-1) || b.waiting(k, r.until) || b.waiting(other, now) {
+		if !b.waiting(k, r.until-1, 20) || b.waiting(k, r.until, 20) || b.waiting(other, now, 20) {
 			t.Fatalf("failure %d: waiting until %d, wrong around it", i+1, r.until)
 		}
 		now = r.until
@@ -647,7 +647,7 @@ func TestSnapBackoffWaits(t *testing.T) {
 		t.Fatalf("waits %v, want %v", waits, want)
 	}
 	b.succeeded(k)
-	if b.waiting(k, now) {
+	if b.waiting(k, now, 20) {
 		t.Fatal("waiting after a success")
 	}
 	if r := b.failed(k, now, 2, 20); r.failures != 1 || r.until != now+2 {
@@ -656,6 +656,16 @@ func TestSnapBackoffWaits(t *testing.T) {
 	b.failed(k, now+2, 2, 20) // a streak of two, waiting until now+6
 	if r := b.failed(k, now+6+21, 2, 20); r.failures != 1 {
 		t.Fatalf("a failure long after the last wait continues the streak: %+v", r)
+	}
+	// A host restarted over the same transport counts from zero: a wait
+	// set on the old clock neither holds nor continues the streak.
+	b.failed(k, 1000, 2, 20)
+	b.failed(k, 1002, 2, 20)
+	if b.waiting(k, 3, 20) {
+		t.Fatal("waiting on a new clock for a wait set on the old one")
+	}
+	if r := b.failed(k, 3, 2, 20); r.failures != 1 || r.until != 5 {
+		t.Fatalf("a failure on a new clock continues the old streak: %+v", r)
 	}
 	if d := retryDelay(1000, 1, 1<<40); d != 1<<40 {
 		t.Fatalf("retryDelay of a long streak: %d", d)
@@ -728,5 +738,80 @@ func TestStreamedSnapshotSourceFailure(t *testing.T) {
 	if st.Failed < 2 || st.Deferred == 0 || st.Refused != 0 || refused != 0 || streak != int(st.Failed) {
 		t.Fatalf("traffic %+v, %d refusals observed, streak %d; want failures backed off, none refused",
 			st, refused, streak)
+	}
+}
+
+// A stream cut short by RemovePeer says nothing about the follower: once
+// the peer is back, its next snapshot streams at once.
+func TestSnapshotStreamRemovedPeerNoBackoff(t *testing.T) {
+	app := newStreamApp()
+	nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0", Snapshots: app,
+		Stream: transport.BatchStreamConfig{ClusterID: 7, ID: 1, IOTimeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nt.Close() })
+	h, err := New(HostConfig{ID: 1, Storage: NewMemStorage(), Transport: nt, App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if err := h.CreateGroup(GroupConfig{ID: 1, Members: []HostID{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	nt.Serve(h)
+	// A peer that accepts connections and never answers: a stream to it
+	// waits in its handshake (a second, IOTimeout, so that RemovePeer
+	// comes first).
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = silent.Close()
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	nt.AddPeer(2, silent.Addr().String())
+	grp, _ := h.group(1)
+	reports := func() int {
+		grp.mu.Lock()
+		defer grp.mu.Unlock()
+		return len(grp.in.snapReports)
+	}
+	snap := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2,
+		Snapshot: &raftpb.Snapshot{Data: []byte("desc"), Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}}
+	nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+	for deadline := time.Now().Add(30 * time.Second); func() bool { o, _, _ := app.counts(); return o == 0 }(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream did not start")
+		}
+	}
+	nt.RemovePeer(2)
+	for deadline := time.Now().Add(30 * time.Second); reports() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream cut by RemovePeer was not reported")
+		}
+	}
+	nt.AddPeer(2, silent.Addr().String())
+	nt.Send(2, Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: snap}}})
+	if st := nt.SnapshotTraffic(); st.Deferred != 0 || st.Failed != 1 {
+		t.Fatalf("traffic %+v: the snapshot after the peer came back was deferred", st)
 	}
 }

@@ -71,6 +71,10 @@ type group struct {
 	status GroupStatus
 	// leader is status.Lead, readable without the lock (Host.Leader).
 	leader atomic.Uint64
+	// following is whether the replica was a follower with a known
+	// leader as of its last Ready, readable without the lock (Host.Tick
+	// defers such a replica's ticks: see deferrable).
+	following atomic.Bool
 
 	// The rest is owned by the worker holding the group (scheduler
 	// invariant 2).

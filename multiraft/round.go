@@ -117,6 +117,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 					g.sinceCheck = 0 // raft's check clock starts with the term
 				}
 				g.leading = leading
+				g.following.Store(rd.SoftState.RaftState == raft.StateFollower && rd.SoftState.Lead != raft.None)
 			}
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
@@ -285,12 +286,23 @@ func (h *Host) dropGroup(g *group) {
 
 // handleInbox steps what arrived for g: first a wake-up if the work ends
 // quiescence (so that a woken leader's lease is gone before it serves a
-// read), then messages, proposals, reads and ticks.
+// read), then messages, proposals, reads and ticks. A replica that is
+// not leading takes its ticks first: Tick may have held them back for
+// several ticks (deferrable), and stepped after a heartbeat they would
+// age the election timer the heartbeat just reset, as if the leader had
+// been silent for that long (an early election, and a vote granted
+// inside the leader's lease). Stepped first, they only age the timer
+// since the previous message, which they preceded.
 func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	if g.quiesced {
 		if in.wakes() || h.livenessWakes(g, in) {
 			h.wake(g, out)
 		}
+	}
+	ticks := in.ticks
+	if !g.leading && !g.quiesced {
+		g.tick(ticks)
+		ticks = 0
 	}
 	for i := range in.items {
 		h.stepItem(g, &in.items[i])
@@ -314,7 +326,7 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 		g.readTicks = 2 * h.cfg.ElectionTick
 	}
 	if !g.quiesced {
-		g.tick(in.ticks)
+		g.tick(ticks)
 	}
 }
 

@@ -22,6 +22,10 @@ func (h *Host) Tick() {
 	}
 	awake := make([]*group, len(h.awake))
 	copy(awake, h.awake)
+	deferring := make([]bool, len(awake))
+	for i, g := range awake {
+		deferring[i] = h.deferrableLocked(g)
+	}
 	var sleeping []*group
 	if len(down) > 0 {
 		sleeping = h.quiescedLocked()
@@ -33,11 +37,45 @@ func (h *Host) Tick() {
 		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
 		h.stats.pings.Add(1)
 	}
-	for _, g := range awake {
-		g.push(addTick)
+	limit := h.tickDeferLimit()
+	for i, g := range awake {
+		g.mu.Lock()
+		g.in.ticks++
+		held := deferring[i] && g.in.ticks < limit
+		g.mu.Unlock()
+		if held {
+			awake[i] = nil // enqueueAll skips it
+		}
 	}
 	h.sched.enqueueAll(awake)
 	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
+}
+
+// deferrableLocked reports whether Tick may hold back g's ticks instead
+// of scheduling g for each: g's replica follows a leader on another host
+// that counts as alive. Such a follower's tick only ages its election
+// timer, and the leader's heartbeats and appends schedule it anyway, every
+// heartbeat period, taking the held ticks first (handleInbox); scheduling
+// it for every tick as well made most of a busy host's rounds' groups
+// (ticks of hundreds of awake followers) do nothing. Holding ticks back
+// only makes the follower's timer run late (by less than
+// tickDeferLimit ticks), which delays an election and never shortens a
+// leader's lease. A follower whose leader's host failed, and every
+// leader and candidate, is scheduled for every tick. h.mu held.
+func (h *Host) deferrableLocked(g *group) bool {
+	if !g.following.Load() {
+		return false
+	}
+	lead := HostID(g.leader.Load())
+	return lead != 0 && lead != h.cfg.ID && h.live.alive(lead)
+}
+
+// tickDeferLimit is how many ticks a deferrable follower may hold before
+// Tick schedules it: half an election timeout, so that a follower whose
+// leader stopped heartbeating (with its host up) still campaigns within
+// one and a half election timeouts at worst.
+func (h *Host) tickDeferLimit() int {
+	return max(1, h.cfg.ElectionTick/2)
 }
 
 // quiescedLocked returns the quiesced groups, in creation order. h.mu held.

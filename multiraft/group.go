@@ -71,10 +71,10 @@ type group struct {
 	status GroupStatus
 	// leader is status.Lead, readable without the lock (Host.Leader).
 	leader atomic.Uint64
-	// following is whether the replica was a follower with a known
-	// leader as of its last Ready, readable without the lock (Host.Tick
-	// defers such a replica's ticks: see deferrable).
-	following atomic.Bool
+	// role is the replica's role as of its last Ready (tickRole),
+	// readable without the lock: Host.Tick holds back the ticks of some
+	// roles (tickDeferLimitLocked).
+	role atomic.Uint32
 
 	// The rest is owned by the worker holding the group (scheduler
 	// invariant 2).
@@ -110,6 +110,27 @@ type group struct {
 	// snapshot) applied: compaction below it would record a wrong
 	// configuration.
 	confIndex uint64
+}
+
+// tickRole is what Host.Tick needs to know of a replica's role.
+type tickRole = uint32
+
+const (
+	roleOther     tickRole = iota // candidate, or follower of no known leader
+	roleFollowing                 // follower of a known leader
+	roleLeading
+)
+
+// noteRole records the replica's role from a Ready's soft state.
+func (g *group) noteRole(ss *raft.SoftState) {
+	r := roleOther
+	switch {
+	case ss.RaftState == raft.StateLeader:
+		r = roleLeading
+	case ss.RaftState == raft.StateFollower && ss.Lead != raft.None:
+		r = roleFollowing
+	}
+	g.role.Store(r)
 }
 
 func newGroup(id GroupID, rn *raft.RawNode, st raft.Storage) *group {

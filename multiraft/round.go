@@ -117,7 +117,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 					g.sinceCheck = 0 // raft's check clock starts with the term
 				}
 				g.leading = leading
-				g.following.Store(rd.SoftState.RaftState == raft.StateFollower && rd.SoftState.Lead != raft.None)
+				g.noteRole(rd.SoftState)
 			}
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})

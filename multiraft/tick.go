@@ -1,6 +1,10 @@
 package multiraft
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/raftkit/raft"
+)
 
 // Tick advances the host's clock by one tick: every group that is not
 // quiesced gets a tick (and is scheduled), the host pings its peers every
@@ -22,9 +26,9 @@ func (h *Host) Tick() {
 	}
 	awake := make([]*group, len(h.awake))
 	copy(awake, h.awake)
-	deferring := make([]bool, len(awake))
+	limits := make([]int, len(awake))
 	for i, g := range awake {
-		deferring[i] = h.deferrableLocked(g)
+		limits[i] = h.tickDeferLimitLocked(g)
 	}
 	var sleeping []*group
 	if len(down) > 0 {
@@ -37,11 +41,10 @@ func (h *Host) Tick() {
 		h.cfg.Transport.Send(id, Batch{From: h.cfg.ID})
 		h.stats.pings.Add(1)
 	}
-	limit := h.tickDeferLimit()
 	for i, g := range awake {
 		g.mu.Lock()
 		g.in.ticks++
-		held := deferring[i] && g.in.ticks < limit
+		held := g.in.ticks < limits[i]
 		g.mu.Unlock()
 		if held {
 			awake[i] = nil // enqueueAll skips it
@@ -51,31 +54,39 @@ func (h *Host) Tick() {
 	h.announce(sleeping, func(in *inbox) { in.hostsDown = append(in.hostsDown, down...) })
 }
 
-// deferrableLocked reports whether Tick may hold back g's ticks instead
-// of scheduling g for each: g's replica follows a leader on another host
-// that counts as alive. Such a follower's tick only ages its election
-// timer, and the leader's heartbeats and appends schedule it anyway, every
-// heartbeat period, taking the held ticks first (handleInbox); scheduling
-// it for every tick as well made most of a busy host's rounds' groups
-// (ticks of hundreds of awake followers) do nothing. Holding ticks back
-// only makes the follower's timer run late (by less than
-// tickDeferLimit ticks), which delays an election and never shortens a
-// leader's lease. A follower whose leader's host failed, and every
-// leader and candidate, is scheduled for every tick. h.mu held.
-func (h *Host) deferrableLocked(g *group) bool {
-	if !g.following.Load() {
-		return false
+// tickDeferLimitLocked is how many ticks g may hold before Tick
+// schedules it; until then its ticks wait in its inbox for the next round
+// that has g for another reason. Scheduling every awake group for every
+// tick made most of a busy host's rounds' groups (hundreds of awake
+// shards) step a tick and do nothing else. h.mu held.
+//
+//   - A follower of a leader on another host that counts as alive holds
+//     up to half an election timeout: its tick only ages its election
+//     timer, and the leader's heartbeats and appends schedule it every
+//     heartbeat period, taking the held ticks first (handleInbox). Its
+//     timer runs late by less than the limit, which delays an election
+//     and makes it honour the leader's lease longer, never shorter; a
+//     follower whose leader stopped heartbeating (its host up) still
+//     campaigns within one and a half election timeouts.
+//   - A leader holds up to HeartbeatTick ticks, so its heartbeats keep
+//     their period; its quorum check may run a tick late (stepping down
+//     a tick later). Not with ReadOnlyLeaseBased: a late clock would
+//     stretch the leader's lease.
+//   - Every other replica (a candidate, a follower of no leader or of a
+//     failed host) is scheduled for every tick.
+func (h *Host) tickDeferLimitLocked(g *group) int {
+	switch g.role.Load() {
+	case roleFollowing:
+		lead := HostID(g.leader.Load())
+		if lead != 0 && lead != h.cfg.ID && h.live.alive(lead) {
+			return max(1, h.cfg.ElectionTick/2)
+		}
+	case roleLeading:
+		if h.cfg.ReadOnlyOption != raft.ReadOnlyLeaseBased {
+			return max(1, h.cfg.HeartbeatTick)
+		}
 	}
-	lead := HostID(g.leader.Load())
-	return lead != 0 && lead != h.cfg.ID && h.live.alive(lead)
-}
-
-// tickDeferLimit is how many ticks a deferrable follower may hold before
-// Tick schedules it: half an election timeout, so that a follower whose
-// leader stopped heartbeating (with its host up) still campaigns within
-// one and a half election timeouts at worst.
-func (h *Host) tickDeferLimit() int {
-	return max(1, h.cfg.ElectionTick/2)
+	return 1
 }
 
 // quiescedLocked returns the quiesced groups, in creation order. h.mu held.

@@ -1,6 +1,10 @@
 package multiraft
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/raftkit/raft"
+)
 
 // A follower whose leader's host is alive is not scheduled for each tick:
 // Tick holds its ticks back until tickDeferLimit of them are due (the
@@ -49,5 +53,43 @@ func TestTickDefersFollowersOfALiveLeader(t *testing.T) {
 	h.Tick()
 	if n := h.sched.pending(); n != 1 {
 		t.Fatalf("follower of a failed leader: %d groups pending after a tick, want it scheduled", n)
+	}
+}
+
+// A leader is scheduled every HeartbeatTick ticks, not every tick (its
+// heartbeats keep their period), unless its reads are lease-based, whose
+// lease a late clock would stretch.
+func TestTickDefersLeadersToTheirHeartbeatPeriod(t *testing.T) {
+	for _, lease := range []bool{false, true} {
+		c := newManualCluster(t, 3, func(cfg *HostConfig) {
+			cfg.ElectionTick, cfg.HeartbeatTick = 10, 2
+			cfg.DisableQuiescence = true
+			if lease {
+				cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
+			}
+		})
+		c.createGroup(1)
+		c.elect(1, 1)
+		c.tick(4) // the election's appends are older than a heartbeat period
+		h := c.hosts[1]
+		h.Tick()
+		want := 0
+		if lease {
+			want = 1
+		}
+		if n := h.sched.pending(); n != want {
+			t.Fatalf("lease %v: leader pending %d after one tick, want %d", lease, n, want)
+		}
+		h.Tick()
+		if n := h.sched.pending(); n != 1 {
+			t.Fatalf("lease %v: leader pending %d after a heartbeat period, want 1", lease, n)
+		}
+		before := h.Stats().ItemsOut
+		if err := h.RunPending(); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.Stats().ItemsOut - before; n != 2 {
+			t.Fatalf("lease %v: leader sent %d items after a heartbeat period's ticks, want a heartbeat per follower", lease, n)
+		}
 	}
 }

@@ -28,6 +28,17 @@ committed entries and Advance. A group is held by at most one worker;
 work that arrives meanwhile sends it to the tail of the queue when the
 worker is done, so a busy group cannot starve the others.
 
+Ticks are the exception: a tick goes to every awake group's inbox, but
+it schedules only the groups whose tick is due. A follower of a leader on
+a live host holds up to half an election timeout of ticks, and a leader
+(unless its reads are lease-based) up to HeartbeatTick; the leader's
+next heartbeat or append, or the group's next proposal, steps them (a
+follower's before what arrived, so they age its election timer only
+from the previous message). Late ticks delay elections and quorum checks
+a little and never shorten the time a follower honours a lease; with
+hundreds of busy groups, they keep the rounds from filling with groups
+that only step a tick (see Host.Tick).
+
 Rounds fill rather than trickle. One round gathers at a time: while
 another round's save (its fsync) is under way, it keeps taking the groups
 that become ready, since waiting for the disk costs it nothing, and an

@@ -7,7 +7,8 @@ import (
 )
 
 // Tick advances the host's clock by one tick: every group that is not
-// quiesced gets a tick (and is scheduled), the host pings its peers every
+// quiesced gets a tick (scheduled at once, or held in its inbox while it
+// may wait: tickDeferLimitLocked), the host pings its peers every
 // PingTicks, and peers silent for HostTimeoutTicks count as failed, which
 // wakes the quiesced groups they lead. With HostConfig.TickInterval set,
 // the host's ticker calls it; otherwise the caller does.

@@ -287,12 +287,12 @@ func (h *Host) dropGroup(g *group) {
 // handleInbox steps what arrived for g: first a wake-up if the work ends
 // quiescence (so that a woken leader's lease is gone before it serves a
 // read), then messages, proposals, reads and ticks. A replica that is
-// not leading takes its ticks first: Tick may have held them back for
-// several ticks (deferrable), and stepped after a heartbeat they would
-// age the election timer the heartbeat just reset, as if the leader had
-// been silent for that long (an early election, and a vote granted
-// inside the leader's lease). Stepped first, they only age the timer
-// since the previous message, which they preceded.
+// not leading takes its ticks first: Tick may have held them back
+// (tickDeferLimitLocked), and stepped after a heartbeat they would age
+// the election timer the heartbeat just reset, as if the leader had been
+// silent for that long (an early election, and a vote granted inside the
+// leader's lease). Stepped first, they only age the timer since the
+// previous message, which they preceded.
 func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	if g.quiesced {
 		if in.wakes() || h.livenessWakes(g, in) {

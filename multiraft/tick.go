@@ -101,8 +101,6 @@ func (h *Host) quiescedLocked() []*group {
 	return out
 }
 
-func addTick(in *inbox) { in.ticks++ }
-
 // announce hands a liveness change to each of gs and schedules them.
 func (h *Host) announce(gs []*group, f func(in *inbox)) {
 	for _, g := range gs {

@@ -278,7 +278,7 @@ func (rn *RawNode) handOutReady(rd *Ready) {
 	if rn.async {
 		r.msgsAfterAppend = nil
 	} else {
-		clear(r.msgsAfterAppend)
+		forgetRefs(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}
 	rn.outbox = nil
@@ -410,8 +410,8 @@ func (rn *RawNode) Advance(_ Ready) {
 		// These acknowledgements cannot be refused; stepping them only
 		// fails for stale ones, which are ignored anyway.
 		_ = rn.raft.stepMsg(&steps[i])
-		steps[i] = pb.Message{} // let go of the entries they reference
 	}
+	forgetRefs(steps) // let go of the entries they reference
 	rn.pendingAcks = steps[:0]
 	rn.stepPendingNotes()
 	if len(rn.raft.msgs) == 0 {

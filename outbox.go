@@ -133,6 +133,45 @@ func forgetRefs(msgs []pb.Message) {
 	}
 }
 
+// LendReadStates is LendMessages for the array behind each Ready's
+// ReadStates: the application may read them only until it takes the next
+// Ready, and must copy the slice before handing it on to anything that
+// keeps it longer. A node serving many reads then stops allocating room for
+// their answers (one array every few reads otherwise, which keeps the
+// garbage collector busy on an otherwise allocation-free read path).
+// Without this call a Ready's ReadStates are the application's for good,
+// as in etcd/raft. Call it before the first Ready.
+func (rn *RawNode) LendReadStates() { rn.lendingReads = true }
+
+// lentReadsCap is the largest read state array kept for reuse: one grown
+// by a burst of reads is let go of rather than kept for the quiet that
+// follows.
+const lentReadsCap = 256
+
+// handOutReadStates records that raft's queued read states go out with the
+// Ready being accepted. Not lending, the Ready owns them for good and raft
+// continues in the array's unused rest, which no Ready has seen. Lending,
+// raft continues in the array lent with the previous Ready that had read
+// states: the application took the Ready being accepted, so it is done
+// with that one (the two arrays alternate). Its contexts are let go of.
+func (rn *RawNode) handOutReadStates() {
+	r := rn.raft
+	rs := r.readStates
+	if !rn.lendingReads {
+		r.readStates = rs[len(rs):]
+		return
+	}
+	free := rn.lentReads
+	for i := range free {
+		free[i].RequestCtx = nil
+	}
+	if cap(free) > lentReadsCap {
+		free = nil
+	}
+	rn.lentReads = rs
+	r.readStates = free[:0]
+}
+
 // idleOutboxCap is the largest outbox array (in messages) always kept
 // through a quiet spell; see trimOutboxes.
 const idleOutboxCap = 16

@@ -57,6 +57,12 @@ type RawNode struct {
 	// lending: the arrays behind Ready.Messages come back for reuse (see
 	// LendMessages and lend).
 	lending bool
+	// lendingReads: the arrays behind Ready.ReadStates come back for reuse
+	// (see LendReadStates and lendReadStates).
+	lendingReads bool
+	// lentReads is the ReadStates of the last accepted Ready that had any,
+	// uncapped, when lendingReads.
+	lentReads []ReadState
 }
 
 // NewRawNode returns a RawNode for config, or the error that makes config
@@ -293,10 +299,7 @@ func (rn *RawNode) handOutReady(rd *Ready) {
 // drops the read states it hands out.
 func (rn *RawNode) rememberStates(rd *Ready) {
 	if len(rd.ReadStates) != 0 {
-		// The Ready owns them now; raft continues in the array's unused
-		// rest, which no Ready has seen.
-		rs := rn.raft.readStates
-		rn.raft.readStates = rs[len(rs):]
+		rn.handOutReadStates()
 	}
 	if !IsEmptyHardState(rd.HardState) {
 		rn.reported.hard = rd.HardState

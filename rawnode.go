@@ -350,13 +350,25 @@ func (rn *RawNode) stepPendingNotes() {
 		var m pb.Message
 		rn.pendingDurable.fill(&m, r.id)
 		rn.pendingDurable, rn.hasPendingDurable = durableNote{}, false
-		_ = r.stepMsg(&m)
+		if m.Term == r.Term && m.Term != 0 && m.Snapshot == nil {
+			// Built by raft itself in its current term: Step's checks
+			// would pass it and its term comparison would lead here.
+			r.handleStorageAppendResp(&m)
+		} else {
+			_ = r.stepMsg(&m) // stale, or with a snapshot to check
+		}
 	}
 	if ents := rn.pendingApplied; ents != nil {
 		rn.pendingApplied = nil
 		var m pb.Message
 		fillAppliedNote(&m, r.id, ents)
-		_ = r.stepMsg(&m)
+		if ents[len(ents)-1].Index <= r.log.committed {
+			// Committed entries, as handed out (committed never goes
+			// down): the only check Step makes on a termless note.
+			r.handleStorageApplyResp(&m)
+		} else {
+			_ = r.stepMsg(&m)
+		}
 	}
 }
 

@@ -360,3 +360,29 @@ func TestForgetRefs(t *testing.T) {
 		t.Fatalf("forgetRefs changed more than references: %+v", msgs)
 	}
 }
+
+// TestAdvanceStaleDurableNote checks that Advance's shortcut for its own
+// storage notes keeps Step's term rule: when the term moves between Ready
+// and Advance, the note of the earlier term's writes must not mark the
+// entries durable (a later leader may have replaced them; see
+// handleStaleStorageAppendResp).
+func TestAdvanceStaleDurableNote(t *testing.T) {
+	s := NewMemoryStorage()
+	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	rn := rnNew(t, rnConfig(2, s))
+	app := pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 2, LogTerm: 1, Index: 1, Commit: 1, Entries: []pb.Entry{{Index: 2, Term: 2}}}
+	if err := rn.Step(app); err != nil {
+		t.Fatal(err)
+	}
+	rd := rn.Ready()
+	rnPersist(t, s, rd)
+	if err := rn.Step(pb.Message{Type: pb.MsgHeartbeat, From: 1, To: 2, Term: 3, Commit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rn.Advance(rd)
+	if !rn.raft.log.hasUndurable() {
+		t.Fatal("the durable note of term 2 marked entries durable in term 3")
+	}
+}

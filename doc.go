@@ -98,7 +98,9 @@ AsyncStorageWrites) raft reuses the array behind Messages once the application
 takes the next Ready, so that a busy node does not allocate its outbox again
 for every Ready. Such an application sends the messages (or copies them, as a
 queueing transport does) before that; the messages' own entries and contexts
-may be kept.
+may be kept. RawNode.LendReadStates does the same for the array behind
+ReadStates, for an application that serves each Ready's reads before it takes
+the next one.
 
 A Node-based loop looks like this:
 

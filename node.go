@@ -37,8 +37,9 @@ var emptyState = pb.HardState{}
 // AsyncStorageWrites), the array behind Messages is raft's again once the
 // application takes the next Ready (which it does after Advance), and raft
 // queues later messages in it. The messages themselves may be copied and
-// kept, entries and contexts included. Everything else (entries, committed
-// entries, read states, snapshot) the application may keep as long as it
+// kept, entries and contexts included; RawNode.LendReadStates lends the
+// array behind ReadStates the same way. Everything else (entries, committed
+// entries, read states unless lent, snapshot) the application may keep as long as it
 // likes, but must not modify either: entries may be shared with the Storage
 // and with messages in flight.
 type Ready struct {
@@ -57,6 +58,11 @@ type Ready struct {
 	// ReadStates answer earlier ReadIndex requests: a read with a given
 	// request context is linearizable once the application has applied the
 	// log up to the read state's Index. Each ReadState is handed out once.
+	//
+	// After RawNode.LendReadStates the slice is lent, as Messages is after
+	// LendMessages: it may be read until the application takes the next
+	// Ready (the contexts may be kept). Otherwise it is the application's
+	// for good (always, for Node).
 	ReadStates []ReadState
 
 	// Entries must be appended to stable storage before Messages are sent.

@@ -57,6 +57,12 @@ type RawNode struct {
 	// lending: the arrays behind Ready.Messages come back for reuse (see
 	// LendMessages and lend).
 	lending bool
+	// lendingReads: the arrays behind Ready.ReadStates come back for reuse
+	// (see LendReadStates and lendReadStates).
+	lendingReads bool
+	// lentReads is the ReadStates of the last accepted Ready that had any,
+	// uncapped, when lendingReads.
+	lentReads []ReadState
 }
 
 // NewRawNode returns a RawNode for config, or the error that makes config
@@ -278,7 +284,7 @@ func (rn *RawNode) handOutReady(rd *Ready) {
 	if rn.async {
 		r.msgsAfterAppend = nil
 	} else {
-		clear(r.msgsAfterAppend)
+		forgetRefs(r.msgsAfterAppend)
 		r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	}
 	rn.outbox = nil
@@ -293,10 +299,7 @@ func (rn *RawNode) handOutReady(rd *Ready) {
 // drops the read states it hands out.
 func (rn *RawNode) rememberStates(rd *Ready) {
 	if len(rd.ReadStates) != 0 {
-		// The Ready owns them now; raft continues in the array's unused
-		// rest, which no Ready has seen.
-		rs := rn.raft.readStates
-		rn.raft.readStates = rs[len(rs):]
+		rn.handOutReadStates()
 	}
 	if !IsEmptyHardState(rd.HardState) {
 		rn.reported.hard = rd.HardState
@@ -347,13 +350,25 @@ func (rn *RawNode) stepPendingNotes() {
 		var m pb.Message
 		rn.pendingDurable.fill(&m, r.id)
 		rn.pendingDurable, rn.hasPendingDurable = durableNote{}, false
-		_ = r.stepMsg(&m)
+		if m.Term == r.Term && m.Term != 0 && m.Snapshot == nil {
+			// Built by raft itself in its current term: Step's checks
+			// would pass it and its term comparison would lead here.
+			r.handleStorageAppendResp(&m)
+		} else {
+			_ = r.stepMsg(&m) // stale, or with a snapshot to check
+		}
 	}
 	if ents := rn.pendingApplied; ents != nil {
 		rn.pendingApplied = nil
 		var m pb.Message
 		fillAppliedNote(&m, r.id, ents)
-		_ = r.stepMsg(&m)
+		if ents[len(ents)-1].Index <= r.log.committed {
+			// Committed entries, as handed out (committed never goes
+			// down): the only check Step makes on a termless note.
+			r.handleStorageApplyResp(&m)
+		} else {
+			_ = r.stepMsg(&m)
+		}
 	}
 }
 
@@ -410,8 +425,8 @@ func (rn *RawNode) Advance(_ Ready) {
 		// These acknowledgements cannot be refused; stepping them only
 		// fails for stale ones, which are ignored anyway.
 		_ = rn.raft.stepMsg(&steps[i])
-		steps[i] = pb.Message{} // let go of the entries they reference
 	}
+	forgetRefs(steps) // let go of the entries they reference
 	rn.pendingAcks = steps[:0]
 	rn.stepPendingNotes()
 	if len(rn.raft.msgs) == 0 {

@@ -311,3 +311,78 @@ func TestOutboxRoomKeptWhenNotLending(t *testing.T) {
 		t.Fatalf("not lending: %d of %d Readys' messages needed a new outbox array", fresh, readys)
 	}
 }
+
+// TestSpentMessagesReferenceNothing checks that the message arrays a
+// RawNode keeps for reuse (the outbox lent back by the application, the
+// queue of local acknowledgements) hold no entries, contexts, snapshots or
+// responses of messages already handled: a quiet group would otherwise keep
+// them alive for as long as it keeps the array.
+func TestSpentMessagesReferenceNothing(t *testing.T) {
+	rn, s := rnLeader(t, true, 1, 2, 3)
+	for i := 0; i < 20; i++ {
+		exchange(t, rn, s, []byte("payload"))
+		rn.ReadIndex([]byte("ctx"))
+	}
+	check := func(what string, q []pb.Message) {
+		t.Helper()
+		for i, m := range q[len(q):cap(q)] {
+			if m.Entries != nil || m.Snapshot != nil || m.Context != nil || m.Responses != nil {
+				t.Fatalf("%s slot %d past the queue still references %s", what, len(q)+i, DescribeMessage(m, nil))
+			}
+		}
+	}
+	check("outbox", rn.raft.msgs)
+	check("pending acknowledgements", rn.pendingAcks)
+	check("after-append queue", rn.raft.msgsAfterAppend)
+	// What the application holds is not raft's to clear.
+	rd := rn.Ready()
+	if len(rd.Messages) == 0 || rd.Messages[0].Context == nil {
+		t.Fatalf("the read's heartbeats were not handed out: %v", rd.Messages)
+	}
+}
+
+// TestForgetRefs checks forgetRefs on every reference field, and that it
+// leaves the rest of a message alone.
+func TestForgetRefs(t *testing.T) {
+	msgs := []pb.Message{
+		{Type: pb.MsgApp, Index: 7, Entries: []pb.Entry{{Index: 8}}, Context: []byte("c")},
+		{Type: pb.MsgSnap, Snapshot: &pb.Snapshot{}},
+		{Type: pb.MsgStorageAppend, Responses: []pb.Message{{}}},
+		{Type: pb.MsgHeartbeat, Commit: 3},
+	}
+	forgetRefs(msgs)
+	for i, m := range msgs {
+		if m.Entries != nil || m.Snapshot != nil || m.Context != nil || m.Responses != nil {
+			t.Fatalf("message %d still references something: %+v", i, m)
+		}
+	}
+	if msgs[0].Index != 7 || msgs[3].Commit != 3 {
+		t.Fatalf("forgetRefs changed more than references: %+v", msgs)
+	}
+}
+
+// TestAdvanceStaleDurableNote checks that Advance's shortcut for its own
+// storage notes keeps Step's term rule: when the term moves between Ready
+// and Advance, the note of the earlier term's writes must not mark the
+// entries durable (a later leader may have replaced them; see
+// handleStaleStorageAppendResp).
+func TestAdvanceStaleDurableNote(t *testing.T) {
+	s := NewMemoryStorage()
+	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	rn := rnNew(t, rnConfig(2, s))
+	app := pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 2, LogTerm: 1, Index: 1, Commit: 1, Entries: []pb.Entry{{Index: 2, Term: 2}}}
+	if err := rn.Step(app); err != nil {
+		t.Fatal(err)
+	}
+	rd := rn.Ready()
+	rnPersist(t, s, rd)
+	if err := rn.Step(pb.Message{Type: pb.MsgHeartbeat, From: 1, To: 2, Term: 3, Commit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rn.Advance(rd)
+	if !rn.raft.log.hasUndurable() {
+		t.Fatal("the durable note of term 2 marked entries durable in term 3")
+	}
+}

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/raftkit/raft/quorum"
@@ -213,5 +214,83 @@ func TestSafeReadRoundAllocations(t *testing.T) {
 	}
 	if allocs > 0.25 {
 		t.Fatalf("%.3f allocations per read, want at most 0.25", allocs)
+	}
+}
+
+// TestLentReadStatesAllocateNothing checks the point of LendReadStates: a
+// one-voter leader answering reads one Ready at a time reuses two read
+// state arrays instead of allocating one every few reads; not lending, a
+// run of eight reads needs a new array.
+func TestLentReadStatesAllocateNothing(t *testing.T) {
+	for _, lend := range []bool{true, false} {
+		rn, _ := rnLeader(t, true, 1)
+		if lend {
+			rn.LendReadStates()
+		}
+		rctx := []byte("read")
+		served := 0
+		reads := func() {
+			for i := 0; i < readStateChunk; i++ {
+				rn.ReadIndex(rctx)
+				for rn.HasReady() {
+					rd := rn.Ready()
+					served += len(rd.ReadStates)
+					rn.Advance(rd)
+				}
+			}
+		}
+		for i := 0; i < 10; i++ {
+			reads() // warm-up
+		}
+		allocs := testing.AllocsPerRun(100, reads)
+		if want := (10 + 101) * readStateChunk; served != want {
+			t.Fatalf("lend=%t: %d reads served, want %d", lend, served, want)
+		}
+		if lend && allocs != 0 {
+			t.Fatalf("lending: %.0f allocations per %d reads, want none", allocs, readStateChunk)
+		}
+		if !lend && allocs < 1 {
+			t.Fatalf("not lending: %.0f allocations per %d reads; the arrays handed out were reused", allocs, readStateChunk)
+		}
+	}
+}
+
+// TestLentReadStatesSurviveUntilNextReady checks the ownership side of
+// LendReadStates: a Ready's read states stay intact through Advance and
+// later reads until the next Ready is taken, and then the array serves
+// raft again without the contexts it carried.
+func TestLentReadStatesSurviveUntilNextReady(t *testing.T) {
+	rn, _ := rnLeader(t, true, 1)
+	rn.LendReadStates()
+	var prev []ReadState
+	var prevCtx []string
+	for i := 0; i < 50; i++ {
+		for j := 0; j <= i%3; j++ {
+			rn.ReadIndex([]byte(fmt.Sprintf("r%d.%d", i, j)))
+		}
+		for k := range prev {
+			if string(prev[k].RequestCtx) != prevCtx[k] {
+				t.Fatalf("Ready %d read state %d changed to %q before the next Ready, want %q", i-1, k, prev[k].RequestCtx, prevCtx[k])
+			}
+		}
+		rd := rn.Ready()
+		if len(rd.ReadStates) != i%3+1 {
+			t.Fatalf("Ready %d has %d read states, want %d", i, len(rd.ReadStates), i%3+1)
+		}
+		prevCtx = prevCtx[:0]
+		for j, rs := range rd.ReadStates {
+			if want := fmt.Sprintf("r%d.%d", i, j); string(rs.RequestCtx) != want {
+				t.Fatalf("Ready %d read state %d is %q, want %q", i, j, rs.RequestCtx, want)
+			}
+			prevCtx = append(prevCtx, string(rs.RequestCtx))
+		}
+		_ = append(rd.ReadStates, ReadState{Index: 999}) // capped: must not write raft's array
+		prev = rd.ReadStates
+		rn.Advance(rd)
+	}
+	for i, rs := range rn.raft.readStates[:cap(rn.raft.readStates)] {
+		if rs.RequestCtx != nil {
+			t.Fatalf("raft's read state array keeps the context %q in slot %d", rs.RequestCtx, i)
+		}
 	}
 }

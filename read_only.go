@@ -416,9 +416,10 @@ const readStateChunk = 8
 
 // addReadState queues rs for the next Ready. A Ready takes the queued read
 // states as a capped prefix of their array, and raft continues in the rest
-// of it (RawNode.rememberStates), so the array serves several Readys; like
-// the outboxes, it is only ever written past its length, so slots a Ready
-// handed out are never written again.
+// of it (RawNode.handOutReadStates), so the array serves several Readys;
+// like the outboxes, it is only ever written past its length, so slots a
+// Ready handed out are never written again, unless the application lends
+// them back (RawNode.LendReadStates).
 func (r *raft) addReadState(rs ReadState) {
 	if len(r.readStates) == cap(r.readStates) {
 		grown := make([]ReadState, len(r.readStates), 2*len(r.readStates)+readStateChunk)

@@ -81,11 +81,13 @@ func openDurable(dir string) func(i, n int) durableStore {
 
 // NewRawNode is raft.NewRawNode, with what raftkit offers beyond etcd and
 // the harness allows: RawNode.LendMessages, since every rig copies a
-// Ready's messages into its inboxes before it takes the next Ready.
+// Ready's messages into its inboxes before it takes the next Ready, and
+// RawNode.LendReadStates, since the rigs only count a Ready's read states.
 func NewRawNode(c *Config) (*RawNode, error) {
 	rn, err := raft.NewRawNode(c)
 	if err == nil {
 		rn.LendMessages()
+		rn.LendReadStates()
 	}
 	return rn, err
 }

@@ -16,7 +16,35 @@ import (
 // snapshots, one call at a time per shard.
 type shardApp struct{ s *ShardedServer }
 
-var _ multiraft.RoundApplication = shardApp{}
+var (
+	_ multiraft.RoundApplication     = shardApp{}
+	_ multiraft.ProposalDropObserver = shardApp{}
+)
+
+// ProposalsDropped implements multiraft.ProposalDropObserver: raft refused
+// these proposals of this member (no leader known, or the shard's
+// leadership moving away from this member), so they will never apply, and
+// their clients are answered now (503, not-applied) instead of at their
+// request timeout (504, unknown).
+func (a shardApp) ProposalsDropped(g multiraft.GroupID, data [][]byte) {
+	r := a.s.rep(g)
+	if r == nil {
+		return
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range data {
+		c, err := decodeCommand(d)
+		if err != nil || c.Node != s.cfg.ID {
+			continue
+		}
+		if w, ok := s.proposals[c.Req]; ok && w.shard == r.idx {
+			w.ch <- outcome{err: fmt.Errorf("%w (shard %d refused the proposal: no leader known, or its leadership is moving)", ErrNoLeader, r.idx)}
+			delete(s.proposals, c.Req)
+		}
+	}
+}
 
 func (s *ShardedServer) rep(g multiraft.GroupID) *shardRep {
 	i := int(g) - 1

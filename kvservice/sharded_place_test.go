@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/raftkit/raft"
@@ -38,5 +39,49 @@ func TestShardNotPlacedOnASilentMember(t *testing.T) {
 	s.watchLeaders(true /* all */, true /* place */)
 	if n := s.reps[0].moves.Load() - moves; n != 0 {
 		t.Fatalf("member 2 moved shard 0 to its preferred member 1 %d times, one it no longer hears from", n)
+	}
+}
+
+// A proposal raft refused on this member is answered at once, as certainly
+// not applied; reports of other members' proposals, or of another shard's,
+// leave their waiters alone.
+func TestDroppedProposalAnsweredAtOnce(t *testing.T) {
+	c := newShardedCluster(t, 1, 2, nil)
+	s := c.srv[1]
+	waiter := func(shard int) chan outcome {
+		ch := make(chan outcome, 1)
+		s.mu.Lock()
+		s.proposals[uint64(100+shard)] = shardWaiter{shard: shard, ch: ch}
+		s.mu.Unlock()
+		return ch
+	}
+	mine, other := waiter(0), waiter(1)
+	app := shardApp{s}
+	app.ProposalsDropped(s.reps[0].group(), [][]byte{
+		encodeCommand(command{Node: s.cfg.ID, Req: 100, Op: "put", Key: "k", Value: "v"}),
+		encodeCommand(command{Node: s.cfg.ID + 1, Req: 101, Op: "put", Key: "k", Value: "v"}), // another member's
+		encodeCommand(command{Node: s.cfg.ID, Req: 101, Op: "put", Key: "k", Value: "v"}),     // shard 1's waiter
+		[]byte("not a command"),
+	})
+	select {
+	case out := <-mine:
+		if !errors.Is(out.err, ErrNoLeader) {
+			t.Fatalf("the dropped proposal was answered %v, want ErrNoLeader (not applied)", out.err)
+		}
+	default:
+		t.Fatal("the dropped proposal's waiter was not answered")
+	}
+	select {
+	case out := <-other:
+		t.Fatalf("another shard's waiter was answered %+v", out)
+	default:
+	}
+	s.mu.Lock()
+	_, gone := s.proposals[100]
+	_, kept := s.proposals[101]
+	delete(s.proposals, 101)
+	s.mu.Unlock()
+	if gone || !kept {
+		t.Fatalf("waiters after the report: 100 present %v (want false), 101 present %v (want true)", gone, kept)
 	}
 }

@@ -34,6 +34,19 @@ type Application interface {
 	Restore(g GroupID, snap raftpb.Snapshot) error
 }
 
+// ProposalDropObserver may be implemented by the Application to hear of
+// the proposals raft refused on this host (raft.ErrProposalDropped: no
+// leader known, a leadership transfer pending on a leader here, a
+// follower that does not forward): none of them was appended, so none
+// will ever be applied, and a client waiting on one can be answered at
+// once rather than at its timeout. A proposal this host forwarded to a
+// leader elsewhere and dropped there is not reported: raft does not tell
+// the forwarder. ProposalsDropped is called from the worker holding group
+// g, with the data passed to Host.Propose, and must not block.
+type ProposalDropObserver interface {
+	ProposalsDropped(g GroupID, data [][]byte)
+}
+
 // HostConfig configures a Host. ID, Storage, Transport and App are
 // required; other fields have defaults.
 type HostConfig struct {

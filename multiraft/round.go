@@ -310,10 +310,15 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	for _, r := range in.snapReports {
 		g.rn.ReportSnapshot(r.to, r.status)
 	}
+	var dropped [][]byte
 	for _, p := range in.props {
 		if err := g.rn.Propose(p); err != nil {
 			h.stats.propsDropped.Add(1)
+			dropped = append(dropped, p)
 		}
+	}
+	if d, ok := h.cfg.App.(ProposalDropObserver); ok && len(dropped) > 0 {
+		d.ProposalsDropped(g.id, dropped)
 	}
 	for _, cc := range in.confs {
 		if err := g.rn.ProposeConfChange(cc); err != nil {

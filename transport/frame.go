@@ -10,6 +10,11 @@ import (
 // frameHeaderLen is the size of the length prefix in front of every frame.
 const frameHeaderLen = 4
 
+// initialFrameBuf is the capacity readFrame gives a buffer it starts from
+// nothing: room for the acknowledgements and heartbeats that make up most
+// frames, so that a stream does not grow its buffer in small steps.
+const initialFrameBuf = 256
+
 // ErrFrameTooLarge is returned, wrapped with the sizes involved, when a frame
 // announces (or a message would need) more bytes than Config.MaxMessageSize
 // allows. The receiver drops the connection: after a refused length prefix
@@ -32,11 +37,17 @@ func appendFrame(dst, payload []byte) []byte {
 // that ends between frames returns io.EOF; one that ends inside a frame
 // returns io.ErrUnexpectedEOF.
 func readFrame(r io.Reader, max uint32, buf []byte) ([]byte, error) {
-	var hdr [frameHeaderLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	// The length prefix is read into buf's own storage: a local array
+	// passed to r, an interface, would escape to the heap, one allocation
+	// for every frame a stream receives.
+	if cap(buf) < frameHeaderLen {
+		buf = make([]byte, frameHeaderLen, initialFrameBuf)
+	}
+	hdr := buf[:frameHeaderLen]
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := binary.BigEndian.Uint32(hdr)
 	if n > max {
 		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}

@@ -348,6 +348,7 @@ func (t *Transport) unregister(c net.Conn) {
 func (t *Transport) readMessages(c net.Conn, h handshake, p *peer, lg *zap.Logger) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	var buf []byte
+	var dec decoder
 	for {
 		payload, err := readFrame(br, t.cfg.MaxMessageSize, buf)
 		if err != nil {
@@ -356,7 +357,7 @@ func (t *Transport) readMessages(c net.Conn, h handshake, p *peer, lg *zap.Logge
 		}
 		buf = payload[:0]
 		var m raftpb.Message
-		if err := m.Unmarshal(payload); err != nil {
+		if err := dec.decode(payload, &m); err != nil {
 			t.streamErrors.Add(1)
 			lg.Error("dropping inbound stream: undecodable message", zap.Error(err))
 			return

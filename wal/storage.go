@@ -99,6 +99,15 @@ type Storage struct {
 	// beforeDelete, if set (tests only), runs in removeObsolete before it
 	// deletes anything.
 	beforeDelete func()
+	// beforeSnapshotFile, if set (tests only), runs in CreateSnapshot
+	// before it writes the snapshot file.
+	beforeSnapshotFile func()
+
+	// snapMu serialises the writers of snapshot files (CreateSnapshot, and
+	// Save installing a snapshot): CreateSnapshot writes its file without
+	// holding wmu, and no other snapshot may be recorded meanwhile. Lock
+	// order: snapMu before wmu.
+	snapMu sync.Mutex
 
 	// rmu serialises removals of obsolete files (removeObsolete), so that
 	// segments are deleted oldest first across calls. Lock order: rmu

@@ -2,6 +2,8 @@ package wal
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/raftkit/raft"
 	pb "github.com/raftkit/raft/raftpb"
@@ -66,6 +68,10 @@ func (s *Storage) Sync() error {
 }
 
 func (s *Storage) save(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot) (end uint64, mustSync bool, err error) {
+	if !raft.IsEmptySnap(snap) {
+		s.snapMu.Lock()
+		defer s.snapMu.Unlock()
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.writable(); err != nil {
@@ -192,30 +198,35 @@ func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Sn
 	return snap, nil
 }
 
+// createSnapshot writes the snapshot file without holding wmu (a file
+// write, an fsync, a rename and a directory fsync: milliseconds that
+// appends, the Ready loop's and the append thread's, would otherwise wait
+// out), then records it under wmu once it has checked that the log still
+// holds entry i as it was: Compact and Append may have run meanwhile.
+// snapMu keeps other snapshots from being recorded in between.
 func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, uint64, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.writable(); err != nil {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	snap, err := s.planSnapshot(i, cs, data)
+	if err != nil {
 		return pb.Snapshot{}, 0, err
 	}
-	switch {
-	case i <= s.st.snap.meta.Index:
-		return pb.Snapshot{}, 0, raft.ErrSnapOutOfDate
-	case i < s.st.compactIndex:
-		return pb.Snapshot{}, 0, raft.ErrCompacted
-	case i > s.st.lastIndex:
-		return pb.Snapshot{}, 0, fmt.Errorf("wal: snapshot index %d is past the last index %d", i, s.st.lastIndex)
-	}
-	snap := pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{
-		Index:     i,
-		Term:      s.st.term(i),
-		ConfState: s.snapshot.Metadata.ConfState,
-	}}
-	if cs != nil {
-		snap.Metadata.ConfState = *cs
+	if s.beforeSnapshotFile != nil {
+		s.beforeSnapshotFile()
 	}
 	ref, err := writeSnapshotFile(s.dir, &snap)
 	if err != nil {
+		return pb.Snapshot{}, 0, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	err = s.checkSnapshotPoint(i)
+	if err == nil && s.st.term(i) != snap.Metadata.Term {
+		err = fmt.Errorf("wal: entry %d changed term while its snapshot was written", i)
+	}
+	if err != nil {
+		// Newer than the recorded snapshot, so the remover leaves it.
+		os.Remove(filepath.Join(s.dir, snapNameOf(snap.Metadata).String()))
 		return pb.Snapshot{}, 0, err
 	}
 	b := s.newBatch()
@@ -225,6 +236,41 @@ func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Sn
 		return pb.Snapshot{}, 0, err
 	}
 	return snap, end, nil
+}
+
+// planSnapshot checks i and returns the snapshot to write for it.
+func (s *Storage) planSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.checkSnapshotPoint(i); err != nil {
+		return pb.Snapshot{}, err
+	}
+	snap := pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{
+		Index:     i,
+		Term:      s.st.term(i),
+		ConfState: s.snapshot.Metadata.ConfState,
+	}}
+	if cs != nil {
+		snap.Metadata.ConfState = *cs
+	}
+	return snap, nil
+}
+
+// checkSnapshotPoint says whether a snapshot at i may be recorded now.
+// Callers hold wmu.
+func (s *Storage) checkSnapshotPoint(i uint64) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	switch {
+	case i <= s.st.snap.meta.Index:
+		return raft.ErrSnapOutOfDate
+	case i < s.st.compactIndex:
+		return raft.ErrCompacted
+	case i > s.st.lastIndex:
+		return fmt.Errorf("wal: snapshot index %d is past the last index %d", i, s.st.lastIndex)
+	}
+	return nil
 }
 
 // writable says whether writes may proceed. Callers hold wmu.

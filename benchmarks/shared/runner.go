@@ -119,23 +119,11 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 	if f.payload < 8 {
 		return fmt.Errorf("payload %d < 8", f.payload)
 	}
-	dir := f.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "crossbench-"+lib+"-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	opts, cleanup, err := clusterOptions(lib, f)
+	if err != nil {
+		return err
 	}
-	opts := Options{Dir: dir, Durable: f.durable, SnapshotEvery: f.snapEvery, KeepEntries: f.keep,
-		BatchProposals: f.batch, AsyncStorage: f.async}
-	for i := 0; i < 3; i++ {
-		opts.Addrs = append(opts.Addrs, "127.0.0.1:"+strconv.Itoa(f.port+i))
-		if err := os.MkdirAll(filepath.Join(dir, "n"+strconv.Itoa(i+1)), 0o755); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 	c, err := build(opts)
 	if err != nil {
 		return err
@@ -146,26 +134,11 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 	if _, err := c.WaitLeader(ctx); err != nil {
 		return fmt.Errorf("waiting for a leader: %w", err)
 	}
-	if f.cpuProf != "" {
-		pf, err := os.Create(f.cpuProf)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(f)
+	if err != nil {
+		return err
 	}
-	if f.trace != "" {
-		tf, err := os.Create(f.trace)
-		if err != nil {
-			return err
-		}
-		if err := trace.Start(tf); err != nil {
-			return err
-		}
-		defer func() { trace.Stop(); tf.Close() }()
-	}
+	defer stopProfiles()
 	res := Result{Lib: lib, Mode: f.mode, Durable: f.durable, Proposers: f.proposers, Payload: f.payload}
 	switch f.mode {
 	case "throughput":
@@ -181,15 +154,9 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 		return err
 	}
 	if f.memProf != "" {
-		pf, err := os.Create(f.memProf)
-		if err != nil {
+		if err := writeHeapProfile(f.memProf); err != nil {
 			return err
 		}
-		runtime.GC()
-		if err := pprof.WriteHeapProfile(pf); err != nil {
-			return err
-		}
-		pf.Close()
 	}
 	if st, ok := c.(interface{ Stats() string }); ok {
 		fmt.Fprintf(os.Stderr, "%s stats: %s\n", lib, st.Stats())
@@ -197,6 +164,76 @@ func run(lib string, f runFlags, build func(Options) (Cluster, error)) error {
 	b, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", b)
 	return nil
+}
+
+// clusterOptions makes the voters' data directories (under f.dir, or a
+// temporary directory that cleanup removes) and the cluster's options.
+func clusterOptions(lib string, f runFlags) (opts Options, cleanup func(), err error) {
+	cleanup = func() {}
+	dir := f.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "crossbench-"+lib+"-")
+		if err != nil {
+			return opts, cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(d) }
+		dir = d
+	}
+	opts = Options{Dir: dir, Durable: f.durable, SnapshotEvery: f.snapEvery, KeepEntries: f.keep,
+		BatchProposals: f.batch, AsyncStorage: f.async}
+	for i := 0; i < 3; i++ {
+		opts.Addrs = append(opts.Addrs, "127.0.0.1:"+strconv.Itoa(f.port+i))
+		if err := os.MkdirAll(filepath.Join(dir, "n"+strconv.Itoa(i+1)), 0o755); err != nil {
+			cleanup()
+			return opts, func() {}, err
+		}
+	}
+	return opts, cleanup, nil
+}
+
+// startProfiles starts the CPU profile and the execution trace that f asks
+// for; stop ends both (call it even after an error: it stops what started).
+func startProfiles(f runFlags) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if f.cpuProf != "" {
+		pf, err := os.Create(f.cpuProf)
+		if err != nil {
+			return stop, err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return stop, err
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); pf.Close() })
+	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return stop, err
+		}
+		if err := trace.Start(tf); err != nil {
+			tf.Close()
+			return stop, err
+		}
+		stops = append(stops, func() { trace.Stop(); tf.Close() })
+	}
+	return stop, nil
+}
+
+// writeHeapProfile writes a heap profile, after a GC, to path.
+func writeHeapProfile(path string) error {
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(pf)
 }
 
 var nextID atomic.Uint64

@@ -72,6 +72,12 @@ func DialBatchStream(ctx context.Context, cfg BatchStreamConfig, to uint64, addr
 			_ = c.Close()
 		}
 	}()
+	// The context ends the handshake too, not only the dial: a peer that
+	// accepts and never answers would otherwise hold the caller for
+	// IOTimeout.
+	raw := c
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+	defer stop()
 	_ = c.SetDeadline(time.Now().Add(cfg.IOTimeout))
 	if cfg.ClientTLS != nil {
 		tcfg := cfg.ClientTLS.Clone()
@@ -92,6 +98,9 @@ func DialBatchStream(ctx context.Context, cfg BatchStreamConfig, to uint64, addr
 	}
 	if err := readReply(c); err != nil {
 		return nil, err
+	}
+	if !stop() { // the context ended as the handshake did: c is closed
+		return nil, ctx.Err()
 	}
 	_ = c.SetDeadline(time.Time{})
 	ok = true

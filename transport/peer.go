@@ -189,6 +189,12 @@ func (p *peer) dial(kind streamKind) (net.Conn, error) {
 			_ = c.Close()
 		}
 	}()
+	// RemovePeer and Close end the handshake too, not only the dial: a
+	// peer that accepts and never answers would otherwise hold them (Close
+	// waits for this goroutine) for IOTimeout.
+	raw := c
+	stop := context.AfterFunc(p.ctx, func() { _ = raw.Close() })
+	defer stop()
 	_ = c.SetDeadline(time.Now().Add(cfg.IOTimeout))
 	if cfg.ClientTLS != nil {
 		tc := tls.Client(c, p.clientTLS())
@@ -206,6 +212,9 @@ func (p *peer) dial(kind streamKind) (net.Conn, error) {
 	}
 	if err := readReply(c); err != nil {
 		return nil, err
+	}
+	if !stop() { // the context ended as the handshake did: c is closed
+		return nil, p.ctx.Err()
 	}
 	_ = c.SetDeadline(time.Time{})
 	ok = true

@@ -52,21 +52,20 @@ type Config struct {
 // "voters=(1 2)&&(1) learners=(3) learners_next=(4) autoleave". A learner set
 // that is non-nil but empty still prints, as "learners=()".
 func (c Config) String() string {
-	var b strings.Builder
-	b.WriteString("voters=")
-	b.WriteString(c.Voters.String())
-	if c.Learners != nil {
-		b.WriteString(" learners=")
-		b.WriteString(quorum.MajorityConfig(c.Learners).String())
-	}
-	if c.LearnersNext != nil {
-		b.WriteString(" learners_next=")
-		b.WriteString(quorum.MajorityConfig(c.LearnersNext).String())
+	parts := []string{"voters=" + c.Voters.String()}
+	sets := [...]struct {
+		label string
+		ids   map[uint64]struct{}
+	}{{"learners", c.Learners}, {"learners_next", c.LearnersNext}}
+	for _, set := range sets {
+		if set.ids != nil {
+			parts = append(parts, set.label+"="+quorum.MajorityConfig(set.ids).String())
+		}
 	}
 	if c.AutoLeave {
-		b.WriteString(" autoleave")
+		parts = append(parts, "autoleave")
 	}
-	return b.String()
+	return strings.Join(parts, " ")
 }
 
 // Clone returns a copy of the voter and learner sets that shares no memory

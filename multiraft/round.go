@@ -317,8 +317,10 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 			dropped = append(dropped, p)
 		}
 	}
-	if d, ok := h.cfg.App.(ProposalDropObserver); ok && len(dropped) > 0 {
-		d.ProposalsDropped(g.id, dropped)
+	if len(dropped) > 0 {
+		if d, ok := h.cfg.App.(ProposalDropObserver); ok {
+			d.ProposalsDropped(g.id, dropped)
+		}
 	}
 	for _, cc := range in.confs {
 		if err := g.rn.ProposeConfChange(cc); err != nil {

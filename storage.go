@@ -95,12 +95,16 @@ type StorageBounds interface {
 //     no payload.
 //  2. log[k].Index == log[0].Index+k for every k.
 //  3. Slots of log's array beyond len(log) are never handed out, and slots
-//     that were handed out are never overwritten: truncation and compaction
-//     move to a fresh array, and returned slices have capacity == length.
+//     that were handed out are never overwritten: truncation moves to a
+//     fresh array, compaction does unless lent is false, and returned slices
+//     have capacity == length.
+//  4. log starts at the first slot of its array, and lent is true if Entries
+//     has handed out any slot of that array.
 type MemoryStorage struct {
 	sync.Mutex
 
 	log       []pb.Entry // see the invariants above; assign through setLog
+	lent      bool       // see invariant 4
 	snapshot  pb.Snapshot
 	hardState pb.HardState
 
@@ -128,6 +132,9 @@ func NewMemoryStorage() *MemoryStorage {
 // barrier, and an append, by far the most frequent change, moves only the
 // last index (and seldom the last term).
 func (ms *MemoryStorage) setLog(log []pb.Entry) {
+	if len(ms.log) == 0 || &log[0] != &ms.log[0] {
+		ms.lent = false // a new array: nothing of it handed out yet
+	}
 	ms.log = log
 	first, last, lastTerm := ms.firstIndex(), ms.lastIndex(), log[len(log)-1].Term
 	ms.version.Add(1)
@@ -203,6 +210,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 		return nil, ErrUnavailable
 	}
 	out := prefixWithin(ms.log[lo-base:hi-base], entryEncodingSize(maxSize))
+	ms.lent = ms.lent || len(out) != 0
 	// Capacity == length: the caller may append, which then copies (invariant 3).
 	return out[:len(out):len(out)], nil
 }
@@ -320,13 +328,39 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	// which held the tail and the dropped entries.
 	tail := ms.log[compactIndex-base:]
 	interval := int(compactIndex - base)
-	ms.setLog(startingWithSentinel(tail, len(tail)+interval+interval/8))
+	room := len(tail) + interval + interval/8
+	if ms.canSlide(room) {
+		ms.setLog(ms.slideToFront(tail))
+		return nil
+	}
+	ms.setLog(startingWithSentinel(tail, room))
 	return nil
+}
+
+// canSlide reports whether Compact may move the kept tail to the front of
+// the log's own array instead of a fresh one of room entries: no slot of
+// the array was handed out (invariant 4; in steady state raft reads its
+// own memory, not Entries), and the array is at least room and at most
+// twice room, so that a burst's array is not pinned.
+func (ms *MemoryStorage) canSlide(room int) bool {
+	return !ms.lent && cap(ms.log) >= room && cap(ms.log) <= 2*room
+}
+
+// slideToFront moves tail, the end of ms.log, to the front of its array,
+// turning its first entry into the compaction sentinel (invariant 1), and
+// clears the slots it vacated, so that the dropped entries' payloads can be
+// collected. It returns the moved log.
+func (ms *MemoryStorage) slideToFront(tail []pb.Entry) []pb.Entry {
+	sentinel := pb.Entry{Index: tail[0].Index, Term: tail[0].Term}
+	n := copy(ms.log, tail) // tail overlaps ms.log: read it first
+	ms.log[0] = sentinel
+	clear(ms.log[n:])
+	return ms.log[:n]
 }
 
 // startingWithSentinel copies tail into a fresh array with a capacity of
 // at least room entries, turning its first entry into the compaction
-// sentinel (invariant 1). Reusing the old array would strip the payload of
+// sentinel (invariant 1). Reusing a lent array would strip the payload of
 // an entry a caller may still hold from Entries (invariant 3).
 func startingWithSentinel(tail []pb.Entry, room int) []pb.Entry {
 	out := make([]pb.Entry, len(tail), max(len(tail), room))

@@ -31,16 +31,37 @@ func (r *raft) send(m *pb.Message) {
 	r.stampTerm(m)
 	switch m.Type {
 	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
-		r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m, ackRoom)
-		if m.To != r.id {
+		switch {
+		case m.To != r.id && r.acksInOutbox:
+			r.msgs = enqueue(r.msgs, *m, r.outboxRoom)
+			r.trailingAcks++
+		case m.To != r.id:
+			r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m, ackRoom)
 			r.acksToPeers++
+		default:
+			r.msgsAfterAppend = enqueue(r.msgsAfterAppend, *m, ackRoom)
 		}
 	default:
 		if m.To == r.id {
 			panic(fmt.Sprintf("raft: %x sending %s to itself; only append and vote responses may be", r.id, m.Type))
 		}
 		r.msgs = enqueue(r.msgs, *m, r.outboxRoom)
+		if r.trailingAcks != 0 {
+			keepAcksLast(r.msgs, r.trailingAcks)
+		}
 	}
+}
+
+// keepAcksLast moves the message just appended to q before the k
+// acknowledgements that end q, so that q stays in the order a Ready hands
+// messages out in: the ones to send at once, then the acknowledgements that
+// wait for the write (see acksInOutbox). It only writes slots after the
+// acknowledgements' first, which no Ready has seen yet.
+func keepAcksLast(q []pb.Message, k int) {
+	n := len(q)
+	m := q[n-1]
+	copy(q[n-k:], q[n-1-k:n-1])
+	q[n-1-k] = m
 }
 
 // Room that a full outbox grows by, besides doubling. Lent arrays (see

@@ -126,6 +126,15 @@ type raft struct {
 	// again after every proposal: without the count each build would scan
 	// them all for none.
 	acksToPeers int
+	// acksInOutbox is set by a synchronous RawNode, which hands out a
+	// Ready's messages only once the Ready is persisted: then the
+	// acknowledgements to other nodes may wait at the end of msgs instead
+	// of in msgsAfterAppend, and are not copied from one to the other for
+	// every Ready. trailingAcks counts them; messages sent after them are
+	// put before them (keepAcksLast), so that msgs stays in Ready order.
+	// Both are reset when a Ready hands msgs out.
+	acksInOutbox bool
+	trailingAcks int
 
 	// Timers, in ticks. electionElapsed counts: for a follower, since it
 	// last heard from the leader (or granted a vote) or timed out; for a

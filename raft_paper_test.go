@@ -44,7 +44,9 @@ func TestPaperOneVotePerTerm(t *testing.T) {
 	_ = r.Step(pb.Message{From: 2, To: 1, Type: pb.MsgVote, Term: 1, LogTerm: 1, Index: 1})
 	_ = r.Step(pb.Message{From: 3, To: 1, Type: pb.MsgVote, Term: 1, LogTerm: 1, Index: 1})
 	var granted []uint64
-	for _, m := range r.msgsAfterAppend {
+	// A RawNode's raft keeps its acknowledgements to peers in msgs (see
+	// acksInOutbox).
+	for _, m := range append(r.msgs[:len(r.msgs):len(r.msgs)], r.msgsAfterAppend...) {
 		if m.Type == pb.MsgVoteResp && !m.Reject {
 			granted = append(granted, m.To)
 		}

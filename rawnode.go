@@ -83,6 +83,7 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	rn := &RawNode{async: config.AsyncStorageWrites}
 	rn.core.init(config)
 	rn.raft = &rn.core
+	rn.raft.acksInOutbox = !rn.async
 	soft := rn.raft.softState()
 	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
 	// After recording the durable HardState, so that the first Ready
@@ -275,7 +276,7 @@ func (rn *RawNode) handOutReady(rd *Ready) {
 	// synchronously it was only copied (into Messages and pendingAcks), so
 	// its array is reused at once.
 	rn.sentMark = max(len(rn.outbox), rn.sentMark*3/4)
-	r.acksToPeers = 0
+	r.acksToPeers, r.trailingAcks = 0, 0
 	if rn.lending {
 		rn.lend(rn.outbox)
 	} else {

@@ -115,6 +115,11 @@ func IsEmptySnap(sp pb.Snapshot) bool {
 	return sp.Metadata.Index == 0
 }
 
+// hasSnapshot is !IsEmptySnap(*sp) without copying the ~150-byte
+// snapshot: passed by value, IsEmptySnap copies it even when inlined, and on
+// the Ready path the copy was most of the cost of the check.
+func hasSnapshot(sp *pb.Snapshot) bool { return sp.Metadata.Index != 0 }
+
 // IsEmptyHardState reports whether st is the zero HardState.
 func IsEmptyHardState(st pb.HardState) bool {
 	return sameHardState(st, emptyState)

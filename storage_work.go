@@ -37,7 +37,7 @@ func appendStorageWork(r *raft, msgs []pb.Message, rd *Ready) []pb.Message {
 // earlier is durable.
 func hasWriteWork(r *raft, rd *Ready) bool {
 	return len(rd.Entries) != 0 || !IsEmptyHardState(rd.HardState) ||
-		!IsEmptySnap(rd.Snapshot) || len(r.msgsAfterAppend) != 0
+		hasSnapshot(&rd.Snapshot) || len(r.msgsAfterAppend) != 0
 }
 
 // writeWorkMsg builds the message for the append thread: write rd's
@@ -124,7 +124,7 @@ type durableNote struct {
 // catches up.
 func takeDurableNote(r *raft, rd *Ready) (durableNote, bool) {
 	undurable := r.log.hasUndurable()
-	if !undurable && IsEmptySnap(rd.Snapshot) {
+	if !undurable && !hasSnapshot(&rd.Snapshot) {
 		return durableNote{}, false
 	}
 	d := durableNote{term: r.Term, snapshot: snapshotCopy(rd)}
@@ -151,7 +151,7 @@ func fillAppliedNote(m *pb.Message, self uint64, ents []pb.Entry) {
 // snapshotCopy returns a pointer to a copy of rd's snapshot, or nil if rd has
 // none. Each storage message gets its own copy, independent of the Ready.
 func snapshotCopy(rd *Ready) *pb.Snapshot {
-	if IsEmptySnap(rd.Snapshot) {
+	if !hasSnapshot(&rd.Snapshot) {
 		return nil
 	}
 	snap := rd.Snapshot

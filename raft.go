@@ -109,8 +109,9 @@ type raft struct {
 	// place trk's configuration or Progress map changes.
 	order tracker.MemberOrder
 
-	// Outboxes. msgs are to be sent right away and never target this node.
-	// msgsAfterAppend wait until everything unstable now (term, vote,
+	// Outboxes. msgs are to be sent right away and never target this node
+	// (but see acksInOutbox: its trailing acknowledgements wait for the
+	// write like those in msgsAfterAppend). msgsAfterAppend wait until everything unstable now (term, vote,
 	// entries, snapshot, including what an earlier Ready already handed
 	// out) is durable, because they promise durability (thesis §3.8): they
 	// are MsgAppResp, MsgVoteResp or MsgPreVoteResp, and may target this

@@ -238,7 +238,8 @@ func (rn *RawNode) changedHardState() pb.HardState {
 // appendAfterPersist adds to msgs the messages that wait for durability and
 // go to other nodes. Synchronously, the application sends a Ready's messages
 // only once the Ready is persisted, so these may go with the rest; the ones
-// addressed to this node are stepped by Advance instead.
+// addressed to this node are stepped by Advance instead. (A RawNode's raft
+// queues them in msgs already, see acksInOutbox; then there are none here.)
 func appendAfterPersist(r *raft, msgs []pb.Message) []pb.Message {
 	if r.acksToPeers == 0 {
 		return msgs

@@ -77,20 +77,10 @@ type AppendThread struct {
 	// forth instead of growing a new queue per group. Only the loop
 	// touches it.
 	spare   []pb.Message
-	resps   []pb.Message // the responses handed to deliver; whoever is busy
+	resps   []pb.Message // the responses handed to deliver; loop only
 	stopped bool
 	err     error
 	done    chan struct{}
-
-	// inlineMax >= 0 lets Send persist a message of at most that many
-	// entries on the caller's goroutine when the thread is idle (see
-	// InlineWhenIdle). busy is set by whoever persists, the loop or such
-	// a caller, for as long as it persists and delivers: only one does at
-	// a time, and messages queued meanwhile wait for it, which keeps
-	// persistence and delivery in Send order.
-	inlineMax int
-	busy      bool
-	one       [1]pb.Message // the inline message, while busy
 }
 
 // NewAppendThread starts an append thread persisting to s. deliver is
@@ -98,50 +88,21 @@ type AppendThread struct {
 // The slice is the thread's and is reused for the next group: deliver must
 // not keep it after it returns (the messages are values; copy those kept).
 func NewAppendThread(s *Storage, deliver func([]pb.Message)) *AppendThread {
-	t := &AppendThread{s: s, deliver: deliver, done: make(chan struct{}), inlineMax: -1}
+	t := &AppendThread{s: s, deliver: deliver, done: make(chan struct{})}
 	t.cond = sync.NewCond(&t.mu)
 	go t.loop()
 	return t
 }
 
-// InlineWhenIdle lets Send persist a message carrying at most maxEntries
-// entries itself, on the caller's goroutine, when nothing is queued and
-// nothing is being persisted; deliver is then called on the caller's
-// goroutine too, before Send returns. That saves waking the thread's
-// goroutine, most of a lone writer's scheduling cost per message, at the
-// price of blocking the caller for the write (and its fsync, if the
-// message needs one). Larger messages, and any sent while a group is
-// being persisted, are queued as before, so that loaded callers keep
-// their pipelining. 0 inlines only messages without entries (a HardState
-// that moved only the commit index needs no fsync: a write, no wait);
-// a negative maxEntries (the default) turns inlining off. It may be called
-// at any time, e.g. on a change of role, and holds for later Sends;
-// deliver must be safe to call from Send's caller.
-func (t *AppendThread) InlineWhenIdle(maxEntries int) {
-	t.mu.Lock()
-	t.inlineMax = maxEntries
-	t.mu.Unlock()
-}
-
-// Send queues a MsgStorageAppend, or persists it at once (InlineWhenIdle).
-// It blocks only in the latter case. After a failure, or after Stop,
-// messages are dropped (and never acknowledged).
+// Send queues a MsgStorageAppend. It never blocks. After a failure, or
+// after Stop, messages are dropped (and never acknowledged).
 func (t *AppendThread) Send(m pb.Message) {
 	t.mu.Lock()
-	if t.stopped || t.err != nil {
-		t.mu.Unlock()
-		return
-	}
-	if t.busy || len(t.queue) > 0 || len(m.Entries) > t.inlineMax {
+	if !t.stopped && t.err == nil {
 		t.queue = append(t.queue, m)
 		t.cond.Signal()
-		t.mu.Unlock()
-		return
 	}
-	t.busy = true
-	t.one[0] = m
 	t.mu.Unlock()
-	t.persist(t.one[:])
 }
 
 // Stop persists what is queued, stops the goroutine and returns the first
@@ -167,52 +128,31 @@ func (t *AppendThread) loop() {
 	defer close(t.done)
 	for {
 		t.mu.Lock()
-		// An inline Send may be persisting: what queued meanwhile waits.
-		for (len(t.queue) == 0 || t.busy) && !t.stopped {
+		for len(t.queue) == 0 && !t.stopped {
 			t.cond.Wait()
-		}
-		for t.busy {
-			t.cond.Wait() // stopped during an inline Send
 		}
 		work := t.queue
 		t.queue, t.spare = t.spare, nil
-		t.busy = len(work) > 0
 		t.mu.Unlock()
 		if len(work) == 0 {
 			return // stopped with nothing queued
 		}
-		if !t.persist(work) {
+		resps, err := t.s.persistAppends(t.resps[:0], work)
+		if err != nil {
+			t.mu.Lock()
+			t.err = err
+			t.queue = nil
+			t.mu.Unlock()
 			return
 		}
+		if len(resps) > 0 {
+			t.deliver(resps)
+		}
+		clear(resps)
+		t.resps = resps[:0]
 		// Drop the references to the persisted entries (the cache keeps
 		// its own copy) before the array is queued into again.
 		clear(work)
 		t.spare = work[:0]
 	}
-}
-
-// persist persists work, delivers its responses and clears busy. It
-// reports false, having recorded the error, when persisting failed.
-// Callers have set busy.
-func (t *AppendThread) persist(work []pb.Message) bool {
-	resps, err := t.s.persistAppends(t.resps[:0], work)
-	if err == nil && len(resps) > 0 {
-		t.deliver(resps)
-	}
-	clear(resps)
-	t.resps = resps[:0]
-	t.one[0] = pb.Message{}
-	t.mu.Lock()
-	t.busy = false
-	if err != nil {
-		t.err = err
-		t.queue = nil
-	}
-	// The loop waits for busy to clear if it has a queue or is stopping;
-	// otherwise waking it would cost the very switch inlining saves.
-	if len(t.queue) > 0 || t.stopped {
-		t.cond.Signal()
-	}
-	t.mu.Unlock()
-	return err == nil
 }

@@ -22,15 +22,8 @@ func bootstrapSingle(t *testing.T, s *Storage) {
 
 // TestAsyncStorageWritesNode drives a RawNode with AsyncStorageWrites on
 // WAL storage through an AppendThread, restarting node and storage midway:
-// every entry the node applied before a restart is in the log afterwards;
-// with the thread's goroutine doing every write, and with single-entry
-// appends persisted on the caller when the thread is idle.
+// every entry the node applied before a restart is in the log afterwards.
 func TestAsyncStorageWritesNode(t *testing.T) {
-	t.Run("thread", func(t *testing.T) { testAsyncStorageWritesNode(t, -1) })
-	t.Run("inline", func(t *testing.T) { testAsyncStorageWritesNode(t, 1) })
-}
-
-func testAsyncStorageWritesNode(t *testing.T, inline int) {
 	dir := t.TempDir()
 	opts := &Options{SegmentSize: 32 << 10, CacheSize: 4 << 10}
 	var applied []string // payloads applied, in order, across restarts
@@ -59,7 +52,6 @@ func testAsyncStorageWritesNode(t *testing.T, inline int) {
 		require.NoError(t, err)
 		resps := make(chan []pb.Message, 1024)
 		at := NewAppendThread(s, func(ms []pb.Message) { resps <- append([]pb.Message(nil), ms...) })
-		at.InlineWhenIdle(inline)
 		require.NoError(t, rn.Campaign())
 
 		want += 150

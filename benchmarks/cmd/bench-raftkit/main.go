@@ -44,7 +44,6 @@ func build(opts shared.Options) (shared.Cluster, error) {
 		n.send = func(ms []pb.Message) { tr.Send(ms) }
 		if async {
 			n.at = wal.NewAppendThread(w.st, n.deliver)
-			n.inlineFor(false) // nodes start as followers
 		}
 		c.nodes = append(c.nodes, n)
 		c.closeN = append(c.closeN, func() { _ = tr.Close() })

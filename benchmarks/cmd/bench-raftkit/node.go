@@ -63,8 +63,7 @@ type node struct {
 	// at, when set, persists the MsgStorageAppend messages of raft's
 	// AsyncStorageWrites (see handleAsync); nil: the synchronous loop.
 	at *wal.AppendThread
-	// outBuf (Ready loop) and delivBuf (whoever delivers: the append thread,
-	// or the Ready loop for an inline append, never both at once) collect the
+	// outBuf (Ready loop) and delivBuf (append thread) collect the
 	// messages of one round for send, which copies them: reused, so that
 	// the fsync loop allocates no slice per round.
 	outBuf, delivBuf []pb.Message
@@ -207,34 +206,13 @@ func (n *node) maybeCompact() error {
 // noteState follows the node's role (and traces it after a Kill).
 func (n *node) noteState(rd raft.Ready) {
 	if rd.SoftState != nil {
-		lead := rd.SoftState.RaftState == raft.StateLeader
-		if n.at != nil && lead != n.leader.Load() {
-			n.inlineFor(lead)
-		}
-		n.leader.Store(lead)
+		n.leader.Store(rd.SoftState.RaftState == raft.StateLeader)
 		if n.trace != nil {
 			n.trace(n, fmt.Sprintf("%v lead=%d", rd.SoftState.RaftState, rd.SoftState.Lead))
 		}
 	}
 	if n.trace != nil && len(rd.CommittedEntries) > 0 && n.leader.Load() {
 		n.trace(n, "applies")
-	}
-}
-
-// inlineFor sets which appends the Ready loop writes itself when the
-// append thread is idle (wal.AppendThread.InlineWhenIdle), saving the
-// thread's wake-up. A follower: appends of up to one entry, i.e. at one
-// proposer all of them; its Ready loop has nothing else to do during the
-// fsync, and its acknowledgement waits for that fsync anyway. A leader:
-// only appends without entries (a commit index, no fsync), since its Ready
-// loop applies what the followers' acknowledgements commit, which must not
-// wait out the leader's own fsync. Appends of several entries (16 and 256
-// proposers) always go to the thread, which pipelines them.
-func (n *node) inlineFor(lead bool) {
-	if lead {
-		n.at.InlineWhenIdle(0)
-	} else {
-		n.at.InlineWhenIdle(1)
 	}
 }
 

@@ -23,7 +23,8 @@
 //     appended to the newest one only;
 //   - at most one snapshot file, <term>-<index>.snap (hex), holding the
 //     latest snapshot;
-//   - transiently, *.tmp files, written and then renamed into place.
+//   - transiently, *.tmp files, written and then renamed into place,
+//     among them the next segment, prepared ahead (the spare).
 //
 // Everything is a sequence of records: a 4-byte length, a 1-byte type, a
 // CRC32C (Castagnoli) of length, type and payload, and the payload. A
@@ -60,6 +61,9 @@
 // A segment is sealed (truncated to its data and fsynced) when it reaches
 // Options.SegmentSize and a new one is started; new segments are
 // preallocated with fallocate so that appends do not change the file size.
+// The next segment's file is created and preallocated ahead by a goroutine
+// of the Storage once the active one is half full, so that rotation, under
+// the write lock, only writes its header and renames it.
 // Segments holding only entries below the compaction point are deleted
 // after the compaction (or snapshot) is durable, oldest first, by a
 // goroutine of the Storage, so that Compact and CreateSnapshot do not make

@@ -44,12 +44,43 @@ type segment struct {
 // it is written under a temporary name, synced, renamed and the directory
 // synced, so a crash leaves either no segment or a complete header.
 func createSegment(dir string, seq uint64, cp checkpoint, prealloc int64) (*segment, error) {
-	path := filepath.Join(dir, segmentName(seq))
-	tmp := path + tmpSuffix
+	f, err := openSegmentFile(dir, seq, prealloc, false)
+	if err != nil {
+		return nil, err
+	}
+	return installSegment(dir, seq, f, cp, f.Sync)
+}
+
+// openSegmentFile creates the file of segment seq under its temporary
+// name (segmentTmpName), preallocated to prealloc bytes and, if sync is
+// set, with that allocation durable, so that installing it later costs a
+// data sync of its header only. On error the file is gone.
+func openSegmentFile(dir string, seq uint64, prealloc int64, sync bool) (*os.File, error) {
+	tmp := filepath.Join(dir, segmentTmpName(seq))
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("wal: creating segment: %w", err)
 	}
+	if prealloc > 0 {
+		err = preallocate(f, prealloc)
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("wal: creating segment %s: %w", tmp, err)
+	}
+	return f, nil
+}
+
+// installSegment writes the header into f, the temporary file of segment
+// seq, makes it durable with syncFile, renames the file to the segment's
+// name and syncs the directory. On error f is closed and removed.
+func installSegment(dir string, seq uint64, f *os.File, cp checkpoint, syncFile func() error) (*segment, error) {
+	path := filepath.Join(dir, segmentName(seq))
+	tmp := filepath.Join(dir, segmentTmpName(seq))
 	fail := func(err error) (*segment, error) {
 		f.Close()
 		os.Remove(tmp)
@@ -59,12 +90,7 @@ func createSegment(dir string, seq uint64, cp checkpoint, prealloc int64) (*segm
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return fail(err)
 	}
-	if prealloc > int64(len(hdr)) {
-		if err := preallocate(f, prealloc); err != nil {
-			return fail(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -75,6 +101,11 @@ func createSegment(dir string, seq uint64, cp checkpoint, prealloc int64) (*segm
 	}
 	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
 }
+
+// segmentTmpName is the name of segment seq's file until it holds its
+// header: recovery deletes such files (an interrupted creation, or the
+// spare segment of a crashed process).
+func segmentTmpName(seq uint64) string { return segmentName(seq) + tmpSuffix }
 
 // seal cuts a segment that will take no more writes to its data and syncs
 // it with its size, so that recovery finds it ending exactly at its last

@@ -121,6 +121,13 @@ type Storage struct {
 	removerStop chan struct{}
 	removerDone chan struct{}
 	stopRemover sync.Once
+
+	// spare is the next segment's file, prepared off the write lock
+	// (spare.go).
+	spare spareSegment
+	// noSpare, if set (tests and benchmarks only), makes rotation create
+	// each segment under the write lock, as before spares.
+	noSpare bool
 }
 
 var (
@@ -157,6 +164,7 @@ func Open(dir string, opts *Options) (*Storage, error) {
 	s.removerStop = make(chan struct{})
 	s.removerDone = make(chan struct{})
 	go s.removeLoop()
+	s.startSpare()
 	return s, nil
 }
 
@@ -174,6 +182,7 @@ func (s *Storage) Close() error {
 	// no obsolete file it was asked to delete.
 	s.stopRemover.Do(func() { close(s.removerStop) })
 	<-s.removerDone
+	s.stopSpare()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()

@@ -361,6 +361,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 		s.st.apply(o, sg)
 	}
 	sg.size += int64(len(b.buf))
+	s.askSpare(sg)
 	publish()
 	s.publishBounds()
 	s.mu.Unlock()
@@ -381,7 +382,7 @@ func (s *Storage) rotate() error {
 		return s.fail(err)
 	}
 	s.stats.fsyncs.Add(1)
-	sg, err := createSegment(s.dir, old.seq+1, s.st.checkpoint(), s.preallocSize())
+	sg, err := s.newSegment(old.seq+1, s.st.checkpoint())
 	if err != nil {
 		return s.fail(err)
 	}

@@ -99,6 +99,15 @@ type HostConfig struct {
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
 
+	// SeparateHeartbeats sends every group's heartbeats and their answers
+	// as raft messages of their own, as hosts did before coalesced
+	// heartbeats (see Heartbeat): such hosts drop a batch that carries
+	// coalesced ones as malformed, so set it on every host while a
+	// cluster still runs one of them. Hosts decode both forms either way.
+	// Default false: a round's plain heartbeats to a host travel as one
+	// item.
+	SeparateHeartbeats bool
+
 	// DisableQuiescence keeps every group ticking and heartbeating.
 	DisableQuiescence bool
 	// QuiesceAfterTicks is how many ticks in a row a leader must find its

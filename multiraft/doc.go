@@ -90,7 +90,17 @@ batch too (kvservice's sharded server does: one Pebble commit per round).
 
 Batches travel in frames of AppendBatch's encoding: the sender, then per
 item the group, a kind (a raft message, a quiescing heartbeat, a wake-up)
-and the message. NetTransport keeps one connection to each peer host, a
+and the message. A round's plain heartbeats to one host (no read context)
+travel coalesced, as one item listing (group, term, commit) per group, and
+so do their answers (group, term): with hundreds of awake groups, a
+leader host sends each peer host one item of heartbeats per round instead
+of one message per group, and gets one item of answers back. The receiver
+expands them into the very raft messages the sender's groups made and
+steps each into its group, so raft's semantics are untouched (election
+timers, commit indexes, CheckQuorum's marks, leases and quiescence read
+the same messages); only the encoding changes. Hosts of versions before it
+refuse such batches: HostConfig.SeparateHeartbeats sends heartbeats as
+messages of their own while a cluster still runs one. NetTransport keeps one connection to each peer host, a
 batch stream of package transport (its handshake, frame limit and TLS),
 and merges everything queued for a host into one frame per write.
 MemNetwork connects hosts of one process.

@@ -10,6 +10,10 @@ type outbox struct {
 	batches map[HostID]*Batch
 	// heartbeatTicks is the host's HeartbeatTick (see appendedRecently).
 	heartbeatTicks int64
+	// coalesce gathers plain heartbeats and their answers into each
+	// batch's Heartbeats and HeartbeatResps (not HostConfig.
+	// SeparateHeartbeats).
+	coalesce bool
 }
 
 func newOutbox(from HostID) *outbox {
@@ -22,6 +26,17 @@ func (o *outbox) add(to HostID, it Item) {
 		b = &Batch{From: o.from}
 		o.batches[to] = b
 		o.order = append(o.order, to)
+	}
+	if o.coalesce && it.Kind == KindRaft {
+		if resp, ok := coalescible(&it.Msg); ok {
+			hb := Heartbeat{Group: it.Group, Term: it.Msg.Term, Commit: it.Msg.Commit}
+			if resp {
+				b.HeartbeatResps = append(b.HeartbeatResps, hb)
+			} else {
+				b.Heartbeats = append(b.Heartbeats, hb)
+			}
+			return
+		}
 	}
 	b.Items = append(b.Items, it)
 }
@@ -134,7 +149,8 @@ func (o *outbox) send(h *Host) {
 	for _, to := range o.order {
 		b := o.batches[to]
 		h.stats.batchesOut.Add(1)
-		h.stats.itemsOut.Add(uint64(len(b.Items)))
+		h.stats.itemsOut.Add(uint64(b.wireItems()))
+		h.stats.heartbeatsOut.Add(uint64(len(b.Heartbeats) + len(b.HeartbeatResps)))
 		h.cfg.Transport.Send(to, *b)
 	}
 }

@@ -63,6 +63,8 @@ func (h *Host) runRound(gs []*group) {
 	r.reset(h.cfg.ID)
 	r.out.heartbeatTicks = int64(h.cfg.HeartbeatTick)
 	r.early.heartbeatTicks = int64(h.cfg.HeartbeatTick)
+	r.out.coalesce = !h.cfg.SeparateHeartbeats
+	r.early.coalesce = !h.cfg.SeparateHeartbeats
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil

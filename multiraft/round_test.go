@@ -45,7 +45,7 @@ type sendLog struct {
 
 func (l *sendLog) Send(to HostID, b Batch) {
 	l.mu.Lock()
-	for _, it := range b.Items {
+	for _, it := range b.expandHeartbeats(to) {
 		l.sent = append(l.sent, it.Msg.Type)
 	}
 	l.mu.Unlock()

@@ -58,8 +58,9 @@ after it. A round sends no message another message of the
 same Ready supersedes (an empty append followed by another append, an
 acknowledgement followed by a larger one, all but the last heartbeat),
 and a leader sends no heartbeat to a member it sent an append within the
-last heartbeat period (HeartbeatTick ticks): each is a message loss raft
-tolerates.
+last HostConfig.AppendSparesTicks (by default, so that a member of an
+awake group hears from its leader at least every half election timeout):
+each is a message loss raft tolerates.
 
 With Workers 0 the caller drives the same rounds with RunPending and the
 clock with Tick: the deterministic mode of tests and the simulation.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap"
@@ -38,7 +39,7 @@ func TestHeartbeatsCoalescedPerPeerHost(t *testing.T) {
 			_ = c.hosts[1].Campaign(g)
 		}
 		c.settle()
-		c.tick(3) // past the appends that spare heartbeats (appendedRecently)
+		c.tick(5) // past the appends that spare heartbeats (AppendSparesTicks)
 		before := map[HostID]Stats{}
 		for _, id := range c.ids {
 			taps[id].sent = nil
@@ -214,5 +215,51 @@ func TestSplitBatchKeepsHeartbeats(t *testing.T) {
 	}
 	if items != 20 || beats != 500 || answers != 500 {
 		t.Fatalf("arrived %d items, %d heartbeats, %d answers; want 20, 500, 500", items, beats, answers)
+	}
+}
+
+// destLog records, per batch a host sends, where it went.
+type destLog struct {
+	inner Transport
+	mu    sync.Mutex
+	beats []HostID // the destination of every heartbeat sent
+}
+
+func (l *destLog) Send(to HostID, b Batch) {
+	l.mu.Lock()
+	for _, it := range b.expandHeartbeats(to) {
+		if it.Msg.Type == raftpb.MsgHeartbeat {
+			l.beats = append(l.beats, to)
+		}
+	}
+	l.mu.Unlock()
+	l.inner.Send(to, b)
+}
+
+// Only an answered append spares heartbeats: a member whose answers are
+// lost (or that never got the append) keeps getting heartbeats every
+// period, whose answers bring raft's recovery of what it lacks.
+func TestUnansweredAppendSparesNoHeartbeat(t *testing.T) {
+	var log *destLog
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		if cfg.ID == 1 {
+			log = &destLog{inner: cfg.Transport}
+			cfg.Transport = log
+		}
+		cfg.DisableQuiescence = true
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.tick(5)
+	c.net.CutLink(3, 1, true) // host 3 hears host 1, its answers are lost
+	c.propose(1, 1, "a")
+	c.settle()
+	log.beats = nil
+	c.hosts[1].Tick()
+	if err := c.hosts[1].RunPending(); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.beats) != 1 || log.beats[0] != 3 {
+		t.Fatalf("heartbeats on the tick after an append went to %v, want only host 3 (whose answer was lost)", log.beats)
 	}
 }

@@ -8,8 +8,8 @@ type outbox struct {
 	from    HostID
 	order   []HostID
 	batches map[HostID]*Batch
-	// heartbeatTicks is the host's HeartbeatTick (see appendedRecently).
-	heartbeatTicks int64
+	// spareTicks is the host's AppendSparesTicks (see ackedRecently).
+	spareTicks int64
 	// coalesce gathers plain heartbeats and their answers into each
 	// batch's Heartbeats and HeartbeatResps (not HostConfig.
 	// SeparateHeartbeats).
@@ -44,7 +44,7 @@ func (o *outbox) add(to HostID, it Item) {
 // addMessages adds those of a Ready's messages of group g whose
 // sendsEarly(g.leading) equals early, but for those a later message of the
 // same Ready supersedes and the heartbeats that recent appends make
-// redundant (see appendedRecently). now is the host's tick count.
+// redundant (see ackedRecently). now is the host's tick count.
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -52,9 +52,7 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			continue
 		}
 		switch {
-		case m.Type == raftpb.MsgApp:
-			g.noteAppend(m.To, now)
-		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now, o.heartbeatTicks):
+		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.ackedRecently(m.To, now, o.spareTicks):
 			continue
 		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,

@@ -32,6 +32,10 @@ func (k ItemKind) String() string {
 		return "quiesce"
 	case KindWake:
 		return "wake"
+	case kindHeartbeats:
+		return "heartbeats"
+	case kindHeartbeatResp:
+		return "heartbeat-resps"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -49,6 +53,11 @@ type Item struct {
 type Batch struct {
 	From  HostID
 	Items []Item
+	// Heartbeats and HeartbeatResps are the groups' plain heartbeats and
+	// their answers, coalesced (see Heartbeat); the receiver steps them
+	// after Items.
+	Heartbeats     []Heartbeat
+	HeartbeatResps []Heartbeat
 }
 
 // batchVersion opens every encoded batch, so that the layout can change.
@@ -60,11 +69,13 @@ var ErrBadBatch = errors.New("multiraft: malformed batch")
 
 // AppendBatch appends b's encoding to dst: a version byte, the sender and
 // the item count as uvarints, then per item the group (uvarint), the kind
-// (one byte) and the length-prefixed protobuf encoding of the message.
+// (one byte) and the length-prefixed protobuf encoding of the message;
+// then, if any, one item of each list of coalesced heartbeats (group 0,
+// its kind, the length-prefixed list: appendHeartbeats).
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 	dst = append(dst, batchVersion)
 	dst = binary.AppendUvarint(dst, b.From)
-	dst = binary.AppendUvarint(dst, uint64(len(b.Items)))
+	dst = binary.AppendUvarint(dst, uint64(b.wireItems()))
 	for i := range b.Items {
 		it := &b.Items[i]
 		dst = binary.AppendUvarint(dst, uint64(it.Group))
@@ -77,6 +88,8 @@ func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 			return nil, fmt.Errorf("multiraft: encoding a message of group %d: %w", it.Group, err)
 		}
 	}
+	dst = appendHeartbeats(dst, kindHeartbeats, b.Heartbeats)
+	dst = appendHeartbeats(dst, kindHeartbeatResp, b.HeartbeatResps)
 	return dst, nil
 }
 
@@ -100,11 +113,9 @@ func DecodeBatch(data []byte) (Batch, error) {
 	}
 	b.Items = make([]Item, 0, n)
 	for i := uint64(0); i < n; i++ {
-		it, err := r.item()
-		if err != nil {
+		if err := r.itemInto(&b); err != nil {
 			return Batch{}, fmt.Errorf("%w: item %d: %v", ErrBadBatch, i, err)
 		}
-		b.Items = append(b.Items, it)
 	}
 	if len(r.buf) != 0 {
 		return Batch{}, fmt.Errorf("%w: %d trailing bytes", ErrBadBatch, len(r.buf))
@@ -130,24 +141,36 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
-func (r *reader) item() (Item, error) {
-	var it Item
-	it.Group = GroupID(r.uvarint())
+// itemInto decodes one item into b: a group's message into b.Items, or a
+// list of coalesced heartbeats into b.Heartbeats or b.HeartbeatResps.
+func (r *reader) itemInto(b *Batch) error {
+	group := GroupID(r.uvarint())
 	if r.err != nil || len(r.buf) < 1 {
-		return it, errors.New("truncated")
+		return errors.New("truncated")
 	}
-	it.Kind = ItemKind(r.buf[0])
+	kind := ItemKind(r.buf[0])
 	r.buf = r.buf[1:]
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.buf)) {
-		return it, errors.New("truncated message")
+		return errors.New("truncated message")
 	}
-	if err := it.Msg.Unmarshal(r.buf[:n]); err != nil {
-		return it, err
-	}
+	payload := r.buf[:n]
 	r.buf = r.buf[n:]
-	if it.Group == 0 || it.Kind < KindRaft || it.Kind > KindWake {
-		return it, fmt.Errorf("group %d, kind %s", it.Group, it.Kind)
+	var err error
+	switch {
+	case group == 0 && kind == kindHeartbeats:
+		b.Heartbeats, err = decodeHeartbeats(payload, kind, b.Heartbeats)
+		return err
+	case group == 0 && kind == kindHeartbeatResp:
+		b.HeartbeatResps, err = decodeHeartbeats(payload, kind, b.HeartbeatResps)
+		return err
+	case group == 0 || kind < KindRaft || kind > KindWake:
+		return fmt.Errorf("group %d, kind %s", group, kind)
 	}
-	return it, nil
+	it := Item{Group: group, Kind: kind}
+	if err := it.Msg.Unmarshal(payload); err != nil {
+		return err
+	}
+	b.Items = append(b.Items, it)
+	return nil
 }

@@ -111,6 +111,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	buf, _ := AppendBatch(nil, &b)
 	f.Add(buf)
 	f.Add([]byte{1, 0, 255, 255, 255, 255, 15})
+	beats := Batch{From: 7, Heartbeats: []Heartbeat{{Group: 1, Term: 2, Commit: 3}}, HeartbeatResps: []Heartbeat{{Group: 4, Term: 2}}}
+	buf, _ = AppendBatch(nil, &beats)
+	f.Add(buf)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := DecodeBatch(data)
 		if err != nil {

@@ -99,6 +99,29 @@ type HostConfig struct {
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
 
+	// AppendSparesTicks is how long an append to a member spares it the
+	// leader's plain heartbeats (those without a read context), in ticks:
+	// the append resets the member's election timer and carries the
+	// commit index, and its answer marks the member active for
+	// CheckQuorum, so a heartbeat due within this many ticks of it does
+	// nothing another message did not (not sending it is a message loss,
+	// which raft tolerates). Groups written every few ticks, too busy to
+	// quiesce, then heartbeat only in their quiet spells. Default
+	// max(HeartbeatTick, ElectionTick/2-HeartbeatTick): a member of an
+	// awake group still hears from its leader at least every half
+	// election timeout (its last append, then a heartbeat at most
+	// HeartbeatTick after the spared ones), when that is what
+	// HeartbeatTick allows at all.
+	AppendSparesTicks int
+	// SeparateHeartbeats sends every group's heartbeats and their answers
+	// as raft messages of their own, as hosts did before coalesced
+	// heartbeats (see Heartbeat): such hosts drop a batch that carries
+	// coalesced ones as malformed, so set it on every host while a
+	// cluster still runs one of them. Hosts decode both forms either way.
+	// Default false: a round's plain heartbeats to a host travel as one
+	// item.
+	SeparateHeartbeats bool
+
 	// DisableQuiescence keeps every group ticking and heartbeating.
 	DisableQuiescence bool
 	// QuiesceAfterTicks is how many ticks in a row a leader must find its
@@ -149,6 +172,7 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 	if c.ElectionTick <= c.HeartbeatTick {
 		return c, fmt.Errorf("%w: ElectionTick must exceed HeartbeatTick", ErrInvalidConfig)
 	}
+	setDefault(&c.AppendSparesTicks, max(c.HeartbeatTick, c.ElectionTick/2-c.HeartbeatTick))
 	setDefault(&c.QuiesceAfterTicks, 2*c.HeartbeatTick+1)
 	setDefault(&c.PingTicks, c.HeartbeatTick)
 	setDefault(&c.HostTimeoutTicks, 2*c.ElectionTick)

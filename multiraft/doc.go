@@ -58,8 +58,9 @@ after it. A round sends no message another message of the
 same Ready supersedes (an empty append followed by another append, an
 acknowledgement followed by a larger one, all but the last heartbeat),
 and a leader sends no heartbeat to a member it sent an append within the
-last heartbeat period (HeartbeatTick ticks): each is a message loss raft
-tolerates.
+last HostConfig.AppendSparesTicks (by default, so that a member of an
+awake group hears from its leader at least every half election timeout):
+each is a message loss raft tolerates.
 
 With Workers 0 the caller drives the same rounds with RunPending and the
 clock with Tick: the deterministic mode of tests and the simulation.
@@ -90,7 +91,17 @@ batch too (kvservice's sharded server does: one Pebble commit per round).
 
 Batches travel in frames of AppendBatch's encoding: the sender, then per
 item the group, a kind (a raft message, a quiescing heartbeat, a wake-up)
-and the message. NetTransport keeps one connection to each peer host, a
+and the message. A round's plain heartbeats to one host (no read context)
+travel coalesced, as one item listing (group, term, commit) per group, and
+so do their answers (group, term): with hundreds of awake groups, a
+leader host sends each peer host one item of heartbeats per round instead
+of one message per group, and gets one item of answers back. The receiver
+expands them into the very raft messages the sender's groups made and
+steps each into its group, so raft's semantics are untouched (election
+timers, commit indexes, CheckQuorum's marks, leases and quiescence read
+the same messages); only the encoding changes. Hosts of versions before it
+refuse such batches: HostConfig.SeparateHeartbeats sends heartbeats as
+messages of their own while a cluster still runs one. NetTransport keeps one connection to each peer host, a
 batch stream of package transport (its handshake, frame limit and TLS),
 and merges everything queued for a host into one frame per write.
 MemNetwork connects hosts of one process.

@@ -88,9 +88,9 @@ type group struct {
 	// sinceCheck counts the leader's ticks since raft's last quorum
 	// check, as observed by tick (maybeQuiesceLeader).
 	sinceCheck int
-	// appended records, per member, the host tick of the last append
-	// sent to it while leading (appendedRecently).
-	appended []peerTick
+	// acked records, per member, the host tick of the last append answer
+	// of the leader's term received from it (ackedRecently).
+	acked []peerTick
 	// idleTicks counts the ticks in a row on which the group had nothing
 	// to do; a leader quiesces after HostConfig.QuiesceAfterTicks.
 	idleTicks int
@@ -200,32 +200,34 @@ type peerTick struct {
 	tick int64
 }
 
-// noteAppend records an append sent to member to at host tick now.
-func (g *group) noteAppend(to HostID, now int64) {
-	for i := range g.appended {
-		if g.appended[i].id == to {
-			g.appended[i].tick = now
+// noteAck records an answer to an append of the current term received
+// from member from at host tick now.
+func (g *group) noteAck(from HostID, now int64) {
+	for i := range g.acked {
+		if g.acked[i].id == from {
+			g.acked[i].tick = now
 			return
 		}
 	}
-	g.appended = append(g.appended, peerTick{to, now})
+	g.acked = append(g.acked, peerTick{from, now})
 }
 
-// appendedRecently says whether the leader sent member to an append since
-// the previous heartbeat was due (within the last period ticks, the
-// HeartbeatTick; now-1 with heartbeats every tick), which makes a
-// heartbeat without a read context redundant: the append resets the
-// follower's election timer and carries the commit index, and its
-// acknowledgement marks the follower active for CheckQuorum and reports
-// what it lacks. Not sending the heartbeat is a message loss, which raft
-// tolerates; once appends stop for a heartbeat period, heartbeats flow
-// again (and with them raft's recovery of a lost last append). With many
-// busy groups this halves the messages of a tick: an active group's
-// heartbeats and their answers.
-func (g *group) appendedRecently(to HostID, now, period int64) bool {
-	for i := range g.appended {
-		if g.appended[i].id == to {
-			return g.appended[i].tick >= now-period
+// ackedRecently says whether member to answered an append of the leader's
+// term within the last period ticks (HostConfig.AppendSparesTicks), which
+// makes a heartbeat without a read context redundant: the append reset
+// the follower's election timer when it arrived, before the answer left,
+// and carried the commit index (a later commit index travels in an append
+// of its own, whose answer counts in turn); the answer marked the follower
+// active for CheckQuorum. Not sending the heartbeat is a message loss,
+// which raft tolerates. An append that is lost gets no answer, so the
+// heartbeats, and with them raft's recovery of a lost append or of a
+// member cut off, flow again at most period ticks after the last answer.
+// With many busy groups this removes most of a tick's messages and group
+// steps: an active group's heartbeats and their answers.
+func (g *group) ackedRecently(to HostID, now, period int64) bool {
+	for i := range g.acked {
+		if g.acked[i].id == to {
+			return g.acked[i].tick >= now-period
 		}
 	}
 	return false

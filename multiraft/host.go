@@ -39,7 +39,7 @@ type Host struct {
 	jitter *seededJitter // every group's election jitter, from HostConfig.Seed
 	// roundPool holds *round scratch, one per round in progress.
 	roundPool sync.Pool
-	// ticks counts Tick calls, for appendedRecently.
+	// ticks counts Tick calls, for ackedRecently.
 	ticks atomic.Int64
 }
 

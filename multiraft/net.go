@@ -236,6 +236,8 @@ func drainInto(b Batch, q chan Batch) Batch {
 		select {
 		case more := <-q:
 			b.Items = append(b.Items, more.Items...)
+			b.Heartbeats = append(b.Heartbeats, more.Heartbeats...)
+			b.HeartbeatResps = append(b.HeartbeatResps, more.HeartbeatResps...)
 		default:
 			return b
 		}
@@ -302,7 +304,8 @@ func encodedItemMax(it *Item) int {
 
 // splitBatch cuts b into batches whose encodings fit limit bytes, keeping
 // the items' order (raft needs none across frames, but keeping it costs
-// nothing). An item too large for any frame is a batch of its own.
+// nothing), its coalesced heartbeats in batches after them. An item too
+// large for any frame is a batch of its own.
 func splitBatch(b *Batch, limit int) []Batch {
 	var parts []Batch
 	start, size := 0, batchHeaderMax
@@ -316,6 +319,24 @@ func splitBatch(b *Batch, limit int) []Batch {
 	}
 	if start < len(b.Items) {
 		parts = append(parts, Batch{From: b.From, Items: b.Items[start:]})
+	}
+	return append(parts, splitHeartbeats(b, limit)...)
+}
+
+// splitHeartbeats cuts b's coalesced heartbeats into batches of their own
+// whose encodings fit limit bytes.
+func splitHeartbeats(b *Batch, limit int) []Batch {
+	per := max(1, (limit-batchHeaderMax-heartbeatsMax(&Batch{}))/(3*binary.MaxVarintLen64))
+	var parts []Batch
+	for hbs := b.Heartbeats; len(hbs) > 0; {
+		n := min(per, len(hbs))
+		parts = append(parts, Batch{From: b.From, Heartbeats: hbs[:n]})
+		hbs = hbs[n:]
+	}
+	for hbs := b.HeartbeatResps; len(hbs) > 0; {
+		n := min(per, len(hbs))
+		parts = append(parts, Batch{From: b.From, HeartbeatResps: hbs[:n]})
+		hbs = hbs[n:]
 	}
 	return parts
 }

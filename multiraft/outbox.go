@@ -8,8 +8,12 @@ type outbox struct {
 	from    HostID
 	order   []HostID
 	batches map[HostID]*Batch
-	// heartbeatTicks is the host's HeartbeatTick (see appendedRecently).
-	heartbeatTicks int64
+	// spareTicks is the host's AppendSparesTicks (see ackedRecently).
+	spareTicks int64
+	// coalesce gathers plain heartbeats and their answers into each
+	// batch's Heartbeats and HeartbeatResps (not HostConfig.
+	// SeparateHeartbeats).
+	coalesce bool
 }
 
 func newOutbox(from HostID) *outbox {
@@ -23,13 +27,24 @@ func (o *outbox) add(to HostID, it Item) {
 		o.batches[to] = b
 		o.order = append(o.order, to)
 	}
+	if o.coalesce && it.Kind == KindRaft {
+		if resp, ok := coalescible(&it.Msg); ok {
+			hb := Heartbeat{Group: it.Group, Term: it.Msg.Term, Commit: it.Msg.Commit}
+			if resp {
+				b.HeartbeatResps = append(b.HeartbeatResps, hb)
+			} else {
+				b.Heartbeats = append(b.Heartbeats, hb)
+			}
+			return
+		}
+	}
 	b.Items = append(b.Items, it)
 }
 
 // addMessages adds those of a Ready's messages of group g whose
 // sendsEarly(g.leading) equals early, but for those a later message of the
 // same Ready supersedes and the heartbeats that recent appends make
-// redundant (see appendedRecently). now is the host's tick count.
+// redundant (see ackedRecently). now is the host's tick count.
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -37,9 +52,7 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			continue
 		}
 		switch {
-		case m.Type == raftpb.MsgApp:
-			g.noteAppend(m.To, now)
-		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.appendedRecently(m.To, now, o.heartbeatTicks):
+		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.ackedRecently(m.To, now, o.spareTicks):
 			continue
 		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,
@@ -134,7 +147,8 @@ func (o *outbox) send(h *Host) {
 	for _, to := range o.order {
 		b := o.batches[to]
 		h.stats.batchesOut.Add(1)
-		h.stats.itemsOut.Add(uint64(len(b.Items)))
+		h.stats.itemsOut.Add(uint64(b.wireItems()))
+		h.stats.heartbeatsOut.Add(uint64(len(b.Heartbeats) + len(b.HeartbeatResps)))
 		h.cfg.Transport.Send(to, *b)
 	}
 }

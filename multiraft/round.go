@@ -61,8 +61,10 @@ func (r *round) reset(from HostID) {
 func (h *Host) runRound(gs []*group) {
 	r := h.roundPool.Get().(*round)
 	r.reset(h.cfg.ID)
-	r.out.heartbeatTicks = int64(h.cfg.HeartbeatTick)
-	r.early.heartbeatTicks = int64(h.cfg.HeartbeatTick)
+	r.out.spareTicks = int64(h.cfg.AppendSparesTicks)
+	r.early.spareTicks = int64(h.cfg.AppendSparesTicks)
+	r.out.coalesce = !h.cfg.SeparateHeartbeats
+	r.early.coalesce = !h.cfg.SeparateHeartbeats
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
@@ -115,6 +117,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 				leading := rd.SoftState.RaftState == raft.StateLeader
 				if leading && !g.leading {
 					g.sinceCheck = 0 // raft's check clock starts with the term
+					g.acked = g.acked[:0]
 				}
 				g.leading = leading
 				g.noteRole(rd.SoftState)
@@ -352,6 +355,12 @@ func (h *Host) stepItem(g *group, it *Item) {
 	}
 	if err := g.rn.Step(it.Msg); err != nil {
 		h.stats.stepErrors.Add(1)
+		return
+	}
+	if it.Msg.Type == raftpb.MsgAppResp && g.leading {
+		if bs := g.rn.BasicStatus(); bs.RaftState == raft.StateLeader && bs.Term == it.Msg.Term {
+			g.noteAck(it.Msg.From, h.ticks.Load())
+		}
 	}
 }
 

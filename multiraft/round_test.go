@@ -45,7 +45,7 @@ type sendLog struct {
 
 func (l *sendLog) Send(to HostID, b Batch) {
 	l.mu.Lock()
-	for _, it := range b.Items {
+	for _, it := range b.expandHeartbeats(to) {
 		l.sent = append(l.sent, it.Msg.Type)
 	}
 	l.mu.Unlock()
@@ -157,9 +157,10 @@ func TestRoundSendsNoSupersededMessages(t *testing.T) {
 	}
 }
 
-// A leader sends no heartbeat to a follower it sent an append since the
-// previous tick (the append did a heartbeat's work), and heartbeats again
-// once a tick passed without appends.
+// A leader sends no heartbeat to a follower that answered an append within
+// the last AppendSparesTicks ticks (the append did a heartbeat's work), and
+// heartbeats again once they passed without appends: a member of an awake
+// group hears from its leader at least every half election timeout.
 func TestNoHeartbeatRightAfterAppend(t *testing.T) {
 	logs := map[HostID]*sendLog{}
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
@@ -177,20 +178,22 @@ func TestNoHeartbeatRightAfterAppend(t *testing.T) {
 		}
 		return logs[1].take()
 	}
-	tick()
-	tick()
+	for i := 0; i < 4; i++ { // past the election's appends
+		tick()
+	}
 	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 2 {
 		t.Fatalf("idle leader sent %v on a tick, want a heartbeat to each follower", sent)
 	}
 	c.propose(1, 1, "a")
-	if err := c.hosts[1].RunPending(); err != nil {
-		t.Fatal(err)
-	}
-	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 0 {
-		t.Fatalf("first tick after an append: sent %v, want no heartbeat", sent)
+	c.settle() // the followers answer the append
+	// AppendSparesTicks defaults to ElectionTick/2-HeartbeatTick: 4.
+	for i := 1; i <= 4; i++ {
+		if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 0 {
+			t.Fatalf("tick %d after an append: sent %v, want no heartbeat", i, sent)
+		}
 	}
 	if sent := tick(); count(sent, raftpb.MsgHeartbeat) != 2 {
-		t.Fatalf("a tick without appends: sent %v, want heartbeats again", sent)
+		t.Fatalf("a tick past the append's spared ticks: sent %v, want heartbeats again", sent)
 	}
 	c.settle()
 	if n := c.apps[2].count(1); n != 1 {

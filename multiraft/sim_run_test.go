@@ -133,15 +133,22 @@ func (s *sim) downCount() int {
 }
 
 // crash stops a host: what it did not save is gone, and so is what was in
-// flight to it.
+// flight to it. A snapshot stream to it fails, and its sender hears so, as
+// a NetTransport's sender does when the connection breaks: a leader that
+// never heard the outcome would keep the member waiting for that snapshot
+// forever (seeds 82 and 200 found the harness losing it).
 func (s *sim) crash(sh *simHost) {
 	_ = sh.h.Close()
 	sh.down = true
 	sh.restartAt = s.now + 10 + int64(s.rng.Intn(30))
 	kept := s.msgs[:0]
 	for _, m := range s.msgs {
-		if m.to != sh.id {
+		switch {
+		case m.to != sh.id:
 			kept = append(kept, m)
+		case m.snap != 0 && !s.hosts[m.from-1].down:
+			s.streamsFailed++
+			s.hosts[m.from-1].h.ReportSnapshot(m.snap, m.to, raft.SnapshotFailure)
 		}
 	}
 	s.msgs = kept

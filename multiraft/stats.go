@@ -6,6 +6,7 @@ type hostStats struct {
 	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
 	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
 	quiesces, wakes, compactsRefused, peersDown               atomic.Uint64
+	heartbeatsOut                                             atomic.Uint64
 }
 
 // Stats are a host's counters since it started.
@@ -15,9 +16,12 @@ type Stats struct {
 	// the mean number of groups per round (per Storage.SaveBatch).
 	Rounds, GroupsRun uint64
 	// BatchesOut and ItemsOut count the batches sent (one per peer host
-	// per round) and the group messages they carried; Pings counts the
-	// liveness pings (empty batches).
-	BatchesOut, ItemsOut, Pings uint64
+	// per round) and the items they carried: a group's message, or a
+	// batch's list of coalesced heartbeats (or of their answers), which
+	// counts once however many groups it carries; CoalescedHeartbeats
+	// counts the heartbeats and answers those lists carried. Pings counts
+	// the liveness pings (empty batches).
+	BatchesOut, ItemsOut, Pings, CoalescedHeartbeats uint64
 	// BatchesIn counts batches received.
 	BatchesIn uint64
 	// ItemsDropped counts received items refused (unknown group, bad
@@ -44,7 +48,7 @@ func (h *Host) Stats() Stats {
 	h.mu.Unlock()
 	return Stats{
 		Rounds: s.rounds.Load(), GroupsRun: s.groupsRun.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
-		Pings: s.pings.Load(), BatchesIn: s.batchesIn.Load(),
+		Pings: s.pings.Load(), CoalescedHeartbeats: s.heartbeatsOut.Load(), BatchesIn: s.batchesIn.Load(),
 		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
 		ProposalsDropped: s.propsDropped.Load(),
 		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),

@@ -109,7 +109,8 @@ func (h *Host) announce(gs []*group, f func(in *inbox)) {
 	h.sched.enqueueAll(gs)
 }
 
-// Receive hands the host a batch that arrived from another host. Items for
+// Receive hands the host a batch that arrived from another host, its
+// coalesced heartbeats expanded into the groups' raft messages. Items for
 // groups the host does not run, and items whose message does not claim to
 // come from the batch's sender to this host, are dropped and counted. It
 // never blocks on the groups' processing.
@@ -123,16 +124,17 @@ func (h *Host) Receive(b Batch) {
 	if h.live.heard(b.From) {
 		sleeping = h.quiescedLocked()
 	}
-	targets := make([]*group, len(b.Items))
-	for i := range b.Items {
-		targets[i] = h.groups[b.Items[i].Group]
+	items := b.expandHeartbeats(h.cfg.ID)
+	targets := make([]*group, len(items))
+	for i := range items {
+		targets[i] = h.groups[items[i].Group]
 	}
 	h.mu.Unlock()
 	from := b.From
 	h.announce(sleeping, func(in *inbox) { in.hostsUp = append(in.hostsUp, from) })
 	h.stats.batchesIn.Add(1)
 	for i, g := range targets {
-		it := &b.Items[i]
+		it := &items[i]
 		if g == nil || it.Msg.From != b.From || it.Msg.To != h.cfg.ID {
 			h.stats.itemsDropped.Add(1)
 			targets[i] = nil

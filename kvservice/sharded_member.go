@@ -173,9 +173,11 @@ func (b *memberBook) set(i int, cfg shardConfig) {
 // records the members and raft's configuration with the applied index.
 // It runs on the worker holding the shard (the owner of r.cfg), before the
 // entries go to the store, and reports whether anything changed.
-func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) bool {
+//
+// Changes a member proposed (not a shard's bootstrap) also ask for a
+// snapshot: see snapshotConfig.
+func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) (changed, proposed bool) {
 	applied, _ := r.progress()
-	changed := false
 	for i := range ents {
 		e := &ents[i]
 		if e.Index <= applied || (e.Type != raftpb.EntryConfChange && e.Type != raftpb.EntryConfChangeV2) {
@@ -193,7 +195,7 @@ func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) bool {
 			r.cfg.Removed = map[uint64]bool{}
 		}
 		s.mirrorConfChange(r, cc)
-		changed = true
+		changed, proposed = true, proposed || len(cc.Context) > 0
 	}
 	if changed {
 		// stageShard writes the configuration with the batch when the
@@ -201,7 +203,7 @@ func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) bool {
 		// it write this one (finishShard sets inStore again).
 		r.inStore = false
 	}
-	return changed
+	return changed, proposed
 }
 
 // decodeConfChange decodes a configuration change entry; a v2 change this
@@ -291,25 +293,39 @@ var (
 // Apply implements multiraft.Application.
 func (a memberApp) Apply(g multiraft.GroupID, ents []raftpb.Entry) {
 	r := a.s.rep(g)
-	changed := r != nil && !r.failed && a.s.noteConfChanges(r, ents)
+	var changed, proposed bool
+	if r != nil && !r.failed {
+		changed, proposed = a.s.noteConfChanges(r, ents)
+	}
 	a.shardApp.Apply(g, ents)
 	if changed {
 		a.s.publishShardConfig(r)
+	}
+	if proposed {
 		a.s.snapshotConfig(r)
 	}
 }
 
 // ApplyRound implements multiraft.RoundApplication.
 func (a memberApp) ApplyRound(batch []multiraft.GroupEntries) {
-	var changed []*shardRep
+	var changed, proposed []*shardRep
 	for _, ge := range batch {
-		if r := a.s.rep(ge.Group); r != nil && !r.failed && a.s.noteConfChanges(r, ge.Entries) {
+		r := a.s.rep(ge.Group)
+		if r == nil || r.failed {
+			continue
+		}
+		if c, p := a.s.noteConfChanges(r, ge.Entries); c {
 			changed = append(changed, r)
+			if p {
+				proposed = append(proposed, r)
+			}
 		}
 	}
 	a.shardApp.ApplyRound(batch)
 	for _, r := range changed {
 		a.s.publishShardConfig(r)
+	}
+	for _, r := range proposed {
 		a.s.snapshotConfig(r)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/raftkit/raft/raftpb"
 )
 
@@ -249,6 +251,8 @@ func (s *ShardedServer) checkCaughtUp(ctx context.Context) error {
 	for _, i := range learning {
 		applied, _ := s.reps[i].progress()
 		if idx, ok := indexes[i]; !ok || applied+s.cfg.LearnerPromoteLag < idx {
+			s.lg.Info("not caught up with a shard", zap.Int("shard", i), zap.Uint64("applied", applied),
+				zap.Uint64("leader-commit", idx), zap.Bool("leader-answered", ok), zap.Uint64("leader", s.leaderNow(i)))
 			behind = append(behind, i)
 		}
 	}
@@ -261,40 +265,62 @@ func (s *ShardedServer) checkCaughtUp(ctx context.Context) error {
 }
 
 // leaderIndexes asks the leaders of shards for their commit index (a read
-// index), all at once, and returns those that answered in time.
+// index), all at once, and returns those that answered in time. A read
+// index request can go unanswered (raft drops it without a leader, and
+// one was seen lost on a quiet shard): those not answered are asked again
+// every half election timeout.
 func (s *ShardedServer) leaderIndexes(ctx context.Context, shards []int) map[int]uint64 {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	chs := make(map[int]chan uint64, len(shards))
-	var keys []string
+	type pending struct {
+		rctx []byte
+		ch   chan uint64
+	}
+	waits := make(map[int]pending, len(shards))
 	for _, i := range shards {
 		rctx, ch := newRead(&s.reqSeq, s.m)
 		s.mu.Lock()
 		s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 		s.mu.Unlock()
-		keys = append(keys, string(rctx))
-		if s.host.ReadIndex(s.reps[i].group(), rctx) == nil {
-			chs[i] = ch
-		}
+		waits[i] = pending{rctx, ch}
 	}
 	defer func() {
 		s.mu.Lock()
-		for _, k := range keys {
-			delete(s.reads, k)
+		for _, p := range waits {
+			delete(s.reads, string(p.rctx))
 		}
 		s.mu.Unlock()
 	}()
-	out := make(map[int]uint64, len(chs))
-	for i, ch := range chs {
-		select {
-		case idx := <-ch:
-			if idx != 0 {
+	again := time.NewTicker(max(1, time.Duration(s.cfg.ElectionTicks/2)) * s.cfg.TickInterval)
+	defer again.Stop()
+	ask := func(i int) { _ = s.host.ReadIndex(s.reps[i].group(), waits[i].rctx) }
+	for _, i := range shards {
+		ask(i)
+	}
+	out := make(map[int]uint64, len(shards))
+	for _, i := range shards {
+		for _, answered := out[i]; !answered; _, answered = out[i] {
+			select {
+			case idx := <-waits[i].ch:
+				if idx == 0 { // failed by a leader change: ask the new one
+					s.mu.Lock()
+					s.reads[string(waits[i].rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: waits[i].ch}
+					s.mu.Unlock()
+					ask(i)
+					continue
+				}
 				out[i] = idx
+			case <-again.C:
+				for _, j := range shards {
+					if _, ok := out[j]; !ok {
+						ask(j)
+					}
+				}
+			case <-ctx.Done():
+				return out
+			case <-s.stopc:
+				return out
 			}
-		case <-ctx.Done():
-			return out
-		case <-s.stopc:
-			return out
 		}
 	}
 	return out

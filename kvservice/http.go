@@ -81,7 +81,8 @@ type ErrorResponse struct {
 	Outcome string `json:"outcome,omitempty"`
 	// ShardsDone and ShardsPending (a membership change with shards cut
 	// short, see ShardsError) list the shards where the change holds and
-	// those where it does not yet; repeating the request finishes it.
+	// those where it does not yet (each left out when empty); repeating
+	// the request finishes it.
 	ShardsDone    []int `json:"shards_done,omitempty"`
 	ShardsPending []int `json:"shards_pending,omitempty"`
 }
@@ -299,7 +300,7 @@ func (s *api) writeError(w http.ResponseWriter, err error) {
 	resp := ErrorResponse{Error: err.Error()}
 	var se *ShardsError
 	if errors.As(err, &se) {
-		resp.ShardsDone, resp.ShardsPending = nonNil(se.Done), nonNil(se.Pending)
+		resp.ShardsDone, resp.ShardsPending = se.Done, se.Pending
 	}
 	bad := true // a request this member refuses as made (counted as such)
 	switch {
@@ -336,13 +337,6 @@ func (s *api) writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, resp)
 }
 
-// nonNil returns s, or an empty slice for nil (so that JSON says []).
-func nonNil(s []int) []int {
-	if s == nil {
-		return []int{}
-	}
-	return s
-}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -29,6 +29,7 @@ type ShardsError struct {
 	Err     error  // why it stopped: ErrTimeout, ErrNotCaughtUp, ErrStopped...
 }
 
+// Error says which shards the change holds in and which it does not.
 func (e *ShardsError) Error() string {
 	return fmt.Sprintf("%s member %d: done in shards %v, not in shards %v (repeat the request to finish): %v",
 		e.Op, e.ID, e.Done, e.Pending, e.Err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +214,41 @@ func TestShardedMembershipAfterSnapshotRestart(t *testing.T) {
 	c.waitMembership([]uint64{1, 2, 4}, nil)
 	c.checkKeys(4, keys)
 	c.checkKeys(2, keys)
+}
+
+// TestShardedMembershipCutShort: an addition that cannot finish (two of
+// three members down: no shard can commit) answers with the shards done
+// and pending, over HTTP too; once the members are back, repeating it
+// finishes it, whichever shards took it meanwhile.
+func TestShardedMembershipCutShort(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, nil)
+	c.stop(2)
+	c.stop(3)
+	m4 := newMember(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := c.srv[1].AddMember(ctx, m4)
+	var se *ShardsError
+	if !errors.As(err, &se) || !errors.Is(err, ErrTimeout) || len(se.Pending) == 0 || len(se.Done)+len(se.Pending) != 4 {
+		t.Fatalf("adding a member without a quorum: %v, want a ShardsError (ErrTimeout) over the 4 shards", err)
+	}
+	rec := httptest.NewRecorder()
+	body := fmt.Sprintf(`{"id":4,"peer_addr":%q,"http_addr":%q}`, m4.PeerAddr, m4.HTTPAddr)
+	req := httptest.NewRequest(http.MethodPost, "/v1/members", strings.NewReader(body))
+	c.srv[1].Handler().ServeHTTP(rec, req.WithContext(ctx))
+	var resp ErrorResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != http.StatusGatewayTimeout ||
+		len(resp.ShardsPending)+len(resp.ShardsDone) != 4 || len(resp.ShardsPending) == 0 || resp.Outcome != "unknown" {
+		t.Errorf("adding over HTTP without a quorum: %d %s, want 504 naming the shards done and pending", rec.Code, rec.Body)
+	}
+	c.start(2)
+	c.start(3)
+	c.waitSettled()
+	if err := retryRequest(func() error { _, err := c.srv[2].AddMember(context.Background(), m4); return err }); err != nil {
+		t.Fatalf("repeating the addition: %v", err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	if _, err := c.srv[3].AddMember(context.Background(), m4); !errors.Is(err, ErrMemberExists) {
+		t.Errorf("adding member 4 once more: %v, want ErrMemberExists", err)
+	}
 }

@@ -337,7 +337,6 @@ func (s *api) writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, resp)
 }
 
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -10,9 +10,14 @@
 //     shards by ShardOf, one raft group each, all hosted by one
 //     multiraft.Host per member over a shared WAL (wal/shared) and one
 //     batch stream per peer. Leaders are spread over the members; every
-//     member serves every key. Membership changes and leader transfers
-//     return ErrUnsupported; small shards' snapshots travel inline, larger
-//     ones are streamed from a Pebble snapshot (see sharded_snap.go).
+//     member serves every key. A membership change is made in every shard
+//     (sharded_member.go, sharded_member_ops.go): a member is added as a
+//     learner of every shard, joins them all with Config.Join, and is
+//     promoted (asked of the learner) once caught up with each; a change
+//     cut short reports its shards done and pending (ShardsError) and is
+//     finished by repeating it. Leader transfers return ErrUnsupported;
+//     small shards' snapshots travel inline, larger ones are streamed from
+//     a Pebble snapshot (see sharded_snap.go).
 //
 // Both keep the state machine in one Pebble store per member (store.go),
 // each shard's applied index written in the same batch as its data, so a

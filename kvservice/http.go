@@ -26,7 +26,7 @@ const maxKeyLen = 4096
 //	GET    /v1/members
 //	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
 //	DELETE /v1/members/{id}
-//	POST   /v1/members/{id}/promote     learner to voter (ask the leader)
+//	POST   /v1/members/{id}/promote     learner to voter (ask the leader; with shards, the learner)
 //	POST   /v1/leader                   {"to": 2}
 //	GET    /v1/status
 //	GET    /metrics                     Prometheus exposition (client_golang)
@@ -79,6 +79,12 @@ type ErrorResponse struct {
 	// Outcome is "not-applied" when a write certainly did not happen and
 	// "unknown" when it may have; empty for reads and bad requests.
 	Outcome string `json:"outcome,omitempty"`
+	// ShardsDone and ShardsPending (a membership change with shards cut
+	// short, see ShardsError) list the shards where the change holds and
+	// those where it does not yet (each left out when empty); repeating
+	// the request finishes it.
+	ShardsDone    []int `json:"shards_done,omitempty"`
+	ShardsPending []int `json:"shards_pending,omitempty"`
 }
 
 func (s *api) keyFrom(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
@@ -291,19 +297,28 @@ func (s *api) badRequest(w http.ResponseWriter, code int, msg string) {
 
 func (s *api) writeError(w http.ResponseWriter, err error) {
 	code, outcome := http.StatusInternalServerError, ""
+	resp := ErrorResponse{Error: err.Error()}
+	var se *ShardsError
+	if errors.As(err, &se) {
+		resp.ShardsDone, resp.ShardsPending = se.Done, se.Pending
+	}
+	bad := true // a request this member refuses as made (counted as such)
 	switch {
 	case errors.Is(err, ErrInvalid):
-		s.badRequest(w, http.StatusBadRequest, err.Error())
-		return
+		code = http.StatusBadRequest
 	case errors.Is(err, ErrUnsupported):
-		s.badRequest(w, http.StatusNotImplemented, err.Error())
-		return
+		code = http.StatusNotImplemented
 	case errors.Is(err, ErrUnknownMember):
-		s.badRequest(w, http.StatusNotFound, err.Error())
-		return
+		code = http.StatusNotFound
 	case errors.Is(err, ErrMemberExists), errors.Is(err, ErrMemberRemoved), errors.Is(err, ErrNotCaughtUp):
-		s.badRequest(w, http.StatusConflict, err.Error())
-		return
+		code = http.StatusConflict
+	case errors.Is(err, ErrAskMember):
+		code = http.StatusMisdirectedRequest
+	default:
+		bad = false
+	}
+	switch {
+	case bad:
 	case errors.Is(err, ErrRemoved):
 		code, outcome = http.StatusGone, "not-applied"
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrStopped), errors.Is(err, ErrNotLeader):
@@ -315,7 +330,11 @@ func (s *api) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		code, outcome = http.StatusGatewayTimeout, "unknown"
 	}
-	writeJSON(w, code, ErrorResponse{Error: err.Error(), Outcome: outcome})
+	if bad {
+		s.m.httpBadRequests.Inc()
+	}
+	resp.Outcome = outcome
+	writeJSON(w, code, resp)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/raftkit/raft/multiraft"
 	"github.com/raftkit/raft/multiraft/walstore"
+	"github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/transport"
 	"github.com/raftkit/raft/wal/shared"
 )
@@ -41,17 +42,23 @@ import (
 // applied. Leaders are spread: shard i's leadership moves to the i-th
 // member (mod the member count, in ID order) whenever that member is up.
 //
-// Not supported with shards (they return ErrUnsupported): membership
-// changes (AddMember, RemoveMember, PromoteMember, Join) and TransferLeader.
-// Shard snapshots of small shards travel inline; larger ones are streamed
-// from a Pebble snapshot on a connection of their own: see
-// sharded_snap.go. The members are fixed: InitialCluster, given at every start.
+// Membership changes go to every shard (see sharded_member.go and
+// sharded_member_ops.go): a member is added as a learner of every shard,
+// joins with an empty Dir and Config.Join, receives every shard, and is
+// promoted to voter of every shard once it caught up with each. Not
+// supported with shards (ErrUnsupported): TransferLeader. Shard snapshots
+// of small shards travel inline; larger ones are streamed from a Pebble
+// snapshot on a connection of their own: see sharded_snap.go.
 type ShardedServer struct {
 	cfg Config
 	lg  *zap.Logger
 	m   *metrics
 	writes
-	members []Member // sorted by ID; fixed (no membership changes)
+	// initial is InitialCluster sorted by ID: the members a new shard
+	// bootstraps with. book is what the shards applied since.
+	initial []Member
+	book    *memberBook
+	confMu  sync.Mutex // one membership change at a time from this member
 
 	w     *shared.WAL
 	store *stateStore
@@ -98,7 +105,11 @@ type shardReadWaiter struct {
 // host with every shard, the peer transport and the HTTP API. cfg.Shards
 // must be at least 1 and the same on every member (a mismatch stops the
 // member with ErrShardCount, see hello.go); a directory keeps the count it
-// was created with. The caller must Stop the server.
+// was created with. A member of InitialCluster bootstraps the shards it
+// has no state for; any other member joins them (cfg.Join names members to
+// reach first: list them all). On a restart the members come from the
+// store; InitialCluster and Join only supply addresses. The caller must
+// Stop the server.
 func NewSharded(cfg Config) (*ShardedServer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -107,10 +118,8 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 	switch {
 	case cfg.Shards < 1:
 		return nil, fmt.Errorf("kvservice: config: Shards %d: want at least 1", cfg.Shards)
-	case len(cfg.Join) > 0:
-		return nil, fmt.Errorf("%w: joining a cluster with shards (membership changes are not supported with shards)", ErrUnsupported)
-	case len(cfg.InitialCluster) == 0:
-		return nil, errors.New("kvservice: config: a member with shards needs InitialCluster (every member, this one included)")
+	case len(cfg.InitialCluster) == 0 && len(cfg.Join) == 0:
+		return nil, errors.New("kvservice: config: a member with shards needs InitialCluster (every member, this one included) or Join")
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -119,11 +128,12 @@ func NewSharded(cfg Config) (*ShardedServer, error) {
 		return nil, err
 	}
 	s := &ShardedServer{cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)), m: newMetrics(),
-		members: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
+		initial: slices.Clone(cfg.InitialCluster), proposals: map[uint64]shardWaiter{},
+		book:  newMemberBook(cfg.Shards, append(slices.Clone(cfg.InitialCluster), cfg.Join...)),
 		reads: map[string]shardReadWaiter{}, lifecycle: newLifecycle(), installMu: make([]sync.RWMutex, cfg.Shards)}
-	slices.SortFunc(s.members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
-	if !slices.ContainsFunc(s.members, func(m Member) bool { return m.ID == cfg.ID }) {
-		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster", cfg.ID)
+	slices.SortFunc(s.initial, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	if len(s.initial) > 0 && !s.bootstraps() && len(cfg.Join) == 0 {
+		return nil, fmt.Errorf("kvservice: member %d is not in the initial cluster (a member added at runtime needs Join)", cfg.ID)
 	}
 	s.writes = writes{propose: s.propose}
 	s.m.reg.MustRegister(shardCollector{s})
@@ -157,13 +167,16 @@ func (s *ShardedServer) open() error {
 	if err != nil {
 		return err
 	}
-	var peers []multiraft.HostID
-	for _, m := range s.members {
-		if m.ID != s.cfg.ID {
-			peers = append(peers, m.ID)
-			s.nt.AddPeer(m.ID, m.PeerAddr)
-		}
+	if err := s.loadShards(); err != nil {
+		return err
 	}
+	s.syncPeers()
+	var peers []multiraft.HostID
+	s.book.mu.Lock()
+	for id := range s.book.peers {
+		peers = append(peers, id)
+	}
+	s.book.mu.Unlock()
 	s.host, err = multiraft.New(s.hostConfig(peers, walstore.New(w)))
 	if err != nil {
 		return err
@@ -172,10 +185,35 @@ func (s *ShardedServer) open() error {
 	return s.createShards()
 }
 
+// bootstraps reports whether this member is one of InitialCluster, whose
+// members bootstrap the shards; any other member joins them.
+func (s *ShardedServer) bootstraps() bool {
+	return slices.ContainsFunc(s.initial, func(m Member) bool { return m.ID == s.cfg.ID })
+}
+
+// loadShards reads every shard's meta from the store into its replica and
+// the address book. A member a shard removed does not start: IDs are
+// never reused.
+func (s *ShardedServer) loadShards() error {
+	s.reps = make([]*shardRep, s.cfg.Shards)
+	for i := range s.reps {
+		r := newShardRep(s.store, i, s.shardConfig())
+		if err := r.load(); err != nil {
+			return err
+		}
+		if r.cfg.Removed[s.cfg.ID] {
+			return fmt.Errorf("kvservice: %s: %w (shard %d)", s.cfg.Dir, ErrRemoved, i)
+		}
+		s.reps[i] = r
+		s.book.set(i, r.cfg.clone())
+	}
+	return nil
+}
+
 // hostConfig is the configuration of the member's multiraft host.
 func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
 	return multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: st,
-		Transport: s.nt, App: shardApp{s}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
+		Transport: s.nt, App: memberApp{shardApp{s}}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
 		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: shardHeartbeatTicks(s.cfg.ElectionTicks),
 		CheckQuorum: true, PreVote: true,
@@ -226,24 +264,19 @@ func appendBudget(shards int) uint64 {
 	return min(max(b, 4<<10), 1<<20)
 }
 
-// createShards loads each shard's meta from the store and creates its
-// group: fresh groups bootstrap with every member, and the shard's
-// preferred leader campaigns at once; others restart from the WAL, raft
-// skipping what the store already applied.
+// createShards creates each shard's group: fresh groups bootstrap with
+// the initial members, and the shard's preferred leader campaigns at once
+// (a member added at runtime joins them instead, empty); others restart
+// from the WAL, raft skipping what the store already applied.
 func (s *ShardedServer) createShards() error {
-	ids := make([]multiraft.HostID, len(s.members))
-	for i, m := range s.members {
+	ids := make([]multiraft.HostID, len(s.initial))
+	for i, m := range s.initial {
 		ids[i] = m.ID
 	}
-	s.reps = make([]*shardRep, s.cfg.Shards)
-	for i := range s.reps {
-		s.reps[i] = newShardRep(s.store, i, s.shardConfig())
-	}
+	join := !s.bootstraps()
+	joined := 0
 	existing := s.w.GroupIDs()
 	for i, r := range s.reps {
-		if err := r.load(); err != nil {
-			return err
-		}
 		g := r.group()
 		fresh := !slices.Contains(existing, uint64(g))
 		applied := uint64(0)
@@ -252,6 +285,7 @@ func (s *ShardedServer) createShards() error {
 			if applied, err = s.recoverShard(r); err != nil {
 				return err
 			}
+			s.book.set(i, r.cfg.clone())
 		}
 		s.sweepSpool(uint64(g)) // before the group runs: no stream for it yet
 		if i == 0 {
@@ -260,14 +294,20 @@ func (s *ShardedServer) createShards() error {
 				return err
 			}
 		}
-		if err := s.host.CreateGroup(multiraft.GroupConfig{ID: g, Members: ids, Applied: applied}); err != nil {
+		gc := multiraft.GroupConfig{ID: g, Members: ids, Applied: applied, Join: fresh && join}
+		if gc.Join {
+			joined++
+		}
+		if err := s.host.CreateGroup(gc); err != nil {
 			return fmt.Errorf("kvservice: starting shard %d: %w", i, err)
 		}
-		if fresh && s.preferred(i) == s.cfg.ID {
+		if fresh && !join && s.preferred(i) == s.cfg.ID {
 			_ = s.host.Campaign(g)
 		}
 	}
-	s.lg.Info("shards started", zap.Int("shards", len(s.reps)), zap.Int("members", len(s.members)))
+	s.syncPeers()
+	s.lg.Info("shards started", zap.Int("shards", len(s.reps)), zap.Int("members", len(s.book.members())),
+		zap.Int("joining", joined))
 	return nil
 }
 
@@ -297,7 +337,7 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 			return 0, err
 		}
 	}
-	if snap.Metadata.Index == 0 {
+	if snap.Metadata.Index == 0 || !sameConf(snap.Metadata.ConfState, r.cfg.ConfState) {
 		// No snapshot yet: raft restarts with the configuration of
 		// the WAL's snapshot, so with none it must apply the log's
 		// first entries (the bootstrap's configuration changes) again;
@@ -305,7 +345,12 @@ func (s *ShardedServer) recoverShard(r *shardRep) (uint64, error) {
 		// has (at most SnapshotCount entries). Snapshotting every
 		// shard right after its bootstrap instead costs a synced file
 		// per shard and member when the cluster is created.
-		return 0, nil
+		//
+		// Likewise when the store applied configuration changes past
+		// the snapshot (its configuration is not the snapshot's): raft
+		// restores the snapshot's, and must apply them again; it hands
+		// over the log from the snapshot on.
+		return snap.Metadata.Index, nil
 	}
 	applied, _ := r.progress()
 	return max(snap.Metadata.Index, min(applied, hs.Commit)), nil
@@ -329,19 +374,37 @@ func (s *ShardedServer) checkRecordedCount() error {
 	return nil
 }
 
-// shardConfig is the configuration every shard records: the members, and
-// the shard count once the cluster accepted it.
+// shardConfig is the configuration a new shard starts with: the initial
+// members as voters (none on a member that joins: it learns the
+// configuration from the shard's leader).
 func (s *ShardedServer) shardConfig() shardConfig {
-	cfg := shardConfig{Members: map[uint64]Member{}}
-	for _, m := range s.members {
+	cfg := shardConfig{Members: map[uint64]Member{}, Removed: map[uint64]bool{}}
+	if !s.bootstraps() {
+		return cfg
+	}
+	for _, m := range s.initial {
 		cfg.Members[m.ID] = m
 		cfg.ConfState.Voters = append(cfg.ConfState.Voters, m.ID)
 	}
 	return cfg
 }
 
-// preferred returns the member that should lead shard i.
-func (s *ShardedServer) preferred(i int) uint64 { return s.members[i%len(s.members)].ID }
+// sameConf reports whether a and b have the same voters and learners.
+func sameConf(a, b raftpb.ConfState) bool {
+	set := func(ids []uint64) []uint64 { ids = slices.Clone(ids); slices.Sort(ids); return ids }
+	return slices.Equal(set(a.Voters), set(b.Voters)) && slices.Equal(set(a.Learners), set(b.Learners)) &&
+		len(a.VotersOutgoing) == 0 && len(b.VotersOutgoing) == 0
+}
+
+// preferred returns the member that should lead shard i: its i-th voter
+// (mod their count, in ID order); 0 while it knows of none.
+func (s *ShardedServer) preferred(i int) uint64 {
+	v := s.book.voters(i)
+	if len(v) == 0 {
+		return 0
+	}
+	return v[i%len(v)]
+}
 
 func (s *ShardedServer) serveHTTP() error {
 	if err := s.httpFront.serveHTTP(&s.cfg, s.Handler(), s.lg); err != nil {

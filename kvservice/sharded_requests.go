@@ -3,7 +3,6 @@ package kvservice
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -139,29 +138,9 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	return nil
 }
 
-// Members returns the members, sorted by ID.
-func (s *ShardedServer) Members() []Member { return slices.Clone(s.members) }
-
-// errMembership is what membership changes answer with shards.
-func (s *ShardedServer) errMembership() error {
-	return fmt.Errorf("%w: membership changes with %d shards (each shard's group would need the change); "+
-		"create a new cluster with the members wanted", ErrUnsupported, len(s.reps))
-}
-
-// AddMember is not supported with shards: it returns ErrUnsupported.
-func (s *ShardedServer) AddMember(context.Context, Member) ([]Member, error) {
-	return nil, s.errMembership()
-}
-
-// RemoveMember is not supported with shards: it returns ErrUnsupported.
-func (s *ShardedServer) RemoveMember(context.Context, uint64) ([]Member, error) {
-	return nil, s.errMembership()
-}
-
-// PromoteMember is not supported with shards: it returns ErrUnsupported.
-func (s *ShardedServer) PromoteMember(context.Context, uint64) ([]Member, error) {
-	return nil, s.errMembership()
-}
+// Members returns the members of any shard (as this member's replicas
+// applied their configurations), sorted by ID.
+func (s *ShardedServer) Members() []Member { return s.book.members() }
 
 // TransferLeader is not supported with shards (the member places each
 // shard's leader itself): it returns ErrUnsupported.
@@ -171,30 +150,34 @@ func (s *ShardedServer) TransferLeader(context.Context, uint64) error {
 
 // ShardStatus is one shard's state on a member, in Status.Shards.
 type ShardStatus struct {
-	ID       int    `json:"id"`
-	State    string `json:"state"`
-	Leader   uint64 `json:"leader"`
-	Term     uint64 `json:"term"`
-	Commit   uint64 `json:"commit"`
-	Applied  uint64 `json:"applied"`
-	Keys     int    `json:"keys"`
-	Quiesced bool   `json:"quiesced,omitempty"`
+	ID       int      `json:"id"`
+	State    string   `json:"state"`
+	Leader   uint64   `json:"leader"`
+	Term     uint64   `json:"term"`
+	Commit   uint64   `json:"commit"`
+	Applied  uint64   `json:"applied"`
+	Keys     int      `json:"keys"`
+	Quiesced bool     `json:"quiesced,omitempty"`
+	Voters   []uint64 `json:"voters"`
+	Learners []uint64 `json:"learners,omitempty"`
 }
 
-// Status returns the member's view: every shard in Shards; Leader and Term
-// are shard 0's (Leader 0 until the member serves, see hello.go), Commit,
-// Applied and Keys the sums over the shards.
+// Status returns the member's view: every shard in Shards, with its
+// voters and learners as this member applied them; Leader and Term are
+// shard 0's (Leader 0 until the member serves, see hello.go), Commit,
+// Applied and Keys the sums over the shards; Voters are the members that
+// are voters of every shard, Learners those that are learners of some.
 func (s *ShardedServer) Status() Status {
 	st := Status{ID: s.cfg.ID, ClusterID: fmt.Sprintf("%x", s.cfg.ClusterID), State: "Sharded",
 		Members: s.Members(), Shards: make([]ShardStatus, len(s.reps))}
-	for _, m := range s.members {
-		st.Voters = append(st.Voters, m.ID)
-	}
+	st.Voters, st.Learners = s.book.roles()
 	for i, r := range s.reps {
 		gs, _ := s.host.Status(r.group())
 		applied, keys := r.progress()
+		cs := s.book.conf(i)
 		st.Shards[i] = ShardStatus{ID: i, State: gs.RaftState.String(), Leader: gs.Lead, Term: gs.Term,
-			Commit: gs.Commit, Applied: applied, Keys: int(keys), Quiesced: gs.Quiesced}
+			Commit: gs.Commit, Applied: applied, Keys: int(keys), Quiesced: gs.Quiesced,
+			Voters: cs.Voters, Learners: cs.Learners}
 		st.Commit += gs.Commit
 		st.Applied += applied
 		st.Keys += int(keys)

@@ -218,12 +218,6 @@ func TestShardedCluster(t *testing.T) {
 			t.Errorf("shard %+v: empty", sh)
 		}
 	}
-	if _, err := s.AddMember(context.Background(), newMember(t, 4)); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("AddMember with shards: %v, want ErrUnsupported", err)
-	}
-	if _, err := s.RemoveMember(context.Background(), 2); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("RemoveMember with shards: %v, want ErrUnsupported", err)
-	}
 	if err := s.TransferLeader(context.Background(), 2); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("TransferLeader with shards: %v, want ErrUnsupported", err)
 	}

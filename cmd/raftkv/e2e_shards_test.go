@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // TestClusterShards runs "raftkv cluster --shards 4": /v1/status shows
 // every shard with a leader, the leaders end spread (shard i on member
-// i mod 3 + 1), membership changes answer 501, and the same directory
+// i mod 3 + 1), leader transfers answer 501, and the same directory
 // refuses another --shards on resume.
 func TestClusterShards(t *testing.T) {
 	dir := t.TempDir()
@@ -45,10 +46,10 @@ func TestClusterShards(t *testing.T) {
 		}
 		return true
 	})
-	err = c.client.AddMember(context.Background(), c.addr(1), kvservice.Member{ID: 4, PeerAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"})
+	err = c.client.TransferLeader(context.Background(), c.addr(1), 2)
 	var e *kvservice.APIError
 	if !errors.As(err, &e) || e.Code != http.StatusNotImplemented {
-		t.Fatalf("adding a member to a sharded cluster: %v, want HTTP 501", err)
+		t.Fatalf("moving a leader in a sharded cluster: %v, want HTTP 501", err)
 	}
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -90,5 +91,73 @@ func TestDemoShards(t *testing.T) {
 	r := startCLI(t, nil, "", "demo", "--shards", "4", "--dir", t.TempDir(), "--http-port", "0", "--peer-port", "0")
 	if err := r.waitExit(t, 90*time.Second); err != nil || !strings.Contains(r.output(), "nothing acknowledged was lost") {
 		t.Fatalf("demo --shards 4: %v\n%s", err, r.output())
+	}
+}
+
+// TestMembershipShards adds a fourth member to a 4-shard cluster of
+// processes (a learner of every shard, started with --join, caught up from
+// the shards' leaders), promotes it through itself, then removes an
+// original member through it: the removed process exits, and the others
+// serve every key written before and after.
+func TestMembershipShards(t *testing.T) {
+	c, _ := newTestCluster(t, 3, "--shards", "4", "--snapshot-count", "20")
+	ctx := context.Background()
+	keys := map[string]string{}
+	for i := 0; i < 60; i++ {
+		k, v := fmt.Sprintf("s/%03d", i), fmt.Sprintf("v%d", i)
+		c.mustPut(t, c.ids()[i%3], k, v)
+		keys[k] = v
+	}
+	var held portHolder
+	peer4, err := held.addr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	http4, err := held.addr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.release()
+	join := kvservice.FormatMembers(c.layout.Members)
+	m4 := kvservice.Member{ID: 4, PeerAddr: peer4, HTTPAddr: http4}
+	if err := c.client.AddMember(ctx, c.addr(1), m4); err != nil {
+		t.Fatal(err)
+	}
+	c.layout.Members = append(c.layout.Members, m4)
+	if err := c.startWith(4, "--join", join); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range keys {
+		var got string
+		waitFor(t, 60*time.Second, "member 4 to serve "+k, func() bool {
+			var ok bool
+			got, ok, err = c.client.Get(ctx, http4, k, false)
+			return err == nil && ok
+		})
+		if got != v {
+			t.Fatalf("member 4: %s = %q, want %q", k, got, v)
+		}
+	}
+	waitFor(t, 60*time.Second, "member 4 promoted (asked of itself)", func() bool {
+		return c.client.PromoteMember(ctx, http4, 4) == nil
+	})
+	st, err := c.client.Status(ctx, c.addr(2))
+	if err != nil || len(st.Voters) != 4 {
+		t.Fatalf("voters after promotion: %+v %v", st.Voters, err)
+	}
+	c.mustPut(t, 4, "written-via-4", "yes")
+	if err := c.client.RemoveMember(ctx, http4, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the removed member to exit", func() bool { return !c.running(3) })
+	c.mustPut(t, 1, "after-removal", "ok")
+	for _, id := range []uint64{1, 2, 4} {
+		if v, ok := c.mustGet(t, id, "after-removal"); !ok || v != "ok" {
+			t.Fatalf("member %d after removal: %q %v", id, v, ok)
+		}
+		st, err := c.client.Status(ctx, c.addr(id))
+		if err != nil || fmt.Sprint(st.Voters) != "[1 2 4]" {
+			t.Fatalf("member %d: voters %v (%v), want [1 2 4]", id, st.Voters, err)
+		}
 	}
 }

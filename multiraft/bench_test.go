@@ -24,21 +24,30 @@ func cpuTime() time.Duration {
 // time of the process (rusage, so that other load on the machine does not
 // count) and network bytes; per group: heap bytes (its 3 replicas); and
 // the CPU share of one core each host would use at 10 ticks per second.
+// Groups kept ticking run with coalesced heartbeats and, for comparison,
+// with heartbeats sent as messages of their own (HostConfig.
+// SeparateHeartbeats).
 func BenchmarkIdle(b *testing.B) {
 	for _, groups := range []int{1000, 10000} {
-		for _, quiesce := range []bool{true, false} {
-			b.Run(fmt.Sprintf("groups=%d/quiesce=%v", groups, quiesce), func(b *testing.B) {
-				benchIdle(b, groups, quiesce)
+		b.Run(fmt.Sprintf("groups=%d/quiesce=true", groups), func(b *testing.B) {
+			benchIdle(b, groups, true, false)
+		})
+		for _, separate := range []bool{false, true} {
+			b.Run(fmt.Sprintf("groups=%d/quiesce=false/separate=%v", groups, separate), func(b *testing.B) {
+				benchIdle(b, groups, false, separate)
 			})
 		}
 	}
 }
 
-func benchIdle(b *testing.B, groups int, quiesce bool) {
+func benchIdle(b *testing.B, groups int, quiesce, separate bool) {
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	c := newManualCluster(b, 3, func(cfg *HostConfig) { cfg.DisableQuiescence = !quiesce })
+	c := newManualCluster(b, 3, func(cfg *HostConfig) {
+		cfg.DisableQuiescence = !quiesce
+		cfg.SeparateHeartbeats = separate
+	})
 	for g := GroupID(1); g <= GroupID(groups); g++ {
 		c.createGroup(g)
 		_ = c.hosts[HostID(1+int(g)%3)].Campaign(g)

@@ -12,14 +12,15 @@ var (
 	descShardsLed = desc("raftkv_shards_led", "Shards this member leads.")
 	descRounds    = desc("raftkv_multiraft_rounds_total", "Rounds of the member's multiraft host (each one WAL write).")
 	descGroupsRun = desc("raftkv_multiraft_groups_run_total", "Shards processed by the host's rounds (over rounds: shards per round).")
-	descHostMsgs  = desc("raftkv_multiraft_messages_sent_total", "Raft messages of all shards the host sent to its peers.")
+	descHostMsgs  = desc("raftkv_multiraft_messages_sent_total", "Items the host sent to its peers: raft messages of its shards, a round's coalesced heartbeats (or their answers) to one peer counting once.")
 	descHostBatch = desc("raftkv_multiraft_batches_sent_total", "Batches (one per peer and round) the host sent.")
+	descHostBeats = desc("raftkv_multiraft_coalesced_heartbeats_sent_total", "Shard heartbeats and heartbeat answers the host sent inside coalesced items.")
 )
 
 // Describe sends every descriptor the collector may emit.
 func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descShards, descShardsLed, descCommit, descApplied, descKeys,
-		descWALFsyncs, descWALBytes, descStateSyncs, descRounds, descGroupsRun, descHostMsgs, descHostBatch} {
+		descWALFsyncs, descWALBytes, descStateSyncs, descRounds, descGroupsRun, descHostMsgs, descHostBatch, descHostBeats} {
 		ch <- d
 	}
 }
@@ -44,7 +45,7 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v uint64
-	}{{descRounds, hs.Rounds}, {descGroupsRun, hs.GroupsRun}, {descHostMsgs, hs.ItemsOut}, {descHostBatch, hs.BatchesOut}} {
+	}{{descRounds, hs.Rounds}, {descGroupsRun, hs.GroupsRun}, {descHostMsgs, hs.ItemsOut}, {descHostBatch, hs.BatchesOut}, {descHostBeats, hs.CoalescedHeartbeats}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
 	}
 }

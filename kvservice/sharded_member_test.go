@@ -252,3 +252,32 @@ func TestShardedMembershipCutShort(t *testing.T) {
 		t.Errorf("adding member 4 once more: %v, want ErrMemberExists", err)
 	}
 }
+
+// TestShardedConfigChangesReplayedOnRestart: the shards' configuration
+// changes are applied by the store but not covered by a WAL snapshot (as
+// after a crash right after them): a restarted member has raft apply them
+// again, or raft would restart with the configuration of the last
+// snapshot, still naming the removed member.
+func TestShardedConfigChangesReplayedOnRestart(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.SnapshotCount = 10
+		cfg.hooks = &testHooks{noConfigSnapshot: true}
+	})
+	keys := fillShards(c, 60) // every shard snapshots
+	ctx := context.Background()
+	if _, err := c.srv[1].RemoveMember(ctx, 3); err != nil {
+		t.Fatalf("removing member 3: %v", err)
+	}
+	waitRemoved(t, c.srv[3])
+	delete(c.srv, 3)
+	c.waitMembership([]uint64{1, 2}, nil)
+	c.stop(2)
+	c.start(2)
+	c.waitSettled()
+	for i, ms := range hostMembers(t, c.srv[2]) {
+		if !slices.Equal(ms, []uint64{1, 2}) {
+			t.Errorf("restarted member 2, shard %d: raft's members %v, want [1 2]", i, ms)
+		}
+	}
+	c.checkKeys(2, keys)
+}

@@ -123,6 +123,12 @@ func TestShardedMembership(t *testing.T) {
 	delete(c.srv, 1)
 	c.waitMembership([]uint64{2, 3, 4}, nil)
 	waitRemoved(t, removed)
+	if s, err := NewSharded(c.config(1)); !errors.Is(err, ErrRemoved) {
+		if err == nil {
+			s.Stop()
+		}
+		t.Errorf("restarting removed member 1: %v, want ErrRemoved", err)
+	}
 	if _, err := c.srv[3].AddMember(ctx, c.members[0]); !errors.Is(err, ErrMemberRemoved) {
 		t.Errorf("adding removed member 1 back: %v, want ErrMemberRemoved", err)
 	}

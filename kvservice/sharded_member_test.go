@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/raftkit/raft/raftpb"
 )
 
@@ -286,4 +288,59 @@ func TestShardedConfigChangesReplayedOnRestart(t *testing.T) {
 		}
 	}
 	c.checkKeys(2, keys)
+}
+
+// TestMirrorConfChange: a shard's configuration follows raft's simple
+// changes, and a joining member's replay of a bootstrap (changes without
+// addresses) takes the addresses from a later change's book.
+func TestMirrorConfChange(t *testing.T) {
+	s := &ShardedServer{lg: zap.NewNop()}
+	r := &shardRep{cfg: shardConfig{Members: map[uint64]Member{}, Removed: map[uint64]bool{}}}
+	m := func(id uint64) Member {
+		return Member{ID: id, PeerAddr: fmt.Sprintf("p%d", id), HTTPAddr: fmt.Sprintf("h%d", id)}
+	}
+	cc := func(typ raftpb.ConfChangeType, id uint64, book ...Member) raftpb.ConfChange {
+		var ctx []byte
+		if len(book) > 0 {
+			ctx, _ = json.Marshal(shardConfContext{Member: book[0], Book: book[1:]})
+		}
+		return raftpb.ConfChange{Type: typ, NodeID: id, Context: ctx}
+	}
+	steps := []struct {
+		name             string
+		cc               raftpb.ConfChange
+		voters, learners []uint64
+		addrs            map[uint64]string // peer addresses expected
+		removed          []uint64
+	}{
+		{"bootstrap 1", cc(raftpb.ConfChangeAddNode, 1), []uint64{1}, nil, map[uint64]string{1: ""}, nil},
+		{"bootstrap 2", cc(raftpb.ConfChangeAddNode, 2), []uint64{1, 2}, nil, map[uint64]string{1: "", 2: ""}, nil},
+		{"add learner 3 with the book", cc(raftpb.ConfChangeAddLearnerNode, 3, m(3), m(1), m(2)),
+			[]uint64{1, 2}, []uint64{3}, map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"promote 3", cc(raftpb.ConfChangeAddNode, 3, m(3)), []uint64{1, 2, 3}, nil,
+			map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"demote 2", cc(raftpb.ConfChangeAddLearnerNode, 2, m(2)), []uint64{1, 3}, []uint64{2},
+			map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"remove 2", cc(raftpb.ConfChangeRemoveNode, 2), []uint64{1, 3}, nil,
+			map[uint64]string{1: "p1", 3: "p3"}, []uint64{2}},
+	}
+	for _, st := range steps {
+		s.mirrorConfChange(r, st.cc)
+		cs := r.cfg.ConfState
+		if !slices.Equal(cs.Voters, st.voters) || !slices.Equal(cs.Learners, st.learners) {
+			t.Fatalf("%s: voters %v learners %v, want %v %v", st.name, cs.Voters, cs.Learners, st.voters, st.learners)
+		}
+		got := map[uint64]string{}
+		for id, mm := range r.cfg.Members {
+			got[id] = mm.PeerAddr
+		}
+		if fmt.Sprint(got) != fmt.Sprint(st.addrs) {
+			t.Fatalf("%s: members %v, want %v", st.name, got, st.addrs)
+		}
+		for _, id := range st.removed {
+			if !r.cfg.Removed[id] {
+				t.Fatalf("%s: %d not recorded as removed", st.name, id)
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,16 +101,18 @@ func TestShardedMembership(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != http.StatusConflict || len(resp.ShardsPending) != 4 {
 		t.Errorf("promote over HTTP before catching up: %d %s, want 409 naming 4 pending shards", rec.Code, rec.Body)
 	}
+	// Asked of another member, the request is forwarded to the learner.
+	if _, err := c.srv[2].PromoteMember(ctx, 4); !errors.Is(err, ErrNotCaughtUp) || !errors.As(err, &se) || len(se.Pending) != 4 {
+		t.Errorf("promoting the held learner through member 2: %v, want its ErrNotCaughtUp naming 4 shards", err)
+	}
 	close(release)
 	c.waitSettled()
 	c.waitConverged()
 	c.checkKeys(4, keys)
 
-	if _, err := c.srv[1].PromoteMember(ctx, 4); !errors.Is(err, ErrAskMember) {
-		t.Errorf("promoting member 4 through member 1: %v, want ErrAskMember", err)
-	}
-	if _, err := c.srv[4].PromoteMember(ctx, 4); err != nil {
-		t.Fatalf("promoting member 4 once caught up: %v", err)
+	// Member 1 forwards the promotion to the learner, which decides.
+	if _, err := c.srv[1].PromoteMember(ctx, 4); err != nil {
+		t.Fatalf("promoting member 4 once caught up, through member 1: %v", err)
 	}
 	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
 	if st := c.srv[1].Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3, 4}) || len(st.Learners) != 0 {
@@ -342,5 +345,25 @@ func TestMirrorConfChange(t *testing.T) {
 				t.Fatalf("%s: %d not recorded as removed", st.name, id)
 			}
 		}
+	}
+}
+
+// TestShardedPromoteWithHTTPS: with HTTPS, a member does not forward a
+// promotion (the learner's certificate need not chain to a CA it trusts):
+// it names the learner to ask instead (ErrAskMember, 421).
+func TestShardedPromoteWithHTTPS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, int64(cfg.ID)+100)}}
+	})
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatalf("adding member 4: %v", err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	rec := httptest.NewRecorder()
+	c.srv[2].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/members/4/promote", nil))
+	if rec.Code != http.StatusMisdirectedRequest || !strings.Contains(rec.Body.String(), m4.HTTPAddr) {
+		t.Errorf("promoting member 4 through member 2 with HTTPS: %d %s, want 421 naming its address", rec.Code, rec.Body)
 	}
 }

@@ -111,6 +111,10 @@ type testHooks struct {
 	// beforeInstall runs before a ShardedServer installs a received shard
 	// snapshot; an error stops the server there, as a crash would.
 	beforeInstall func() error
+	// noConfigSnapshot keeps a ShardedServer from snapshotting a shard
+	// after a configuration change, as a crash right after the change
+	// would.
+	noConfigSnapshot bool
 }
 
 func (c Config) withDefaults() (Config, error) {

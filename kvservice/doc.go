@@ -13,7 +13,7 @@
 //     member serves every key. A membership change is made in every shard
 //     (sharded_member.go, sharded_member_ops.go): a member is added as a
 //     learner of every shard, joins them all with Config.Join, and is
-//     promoted (asked of the learner) once caught up with each; a change
+//     promoted (decided by the learner) once caught up with each; a change
 //     cut short reports its shards done and pending (ShardsError) and is
 //     finished by repeating it. Leader transfers return ErrUnsupported;
 //     small shards' snapshots travel inline, larger ones are streamed from

@@ -26,7 +26,7 @@ const maxKeyLen = 4096
 //	GET    /v1/members
 //	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
 //	DELETE /v1/members/{id}
-//	POST   /v1/members/{id}/promote     learner to voter (ask the leader; with shards, the learner)
+//	POST   /v1/members/{id}/promote     learner to voter (ask the leader; with shards, any member: the learner decides)
 //	POST   /v1/leader                   {"to": 2}
 //	GET    /v1/status
 //	GET    /metrics                     Prometheus exposition (client_golang)

@@ -336,7 +336,7 @@ func (a memberApp) ApplyRound(batch []multiraft.GroupEntries) {
 // just added must find itself in it. It runs on the worker holding r,
 // after the change's entries were applied.
 func (s *ShardedServer) snapshotConfig(r *shardRep) {
-	if r.failed {
+	if r.failed || s.cfg.hooks != nil && s.cfg.hooks.noConfigSnapshot {
 		return
 	}
 	r.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // ErrAskMember: the request must be made to another member, named in the
-// error (with shards, promoting a learner is asked of the learner itself,
-// the only member that knows how far each of its shards got).
+// error (with shards and HTTPS, promoting a learner is asked of the
+// learner itself, the only member that knows how far each of its shards
+// got; see ShardedServer.PromoteMember).
 var ErrAskMember = errors.New("ask another member")
 
 // ShardsError is a membership change with shards that was not done in
@@ -194,12 +196,13 @@ func (s *ShardedServer) successor(i int, id uint64) uint64 {
 	return 0
 }
 
-// PromoteMember makes learner id a voter of every shard. It is asked of
-// the learner itself (ErrAskMember elsewhere), which compares, shard by
-// shard, what it applied with the shard leader's commit index (a read
-// index): a shard where it lags by more than LearnerPromoteLag entries
-// refuses the whole promotion (ErrNotCaughtUp, in a ShardsError naming the
-// shards behind); otherwise every shard not yet promoted is.
+// PromoteMember makes learner id a voter of every shard. The learner
+// itself decides (another member forwards the request to it, see
+// forwardPromote): it compares, shard by shard, what it applied with the
+// shard leader's commit index (a read index); a shard where it lags by
+// more than LearnerPromoteLag entries refuses the whole promotion
+// (ErrNotCaughtUp, in a ShardsError naming the shards behind); otherwise
+// every shard not yet promoted is.
 func (s *ShardedServer) PromoteMember(ctx context.Context, id uint64) ([]Member, error) {
 	members := s.book.members()
 	k := slices.IndexFunc(members, func(m Member) bool { return m.ID == id })
@@ -211,8 +214,7 @@ func (s *ShardedServer) PromoteMember(ctx context.Context, id uint64) ([]Member,
 	case s.inEveryShard(id, true):
 		return members, nil
 	case id != s.cfg.ID:
-		return nil, fmt.Errorf("%w: promote learner %d at its own address, %s: only it knows how far it got in each shard",
-			ErrAskMember, id, members[k].HTTPAddr)
+		return s.forwardPromote(ctx, members[k])
 	}
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
@@ -325,4 +327,31 @@ func (s *ShardedServer) leaderIndexes(ctx context.Context, shards []int) map[int
 		}
 	}
 	return out
+}
+
+// forwardPromote asks learner m, over its HTTP API, to promote itself (it
+// alone knows how far each of its shards got), then waits until this
+// member applied the promotion in every shard. With HTTPS it answers
+// ErrAskMember instead: the members' HTTPS certificates need not chain to
+// a CA this member trusts.
+func (s *ShardedServer) forwardPromote(ctx context.Context, m Member) ([]Member, error) {
+	if s.cfg.HTTPTLS != nil {
+		return nil, fmt.Errorf("%w: promote learner %d at its own address, %s: only it knows how far it got in each shard",
+			ErrAskMember, m.ID, m.HTTPAddr)
+	}
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	err := (&Client{Token: s.cfg.AdminToken}).PromoteMember(fctx, m.HTTPAddr, m.ID)
+	cancel()
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Code == http.StatusConflict:
+		return nil, &ShardsError{Op: "promote", ID: m.ID, Done: ae.ShardsDone, Pending: ae.ShardsPending,
+			Err: fmt.Errorf("%w (learner %d: %s)", ErrNotCaughtUp, m.ID, ae.ErrorResponse.Error)}
+	case err != nil:
+		return nil, fmt.Errorf("%w: forwarding the promotion to learner %d at %s failed (%v); ask it there",
+			ErrAskMember, m.ID, m.HTTPAddr, err)
+	}
+	done := func(i int) bool { _, voter := s.book.shardHas(i, m.ID); return voter }
+	err = s.changeShards(ctx, "promote", m.ID, done, func(int) {})
+	return s.Members(), err
 }

@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/raftkit/raft/raftpb"
 )
@@ -98,16 +101,18 @@ func TestShardedMembership(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != http.StatusConflict || len(resp.ShardsPending) != 4 {
 		t.Errorf("promote over HTTP before catching up: %d %s, want 409 naming 4 pending shards", rec.Code, rec.Body)
 	}
+	// Asked of another member, the request is forwarded to the learner.
+	if _, err := c.srv[2].PromoteMember(ctx, 4); !errors.Is(err, ErrNotCaughtUp) || !errors.As(err, &se) || len(se.Pending) != 4 {
+		t.Errorf("promoting the held learner through member 2: %v, want its ErrNotCaughtUp naming 4 shards", err)
+	}
 	close(release)
 	c.waitSettled()
 	c.waitConverged()
 	c.checkKeys(4, keys)
 
-	if _, err := c.srv[1].PromoteMember(ctx, 4); !errors.Is(err, ErrAskMember) {
-		t.Errorf("promoting member 4 through member 1: %v, want ErrAskMember", err)
-	}
-	if _, err := c.srv[4].PromoteMember(ctx, 4); err != nil {
-		t.Fatalf("promoting member 4 once caught up: %v", err)
+	// Member 1 forwards the promotion to the learner, which decides.
+	if _, err := c.srv[1].PromoteMember(ctx, 4); err != nil {
+		t.Fatalf("promoting member 4 once caught up, through member 1: %v", err)
 	}
 	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
 	if st := c.srv[1].Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3, 4}) || len(st.Learners) != 0 {
@@ -123,6 +128,12 @@ func TestShardedMembership(t *testing.T) {
 	delete(c.srv, 1)
 	c.waitMembership([]uint64{2, 3, 4}, nil)
 	waitRemoved(t, removed)
+	if s, err := NewSharded(c.config(1)); !errors.Is(err, ErrRemoved) {
+		if err == nil {
+			s.Stop()
+		}
+		t.Errorf("restarting removed member 1: %v, want ErrRemoved", err)
+	}
 	if _, err := c.srv[3].AddMember(ctx, c.members[0]); !errors.Is(err, ErrMemberRemoved) {
 		t.Errorf("adding removed member 1 back: %v, want ErrMemberRemoved", err)
 	}
@@ -250,5 +261,109 @@ func TestShardedMembershipCutShort(t *testing.T) {
 	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
 	if _, err := c.srv[3].AddMember(context.Background(), m4); !errors.Is(err, ErrMemberExists) {
 		t.Errorf("adding member 4 once more: %v, want ErrMemberExists", err)
+	}
+}
+
+// TestShardedConfigChangesReplayedOnRestart: the shards' configuration
+// changes are applied by the store but not covered by a WAL snapshot (as
+// after a crash right after them): a restarted member has raft apply them
+// again, or raft would restart with the configuration of the last
+// snapshot, still naming the removed member.
+func TestShardedConfigChangesReplayedOnRestart(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.SnapshotCount = 10
+		cfg.hooks = &testHooks{noConfigSnapshot: true}
+	})
+	keys := fillShards(c, 60) // every shard snapshots
+	ctx := context.Background()
+	if _, err := c.srv[1].RemoveMember(ctx, 3); err != nil {
+		t.Fatalf("removing member 3: %v", err)
+	}
+	waitRemoved(t, c.srv[3])
+	delete(c.srv, 3)
+	c.waitMembership([]uint64{1, 2}, nil)
+	c.stop(2)
+	c.start(2)
+	c.waitSettled()
+	for i, ms := range hostMembers(t, c.srv[2]) {
+		if !slices.Equal(ms, []uint64{1, 2}) {
+			t.Errorf("restarted member 2, shard %d: raft's members %v, want [1 2]", i, ms)
+		}
+	}
+	c.checkKeys(2, keys)
+}
+
+// TestMirrorConfChange: a shard's configuration follows raft's simple
+// changes, and a joining member's replay of a bootstrap (changes without
+// addresses) takes the addresses from a later change's book.
+func TestMirrorConfChange(t *testing.T) {
+	s := &ShardedServer{lg: zap.NewNop()}
+	r := &shardRep{cfg: shardConfig{Members: map[uint64]Member{}, Removed: map[uint64]bool{}}}
+	m := func(id uint64) Member {
+		return Member{ID: id, PeerAddr: fmt.Sprintf("p%d", id), HTTPAddr: fmt.Sprintf("h%d", id)}
+	}
+	cc := func(typ raftpb.ConfChangeType, id uint64, book ...Member) raftpb.ConfChange {
+		var ctx []byte
+		if len(book) > 0 {
+			ctx, _ = json.Marshal(shardConfContext{Member: book[0], Book: book[1:]})
+		}
+		return raftpb.ConfChange{Type: typ, NodeID: id, Context: ctx}
+	}
+	steps := []struct {
+		name             string
+		cc               raftpb.ConfChange
+		voters, learners []uint64
+		addrs            map[uint64]string // peer addresses expected
+		removed          []uint64
+	}{
+		{"bootstrap 1", cc(raftpb.ConfChangeAddNode, 1), []uint64{1}, nil, map[uint64]string{1: ""}, nil},
+		{"bootstrap 2", cc(raftpb.ConfChangeAddNode, 2), []uint64{1, 2}, nil, map[uint64]string{1: "", 2: ""}, nil},
+		{"add learner 3 with the book", cc(raftpb.ConfChangeAddLearnerNode, 3, m(3), m(1), m(2)),
+			[]uint64{1, 2}, []uint64{3}, map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"promote 3", cc(raftpb.ConfChangeAddNode, 3, m(3)), []uint64{1, 2, 3}, nil,
+			map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"demote 2", cc(raftpb.ConfChangeAddLearnerNode, 2, m(2)), []uint64{1, 3}, []uint64{2},
+			map[uint64]string{1: "p1", 2: "p2", 3: "p3"}, nil},
+		{"remove 2", cc(raftpb.ConfChangeRemoveNode, 2), []uint64{1, 3}, nil,
+			map[uint64]string{1: "p1", 3: "p3"}, []uint64{2}},
+	}
+	for _, st := range steps {
+		s.mirrorConfChange(r, st.cc)
+		cs := r.cfg.ConfState
+		if !slices.Equal(cs.Voters, st.voters) || !slices.Equal(cs.Learners, st.learners) {
+			t.Fatalf("%s: voters %v learners %v, want %v %v", st.name, cs.Voters, cs.Learners, st.voters, st.learners)
+		}
+		got := map[uint64]string{}
+		for id, mm := range r.cfg.Members {
+			got[id] = mm.PeerAddr
+		}
+		if fmt.Sprint(got) != fmt.Sprint(st.addrs) {
+			t.Fatalf("%s: members %v, want %v", st.name, got, st.addrs)
+		}
+		for _, id := range st.removed {
+			if !r.cfg.Removed[id] {
+				t.Fatalf("%s: %d not recorded as removed", st.name, id)
+			}
+		}
+	}
+}
+
+// TestShardedPromoteWithHTTPS: with HTTPS, a member does not forward a
+// promotion (the learner's certificate need not chain to a CA it trusts):
+// it names the learner to ask instead (ErrAskMember, 421).
+func TestShardedPromoteWithHTTPS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, int64(cfg.ID)+100)}}
+	})
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatalf("adding member 4: %v", err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	rec := httptest.NewRecorder()
+	c.srv[2].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/members/4/promote", nil))
+	if rec.Code != http.StatusMisdirectedRequest || !strings.Contains(rec.Body.String(), m4.HTTPAddr) {
+		t.Errorf("promoting member 4 through member 2 with HTTPS: %d %s, want 421 naming its address", rec.Code, rec.Body)
 	}
 }

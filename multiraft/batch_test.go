@@ -79,22 +79,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		{Group: 1 << 40, Kind: KindQuiesce, Msg: raftpb.Message{Type: raftpb.MsgHeartbeat, From: 7, To: 2, Commit: 4}},
 		{Group: 5, Kind: KindWake, Msg: raftpb.Message{From: 7, To: 2}},
 	}}
-	buf, err := AppendBatch(nil, &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeBatch(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, b) {
-		t.Fatalf("round trip: got %+v, want %+v", got, b)
-	}
-	for i := 0; i < len(buf); i++ {
-		if _, err := DecodeBatch(buf[:i]); !errors.Is(err, ErrBadBatch) {
-			t.Fatalf("truncated to %d bytes: %v", i, err)
-		}
-	}
+	roundTripBatch(t, b)
 	empty, err := AppendBatch(nil, &Batch{From: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -127,4 +112,27 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("re-encoded batch refused: %v", err)
 		}
 	})
+}
+
+// roundTripBatch encodes b, checks that it decodes to b and that every
+// truncation of it is refused as ErrBadBatch, and returns the decoded batch.
+func roundTripBatch(t *testing.T, b Batch) Batch {
+	t.Helper()
+	buf, err := AppendBatch(nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBatch(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, b) {
+		t.Fatalf("round trip: got %+v, want %+v", got, b)
+	}
+	for i := 0; i < len(buf); i++ {
+		if _, err := DecodeBatch(buf[:i]); !errors.Is(err, ErrBadBatch) {
+			t.Fatalf("truncated to %d bytes: %v", i, err)
+		}
+	}
+	return got
 }

@@ -86,22 +86,7 @@ func TestCoalescedHeartbeatsRoundTrip(t *testing.T) {
 		Heartbeats:     []Heartbeat{{Group: 1, Term: 5, Commit: 9}, {Group: 1 << 40, Term: 1 << 33, Commit: 1 << 50}},
 		HeartbeatResps: []Heartbeat{{Group: 2, Term: 5}},
 	}
-	buf, err := AppendBatch(nil, &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeBatch(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, b) {
-		t.Fatalf("round trip: got %+v, want %+v", got, b)
-	}
-	for i := 0; i < len(buf); i++ {
-		if _, err := DecodeBatch(buf[:i]); !errors.Is(err, ErrBadBatch) {
-			t.Fatalf("truncated to %d bytes: %v", i, err)
-		}
-	}
+	got := roundTripBatch(t, b)
 	items := got.expandHeartbeats(2)
 	want := raftpb.Message{Type: raftpb.MsgHeartbeat, From: 7, To: 2, Term: 5, Commit: 9}
 	if len(items) != 4 || items[1].Kind != KindRaft || items[1].Group != 1 || !reflect.DeepEqual(items[1].Msg, want) {

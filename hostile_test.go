@@ -57,16 +57,36 @@ func unchanged(t *testing.T, before, after nodeSnapshot) {
 	}
 }
 
+// hostileCases lists every hostile message case, grouped by the field the
+// peer controls.
 func hostileCases() []hostileCase {
-	ents := func(term uint64, idx ...uint64) []pb.Entry {
-		var out []pb.Entry
-		for _, i := range idx {
-			out = append(out, pb.Entry{Index: i, Term: term})
-		}
-		return out
+	var cases []hostileCase
+	for _, group := range [][]hostileCase{
+		hostileSenderCases(),
+		hostileLocalOnlyCases(),
+		hostileTermCases(),
+		hostileIndexCases(),
+		hostileEntryCases(),
+		hostileSnapshotCases(),
+		hostileOtherCases(),
+	} {
+		cases = append(cases, group...)
 	}
+	return cases
+}
+
+// hostileEnts returns entries of the given term at the given indexes.
+func hostileEnts(term uint64, idx ...uint64) []pb.Entry {
+	var out []pb.Entry
+	for _, i := range idx {
+		out = append(out, pb.Entry{Index: i, Term: term})
+	}
+	return out
+}
+
+// hostileSenderCases are messages whose sender is impossible or unknown.
+func hostileSenderCases() []hostileCase {
 	return []hostileCase{
-		// Senders.
 		{name: "From=0", at: 2, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgApp, From: 0, Term: term, Index: 3, LogTerm: term}
 		}},
@@ -92,7 +112,13 @@ func hostileCases() []hostileCase {
 		}, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgVote, From: 9, Term: term + 1, Index: 1, LogTerm: 1}
 		}},
-		// Local-only types from the network.
+	}
+}
+
+// hostileLocalOnlyCases are message types only the node itself may
+// produce, arriving from the network.
+func hostileLocalOnlyCases() []hostileCase {
+	return []hostileCase{
 		{name: "MsgHup from the network", at: 2, want: refused, err: ErrStepLocalMsg, msg: func(uint64) pb.Message {
 			return pb.Message{Type: pb.MsgHup, From: 3}
 		}},
@@ -109,12 +135,17 @@ func hostileCases() []hostileCase {
 			return pb.Message{Type: pb.MsgUnreachable, From: 3}
 		}},
 		{name: "MsgStorageAppend from the network", at: 2, want: refused, err: ErrStepLocalMsg, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgStorageAppend, From: 3, Term: term, Entries: ents(term, 9)}
+			return pb.Message{Type: pb.MsgStorageAppend, From: 3, Term: term, Entries: hostileEnts(term, 9)}
 		}},
 		{name: "MsgStorageApplyResp from the network", at: 2, want: refused, err: ErrStepLocalMsg, msg: func(uint64) pb.Message {
-			return pb.Message{Type: pb.MsgStorageApplyResp, From: 3, Entries: ents(1, 3)}
+			return pb.Message{Type: pb.MsgStorageApplyResp, From: 3, Entries: hostileEnts(1, 3)}
 		}},
-		// Terms.
+	}
+}
+
+// hostileTermCases are messages whose term is impossible.
+func hostileTermCases() []hostileCase {
+	return []hostileCase{
 		{name: "term overflow", at: 2, want: dropped, msg: func(uint64) pb.Message {
 			return pb.Message{Type: pb.MsgHeartbeat, From: 1, Term: math.MaxUint64}
 		}},
@@ -130,7 +161,13 @@ func hostileCases() []hostileCase {
 		{name: "vote request whose last log term is past its term", at: 2, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgVote, From: 3, Term: term + 1, Index: 2, LogTerm: term + 5}
 		}},
-		// Indexes and commit indexes.
+	}
+}
+
+// hostileIndexCases are messages whose indexes or commit indexes are past
+// what the receiver knows.
+func hostileIndexCases() []hostileCase {
+	return []hostileCase{
 		{name: "heartbeat commit beyond the log", at: 2, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgHeartbeat, From: 1, Term: term, Commit: math.MaxUint64}
 		}},
@@ -147,7 +184,7 @@ func hostileCases() []hostileCase {
 			// Rejected with a hint: the previous entry does not match.
 			unchanged(t, b, a)
 		}, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: math.MaxUint64 - 1, LogTerm: term, Entries: ents(term, math.MaxUint64)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: math.MaxUint64 - 1, LogTerm: term, Entries: hostileEnts(term, math.MaxUint64)}
 		}},
 		{name: "acknowledgement beyond the leader's log", at: 1, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgAppResp, From: 2, Term: term, Index: 1 << 40}
@@ -156,24 +193,29 @@ func hostileCases() []hostileCase {
 			return pb.Message{Type: pb.MsgAppResp, From: 2, Term: term, Index: 3, Reject: true, RejectHint: 1 << 40, LogTerm: term}
 		}},
 		{name: "apply report beyond the commit index", at: 2, want: dropped, msg: func(uint64) pb.Message {
-			return pb.Message{Type: pb.MsgStorageApplyResp, From: LocalApplyThread, Entries: ents(1, 1<<40)}
+			return pb.Message{Type: pb.MsgStorageApplyResp, From: LocalApplyThread, Entries: hostileEnts(1, 1<<40)}
 		}},
 		{name: "persisted-snapshot report beyond the commit index", at: 2, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgStorageAppendResp, From: LocalAppendThread, Term: term,
 				Snapshot: &pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1 << 40, Term: term}}}
 		}},
-		// Entries.
+	}
+}
+
+// hostileEntryCases are messages whose entries are malformed or hostile.
+func hostileEntryCases() []hostileCase {
+	return []hostileCase{
 		{name: "entries with a gap", at: 2, want: dropped, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: append(ents(term, 4), ents(term, 6)...)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: append(hostileEnts(term, 4), hostileEnts(term, 6)...)}
 		}},
 		{name: "entries not following the previous index", at: 2, want: dropped, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: ents(term, 3)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: hostileEnts(term, 3)}
 		}},
 		{name: "entries with decreasing terms", at: 2, want: dropped, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: append(ents(term, 4), ents(term-1, 5)...)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: append(hostileEnts(term, 4), hostileEnts(term-1, 5)...)}
 		}},
 		{name: "entries from a future term", at: 2, want: dropped, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: ents(term+3, 4)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term, Entries: hostileEnts(term+3, 4)}
 		}},
 		{name: "previous entry from a future term", at: 2, want: dropped, msg: func(term uint64) pb.Message {
 			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 3, LogTerm: term + 1}
@@ -183,7 +225,7 @@ func hostileCases() []hostileCase {
 			// the follower answers with its commit index and keeps its log.
 			unchanged(t, b, a)
 		}, msg: func(term uint64) pb.Message {
-			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 1, LogTerm: 1, Entries: ents(term, 2)}
+			return pb.Message{Type: pb.MsgApp, From: 1, Term: term, Index: 1, LogTerm: 1, Entries: hostileEnts(term, 2)}
 		}},
 		{name: "empty proposal", at: 1, want: dropped, msg: func(uint64) pb.Message {
 			return pb.Message{Type: pb.MsgProp, From: 2}
@@ -204,7 +246,12 @@ func hostileCases() []hostileCase {
 		{name: "read request without a context entry", at: 1, want: dropped, msg: func(uint64) pb.Message {
 			return pb.Message{Type: pb.MsgReadIndex, From: 2}
 		}},
-		// Snapshots.
+	}
+}
+
+// hostileSnapshotCases are snapshot messages with impossible contents.
+func hostileSnapshotCases() []hostileCase {
+	return []hostileCase{
 		{name: "snapshot older than the log", at: 2, want: harmless, check: func(t *testing.T, b, a nodeSnapshot) {
 			unchanged(t, b, a)
 		}, msg: func(term uint64) pb.Message {
@@ -232,7 +279,13 @@ func hostileCases() []hostileCase {
 			return pb.Message{Type: pb.MsgSnap, From: 1, Term: term, Snapshot: &pb.Snapshot{Metadata: pb.SnapshotMetadata{
 				Index: 50, Term: term + 2, ConfState: pb.ConfState{Voters: []uint64{1, 2, 3}}}}}
 		}},
-		// Other requests.
+	}
+}
+
+// hostileOtherCases are the remaining requests a peer may send out of
+// place.
+func hostileOtherCases() []hostileCase {
+	return []hostileCase{
 		{name: "TimeoutNow to a learner", at: 4, want: harmless, check: func(t *testing.T, b, a nodeSnapshot) {
 			// Learners never campaign.
 			unchanged(t, b, a)

@@ -297,23 +297,42 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 	one := encodedSizeOf(ents[:1])
 	require.Equal(t, one*9, encodedSizeOf(ents), "equal-size entries")
 
-	type step struct {
-		// take: hand out nextCommittedEnts and accept them; apply: report
-		// applied up to this index with this size.
-		take       bool
-		wantTaken  uint64 // index of the last entry handed out, 0 for none
-		applyTo    uint64
-		applySize  entryEncodingSize
-		wantPaused bool
+	for _, tc := range pagingCases(one) {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLog(storageAt(t, 0, 0, ents...), discardLogger, tc.max)
+			l.raiseCommit(9)
+			for n, s := range tc.steps {
+				runPagingStep(t, l, n, s)
+			}
+		})
 	}
-	for _, tc := range []struct {
-		name  string
-		max   entryEncodingSize
-		steps []step
-	}{
+}
+
+// pagingStep is one step of a paging scenario over a log of nine committed
+// entries. take: hand out toApply and accept them; apply: report applied up
+// to this index with this size.
+type pagingStep struct {
+	take       bool
+	wantTaken  uint64 // index of the last entry handed out, 0 for none
+	applyTo    uint64
+	applySize  entryEncodingSize
+	wantPaused bool
+}
+
+// pagingCase is a budget for entries being applied and the steps run under
+// it.
+type pagingCase struct {
+	name  string
+	max   entryEncodingSize
+	steps []pagingStep
+}
+
+// pagingCases are the paging scenarios for entries of encoded size one each.
+func pagingCases(one entryEncodingSize) []pagingCase {
+	return []pagingCase{
 		{
 			name: "budget of two and a half entries", max: one * 5 / 2,
-			steps: []step{
+			steps: []pagingStep{
 				// Two fit; the third would not, so application pauses.
 				{take: true, wantTaken: 2, wantPaused: true},
 				{take: true, wantTaken: 0, wantPaused: true},
@@ -331,7 +350,7 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 		},
 		{
 			name: "budget exactly two entries", max: 2 * one,
-			steps: []step{
+			steps: []pagingStep{
 				{take: true, wantTaken: 2, wantPaused: true},
 				{applyTo: 1, applySize: one},
 				{take: true, wantTaken: 3, wantPaused: true},
@@ -342,7 +361,7 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 		{
 			// One entry larger than the whole budget still goes, alone.
 			name: "budget below one entry", max: one / 2,
-			steps: []step{
+			steps: []pagingStep{
 				{take: true, wantTaken: 1, wantPaused: true},
 				{take: true, wantTaken: 0, wantPaused: true},
 				{applyTo: 1, applySize: one},
@@ -351,7 +370,7 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 		},
 		{
 			name: "zero budget lets one entry through at a time", max: 0,
-			steps: []step{
+			steps: []pagingStep{
 				{take: true, wantTaken: 1, wantPaused: true},
 				{applyTo: 1, applySize: one},
 				{take: true, wantTaken: 2, wantPaused: true},
@@ -361,34 +380,32 @@ func TestLogCommittedEntsPaging(t *testing.T) {
 			// The application may report more than it was handed (e.g. after
 			// a restart); the outstanding size saturates at zero.
 			name: "over-reported size", max: 2 * one,
-			steps: []step{
+			steps: []pagingStep{
 				{take: true, wantTaken: 2, wantPaused: true},
 				{applyTo: 2, applySize: 10 * one},
 				{take: true, wantTaken: 4, wantPaused: true},
 			},
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			l := openLog(storageAt(t, 0, 0, ents...), discardLogger, tc.max)
-			l.raiseCommit(9)
-			for n, s := range tc.steps {
-				if s.take {
-					got := l.toApply(false)
-					require.Equal(t, s.wantTaken > 0, len(got) > 0, "step %d", n)
-					if len(got) > 0 {
-						require.Equal(t, s.wantTaken, got[len(got)-1].Index, "step %d", n)
-						require.Equal(t, l.applying+1, got[0].Index, "step %d", n)
-						l.markApplying(s.wantTaken, encodedSizeOf(got), false)
-					}
-				} else {
-					l.markApplied(s.applyTo, s.applySize)
-					continue
-				}
-				require.Equal(t, s.wantPaused, l.pacing.paused, "step %d", n)
-				require.Equal(t, !s.wantPaused && l.applying < 9, l.hasToApply(false), "step %d", n)
-			}
-		})
 	}
+}
+
+// runPagingStep runs step n on l (whose commit index is 9) and checks what
+// it hands out and whether application is paused afterwards.
+func runPagingStep(t *testing.T, l *entryLog, n int, s pagingStep) {
+	t.Helper()
+	if !s.take {
+		l.markApplied(s.applyTo, s.applySize)
+		return
+	}
+	got := l.toApply(false)
+	require.Equal(t, s.wantTaken > 0, len(got) > 0, "step %d", n)
+	if len(got) > 0 {
+		require.Equal(t, s.wantTaken, got[len(got)-1].Index, "step %d", n)
+		require.Equal(t, l.applying+1, got[0].Index, "step %d", n)
+		l.markApplying(s.wantTaken, encodedSizeOf(got), false)
+	}
+	require.Equal(t, s.wantPaused, l.pacing.paused, "step %d", n)
+	require.Equal(t, !s.wantPaused && l.applying < 9, l.hasToApply(false), "step %d", n)
 }
 
 func TestLogRead(t *testing.T) {

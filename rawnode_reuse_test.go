@@ -197,87 +197,123 @@ func TestOutboxShrinksAfterBurst(t *testing.T) {
 // own context, in order.
 func TestReadStatesSurviveLaterReads(t *testing.T) {
 	for _, voters := range []int{1, 3} {
-		ids := make([]uint64, voters)
-		for i := range ids {
-			ids[i] = uint64(i + 1)
-		}
-		s := NewMemoryStorage()
-		if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: ids}}}); err != nil {
-			t.Fatal(err)
-		}
-		rn := rnNew(t, rnConfig(1, s))
-		rn.raft.becomeCandidate()
-		rn.raft.becomeLeader()
+		rn, s := readStateLeader(t, voters)
 		// Commit the leader's empty entry, so that reads are served at once.
-		drain := func() []Ready {
-			var rds []Ready
-			for rn.HasReady() {
-				rd := rn.Ready()
-				_ = s.Append(rd.Entries)
-				rn.Advance(rd)
-				rds = append(rds, rd)
-				for _, m := range rd.Messages {
-					switch m.Type {
-					case pb.MsgApp:
-						if n := len(m.Entries); n > 0 {
-							_ = rn.Step(pb.Message{From: m.To, To: 1, Type: pb.MsgAppResp, Term: m.Term, Index: m.Entries[n-1].Index})
-						}
-					case pb.MsgHeartbeat:
-						// Only one follower answers: a quorum of three.
-						if m.To == 2 {
-							_ = rn.Step(pb.Message{From: 2, To: 1, Type: pb.MsgHeartbeatResp, Term: m.Term, Context: m.Context})
-						}
-					}
+		drainAnswering(rn, s)
+		all, answered := runReadBursts(rn, s)
+		checkReadOrder(t, voters, answered)
+		checkReadStatesUnchanged(t, voters, all)
+	}
+}
+
+// readStateLeader returns a leader of a group of the given number of voters
+// (IDs from 1) on a MemoryStorage starting from a snapshot at 1@1.
+func readStateLeader(t *testing.T, voters int) (*RawNode, *MemoryStorage) {
+	ids := make([]uint64, voters)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	s := NewMemoryStorage()
+	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: ids}}}); err != nil {
+		t.Fatal(err)
+	}
+	rn := rnNew(t, rnConfig(1, s))
+	rn.raft.becomeCandidate()
+	rn.raft.becomeLeader()
+	return rn, s
+}
+
+// drainAnswering handles Readies until there are none, persisting entries to
+// s and answering the leader's appends from every follower and its
+// heartbeats from follower 2 only, and returns the Readies.
+func drainAnswering(rn *RawNode, s *MemoryStorage) []Ready {
+	var rds []Ready
+	for rn.HasReady() {
+		rd := rn.Ready()
+		_ = s.Append(rd.Entries)
+		rn.Advance(rd)
+		rds = append(rds, rd)
+		for _, m := range rd.Messages {
+			switch m.Type {
+			case pb.MsgApp:
+				if n := len(m.Entries); n > 0 {
+					_ = rn.Step(pb.Message{From: m.To, To: 1, Type: pb.MsgAppResp, Term: m.Term, Index: m.Entries[n-1].Index})
+				}
+			case pb.MsgHeartbeat:
+				// Only one follower answers: a quorum of three.
+				if m.To == 2 {
+					_ = rn.Step(pb.Message{From: 2, To: 1, Type: pb.MsgHeartbeatResp, Term: m.Term, Context: m.Context})
 				}
 			}
-			return rds
 		}
-		drain()
-		type kept struct {
-			slice []ReadState
-			ctxs  []string
-			idxs  []uint64
+	}
+	return rds
+}
+
+// keptReadStates is a Ready's ReadStates slice as handed out, and copies of
+// the contexts and indexes it held then.
+type keptReadStates struct {
+	slice []ReadState
+	ctxs  []string
+	idxs  []uint64
+}
+
+// runReadBursts issues 100 bursts of one to four reads, draining after each,
+// and returns every Ready's ReadStates as kept and the contexts answered in
+// order. It appends to each Ready's ReadStates as an application may.
+func runReadBursts(rn *RawNode, s *MemoryStorage) ([]keptReadStates, []string) {
+	var all []keptReadStates
+	var answered []string
+	for i := 0; i < 100; i++ {
+		burst := 1 + i%4
+		for j := 0; j < burst; j++ {
+			rn.ReadIndex([]byte{byte(i), byte(j)})
 		}
-		var all []kept
-		var answered []string
-		for i := 0; i < 100; i++ {
-			burst := 1 + i%4
-			for j := 0; j < burst; j++ {
-				rn.ReadIndex([]byte{byte(i), byte(j)})
+		for _, rd := range drainAnswering(rn, s) {
+			if len(rd.ReadStates) == 0 {
+				continue
 			}
-			for _, rd := range drain() {
-				if len(rd.ReadStates) == 0 {
-					continue
-				}
-				k := kept{slice: rd.ReadStates}
-				for _, rs := range rd.ReadStates {
-					k.ctxs = append(k.ctxs, string(rs.RequestCtx))
-					k.idxs = append(k.idxs, rs.Index)
-					answered = append(answered, string(rs.RequestCtx))
-				}
-				all = append(all, k)
-				_ = append(rd.ReadStates, ReadState{Index: 999, RequestCtx: []byte("x")})
+			k := keptReadStates{slice: rd.ReadStates}
+			for _, rs := range rd.ReadStates {
+				k.ctxs = append(k.ctxs, string(rs.RequestCtx))
+				k.idxs = append(k.idxs, rs.Index)
+				answered = append(answered, string(rs.RequestCtx))
 			}
+			all = append(all, k)
+			_ = append(rd.ReadStates, ReadState{Index: 999, RequestCtx: []byte("x")})
 		}
-		var want []string
-		for i := 0; i < 100; i++ {
-			for j := 0; j < 1+i%4; j++ {
-				want = append(want, string([]byte{byte(i), byte(j)}))
-			}
+	}
+	return all, answered
+}
+
+// checkReadOrder checks that every read of runReadBursts was answered once,
+// in order.
+func checkReadOrder(t *testing.T, voters int, answered []string) {
+	t.Helper()
+	var want []string
+	for i := 0; i < 100; i++ {
+		for j := 0; j < 1+i%4; j++ {
+			want = append(want, string([]byte{byte(i), byte(j)}))
 		}
-		if len(answered) != len(want) {
-			t.Fatalf("voters=%d: %d reads answered, want %d", voters, len(answered), len(want))
+	}
+	if len(answered) != len(want) {
+		t.Fatalf("voters=%d: %d reads answered, want %d", voters, len(answered), len(want))
+	}
+	for i := range want {
+		if answered[i] != want[i] {
+			t.Fatalf("voters=%d: read %d answered as %q, want %q", voters, i, answered[i], want[i])
 		}
-		for i := range want {
-			if answered[i] != want[i] {
-				t.Fatalf("voters=%d: read %d answered as %q, want %q", voters, i, answered[i], want[i])
-			}
-		}
-		for i, k := range all {
-			for j, rs := range k.slice {
-				if string(rs.RequestCtx) != k.ctxs[j] || rs.Index != k.idxs[j] {
-					t.Fatalf("voters=%d: Ready %d read state %d changed to %+v (was ctx %q)", voters, i, j, rs, k.ctxs[j])
-				}
+	}
+}
+
+// checkReadStatesUnchanged checks that no ReadStates slice handed out
+// changed after it was handed out.
+func checkReadStatesUnchanged(t *testing.T, voters int, all []keptReadStates) {
+	t.Helper()
+	for i, k := range all {
+		for j, rs := range k.slice {
+			if string(rs.RequestCtx) != k.ctxs[j] || rs.Index != k.idxs[j] {
+				t.Fatalf("voters=%d: Ready %d read state %d changed to %+v (was ctx %q)", voters, i, j, rs, k.ctxs[j])
 			}
 		}
 	}

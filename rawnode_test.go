@@ -351,46 +351,61 @@ func TestRawNodeAsyncStorageMessages(t *testing.T) {
 	if err := rn.Campaign(); err != nil {
 		t.Fatal(err)
 	}
+	checkAsyncElectionMessages(t, rn, s)
+	checkAsyncApplyWaitsForDurability(t, rn, s)
 
-	// takeLocal returns the Ready's messages, which must all be local, as
-	// descriptions, and steps their responses (doing the storage work first).
-	takeLocal := func(want ...string) {
-		t.Helper()
-		rd := rn.Ready()
-		if len(rd.Messages) != len(want) {
-			t.Fatalf("Ready:\n%s\nwant %d messages", DescribeReady(rd, nil), len(want))
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Advance with AsyncStorageWrites did not panic")
 		}
-		for i, m := range rd.Messages {
-			if got := DescribeMessage(m, nil); got != want[i] {
-				t.Fatalf("message %d:\n%s\nwant:\n%s", i, got, want[i])
-			}
+	}()
+	rn.Advance(Ready{})
+}
+
+// asyncTakeLocal takes a Ready from rn, checks that its messages, which must
+// all be local, are described by want, and steps their responses (doing the
+// storage work on s first).
+func asyncTakeLocal(t *testing.T, rn *RawNode, s *MemoryStorage, want ...string) {
+	t.Helper()
+	rd := rn.Ready()
+	if len(rd.Messages) != len(want) {
+		t.Fatalf("Ready:\n%s\nwant %d messages", DescribeReady(rd, nil), len(want))
+	}
+	for i, m := range rd.Messages {
+		if got := DescribeMessage(m, nil); got != want[i] {
+			t.Fatalf("message %d:\n%s\nwant:\n%s", i, got, want[i])
 		}
-		for _, m := range rd.Messages {
-			if m.To == LocalAppendThread {
-				hs := pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
-				rnPersist(t, s, Ready{HardState: hs, Entries: m.Entries})
-			}
-			for _, resp := range m.Responses {
-				if err := rn.Step(resp); err != nil {
-					t.Fatal(err)
-				}
+	}
+	for _, m := range rd.Messages {
+		if m.To == LocalAppendThread {
+			hs := pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
+			rnPersist(t, s, Ready{HardState: hs, Entries: m.Entries})
+		}
+		for _, resp := range m.Responses {
+			if err := rn.Step(resp); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
+}
 
+// checkAsyncElectionMessages checks the local messages of a single voter's
+// election under AsyncStorageWrites, through to its empty entry applied.
+func checkAsyncElectionMessages(t *testing.T, rn *RawNode, s *MemoryStorage) {
+	t.Helper()
 	// The HardState is spread over the message's fields; the vote waits
 	// for it. Nothing unstable yet, so no append acknowledgement.
-	takeLocal("1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:1 Vote:1 Responses:[\n" +
-		"  1->1 MsgVoteResp Term:1 Log:0/0\n" +
+	asyncTakeLocal(t, rn, s, "1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:1 Vote:1 Responses:[\n"+
+		"  1->1 MsgVoteResp Term:1 Log:0/0\n"+
 		"]")
 	// No HardState change: Term, Vote and Commit stay zero. The leader's own
 	// append acknowledgement comes before the storage acknowledgement, which
 	// names the last entry and the current term.
-	takeLocal("1->AppendThread MsgStorageAppend Term:0 Log:0/0 Entries:[1/2 EntryNormal \"\"] Responses:[\n" +
-		"  1->1 MsgAppResp Term:1 Log:0/2\n" +
-		"  AppendThread->1 MsgStorageAppendResp Term:1 Log:1/2\n" +
+	asyncTakeLocal(t, rn, s, "1->AppendThread MsgStorageAppend Term:0 Log:0/0 Entries:[1/2 EntryNormal \"\"] Responses:[\n"+
+		"  1->1 MsgAppResp Term:1 Log:0/2\n"+
+		"  AppendThread->1 MsgStorageAppendResp Term:1 Log:1/2\n"+
 		"]")
-	takeLocal("1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:2 Vote:1",
+	asyncTakeLocal(t, rn, s, "1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:2 Vote:1",
 		"1->ApplyThread MsgStorageApply Term:0 Log:0/0 Entries:[1/2 EntryNormal \"\"] Responses:[\n"+
 			"  ApplyThread->1 MsgStorageApplyResp Term:0 Log:0/0 Entries:[1/2 EntryNormal \"\"]\n"+
 			"]")
@@ -400,7 +415,12 @@ func TestRawNodeAsyncStorageMessages(t *testing.T) {
 	if st := rn.BasicStatus(); st.Applied != 2 || st.RaftState != StateLeader {
 		t.Fatalf("status: %+v", st)
 	}
+}
 
+// checkAsyncApplyWaitsForDurability checks that an entry committed but not
+// yet durable is not applied until the storage acknowledgement arrives.
+func checkAsyncApplyWaitsForDurability(t *testing.T, rn *RawNode, s *MemoryStorage) {
+	t.Helper()
 	// Entries committed but not yet durable are not applied: the apply
 	// message only comes after the append acknowledgement.
 	if err := rn.Propose([]byte("p")); err != nil {
@@ -426,13 +446,6 @@ func TestRawNodeAsyncStorageMessages(t *testing.T) {
 	if rd3 := rn.Ready(); len(rd3.CommittedEntries) != 1 || string(rd3.CommittedEntries[0].Data) != "p" {
 		t.Fatalf("Ready after the storage ack:\n%s", DescribeReady(rd3, nil))
 	}
-
-	defer func() {
-		if recover() == nil {
-			t.Fatal("Advance with AsyncStorageWrites did not panic")
-		}
-	}()
-	rn.Advance(Ready{})
 }
 
 // A snapshot from the leader travels to the append thread and comes back in

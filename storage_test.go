@@ -369,90 +369,132 @@ func TestMemoryStorageNoAliasing(t *testing.T) {
 func TestMemoryStorageMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	for round := 0; round < 200; round++ {
-		ms := NewMemoryStorage()
-		model := map[uint64]pb.Entry{0: {}}
-		var base, last, snapIndex uint64 // compaction point, last index
-		term := uint64(1)
+		m := &storageModel{ms: NewMemoryStorage(), model: map[uint64]pb.Entry{0: {}}, term: 1}
 		for step := 0; step < 60; step++ {
+			checked := true
 			switch op := rng.Intn(10); {
-			case op < 5: // append, possibly overlapping
-				from := base + 1 + uint64(rng.Int63n(int64(last-base+1)))
-				if rng.Intn(4) == 0 && from > 3 {
-					from -= 3 // sometimes start below the compaction point
-				}
-				term++
-				ents := run(term, from, from+uint64(rng.Intn(5)))
-				require.NoError(t, ms.Append(ents))
-				for _, e := range ents {
-					if e.Index > base {
-						model[e.Index] = e
-					}
-				}
-				if end := ents[len(ents)-1].Index; end > base {
-					for i := end + 1; i <= last; i++ {
-						delete(model, i)
-					}
-					last = end
-				}
-			case op < 7: // compact
-				at := base + uint64(rng.Int63n(int64(last-base+1)))
-				err := ms.Compact(at)
-				if at <= base {
-					require.ErrorIs(t, err, ErrCompacted)
-					continue
-				}
-				require.NoError(t, err)
-				for i := base; i < at; i++ {
-					delete(model, i)
-				}
-				base = at
-			case op < 8: // snapshot
-				at := base + uint64(rng.Int63n(int64(last-base+1)))
-				_, err := ms.CreateSnapshot(at, nil, nil)
-				if at <= snapIndex {
-					require.ErrorIs(t, err, ErrSnapOutOfDate)
-					continue
-				}
-				require.NoError(t, err)
-				snapIndex = at
-			default: // read a random range with a random budget
-				lo := base + uint64(rng.Int63n(int64(last-base+2)))
-				hi := lo + uint64(rng.Int63n(int64(last+2-lo)))
-				budget := uint64(rng.Intn(60))
-				got, err := ms.Entries(lo, hi, budget)
-				switch {
-				case lo <= base:
-					require.ErrorIs(t, err, ErrCompacted)
-				case last == base:
-					require.ErrorIs(t, err, ErrUnavailable)
-				default:
-					require.NoError(t, err)
-					var want []pb.Entry
-					var size uint64
-					for i := lo; i < hi; i++ {
-						e := model[i]
-						size += uint64(e.Size())
-						if len(want) > 0 && size > budget {
-							break
-						}
-						want = append(want, e)
-					}
-					require.Equal(t, len(want), len(got))
-					if len(want) > 0 {
-						require.Equal(t, want, got)
-					}
-				}
+			case op < 5:
+				m.appendRandom(t, rng)
+			case op < 7:
+				checked = m.compactRandom(t, rng)
+			case op < 8:
+				checked = m.snapshotRandom(t, rng)
+			default:
+				m.readRandom(t, rng)
 			}
-			first, _ := ms.FirstIndex()
-			lastGot, _ := ms.LastIndex()
-			require.Equal(t, base+1, first)
-			require.Equal(t, last, lastGot)
-			for i := base; i <= last; i++ {
-				got, err := ms.Term(i)
-				require.NoError(t, err)
-				require.Equal(t, model[i].Term, got, "term of %d", i)
+			if checked {
+				m.checkBounds(t)
 			}
 		}
+	}
+}
+
+// storageModel is a MemoryStorage and a map model of what it must hold.
+// Invariant: model has an entry for every index in [base, last].
+type storageModel struct {
+	ms                    *MemoryStorage
+	model                 map[uint64]pb.Entry
+	base, last, snapIndex uint64 // compaction point, last index, snapshot index
+	term                  uint64
+}
+
+// appendRandom appends a random run, possibly overlapping, and sometimes
+// starting below the compaction point.
+func (m *storageModel) appendRandom(t *testing.T, rng *rand.Rand) {
+	from := m.base + 1 + uint64(rng.Int63n(int64(m.last-m.base+1)))
+	if rng.Intn(4) == 0 && from > 3 {
+		from -= 3 // sometimes start below the compaction point
+	}
+	m.term++
+	ents := run(m.term, from, from+uint64(rng.Intn(5)))
+	require.NoError(t, m.ms.Append(ents))
+	for _, e := range ents {
+		if e.Index > m.base {
+			m.model[e.Index] = e
+		}
+	}
+	if end := ents[len(ents)-1].Index; end > m.base {
+		for i := end + 1; i <= m.last; i++ {
+			delete(m.model, i)
+		}
+		m.last = end
+	}
+}
+
+// compactRandom compacts at a random index; it reports false when the
+// compaction was (rightly) refused, in which case the step is not checked.
+func (m *storageModel) compactRandom(t *testing.T, rng *rand.Rand) bool {
+	at := m.base + uint64(rng.Int63n(int64(m.last-m.base+1)))
+	err := m.ms.Compact(at)
+	if at <= m.base {
+		require.ErrorIs(t, err, ErrCompacted)
+		return false
+	}
+	require.NoError(t, err)
+	for i := m.base; i < at; i++ {
+		delete(m.model, i)
+	}
+	m.base = at
+	return true
+}
+
+// snapshotRandom creates a snapshot at a random index; it reports false
+// when the snapshot was (rightly) refused, in which case the step is not
+// checked.
+func (m *storageModel) snapshotRandom(t *testing.T, rng *rand.Rand) bool {
+	at := m.base + uint64(rng.Int63n(int64(m.last-m.base+1)))
+	_, err := m.ms.CreateSnapshot(at, nil, nil)
+	if at <= m.snapIndex {
+		require.ErrorIs(t, err, ErrSnapOutOfDate)
+		return false
+	}
+	require.NoError(t, err)
+	m.snapIndex = at
+	return true
+}
+
+// readRandom reads a random range with a random budget and checks it
+// against the model.
+func (m *storageModel) readRandom(t *testing.T, rng *rand.Rand) {
+	lo := m.base + uint64(rng.Int63n(int64(m.last-m.base+2)))
+	hi := lo + uint64(rng.Int63n(int64(m.last+2-lo)))
+	budget := uint64(rng.Intn(60))
+	got, err := m.ms.Entries(lo, hi, budget)
+	switch {
+	case lo <= m.base:
+		require.ErrorIs(t, err, ErrCompacted)
+	case m.last == m.base:
+		require.ErrorIs(t, err, ErrUnavailable)
+	default:
+		require.NoError(t, err)
+		var want []pb.Entry
+		var size uint64
+		for i := lo; i < hi; i++ {
+			e := m.model[i]
+			size += uint64(e.Size())
+			if len(want) > 0 && size > budget {
+				break
+			}
+			want = append(want, e)
+		}
+		require.Equal(t, len(want), len(got))
+		if len(want) > 0 {
+			require.Equal(t, want, got)
+		}
+	}
+}
+
+// checkBounds checks the storage's first and last index and every term
+// against the model.
+func (m *storageModel) checkBounds(t *testing.T) {
+	first, _ := m.ms.FirstIndex()
+	lastGot, _ := m.ms.LastIndex()
+	require.Equal(t, m.base+1, first)
+	require.Equal(t, m.last, lastGot)
+	for i := m.base; i <= m.last; i++ {
+		got, err := m.ms.Term(i)
+		require.NoError(t, err)
+		require.Equal(t, m.model[i].Term, got, "term of %d", i)
 	}
 }
 

@@ -43,93 +43,140 @@ func ids(v ...uint64) []uint64 { return v }
 // invariant and checks that every method refuses them with an error rather
 // than working on, or panicking over, an inconsistent configuration.
 func TestBrokenInputIsAnError(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  tracker.Config
-		prs  tracker.ProgressMap
-		want string
-	}{{
-		name: "voter without progress",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1, 2)}},
-		prs:  progress(ids(1)),
-		want: "no progress for 2",
-	}, {
-		name: "outgoing voter without progress",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 3)}},
-		prs:  progress(ids(1)),
-		want: "no progress for 3",
-	}, {
-		name: "learner without progress",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, Learners: set(4)},
-		prs:  progress(ids(1)),
-		want: "no progress for 4",
-	}, {
-		name: "staged learner without progress",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1)}, LearnersNext: set(5)},
-		prs:  progress(ids(1)),
-		want: "no progress for 5",
-	}, {
-		name: "staged learner not in outgoing half",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1)}, LearnersNext: set(2)},
-		prs:  progress(ids(1, 2)),
-		want: "2 is in LearnersNext, but not Voters[1]",
-	}, {
-		name: "staged learner already marked",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 2)}, LearnersNext: set(2)},
-		prs:  progress(ids(1), 2),
-		want: "2 is in LearnersNext, but is already marked as learner",
-	}, {
-		name: "learner voting in outgoing half",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 3)}, Learners: set(3)},
-		prs:  progress(ids(1), 3),
-		want: "3 is in Learners and Voters[1]",
-	}, {
-		name: "learner voting in incoming half",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1, 3)}, Learners: set(3)},
-		prs:  progress(ids(1), 3),
-		want: "3 is in Learners and Voters[0]",
-	}, {
-		name: "learner not marked",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, Learners: set(3)},
-		prs:  progress(ids(1, 3)),
-		want: "3 is in Learners, but is not marked as learner",
-	}, {
-		name: "empty but non-nil outgoing half",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), quorum.MajorityConfig{}}},
-		prs:  progress(ids(1)),
-		want: "cfg.Voters[1] must be nil when not joint",
-	}, {
-		name: "empty but non-nil staged learners",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, LearnersNext: map[uint64]struct{}{}},
-		prs:  progress(ids(1)),
-		want: "cfg.LearnersNext must be nil when not joint",
-	}, {
-		name: "several violations report the lowest ID first",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(9, 7, 8)}},
-		prs:  tracker.ProgressMap{},
-		want: "no progress for 7",
-	}, {
-		name: "nil progress",
-		cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}},
-		prs:  tracker.ProgressMap{1: nil},
-		want: "nil progress for 1",
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			trk := tracker.MakeProgressTracker(4, 0)
-			trk.Config, trk.Progress = tc.cfg, tc.prs
-			chg := Changer{Tracker: trk, LastIndex: 3}
-			calls := map[string]func() (tracker.Config, tracker.ProgressMap, error){
-				"simple":      func() (tracker.Config, tracker.ProgressMap, error) { return chg.Simple() },
-				"enter-joint": func() (tracker.Config, tracker.ProgressMap, error) { return chg.EnterJoint(false) },
-				"leave-joint": chg.LeaveJoint,
-			}
-			for name, f := range calls {
-				cfg, prs, err := f()
-				require.EqualError(t, err, tc.want, name)
-				require.Equal(t, tracker.Config{}, cfg, name)
-				require.Nil(t, prs, name)
-			}
-		})
+	var cases []brokenInputCase
+	cases = append(cases, brokenProgressCases()...)
+	cases = append(cases, brokenLearnerCases()...)
+	cases = append(cases, brokenJointShapeCases()...)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { checkBrokenInputRefused(t, tc) })
+	}
+}
+
+// brokenInputCase is a tracker state that breaks the configuration's
+// invariants, and the error every change must return for it.
+type brokenInputCase struct {
+	name string
+	cfg  tracker.Config
+	prs  tracker.ProgressMap
+	want string
+}
+
+// brokenProgressCases are configurations with a member whose progress is
+// missing or nil.
+func brokenProgressCases() []brokenInputCase {
+	return []brokenInputCase{
+		{
+			name: "voter without progress",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1, 2)}},
+			prs:  progress(ids(1)),
+			want: "no progress for 2",
+		},
+		{
+			name: "outgoing voter without progress",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 3)}},
+			prs:  progress(ids(1)),
+			want: "no progress for 3",
+		},
+		{
+			name: "learner without progress",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, Learners: set(4)},
+			prs:  progress(ids(1)),
+			want: "no progress for 4",
+		},
+		{
+			name: "staged learner without progress",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1)}, LearnersNext: set(5)},
+			prs:  progress(ids(1)),
+			want: "no progress for 5",
+		},
+		{
+			name: "several violations report the lowest ID first",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(9, 7, 8)}},
+			prs:  tracker.ProgressMap{},
+			want: "no progress for 7",
+		},
+		{
+			name: "nil progress",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}},
+			prs:  tracker.ProgressMap{1: nil},
+			want: "nil progress for 1",
+		},
+	}
+}
+
+// brokenLearnerCases are configurations whose learners contradict the
+// voters or the progress learner marks.
+func brokenLearnerCases() []brokenInputCase {
+	return []brokenInputCase{
+		{
+			name: "staged learner not in outgoing half",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1)}, LearnersNext: set(2)},
+			prs:  progress(ids(1, 2)),
+			want: "2 is in LearnersNext, but not Voters[1]",
+		},
+		{
+			name: "staged learner already marked",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 2)}, LearnersNext: set(2)},
+			prs:  progress(ids(1), 2),
+			want: "2 is in LearnersNext, but is already marked as learner",
+		},
+		{
+			name: "learner voting in outgoing half",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), set(1, 3)}, Learners: set(3)},
+			prs:  progress(ids(1), 3),
+			want: "3 is in Learners and Voters[1]",
+		},
+		{
+			name: "learner voting in incoming half",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1, 3)}, Learners: set(3)},
+			prs:  progress(ids(1), 3),
+			want: "3 is in Learners and Voters[0]",
+		},
+		{
+			name: "learner not marked",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, Learners: set(3)},
+			prs:  progress(ids(1, 3)),
+			want: "3 is in Learners, but is not marked as learner",
+		},
+	}
+}
+
+// brokenJointShapeCases are configurations that are not joint but carry an
+// empty, non-nil joint-only field.
+func brokenJointShapeCases() []brokenInputCase {
+	return []brokenInputCase{
+		{
+			name: "empty but non-nil outgoing half",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1), quorum.MajorityConfig{}}},
+			prs:  progress(ids(1)),
+			want: "cfg.Voters[1] must be nil when not joint",
+		},
+		{
+			name: "empty but non-nil staged learners",
+			cfg:  tracker.Config{Voters: quorum.JointConfig{set(1)}, LearnersNext: map[uint64]struct{}{}},
+			prs:  progress(ids(1)),
+			want: "cfg.LearnersNext must be nil when not joint",
+		},
+	}
+}
+
+// checkBrokenInputRefused checks that Simple, EnterJoint and LeaveJoint all
+// return tc's error and no configuration or progress.
+func checkBrokenInputRefused(t *testing.T, tc brokenInputCase) {
+	t.Helper()
+	trk := tracker.MakeProgressTracker(4, 0)
+	trk.Config, trk.Progress = tc.cfg, tc.prs
+	chg := Changer{Tracker: trk, LastIndex: 3}
+	calls := map[string]func() (tracker.Config, tracker.ProgressMap, error){
+		"simple":      func() (tracker.Config, tracker.ProgressMap, error) { return chg.Simple() },
+		"enter-joint": func() (tracker.Config, tracker.ProgressMap, error) { return chg.EnterJoint(false) },
+		"leave-joint": chg.LeaveJoint,
+	}
+	for name, f := range calls {
+		cfg, prs, err := f()
+		require.EqualError(t, err, tc.want, name)
+		require.Equal(t, tracker.Config{}, cfg, name)
+		require.Nil(t, prs, name)
 	}
 }
 

@@ -16,7 +16,18 @@ import (
 func TestRestart(t *testing.T) {
 	env := NewInteractionEnv(nil)
 	var outs []string
-	datadriven.RunTestFromString(t, `
+	datadriven.RunTestFromString(t, restartScript, func(t *testing.T, d *datadriven.TestData) string {
+		outs = append(outs, strings.TrimSuffix(env.Handle(t, *d), "\n"))
+		return d.Expected
+	})
+	checkRestartOutputs(t, outs)
+	checkRestartCaughtUp(t, env)
+}
+
+// restartScript is TestRestart's scenario: a group commits a and b, node 2
+// compacts and node 1 proposes c, then 2 restarts and 3 restarts with
+// commit indexes out of range and in range, and the group stabilizes.
+const restartScript = `
 log-level none
 ----
 
@@ -76,10 +87,13 @@ tick-heartbeat 1
 
 stabilize
 ----
-`, func(t *testing.T, d *datadriven.TestData) string {
-		outs = append(outs, strings.TrimSuffix(env.Handle(t, *d), "\n"))
-		return d.Expected
-	})
+`
+
+// checkRestartOutputs checks what restartScript's directives printed: the
+// out-of-range commit indexes are refused, and node 2's log starts after its
+// compaction point.
+func checkRestartOutputs(t *testing.T, outs []string) {
+	t.Helper()
 	want := []string{
 		"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
 		"commit=1 is outside [2, 5]: below the snapshot or above the durable commit index",
@@ -95,6 +109,12 @@ stabilize
 			t.Errorf("directive %d printed %q, want %q", i, outs[i], w)
 		}
 	}
+}
+
+// checkRestartCaughtUp checks that the restarted group has no messages left
+// and that every node applied what the leader applied.
+func checkRestartCaughtUp(t *testing.T, env *InteractionEnv) {
+	t.Helper()
 	if len(env.Messages) != 0 {
 		t.Errorf("messages left after stabilize: %d", len(env.Messages))
 	}

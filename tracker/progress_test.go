@@ -177,13 +177,37 @@ func TestProgressMaybeUpdate(t *testing.T) {
 }
 
 func TestProgressMaybeDecrTo(t *testing.T) {
-	for _, tc := range []struct {
-		name           string
-		from           prOpts
-		rejected, hint uint64
-		wantOK         bool
-		want           view
-	}{{
+	var cases []decrToCase
+	cases = append(cases, decrToReplicateCases()...)
+	cases = append(cases, decrToProbeCases()...)
+	cases = append(cases, decrToSnapshotCases()...)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pr := build(t, tc.from)
+			ok := pr.MaybeDecrTo(tc.rejected, tc.hint)
+			if ok != tc.wantOK {
+				t.Fatalf("MaybeDecrTo(%d, %d) = %v, want %v", tc.rejected, tc.hint, ok, tc.wantOK)
+			}
+			if got := viewOf(pr); got != tc.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// decrToCase is a progress, a rejection with its hint, and what MaybeDecrTo
+// must return and leave behind.
+type decrToCase struct {
+	name           string
+	from           prOpts
+	rejected, hint uint64
+	wantOK         bool
+	want           view
+}
+
+// decrToReplicateCases are MaybeDecrTo cases for a peer in StateReplicate.
+func decrToReplicateCases() []decrToCase {
+	return []decrToCase{{
 		name:     "replicate: rejection below match is stale",
 		from:     prOpts{state: tracker.StateReplicate, match: 10, next: 16, sentCommit: 14, paused: true},
 		rejected: 9, hint: 3,
@@ -200,7 +224,12 @@ func TestProgressMaybeDecrTo(t *testing.T) {
 		// The window and the pause flag are left to the caller (which goes
 		// to StateProbe next).
 		want: view{State: tracker.StateReplicate, Match: 10, Next: 11, SentCommit: 10, PauseFlag: true, Inflight: 5},
-	}, {
+	}}
+}
+
+// decrToProbeCases are MaybeDecrTo cases for a peer in StateProbe.
+func decrToProbeCases() []decrToCase {
+	return []decrToCase{{
 		name:     "probe: rejection of an older probe is stale",
 		from:     prOpts{state: tracker.StateProbe, match: 2, next: 9, sentCommit: 8, paused: true},
 		rejected: 7, hint: 3,
@@ -235,7 +264,12 @@ func TestProgressMaybeDecrTo(t *testing.T) {
 		from:     prOpts{state: tracker.StateProbe, match: 0, next: 1, paused: true},
 		rejected: 0, hint: 0, wantOK: true,
 		want: view{State: tracker.StateProbe, Match: 0, Next: 1},
-	}, {
+	}}
+}
+
+// decrToSnapshotCases are MaybeDecrTo cases for a peer in StateSnapshot.
+func decrToSnapshotCases() []decrToCase {
+	return []decrToCase{{
 		name:     "snapshot: only the probe at the snapshot index counts, and the state stays",
 		from:     prOpts{state: tracker.StateSnapshot, match: 2, pendingSn: 20},
 		rejected: 20, hint: 6, wantOK: true,
@@ -245,18 +279,7 @@ func TestProgressMaybeDecrTo(t *testing.T) {
 		from:     prOpts{state: tracker.StateSnapshot, match: 2, pendingSn: 20},
 		rejected: 19, hint: 6,
 		want: view{State: tracker.StateSnapshot, Match: 2, Next: 21, PendingSn: 20, SentCommit: 20},
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			pr := build(t, tc.from)
-			ok := pr.MaybeDecrTo(tc.rejected, tc.hint)
-			if ok != tc.wantOK {
-				t.Fatalf("MaybeDecrTo(%d, %d) = %v, want %v", tc.rejected, tc.hint, ok, tc.wantOK)
-			}
-			if got := viewOf(pr); got != tc.want {
-				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
+	}}
 }
 
 func TestProgressIsPaused(t *testing.T) {

@@ -22,4 +22,10 @@
 // Both keep the state machine in one Pebble store per member (store.go),
 // each shard's applied index written in the same batch as its data, so a
 // restart replays nothing already applied.
+//
+// A linearizable read, in both, asks its group for a read index and asks
+// again with the same context every half election timeout until the
+// answer comes (read_retry.go): raft drops a read request that no leader
+// can confirm without telling anyone, and one request left a read waiting
+// for its whole RequestTimeout after a leader change or a lost message.
 package kvservice

@@ -233,19 +233,13 @@ func (s *Server) linearize(ctx context.Context) error {
 		}
 		return ErrReadTimeout
 	}
-	if err := s.node.ReadIndex(ctx, rctx); err != nil {
-		return fail()
+	ask := func() error { return s.node.ReadIndex(ctx, rctx) }
+	index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+	if err != nil {
+		return err
 	}
-	var index uint64
-	// Raft drops a read request silently when no leader can confirm it,
-	// so the wait is bounded by the timeout (and retried on a new
-	// leader's first heartbeat by nobody: clients retry).
-	select {
-	case index = <-ch:
-	case <-ctx.Done():
+	if index == 0 {
 		return fail()
-	case <-s.donec:
-		return ErrStopped
 	}
 	if err := s.waitApplied(ctx, index); err != nil {
 		return fail()

@@ -122,14 +122,10 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 		delete(s.reads, string(rctx))
 		s.mu.Unlock()
 	}()
-	var index uint64
-	if err := s.host.ReadIndex(s.reps[i].group(), rctx); err == nil {
-		select {
-		case index = <-ch: // 0: failed by a leader change
-		case <-ctx.Done():
-		case <-s.donec:
-			return ErrStopped
-		}
+	ask := func() error { return s.host.ReadIndex(s.reps[i].group(), rctx) }
+	index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+	if err != nil {
+		return err
 	}
 	if index == 0 || s.reps[i].waitApplied(ctx, index, s.donec) != nil {
 		s.m.readsFailed.Inc()

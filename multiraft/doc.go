@@ -127,7 +127,12 @@ leader could step down before its members' answers arrive. A follower
 steps the heartbeat like any other (its election timer restarts, its commit index reaches the
 leader's) and then quiesces only if its log ends exactly at that commit
 index in the leader's term, all of it applied, with nothing pending;
-otherwise it stays awake and asks the leader to wake up.
+otherwise it stays awake and asks the leader to wake up. Its answer to the
+quiescing heartbeat is not sent (the leader needs nothing from it), but an
+answer to a read round's heartbeat stepped in the same round is: only
+reads asked on the leader's own host hold it awake, so it may quiesce
+while a read forwarded by a follower is still being confirmed, and it
+steps the answers that arrive while quiesced, serving the read.
 
 Waking. A proposal, a read, a configuration change, a campaign or a
 transfer wakes the group on the host where it is asked; any message but

@@ -54,11 +54,14 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 		switch {
 		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.ackedRecently(m.To, now, o.spareTicks):
 			continue
-		case m.Type == raftpb.MsgHeartbeatResp && g.quiesceReq != nil && m.To == g.quiesceReq.From:
+		case m.Type == raftpb.MsgHeartbeatResp && len(m.Context) == 0 && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,
 			// needs it for nothing (it quiesced with every member marked
 			// active, and waking ends its lease); a follower that does
-			// not quiesce asks it to wake instead.
+			// not quiesce asks it to wake instead. An answer with a read
+			// context is another heartbeat's, stepped in the same round:
+			// it confirms a read round, and without it the read waits
+			// (the leader's heartbeats, quiesced, do not ask again).
 			continue
 		}
 		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})

@@ -42,8 +42,6 @@ type peer struct {
 	cancel context.CancelFunc
 
 	queue *msgQueue
-	// direct lets enqueue write on its caller while the writer is idle.
-	direct direct
 	// unreachable holds at most one pending report: drops that happen
 	// while a report is pending add nothing raft does not already know.
 	unreachable chan struct{}
@@ -73,9 +71,6 @@ func newPeer(t *Transport, id uint64, addr string) *peer {
 
 // enqueue queues m without blocking, dropping it if the queue is full.
 func (p *peer) enqueue(m raftpb.Message) {
-	if p.tryDirect(&m) {
-		return
-	}
 	if !p.queue.push(m) {
 		p.stats.queueDrops.Add(1)
 		p.drop(1, "send queue full")
@@ -255,13 +250,9 @@ func (p *peer) stream(conn net.Conn) error {
 		<-watcherDone
 	}()
 
-	p.direct.attach(conn)
-	defer func() {
-		if p.direct.detach() {
-			p.drop(1, "stream broke")
-		}
-	}()
-	w := &streamWriter{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10)}
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	var buf []byte
+	var batch []raftpb.Message
 	for {
 		select {
 		case <-p.queue.ready:
@@ -270,46 +261,25 @@ func (p *peer) stream(conn net.Conn) error {
 		case <-p.ctx.Done():
 			return p.ctx.Err()
 		}
-		if err := p.drain(w); err != nil {
-			return err
-		}
-	}
-}
-
-// streamWriter is the writer goroutine's state for one stream.
-type streamWriter struct {
-	conn  net.Conn
-	bw    *bufio.Writer
-	buf   []byte
-	batch []raftpb.Message
-}
-
-// drain writes what a direct write left and then the queue until it is
-// found empty, flushing every maxBatch messages and at the end. It holds
-// direct.mu throughout (see direct's invariant).
-func (p *peer) drain(w *streamWriter) error {
-	p.direct.mu.Lock()
-	defer p.direct.mu.Unlock()
-	_ = w.conn.SetWriteDeadline(time.Now().Add(p.t.cfg.IOTimeout))
-	if err := p.direct.flushRest(w.conn); err != nil {
-		return err
-	}
-	for {
-		w.batch = p.queue.take(w.batch)
-		if len(w.batch) == 0 {
-			return nil
-		}
-		var err error
-		var unwritten int
-		w.buf, unwritten, err = p.writeBatch(w.conn, w.bw, w.buf, w.batch)
-		w.batch = recycle(w.batch)
-		if err != nil {
-			// What was buffered may or may not have left; raft hears
-			// of the break through the unreachable report run makes.
-			// The batch's unwritten rest is dropped, as the queue's
-			// rest will be.
-			p.drop(unwritten, "stream broke")
-			return err
+		// Write until the queue is found empty, flushing every maxBatch
+		// messages and at the end.
+		for {
+			batch = p.queue.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			var err error
+			var unwritten int
+			buf, unwritten, err = p.writeBatch(conn, bw, buf, batch)
+			batch = recycle(batch)
+			if err != nil {
+				// What was buffered may or may not have left; raft
+				// hears of the break through the unreachable report
+				// run makes. The batch's unwritten rest is dropped,
+				// as the queue's rest will be.
+				p.drop(unwritten, "stream broke")
+				return err
+			}
 		}
 	}
 }
@@ -348,20 +318,6 @@ func (p *peer) writeMessage(bw *bufio.Writer, buf []byte, m *raftpb.Message) ([]
 		p.drop(1, "message too large")
 		return buf, nil
 	}
-	buf = frame(buf, m, size)
-	// Counted before the write so that a peer's receipt never precedes
-	// the sender's count.
-	p.stats.msgsSent.Add(1)
-	if p.dropping.Load() {
-		p.dropping.Store(false)
-	}
-	_, err := bw.Write(buf)
-	return buf, err
-}
-
-// frame encodes m, whose Size is size, as one frame into buf (grown if
-// needed) and returns it.
-func frame(buf []byte, m *raftpb.Message, size int) []byte {
 	need := frameHeaderLen + size
 	if cap(buf) < need {
 		buf = make([]byte, need)
@@ -372,5 +328,12 @@ func frame(buf []byte, m *raftpb.Message, size int) []byte {
 		// Size and MarshalTo disagreeing is a bug in the generated code.
 		panic(fmt.Sprintf("transport: marshaling a %s of computed size %d: %v", m.Type, size, err))
 	}
-	return buf
+	// Counted before the write so that a peer's receipt never precedes
+	// the sender's count.
+	p.stats.msgsSent.Add(1)
+	if p.dropping.Load() {
+		p.dropping.Store(false)
+	}
+	_, err := bw.Write(buf)
+	return buf, err
 }

@@ -42,25 +42,12 @@ func (q *msgQueue) push(m raftpb.Message) bool {
 	q.pending = append(q.pending, m)
 	q.mu.Unlock()
 	if wasEmpty {
-		q.wake()
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
 	}
 	return true
-}
-
-// empty reports whether nothing is pending.
-func (q *msgQueue) empty() bool {
-	q.mu.Lock()
-	n := len(q.pending)
-	q.mu.Unlock()
-	return n == 0
-}
-
-// wake hands the writer a token, so that it looks for work.
-func (q *msgQueue) wake() {
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 }
 
 // take returns every pending message, in order, and leaves the queue empty.

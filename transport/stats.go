@@ -16,9 +16,6 @@ type PeerStats struct {
 	// large. QueueDrops is the queue-full part of it.
 	MsgsDropped uint64
 	QueueDrops  uint64
-	// DirectWrites counts the sent messages Send wrote on its caller's
-	// goroutine, the peer's writer being idle (part of MsgsSent).
-	DirectWrites uint64
 	// Connects counts message streams established to the peer; Reconnects
 	// the ones after the first. DialFailures counts failed attempts
 	// (connection refused, TLS failure, handshake refused, timeout).
@@ -60,7 +57,6 @@ type peerCounters struct {
 	connects, reconnects, dialFailures              atomic.Uint64
 	snapsSent, snapsFailed                          atomic.Uint64
 	snapsReceived, snapsRejected                    atomic.Uint64
-	directWrites                                    atomic.Uint64
 }
 
 func (c *peerCounters) snapshot() PeerStats {
@@ -69,7 +65,6 @@ func (c *peerCounters) snapshot() PeerStats {
 		MsgsReceived:      c.msgsReceived.Load(),
 		MsgsDropped:       c.msgsDropped.Load(),
 		QueueDrops:        c.queueDrops.Load(),
-		DirectWrites:      c.directWrites.Load(),
 		Connects:          c.connects.Load(),
 		Reconnects:        c.reconnects.Load(),
 		DialFailures:      c.dialFailures.Load(),

@@ -63,14 +63,7 @@ func (c *shardedCluster) waitMembership(voters, learners []uint64) {
 func TestShardedMembership(t *testing.T) {
 	c := newShardedCluster(t, 3, 4, nil)
 	keys := map[string]string{}
-	put := func(via uint64, prefix string) {
-		for i := 0; i < 12; i++ {
-			k := fmt.Sprintf("%s%02d", prefix, i)
-			c.put(via, k, prefix)
-			keys[k] = prefix
-		}
-	}
-	put(1, "before")
+	c.putPrefixed(keys, 1, "before")
 	ctx := context.Background()
 	if _, err := c.srv[1].AddMember(ctx, c.members[1]); !errors.Is(err, ErrMemberExists) {
 		t.Errorf("adding member 2 again: %v, want ErrMemberExists", err)
@@ -84,8 +77,52 @@ func TestShardedMembership(t *testing.T) {
 		t.Fatalf("adding member 4: %v", err)
 	}
 	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
-	put(3, "added")
+	c.putPrefixed(keys, 3, "added")
+	checkEarlyPromoteRefused(t, c, m4)
+	c.checkKeys(4, keys)
 
+	// Member 1 forwards the promotion to the learner, which decides.
+	if _, err := c.srv[1].PromoteMember(ctx, 4); err != nil {
+		t.Fatalf("promoting member 4 once caught up, through member 1: %v", err)
+	}
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	if st := c.srv[1].Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3, 4}) || len(st.Learners) != 0 {
+		t.Errorf("status voters %v learners %v", st.Voters, st.Learners)
+	}
+	c.putPrefixed(keys, 4, "promoted")
+	checkMember1Removed(t, c)
+	c.putPrefixed(keys, 3, "removed")
+
+	// Restart the new member: its shards come back with their members.
+	c.stop(4)
+	c.putPrefixed(keys, 2, "down")
+	c.startJoiner(m4, nil)
+	c.waitSettled()
+	c.waitMembership([]uint64{2, 3, 4}, nil)
+	c.waitConverged()
+	c.checkKeys(4, keys)
+	if ms := c.srv[4].Members(); len(ms) != 3 || ms[0].ID != 2 || ms[0].PeerAddr != c.members[1].PeerAddr {
+		t.Errorf("restarted member 4's members: %+v", ms)
+	}
+}
+
+// putPrefixed writes twelve keys named prefix00..prefix11 with value prefix
+// through member via, recording them in keys.
+func (c *shardedCluster) putPrefixed(keys map[string]string, via uint64, prefix string) {
+	for i := 0; i < 12; i++ {
+		k := fmt.Sprintf("%s%02d", prefix, i)
+		c.put(via, k, prefix)
+		keys[k] = prefix
+	}
+}
+
+// checkEarlyPromoteRefused starts learner m4 with its applies held and
+// checks that promoting it is refused in every shard, directly, over HTTP
+// and through another member; it then releases the applies and waits for
+// the cluster to converge.
+func checkEarlyPromoteRefused(t *testing.T, c *shardedCluster, m4 Member) {
+	t.Helper()
+	ctx := context.Background()
 	// Promoting before the new member caught up is refused, shard by
 	// shard: its applies are held, so it has applied nothing.
 	release := make(chan struct{})
@@ -108,19 +145,13 @@ func TestShardedMembership(t *testing.T) {
 	close(release)
 	c.waitSettled()
 	c.waitConverged()
-	c.checkKeys(4, keys)
+}
 
-	// Member 1 forwards the promotion to the learner, which decides.
-	if _, err := c.srv[1].PromoteMember(ctx, 4); err != nil {
-		t.Fatalf("promoting member 4 once caught up, through member 1: %v", err)
-	}
-	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
-	if st := c.srv[1].Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3, 4}) || len(st.Learners) != 0 {
-		t.Errorf("status voters %v learners %v", st.Voters, st.Learners)
-	}
-	put(4, "promoted")
-
-	// Remove original member 1, which leads some shards.
+// checkMember1Removed removes original member 1, which leads some shards,
+// and checks it stops, cannot restart and cannot be added back.
+func checkMember1Removed(t *testing.T, c *shardedCluster) {
+	t.Helper()
+	ctx := context.Background()
 	removed := c.srv[1]
 	if _, err := c.srv[2].RemoveMember(ctx, 1); err != nil {
 		t.Fatalf("removing member 1: %v", err)
@@ -138,19 +169,6 @@ func TestShardedMembership(t *testing.T) {
 		t.Errorf("adding removed member 1 back: %v, want ErrMemberRemoved", err)
 	}
 	c.waitSettled()
-	put(3, "removed")
-
-	// Restart the new member: its shards come back with their members.
-	c.stop(4)
-	put(2, "down")
-	c.startJoiner(m4, nil)
-	c.waitSettled()
-	c.waitMembership([]uint64{2, 3, 4}, nil)
-	c.waitConverged()
-	c.checkKeys(4, keys)
-	if ms := c.srv[4].Members(); len(ms) != 3 || ms[0].ID != 2 || ms[0].PeerAddr != c.members[1].PeerAddr {
-		t.Errorf("restarted member 4's members: %+v", ms)
-	}
 }
 
 // waitRemoved waits until s, removed from the cluster, stops by itself.

@@ -184,6 +184,41 @@ func TestSnapshotStreamInstall(t *testing.T) {
 	}
 	defer src.close()
 	from := shard{st: src, group: defaultGroup}
+	want := fillAndPinSource(t, from)
+	stream := streamPinnedSnapshot(t, from)
+	dir, file := receiveSnapshotStream(t, stream)
+
+	dst, err := openStateStore(t.TempDir(), true, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.close()
+	to := shard{st: dst, group: defaultGroup}
+	other := shard{st: dst, group: defaultGroup + 1}
+	for _, sh := range []shard{to, other} {
+		ab := sh.newApplyBatch(0)
+		if _, err := ab.apply(command{Op: opPut, Key: "stale", Value: "v"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ab.commit(7, &shardConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		ab.close()
+	}
+	if _, err := to.installFile(filepath.Join(dir, file), 50); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, file)); !os.IsNotExist(err) {
+		t.Fatalf("installed snapshot file still there: %v", err)
+	}
+	checkInstalledSnapshot(t, to, other, want)
+}
+
+// fillAndPinSource writes 500 keys and a config at index 50 into from,
+// pins that state, then writes "later" at 51, which the pinned stream must
+// not carry. It returns the keys and values pinned.
+func fillAndPinSource(t *testing.T, from shard) map[string]string {
+	t.Helper()
 	ab := from.newApplyBatch(0)
 	want := map[string]string{}
 	for i := 0; i < 500; i++ {
@@ -209,6 +244,14 @@ func TestSnapshotStreamInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	ab.close()
+	return want
+}
+
+// streamPinnedSnapshot checks that only the pinned index can be streamed
+// and that the stream's size and checksum match what it announces; it
+// returns the streamed bytes.
+func streamPinnedSnapshot(t *testing.T, from shard) []byte {
+	t.Helper()
 	if _, err := from.openSnapSource(49); err == nil {
 		t.Fatal("opened a stream for an index not held")
 	}
@@ -222,14 +265,21 @@ func TestSnapshotStreamInstall(t *testing.T) {
 		t.Fatalf("stream of %d bytes (%v), announced %d; checksum mismatch or error", n, err, ss.Size())
 	}
 	ss.Close()
+	return buf.Bytes()
+}
 
-	dir := t.TempDir()
+// receiveSnapshotStream feeds stream into a snapshot sink for index 50 and
+// checks the descriptor it commits names a file; it returns the sink's
+// directory and that file.
+func receiveSnapshotStream(t *testing.T, stream []byte) (dir, file string) {
+	t.Helper()
+	dir = t.TempDir()
 	msg := raftpb.Message{Type: raftpb.MsgSnap, Snapshot: &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 50, Term: 3}}}
 	sink, err := newSnapSink(dir, defaultGroup, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sink.Write(buf.Bytes()); err != nil {
+	if _, err := sink.Write(stream); err != nil {
 		t.Fatal(err)
 	}
 	desc, err := sink.Commit()
@@ -240,30 +290,14 @@ func TestSnapshotStreamInstall(t *testing.T) {
 	if err := json.Unmarshal(desc, &d); err != nil || d.File == "" {
 		t.Fatalf("descriptor %s: %v", desc, err)
 	}
+	return dir, d.File
+}
 
-	dst, err := openStateStore(t.TempDir(), true, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.close()
-	to := shard{st: dst, group: defaultGroup}
-	other := shard{st: dst, group: defaultGroup + 1}
-	for _, sh := range []shard{to, other} {
-		ab := sh.newApplyBatch(0)
-		if _, err := ab.apply(command{Op: opPut, Key: "stale", Value: "v"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := ab.commit(7, &shardConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		ab.close()
-	}
-	if _, err := to.installFile(filepath.Join(dir, d.File), 50); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, d.File)); !os.IsNotExist(err) {
-		t.Fatalf("installed snapshot file still there: %v", err)
-	}
+// checkInstalledSnapshot checks that to holds exactly the pinned state
+// (meta, config, keys; no stale or later key) and that other, a different
+// group in the same store, kept its key.
+func checkInstalledSnapshot(t *testing.T, to, other shard, want map[string]string) {
+	t.Helper()
 	meta, err := to.load()
 	if err != nil || meta.applied != 50 || meta.keys != 500 || !meta.cfg.Removed[7] || meta.cfg.Members[1].PeerAddr != "p" {
 		t.Fatalf("installed meta %+v, %v", meta, err)

@@ -18,70 +18,10 @@ import (
 // proposals on every member: the transport carries real raft traffic.
 func TestNodesOverTransport(t *testing.T) {
 	const n = 3
-	type cell struct {
-		node    raft.Node
-		tr      *Transport
-		applied chan string
-		seen    map[string]bool
-	}
-	cells := make([]*cell, n)
+	cells := make([]*nodeCell, n)
 	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
 	for i := range cells {
-		id := uint64(i + 1)
-		storage := raft.NewMemoryStorage()
-		node := raft.StartNode(&raft.Config{
-			ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: storage,
-			MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, CheckQuorum: true, PreVote: true,
-			Logger: &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)},
-		}, peers)
-		tr, err := New(Config{ClusterID: cluster, ID: id, ListenAddr: "127.0.0.1:0",
-			Raft: NodeRaft{node}, Logger: zap.NewNop(),
-			Backoff: Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 2}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &cell{node: node, tr: tr, applied: make(chan string, 1024), seen: map[string]bool{}}
-		cells[i] = c
-		done := make(chan struct{})
-		stopped := make(chan struct{})
-		go func() {
-			defer close(stopped)
-			ticker := time.NewTicker(5 * time.Millisecond)
-			defer ticker.Stop()
-			for {
-				select {
-				case <-ticker.C:
-					node.Tick()
-				case rd := <-node.Ready():
-					if !raft.IsEmptyHardState(rd.HardState) {
-						_ = storage.SetHardState(rd.HardState)
-					}
-					_ = storage.Append(rd.Entries)
-					tr.Send(rd.Messages)
-					for _, e := range rd.CommittedEntries {
-						switch e.Type {
-						case raftpb.EntryNormal:
-							if len(e.Data) > 0 {
-								c.applied <- string(e.Data)
-							}
-						case raftpb.EntryConfChange:
-							var cc raftpb.ConfChange
-							_ = cc.Unmarshal(e.Data)
-							node.ApplyConfChange(cc)
-						}
-					}
-					node.Advance()
-				case <-done:
-					return
-				}
-			}
-		}()
-		t.Cleanup(func() {
-			close(done)
-			<-stopped
-			_ = tr.Close()
-			node.Stop()
-		})
+		cells[i] = startNodeCell(t, uint64(i+1), peers)
 	}
 	for _, a := range cells {
 		for j, b := range cells {
@@ -96,29 +36,7 @@ func TestNodesOverTransport(t *testing.T) {
 	// proposal made before there is a leader is dropped, so each is retried
 	// until it comes out of the log.
 	for i, c := range cells {
-		want := fmt.Sprintf("put k%d", i)
-		deadline := time.After(guard)
-		retry := time.NewTicker(50 * time.Millisecond)
-	propose:
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = c.node.Propose(ctx, []byte(want))
-			cancel()
-			for {
-				select {
-				case got := <-c.applied:
-					c.seen[got] = true
-					if got == want {
-						retry.Stop()
-						break propose
-					}
-				case <-retry.C:
-					continue propose
-				case <-deadline:
-					t.Fatalf("%q never committed", want)
-				}
-			}
-		}
+		c.proposeUntilApplied(t, fmt.Sprintf("put k%d", i))
 	}
 	// Every member applies every proposal (duplicates from retries aside).
 	for i, c := range cells {
@@ -128,6 +46,108 @@ func TestNodesOverTransport(t *testing.T) {
 				c.seen[got] = true
 			case <-time.After(guard):
 				t.Fatalf("member %d applied only %v", i+1, c.seen)
+			}
+		}
+	}
+}
+
+// nodeCell is one raft.Node with its own Transport, as in a real member.
+type nodeCell struct {
+	node    raft.Node
+	tr      *Transport
+	applied chan string     // normal entries' payloads, as applied
+	seen    map[string]bool // payloads taken from applied so far
+}
+
+// startNodeCell starts node id of peers over memory storage, a Transport
+// delivering to it, and a goroutine ticking it and serving its Ready; all
+// are stopped at test cleanup.
+func startNodeCell(t *testing.T, id uint64, peers []raft.Peer) *nodeCell {
+	storage := raft.NewMemoryStorage()
+	node := raft.StartNode(&raft.Config{
+		ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: storage,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, CheckQuorum: true, PreVote: true,
+		Logger: &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)},
+	}, peers)
+	tr, err := New(Config{ClusterID: cluster, ID: id, ListenAddr: "127.0.0.1:0",
+		Raft: NodeRaft{node}, Logger: zap.NewNop(),
+		Backoff: Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &nodeCell{node: node, tr: tr, applied: make(chan string, 1024), seen: map[string]bool{}}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		c.serve(storage, done)
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-stopped
+		_ = tr.Close()
+		node.Stop()
+	})
+	return c
+}
+
+// serve ticks the node every 5ms and handles its Ready (persist, send,
+// apply, advance) until done is closed.
+func (c *nodeCell) serve(storage *raft.MemoryStorage, done <-chan struct{}) {
+	ticker := time.NewTicker(5 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			c.node.Tick()
+		case rd := <-c.node.Ready():
+			if !raft.IsEmptyHardState(rd.HardState) {
+				_ = storage.SetHardState(rd.HardState)
+			}
+			_ = storage.Append(rd.Entries)
+			c.tr.Send(rd.Messages)
+			for _, e := range rd.CommittedEntries {
+				switch e.Type {
+				case raftpb.EntryNormal:
+					if len(e.Data) > 0 {
+						c.applied <- string(e.Data)
+					}
+				case raftpb.EntryConfChange:
+					var cc raftpb.ConfChange
+					_ = cc.Unmarshal(e.Data)
+					c.node.ApplyConfChange(cc)
+				}
+			}
+			c.node.Advance()
+		case <-done:
+			return
+		}
+	}
+}
+
+// proposeUntilApplied proposes want through c, re-proposing every 50ms,
+// until c applies it; it fails the test after guard.
+func (c *nodeCell) proposeUntilApplied(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(guard)
+	retry := time.NewTicker(50 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.node.Propose(ctx, []byte(want))
+		cancel()
+	wait:
+		for {
+			select {
+			case got := <-c.applied:
+				c.seen[got] = true
+				if got == want {
+					return
+				}
+			case <-retry.C:
+				break wait
+			case <-deadline:
+				t.Fatalf("%q never committed", want)
 			}
 		}
 	}

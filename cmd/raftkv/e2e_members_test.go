@@ -120,7 +120,42 @@ func TestMembership(t *testing.T) {
 		c.mustPut(t, c.ids()[i%3], k, v)
 		keys[k] = v
 	}
+	http4 := joinMember4ThroughCuttingProxy(t, c, lead)
+	for k, v := range keys {
+		got, ok, err := c.client.Get(ctx, http4, k, true)
+		if err != nil || !ok || got != v {
+			t.Fatalf("new member: %s = %q (found %v, %v), want %q", k, got, ok, err, v)
+		}
+	}
+	// Member 4 joined as a learner; the leader promotes it once caught up.
+	var st kvservice.Status
+	var err error
+	waitFor(t, 30*time.Second, "member 4 to be promoted to voter", func() bool {
+		st, err = c.client.Status(ctx, http4)
+		return err == nil && len(st.Voters) == 4
+	})
+	if len(st.Members) != 4 {
+		t.Fatalf("new member's status: %+v %v", st, err)
+	}
+	c.mustPut(t, 4, "written-via-4", "yes")
 
+	// Leadership moves to the new member.
+	if err := c.client.TransferLeader(ctx, c.addr(1), 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.mustLeader(t, 1, 2, 3, 4); got != 4 {
+		t.Fatalf("leader is %d after the transfer to 4", got)
+	}
+	checkRemoveOtherMember(t, c, http4)
+}
+
+// joinMember4ThroughCuttingProxy adds member 4, whose peer address is a
+// proxy that cuts its first two snapshot streams, starts it, waits for it
+// to catch up with lead and checks it refused (and counted) the truncated
+// streams before installing a whole one. It returns member 4's HTTP address.
+func joinMember4ThroughCuttingProxy(t *testing.T, c *procCluster, lead uint64) string {
+	t.Helper()
+	ctx := context.Background()
 	// Member 4 listens on its own address; the cluster reaches it
 	// through the proxy.
 	// The ports stay held until the proxy has its own, so all three differ.
@@ -154,31 +189,15 @@ func TestMembership(t *testing.T) {
 	if !strings.Contains(metrics, "raftkv_transport_snapshots_rejected_total{peer=") || strings.Contains(metrics, fmt.Sprintf("raftkv_transport_snapshots_rejected_total{peer=\"%d\"} 0", lead)) {
 		t.Fatalf("member 4 does not count the truncated snapshots it refused:\n%s", metrics)
 	}
-	for k, v := range keys {
-		got, ok, err := c.client.Get(ctx, http4, k, true)
-		if err != nil || !ok || got != v {
-			t.Fatalf("new member: %s = %q (found %v, %v), want %q", k, got, ok, err, v)
-		}
-	}
-	// Member 4 joined as a learner; the leader promotes it once caught up.
-	var st kvservice.Status
-	waitFor(t, 30*time.Second, "member 4 to be promoted to voter", func() bool {
-		st, err = c.client.Status(ctx, http4)
-		return err == nil && len(st.Voters) == 4
-	})
-	if len(st.Members) != 4 {
-		t.Fatalf("new member's status: %+v %v", st, err)
-	}
-	c.mustPut(t, 4, "written-via-4", "yes")
+	return http4
+}
 
-	// Leadership moves to the new member.
-	if err := c.client.TransferLeader(ctx, c.addr(1), 4); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.mustLeader(t, 1, 2, 3, 4); got != 4 {
-		t.Fatalf("leader is %d after the transfer to 4", got)
-	}
-
+// checkRemoveOtherMember asks member 4 (at http4) to remove member 3 and
+// checks that 3 exits and stops serving while the other three keep
+// committing as the only voters.
+func checkRemoveOtherMember(t *testing.T, c *procCluster, http4 string) {
+	t.Helper()
+	ctx := context.Background()
 	// Remove a member other than the one we ask: it stops serving.
 	victim := uint64(3)
 	if err := c.client.RemoveMember(ctx, http4, victim); err != nil {
@@ -194,7 +213,7 @@ func TestMembership(t *testing.T) {
 			t.Fatalf("member %d after removal: %q %v", id, v, ok)
 		}
 	}
-	st, _ = c.client.Status(ctx, c.addr(1))
+	st, _ := c.client.Status(ctx, c.addr(1))
 	if len(st.Voters) != 3 {
 		t.Fatalf("voters after removal: %v", st.Voters)
 	}

@@ -161,13 +161,15 @@ func (s *ShardedServer) open() error {
 	if s.store, err = openStateStore(filepath.Join(s.cfg.Dir, "state"), true, s.lg); err != nil {
 		return err
 	}
+	// The shards' meta first: a removed member is refused before it
+	// listens on its peer address (which it may no longer own).
+	if err := s.loadShards(); err != nil {
+		return err
+	}
 	s.nt, err = multiraft.NewNetTransport(multiraft.NetConfig{ListenAddr: s.cfg.PeerAddr, Snapshots: shardStreams{s},
 		Logger: s.lg.Named("transport"), Stream: transport.BatchStreamConfig{ClusterID: s.cfg.ClusterID, ID: s.cfg.ID,
 			ServerTLS: s.cfg.PeerServerTLS, ClientTLS: s.cfg.PeerClientTLS}})
 	if err != nil {
-		return err
-	}
-	if err := s.loadShards(); err != nil {
 		return err
 	}
 	s.syncPeers()

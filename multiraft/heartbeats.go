@@ -108,8 +108,7 @@ func appendHeartbeats(dst []byte, k ItemKind, hbs []Heartbeat) []byte {
 	if len(hbs) == 0 {
 		return dst
 	}
-	var tmp [binary.MaxVarintLen64]byte
-	size := binary.PutUvarint(tmp[:], uint64(len(hbs)))
+	size := uvarintLen(uint64(len(hbs)))
 	for i := range hbs {
 		size += uvarintLen(uint64(hbs[i].Group)) + uvarintLen(hbs[i].Term)
 		if k == kindHeartbeats {
@@ -130,6 +129,7 @@ func appendHeartbeats(dst []byte, k ItemKind, hbs []Heartbeat) []byte {
 	return dst
 }
 
+// uvarintLen is the length of v's uvarint encoding.
 func uvarintLen(v uint64) int {
 	n := 1
 	for ; v >= 0x80; v >>= 7 {

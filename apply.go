@@ -43,6 +43,6 @@ func (r *raft) snapshotApplied(snap *pb.Snapshot) {
 func (r *raft) handleStorageApplyResp(m *pb.Message) {
 	if n := len(m.Entries); n > 0 {
 		r.advanceApplied(m.Entries[n-1].Index, r.log.pacedSize(m.Entries))
-		r.uncommitted.release(payloadsSize(m.Entries))
+		r.uncommitted.release(payloadBytes(m.Entries))
 	}
 }

@@ -37,7 +37,7 @@ func (rn *RawNode) Bootstrap(peers []Peer) error {
 	// even if it looks unchanged.
 	rn.reported.hard = emptyState
 	r := rn.raft
-	r.becomeFollower(1, None /* lead */)
+	r.toFollower(1, None /* lead */)
 	r.log.write(ents...)
 	// The changes count as committed (every peer starts from the same
 	// entries) but not applied: the application sees them in the first
@@ -47,7 +47,7 @@ func (rn *RawNode) Bootstrap(peers []Peer) error {
 	// of trying to replicate them.
 	r.log.committed = uint64(len(ents))
 	for _, p := range peers {
-		r.applyConfChange(pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: p.ID}.AsV2())
+		r.applyConfigChange(pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: p.ID}.AsV2())
 	}
 	return nil
 }

@@ -69,17 +69,17 @@ func (r *raft) confChangeRefusal(cc pb.ConfChangeI) string {
 	return ""
 }
 
-// applyConfChange makes cc, a committed change the application is applying,
+// applyConfigChange makes cc, a committed change the application is applying,
 // the active configuration, and returns it as a ConfState. A change that
 // does not apply to the active configuration panics: validation at proposal
 // time keeps such changes out of the log unless it was disabled, and then
 // the application took responsibility for them.
-func (r *raft) applyConfChange(cc pb.ConfChangeV2) pb.ConfState {
+func (r *raft) applyConfigChange(cc pb.ConfChangeV2) pb.ConfState {
 	cfg, prs, err := r.computeConfChange(cc)
 	if err != nil {
 		panic(fmt.Sprintf("raft: %x applying conf change %v to %s: %v", r.id, cc, r.trk.Config, err))
 	}
-	return r.switchToConfig(cfg, prs)
+	return r.adoptConfig(cfg, prs)
 }
 
 // computeConfChange computes the configuration cc leads to.
@@ -94,11 +94,11 @@ func (r *raft) computeConfChange(cc pb.ConfChangeV2) (tracker.Config, tracker.Pr
 	return changer.Simple(cc.Changes...)
 }
 
-// switchToConfig installs a new configuration and progress map (from a
+// adoptConfig installs a new configuration and progress map (from a
 // ConfState or an applied change) and reacts to it: a removed or demoted
 // leader may step down; otherwise a leader commits what the new quorum
 // allows and reaches out to new members. It returns the new ConfState.
-func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.ConfState {
+func (r *raft) adoptConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.ConfState {
 	r.trk.Config, r.trk.Progress = cfg, prs
 	r.order = tracker.MakeMemberOrder(&r.trk)
 	r.logger.Infof("%x switched to configuration %s", r.id, r.trk.Config)
@@ -108,7 +108,7 @@ func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.Co
 
 	if (!member || r.isLearner) && r.state == StateLeader {
 		if r.stepDownOnRemoval {
-			r.becomeFollower(r.Term, None /* lead */)
+			r.toFollower(r.Term, None /* lead */)
 		}
 		return cs
 	}
@@ -127,7 +127,7 @@ func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.Co
 // new commit index if it moved; otherwise it probes any member that can be
 // sent something, so that new members need not wait for a heartbeat.
 func (r *raft) replicateToNewConfig() {
-	if r.maybeCommit() {
+	if r.advanceCommit() {
 		r.replicateAll()
 		return
 	}

@@ -143,7 +143,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.Logger == nil {
-		c.Logger = getLogger()
+		c.Logger = packageLogger()
 	}
 	if c.ReadOnlyOption == ReadOnlyLeaseBased && !c.CheckQuorum {
 		return errors.New("CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased")

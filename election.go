@@ -88,7 +88,7 @@ func (r *raft) maybeCampaign(t CampaignType) {
 		r.logger.Warningf("%x cannot campaign at term %d since there are still pending configuration changes to apply", r.id, r.Term)
 	default:
 		r.logger.Infof("%x is starting a new election at term %d", r.id, r.Term)
-		r.campaign(t)
+		r.startElection(t)
 	}
 }
 
@@ -116,10 +116,10 @@ func (r *raft) confChangeIn(lo, hi uint64) bool {
 	return err == errFoundConfChange
 }
 
-// campaign turns the node into a (pre-)candidate and asks every voter for
+// startElection turns the node into a (pre-)candidate and asks every voter for
 // its vote, in ID order. The node's own vote travels as a response to
 // itself, counted once the vote is durable.
-func (r *raft) campaign(t CampaignType) {
+func (r *raft) startElection(t CampaignType) {
 	if !r.canLead() {
 		// Callers check this; campaigning anyway is harmless but odd.
 		r.logger.Warningf("%x is unpromotable; campaign() should have been called", r.id)
@@ -146,10 +146,10 @@ func (r *raft) campaign(t CampaignType) {
 // next term without entering it.
 func (r *raft) enterCampaign(t CampaignType) (pb.MessageType, uint64) {
 	if t == campaignPreElection {
-		r.becomePreCandidate()
+		r.toPreCandidate()
 		return pb.MsgPreVote, r.Term + 1
 	}
-	r.becomeCandidate()
+	r.toCandidate()
 	return pb.MsgVote, r.Term
 }
 
@@ -240,13 +240,13 @@ func (r *raft) tallyVote(m *pb.Message) {
 	switch res {
 	case quorum.VoteWon:
 		if r.state == StatePreCandidate {
-			r.campaign(campaignElection)
+			r.startElection(campaignElection)
 			return
 		}
-		r.becomeLeader()
+		r.toLeader()
 		r.replicateAll()
 	case quorum.VoteLost:
 		// A pre-vote response may carry a later term; stay in ours.
-		r.becomeFollower(r.Term, None /* lead */)
+		r.toFollower(r.Term, None /* lead */)
 	}
 }

@@ -19,13 +19,13 @@ func fuzzNode(t *testing.T, role StateType, readOnly ReadOnlyOption) *raft {
 	r := nw.node(1).r()
 	switch role {
 	case StateFollower:
-		r.becomeFollower(r.Term, 2)
+		r.toFollower(r.Term, 2)
 	case StateCandidate:
-		r.becomeFollower(r.Term, None)
-		r.becomeCandidate()
+		r.toFollower(r.Term, None)
+		r.toCandidate()
 	case StatePreCandidate:
-		r.becomeFollower(r.Term, None)
-		r.becomePreCandidate()
+		r.toFollower(r.Term, None)
+		r.toPreCandidate()
 	}
 	return r
 }

@@ -45,7 +45,7 @@ func (r *raft) stepLocal(t pb.MessageType) {
 func (r *raft) checkQuorumActive() {
 	if !r.trk.QuorumActive() {
 		r.logger.Warningf("%x stepped down to follower since quorum is not active", r.id)
-		r.becomeFollower(r.Term, None /* lead */)
+		r.toFollower(r.Term, None /* lead */)
 	}
 	// The leader's own flag stays set: it is always active.
 	r.order.Visit(func(id uint64, pr *tracker.Progress) {
@@ -73,9 +73,9 @@ func (r *raft) beat(round []byte) {
 	})
 }
 
-// handleHeartbeat takes the leader's commit index and answers, echoing the
+// handleLeaderHeartbeat takes the leader's commit index and answers, echoing the
 // context.
-func (r *raft) handleHeartbeat(m *pb.Message) {
+func (r *raft) handleLeaderHeartbeat(m *pb.Message) {
 	r.log.raiseCommit(m.Commit)
 	r.send(&pb.Message{To: m.From, Type: pb.MsgHeartbeatResp, Context: m.Context})
 }

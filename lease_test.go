@@ -127,9 +127,9 @@ func TestLeaseWaitsForCommitInTerm(t *testing.T) {
 	nw := leaseNet(t, 3, nil)
 	nw.isolate(1)
 	r := nw.node(1).r()
-	r.becomeFollower(r.Term, None /* lead */)
-	r.becomeCandidate()
-	r.becomeLeader()
+	r.toFollower(r.Term, None /* lead */)
+	r.toCandidate()
+	r.toLeader()
 	// Append answers of the term that acknowledge old entries only.
 	for _, id := range []uint64{2, 3} {
 		_ = r.Step(pb.Message{From: id, To: 1, Type: pb.MsgAppResp, Term: r.Term, Index: 1})
@@ -213,7 +213,7 @@ func TestLeaseQuietAfterRestart(t *testing.T) {
 		if tc.lease {
 			c.ReadOnlyOption = ReadOnlyLeaseBased
 		}
-		r := newRaft(c)
+		r := raftFromConfig(c)
 		// The longest timeout, so that the node does not campaign itself
 		// within the ElectionTick ticks below (with a drawn one it did, one
 		// run in ten, and then refused the vote as a candidate).

@@ -114,7 +114,7 @@ func TestLogMaybeAppend(t *testing.T) {
 			l := testLog(t, 0, 0, stored, unstable)
 			l.raiseCommit(2)
 			a := logSlice{term: 3, prev: tc.prev, entries: tc.ents}
-			require.NoError(t, a.valid())
+			require.NoError(t, a.check())
 			if tc.panics {
 				require.Panics(t, func() { l.acceptAppend(a, tc.commit) })
 				return

@@ -70,14 +70,14 @@ func (w *window) span(lo, hi uint64) []pb.Entry {
 // reset makes ents, which follow prev, the whole window. ents is kept, not
 // copied: the caller hands it over capped (or nil).
 func (w *window) reset(prev entryID, ents []pb.Entry) {
-	w.prev, w.ents, w.bytes, w.arrayCap = prev, ents, payloadsSize(ents), cap(ents)
+	w.prev, w.ents, w.bytes, w.arrayCap = prev, ents, payloadBytes(ents), cap(ents)
 }
 
 // push appends ents, which continue the window, into the array's free
 // room (see regrow) or a grown copy.
 func (w *window) push(ents []pb.Entry) {
 	w.ents = append(w.ents, ents...)
-	w.bytes += payloadsSize(ents)
+	w.bytes += payloadBytes(ents)
 }
 
 // regrow moves the entries from keep on to a fresh array with room for n
@@ -101,11 +101,11 @@ func (w *window) regrow(keep uint64, n int) {
 // handed out (invariant 2).
 func (w *window) replaceFrom(ents []pb.Entry) {
 	at := ents[0].Index - w.start()
-	w.bytes -= payloadsSize(w.ents[at:])
+	w.bytes -= payloadBytes(w.ents[at:])
 	kept := w.ents[:at:at]
 	w.ents = append(kept, ents...)
 	w.arrayCap = cap(w.ents)
-	w.bytes += payloadsSize(ents)
+	w.bytes += payloadBytes(ents)
 }
 
 // dropTo lets go of the entries before index i (start() <= i <= end()+1).
@@ -114,7 +114,7 @@ func (w *window) dropTo(i uint64) {
 		return
 	}
 	k := i - w.start()
-	w.bytes -= payloadsSize(w.ents[:k])
+	w.bytes -= payloadBytes(w.ents[:k])
 	w.prev = idOfEntry(&w.ents[k-1])
 	w.ents = w.ents[k:]
 }

@@ -57,8 +57,8 @@ func ResetDefaultLogger() {
 	SetLogger(defaultLogger)
 }
 
-// getLogger returns the package-wide logger.
-func getLogger() Logger {
+// packageLogger returns the package-wide logger.
+func packageLogger() Logger {
 	return currentLogger.Load().Logger
 }
 

@@ -47,17 +47,17 @@ func TestDefaultLoggerFlags(t *testing.T) {
 
 func TestSetLogger(t *testing.T) {
 	t.Cleanup(ResetDefaultLogger)
-	require.Same(t, defaultLogger, getLogger())
+	require.Same(t, defaultLogger, packageLogger())
 
 	var buf bytes.Buffer
 	mine := &DefaultLogger{Logger: log.New(&buf, "", 0)}
 	SetLogger(mine)
-	require.Same(t, mine, getLogger())
+	require.Same(t, mine, packageLogger())
 	SetLogger(discardLogger) // a value of the same type, then of another below
-	require.Same(t, discardLogger, getLogger())
+	require.Same(t, discardLogger, packageLogger())
 	SetLogger(NewZapLogger(nil))
 	ResetDefaultLogger()
-	require.Same(t, defaultLogger, getLogger())
+	require.Same(t, defaultLogger, packageLogger())
 
 	// Concurrent swaps and reads are safe (checked under -race).
 	var wg sync.WaitGroup
@@ -67,7 +67,7 @@ func TestSetLogger(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 100; i++ {
 				SetLogger(mine)
-				getLogger().Debug("x")
+				packageLogger().Debug("x")
 			}
 		}()
 	}

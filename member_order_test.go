@@ -66,7 +66,7 @@ func TestMemberOrderFollowsConfigurations(t *testing.T) {
 	r := nw.node(2).r() // removed, so that nothing it is sent changes it
 	snap := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 100, Term: r.Term,
 		ConfState: pb.ConfState{Voters: []uint64{2, 6, 7}, Learners: []uint64{9}}}}
-	if !r.restore(snap) {
+	if !r.adoptSnapshot(snap) {
 		t.Fatal("snapshot not restored")
 	}
 	checkMemberOrder(t, "snapshot", r)

@@ -577,7 +577,7 @@ func (n *node) stepReceived(m pb.Message) {
 func (n *node) applyConfChange(st *loopState, cc pb.ConfChangeV2) {
 	r := n.rn.raft
 	_, wasMember := r.trk.Progress[r.id]
-	cs := r.applyConfChange(cc)
+	cs := r.applyConfigChange(cc)
 	_, isMember := r.trk.Progress[r.id]
 	// A node that has just been removed stops taking proposals. Only a
 	// removal counts: a node catching up on the log may not know yet that

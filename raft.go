@@ -105,7 +105,7 @@ type raft struct {
 	// trk is the active configuration with the progress of every member.
 	trk tracker.ProgressTracker
 	// order is trk's members in ID order and its commit rule, remade
-	// whenever a configuration is installed (switchToConfig), the only
+	// whenever a configuration is installed (adoptConfig), the only
 	// place trk's configuration or Progress map changes.
 	order tracker.MemberOrder
 
@@ -187,8 +187,8 @@ type raft struct {
 	droppedMsgs uint64
 }
 
-// newRaft builds a node from c and the state in c.Storage; see init.
-func newRaft(c *Config) *raft {
+// raftFromConfig builds a node from c and the state in c.Storage; see init.
+func raftFromConfig(c *Config) *raft {
 	r := &raft{}
 	r.init(c)
 	return r
@@ -227,12 +227,12 @@ func (r *raft) init(c *Config) {
 	r.fitLog(c)
 	r.restoreConfState(cs, r.log.last())
 	if !IsEmptyHardState(hs) {
-		r.loadState(hs)
+		r.adoptHardState(hs)
 	}
 	if c.Applied > 0 {
 		r.log.markApplied(c.Applied, 0 /* size */)
 	}
-	r.becomeFollower(r.Term, None /* lead */)
+	r.toFollower(r.Term, None /* lead */)
 	r.startLease(hs)
 	r.logStart()
 }
@@ -258,7 +258,7 @@ func (r *raft) restoreConfState(cs pb.ConfState, lastIndex uint64) {
 		panic(fmt.Sprintf("raft: unable to restore config %+v: %s", cs, err))
 	}
 	r.trk = fresh
-	mustMatchConfState(r.logger, cs, r.switchToConfig(cfg, prs))
+	mustMatchConfState(r.logger, cs, r.adoptConfig(cfg, prs))
 }
 
 // configFromConfState computes, without installing anything, the empty
@@ -270,18 +270,18 @@ func (r *raft) configFromConfState(cs pb.ConfState, lastIndex uint64) (tracker.P
 	return fresh, cfg, prs, err
 }
 
-// softState is the volatile state that Ready reports on change.
-func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
+// volatileState is the volatile state that Ready reports on change.
+func (r *raft) volatileState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 
-// hardState is the state that must be durable before messages that depend
+// durableState is the state that must be durable before messages that depend
 // on it are sent.
-func (r *raft) hardState() pb.HardState {
+func (r *raft) durableState() pb.HardState {
 	return pb.HardState{Term: r.Term, Vote: r.Vote, Commit: r.log.committed}
 }
 
-// loadState restores the durable state read from storage. A commit index
+// adoptHardState restores the durable state read from storage. A commit index
 // the log cannot hold means storage is corrupt, and panics.
-func (r *raft) loadState(hs pb.HardState) {
+func (r *raft) adoptHardState(hs pb.HardState) {
 	if hs.Commit < r.log.committed || hs.Commit > r.log.last() {
 		panic(fmt.Sprintf("raft: %x HardState commit index %d is outside [%d, %d]",
 			r.id, hs.Commit, r.log.committed, r.log.last()))
@@ -343,17 +343,17 @@ func (r *raft) mustNotLead(next StateType) {
 	}
 }
 
-// becomeFollower makes the node a follower of lead (None if unknown) in
+// toFollower makes the node a follower of lead (None if unknown) in
 // term.
-func (r *raft) becomeFollower(term uint64, lead uint64) {
+func (r *raft) toFollower(term uint64, lead uint64) {
 	r.reset(term)
 	r.setRole(StateFollower)
 	r.lead = lead
 	r.logger.Infof("%x became follower at term %d", r.id, r.Term)
 }
 
-// becomeCandidate starts a real election: a new term, voting for itself.
-func (r *raft) becomeCandidate() {
+// toCandidate starts a real election: a new term, voting for itself.
+func (r *raft) toCandidate() {
 	r.mustNotLead(StateCandidate)
 	r.reset(r.Term + 1)
 	r.setRole(StateCandidate)
@@ -361,10 +361,10 @@ func (r *raft) becomeCandidate() {
 	r.logger.Infof("%x became candidate at term %d", r.id, r.Term)
 }
 
-// becomePreCandidate starts the trial round of PreVote. Nothing durable
+// toPreCandidate starts the trial round of PreVote. Nothing durable
 // changes (term and vote stay): the round only asks whether an election
 // could be won.
-func (r *raft) becomePreCandidate() {
+func (r *raft) toPreCandidate() {
 	r.mustNotLead(StatePreCandidate)
 	r.trk.ResetVotes()
 	r.setRole(StatePreCandidate)
@@ -372,10 +372,10 @@ func (r *raft) becomePreCandidate() {
 	r.logger.Infof("%x became pre-candidate at term %d", r.id, r.Term)
 }
 
-// becomeLeader takes over the term the node won and appends an empty entry
+// toLeader takes over the term the node won and appends an empty entry
 // of that term: a leader may only commit by counting entries of its own
 // term (thesis §3.6.2), so this entry is what commits its predecessors'.
-func (r *raft) becomeLeader() {
+func (r *raft) toLeader() {
 	if r.state == StateFollower {
 		panic(fmt.Sprintf("raft: %x cannot become leader from follower at term %d", r.id, r.Term))
 	}

@@ -70,7 +70,7 @@ func TestPaperCandidateWinsMajorityOrYieldsToLeader(t *testing.T) {
 	nw.mustLead(1)
 
 	r := nw.node(4).r()
-	r.becomeCandidate()
+	r.toCandidate()
 	_ = r.Step(pb.Message{From: 1, To: 4, Type: pb.MsgApp, Term: r.Term, Index: 1, LogTerm: 1})
 	if r.state != StateFollower || r.lead != 1 {
 		t.Fatalf("candidate is %s with lead %d after a leader's append", r.state, r.lead)
@@ -98,7 +98,7 @@ func TestPaperElectionTimeoutsAreRandomized(t *testing.T) {
 		if err := s.ApplySnapshot(snap); err != nil {
 			t.Fatal(err)
 		}
-		r := newRaft(netConfig(id, s))
+		r := raftFromConfig(netConfig(id, s))
 		first[r.randomizedElectionTimeout] = true
 		mine := map[int]bool{}
 		for term := 0; term < terms; term++ {
@@ -107,7 +107,7 @@ func TestPaperElectionTimeoutsAreRandomized(t *testing.T) {
 				t.Fatalf("node %d drew %d, outside [%d, %d)", id, to, r.electionTimeout, 2*r.electionTimeout)
 			}
 			mine[to] = true
-			r.becomeCandidate()
+			r.toCandidate()
 		}
 		if len(mine) < 2 {
 			t.Fatalf("node %d drew the same timeout in all %d terms: %v", id, terms, mine)
@@ -180,16 +180,16 @@ func TestPaperNoCommitOfOldTermByCounting(t *testing.T) {
 	// acknowledgement; node 2 receives (and acknowledges) the old entry.
 	nw.dropType[pb.MsgAppResp] = true
 	r := nw.node(1).r()
-	r.becomeFollower(r.Term, None /* lead */)
+	r.toFollower(r.Term, None /* lead */)
 	nw.campaign(1)
 	nw.mustLead(1)
 	pr := r.trk.Progress[2]
 	pr.MaybeUpdate(3) // a majority (1 and 2) holds index 3 of term 1
-	if r.maybeCommit() {
+	if r.advanceCommit() {
 		t.Fatalf("committed index %d of an earlier term by counting", r.log.committed)
 	}
 	pr.MaybeUpdate(4) // and now the leader's own entry
-	if !r.maybeCommit() || r.log.committed != 4 {
+	if !r.advanceCommit() || r.log.committed != 4 {
 		t.Fatalf("commit %d, want 4 once an entry of the current term is replicated", r.log.committed)
 	}
 }

@@ -433,11 +433,11 @@ func divergentPair(t *testing.T, leaderTerms, followerTerms []uint64) (*raft, *r
 		}
 		_ = s.Append(ents)
 		_ = s.SetHardState(pb.HardState{Term: term, Commit: 1})
-		return newRaft(netConfig(id, s))
+		return raftFromConfig(netConfig(id, s))
 	}
 	leader := mk(1, leaderTerms, 4)
-	leader.becomeCandidate()
-	leader.becomeLeader()
+	leader.toCandidate()
+	leader.toLeader()
 	return leader, mk(2, followerTerms, 4)
 }
 
@@ -526,9 +526,9 @@ func TestSnapshotTemporarilyUnavailableIsRetriedLater(t *testing.T) {
 	_ = ms.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 5, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}})
 	c := netConfig(1, ms)
 	c.Storage = unavailableSnapStorage{ms}
-	r := newRaft(c)
-	r.becomeCandidate()
-	r.becomeLeader()
+	r := raftFromConfig(c)
+	r.toCandidate()
+	r.toLeader()
 	pr := r.trk.Progress[2]
 	pr.Next, pr.RecentActive = 3, true // below the compaction point
 	r.msgs = nil
@@ -545,23 +545,23 @@ func TestRestoreIgnoresStaleAndFastForwardsMatching(t *testing.T) {
 	r := nw.node(2).r()
 	cs := pb.ConfState{Voters: []uint64{1, 2}}
 	stale := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 2, Term: 2, ConfState: cs}}
-	if r.restore(stale) {
+	if r.adoptSnapshot(stale) {
 		t.Fatal("restored a snapshot behind the commit index")
 	}
 	// A snapshot of an entry the log holds only moves the commit index.
 	r.log.write(pb.Entry{Index: 4, Term: 2})
 	matching := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 4, Term: 2, ConfState: cs}}
-	if r.restore(matching) || r.log.committed != 4 || r.log.last() != 4 {
+	if r.adoptSnapshot(matching) || r.log.committed != 4 || r.log.last() != 4 {
 		t.Fatalf("matching snapshot: committed %d last %d", r.log.committed, r.log.last())
 	}
 	// A conflicting one replaces the log.
 	conflicting := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 6, Term: 3, ConfState: cs}}
-	if !r.restore(conflicting) || r.log.last() != 6 || r.log.committed != 6 {
+	if !r.adoptSnapshot(conflicting) || r.log.last() != 6 || r.log.committed != 6 {
 		t.Fatalf("conflicting snapshot not installed: %s", &r.log)
 	}
 	// One that does not list this node is refused.
 	foreign := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 9, Term: 3, ConfState: pb.ConfState{Voters: []uint64{1}}}}
-	if r.restore(foreign) {
+	if r.adoptSnapshot(foreign) {
 		t.Fatal("restored a snapshot without this node")
 	}
 }
@@ -631,10 +631,10 @@ func TestReadIndexLeaseBasedAndSingleNode(t *testing.T) {
 func TestStaleStorageAppendRespDoesNotStabilize(t *testing.T) {
 	s := NewMemoryStorage()
 	_ = s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}})
-	r := newRaft(netConfig(1, s))
-	r.becomeFollower(2, 2)
+	r := raftFromConfig(netConfig(1, s))
+	r.toFollower(2, 2)
 	r.log.write(pb.Entry{Index: 2, Term: 2})
-	r.becomeFollower(3, 2)
+	r.toFollower(3, 2)
 	r.log.write(pb.Entry{Index: 2, Term: 2}) // the same entry, now from term 3's leader
 	_ = r.Step(pb.Message{Type: pb.MsgStorageAppendResp, From: LocalAppendThread, Term: 2, Index: 2, LogTerm: 2})
 	if !r.log.hasUndurable() {

@@ -84,8 +84,8 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	rn.core.init(config)
 	rn.raft = &rn.core
 	rn.raft.acksInOutbox = !rn.async
-	soft := rn.raft.softState()
-	rn.reported.soft, rn.reported.hard = &soft, rn.raft.hardState()
+	soft := rn.raft.volatileState()
+	rn.reported.soft, rn.reported.hard = &soft, rn.raft.durableState()
 	// After recording the durable HardState, so that the first Ready
 	// reports the raised commit index (see restart_commit.go).
 	rn.raft.commitSettledConfChanges()
@@ -139,7 +139,7 @@ func (rn *RawNode) ProposeConfChange(cc pb.ConfChangeI) error {
 // committed change, in log order, unless the application rejects the change,
 // in which case it must not be called.
 func (rn *RawNode) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
-	cs := rn.raft.applyConfChange(cc.AsV2())
+	cs := rn.raft.applyConfigChange(cc.AsV2())
 	return &cs
 }
 
@@ -192,7 +192,7 @@ func (rn *RawNode) buildReady(rd *Ready) {
 		rd.ReadStates = r.readStates[:n:n]
 	}
 	rd.Entries = r.log.toPersist()
-	rd.MustSync = MustSync(r.hardState(), rn.reported.hard, len(rd.Entries))
+	rd.MustSync = MustSync(r.durableState(), rn.reported.hard, len(rd.Entries))
 	if snap := r.log.snapshotToPersist(); snap != nil {
 		rd.Snapshot = *snap
 	}
@@ -216,7 +216,7 @@ func (rn *RawNode) buildReady(rd *Ready) {
 // changedSoftState returns the soft state if it differs from the one last
 // reported, else nil.
 func (rn *RawNode) changedSoftState() *SoftState {
-	soft := rn.raft.softState()
+	soft := rn.raft.volatileState()
 	if soft.equal(rn.reported.soft) {
 		return nil
 	}
@@ -229,7 +229,7 @@ func (rn *RawNode) changedSoftState() *SoftState {
 // changedHardState returns the hard state if it differs from the one last
 // reported, else the empty HardState.
 func (rn *RawNode) changedHardState() pb.HardState {
-	if hard := rn.raft.hardState(); !sameHardState(hard, rn.reported.hard) {
+	if hard := rn.raft.durableState(); !sameHardState(hard, rn.reported.hard) {
 		return hard
 	}
 	return emptyState
@@ -399,12 +399,12 @@ func (rn *RawNode) HasReady() bool {
 	if len(r.msgs) != 0 || len(r.msgsAfterAppend) != 0 || len(r.readStates) != 0 {
 		return true
 	}
-	if soft := r.softState(); !soft.equal(rn.reported.soft) {
+	if soft := r.volatileState(); !soft.equal(rn.reported.soft) {
 		return true
 	}
 	// A node that never had any hard state has nothing to report even if
 	// the baseline was reset (Bootstrap does that).
-	if hard := r.hardState(); !IsEmptyHardState(hard) && !sameHardState(hard, rn.reported.hard) {
+	if hard := r.durableState(); !IsEmptyHardState(hard) && !sameHardState(hard, rn.reported.hard) {
 		return true
 	}
 	return r.log.hasSnapshotToPersist() || r.log.hasToPersist() ||

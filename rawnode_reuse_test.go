@@ -131,8 +131,8 @@ func rnLeader(t *testing.T, lend bool, voters ...uint64) (*RawNode, *MemoryStora
 	if lend {
 		rn.LendMessages()
 	}
-	rn.raft.becomeCandidate()
-	rn.raft.becomeLeader()
+	rn.raft.toCandidate()
+	rn.raft.toLeader()
 	return rn, s
 }
 
@@ -218,8 +218,8 @@ func readStateLeader(t *testing.T, voters int) (*RawNode, *MemoryStorage) {
 		t.Fatal(err)
 	}
 	rn := rnNew(t, rnConfig(1, s))
-	rn.raft.becomeCandidate()
-	rn.raft.becomeLeader()
+	rn.raft.toCandidate()
+	rn.raft.toLeader()
 	return rn, s
 }
 

@@ -19,7 +19,7 @@ func (r *raft) replicate(to uint64, pr *tracker.Progress, sendIfEmpty bool) bool
 	prevTerm, err := r.log.termAt(prev)
 	if err != nil {
 		// The entry is compacted: only a snapshot can catch the peer up.
-		return r.maybeSendSnapshot(to, pr)
+		return r.offerSnapshot(to, pr)
 	}
 	var ents []pb.Entry
 	// With a full window, send only an empty append: if everything in flight
@@ -32,11 +32,11 @@ func (r *raft) replicate(to uint64, pr *tracker.Progress, sendIfEmpty bool) bool
 		return false
 	}
 	if err != nil {
-		return r.maybeSendSnapshot(to, pr)
+		return r.offerSnapshot(to, pr)
 	}
 	commit := r.log.committed
 	r.send(&pb.Message{To: to, Type: pb.MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: commit})
-	pr.SentEntries(len(ents), uint64(payloadsSize(ents)))
+	pr.SentEntries(len(ents), uint64(payloadBytes(ents)))
 	pr.SentCommit(commit)
 	return true
 }
@@ -69,10 +69,10 @@ func (r *raft) appendOwn(es ...pb.Entry) bool {
 	return true
 }
 
-// maybeCommit raises the commit index to what a quorum holds, provided that
+// advanceCommit raises the commit index to what a quorum holds, provided that
 // entry is of the leader's term (thesis §3.6.2). It reports whether the
 // commit index moved. Leaders only.
-func (r *raft) maybeCommit() bool {
+func (r *raft) advanceCommit() bool {
 	return r.log.commitOwn(entryID{term: r.Term, index: r.order.Committed()})
 }
 
@@ -88,7 +88,7 @@ type uncommittedTail struct {
 // are always admitted (a new leader's entry, leaving a joint
 // configuration).
 func (u *uncommittedTail) admit(es []pb.Entry) bool {
-	size := payloadsSize(es)
+	size := payloadBytes(es)
 	if u.size > 0 && size > 0 && u.size+size > u.max {
 		return false
 	}
@@ -126,10 +126,10 @@ func appendedSlice(m *pb.Message) logSlice {
 	return logSlice{term: m.Term, prev: entryID{term: m.LogTerm, index: m.Index}, entries: m.Entries}
 }
 
-// handleAppendEntries applies a leader's append (thesis §3.5) and answers
+// handleAppend applies a leader's append (thesis §3.5) and answers
 // it: with the last index it now matches, or with a rejection that hints
 // where the logs may agree.
-func (r *raft) handleAppendEntries(m *pb.Message) {
+func (r *raft) handleAppend(m *pb.Message) {
 	matched := r.log.committed
 	// Below the commit index every log agrees with the leader's: the
 	// answer is the commit index, where the leader can continue.
@@ -214,7 +214,7 @@ func (r *raft) handleAppendAck(m *pb.Message, pr *tracker.Progress) {
 		return
 	}
 	r.advanceFlowState(m.From, pr, m.Index)
-	if r.maybeCommit() {
+	if r.advanceCommit() {
 		// The leader committed in its term, so deferred reads can be served.
 		r.serveDeferredReads()
 		r.replicateAll()

@@ -9,11 +9,11 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// maybeSendSnapshot sends the peer the latest snapshot, because the log no
+// offerSnapshot sends the peer the latest snapshot, because the log no
 // longer holds what it needs, and reports whether it did. Only peers heard
 // from recently get one (a snapshot is expensive, and a dead peer's would be
 // wasted); a snapshot storage cannot produce yet is retried later.
-func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
+func (r *raft) offerSnapshot(to uint64, pr *tracker.Progress) bool {
 	if !pr.RecentActive {
 		r.logger.Debugf("ignore sending snapshot to %x since it is not recently active", to)
 		return false
@@ -39,17 +39,17 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 	return true
 }
 
-// handleSnapshot installs a leader's snapshot if it brings news, and
+// handleInstallSnapshot installs a leader's snapshot if it brings news, and
 // answers with the last index the log now holds (or the commit index, if
 // the snapshot was ignored), which the leader resumes from.
-func (r *raft) handleSnapshot(m *pb.Message) {
+func (r *raft) handleInstallSnapshot(m *pb.Message) {
 	// A MsgSnap always carries a snapshot; a missing one counts as empty.
 	var s pb.Snapshot
 	if m.Snapshot != nil {
 		s = *m.Snapshot
 	}
 	idx, term := s.Metadata.Index, s.Metadata.Term
-	if r.restore(s) {
+	if r.adoptSnapshot(s) {
 		r.logger.Infof("%x [commit: %d] restored snapshot [index: %d, term: %d]", r.id, r.log.committed, idx, term)
 		r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.log.last()})
 		return
@@ -58,12 +58,12 @@ func (r *raft) handleSnapshot(m *pb.Message) {
 	r.send(&pb.Message{To: m.From, Type: pb.MsgAppResp, Index: r.log.committed})
 }
 
-// restore replaces the log and configuration with snapshot s and reports
+// adoptSnapshot replaces the log and configuration with snapshot s and reports
 // whether it did. It declines a snapshot that is not ahead of the commit
 // index, one that does not list this node, or one whose configuration is
 // invalid; if the log already holds the snapshot's last entry, it only
 // commits up to it (the log beyond may be worth keeping).
-func (r *raft) restore(s pb.Snapshot) bool {
+func (r *raft) adoptSnapshot(s pb.Snapshot) bool {
 	if s.Metadata.Index <= r.log.committed {
 		return false
 	}
@@ -71,7 +71,7 @@ func (r *raft) restore(s pb.Snapshot) bool {
 		// Only followers get here. Should another role ever do, moving to a
 		// new term as follower is the safe reaction.
 		r.logger.Warningf("%x attempted to restore snapshot as leader; should never happen", r.id)
-		r.becomeFollower(r.Term+1, None /* lead */)
+		r.toFollower(r.Term+1, None /* lead */)
 		return false
 	}
 	cs := s.Metadata.ConfState
@@ -124,7 +124,7 @@ func (r *raft) installSnapshot(s pb.Snapshot) bool {
 	}
 	r.log.installSnapshot(s)
 	r.trk = fresh
-	mustMatchConfState(r.logger, cs, r.switchToConfig(cfg, prs))
+	mustMatchConfState(r.logger, cs, r.adoptConfig(cfg, prs))
 	last := r.log.lastID()
 	r.logger.Infof("%x [commit: %d, lastindex: %d, lastterm: %d] restored snapshot [index: %d, term: %d]",
 		r.id, r.log.committed, last.index, last.term, s.Metadata.Index, s.Metadata.Term)

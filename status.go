@@ -33,8 +33,8 @@ type BasicStatus struct {
 func collectBasicStatus(r *raft) BasicStatus {
 	return BasicStatus{
 		ID:             r.id,
-		HardState:      r.hardState(),
-		SoftState:      r.softState(),
+		HardState:      r.durableState(),
+		SoftState:      r.volatileState(),
 		Applied:        r.log.applied,
 		LeadTransferee: r.leadTransferee,
 	}

@@ -60,7 +60,7 @@ func (r *raft) stepNewerTerm(m *pb.Message) bool {
 	default:
 		r.logger.Infof("%x [term: %d] received a %s message with higher term from %x [term: %d]",
 			r.id, r.Term, m.Type, m.From, m.Term)
-		r.becomeFollower(m.Term, leaderOf(m))
+		r.toFollower(m.Term, leaderOf(m))
 	}
 	return true
 }
@@ -143,16 +143,16 @@ func (r *raft) stepCurrentTerm(m *pb.Message) error {
 func (r *raft) stepByRole(m *pb.Message) error {
 	switch r.state {
 	case StateLeader:
-		return stepLeader(r, m)
+		return leaderStep(r, m)
 	case StateFollower:
-		return stepFollower(r, m)
+		return followerStep(r, m)
 	default:
-		return stepCandidate(r, m)
+		return candidateStep(r, m)
 	}
 }
 
-// stepLeader is the leader's step.
-func stepLeader(r *raft, m *pb.Message) error {
+// leaderStep is the leader's step.
+func leaderStep(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		return r.handlePropose(m)
@@ -194,17 +194,17 @@ func (r *raft) stepLeaderAboutPeer(m *pb.Message) {
 	}
 }
 
-// stepCandidate is the step of both candidate roles. Each counts only the
+// candidateStep is the step of both candidate roles. Each counts only the
 // responses of its own round: a candidate may still receive pre-vote
 // responses of the round that made it one.
-func stepCandidate(r *raft, m *pb.Message) error {
+func candidateStep(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		r.logger.Infof("%x no leader at term %d; dropping proposal", r.id, r.Term)
 		return ErrProposalDropped
 	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
 		// A leader won this term (m.Term == r.Term here): follow it.
-		r.becomeFollower(m.Term, m.From)
+		r.toFollower(m.Term, m.From)
 		r.stepFromLeader(m)
 	case r.ownVoteRespType():
 		r.tallyVote(m)
@@ -214,9 +214,9 @@ func stepCandidate(r *raft, m *pb.Message) error {
 	return nil
 }
 
-// stepFollower is the follower's step. Requests meant for the leader are
+// followerStep is the follower's step. Requests meant for the leader are
 // forwarded to it when it is known.
-func stepFollower(r *raft, m *pb.Message) error {
+func followerStep(r *raft, m *pb.Message) error {
 	switch m.Type {
 	case pb.MsgProp:
 		return r.forwardProposal(m)
@@ -243,11 +243,11 @@ func stepFollower(r *raft, m *pb.Message) error {
 func (r *raft) stepFromLeader(m *pb.Message) {
 	switch m.Type {
 	case pb.MsgApp:
-		r.handleAppendEntries(m)
+		r.handleAppend(m)
 	case pb.MsgHeartbeat:
-		r.handleHeartbeat(m)
+		r.handleLeaderHeartbeat(m)
 	case pb.MsgSnap:
-		r.handleSnapshot(m)
+		r.handleInstallSnapshot(m)
 	}
 }
 

@@ -23,8 +23,8 @@ type logSlice struct {
 	entries []pb.Entry // in index order
 }
 
-// lastEntryID identifies the slice's last entry, or prev if it is empty.
-func (s logSlice) lastEntryID() entryID {
+// lastID identifies the slice's last entry, or prev if it is empty.
+func (s logSlice) lastID() entryID {
 	if len(s.entries) == 0 {
 		return s.prev
 	}
@@ -35,8 +35,8 @@ func (s logSlice) lastEntryID() entryID {
 // slice is empty.
 func (s logSlice) lastIndex() uint64 { return s.prev.index + uint64(len(s.entries)) }
 
-// valid reports the first broken invariant of s, or nil.
-func (s logSlice) valid() error {
+// check reports the first broken invariant of s, or nil.
+func (s logSlice) check() error {
 	last := s.prev
 	for i := range s.entries {
 		cur := idOfEntry(&s.entries[i])

@@ -53,12 +53,12 @@ func TestLogSlice(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.wantLast, tc.s.lastEntryID())
+			require.Equal(t, tc.wantLast, tc.s.lastID())
 			require.Equal(t, tc.s.prev.index+uint64(len(tc.s.entries)), tc.s.lastIndex())
 			if tc.valid {
-				require.NoError(t, tc.s.valid())
+				require.NoError(t, tc.s.check())
 			} else {
-				require.Error(t, tc.s.valid())
+				require.Error(t, tc.s.check())
 			}
 		})
 	}

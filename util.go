@@ -29,8 +29,8 @@ func encodedSizeOf(ents []pb.Entry) entryEncodingSize {
 	return total
 }
 
-// payloadsSize sums the payload bytes of ents.
-func payloadsSize(ents []pb.Entry) entryPayloadSize {
+// payloadBytes sums the payload bytes of ents.
+func payloadBytes(ents []pb.Entry) entryPayloadSize {
 	var total entryPayloadSize
 	for i := range ents {
 		total += entryPayloadSize(len(ents[i].Data))

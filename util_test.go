@@ -22,10 +22,10 @@ func TestSizeHelpers(t *testing.T) {
 	require.Equal(t, enc, encodedSizeOf(ents))
 	require.Zero(t, encodedSizeOf(nil))
 
-	require.Zero(t, payloadsSize(ents[:1]), "an empty entry carries no payload")
-	require.Equal(t, entryPayloadSize(3), payloadsSize(ents[1:2]))
-	require.Equal(t, entryPayloadSize(203), payloadsSize(ents))
-	require.Zero(t, payloadsSize(nil))
+	require.Zero(t, payloadBytes(ents[:1]), "an empty entry carries no payload")
+	require.Equal(t, entryPayloadSize(3), payloadBytes(ents[1:2]))
+	require.Equal(t, entryPayloadSize(203), payloadBytes(ents))
+	require.Zero(t, payloadBytes(nil))
 }
 
 func TestLimitSize(t *testing.T) {

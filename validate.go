@@ -63,7 +63,7 @@ func (r *raft) malformed(m *pb.Message) string {
 
 // malformedAppend checks that the entries form a slice of the sender's log.
 func malformedAppend(m *pb.Message) string {
-	if err := appendedSlice(m).valid(); err != nil {
+	if err := appendedSlice(m).check(); err != nil {
 		return err.Error()
 	}
 	return ""

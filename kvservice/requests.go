@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -337,14 +338,19 @@ func (s *Server) Members() []Member {
 }
 
 // TransferLeader asks the leader to hand leadership to member to, and waits
-// until this node sees to as leader.
+// until this node sees to as leader. A learner cannot lead (ErrInvalid).
 func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	s.mu.RLock()
 	_, ok := s.state.Members[to]
+	learner := slices.Contains(s.confState.Learners, to)
 	lead := s.lead
 	s.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownMember, to)
+	}
+	if learner {
+		// Raft ignores a transfer to a learner: say so rather than time out.
+		return fmt.Errorf("%w: member %d is a learner: only a voter can lead", ErrInvalid, to)
 	}
 	if lead == 0 {
 		return ErrNoLeader

@@ -51,11 +51,15 @@ type memberBook struct {
 	forget map[uint64]bool   // peers to be forgotten once the grace ends
 	wake   chan struct{}     // closed and replaced on every update
 	gone   map[int]bool      // shards whose configuration removed this member
+	// held are the shards moved to this member by hand (a leader
+	// transfer), which the placement leaves here; see isHeld.
+	held map[int]bool
 }
 
 func newMemberBook(shards int, hints []Member) *memberBook {
 	b := &memberBook{shards: make([]shardConfig, shards), hints: map[uint64]Member{},
-		peers: map[uint64]string{}, forget: map[uint64]bool{}, wake: make(chan struct{}), gone: map[int]bool{}}
+		peers: map[uint64]string{}, forget: map[uint64]bool{}, wake: make(chan struct{}), gone: map[int]bool{},
+		held: map[int]bool{}}
 	for _, m := range hints {
 		b.hints[m.ID] = m
 	}

@@ -24,7 +24,7 @@ var ErrAskMember = errors.New("ask another member")
 // every shard. Each shard's step is idempotent: repeating the request does
 // what is left. Done and Pending list shard indexes.
 type ShardsError struct {
-	Op      string // "add", "promote" or "remove"
+	Op      string // "add", "promote", "remove" or "transfer"
 	ID      uint64 // the member changed
 	Done    []int  // shards where the change holds
 	Pending []int  // shards where it does not (yet)
@@ -103,6 +103,22 @@ func (s *ShardedServer) inEveryShard(id uint64, voter bool) bool {
 // timeout. The shards are changed in parallel, each at most once at a
 // time.
 func (s *ShardedServer) changeShards(ctx context.Context, op string, id uint64, done func(i int) bool, propose func(i int)) error {
+	return s.untilShards(ctx, op, id, s.allShards(), done, propose)
+}
+
+// allShards returns every shard's index.
+func (s *ShardedServer) allShards() []int {
+	out := make([]int, len(s.reps))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// untilShards is changeShards over the shards listed only (also used for
+// leader transfers, whose progress shows in the host's view of each
+// shard's leader, looked at every tick).
+func (s *ShardedServer) untilShards(ctx context.Context, op string, id uint64, shards []int, done func(i int) bool, propose func(i int)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	retry := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
@@ -112,7 +128,7 @@ func (s *ShardedServer) changeShards(ctx context.Context, op string, id uint64, 
 	for {
 		changed := s.book.changed()
 		var finished, pending []int
-		for i := range s.reps {
+		for _, i := range shards {
 			if done(i) {
 				finished = append(finished, i)
 			} else {

@@ -138,12 +138,6 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 // applied their configurations), sorted by ID.
 func (s *ShardedServer) Members() []Member { return s.book.members() }
 
-// TransferLeader is not supported with shards (the member places each
-// shard's leader itself): it returns ErrUnsupported.
-func (s *ShardedServer) TransferLeader(context.Context, uint64) error {
-	return fmt.Errorf("%w: moving leaders with shards (shard i's leader is placed on the i-th member)", ErrUnsupported)
-}
-
 // ShardStatus is one shard's state on a member, in Status.Shards.
 type ShardStatus struct {
 	ID       int      `json:"id"`
@@ -196,7 +190,8 @@ const watchAllTicks = 5
 // their outcome is unknown, as Server does). With all, every shard is
 // looked at, and a leaderless shard's preferred member campaigns; with
 // place, a shard this member leads but should not moves to its preferred
-// member, if that one was heard from recently.
+// member, if that one was heard from recently, unless it was moved here by
+// hand (see TransferShards).
 func (s *ShardedServer) watchLeaders(all, place bool) {
 	for _, i := range s.shardsToWatch(all) {
 		r := s.reps[i]
@@ -211,6 +206,9 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			if old != 0 {
 				s.failShard(i, gs.Lead)
 			}
+			if old == s.cfg.ID {
+				s.book.release([]int{i}) // a hand-placed shard lost: placed as usual again
+			}
 		}
 		preferred := s.preferred(i) == s.cfg.ID
 		switch {
@@ -219,7 +217,7 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			// (the campaign at creation may have found its peers
 			// without the group yet).
 			_ = s.host.Campaign(r.group())
-		case place && gs.RaftState == raft.StateLeader && !preferred && s.heardRecently(s.preferred(i)):
+		case place && gs.RaftState == raft.StateLeader && !preferred && !s.book.isHeld(i) && s.heardRecently(s.preferred(i)):
 			r.moves.Add(1)
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}

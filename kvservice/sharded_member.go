@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,9 @@ type memberBook struct {
 	// held are the shards moved to this member by hand (a leader
 	// transfer), which the placement leaves here; see isHeld.
 	held map[int]bool
+	// promoting is set while this member promotes itself (see
+	// maybePromoteSelf).
+	promoting atomic.Bool
 }
 
 func newMemberBook(shards int, hints []Member) *memberBook {

@@ -391,3 +391,21 @@ func TestShardedPromoteWithHTTPS(t *testing.T) {
 		t.Errorf("promoting member 4 through member 2 with HTTPS: %d %s, want 421 naming its address", rec.Code, rec.Body)
 	}
 }
+
+// TestShardedLearnerPromotesItself adds a fourth member and starts it:
+// once caught up with every shard it becomes a voter of every shard with
+// nobody asking for it, and serves writes as one.
+func TestShardedLearnerPromotesItself(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, nil)
+	keys := map[string]string{}
+	c.putPrefixed(keys, 1, "before")
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatal(err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	c.startJoiner(m4, nil)
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	c.putPrefixed(keys, 4, "promoted")
+	c.checkKeys(4, keys)
+}

@@ -191,7 +191,8 @@ const watchAllTicks = 5
 // looked at, and a leaderless shard's preferred member campaigns; with
 // place, a shard this member leads but should not moves to its preferred
 // member, if that one was heard from recently, unless it was moved here by
-// hand (see TransferShards).
+// hand (see TransferShards). With all, a learner caught up with every
+// shard also starts its own promotion (see maybePromoteSelf).
 func (s *ShardedServer) watchLeaders(all, place bool) {
 	for _, i := range s.shardsToWatch(all) {
 		r := s.reps[i]
@@ -221,6 +222,9 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			r.moves.Add(1)
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}
+	}
+	if all {
+		s.maybePromoteSelf()
 	}
 }
 

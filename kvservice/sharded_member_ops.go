@@ -297,7 +297,7 @@ func (s *ShardedServer) leaderIndexes(ctx context.Context, shards []int) map[int
 	}
 	waits := make(map[int]pending, len(shards))
 	for _, i := range shards {
-		rctx, ch := newRead(&s.reqSeq, s.m)
+		rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
 		s.mu.Lock()
 		s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 		s.mu.Unlock()

@@ -113,7 +113,7 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	rctx, ch := newRead(&s.reqSeq, s.m)
+	rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
 	s.mu.Lock()
 	s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
 	s.mu.Unlock()

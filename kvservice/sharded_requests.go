@@ -113,17 +113,7 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
-	s.mu.Lock()
-	s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.reads, string(rctx))
-		s.mu.Unlock()
-	}()
-	ask := func() error { return s.host.ReadIndex(s.reps[i].group(), rctx) }
-	index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+	index, err := s.shardReadIndex(ctx, i, false)
 	if err != nil {
 		return err
 	}
@@ -132,6 +122,31 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 		return ErrReadTimeout
 	}
 	return nil
+}
+
+// shardReadIndex asks shard i's leader for a read index and waits for it
+// (see awaitReadIndex): 0 if none came before ctx ended or a leader change
+// failed the read (see failShard), ErrStopped if the member stopped. With
+// again, a read failed by a leader change is asked of the new leader,
+// under the same context, until ctx ends.
+func (s *ShardedServer) shardReadIndex(ctx context.Context, i int, again bool) (uint64, error) {
+	rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
+	defer func() {
+		s.mu.Lock()
+		delete(s.reads, string(rctx))
+		s.mu.Unlock()
+	}()
+	var askErr error
+	ask := func() error { askErr = s.host.ReadIndex(s.reps[i].group(), rctx); return askErr }
+	for {
+		s.mu.Lock()
+		s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
+		s.mu.Unlock()
+		index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+		if err != nil || index != 0 || !again || askErr != nil || ctx.Err() != nil {
+			return index, err
+		}
+	}
 }
 
 // Members returns the members of any shard (as this member's replicas

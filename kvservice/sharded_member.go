@@ -196,6 +196,13 @@ func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) (chang
 			s.lg.Error("undecodable configuration change", zap.Int("shard", r.idx), zap.Uint64("index", e.Index))
 			continue
 		}
+		if demotesVoter(r.cfg.ConfState, cc) {
+			// Refused at apply (memberApp.RefuseConfChange): raft's
+			// configuration stays, and so does its mirror.
+			s.lg.Warn("ignored adding a voter as a learner (a retried addition committed after its promotion)",
+				zap.Int("shard", r.idx), zap.Uint64("index", e.Index), zap.Uint64("id", cc.NodeID))
+			continue
+		}
 		if r.cfg.Members == nil {
 			r.cfg.Members = map[uint64]Member{}
 		}
@@ -296,7 +303,30 @@ type memberApp struct{ shardApp }
 var (
 	_ multiraft.RoundApplication     = memberApp{}
 	_ multiraft.ProposalDropObserver = memberApp{}
+	_ multiraft.ConfChangeFilter     = memberApp{}
 )
+
+// RefuseConfChange implements multiraft.ConfChangeFilter: adding a voter of
+// the shard as a learner is refused (see demotesVoter).
+func (a memberApp) RefuseConfChange(_ multiraft.GroupID, cc raftpb.ConfChangeV2, cs raftpb.ConfState) bool {
+	// (ConfChangeV2.AsV1 never converts, as etcd's: look at the change.)
+	if len(cc.Changes) != 1 || cc.Transition != raftpb.ConfChangeTransitionAuto {
+		return false
+	}
+	ch := cc.Changes[0]
+	return demotesVoter(cs, raftpb.ConfChange{Type: ch.Type, NodeID: ch.NodeID})
+}
+
+// demotesVoter reports whether cc adds a voter of cs as a learner, which
+// raft would apply as a demotion. This service never demotes: such a
+// change is an addition retried (AddMember repeats its proposal every
+// election timeout until it sees it applied) whose late copy committed
+// after the member's promotion, and applying it would take a vote from
+// the member behind the operator's back. The shard's apply refuses it, on
+// every replica alike (the decision depends on the log only).
+func demotesVoter(cs raftpb.ConfState, cc raftpb.ConfChange) bool {
+	return cc.Type == raftpb.ConfChangeAddLearnerNode && slices.Contains(cs.Voters, cc.NodeID)
+}
 
 // Apply implements multiraft.Application.
 func (a memberApp) Apply(g multiraft.GroupID, ents []raftpb.Entry) {

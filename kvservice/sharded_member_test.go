@@ -409,3 +409,55 @@ func TestShardedLearnerPromotesItself(t *testing.T) {
 	c.putPrefixed(keys, 4, "promoted")
 	c.checkKeys(4, keys)
 }
+
+// TestShardedStaleLearnerAddRefused: member 4, added and promoted, is the
+// target of a copy of its addition as a learner that commits late in every
+// shard (AddMember's proposals are retried: a retry can commit after the
+// promotion). Every shard's apply refuses it: member 4 stays a voter of
+// every shard on every member, never shown as a learner meanwhile, and can
+// lead them.
+func TestShardedStaleLearnerAddRefused(t *testing.T) {
+	c := newShardedCluster(t, 3, 2, nil)
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatal(err)
+	}
+	c.startJoiner(m4, nil)
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	c.waitConverged()
+	s := c.srv[1]
+	cc, err := s.confChange(raftpb.ConfChangeAddLearnerNode, m4, s.book.members())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make([]uint64, c.shards)
+	for i, sh := range s.Status().Shards {
+		before[i] = sh.Commit
+		lead := c.srv[sh.Leader] // proposed on the leader: its next entry
+		if err := lead.host.ProposeConfChange(lead.reps[i].group(), cc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitFor("the late addition applied by every member in every shard", func() bool {
+		for _, m := range c.srv {
+			for i, sh := range m.Status().Shards {
+				if !slices.Equal(sh.Voters, []uint64{1, 2, 3, 4}) || len(sh.Learners) != 0 {
+					t.Fatalf("member %d, shard %d: voters %v learners %v after a late learner addition of voter 4",
+						m.cfg.ID, i, sh.Voters, sh.Learners)
+				}
+				if sh.Applied <= before[i] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.waitConverged()
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	// Raft's configuration too, not only its mirror: a learner could not
+	// take the shards' leadership.
+	if err := c.srv[1].TransferShards(context.Background(), 4, []int{0, 1}); err != nil {
+		t.Fatalf("moving both shards to member 4: %v", err)
+	}
+	c.put(4, "after", "late-add")
+}

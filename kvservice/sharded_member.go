@@ -232,7 +232,13 @@ func decodeConfChange(e *raftpb.Entry) (raftpb.ConfChange, bool) {
 	if cc2.Unmarshal(e.Data) != nil {
 		return raftpb.ConfChange{}, false
 	}
-	return cc2.AsV1()
+	// (AsV1 never converts, as etcd's: raft applies a single change with
+	// the automatic transition as a simple one.)
+	if len(cc2.Changes) != 1 || cc2.Transition != raftpb.ConfChangeTransitionAuto {
+		return raftpb.ConfChange{}, false
+	}
+	ch := cc2.Changes[0]
+	return raftpb.ConfChange{Type: ch.Type, NodeID: ch.NodeID, Context: cc2.Context}, true
 }
 
 // mirrorConfChange applies cc to r.cfg as raft applies a simple change:

@@ -461,3 +461,27 @@ func TestShardedStaleLearnerAddRefused(t *testing.T) {
 	}
 	c.put(4, "after", "late-add")
 }
+
+// TestDecodeConfChangeV2: a v2 entry holding one change with the automatic
+// transition is what raft applies as a simple change, so the shard's
+// mirror must see it as one; a joint change is not mirrored.
+func TestDecodeConfChangeV2(t *testing.T) {
+	simple := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode, NodeID: 5}},
+		Context: []byte("ctx")}
+	data, err := simple.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ok := decodeConfChange(&raftpb.Entry{Type: raftpb.EntryConfChangeV2, Data: data})
+	if !ok || cc.Type != raftpb.ConfChangeAddLearnerNode || cc.NodeID != 5 || string(cc.Context) != "ctx" {
+		t.Fatalf("simple v2 change decoded as %+v, %v", cc, ok)
+	}
+	joint := simple
+	joint.Changes = append(joint.Changes, raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode, NodeID: 6})
+	if data, err = joint.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := decodeConfChange(&raftpb.Entry{Type: raftpb.EntryConfChangeV2, Data: data}); ok {
+		t.Fatalf("a joint change was decoded as a simple one")
+	}
+}

@@ -3,9 +3,11 @@ package kvservice
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,9 +69,7 @@ func TestShardedTransferLeader(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("POST /v1/leader naming shard 0: %d %s", rec.Code, rec.Body)
 	}
-	if !c.leadersOn(3, 0) {
-		t.Errorf("shard 0 not led by member 3 on every member once the transfer answered")
-	}
+	c.waitFor("shard 0 led by member 3 on every member", func() bool { return c.leadersOn(3, 0) })
 
 	// A learner cannot lead: refused, not timed out.
 	if _, err := c.srv[2].AddMember(ctx, newMember(t, 4)); err != nil {
@@ -84,4 +84,31 @@ func TestShardedTransferLeader(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("POST /v1/leader to a learner: %d %s, want 400", rec.Code, rec.Body)
 	}
+}
+
+// TestShardedTransferLeaderWithHTTPS: with HTTPS, the member asked does
+// not forward (the transferee's certificate need not chain to a CA it
+// trusts): it answers 421 naming the request to make at the transferee,
+// and that request, made there, moves the shards.
+func TestShardedTransferLeaderWithHTTPS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, int64(cfg.ID)+100)}}
+	})
+	c.waitFor("leaders spread over the members", func() bool { return c.leadersOn(1, 0, 3) })
+	rec := httptest.NewRecorder()
+	c.srv[1].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader", bytes.NewBufferString(`{"to": 2}`)))
+	want := `{\"to\": 2, \"shards\": [0,3]}`
+	if rec.Code != http.StatusMisdirectedRequest || !strings.Contains(rec.Body.String(), c.members[1].HTTPAddr) ||
+		!strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("moving member 1's shards to member 2 with HTTPS: %d %s, want 421 naming %s and %s",
+			rec.Code, rec.Body, c.members[1].HTTPAddr, want)
+	}
+	rec = httptest.NewRecorder()
+	c.srv[2].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader",
+		bytes.NewBufferString(`{"to": 2, "shards": [0,3]}`)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the request made at member 2: %d %s", rec.Code, rec.Body)
+	}
+	c.waitFor("shards 0 and 3 led by member 2 on every member", func() bool { return c.leadersOn(2, 0, 3) })
 }

@@ -206,6 +206,17 @@ func (c *Client) TransferLeader(ctx context.Context, addr string, to uint64) err
 	return err
 }
 
+// TransferShards asks member addr, which hosts shards, to move the
+// leadership of the shards listed to member to (see
+// ShardedServer.TransferShards).
+func (c *Client) TransferShards(ctx context.Context, addr string, to uint64, shards []int) error {
+	if shards == nil {
+		shards = []int{}
+	}
+	_, err := c.do(ctx, http.MethodPost, addr, "/v1/leader", map[string]any{"to": to, "shards": shards}, nil)
+	return err
+}
+
 // PromoteMember asks the member at addr, which must be the leader, to make
 // learner id a voter.
 func (c *Client) PromoteMember(ctx context.Context, addr string, id uint64) error {

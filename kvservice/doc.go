@@ -15,9 +15,10 @@
 //     learner of every shard, joins them all with Config.Join, and is
 //     promoted (decided by the learner) once caught up with each; a change
 //     cut short reports its shards done and pending (ShardsError) and is
-//     finished by repeating it. Leader transfers return ErrUnsupported;
-//     small shards' snapshots travel inline, larger ones are streamed from
-//     a Pebble snapshot (see sharded_snap.go).
+//     finished by repeating it. A leader transfer moves the shards a
+//     member leads (or those named) to another, which keeps them
+//     (sharded_member_leader.go); small shards' snapshots travel inline,
+//     larger ones are streamed from a Pebble snapshot (see sharded_snap.go).
 //
 // Both keep the state machine in one Pebble store per member (store.go),
 // each shard's applied index written in the same batch as its data, so a

@@ -27,7 +27,8 @@ const maxKeyLen = 4096
 //	POST   /v1/members                  {"id": 4, "peer_addr": "...", "http_addr": "..."}
 //	DELETE /v1/members/{id}
 //	POST   /v1/members/{id}/promote     learner to voter (ask the leader; with shards, any member: the learner decides)
-//	POST   /v1/leader                   {"to": 2}
+//	POST   /v1/leader                   {"to": 2}; with shards, optionally "shards": [0, 3] (default:
+//	                                    the shards this member leads): see ShardedServer.TransferShards
 //	GET    /v1/status
 //	GET    /metrics                     Prometheus exposition (client_golang)
 //
@@ -240,7 +241,8 @@ func (s *api) servePromoteMember(w http.ResponseWriter, r *http.Request) {
 
 func (s *api) serveTransfer(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		To uint64 `json:"to"`
+		To     uint64 `json:"to"`
+		Shards []int  `json:"shards"`
 	}
 	if !s.decode(w, r, &body) {
 		return
@@ -249,11 +251,26 @@ func (s *api) serveTransfer(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, http.StatusBadRequest, `missing "to": the member to transfer leadership to`)
 		return
 	}
-	if err := s.svc.TransferLeader(r.Context(), body.To); err != nil {
+	var err error
+	if sh, ok := s.svc.(shardTransferer); ok {
+		err = sh.TransferShards(r.Context(), body.To, body.Shards)
+	} else if body.Shards != nil {
+		s.badRequest(w, http.StatusBadRequest, `"shards" given to a member without shards`)
+		return
+	} else {
+		err = s.svc.TransferLeader(r.Context(), body.To)
+	}
+	if err != nil {
 		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"leader": body.To})
+}
+
+// shardTransferer is a service whose leader transfers can name shards
+// (ShardedServer).
+type shardTransferer interface {
+	TransferShards(ctx context.Context, to uint64, shards []int) error
 }
 
 func (s *api) serveStatus(w http.ResponseWriter, r *http.Request) {

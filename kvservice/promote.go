@@ -102,3 +102,65 @@ func (s *Server) promote(ctx context.Context, id uint64) ([]Member, error) {
 	}
 	return s.changeMembers(ctx, raftpb.ConfChangeAddNode, m)
 }
+
+// With shards, a learner promotes itself: it alone knows how far it
+// applied each shard (a shard's leader knows only its own shard's
+// progress), and PromoteMember already has the learner decide. Every
+// watchAllTicks ticks, a member that is a learner of some shards and a
+// member of all of them, and whose replicas applied, as far as they know,
+// every shard's commits within LearnerPromoteLag, asks PromoteMember of
+// itself (which checks with each shard's leader). One attempt at a time;
+// a member some shard removed never tries. Promoting is idempotent: a
+// shard where the member is a voter already is left as it is.
+
+// maybePromoteSelf starts this member's promotion if it looks caught up;
+// it runs on the watch loop and does not block.
+func (s *ShardedServer) maybePromoteSelf() {
+	if !s.ready.Load() || !s.learnerOfEveryShard() || !s.caughtUpLocally() {
+		return
+	}
+	if !s.book.promoting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.book.promoting.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer cancel()
+		if _, err := s.PromoteMember(ctx, s.cfg.ID); err != nil {
+			s.lg.Info("promoting this learner once caught up: not yet", zap.Error(err))
+			return
+		}
+		s.lg.Info("learner caught up with every shard; promoted to voter")
+	}()
+}
+
+// learnerOfEveryShard reports whether this member is in every shard's
+// configuration, as a learner in some, and was removed by none.
+func (s *ShardedServer) learnerOfEveryShard() bool {
+	learner := false
+	for i := range s.reps {
+		in, voter := s.book.shardHas(i, s.cfg.ID)
+		if !in {
+			return false
+		}
+		learner = learner || !voter
+	}
+	return learner && !s.book.removed(s.cfg.ID)
+}
+
+// caughtUpLocally reports whether, in every shard where this member is a
+// learner, it applied its replica's commit index within
+// LearnerPromoteLag: a cheap test before asking the shards' leaders.
+func (s *ShardedServer) caughtUpLocally() bool {
+	for i, r := range s.reps {
+		if _, voter := s.book.shardHas(i, s.cfg.ID); voter {
+			continue
+		}
+		gs, err := s.host.Status(r.group())
+		applied, _ := r.progress()
+		if err != nil || gs.Commit == 0 || applied+s.cfg.LearnerPromoteLag < gs.Commit {
+			return false
+		}
+	}
+	return true
+}

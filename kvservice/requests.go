@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -215,7 +216,7 @@ func (s *Server) linearize(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	rctx, ch := newRead(&s.reqSeq, s.m)
+	rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
 	s.mu.Lock()
 	s.reads[string(rctx)] = ch
 	s.mu.Unlock()
@@ -247,12 +248,26 @@ func (s *Server) linearize(ctx context.Context) error {
 	return nil
 }
 
-// newRead counts a linearizable read and returns its ReadIndex context, a
-// number of seq, and the channel its read index is to come on.
-func newRead(seq *atomic.Uint64, m *metrics) ([]byte, chan uint64) {
+// newRead counts a linearizable read of member id and returns its
+// ReadIndex context, id then a number of seq (8 bytes each, big-endian),
+// and the channel its read index is to come on.
+//
+// A leader takes a read whose context equals one it holds pending for the
+// same read asked again (see awaitReadIndex) and answers only the first:
+// another member's read with the same context would go unanswered until
+// its retry. seq is seeded from the start time on every member, so two
+// members' numbers can meet; with the member's ID in front, two members'
+// contexts never do, and a member's own never repeat (its numbers only
+// grow, across restarts too).
+func newRead(id uint64, seq *atomic.Uint64, m *metrics) ([]byte, chan uint64) {
 	m.readIndexes.Inc()
-	return binary.BigEndian.AppendUint64(nil, seq.Add(1)), make(chan uint64, 1)
+	rctx := make([]byte, 0, readCtxLen)
+	rctx = binary.BigEndian.AppendUint64(rctx, id)
+	return binary.BigEndian.AppendUint64(rctx, seq.Add(1)), make(chan uint64, 1)
 }
+
+// readCtxLen is the length of a read context made by newRead.
+const readCtxLen = 16
 
 func (s *Server) waitApplied(ctx context.Context, index uint64) error {
 	s.mu.Lock()
@@ -337,14 +352,19 @@ func (s *Server) Members() []Member {
 }
 
 // TransferLeader asks the leader to hand leadership to member to, and waits
-// until this node sees to as leader.
+// until this node sees to as leader. A learner cannot lead (ErrInvalid).
 func (s *Server) TransferLeader(ctx context.Context, to uint64) error {
 	s.mu.RLock()
 	_, ok := s.state.Members[to]
+	learner := slices.Contains(s.confState.Learners, to)
 	lead := s.lead
 	s.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownMember, to)
+	}
+	if learner {
+		// Raft ignores a transfer to a learner: say so rather than time out.
+		return fmt.Errorf("%w: member %d is a learner: only a voter can lead", ErrInvalid, to)
 	}
 	if lead == 0 {
 		return ErrNoLeader

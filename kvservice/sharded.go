@@ -45,8 +45,9 @@ import (
 // Membership changes go to every shard (see sharded_member.go and
 // sharded_member_ops.go): a member is added as a learner of every shard,
 // joins with an empty Dir and Config.Join, receives every shard, and is
-// promoted to voter of every shard once it caught up with each. Not
-// supported with shards (ErrUnsupported): TransferLeader. Shard snapshots
+// promoted to voter of every shard once it caught up with each. A leader
+// transfer moves shards to a member that keeps them (see TransferShards).
+// Shard snapshots
 // of small shards travel inline; larger ones are streamed from a Pebble
 // snapshot on a connection of their own: see sharded_snap.go.
 type ShardedServer struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,11 +52,18 @@ type memberBook struct {
 	forget map[uint64]bool   // peers to be forgotten once the grace ends
 	wake   chan struct{}     // closed and replaced on every update
 	gone   map[int]bool      // shards whose configuration removed this member
+	// held are the shards moved to this member by hand (a leader
+	// transfer), which the placement leaves here; see isHeld.
+	held map[int]bool
+	// promoting is set while this member promotes itself (see
+	// maybePromoteSelf).
+	promoting atomic.Bool
 }
 
 func newMemberBook(shards int, hints []Member) *memberBook {
 	b := &memberBook{shards: make([]shardConfig, shards), hints: map[uint64]Member{},
-		peers: map[uint64]string{}, forget: map[uint64]bool{}, wake: make(chan struct{}), gone: map[int]bool{}}
+		peers: map[uint64]string{}, forget: map[uint64]bool{}, wake: make(chan struct{}), gone: map[int]bool{},
+		held: map[int]bool{}}
 	for _, m := range hints {
 		b.hints[m.ID] = m
 	}
@@ -188,6 +196,13 @@ func (s *ShardedServer) noteConfChanges(r *shardRep, ents []raftpb.Entry) (chang
 			s.lg.Error("undecodable configuration change", zap.Int("shard", r.idx), zap.Uint64("index", e.Index))
 			continue
 		}
+		if demotesVoter(r.cfg.ConfState, cc) {
+			// Refused at apply (memberApp.RefuseConfChange): raft's
+			// configuration stays, and so does its mirror.
+			s.lg.Warn("ignored adding a voter as a learner (a retried addition committed after its promotion)",
+				zap.Int("shard", r.idx), zap.Uint64("index", e.Index), zap.Uint64("id", cc.NodeID))
+			continue
+		}
 		if r.cfg.Members == nil {
 			r.cfg.Members = map[uint64]Member{}
 		}
@@ -217,7 +232,13 @@ func decodeConfChange(e *raftpb.Entry) (raftpb.ConfChange, bool) {
 	if cc2.Unmarshal(e.Data) != nil {
 		return raftpb.ConfChange{}, false
 	}
-	return cc2.AsV1()
+	// (AsV1 never converts, as etcd's: raft applies a single change with
+	// the automatic transition as a simple one.)
+	if len(cc2.Changes) != 1 || cc2.Transition != raftpb.ConfChangeTransitionAuto {
+		return raftpb.ConfChange{}, false
+	}
+	ch := cc2.Changes[0]
+	return raftpb.ConfChange{Type: ch.Type, NodeID: ch.NodeID, Context: cc2.Context}, true
 }
 
 // mirrorConfChange applies cc to r.cfg as raft applies a simple change:
@@ -288,7 +309,30 @@ type memberApp struct{ shardApp }
 var (
 	_ multiraft.RoundApplication     = memberApp{}
 	_ multiraft.ProposalDropObserver = memberApp{}
+	_ multiraft.ConfChangeFilter     = memberApp{}
 )
+
+// RefuseConfChange implements multiraft.ConfChangeFilter: adding a voter of
+// the shard as a learner is refused (see demotesVoter).
+func (a memberApp) RefuseConfChange(_ multiraft.GroupID, cc raftpb.ConfChangeV2, cs raftpb.ConfState) bool {
+	// (ConfChangeV2.AsV1 never converts, as etcd's: look at the change.)
+	if len(cc.Changes) != 1 || cc.Transition != raftpb.ConfChangeTransitionAuto {
+		return false
+	}
+	ch := cc.Changes[0]
+	return demotesVoter(cs, raftpb.ConfChange{Type: ch.Type, NodeID: ch.NodeID})
+}
+
+// demotesVoter reports whether cc adds a voter of cs as a learner, which
+// raft would apply as a demotion. This service never demotes: such a
+// change is an addition retried (AddMember repeats its proposal every
+// election timeout until it sees it applied) whose late copy committed
+// after the member's promotion, and applying it would take a vote from
+// the member behind the operator's back. The shard's apply refuses it, on
+// every replica alike (the decision depends on the log only).
+func demotesVoter(cs raftpb.ConfState, cc raftpb.ConfChange) bool {
+	return cc.Type == raftpb.ConfChangeAddLearnerNode && slices.Contains(cs.Voters, cc.NodeID)
+}
 
 // Apply implements multiraft.Application.
 func (a memberApp) Apply(g multiraft.GroupID, ents []raftpb.Entry) {

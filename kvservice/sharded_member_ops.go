@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,7 +25,7 @@ var ErrAskMember = errors.New("ask another member")
 // every shard. Each shard's step is idempotent: repeating the request does
 // what is left. Done and Pending list shard indexes.
 type ShardsError struct {
-	Op      string // "add", "promote" or "remove"
+	Op      string // "add", "promote", "remove" or "transfer"
 	ID      uint64 // the member changed
 	Done    []int  // shards where the change holds
 	Pending []int  // shards where it does not (yet)
@@ -103,6 +104,22 @@ func (s *ShardedServer) inEveryShard(id uint64, voter bool) bool {
 // timeout. The shards are changed in parallel, each at most once at a
 // time.
 func (s *ShardedServer) changeShards(ctx context.Context, op string, id uint64, done func(i int) bool, propose func(i int)) error {
+	return s.untilShards(ctx, op, id, s.allShards(), done, propose)
+}
+
+// allShards returns every shard's index.
+func (s *ShardedServer) allShards() []int {
+	out := make([]int, len(s.reps))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// untilShards is changeShards over the shards listed only (also used for
+// leader transfers, whose progress shows in the host's view of each
+// shard's leader, looked at every tick).
+func (s *ShardedServer) untilShards(ctx context.Context, op string, id uint64, shards []int, done func(i int) bool, propose func(i int)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	retry := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
@@ -112,7 +129,7 @@ func (s *ShardedServer) changeShards(ctx context.Context, op string, id uint64, 
 	for {
 		changed := s.book.changed()
 		var finished, pending []int
-		for i := range s.reps {
+		for _, i := range shards {
 			if done(i) {
 				finished = append(finished, i)
 			} else {
@@ -268,64 +285,27 @@ func (s *ShardedServer) checkCaughtUp(ctx context.Context) error {
 }
 
 // leaderIndexes asks the leaders of shards for their commit index (a read
-// index), all at once, and returns those that answered in time. A read
-// index request can go unanswered (raft drops it without a leader, and
-// one was seen lost on a quiet shard): those not answered are asked again
-// every half election timeout.
+// index), all at once, and returns those that answered within the request
+// timeout. Each shard's request is asked again as a client read's is (see
+// awaitReadIndex), and of the new leader after a leader change.
 func (s *ShardedServer) leaderIndexes(ctx context.Context, shards []int) map[int]uint64 {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	type pending struct {
-		rctx []byte
-		ch   chan uint64
-	}
-	waits := make(map[int]pending, len(shards))
-	for _, i := range shards {
-		rctx, ch := newRead(&s.reqSeq, s.m)
-		s.mu.Lock()
-		s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
-		s.mu.Unlock()
-		waits[i] = pending{rctx, ch}
-	}
-	defer func() {
-		s.mu.Lock()
-		for _, p := range waits {
-			delete(s.reads, string(p.rctx))
-		}
-		s.mu.Unlock()
-	}()
-	again := time.NewTicker(max(1, time.Duration(s.cfg.ElectionTicks/2)) * s.cfg.TickInterval)
-	defer again.Stop()
-	ask := func(i int) { _ = s.host.ReadIndex(s.reps[i].group(), waits[i].rctx) }
-	for _, i := range shards {
-		ask(i)
-	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	out := make(map[int]uint64, len(shards))
 	for _, i := range shards {
-		for _, answered := out[i]; !answered; _, answered = out[i] {
-			select {
-			case idx := <-waits[i].ch:
-				if idx == 0 { // failed by a leader change: ask the new one
-					s.mu.Lock()
-					s.reads[string(waits[i].rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: waits[i].ch}
-					s.mu.Unlock()
-					ask(i)
-					continue
-				}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if idx, err := s.shardReadIndex(ctx, i, true); err == nil && idx != 0 {
+				mu.Lock()
 				out[i] = idx
-			case <-again.C:
-				for _, j := range shards {
-					if _, ok := out[j]; !ok {
-						ask(j)
-					}
-				}
-			case <-ctx.Done():
-				return out
-			case <-s.stopc:
-				return out
+				mu.Unlock()
 			}
-		}
+		}()
 	}
+	wg.Wait()
 	return out
 }
 

@@ -391,3 +391,97 @@ func TestShardedPromoteWithHTTPS(t *testing.T) {
 		t.Errorf("promoting member 4 through member 2 with HTTPS: %d %s, want 421 naming its address", rec.Code, rec.Body)
 	}
 }
+
+// TestShardedLearnerPromotesItself adds a fourth member and starts it:
+// once caught up with every shard it becomes a voter of every shard with
+// nobody asking for it, and serves writes as one.
+func TestShardedLearnerPromotesItself(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, nil)
+	keys := map[string]string{}
+	c.putPrefixed(keys, 1, "before")
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatal(err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	c.startJoiner(m4, nil)
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	c.putPrefixed(keys, 4, "promoted")
+	c.checkKeys(4, keys)
+}
+
+// TestShardedStaleLearnerAddRefused: member 4, added and promoted, is the
+// target of a copy of its addition as a learner that commits late in every
+// shard (AddMember's proposals are retried: a retry can commit after the
+// promotion). Every shard's apply refuses it: member 4 stays a voter of
+// every shard on every member, never shown as a learner meanwhile, and can
+// lead them.
+func TestShardedStaleLearnerAddRefused(t *testing.T) {
+	c := newShardedCluster(t, 3, 2, nil)
+	m4 := newMember(t, 4)
+	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
+		t.Fatal(err)
+	}
+	c.startJoiner(m4, nil)
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	c.waitConverged()
+	s := c.srv[1]
+	cc, err := s.confChange(raftpb.ConfChangeAddLearnerNode, m4, s.book.members())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make([]uint64, c.shards)
+	for i, sh := range s.Status().Shards {
+		before[i] = sh.Commit
+		lead := c.srv[sh.Leader] // proposed on the leader: its next entry
+		if err := lead.host.ProposeConfChange(lead.reps[i].group(), cc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitFor("the late addition applied by every member in every shard", func() bool {
+		for _, m := range c.srv {
+			for i, sh := range m.Status().Shards {
+				if !slices.Equal(sh.Voters, []uint64{1, 2, 3, 4}) || len(sh.Learners) != 0 {
+					t.Fatalf("member %d, shard %d: voters %v learners %v after a late learner addition of voter 4",
+						m.cfg.ID, i, sh.Voters, sh.Learners)
+				}
+				if sh.Applied <= before[i] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.waitConverged()
+	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
+	// Raft's configuration too, not only its mirror: a learner could not
+	// take the shards' leadership.
+	if err := c.srv[1].TransferShards(context.Background(), 4, []int{0, 1}); err != nil {
+		t.Fatalf("moving both shards to member 4: %v", err)
+	}
+	c.put(4, "after", "late-add")
+}
+
+// TestDecodeConfChangeV2: a v2 entry holding one change with the automatic
+// transition is what raft applies as a simple change, so the shard's
+// mirror must see it as one; a joint change is not mirrored.
+func TestDecodeConfChangeV2(t *testing.T) {
+	simple := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode, NodeID: 5}},
+		Context: []byte("ctx")}
+	data, err := simple.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ok := decodeConfChange(&raftpb.Entry{Type: raftpb.EntryConfChangeV2, Data: data})
+	if !ok || cc.Type != raftpb.ConfChangeAddLearnerNode || cc.NodeID != 5 || string(cc.Context) != "ctx" {
+		t.Fatalf("simple v2 change decoded as %+v, %v", cc, ok)
+	}
+	joint := simple
+	joint.Changes = append(joint.Changes, raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode, NodeID: 6})
+	if data, err = joint.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := decodeConfChange(&raftpb.Entry{Type: raftpb.EntryConfChangeV2, Data: data}); ok {
+		t.Fatalf("a joint change was decoded as a simple one")
+	}
+}

@@ -113,17 +113,7 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	rctx, ch := newRead(&s.reqSeq, s.m)
-	s.mu.Lock()
-	s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.reads, string(rctx))
-		s.mu.Unlock()
-	}()
-	ask := func() error { return s.host.ReadIndex(s.reps[i].group(), rctx) }
-	index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+	index, err := s.shardReadIndex(ctx, i, false)
 	if err != nil {
 		return err
 	}
@@ -134,15 +124,34 @@ func (s *ShardedServer) linearize(ctx context.Context, i int) error {
 	return nil
 }
 
+// shardReadIndex asks shard i's leader for a read index and waits for it
+// (see awaitReadIndex): 0 if none came before ctx ended or a leader change
+// failed the read (see failShard), ErrStopped if the member stopped. With
+// again, a read failed by a leader change is asked of the new leader,
+// under the same context, until ctx ends.
+func (s *ShardedServer) shardReadIndex(ctx context.Context, i int, again bool) (uint64, error) {
+	rctx, ch := newRead(s.cfg.ID, &s.reqSeq, s.m)
+	defer func() {
+		s.mu.Lock()
+		delete(s.reads, string(rctx))
+		s.mu.Unlock()
+	}()
+	var askErr error
+	ask := func() error { askErr = s.host.ReadIndex(s.reps[i].group(), rctx); return askErr }
+	for {
+		s.mu.Lock()
+		s.reads[string(rctx)] = shardReadWaiter{shard: i, lead: s.leaderNow(i), ch: ch}
+		s.mu.Unlock()
+		index, err := awaitReadIndex(ctx, ask, ch, readRetryPeriod(&s.cfg), s.donec)
+		if err != nil || index != 0 || !again || askErr != nil || ctx.Err() != nil {
+			return index, err
+		}
+	}
+}
+
 // Members returns the members of any shard (as this member's replicas
 // applied their configurations), sorted by ID.
 func (s *ShardedServer) Members() []Member { return s.book.members() }
-
-// TransferLeader is not supported with shards (the member places each
-// shard's leader itself): it returns ErrUnsupported.
-func (s *ShardedServer) TransferLeader(context.Context, uint64) error {
-	return fmt.Errorf("%w: moving leaders with shards (shard i's leader is placed on the i-th member)", ErrUnsupported)
-}
 
 // ShardStatus is one shard's state on a member, in Status.Shards.
 type ShardStatus struct {
@@ -196,7 +205,9 @@ const watchAllTicks = 5
 // their outcome is unknown, as Server does). With all, every shard is
 // looked at, and a leaderless shard's preferred member campaigns; with
 // place, a shard this member leads but should not moves to its preferred
-// member, if that one was heard from recently.
+// member, if that one was heard from recently, unless it was moved here by
+// hand (see TransferShards). With all, a learner caught up with every
+// shard also starts its own promotion (see maybePromoteSelf).
 func (s *ShardedServer) watchLeaders(all, place bool) {
 	for _, i := range s.shardsToWatch(all) {
 		r := s.reps[i]
@@ -211,6 +222,9 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			if old != 0 {
 				s.failShard(i, gs.Lead)
 			}
+			if old == s.cfg.ID {
+				s.book.release([]int{i}) // a hand-placed shard lost: placed as usual again
+			}
 		}
 		preferred := s.preferred(i) == s.cfg.ID
 		switch {
@@ -219,10 +233,13 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			// (the campaign at creation may have found its peers
 			// without the group yet).
 			_ = s.host.Campaign(r.group())
-		case place && gs.RaftState == raft.StateLeader && !preferred && s.heardRecently(s.preferred(i)):
+		case place && gs.RaftState == raft.StateLeader && !preferred && !s.book.isHeld(i) && s.heardRecently(s.preferred(i)):
 			r.moves.Add(1)
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}
+	}
+	if all {
+		s.maybePromoteSelf()
 	}
 }
 

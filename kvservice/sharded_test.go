@@ -218,9 +218,6 @@ func TestShardedCluster(t *testing.T) {
 			t.Errorf("shard %+v: empty", sh)
 		}
 	}
-	if err := s.TransferLeader(context.Background(), 2); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("TransferLeader with shards: %v, want ErrUnsupported", err)
-	}
 }
 
 // metricOf returns a counter's value on a sharded member.

@@ -439,6 +439,11 @@ func (h *Host) applyConfEntry(g *group, e *raftpb.Entry) bool {
 	default:
 		return false
 	}
+	if h.refusedConfChange(g, cc) {
+		h.lg.Info("configuration change refused by the application", zap.Uint64("group", uint64(g.id)),
+			zap.Uint64("index", e.Index))
+		return false
+	}
 	g.rn.ApplyConfChange(cc)
 	g.confIndex = e.Index
 	return true

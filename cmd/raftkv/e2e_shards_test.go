@@ -16,8 +16,8 @@ import (
 
 // TestClusterShards runs "raftkv cluster --shards 4": /v1/status shows
 // every shard with a leader, the leaders end spread (shard i on member
-// i mod 3 + 1), leader transfers answer 501, and the same directory
-// refuses another --shards on resume.
+// i mod 3 + 1), leader transfers move shards (see checkShardTransfers), and
+// the same directory refuses another --shards on resume.
 func TestClusterShards(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"cluster", "--dir", dir, "--http-port", "0", "--peer-port", "0", "--progress", "1h", "--shards", "4"}
@@ -46,11 +46,7 @@ func TestClusterShards(t *testing.T) {
 		}
 		return true
 	})
-	err = c.client.TransferLeader(context.Background(), c.addr(1), 2)
-	var e *kvservice.APIError
-	if !errors.As(err, &e) || e.Code != http.StatusNotImplemented {
-		t.Fatalf("moving a leader in a sharded cluster: %v, want HTTP 501", err)
-	}
+	checkShardTransfers(t, c)
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +57,43 @@ func TestClusterShards(t *testing.T) {
 	again := startCLI(t, nil, "", args...)
 	if err := again.waitExit(t, 30*time.Second); err == nil || !strings.Contains(again.output(), "runs 4 shards") {
 		t.Fatalf("resuming a 4-shard cluster with --shards 8: %v\n%s", err, again.output())
+	}
+}
+
+// checkShardTransfers moves the shards member 1 leads (0 and 3) to member
+// 2 over the API, then shard 1 to member 3 by name through member 1, and
+// checks a transfer to an unknown member answers 404.
+func checkShardTransfers(t *testing.T, c *procCluster) {
+	t.Helper()
+	ctx := context.Background()
+	ledBy := func(lead uint64, shards ...int) func() bool {
+		return func() bool {
+			for _, id := range []uint64{1, 2, 3} {
+				st, err := c.client.Status(ctx, c.addr(id))
+				if err != nil || len(st.Shards) != 4 {
+					return false
+				}
+				for _, i := range shards {
+					if st.Shards[i].Leader != lead {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+	if err := c.client.TransferLeader(ctx, c.addr(1), 2); err != nil {
+		t.Fatalf("moving member 1's shards to member 2: %v", err)
+	}
+	waitFor(t, 30*time.Second, "shards 0 and 3 led by member 2", ledBy(2, 0, 3))
+	if err := c.client.TransferShards(ctx, c.addr(1), 3, []int{1}); err != nil {
+		t.Fatalf("moving shard 1 to member 3 through member 1: %v", err)
+	}
+	waitFor(t, 30*time.Second, "shard 1 led by member 3", ledBy(3, 1))
+	err := c.client.TransferLeader(ctx, c.addr(1), 9)
+	var e *kvservice.APIError
+	if !errors.As(err, &e) || e.Code != http.StatusNotFound {
+		t.Fatalf("moving shards to unknown member 9: %v, want HTTP 404", err)
 	}
 }
 
@@ -96,7 +129,7 @@ func TestDemoShards(t *testing.T) {
 
 // TestMembershipShards adds a fourth member to a 4-shard cluster of
 // processes (a learner of every shard, started with --join, caught up from
-// the shards' leaders), promotes it through itself, then removes an
+// the shards' leaders), which promotes itself, then removes an
 // original member through it: the removed process exits, and the others
 // serve every key written before and after.
 func TestMembershipShards(t *testing.T) {
@@ -138,12 +171,12 @@ func TestMembershipShards(t *testing.T) {
 			t.Fatalf("member 4: %s = %q, want %q", k, got, v)
 		}
 	}
-	waitFor(t, 60*time.Second, "member 4 promoted (asked of itself)", func() bool {
-		return c.client.PromoteMember(ctx, http4, 4) == nil
+	waitFor(t, 60*time.Second, "member 4 to promote itself, unasked", func() bool {
+		st, err := c.client.Status(ctx, c.addr(2))
+		return err == nil && len(st.Voters) == 4 && len(st.Learners) == 0
 	})
-	st, err := c.client.Status(ctx, c.addr(2))
-	if err != nil || len(st.Voters) != 4 {
-		t.Fatalf("voters after promotion: %+v %v", st.Voters, err)
+	if err := c.client.PromoteMember(ctx, http4, 4); err != nil {
+		t.Fatalf("promoting member 4 again (a voter already): %v", err)
 	}
 	c.mustPut(t, 4, "written-via-4", "yes")
 	if err := c.client.RemoveMember(ctx, http4, 3); err != nil {

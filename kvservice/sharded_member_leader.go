@@ -1,0 +1,162 @@
+package kvservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Leader transfers with shards. A member places each shard's leader itself
+// (shard i on its i-th voter, see ShardedServer.preferred), and the placement
+// runs on the shard's leader: a shard moved to member N by hand would move
+// straight back unless N knows to keep it. So the transferee does the work:
+// it pulls the shards' leadership (raft forwards a follower's transfer
+// request, naming itself, to the shard's leader) and holds them, that is,
+// its placement leaves them where they are until it loses their leadership
+// or restarts. A member asked to move shards to another forwards the
+// request to it over the HTTP API, naming the shards.
+
+// TransferLeader moves the leadership of every shard this member leads to
+// member to; see TransferShards.
+func (s *ShardedServer) TransferLeader(ctx context.Context, to uint64) error {
+	return s.TransferShards(ctx, to, nil)
+}
+
+// TransferShards moves the leadership of the shards listed (nil: every
+// shard this member leads now) to member to, and returns once this member
+// sees to lead each of them. Member to keeps them (its placement leaves
+// them be) until it loses their leadership or restarts. Errors:
+// ErrUnknownMember (to is not a member of every shard listed), ErrInvalid
+// (a shard index out of range or repeated, or to is a learner of a shard
+// listed: only a voter can lead), ErrAskMember (with HTTPS, for a member
+// other than to: ask to itself, the error says how), and a ShardsError
+// wrapping ErrTimeout when some shards did not move within the request
+// timeout (repeating the request finishes it).
+func (s *ShardedServer) TransferShards(ctx context.Context, to uint64, shards []int) error {
+	shards, err := s.transferTargets(to, shards)
+	if err != nil || len(shards) == 0 {
+		return err
+	}
+	if to == s.cfg.ID {
+		return s.pullShards(ctx, shards)
+	}
+	return s.forwardTransfer(ctx, to, shards)
+}
+
+// transferTargets checks a transfer to member to and returns the shards
+// it moves, sorted: those listed, or, for nil, those this member leads.
+func (s *ShardedServer) transferTargets(to uint64, shards []int) ([]int, error) {
+	if !slices.ContainsFunc(s.book.members(), func(m Member) bool { return m.ID == to }) {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownMember, to)
+	}
+	if shards == nil {
+		for i := range s.reps {
+			if s.leaderNow(i) == s.cfg.ID {
+				shards = append(shards, i)
+			}
+		}
+	}
+	shards = slices.Clone(shards)
+	slices.Sort(shards)
+	for k, i := range shards {
+		switch {
+		case i < 0 || i >= len(s.reps):
+			return nil, fmt.Errorf("%w: shard %d: this cluster has shards 0 to %d", ErrInvalid, i, len(s.reps)-1)
+		case k > 0 && shards[k-1] == i:
+			return nil, fmt.Errorf("%w: shard %d listed twice", ErrInvalid, i)
+		}
+		switch in, voter := s.book.shardHas(i, to); {
+		case !in:
+			return nil, fmt.Errorf("%w: %d is not a member of shard %d", ErrUnknownMember, to, i)
+		case !voter:
+			return nil, fmt.Errorf("%w: member %d is a learner of shard %d: only a voter can lead", ErrInvalid, to, i)
+		}
+	}
+	return shards, nil
+}
+
+// pullShards makes this member the leader of shards and holds them. The
+// request is repeated every election timeout (raft's leader gives up a
+// transfer after one, and a forwarded request can be lost); the shards
+// not led here at the end are let go again.
+func (s *ShardedServer) pullShards(ctx context.Context, shards []int) error {
+	s.book.hold(shards)
+	done := func(i int) bool { return s.leaderNow(i) == s.cfg.ID }
+	err := s.untilShards(ctx, "transfer", s.cfg.ID, shards, done, func(i int) {
+		_ = s.host.TransferLeader(s.reps[i].group(), s.cfg.ID)
+	})
+	var se *ShardsError
+	if errors.As(err, &se) {
+		s.book.release(se.Pending)
+	}
+	if err == nil {
+		s.lg.Info("took over the leadership of shards, held until lost", zap.Ints("shards", shards))
+	}
+	return err
+}
+
+// forwardTransfer asks member to, over its HTTP API, to pull shards, then
+// waits until this member sees it lead each. With HTTPS it answers
+// ErrAskMember instead (as forwardPromote does, for the same reason).
+func (s *ShardedServer) forwardTransfer(ctx context.Context, to uint64, shards []int) error {
+	ms := s.book.members()
+	m := ms[slices.IndexFunc(ms, func(m Member) bool { return m.ID == to })] // transferTargets checked it
+	if s.cfg.HTTPTLS != nil {
+		list, _ := json.Marshal(shards)
+		return fmt.Errorf(`%w: ask member %d at its own address, %s: POST /v1/leader {"to": %d, "shards": %s}`,
+			ErrAskMember, to, m.HTTPAddr, to, list)
+	}
+	// Member to gives up after its request timeout and says which shards
+	// moved (504): wait a little longer than that for its answer.
+	grace := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout+grace)
+	err := (&Client{Token: s.cfg.AdminToken}).TransferShards(fctx, m.HTTPAddr, to, shards)
+	cancel()
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Code == http.StatusGatewayTimeout:
+		return &ShardsError{Op: "transfer", ID: to, Done: ae.ShardsDone, Pending: ae.ShardsPending,
+			Err: fmt.Errorf("%w (member %d: %s)", ErrTimeout, to, ae.ErrorResponse.Error)}
+	case errors.As(err, &ae) && ae.Code == http.StatusBadRequest:
+		return fmt.Errorf("%w (member %d: %s)", ErrInvalid, to, ae.ErrorResponse.Error)
+	case errors.As(err, &ae) && ae.Code == http.StatusNotFound:
+		return fmt.Errorf("%w (member %d: %s)", ErrUnknownMember, to, ae.ErrorResponse.Error)
+	case err != nil:
+		return fmt.Errorf("%w: forwarding the transfer to member %d at %s failed (%v); ask it there",
+			ErrAskMember, to, m.HTTPAddr, err)
+	}
+	done := func(i int) bool { return s.leaderNow(i) == to }
+	return s.untilShards(ctx, "transfer", to, shards, done, func(int) {})
+}
+
+// hold marks shards as placed by hand on this member: see isHeld.
+func (b *memberBook) hold(shards []int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, i := range shards {
+		b.held[i] = true
+	}
+}
+
+// release lets the placement move shards again.
+func (b *memberBook) release(shards []int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, i := range shards {
+		delete(b.held, i)
+	}
+}
+
+// isHeld reports whether shard i was moved to this member by hand and has
+// not lost its leadership since: the placement must leave it here.
+func (b *memberBook) isHeld(i int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held[i]
+}

@@ -1,0 +1,114 @@
+package kvservice
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// leadersOn reports whether every running member sees member lead every
+// shard listed.
+func (c *shardedCluster) leadersOn(lead uint64, shards ...int) bool {
+	for _, s := range c.srv {
+		for _, i := range shards {
+			if s.leaderNow(i) != lead {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestShardedTransferLeader moves the shards member 1 leads to member 2
+// (they stay there although the placement would put them back on member
+// 1), one named shard to member 3 over HTTP through member 1 (forwarded to
+// member 3, which pulls it), and checks the errors: an unknown member, a
+// bad shard list, a learner.
+func TestShardedTransferLeader(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, nil)
+	c.waitFor("leaders spread over the members", func() bool {
+		return c.leadersOn(1, 0, 3) && c.leadersOn(2, 1) && c.leadersOn(3, 2)
+	})
+	ctx := context.Background()
+	if err := c.srv[1].TransferLeader(ctx, 9); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("transfer to unknown member 9: %v, want ErrUnknownMember", err)
+	}
+	for _, bad := range [][]int{{4}, {-1}, {1, 1}} {
+		if err := c.srv[1].TransferShards(ctx, 2, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("transfer of shards %v: %v, want ErrInvalid", bad, err)
+		}
+	}
+
+	if err := c.srv[1].TransferLeader(ctx, 2); err != nil {
+		t.Fatalf("moving member 1's shards to member 2: %v", err)
+	}
+	c.waitFor("shards 0 and 3 led by member 2 on every member", func() bool { return c.leadersOn(2, 0, 3) })
+	// Placement passes run every two election timeouts (1.2 s here) and
+	// would move shards 0 and 3 back to member 1, which is up: they
+	// must stay on member 2 through several passes.
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if !c.leadersOn(2, 0, 3) {
+			t.Fatalf("a shard moved by hand to member 2 was moved away again")
+		}
+	}
+	if err := c.srv[1].TransferLeader(ctx, 3); err != nil {
+		t.Errorf("member 1 leads nothing: moving its shards must succeed at once: %v", err)
+	}
+
+	// Over HTTP, naming a shard, through a member that neither leads it
+	// nor receives it.
+	rec := httptest.NewRecorder()
+	c.srv[1].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader",
+		bytes.NewBufferString(`{"to": 3, "shards": [0]}`)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST /v1/leader naming shard 0: %d %s", rec.Code, rec.Body)
+	}
+	c.waitFor("shard 0 led by member 3 on every member", func() bool { return c.leadersOn(3, 0) })
+
+	// A learner cannot lead: refused, not timed out.
+	if _, err := c.srv[2].AddMember(ctx, newMember(t, 4)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitMembership([]uint64{1, 2, 3}, []uint64{4})
+	if err := c.srv[2].TransferLeader(ctx, 4); !errors.Is(err, ErrInvalid) {
+		t.Errorf("transfer to learner 4: %v, want ErrInvalid", err)
+	}
+	rec = httptest.NewRecorder()
+	c.srv[2].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader", bytes.NewBufferString(`{"to": 4}`)))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("POST /v1/leader to a learner: %d %s, want 400", rec.Code, rec.Body)
+	}
+}
+
+// TestShardedTransferLeaderWithHTTPS: with HTTPS, the member asked does
+// not forward (the transferee's certificate need not chain to a CA it
+// trusts): it answers 421 naming the request to make at the transferee,
+// and that request, made there, moves the shards.
+func TestShardedTransferLeaderWithHTTPS(t *testing.T) {
+	ca := newTestCA(t, "raftkit test CA")
+	c := newShardedCluster(t, 3, 4, func(cfg *Config) {
+		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, int64(cfg.ID)+100)}}
+	})
+	c.waitFor("leaders spread over the members", func() bool { return c.leadersOn(1, 0, 3) })
+	rec := httptest.NewRecorder()
+	c.srv[1].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader", bytes.NewBufferString(`{"to": 2}`)))
+	want := `{\"to\": 2, \"shards\": [0,3]}`
+	if rec.Code != http.StatusMisdirectedRequest || !strings.Contains(rec.Body.String(), c.members[1].HTTPAddr) ||
+		!strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("moving member 1's shards to member 2 with HTTPS: %d %s, want 421 naming %s and %s",
+			rec.Code, rec.Body, c.members[1].HTTPAddr, want)
+	}
+	rec = httptest.NewRecorder()
+	c.srv[2].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader",
+		bytes.NewBufferString(`{"to": 2, "shards": [0,3]}`)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the request made at member 2: %d %s", rec.Code, rec.Body)
+	}
+	c.waitFor("shards 0 and 3 led by member 2 on every member", func() bool { return c.leadersOn(2, 0, 3) })
+}

@@ -43,8 +43,9 @@ func (o *outbox) add(to HostID, it Item) {
 
 // addMessages adds those of a Ready's messages of group g whose
 // sendsEarly(g.leading) equals early, but for those a later message of the
-// same Ready supersedes and the heartbeats that recent appends make
-// redundant (see ackedRecently). now is the host's tick count.
+// same Ready supersedes, the heartbeats that recent appends make
+// redundant (see ackedRecently) and the repeated acknowledgements of
+// commit announcements (see repeatsAck). now is the host's tick count.
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -62,6 +63,8 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			// context is another heartbeat's, stepped in the same round:
 			// it confirms a read round, and without it the read waits
 			// (the leader's heartbeats, quiesced, do not ask again).
+			continue
+		case g.repeatsAck(m):
 			continue
 		}
 		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})

@@ -207,15 +207,25 @@ type shard struct {
 	group uint64
 }
 
-func (sh shard) prefix(kind byte) []byte {
-	b := make([]byte, 0, 16)
+func (sh shard) prefix(kind byte) []byte { return sh.key(kind, "") }
+
+// shardPrefixLen is the length of a shard key's prefix: 's', the group,
+// the kind.
+const shardPrefixLen = 1 + 8 + 1
+
+// key returns the shard's key of the kind for name, in one allocation
+// (a write's key is built twice per member as it applies: read ahead,
+// then written).
+func (sh shard) key(kind byte, name string) []byte {
+	b := make([]byte, 0, shardPrefixLen+len(name))
 	b = append(b, 's')
 	b = binary.BigEndian.AppendUint64(b, sh.group)
-	return append(b, kind)
+	b = append(b, kind)
+	return append(b, name...)
 }
 
-func (sh shard) dataKey(key string) []byte  { return append(sh.prefix('d'), key...) }
-func (sh shard) metaKey(name string) []byte { return append(sh.prefix('m'), name...) }
+func (sh shard) dataKey(key string) []byte  { return sh.key('d', key) }
+func (sh shard) metaKey(name string) []byte { return sh.key('m', name) }
 
 // span returns the bounds of all the shard's keys, data and meta.
 func (sh shard) span() (lo, hi []byte) {

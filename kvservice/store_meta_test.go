@@ -1,6 +1,7 @@
 package kvservice
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -70,5 +71,23 @@ func TestShardProgressReadsTheTwoKeyForm(t *testing.T) {
 	}
 	if m, err = sh.load(); err != nil || m.applied != 10 || m.keys != 6 {
 		t.Fatalf("loaded applied %d keys %d (%v) after a new batch, want 10 and 6", m.applied, m.keys, err)
+	}
+}
+
+// keySink keeps the keys TestShardDataKeyOneAllocation builds on the heap,
+// as the apply's are.
+var keySink []byte
+
+// A shard's data key is built in one allocation, whatever the user key's
+// length, and holds the prefix then the key.
+func TestShardDataKeyOneAllocation(t *testing.T) {
+	sh := shard{group: 7}
+	key := "a-user-key-longer-than-the-prefix-slack"
+	if n := testing.AllocsPerRun(100, func() { keySink = sh.dataKey(key) }); n != 1 {
+		t.Fatalf("dataKey made %v allocations, want 1", n)
+	}
+	k := sh.dataKey(key)
+	if want := append(sh.prefix('d'), key...); !bytes.Equal(k, want) || len(sh.prefix('d')) != 1+8+1 {
+		t.Fatalf("dataKey = %q, want %q", k, want)
 	}
 }

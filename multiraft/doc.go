@@ -59,8 +59,12 @@ same Ready supersedes (an empty append followed by another append, an
 acknowledgement followed by a larger one, all but the last heartbeat),
 and a leader sends no heartbeat to a member it sent an append within the
 last HostConfig.AppendSparesTicks (by default, so that a member of an
-awake group hears from its leader at least every half election timeout):
-each is a message loss raft tolerates.
+awake group hears from its leader at least every half election timeout),
+and a follower does not answer raft's announcement of a new commit index
+when the answer would repeat its last acknowledgement (a lost earlier
+acknowledgement is recovered at the next heartbeat's answer, whose
+append does not move the commit index and is answered): each is a
+message loss raft tolerates.
 
 With Workers 0 the caller drives the same rounds with RunPending and the
 clock with Tick: the deterministic mode of tests and the simulation.

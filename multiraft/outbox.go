@@ -14,16 +14,53 @@ type outbox struct {
 	// batch's Heartbeats and HeartbeatResps (not HostConfig.
 	// SeparateHeartbeats).
 	coalesce bool
+	// sizes is, per destination, about how many items and heartbeats the
+	// recent batches held (see batchSize): a new batch starts with room
+	// for that many, instead of growing its slices by doubling, which at
+	// hundreds of groups per round allocated twice the batch's bytes and
+	// copied them.
+	sizes map[HostID]batchSize
+}
+
+// batchSize is a batch's lengths, or the capacities to give the next one.
+type batchSize struct{ items, heartbeats, resps int }
+
+// next returns the capacities for the next batch after one of lengths n:
+// n's, or three quarters of the previous capacities when those are
+// larger, so that a small batch (a round's second send, quiescing
+// heartbeats) does not undo the sizing, while capacity no round needs
+// fades.
+func (s batchSize) next(n batchSize) batchSize {
+	decay := func(prev, n int) int { return max(n, prev-prev/4) }
+	return batchSize{decay(s.items, n.items), decay(s.heartbeats, n.heartbeats), decay(s.resps, n.resps)}
 }
 
 func newOutbox(from HostID) *outbox {
-	return &outbox{from: from, batches: make(map[HostID]*Batch)}
+	return &outbox{from: from, batches: make(map[HostID]*Batch), sizes: make(map[HostID]batchSize)}
+}
+
+// newBatch returns an empty batch to host to, with room for what recent
+// batches to it held.
+func (o *outbox) newBatch(to HostID) *Batch {
+	b := &Batch{From: o.from}
+	if sz, ok := o.sizes[to]; ok {
+		if sz.items > 0 {
+			b.Items = make([]Item, 0, sz.items)
+		}
+		if sz.heartbeats > 0 {
+			b.Heartbeats = make([]Heartbeat, 0, sz.heartbeats)
+		}
+		if sz.resps > 0 {
+			b.HeartbeatResps = make([]Heartbeat, 0, sz.resps)
+		}
+	}
+	return b
 }
 
 func (o *outbox) add(to HostID, it Item) {
 	b, ok := o.batches[to]
 	if !ok {
-		b = &Batch{From: o.from}
+		b = o.newBatch(to)
 		o.batches[to] = b
 		o.order = append(o.order, to)
 	}
@@ -43,8 +80,9 @@ func (o *outbox) add(to HostID, it Item) {
 
 // addMessages adds those of a Ready's messages of group g whose
 // sendsEarly(g.leading) equals early, but for those a later message of the
-// same Ready supersedes and the heartbeats that recent appends make
-// redundant (see ackedRecently). now is the host's tick count.
+// same Ready supersedes, the heartbeats that recent appends make
+// redundant (see ackedRecently) and the repeated acknowledgements of
+// commit announcements (see repeatsAck). now is the host's tick count.
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -62,6 +100,8 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			// context is another heartbeat's, stepped in the same round:
 			// it confirms a read round, and without it the read waits
 			// (the leader's heartbeats, quiesced, do not ask again).
+			continue
+		case g.repeatsAck(m):
 			continue
 		}
 		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})
@@ -149,6 +189,7 @@ func (o *outbox) send(h *Host) {
 	defer o.reset()
 	for _, to := range o.order {
 		b := o.batches[to]
+		o.sizes[to] = o.sizes[to].next(batchSize{len(b.Items), len(b.Heartbeats), len(b.HeartbeatResps)})
 		h.stats.batchesOut.Add(1)
 		h.stats.itemsOut.Add(uint64(b.wireItems()))
 		h.stats.heartbeatsOut.Add(uint64(len(b.Heartbeats) + len(b.HeartbeatResps)))

@@ -122,6 +122,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 				g.leading = leading
 				g.noteRole(rd.SoftState)
 			}
+			g.noteCommit(&rd)
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
 			r.updates = append(r.updates, updateOf(g.id, &rd))

@@ -23,6 +23,7 @@ package walstore
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/multiraft"
@@ -33,6 +34,11 @@ import (
 // Store is a multiraft.Storage over a *shared.WAL.
 type Store struct {
 	w *shared.WAL
+	// scratch holds the []shared.GroupUpdate SaveBatch converts a round
+	// into, for reuse: a round of hundreds of groups would otherwise
+	// allocate tens of kilobytes for it every time. A pool, since the
+	// host's workers may save concurrently.
+	scratch sync.Pool
 }
 
 var _ multiraft.Storage = (*Store)(nil)
@@ -57,13 +63,23 @@ func (s *Store) SaveBatch(updates []multiraft.GroupUpdate) error {
 	if len(updates) == 0 {
 		return nil
 	}
-	us := make([]shared.GroupUpdate, len(updates))
+	p, _ := s.scratch.Get().(*[]shared.GroupUpdate)
+	if p == nil {
+		p = new([]shared.GroupUpdate)
+	}
+	us := (*p)[:0]
 	for i := range updates {
 		u := &updates[i]
-		us[i] = shared.GroupUpdate{GroupID: uint64(u.Group), HardState: u.HardState,
-			Entries: u.Entries, Snapshot: u.Snapshot}
+		us = append(us, shared.GroupUpdate{GroupID: uint64(u.Group), HardState: u.HardState,
+			Entries: u.Entries, Snapshot: u.Snapshot})
 	}
-	return s.w.SaveBatch(us)
+	err := s.w.SaveBatch(us)
+	// The WAL keeps no reference to us; clear it so that the pool holds
+	// no entries or snapshots alive.
+	clear(us)
+	*p = us[:0]
+	s.scratch.Put(p)
+	return err
 }
 
 // Compact implements multiraft.Storage: the snapshot is written to its

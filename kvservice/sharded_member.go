@@ -295,10 +295,21 @@ func (s *ShardedServer) mirrorConfChange(r *shardRep, cc raftpb.ConfChange) {
 // snapshot) to the address book, then brings the peers up to date and
 // notes this member's own removal. It runs on the worker holding r.
 func (s *ShardedServer) publishShardConfig(r *shardRep) {
-	s.book.set(r.idx, r.cfg.clone())
+	s.publishShardConfigs([]*shardRep{r})
+}
+
+// publishShardConfigs is publishShardConfig for the shards of one round:
+// the peers are brought up to date once, not once per shard (that walks
+// every shard's configuration, which made creating N shards cost N²).
+func (s *ShardedServer) publishShardConfigs(reps []*shardRep) {
+	for _, r := range reps {
+		s.book.set(r.idx, r.cfg.clone())
+	}
 	s.syncPeers()
-	if r.cfg.Removed[s.cfg.ID] {
-		s.noteRemovedFrom(r.idx)
+	for _, r := range reps {
+		if r.cfg.Removed[s.cfg.ID] {
+			s.noteRemovedFrom(r.idx)
+		}
 	}
 }
 
@@ -366,8 +377,8 @@ func (a memberApp) ApplyRound(batch []multiraft.GroupEntries) {
 		}
 	}
 	a.shardApp.ApplyRound(batch)
-	for _, r := range changed {
-		a.s.publishShardConfig(r)
+	if len(changed) > 0 {
+		a.s.publishShardConfigs(changed)
 	}
 	for _, r := range proposed {
 		a.s.snapshotConfig(r)

@@ -59,12 +59,7 @@ func matchOf(t *testing.T, leader *Host, g GroupID, member HostID) uint64 {
 // stepped, and the write applied, but not answered, since the answer
 // would repeat the acknowledgement the leader already has.
 func TestCommitAnnouncementNotAnswered(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-		cfg.DisableQuiescence = true
-	})
+	c, logs := newLoggedCluster(t, 3, false, nil)
 	c.createGroup(1)
 	c.elect(1, 1)
 	c.propose(1, 1, "warm")

@@ -11,13 +11,7 @@ import (
 // within the next tick; heartbeats come back once a period passes without
 // appends.
 func TestNoHeartbeatWithinAPeriodOfAnAppend(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-		cfg.DisableQuiescence = true
-		cfg.HeartbeatTick = 2
-	})
+	c, logs := newLoggedCluster(t, 3, false, func(cfg *HostConfig) { cfg.HeartbeatTick = 2 })
 	c.createGroup(1)
 	c.elect(1, 1)
 	tick := func() int {

@@ -36,6 +36,21 @@ func (s *gateStorage) SaveBatch(us []GroupUpdate) error {
 	return s.MemStorage.SaveBatch(us)
 }
 
+// newLoggedCluster is newManualCluster with every host's sends logged
+// (logs by host); more, if not nil, adjusts each host's config further.
+func newLoggedCluster(t *testing.T, n int, quiesce bool, more func(*HostConfig)) (*manualCluster, map[HostID]*sendLog) {
+	logs := map[HostID]*sendLog{}
+	c := newManualCluster(t, n, func(cfg *HostConfig) {
+		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
+		cfg.Transport = logs[cfg.ID]
+		cfg.DisableQuiescence = !quiesce
+		if more != nil {
+			more(cfg)
+		}
+	})
+	return c, logs
+}
+
 // sendLog records the raft messages a host sends, by type.
 type sendLog struct {
 	inner Transport
@@ -121,12 +136,7 @@ func TestLeaderAppendsLeaveBeforeSaveAcksAfter(t *testing.T) {
 // leader that steps acknowledgements (a new commit index) and a proposal
 // in one round sends each follower one append, carrying both.
 func TestRoundSendsNoSupersededMessages(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-		cfg.DisableQuiescence = true
-	})
+	c, logs := newLoggedCluster(t, 3, false, nil)
 	c.createGroup(1)
 	c.elect(1, 1)
 	run := func(id HostID) []raftpb.MessageType {
@@ -162,12 +172,7 @@ func TestRoundSendsNoSupersededMessages(t *testing.T) {
 // heartbeats again once they passed without appends: a member of an awake
 // group hears from its leader at least every half election timeout.
 func TestNoHeartbeatRightAfterAppend(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-		cfg.DisableQuiescence = true
-	})
+	c, logs := newLoggedCluster(t, 3, false, nil)
 	c.createGroup(1)
 	c.elect(1, 1)
 	tick := func() []raftpb.MessageType {
@@ -205,11 +210,7 @@ func TestNoHeartbeatRightAfterAppend(t *testing.T) {
 // heartbeat (the ageing ticks' heartbeats are superseded by the append),
 // and a follower answers no quiescing heartbeat it accepts.
 func TestQuiesceCycleSendsNoRedundantMessages(t *testing.T) {
-	logs := map[HostID]*sendLog{}
-	c := newManualCluster(t, 3, func(cfg *HostConfig) {
-		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
-		cfg.Transport = logs[cfg.ID]
-	})
+	c, logs := newLoggedCluster(t, 3, true, nil)
 	c.createGroup(1)
 	c.settle()
 	c.elect(1, 1)

@@ -103,6 +103,9 @@ type Storage struct {
 	// beforeDelete, if set (tests only), runs in removeObsolete before it
 	// deletes anything.
 	beforeDelete func()
+	// afterNewSegment, if set (tests only), runs in rotation between
+	// starting the next segment and making it the active one.
+	afterNewSegment func()
 	// beforeSnapshotFile, if set (tests only), runs in CreateSnapshot
 	// before it writes the snapshot file.
 	beforeSnapshotFile func()
@@ -129,6 +132,9 @@ type Storage struct {
 	// spare is the next segment's file, prepared off the write lock
 	// (spare.go).
 	spare spareSegment
+	// droppedSpare says recovery deleted an unused spare a crash left as
+	// the last segment (tests).
+	droppedSpare bool
 	// noSpare, if set (tests and benchmarks only), makes rotation create
 	// each segment under the write lock, as before spares.
 	noSpare bool

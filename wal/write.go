@@ -410,6 +410,9 @@ func (s *Storage) rotate() error {
 	if err != nil {
 		return s.fail(err)
 	}
+	if s.afterNewSegment != nil {
+		s.afterNewSegment()
+	}
 	s.mu.Lock()
 	s.segs = append(s.segs, sg)
 	s.st.runOpen = false

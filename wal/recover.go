@@ -59,7 +59,11 @@ func (s *Storage) recover() error {
 			"entries [%d, %d] were in segments that no longer exist", first, last)}
 	}
 	if !s.st.snap.empty() {
-		snap, err := readSnapshotFile(s.dir, s.st.snap)
+		read := readSnapshotFile
+		if s.st.snapSeg != nil {
+			read = s.readInlineSnapshot
+		}
+		snap, err := read(s.dir, s.st.snap)
 		if err != nil {
 			return err
 		}

@@ -132,6 +132,10 @@ type Storage struct {
 	// spare is the next segment's file, prepared off the write lock
 	// (spare.go).
 	spare spareSegment
+	// inlineLimit is the largest snapshot data CreateSnapshot keeps in its
+	// log record (inlineSnapshotLimit; tests lower it to -1 to test
+	// snapshot files).
+	inlineLimit int
 	// droppedSpare says recovery deleted an unused spare a crash left as
 	// the last segment (tests).
 	droppedSpare bool
@@ -161,7 +165,7 @@ func Open(dir string, opts *Options) (*Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Storage{dir: dir, opts: opts.withDefaults(), lock: lock}
+	s := &Storage{dir: dir, opts: opts.withDefaults(), lock: lock, inlineLimit: inlineSnapshotLimit}
 	s.scond = sync.NewCond(&s.smu)
 	s.cache.limit = s.opts.CacheSize
 	if err := s.recover(); err != nil {

@@ -1,9 +1,7 @@
 package wal
 
 import (
-	"runtime"
 	"testing"
-	"unsafe"
 
 	"github.com/raftkit/raft"
 
@@ -67,44 +65,5 @@ func TestAppendThreadSteadyStateAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, round); n > 0 {
 		t.Errorf("a round through the append thread allocates %.0f times, want 0", n)
-	}
-}
-
-// TestFullCacheAllocsPerEntry: with the cache at its limit, every Save
-// drops as many entries from the front of the cache's array as it appends
-// at the back, so the array fills up and is copied into a new one over and
-// over; growing it by doubling keeps that copying at about two entry
-// headers' worth of bytes per appended entry (growing by a quarter, as
-// append does for large slices, costs about four).
-func TestFullCacheAllocsPerEntry(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
-	s := openTest(t, t.TempDir(), &Options{NoSync: true, NoPreallocate: true, CacheSize: 256 << 10})
-	data := make([]byte, 128)
-	ents := make([]pb.Entry, 4)
-	next := uint64(1)
-	save := func() {
-		for k := range ents {
-			ents[k] = pb.Entry{Index: next, Term: 1, Data: data}
-			next++
-		}
-		require.NoError(t, s.Save(pb.HardState{Term: 1, Commit: next - 1}, ents, pb.Snapshot{}))
-	}
-	for i := 0; i < 2000; i++ { // past the limit: ~1700 entries fit
-		save()
-	}
-	require.Less(t, s.Stats().CachedBytes, int64(256<<10)+1)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const saves = 20000
-	for i := 0; i < saves; i++ {
-		save()
-	}
-	runtime.ReadMemStats(&after)
-	perEntry := float64(after.TotalAlloc-before.TotalAlloc) / (saves * float64(len(ents)))
-	t.Logf("%.0f bytes allocated per appended entry (an entry header is %d)", perEntry, unsafe.Sizeof(pb.Entry{}))
-	if limit := 2.5 * float64(unsafe.Sizeof(pb.Entry{})); perEntry > limit {
-		t.Errorf("%.0f bytes allocated per appended entry with the cache full, want at most %.0f", perEntry, limit)
 	}
 }

@@ -63,25 +63,8 @@ func (c *entryCache) add(ents []pb.Entry) {
 	for _, e := range ents {
 		c.bytes += int64(e.Size())
 	}
-	c.grow(len(ents))
 	c.ents = append(c.ents, ents...)
 	c.trim()
-}
-
-// grow makes room for n more entries, doubling the array when it is full.
-// append would grow a large array by a quarter only; since trim keeps
-// dropping entries from the front, the array would then be full again
-// after a quarter of the cache's length was appended, and each time copied
-// whole. Doubling copies it once per cache length, for an array at most
-// twice the live part.
-func (c *entryCache) grow(n int) {
-	need := len(c.ents) + n
-	if need <= cap(c.ents) {
-		return
-	}
-	grown := make([]pb.Entry, len(c.ents), 2*need)
-	copy(grown, c.ents)
-	c.ents = grown
 }
 
 // trim drops the oldest entries while over the limit.

@@ -24,46 +24,31 @@ func (s *Storage) PersistAppends(msgs ...pb.Message) ([]pb.Message, error) {
 }
 
 // persistAppends is PersistAppends appending the responses to resps, so
-// that the append thread can reuse one slice for them. Runs of messages
-// without a snapshot are written as one write group (group.go); a message
-// installing a snapshot is saved on its own, as Save does.
+// that the append thread can reuse one slice for them.
 func (s *Storage) persistAppends(resps []pb.Message, msgs []pb.Message) ([]pb.Message, error) {
-	for k := range msgs {
-		if msgs[k].Type != pb.MsgStorageAppend {
-			return nil, fmt.Errorf("wal: PersistAppends got a %v message", msgs[k].Type)
-		}
-	}
 	var (
 		waitFor  uint64
 		obsolete bool
 	)
-	for k := 0; k < len(msgs); {
-		j := k
-		for j < len(msgs) && !installs(&msgs[j]) {
-			j++
+	for k := range msgs {
+		m := &msgs[k]
+		if m.Type != pb.MsgStorageAppend {
+			return nil, fmt.Errorf("wal: PersistAppends got a %v message", m.Type)
 		}
-		var (
-			end      uint64
-			mustSync bool
-			err      error
-		)
-		if j > k {
-			end, mustSync, err = s.saveGroup(msgs[k:j])
-		} else {
-			m := &msgs[k]
-			hs := pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
-			end, mustSync, err = s.save(hs, m.Entries, *m.Snapshot)
-			obsolete, j = true, k+1
+		var snap pb.Snapshot
+		if m.Snapshot != nil {
+			snap = *m.Snapshot
 		}
+		hs := pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
+		end, mustSync, err := s.save(hs, m.Entries, snap)
 		if err != nil {
 			return nil, err
 		}
 		if mustSync {
 			waitFor = end
 		}
-		for ; k < j; k++ {
-			resps = append(resps, msgs[k].Responses...)
-		}
+		obsolete = obsolete || !raft.IsEmptySnap(snap)
+		resps = append(resps, m.Responses...)
 	}
 	if obsolete {
 		if err := s.removeObsolete(); err != nil {
@@ -73,11 +58,6 @@ func (s *Storage) persistAppends(resps []pb.Message, msgs []pb.Message) ([]pb.Me
 		return nil, err
 	}
 	return resps, nil
-}
-
-// installs says whether m carries a snapshot to install.
-func installs(m *pb.Message) bool {
-	return m.Snapshot != nil && !raft.IsEmptySnap(*m.Snapshot)
 }
 
 // AppendThread is the append thread of Config.AsyncStorageWrites, backed

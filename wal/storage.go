@@ -89,11 +89,7 @@ type Storage struct {
 	syncFile *os.File // the active segment's file
 	failed   error    // a write or sync failed; the storage takes no more writes
 
-	stats struct{ fsyncs, batches, writes, bytes atomic.Uint64 }
-
-	// grp is the write group persistAppends stages its batches in, so that
-	// a run of messages costs one write (group.go). Guarded by wmu.
-	grp writeGroup
+	stats struct{ fsyncs, batches, bytes atomic.Uint64 }
 
 	// bounds mirrors the log's bounds for LogBounds; see publishBounds.
 	bounds publishedBounds
@@ -414,9 +410,6 @@ type Stats struct {
 	// Batches counts batches written (each Save, Append, ... that wrote
 	// anything is one batch).
 	Batches uint64
-	// Writes counts the write system calls that appended batches: one per
-	// batch, except that PersistAppends writes a run of messages at once.
-	Writes uint64
 	// BytesWritten counts bytes appended to segments since Open.
 	BytesWritten uint64
 	// Segments is the number of segment files.
@@ -435,7 +428,6 @@ func (s *Storage) Stats() Stats {
 	return Stats{
 		Fsyncs:        s.stats.fsyncs.Load(),
 		Batches:       s.stats.batches.Load(),
-		Writes:        s.stats.writes.Load(),
 		BytesWritten:  s.stats.bytes.Load(),
 		Segments:      len(s.segs),
 		IndexMarks:    s.st.markCount(),

@@ -75,25 +75,13 @@ func (s *Storage) save(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot) (end 
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.saveLocked(hs, ents, snap)
-}
-
-// saveLocked is save for a caller holding wmu (and snapMu if snap is not
-// empty). Inside a write group (group.go) the batch is staged for the
-// group's write instead of written, and end is 0: the group's flush says
-// where it ends.
-func (s *Storage) saveLocked(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot) (end uint64, mustSync bool, err error) {
 	if err := s.writable(); err != nil {
 		return 0, false, err
 	}
-	t := s.tail()
-	prev := t.hardState
-	compacted, last := t.compactIndex, t.lastIndex
+	prev := s.st.hardState
+	compacted, last := s.st.compactIndex, s.st.lastIndex
 	install := !raft.IsEmptySnap(snap)
 	if install {
-		if s.grp.active {
-			panic("wal: a snapshot install was staged in a write group (persistAppends writes those alone)")
-		}
 		if snap.Metadata.Index <= s.st.snap.meta.Index {
 			return 0, false, raft.ErrSnapOutOfDate
 		}
@@ -120,11 +108,6 @@ func (s *Storage) saveLocked(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot)
 	}
 	if hsChanged {
 		b.addHardState(hs)
-		mustSync = raft.MustSync(hs, prev, len(ents))
-	}
-	mustSync = mustSync || install || len(ents) > 0
-	if s.grp.active {
-		return 0, mustSync, s.stage(b, ents, hsChanged, hs)
 	}
 	end, err = s.commit(b, func() {
 		if install {
@@ -133,7 +116,10 @@ func (s *Storage) saveLocked(hs pb.HardState, ents []pb.Entry, snap pb.Snapshot)
 		}
 		s.cache.add(ents)
 	})
-	return end, mustSync, err
+	if hsChanged {
+		mustSync = raft.MustSync(hs, prev, len(ents))
+	}
+	return end, mustSync || install || len(ents) > 0, err
 }
 
 // liveSuffix checks ents for Append and drops those at or below the
@@ -337,25 +323,16 @@ func (s *Storage) writable() error {
 }
 
 // batch collects the framed records of one write and the ops they stand
-// for; op offsets are relative to buf[0] until commit (or a write group's
-// flush) places them. A batch starts at buf[base] and its ops at
-// ops[opsBase]: both are 0 except in a write group, where the batch follows
-// the group's staged batches in the same buffers.
+// for; op offsets are relative to the batch until commit places it.
 type batch struct {
-	buf           []byte
-	ops           []op
-	base, opsBase int
+	buf []byte
+	ops []op
 }
 
 // newBatch starts a batch in the storage's scratch buffers, which commit
 // takes back (grown) so that steady-state writes allocate nothing. Callers
 // hold wmu, and build and commit one batch at a time.
-func (s *Storage) newBatch() *batch {
-	if s.grp.active {
-		return &batch{buf: s.buf, ops: s.ops, base: len(s.buf), opsBase: len(s.ops)}
-	}
-	return &batch{buf: s.buf[:0], ops: s.ops[:0]}
-}
+func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0], ops: s.ops[:0]} }
 
 // begin reserves a frame header; finish fills it in once the payload
 // follows. Framing in place saves copying entry data twice.
@@ -415,7 +392,6 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEndPayload(tail[:0], batchEndRecord{start: start, count: uint32(len(b.ops))}))
 	s.buf = b.buf // keep the grown scratch buffers
 	s.ops = b.ops
-	s.stats.writes.Add(1)
 	if _, err := sg.f.WriteAt(b.buf, start); err != nil {
 		return 0, s.fail(fmt.Errorf("wal: writing %s: %w", sg.path, err))
 	}

@@ -174,11 +174,13 @@ func (s *Storage) cutTornTail(sg *segment) error {
 	return nil
 }
 
-// removeStaleSnapshots deletes snapshot files other than the current one.
+// removeStaleSnapshots deletes snapshot files other than the current one:
+// all of them when the current snapshot is inline (a file of its name is
+// the leftover of a file write a crash interrupted before its record).
 func (s *Storage) removeStaleSnapshots(names []snapName) error {
 	current := snapNameOf(s.st.snap.meta)
 	for _, n := range names {
-		if !s.st.snap.empty() && n == current {
+		if s.st.snapSeg == nil && !s.st.snap.empty() && n == current {
 			continue
 		}
 		if err := os.Remove(filepath.Join(s.dir, n.String())); err != nil && !os.IsNotExist(err) {

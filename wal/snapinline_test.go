@@ -45,8 +45,12 @@ func TestSmallSnapshotKeptInItsRecord(t *testing.T) {
 	require.NoError(t, s.Close()) // finishes the removals
 	require.True(t, exists(holder), "the segment holding the current snapshot was deleted")
 	require.False(t, exists(paths[0]), "nothing was compacted away")
+	// A file of the inline snapshot's name is a leftover: recovery drops it.
+	stray := filepath.Join(dir, snapNameOf(snap.Metadata).String())
+	require.NoError(t, os.WriteFile(stray, []byte("leftover"), 0o644))
 
 	s = openTest(t, dir, opts)
+	require.False(t, exists(stray), "recovery kept a stale file named after the inline snapshot")
 	got, err := s.Snapshot()
 	require.NoError(t, err)
 	require.Equal(t, data, got.Data)

@@ -20,11 +20,12 @@
 //
 //   - LOCK, flock'ed exclusively while a Storage has the directory open;
 //   - segments, 0000000000000001.wal, 0000000000000002.wal, ...: the log,
-//     appended to the newest one only;
+//     appended to the newest one only; past it, the next segment's file,
+//     prepared ahead without a header (the spare);
 //   - at most one snapshot file, <term>-<index>.snap (hex), holding the
-//     latest snapshot;
-//   - transiently, *.tmp files, written and then renamed into place,
-//     among them the next segment, prepared ahead (the spare).
+//     latest snapshot unless that snapshot is small enough to live in its
+//     log record;
+//   - transiently, *.tmp files, written and then renamed into place.
 //
 // Everything is a sequence of records: a 4-byte length, a 1-byte type, a
 // CRC32C (Castagnoli) of length, type and payload, and the payload. A
@@ -41,7 +42,10 @@
 // whose entries outlive their commit index can restart configurations
 // behind (see restart_commit.go in the raft package).
 // Snapshot files are a single record; the log's snapshot record carries the
-// file payload's checksum and length as well.
+// file payload's checksum and length as well. A snapshot taken by
+// CreateSnapshot with at most 64 KiB of data is written in its snapshot
+// record instead, and the segment holding that record is kept while the
+// snapshot is the latest.
 //
 // # Durability and recovery
 //
@@ -61,9 +65,12 @@
 // A segment is sealed (truncated to its data and fsynced) when it reaches
 // Options.SegmentSize and a new one is started; new segments are
 // preallocated with fallocate so that appends do not change the file size.
-// The next segment's file is created and preallocated ahead by a goroutine
-// of the Storage once the active one is half full, so that rotation, under
-// the write lock, only writes its header and renames it.
+// The next segment's file is created under its own name, preallocated and
+// made durable with its directory entry ahead, by a goroutine of the
+// Storage once the active one is half full, so that rotation, under the
+// write lock, only writes its header and data-syncs it. Recovery deletes
+// a last segment that holds nothing but zeros and a torn copy of the
+// header rotation would have written: a spare a crash left unused.
 // Segments holding only entries below the compaction point are deleted
 // after the compaction (or snapshot) is durable, oldest first, by a
 // goroutine of the Storage, so that Compact and CreateSnapshot do not make

@@ -71,10 +71,13 @@ func (s *logState) apply(o *op, sg *segment) {
 	case recHardState:
 		s.hardState = o.hs
 	case recSnapshot:
-		if o.snap.install {
+		switch {
+		case o.snap.install:
 			s.install(o.snap.ref)
-		} else {
-			s.snap = o.snap.ref
+		case o.snap.inline:
+			s.snap, s.snapSeg, s.snapOff = o.snap.ref, sg, o.off
+		default:
+			s.snap, s.snapSeg = o.snap.ref, nil
 		}
 	case recCompact:
 		s.compact(o.compact.index, o.compact.term)

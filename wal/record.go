@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	pb "github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/wal/internal/frame"
@@ -197,29 +198,56 @@ type snapshotRecord struct {
 	// install is true when the snapshot replaced the log (ApplySnapshot),
 	// false when it was only taken from the applied state (CreateSnapshot).
 	install bool
-	ref     snapRef
+	// inline says the snapshot's data follows in the record itself, not
+	// in a snapshot file (a small snapshot taken by CreateSnapshot, see
+	// inlineSnapshotLimit); ref's checksum and length are then the data's.
+	inline bool
+	ref    snapRef
+	// data is the inline data; decoding makes it alias the payload.
+	data []byte
 }
 
+// The first byte of a snapshot record's payload.
+const (
+	snapFlagCreated byte = iota // taken by CreateSnapshot, data in a file
+	snapFlagInstall             // installed by ApplySnapshot, data in a file
+	snapFlagInline              // taken by CreateSnapshot, data in the record
+)
+
 func appendSnapshotPayload(dst []byte, s snapshotRecord) []byte {
-	flag := byte(0)
-	if s.install {
-		flag = 1
+	flag := snapFlagCreated
+	switch {
+	case s.install:
+		flag = snapFlagInstall
+	case s.inline:
+		flag = snapFlagInline
 	}
-	return appendSnapRef(append(dst, flag), s.ref)
+	dst = appendSnapRef(append(dst, flag), s.ref)
+	if s.inline {
+		dst = append(dst, s.data...)
+	}
+	return dst
 }
 
 func decodeSnapshotRecord(p []byte) (snapshotRecord, error) {
-	if len(p) < 1 || p[0] > 1 {
+	if len(p) < 1 || p[0] > snapFlagInline {
 		return snapshotRecord{}, errBadPayload
 	}
 	ref, rest, err := decodeSnapRef(p[1:])
 	if err != nil {
 		return snapshotRecord{}, err
 	}
+	r := snapshotRecord{install: p[0] == snapFlagInstall, inline: p[0] == snapFlagInline, ref: ref}
+	if r.inline {
+		if uint64(len(rest)) != ref.dataLen || crc32.Checksum(rest, castagnoli) != ref.dataCRC {
+			return snapshotRecord{}, fmt.Errorf("%w: inline snapshot data does not match its checksum", errBadPayload)
+		}
+		r.data, rest = rest, nil
+	}
 	if len(rest) != 0 || ref.empty() {
 		return snapshotRecord{}, errBadPayload
 	}
-	return snapshotRecord{install: p[0] == 1, ref: ref}, nil
+	return r, nil
 }
 
 // compactRecord is the payload of recCompact: the new compaction point.

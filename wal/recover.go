@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -36,8 +37,20 @@ func (s *Storage) recover() error {
 			return &CorruptionError{File: s.dir, Reason: fmt.Sprintf("segment %s is missing", segmentName(seqs[0]+uint64(k)))}
 		}
 	}
+	spare, err := s.spareCandidate(seqs)
+	if err != nil {
+		return err
+	}
+	if spare != 0 {
+		seqs = seqs[:len(seqs)-1]
+	}
 	for k, seq := range seqs {
 		if err := s.replaySegment(seq, k == 0, k == len(seqs)-1); err != nil {
+			return err
+		}
+	}
+	if spare != 0 {
+		if err := s.dropUnusedSpare(spare); err != nil {
 			return err
 		}
 	}
@@ -46,13 +59,74 @@ func (s *Storage) recover() error {
 			"entries [%d, %d] were in segments that no longer exist", first, last)}
 	}
 	if !s.st.snap.empty() {
-		snap, err := readSnapshotFile(s.dir, s.st.snap)
+		read := readSnapshotFile
+		if s.st.snapSeg != nil {
+			read = s.readInlineSnapshot
+		}
+		snap, err := read(s.dir, s.st.snap)
 		if err != nil {
 			return err
 		}
 		s.snapshot = snap
 	}
 	return s.removeStaleSnapshots(snaps)
+}
+
+// spareCandidate returns the last of seqs if it may be a spare segment a
+// crash left behind (spare.go): there is a segment before it and it does
+// not open with a segment header. It returns 0 otherwise.
+func (s *Storage) spareCandidate(seqs []uint64) (uint64, error) {
+	if len(seqs) < 2 {
+		return 0, nil
+	}
+	seq := seqs[len(seqs)-1]
+	path := filepath.Join(s.dir, segmentName(seq))
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("wal: opening segment: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10) // a header is a few hundred bytes
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return 0, fmt.Errorf("wal: reading segment %s: %w", path, err)
+	}
+	typ, _, _, err := decodeFrame(buf[:n])
+	if err == errShortFrame && n == len(buf) {
+		return 0, nil // a header longer than buf: a real one, replay will tell
+	}
+	if err == nil && typ == recSegmentHeader {
+		return 0, nil
+	}
+	return seq, nil
+}
+
+// dropUnusedSpare deletes segment seq, the last one, which holds no
+// header, if it is what a crash can leave of a spare: the header rotation
+// would write from the state replayed so far, torn (any of its bytes
+// zero), then zeros. Anything else is damage to a segment that may hold
+// acknowledged batches, and is reported. The deletion needs no directory
+// sync: a spare that comes back after another crash is dropped again.
+func (s *Storage) dropUnusedSpare(seq uint64) error {
+	path := filepath.Join(s.dir, segmentName(seq))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("wal: reading segment: %w", err)
+	}
+	hdr := segmentHeaderBytes(seq, s.st.checkpoint())
+	for k := range data {
+		if k == len(hdr) && allZero(data[k:]) {
+			break
+		}
+		if data[k] != 0 && (k >= len(hdr) || data[k] != hdr[k]) {
+			return &CorruptionError{File: path, Offset: int64(k), Reason: "bad segment header, and the file is not an unused spare segment"}
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("wal: removing unused spare %s: %w", path, err)
+	}
+	s.droppedSpare = true
+	return nil
 }
 
 // replaySegment applies the records of segment seq to s.st and adds the
@@ -100,11 +174,13 @@ func (s *Storage) cutTornTail(sg *segment) error {
 	return nil
 }
 
-// removeStaleSnapshots deletes snapshot files other than the current one.
+// removeStaleSnapshots deletes snapshot files other than the current one:
+// all of them when the current snapshot is inline (a file of its name is
+// the leftover of a file write a crash interrupted before its record).
 func (s *Storage) removeStaleSnapshots(names []snapName) error {
 	current := snapNameOf(s.st.snap.meta)
 	for _, n := range names {
-		if !s.st.snap.empty() && n == current {
+		if s.st.snapSeg == nil && !s.st.snap.empty() && n == current {
 			continue
 		}
 		if err := os.Remove(filepath.Join(s.dir, n.String())); err != nil && !os.IsNotExist(err) {

@@ -41,6 +41,7 @@ func buildLog(t *testing.T, seed int64, mixed, appendOnly int) *builtLog {
 	b := &builtLog{dir: t.TempDir(), seed: seed, mixed: mixed}
 	s, err := Open(b.dir, &damageOptions)
 	require.NoError(t, err)
+	s.inlineLimit = -1 // the damage tests expect snapshot files
 	pos := func() endPos {
 		// mu: the remover goroutine may be cutting segments off s.segs.
 		s.mu.RLock()

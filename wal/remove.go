@@ -73,6 +73,9 @@ func (s *Storage) cutObsolete() (victims []*segment, current snapName, target ui
 	if active := s.active().seq; keep == 0 || keep > active {
 		keep = active
 	}
+	if sg := s.st.snapSeg; sg != nil && sg.seq < keep {
+		keep = sg.seq // it holds the current snapshot's data
+	}
 	k := 0
 	for s.segs[k].seq < keep {
 		k++

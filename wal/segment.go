@@ -44,20 +44,26 @@ type segment struct {
 // it is written under a temporary name, synced, renamed and the directory
 // synced, so a crash leaves either no segment or a complete header.
 func createSegment(dir string, seq uint64, cp checkpoint, prealloc int64) (*segment, error) {
-	f, err := openSegmentFile(dir, seq, prealloc, false)
+	tmp := filepath.Join(dir, segmentTmpName(seq))
+	f, err := openSegmentFile(tmp, prealloc, false /* sync */, false /* exclusive */)
 	if err != nil {
 		return nil, err
 	}
 	return installSegment(dir, seq, f, cp, f.Sync)
 }
 
-// openSegmentFile creates the file of segment seq under its temporary
-// name (segmentTmpName), preallocated to prealloc bytes and, if sync is
-// set, with that allocation durable, so that installing it later costs a
-// data sync of its header only. On error the file is gone.
-func openSegmentFile(dir string, seq uint64, prealloc int64, sync bool) (*os.File, error) {
-	tmp := filepath.Join(dir, segmentTmpName(seq))
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+// openSegmentFile creates the file at path, preallocated to prealloc bytes
+// and, if sync is set, with that allocation durable, so that starting a
+// segment in it later costs a data sync of its header only. A file already
+// at path is truncated, unless exclusive is set: then it is an error (a
+// spare, which carries a segment's name, must never replace a segment). On
+// error no file was created.
+func openSegmentFile(path string, prealloc int64, sync, exclusive bool) (*os.File, error) {
+	flag := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	if exclusive {
+		flag = os.O_RDWR | os.O_CREATE | os.O_EXCL
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("wal: creating segment: %w", err)
 	}
@@ -69,8 +75,8 @@ func openSegmentFile(dir string, seq uint64, prealloc int64, sync bool) (*os.Fil
 	}
 	if err != nil {
 		f.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("wal: creating segment %s: %w", tmp, err)
+		os.Remove(path)
+		return nil, fmt.Errorf("wal: creating segment %s: %w", path, err)
 	}
 	return f, nil
 }
@@ -86,7 +92,7 @@ func installSegment(dir string, seq uint64, f *os.File, cp checkpoint, syncFile 
 		os.Remove(tmp)
 		return nil, fmt.Errorf("wal: creating segment %s: %w", path, err)
 	}
-	hdr := appendFrame(nil, recSegmentHeader, appendSegmentHeaderPayload(nil, segmentHeader{seq: seq, cp: cp}))
+	hdr := segmentHeaderBytes(seq, cp)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return fail(err)
 	}
@@ -100,6 +106,12 @@ func installSegment(dir string, seq uint64, f *os.File, cp checkpoint, syncFile 
 		return fail(err)
 	}
 	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
+}
+
+// segmentHeaderBytes is the framed header record of segment seq starting
+// from checkpoint cp.
+func segmentHeaderBytes(seq uint64, cp checkpoint) []byte {
+	return appendFrame(nil, recSegmentHeader, appendSegmentHeaderPayload(nil, segmentHeader{seq: seq, cp: cp}))
 }
 
 // segmentTmpName is the name of segment seq's file until it holds its

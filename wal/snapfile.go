@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -113,4 +114,27 @@ func sameMetadata(a, b pb.SnapshotMetadata) bool {
 	ea, err1 := a.Marshal()
 	eb, err2 := b.Marshal()
 	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
+}
+
+// readInlineSnapshot loads the current snapshot from the record that holds
+// its data (logState.snapSeg), which replay has checked already; it has
+// readSnapshotFile's signature so that recovery can pick either.
+func (s *Storage) readInlineSnapshot(_ string, ref snapRef) (pb.Snapshot, error) {
+	rd := segReader{sg: s.st.snapSeg, pos: s.st.snapOff}
+	typ, payload, off, err := rd.next()
+	if err != nil {
+		return pb.Snapshot{}, err
+	}
+	r, err := decodeSnapshotRecord(payload)
+	if err == nil && (typ != recSnapshot || !r.inline || r.ref.meta.Index != ref.meta.Index) {
+		err = errors.New("not the record of the current snapshot")
+	}
+	if err != nil {
+		return pb.Snapshot{}, &CorruptionError{File: rd.sg.path, Offset: off, Reason: err.Error()}
+	}
+	snap := pb.Snapshot{Metadata: ref.meta}
+	if len(r.data) > 0 {
+		snap.Data = append([]byte(nil), r.data...)
+	}
+	return snap, nil
 }

@@ -19,6 +19,7 @@ func snapshotDuringFileWrite(t *testing.T, meanwhile func(s *Storage)) (*Storage
 	t.Helper()
 	s, err := Open(t.TempDir(), &Options{SegmentSize: 4 << 10, NoPreallocate: true, NoSync: true})
 	require.NoError(t, err)
+	s.inlineLimit = -1 // a snapshot file, whatever its size
 	t.Cleanup(func() { s.Close() })
 	for i := uint64(1); i <= 64; i++ {
 		require.NoError(t, s.Append([]pb.Entry{{Index: i, Term: 1, Data: []byte("x")}}))

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,10 +17,19 @@ import (
 // then only writes the header into it, data-syncs it, renames it and syncs
 // the directory.
 //
-// Until it is installed the spare keeps its temporary name, so a crash
-// leaves a file that recovery deletes like any interrupted creation; and it
-// is prepared for one sequence number (the active segment's successor),
-// which only rotation changes.
+// The spare is created under its segment's final name, and the directory
+// is synced then, off the lock, so that rotation renames nothing and syncs
+// no directory: it writes the header into the spare and data-syncs it,
+// before any batch goes there. A crash can therefore leave, as the last
+// segment, a spare that holds no header or a torn one (any mix of the
+// header's bytes and zeros) and zeros after it. Recovery recognises it by
+// exactly that: the header it would hold is the one rotation writes from
+// the state the segments before it replay to (sealed and synced before the
+// header is written), so every non-zero byte must be that header's byte at
+// the same offset and every byte after the header zero. Such a file is an
+// unused spare and is deleted; anything else in a header-less last segment
+// is reported as corruption. The spare is prepared for one sequence number
+// (the active segment's successor), which only rotation changes.
 
 // spareSegment is the spare and the goroutine preparing it.
 type spareSegment struct {
@@ -30,6 +40,11 @@ type spareSegment struct {
 	mu  sync.Mutex
 	seq uint64   // the segment f was prepared for; 0: no spare
 	f   *os.File // preallocated and synced, no header; nil: none
+	// started is the last segment newSegment made. Rotation adds it to
+	// segs only after newSegment returns, so until then the active
+	// segment's successor is a segment in use, not a spare's to take:
+	// spares are prepared past started.
+	started uint64
 
 	// asked is set (under wmu) once preparation was requested for the
 	// active segment, so that commit asks once per segment.
@@ -83,26 +98,39 @@ func (s *Storage) prepareSpare() {
 	s.spare.mu.Lock()
 	defer s.spare.mu.Unlock()
 	s.mu.RLock()
-	next, closed := s.active().seq+1, s.closed
+	next, closed := max(s.active().seq, s.spare.started)+1, s.closed
 	s.mu.RUnlock()
 	if closed || (s.spare.f != nil && s.spare.seq == next) {
 		return
 	}
 	s.dropSpare()
-	f, err := openSegmentFile(s.dir, next, s.preallocSize(), true)
+	path := filepath.Join(s.dir, segmentName(next))
+	f, err := openSegmentFile(path, s.preallocSize(), true /* sync */, true /* exclusive */)
 	if err != nil {
+		return
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		os.Remove(path)
 		return
 	}
 	s.spare.seq, s.spare.f = next, f
 }
 
 // dropSpare closes and deletes the spare, if any. Callers hold spare.mu.
+// The spare carries a segment's name, so it is deleted only while it is
+// past the active segment, never once its sequence number is in use.
 func (s *Storage) dropSpare() {
 	if s.spare.f == nil {
 		return
 	}
 	s.spare.f.Close()
-	os.Remove(filepath.Join(s.dir, segmentTmpName(s.spare.seq)))
+	s.mu.RLock()
+	unused := s.spare.seq > max(s.active().seq, s.spare.started)
+	s.mu.RUnlock()
+	if unused {
+		os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
+	}
 	s.spare.seq, s.spare.f = 0, nil
 }
 
@@ -114,13 +142,33 @@ func (s *Storage) newSegment(seq uint64, cp checkpoint) (*segment, error) {
 	s.spare.asked = false
 	if s.spare.f == nil || s.spare.seq != seq {
 		s.dropSpare()
+		s.spare.started = seq
 		return createSegment(s.dir, seq, cp, s.preallocSize())
 	}
+	s.spare.started = seq
 	f := s.spare.f
 	s.spare.seq, s.spare.f = 0, nil
 	s.spare.used++
-	// The allocation is durable already: a data sync covers the header.
-	return installSegment(s.dir, seq, f, cp, func() error { return syncData(f) })
+	return s.beginSpareSegment(seq, f, cp)
+}
+
+// beginSpareSegment makes the spare f segment seq by writing its header, durably
+// before any batch follows it (see above). The file's allocation and name
+// are durable already, so a data sync of the header is all it costs. On
+// error the spare is closed and deleted.
+func (s *Storage) beginSpareSegment(seq uint64, f *os.File, cp checkpoint) (*segment, error) {
+	path := filepath.Join(s.dir, segmentName(seq))
+	hdr := segmentHeaderBytes(seq, cp)
+	_, err := f.WriteAt(hdr, 0)
+	if err == nil {
+		err = syncData(f)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("wal: starting segment %s: %w", path, err)
+	}
+	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
 }
 
 // stopSpare ends the preparing goroutine and deletes the spare. Close

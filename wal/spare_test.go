@@ -32,7 +32,7 @@ func exists(path string) bool {
 }
 
 // TestSpareSegment: once the active segment is half full the next
-// segment's file is prepared (preallocated, under its temporary name) off
+// segment's file is prepared (preallocated, under its own name) off
 // the write path, and the rotation installs it instead of creating one; the
 // log reads back whole across the rotation and a reopen. Close deletes a
 // spare not used yet.
@@ -42,8 +42,8 @@ func TestSpareSegment(t *testing.T) {
 	s, err := Open(dir, &Options{SegmentSize: segSize})
 	require.NoError(t, err)
 	next := appendN(t, s, 1, 70, 512) // past half of segment 1
-	spare := filepath.Join(dir, segmentTmpName(2))
-	waitUntil(t, "the spare of segment 2", func() bool { return exists(spare) })
+	spare := filepath.Join(dir, segmentName(2))
+	waitUntil(t, "the spare of segment 2", func() bool { return spareReady(s) })
 	st, err := os.Stat(spare)
 	require.NoError(t, err)
 	require.Equal(t, int64(segSize), st.Size(), "the spare is preallocated")
@@ -52,16 +52,17 @@ func TestSpareSegment(t *testing.T) {
 		next = appendN(t, s, next, 1, 512)
 	}
 	require.Equal(t, uint64(1), spareUsed(s), "rotation did not use the spare")
-	require.False(t, exists(spare))
-	require.True(t, exists(filepath.Join(dir, segmentName(2))))
+	require.True(t, exists(spare))
+	require.False(t, exists(filepath.Join(dir, segmentTmpName(2))))
 
 	for activeSize(s) < segSize/2+4096 { // segment 2 past half: spare 3
 		next = appendN(t, s, next, 1, 512)
 	}
 	require.Equal(t, 2, s.Stats().Segments)
-	waitUntil(t, "the spare of segment 3", func() bool { return exists(filepath.Join(dir, segmentTmpName(3))) })
+	waitUntil(t, "the spare of segment 3", func() bool { return spareReady(s) })
+	require.True(t, exists(filepath.Join(dir, segmentName(3))))
 	require.NoError(t, s.Close())
-	require.False(t, exists(filepath.Join(dir, segmentTmpName(3))), "Close left the spare")
+	require.False(t, exists(filepath.Join(dir, segmentName(3))), "Close left the spare")
 
 	s, err = Open(dir, &Options{SegmentSize: segSize})
 	require.NoError(t, err)
@@ -83,14 +84,14 @@ func TestSpareLeftByCrash(t *testing.T) {
 	next := appendN(t, s, 1, 10, 128)
 	require.NoError(t, s.Close())
 	// What a crash during or after preparation leaves behind.
-	f, err := openSegmentFile(dir, 2, 64<<10, true)
+	f, err := openSegmentFile(filepath.Join(dir, segmentName(2)), 64<<10, true, true)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
 	s, err = Open(dir, &Options{SegmentSize: 64 << 10})
 	require.NoError(t, err)
 	defer s.Close()
-	require.False(t, exists(filepath.Join(dir, segmentTmpName(2))))
+	require.False(t, exists(filepath.Join(dir, segmentName(2))))
 	require.Equal(t, 1, s.Stats().Segments)
 	last, _ := s.LastIndex()
 	require.Equal(t, next-1, last)

@@ -49,6 +49,13 @@ type logState struct {
 	hardState                 pb.HardState
 	snap                      snapRef
 
+	// snapSeg and snapOff locate the record holding the current
+	// snapshot's data when it is inline (snapFlagInline); snapSeg is nil
+	// when the data is in a snapshot file. The segment is kept while the
+	// snapshot is current (cutObsolete).
+	snapSeg *segment
+	snapOff int64
+
 	runs  []run
 	terms []termRun
 	// runOpen says the last run may be extended by the next entry in the
@@ -179,6 +186,7 @@ func (s *logState) install(ref snapRef) {
 	s.terms = []termRun{{ref.meta.Index, ref.meta.Term}}
 	s.runOpen = false
 	s.snap = ref
+	s.snapSeg = nil
 }
 
 // locate returns the run holding live entry i and the offset of a record at

@@ -99,6 +99,9 @@ type Storage struct {
 	// beforeDelete, if set (tests only), runs in removeObsolete before it
 	// deletes anything.
 	beforeDelete func()
+	// afterNewSegment, if set (tests only), runs in rotation between
+	// starting the next segment and making it the active one.
+	afterNewSegment func()
 	// beforeSnapshotFile, if set (tests only), runs in CreateSnapshot
 	// before it writes the snapshot file.
 	beforeSnapshotFile func()
@@ -125,6 +128,13 @@ type Storage struct {
 	// spare is the next segment's file, prepared off the write lock
 	// (spare.go).
 	spare spareSegment
+	// inlineLimit is the largest snapshot data CreateSnapshot keeps in its
+	// log record (inlineSnapshotLimit; tests lower it to -1 to test
+	// snapshot files).
+	inlineLimit int
+	// droppedSpare says recovery deleted an unused spare a crash left as
+	// the last segment (tests).
+	droppedSpare bool
 	// noSpare, if set (tests and benchmarks only), makes rotation create
 	// each segment under the write lock, as before spares.
 	noSpare bool
@@ -151,7 +161,7 @@ func Open(dir string, opts *Options) (*Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Storage{dir: dir, opts: opts.withDefaults(), lock: lock}
+	s := &Storage{dir: dir, opts: opts.withDefaults(), lock: lock, inlineLimit: inlineSnapshotLimit}
 	s.scond = sync.NewCond(&s.smu)
 	s.cache.limit = s.opts.CacheSize
 	if err := s.recover(); err != nil {

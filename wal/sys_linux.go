@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -56,8 +57,13 @@ func syncData(f *os.File) error {
 	}
 }
 
+// dirSyncs counts syncDir calls, for tests that check which paths sync the
+// directory.
+var dirSyncs atomic.Uint64
+
 // syncDir makes renames and removals in dir durable.
 func syncDir(dir string) error {
+	dirSyncs.Add(1)
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

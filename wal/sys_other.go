@@ -5,6 +5,7 @@ package wal
 import (
 	"errors"
 	"os"
+	"sync/atomic"
 )
 
 // The package relies on flock, fallocate and fdatasync as Linux provides
@@ -15,3 +16,6 @@ func lockDir(string) (*os.File, error)  { return nil, errUnsupportedOS }
 func preallocate(*os.File, int64) error { return errUnsupportedOS }
 func syncData(f *os.File) error         { return f.Sync() }
 func syncDir(string) error              { return errUnsupportedOS }
+
+// dirSyncs counts syncDir calls (sys_linux.go); none happen here.
+var dirSyncs atomic.Uint64

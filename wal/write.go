@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 
@@ -205,6 +206,9 @@ func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Sn
 // holds entry i as it was: Compact and Append may have run meanwhile.
 // snapMu keeps other snapshots from being recorded in between.
 func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, uint64, error) {
+	if len(data) <= s.inlineLimit {
+		return s.createInlineSnapshot(i, cs, data)
+	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	snap, err := s.planSnapshot(i, cs, data)
@@ -238,10 +242,47 @@ func (s *Storage) createSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Sn
 	return snap, end, nil
 }
 
+// inlineSnapshotLimit is the default Storage.inlineLimit: snapshots of
+// CreateSnapshot with at most this much data are kept in their log record
+// instead of a file of their own. Such a record costs a write into the
+// active segment and shares the next group commit, where a file costs a
+// write, an fsync, a rename and a directory fsync before the record is
+// even written; in exchange the segment holding the record is kept until
+// a newer snapshot replaces it.
+const inlineSnapshotLimit = 64 << 10
+
+// createInlineSnapshot is createSnapshot for a snapshot whose data goes in
+// its log record: one batch under wmu.
+func (s *Storage) createInlineSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, uint64, error) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	snap, err := s.planSnapshotLocked(i, cs, data)
+	if err != nil {
+		return pb.Snapshot{}, 0, err
+	}
+	ref := snapRef{meta: snap.Metadata, dataCRC: crc32.Checksum(data, castagnoli), dataLen: uint64(len(data))}
+	b := s.newBatch()
+	b.addSnapshot(snapshotRecord{inline: true, ref: ref, data: data})
+	end, err := s.commit(b, func() { s.snapshot = snap })
+	// The scratch op must not keep the caller's data alive.
+	b.ops[len(b.ops)-1].snap.data = nil
+	if err != nil {
+		return pb.Snapshot{}, 0, err
+	}
+	return snap, end, nil
+}
+
 // planSnapshot checks i and returns the snapshot to write for it.
 func (s *Storage) planSnapshot(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.planSnapshotLocked(i, cs, data)
+}
+
+// planSnapshotLocked is planSnapshot for callers holding wmu.
+func (s *Storage) planSnapshotLocked(i uint64, cs *pb.ConfState, data []byte) (pb.Snapshot, error) {
 	if err := s.checkSnapshotPoint(i); err != nil {
 		return pb.Snapshot{}, err
 	}
@@ -385,6 +426,9 @@ func (s *Storage) rotate() error {
 	sg, err := s.newSegment(old.seq+1, s.st.checkpoint())
 	if err != nil {
 		return s.fail(err)
+	}
+	if s.afterNewSegment != nil {
+		s.afterNewSegment()
 	}
 	s.mu.Lock()
 	s.segs = append(s.segs, sg)

@@ -60,6 +60,35 @@ func TestNodeProposeStepsOnCallerWhenIdle(t *testing.T) {
 	n.Advance()
 }
 
+// A proposal is stepped by its caller only while raft has nothing in
+// flight: once an entry is waiting to be persisted and committed, the
+// next proposal is handed to the node goroutine (here there is none, so
+// it gives up with its ctx), which keeps the batching of loaded proposers.
+func TestNodeProposeHandedOverWhileEntriesInFlight(t *testing.T) {
+	n, _, start := idleLeaderNode(t)
+	defer n.Stop()
+	defer start()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Propose(ctx, []byte("first")); err != nil {
+		t.Fatalf("first Propose = %v, want it stepped by the caller", err)
+	}
+	// Take the Ready and advance it, as the application would: the node
+	// goroutine has nothing to do, but the entry, durable and committed
+	// now, is not applied yet.
+	n.mu.Lock()
+	n.readyTaken(&n.st)
+	n.advanced(&n.st)
+	idle, l := n.idle(), &n.rn.raft.log
+	n.mu.Unlock()
+	if !idle || l.applied == l.last() {
+		t.Fatalf("idle %v, log %s", idle, l)
+	}
+	if err := n.Propose(ctx, []byte("second")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("second Propose = %v, want it handed over (and given up)", err)
+	}
+}
+
 // waitParked waits until some goroutine whose stack mentions fn is blocked
 // receiving from a channel (a plain receive or a select).
 func waitParked(t *testing.T, fn string) {

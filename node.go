@@ -721,21 +721,18 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 	return n.Step(ctx, m)
 }
 
-// send steps m on the caller's goroutine when it can (see stepInline), and
-// otherwise hands it to the node goroutine. Proposals go through the
-// proposal channel (armed only while a leader is known); with a wait w,
-// send also waits for the error from stepping the proposal (and then
-// recycles w). Everything else goes through the receive channel and is
-// never waited for, and so does a proposal without w.
+// send steps m on the caller's goroutine when it can and m is not a
+// proposal (see stepInline), and otherwise hands it to the node goroutine.
+// Proposals go through the proposal channel (armed only while a leader is
+// known); with a wait w, send also waits for the error from stepping the
+// proposal (and then recycles w). Everything else goes through the receive
+// channel and is never waited for, and so does a proposal without w.
 func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
-	if err, ok := n.stepInline(&m, w); ok {
-		if w != nil {
-			w.recycle()
-		}
-		return err
-	}
-	n.queued.Add(1)
 	if m.Type != pb.MsgProp {
+		if err, ok := n.stepInline(&m); ok {
+			return err
+		}
+		n.queued.Add(1)
 		select {
 		case n.recvc <- m:
 			return nil
@@ -747,6 +744,7 @@ func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
 			return ErrStopped
 		}
 	}
+	n.queued.Add(1)
 	pm := msgWithResult{m: m, wait: w}
 	// The node goroutine usually sits in its select with proposals armed:
 	// hand pm over without a select of our own then (cheaper, and the
@@ -861,7 +859,7 @@ func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
 // deliverLocal hands m to the node goroutine, or drops it if the node is
 // stopped.
 func (n *node) deliverLocal(m pb.Message) {
-	if _, ok := n.stepInline(&m, nil); ok {
+	if _, ok := n.stepInline(&m); ok {
 		return
 	}
 	n.queued.Add(1)
@@ -877,7 +875,7 @@ func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) 
 	// From names the transferee and To the current leader, so that the
 	// request also works when it is stepped on the leader itself.
 	m := transferLeaderMsg(lead, transferee)
-	if _, ok := n.stepInline(&m, nil); ok {
+	if _, ok := n.stepInline(&m); ok {
 		return
 	}
 	n.queued.Add(1)

@@ -5,54 +5,50 @@ import pb "github.com/raftkit/raft/raftpb"
 // The node goroutine of a Node is woken for every proposal and every
 // message it is handed, and again to offer the Ready they cause: with one
 // proposer, most of the hand-overs behind one commit. When the goroutine
-// is idle (waiting in its select, offering no Ready) the caller steps its
-// message itself, under n.mu, and hands a resulting Ready straight to an
+// is idle (waiting in its select, offering no Ready) the caller of Step
+// (a transport's reader, typically) steps its message itself, under n.mu, and hands a resulting Ready straight to an
 // application already waiting on Ready(); the goroutine is woken only
 // when something is left for it to do (a Ready nobody waits for yet, a
 // change of leader). Everything that depends on the goroutine's select
 // (Tick, Status, configuration changes, Stop) still goes through it.
 //
 // What a caller sees does not change: Step returns once its message is
-// taken (stepped, here), a proposal's verdict is the same, a Ready handed
-// out is built the same way and no further one comes before Advance, and
-// one caller's messages are stepped in the order it sent them (a message
-// handed over is stepped before anyone steps one inline: see queued).
-// Proposals are stepped inline only when raft has nothing in flight (see
-// takesProposalInline), so that batching under load is kept.
+// taken (stepped, here), a Ready handed out is built the same way and no
+// further one comes before Advance, and one caller's messages are stepped
+// in the order it sent them (a message handed over is stepped before
+// anyone steps one inline: see queued).
+//
+// Proposals always go through the goroutine. Stepped by their callers,
+// they were worse on both sides of the benchmarks (benchmarks/README.md,
+// seventh pass): under load an application that batches its proposals (one
+// MsgProp of those that arrived while the previous one was being handed
+// over, as the benchmarks' driver does) gets its batches from that wait,
+// and proposals stepped at once went out one entry per append (about 9
+// messages per commit instead of 1.4 at 16 proposers on memory storage);
+// and stepped only when raft had nothing in flight (a lone proposer),
+// they still lost to handing over at one proposer with fsync.
 
-// stepInline steps m on the caller's goroutine if the node goroutine is
-// idle (see idle), and then publishes the result. It reports false, having
-// done nothing, when m must be handed over instead: the goroutine (or
-// another caller) holds n.mu or is not idle, or m is a proposal that must
-// go through the goroutine (see takesProposalInline). A stopped node
-// answers ErrStopped. A busy goroutine is not waited for, so that the
-// caller's ctx still bounds its wait.
-func (n *node) stepInline(m *pb.Message, w *proposalWait) (error, bool) {
+// stepInline steps m, which is not a proposal (see send), on the caller's
+// goroutine if the node goroutine is idle (see idle), and then publishes
+// the result. It reports false, having done nothing, when m must be handed
+// over instead: the goroutine (or another caller) holds n.mu or is not
+// idle. A stopped node answers ErrStopped. A busy goroutine is not waited
+// for, so that the caller's ctx still bounds its wait. Stepping errors are
+// not returned, as when the goroutine steps the message.
+func (n *node) stepInline(m *pb.Message) (error, bool) {
 	if !n.mu.TryLock() {
 		return nil, false
 	}
 	defer n.mu.Unlock()
-	switch {
-	case n.stopped:
+	if n.stopped {
 		return ErrStopped, true
-	case !n.idle():
-		return nil, false
-	case m.Type == pb.MsgProp && !n.takesProposalInline():
+	}
+	if !n.idle() {
 		return nil, false
 	}
-	var err error
-	if m.Type == pb.MsgProp {
-		err = n.stepProposalMsg(m, w)
-	} else {
-		n.stepReceived(*m)
-	}
+	n.stepReceived(*m)
 	n.publish()
-	if w == nil {
-		// Only Propose learns the verdict, as when the node goroutine
-		// steps the message.
-		err = nil
-	}
-	return err, true
+	return nil, true
 }
 
 // idle reports whether the node goroutine has nothing of its own to do
@@ -62,26 +58,6 @@ func (n *node) stepInline(m *pb.Message, w *proposalWait) (error, bool) {
 // (which keeps a caller's messages in the order it sent them).
 func (n *node) idle() bool {
 	return !n.offering && n.st.readyc == nil && n.st.advancec == nil && n.queued.Load() == 0
-}
-
-// takesProposalInline reports whether a proposal may be stepped by its
-// caller: only while proposals are taken (a leader is known and the node
-// was not removed) and raft has nothing in flight, every entry durable,
-// committed and applied. Under load the hand-over to the node goroutine is
-// kept on purpose: an application that batches its proposals (one MsgProp
-// of those that arrived while the previous one was being handed over, as
-// the benchmarks' driver does) gets its batches from that wait, and
-// proposals stepped at once went out one entry per append: about 9
-// messages per commit instead of 1.4 at 16 proposers on memory storage
-// (benchmarks/README.md, seventh pass). A lone proposer always finds the
-// log settled.
-func (n *node) takesProposalInline() bool {
-	if n.st.propc == nil {
-		return false
-	}
-	l := &n.rn.raft.log
-	last := l.last()
-	return l.durable == last && l.committed == last && l.applied == last
 }
 
 // advanceInline acknowledges the Ready the application took, on the

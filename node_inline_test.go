@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,60 +31,49 @@ func idleLeaderNode(t *testing.T) (n *node, s *MemoryStorage, start func()) {
 	return n, s, func() { once.Do(func() { go n.run() }) }
 }
 
-// A proposal to an idle node is stepped by the proposer itself: with no
-// node goroutine at all, Propose takes it (even with its ctx already done,
-// which a proposal the node goroutine is ready for ignores too).
-func TestNodeProposeStepsOnCallerWhenIdle(t *testing.T) {
+// staleProbe is a message every node answers at once (a refusal), and
+// which changes nothing: a pre-vote request of a past term.
+func staleProbe(from uint64) pb.Message {
+	return pb.Message{Type: pb.MsgPreVote, From: from, To: 1, Term: 1}
+}
+
+// A message from a peer to an idle node is stepped by the caller itself:
+// with no node goroutine at all, Step takes it (even with its ctx already
+// done, which a message the node goroutine is ready for ignores too), and
+// the Ready it makes is left on offer for the goroutine, since nobody
+// waits on Ready().
+func TestNodeStepOnCallerWhenIdle(t *testing.T) {
 	n, _, start := idleLeaderNode(t)
 	defer n.Stop()
 	defer start() // Stop needs the goroutine
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	last := n.rn.raft.log.last()
-	if err := n.Propose(ctx, []byte("inline")); err != nil {
-		t.Fatalf("Propose = %v, want it stepped by the caller", err)
+	if err := n.Step(ctx, staleProbe(2)); err != nil {
+		t.Fatalf("Step = %v, want it stepped by the caller", err)
 	}
-	if got := n.rn.raft.log.last(); got != last+1 {
-		t.Fatalf("last index %d after Propose, want %d", got, last+1)
-	}
-	// Nobody waits on Ready(), so the Ready is left for the goroutine.
-	if n.st.readyc == nil || len(n.st.rd.Entries) != 1 || string(n.st.rd.Entries[0].Data) != "inline" {
+	if n.st.readyc == nil || len(n.st.rd.Messages) != 1 || n.st.rd.Messages[0].Type != pb.MsgPreVoteResp {
 		t.Fatalf("Ready on offer %s", DescribeReady(n.st.rd, nil))
 	}
 	start()
-	rd := <-n.Ready()
-	if len(rd.Entries) != 1 || string(rd.Entries[0].Data) != "inline" {
+	if rd := <-n.Ready(); len(rd.Messages) != 1 || !rd.Messages[0].Reject {
 		t.Fatalf("Ready %s", DescribeReady(rd, nil))
 	}
 	n.Advance()
 }
 
-// A proposal is stepped by its caller only while raft has nothing in
-// flight: once an entry is waiting to be persisted and committed, the
-// next proposal is handed to the node goroutine (here there is none, so
-// it gives up with its ctx), which keeps the batching of loaded proposers.
-func TestNodeProposeHandedOverWhileEntriesInFlight(t *testing.T) {
+// Proposals are not stepped by their callers, idle node or not: the wait
+// for the node goroutine is what gives batching proposers their batches.
+func TestNodeProposeHandedOverWhenIdle(t *testing.T) {
 	n, _, start := idleLeaderNode(t)
 	defer n.Stop()
 	defer start()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := n.Propose(ctx, []byte("first")); err != nil {
-		t.Fatalf("first Propose = %v, want it stepped by the caller", err)
+	if err := n.Propose(ctx, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose = %v, want it handed over (and given up)", err)
 	}
-	// Take the Ready and advance it, as the application would: the node
-	// goroutine has nothing to do, but the entry, durable and committed
-	// now, is not applied yet.
-	n.mu.Lock()
-	n.readyTaken(&n.st)
-	n.advanced(&n.st)
-	idle, l := n.idle(), &n.rn.raft.log
-	n.mu.Unlock()
-	if !idle || l.applied == l.last() {
-		t.Fatalf("idle %v, log %s", idle, l)
-	}
-	if err := n.Propose(ctx, []byte("second")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("second Propose = %v, want it handed over (and given up)", err)
+	if err := n.Step(ctx, pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: []byte("y")}}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Step(MsgProp) = %v, want it handed over (and given up)", err)
 	}
 }
 
@@ -114,11 +102,11 @@ func readyReceiver(n Node, want <-chan struct{}, got chan<- Ready) {
 	}
 }
 
-// With the application waiting on Ready(), the Ready a proposal or a
-// received message makes is handed to it by the caller, and Advance is
-// taken by the caller too: a whole round without the node goroutine.
+// With the application waiting on Ready(), the Ready a received message
+// makes is handed to it by the caller, and Advance is taken by the caller
+// too: whole rounds without the node goroutine.
 func TestNodeReadyHandedOverByCaller(t *testing.T) {
-	n, s, start := idleLeaderNode(t)
+	n, _, start := idleLeaderNode(t)
 	defer n.Stop()
 	defer start()
 	want, got := make(chan struct{}), make(chan Ready)
@@ -126,44 +114,24 @@ func TestNodeReadyHandedOverByCaller(t *testing.T) {
 	go readyReceiver(n, want, got)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i := 0; i < 3; i++ {
+	for from := uint64(2); from < 5; from++ {
 		want <- struct{}{}
 		waitParked(t, "readyReceiver")
-		data := []byte(fmt.Sprintf("p%d", i))
-		if err := n.Propose(ctx, data); err != nil {
-			t.Fatalf("Propose = %v", err)
+		if err := n.Step(ctx, staleProbe(from)); err != nil {
+			t.Fatal(err)
 		}
 		rd := <-got
-		// A single voter commits at once what it persists: the entry, then
-		// (after Advance) the commit.
-		if len(rd.Entries) != 1 || !bytes.Equal(rd.Entries[0].Data, data) {
-			t.Fatalf("Ready %s", DescribeReady(rd, nil))
-		}
-		rnPersist(t, s, rd)
-		want <- struct{}{}
-		waitParked(t, "readyReceiver")
-		n.Advance()
-		rd = <-got
-		if len(rd.CommittedEntries) != 1 || !bytes.Equal(rd.CommittedEntries[0].Data, data) {
-			t.Fatalf("Ready after Advance %s", DescribeReady(rd, nil))
+		if len(rd.Messages) != 1 || rd.Messages[0].Type != pb.MsgPreVoteResp || rd.Messages[0].To != from {
+			t.Fatalf("Ready after Step %s", DescribeReady(rd, nil))
 		}
 		n.Advance()
 	}
-	// A received message, too: a stale pre-vote request is refused at once.
-	want <- struct{}{}
-	waitParked(t, "readyReceiver")
-	if err := n.Step(ctx, pb.Message{Type: pb.MsgPreVote, From: 2, To: 1, Term: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if rd := <-got; len(rd.Messages) != 1 || rd.Messages[0].Type != pb.MsgPreVoteResp || !rd.Messages[0].Reject {
-		t.Fatalf("Ready after Step %s", DescribeReady(rd, nil))
-	}
-	n.Advance()
 }
 
-// Once a caller has handed a message to the node goroutine (the goroutine
-// was busy), later messages go the same way until it has been stepped, so
-// that one caller's messages are stepped in the order it sent them.
+// Once a caller has handed a message to the node goroutine (the state
+// machine was busy), later messages go the same way until it has been
+// stepped, so that one caller's messages are stepped in the order it sent
+// them.
 func TestNodeInlineWaitsForHandedOverMessages(t *testing.T) {
 	n, _, start := idleLeaderNode(t)
 	defer n.Stop()
@@ -179,21 +147,15 @@ func TestNodeInlineWaitsForHandedOverMessages(t *testing.T) {
 	n.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := n.Propose(ctx, []byte("late")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Propose = %v; want it handed over behind the heartbeat (and given up)", err)
+	if err := n.Step(ctx, staleProbe(3)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Step = %v; want it handed over behind the heartbeat (and given up)", err)
 	}
 	start()
 	if err := <-stepped; err != nil {
 		t.Fatal(err)
 	}
-	// The heartbeat of term 5 made the node a follower of 2; the proposal,
-	// had it been stepped first, would have been appended to the old log.
-	st := n.Status()
-	n.mu.Lock()
-	last := n.rn.raft.log.last()
-	n.mu.Unlock()
-	if st.RaftState != StateFollower || st.Lead != 2 || last != 2 {
-		t.Fatalf("last index %d, status %+v", last, st.BasicStatus)
+	if st := n.Status(); st.RaftState != StateFollower || st.Lead != 2 || st.Term != 5 {
+		t.Fatalf("status %+v", st.BasicStatus)
 	}
 }
 

@@ -132,9 +132,11 @@ func sameHardState(a, b pb.HardState) bool {
 	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
 }
 
-// Node is a raft node driven through channels: a goroutine owns the state
-// machine, and these methods, safe for concurrent use, talk to it. It is the
-// concurrent counterpart of RawNode.
+// Node is a raft node driven through channels: a goroutine serializes the
+// work on the state machine, and these methods, safe for concurrent use,
+// hand it their requests (a message from a peer, or an Advance, may be
+// stepped on the caller's goroutine instead while that goroutine is idle,
+// to the same effect). It is the concurrent counterpart of RawNode.
 type Node interface {
 	// Tick advances the node's logical clock by one tick. Election and
 	// heartbeat timeouts are counted in ticks. Ticks are buffered while the

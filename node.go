@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	pb "github.com/raftkit/raft/raftpb"
 )
@@ -131,9 +132,11 @@ func sameHardState(a, b pb.HardState) bool {
 	return a.Term == b.Term && a.Vote == b.Vote && a.Commit == b.Commit
 }
 
-// Node is a raft node driven through channels: a goroutine owns the state
-// machine, and these methods, safe for concurrent use, talk to it. It is the
-// concurrent counterpart of RawNode.
+// Node is a raft node driven through channels: a goroutine serializes the
+// work on the state machine, and these methods, safe for concurrent use,
+// hand it their requests (a message from a peer, or an Advance, may be
+// stepped on the caller's goroutine instead while that goroutine is idle,
+// to the same effect). It is the concurrent counterpart of RawNode.
 type Node interface {
 	// Tick advances the node's logical clock by one tick. Election and
 	// heartbeat timeouts are counted in ticks. Ticks are buffered while the
@@ -342,6 +345,32 @@ type node struct {
 	ctlc       chan ctlRequest
 	confstatec chan pb.ConfState
 	done       chan struct{}
+
+	// wakec (one slot) makes the node goroutine look at st again after a
+	// caller changed it (see node_inline.go).
+	wakec chan struct{}
+
+	// queued counts the messages a caller is handing over to the node
+	// goroutine (on propc or recvc) and the goroutine has not stepped yet.
+	// While it is not zero nobody steps a message on its own goroutine, so
+	// that a caller's messages are stepped in the order it sent them.
+	queued atomic.Int32
+
+	// mu guards rn and the fields below. The node goroutine holds it while
+	// it works, not while it waits in its select; a caller that gets it
+	// may step its message itself (see node_inline.go).
+	mu sync.Mutex
+	st loopState
+	// offering is set while the node goroutine's select offers a copy of
+	// st.rd on readyc: raft must not change until the goroutine knows
+	// whether the application took it (RawNode.handOutReady records what
+	// the Ready it built carried), so callers hand their messages over.
+	offering bool
+	// armedPropc is the proposal channel as the node goroutine's select
+	// last armed it; a caller that changes st.propc wakes the goroutine.
+	armedPropc chan msgWithResult
+	// stopped is set when run exits (done is closed at the same time).
+	stopped bool
 }
 
 // ctlKind says what a ctlRequest asks for.
@@ -373,7 +402,9 @@ func newNode(rn *RawNode) *node {
 		advancec:   make(chan struct{}),
 		tickc:      make(chan struct{}, tickBufferSize),
 		done:       make(chan struct{}),
+		wakec:      make(chan struct{}, 1),
 		rn:         rn,
+		st:         loopState{lead: None},
 	}
 }
 
@@ -411,41 +442,77 @@ type loopState struct {
 // delivery followed by its Advance.
 const maxQuick = 2
 
-// run is the node goroutine.
+// run is the node goroutine. It holds n.mu except while it waits in its
+// select; what the select offers (the Ready, the proposal channel) is
+// copied out of st under the lock, and offering tells callers that st.rd
+// must stay as it is until the goroutine is back.
 func (n *node) run() {
-	st := loopState{lead: None}
+	st := &n.st
+	n.mu.Lock()
 	for {
-		n.prepareReady(&st)
-		n.followLeader(&st)
-		if st.quick < maxQuick && n.tryHandshake(&st) {
+		n.prepareReady(st)
+		n.followLeader(st)
+		if st.quick < maxQuick && n.tryHandshake(st) {
 			st.quick++
 			continue
 		}
 		st.quick = 0
+		propc, readyc, advancec, rd := st.propc, st.readyc, st.advancec, st.rd
+		n.offering, n.armedPropc = readyc != nil, propc
+		n.mu.Unlock()
 		select {
-		case pm := <-st.propc:
+		case pm := <-propc:
+			n.resume()
 			n.stepProposal(pm)
-			n.stepWaitingProposals(&st)
+			n.stepWaitingProposals(st)
 		case m := <-n.recvc:
+			n.resume()
 			n.stepReceived(m)
+			n.queued.Add(-1)
 		case req := <-n.ctlc:
-			switch req.kind {
-			case ctlConfChange:
-				n.applyConfChange(&st, req.cc)
-			case ctlStatus:
-				req.reply <- collectStatus(n.rn.raft)
-			case ctlStop:
-				close(n.done)
+			n.resume()
+			if !n.control(req) {
+				n.mu.Unlock()
 				return
 			}
 		case <-n.tickc:
+			n.resume()
 			n.rn.Tick()
-		case st.readyc <- st.rd:
-			n.readyTaken(&st)
-		case <-st.advancec:
-			n.advanced(&st)
+		case readyc <- rd:
+			n.resume()
+			n.readyTaken(st)
+		case <-advancec:
+			n.resume()
+			if st.advancec != nil {
+				n.advanced(st)
+			}
+		case <-n.wakec:
+			n.resume()
 		}
 	}
+}
+
+// resume takes n.mu back after the node goroutine's select: whatever the
+// select offered is settled.
+func (n *node) resume() {
+	n.mu.Lock()
+	n.offering = false
+}
+
+// control serves a request from ctlc; it returns false when the node
+// goroutine is to exit.
+func (n *node) control(req ctlRequest) bool {
+	switch req.kind {
+	case ctlConfChange:
+		n.applyConfChange(&n.st, req.cc)
+	case ctlStatus:
+		req.reply <- collectStatus(n.rn.raft)
+	case ctlStop:
+		n.stopped = true
+		close(n.done)
+		return false
+	}
+	return true
 }
 
 // tryHandshake completes the Ready handshake's next step if the application
@@ -548,21 +615,34 @@ func (n *node) stepWaitingProposals(st *loopState) {
 	}
 }
 
-// stepProposal steps a proposal and answers its waiting caller, if any.
+// stepProposal steps a proposal handed over on propc and answers its
+// waiting caller, if any.
 func (n *node) stepProposal(pm msgWithResult) {
-	r := n.rn.raft
-	pm.m.From = r.id
-	leading := r.state == StateLeader
-	err := r.stepMsg(&pm.m)
+	err := n.stepProposalMsg(&pm.m, pm.wait)
+	n.queued.Add(-1)
 	if pm.wait != nil {
 		// Not closed: the proposer recycles the channel (proposalWaits).
-		// Written before the answer, which orders it before the proposer's
-		// read.
-		pm.wait.kept = !leading
 		pm.wait.result <- err
 	}
 }
 
+// stepProposalMsg steps a proposal, recording in w (if any) whether raft
+// may keep its entry.
+func (n *node) stepProposalMsg(m *pb.Message, w *proposalWait) error {
+	r := n.rn.raft
+	m.From = r.id
+	leading := r.state == StateLeader
+	err := r.stepMsg(m)
+	if w != nil {
+		// Written before the answer, which orders it before the proposer's
+		// read (of the channel, or of the lock released after this).
+		w.kept = !leading
+	}
+	return err
+}
+
+// stepReceived steps a message that is not a proposal: a peer's, or a
+// local request of the application.
 func (n *node) stepReceived(m pb.Message) {
 	r := n.rn.raft
 	if IsResponseMsg(m.Type) && !IsLocalMsgTarget(m.From) && r.order.Progress(m.From) == nil {
@@ -643,22 +723,30 @@ func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChangeI) error {
 	return n.Step(ctx, m)
 }
 
-// send hands m to the node goroutine. Proposals go through the proposal
-// channel (armed only while a leader is known); with a wait w, send also
-// waits for the error from stepping the proposal (and then recycles w).
-// Everything else goes through the receive channel and is never waited
-// for, and so does a proposal without w.
+// send steps m on the caller's goroutine when it can and m is not a
+// proposal (see stepInline), and otherwise hands it to the node goroutine.
+// Proposals go through the proposal channel (armed only while a leader is
+// known); with a wait w, send also waits for the error from stepping the
+// proposal (and then recycles w). Everything else goes through the receive
+// channel and is never waited for, and so does a proposal without w.
 func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
 	if m.Type != pb.MsgProp {
+		if err, ok := n.stepInline(&m); ok {
+			return err
+		}
+		n.queued.Add(1)
 		select {
 		case n.recvc <- m:
 			return nil
 		case <-ctx.Done():
+			n.queued.Add(-1)
 			return ctx.Err()
 		case <-n.done:
+			n.queued.Add(-1)
 			return ErrStopped
 		}
 	}
+	n.queued.Add(1)
 	pm := msgWithResult{m: m, wait: w}
 	// The node goroutine usually sits in its select with proposals armed:
 	// hand pm over without a select of our own then (cheaper, and the
@@ -667,8 +755,9 @@ func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
 	case n.propc <- pm:
 	default:
 		if err := n.handOverProposal(ctx, pm); err != nil {
+			n.queued.Add(-1) // never taken
 			if w != nil {
-				w.recycle() // never taken
+				w.recycle()
 			}
 			return err
 		}
@@ -676,17 +765,20 @@ func (n *node) send(ctx context.Context, m pb.Message, w *proposalWait) error {
 	if w == nil {
 		return nil
 	}
-	// The node goroutine has taken pm, and it answers every proposal it
-	// takes right after stepping it, before anything else (Stop included):
-	// the answer is at most a step away, so it is waited for without a
-	// select over ctx and done. (A select would return the answer too when
-	// it is there; waiting for a step to finish is no wait a caller could
-	// tell apart from the answer having been there first.)
-	err := <-w.result
-	// Drained, and the node goroutine sends exactly one error: the wait
-	// can serve another proposal.
-	w.recycle()
-	return err
+	// The node goroutine has taken pm and answers it right after stepping
+	// it, but it may first wait for n.mu, held by a caller stepping its own
+	// message (stepInline), which may take long (a slow logger): so ctx
+	// still bounds the wait, as it does in etcd/raft. A proposal abandoned
+	// that way is still stepped; its wait is left to the collector.
+	select {
+	case err := <-w.result:
+		// Drained, and the node goroutine sends exactly one error: the
+		// wait can serve another proposal.
+		w.recycle()
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // handOverProposal waits until the node goroutine takes pm, ctx ends or
@@ -716,8 +808,14 @@ func handOver[T any](n *node, ch chan<- T, v T) bool {
 	}
 }
 
-// Advance implements Node.
-func (n *node) Advance() { handOver(n, n.advancec, struct{}{}) }
+// Advance implements Node. The Ready handed out is acknowledged on the
+// caller's goroutine (see advanceInline); an Advance with no Ready out
+// waits, as it always did, for the node goroutine to hand one out.
+func (n *node) Advance() {
+	if !n.advanceInline() {
+		handOver(n, n.advancec, struct{}{})
+	}
+}
 
 // ApplyConfChange implements Node. After Stop it returns an empty ConfState.
 func (n *node) ApplyConfChange(cc pb.ConfChangeI) *pb.ConfState {
@@ -763,9 +861,14 @@ func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
 // deliverLocal hands m to the node goroutine, or drops it if the node is
 // stopped.
 func (n *node) deliverLocal(m pb.Message) {
+	if _, ok := n.stepInline(&m); ok {
+		return
+	}
+	n.queued.Add(1)
 	select {
 	case n.recvc <- m:
 	case <-n.done:
+		n.queued.Add(-1)
 	}
 }
 
@@ -773,10 +876,17 @@ func (n *node) deliverLocal(m pb.Message) {
 func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) {
 	// From names the transferee and To the current leader, so that the
 	// request also works when it is stepped on the leader itself.
+	m := transferLeaderMsg(lead, transferee)
+	if _, ok := n.stepInline(&m); ok {
+		return
+	}
+	n.queued.Add(1)
 	select {
-	case n.recvc <- transferLeaderMsg(lead, transferee):
+	case n.recvc <- m:
 	case <-n.done:
+		n.queued.Add(-1)
 	case <-ctx.Done():
+		n.queued.Add(-1)
 	}
 }
 

@@ -258,20 +258,22 @@ func (l *stallingLogger) Debugf(format string, v ...interface{}) {
 	}
 }
 
-// While the node goroutine is busy, Propose still gives up when its ctx
-// ends: a proposer does not wait for the goroutine to become free in order
-// to step its proposal itself.
+// While the state machine is busy, Propose still gives up when its ctx
+// ends: a proposer does not wait for it to become free in order to step its
+// proposal itself. The state machine may be busy on the node goroutine or
+// on the goroutine of a caller stepping its own message (node_inline.go):
+// here it is the latter, a Campaign that stalls.
 func TestNodeProposeHonoursContextWhileNodeIsBusy(t *testing.T) {
 	lg := &stallingLogger{Logger: rnQuietLogger(), stalled: make(chan struct{}), release: make(chan struct{})}
 	n, l := startSingleVoter(t, func(c *Config) { c.Logger = lg })
 	defer n.Stop()
 	defer l.halt()
-	defer close(lg.release)
+	var release sync.Once
+	defer release.Do(func() { close(lg.release) })
 	lg.stall.Store(true)
 	// A leader logs a debug line when asked to campaign, and stalls there.
-	if err := n.Campaign(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	campaigned := make(chan error, 1)
+	go func() { campaigned <- n.Campaign(context.Background()) }()
 	<-lg.stalled
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -283,7 +285,11 @@ func TestNodeProposeHonoursContextWhileNodeIsBusy(t *testing.T) {
 			t.Fatalf("Propose = %v, want context.Canceled", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Propose waited for the busy node goroutine despite its ctx")
+		t.Fatal("Propose waited for the busy state machine despite its ctx")
+	}
+	release.Do(func() { close(lg.release) })
+	if err := <-campaigned; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -24,7 +24,9 @@ calls, and nothing is safe for concurrent use. It suits applications that run
 many raft groups on a few goroutines, and tests.
 
 Node wraps a RawNode in a goroutine. Its methods are safe for concurrent use
-and talk to the goroutine over channels; work comes out of the Ready channel.
+and hand their requests to the goroutine over channels, except that a peer's
+message (and an Advance) is stepped on the caller's goroutine while the node
+goroutine is idle, to the same effect; work comes out of the Ready channel.
 Both offer the same operations: Tick, Campaign, Propose, ProposeConfChange,
 Step, ApplyConfChange, ReadIndex, TransferLeader(ship), ForgetLeader, Status,
 ReportUnreachable, ReportSnapshot.

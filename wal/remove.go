@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // removeObsolete makes everything written so far durable, then deletes the
@@ -46,7 +47,7 @@ func (s *Storage) removeObsolete() error {
 	// order across calls.
 	for _, sg := range victims {
 		sg.f.Close()
-		if err := os.Remove(sg.path); err != nil {
+		if err := s.deleteSegment(sg.path); err != nil {
 			return s.fail(fmt.Errorf("wal: removing segment: %w", err))
 		}
 	}
@@ -144,4 +145,41 @@ func (s *Storage) removeLoop() {
 			return
 		}
 	}
+}
+
+// deletePause separates the steps of a gradual deletion (Options.DeleteChunk).
+const deletePause = 2 * time.Millisecond
+
+// deleteSegment removes the file of a compacted segment: at once, or, with
+// Options.DeleteChunk, gradually. A gradual deletion renames the file to a
+// temporary name first (recovery deletes such files, so a crash part way
+// leaves nothing a reader could take for a torn segment, and deleting
+// oldest first keeps the suffix rule), then shortens it a chunk at a time
+// and unlinks it. It runs on the remover goroutine, off every write path,
+// so its pauses delay nothing but the next removal.
+func (s *Storage) deleteSegment(path string) error {
+	chunk := s.opts.DeleteChunk
+	if chunk <= 0 {
+		return os.Remove(path)
+	}
+	tmp := path + tmpSuffix
+	if err := os.Rename(path, tmp); err != nil {
+		return err
+	}
+	if f, err := os.OpenFile(tmp, os.O_WRONLY, 0); err == nil {
+		if st, err := f.Stat(); err == nil {
+			for size := st.Size(); size > chunk; {
+				size -= chunk
+				if f.Truncate(size) != nil {
+					break // the unlink below still frees the rest
+				}
+				if s.onDeleteStep != nil {
+					s.onDeleteStep(size)
+				}
+				time.Sleep(deletePause)
+			}
+		}
+		f.Close()
+	}
+	return os.Remove(tmp)
 }

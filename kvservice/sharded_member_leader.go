@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -112,10 +111,7 @@ func (s *ShardedServer) forwardTransfer(ctx context.Context, to uint64, shards [
 		return fmt.Errorf(`%w: ask member %d at its own address, %s: POST /v1/leader {"to": %d, "shards": %s}`,
 			ErrAskMember, to, m.HTTPAddr, to, list)
 	}
-	// Member to gives up after its request timeout and says which shards
-	// moved (504): wait a little longer than that for its answer.
-	grace := time.Duration(s.cfg.ElectionTicks) * s.cfg.TickInterval
-	fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout+grace)
+	fctx, cancel := context.WithTimeout(ctx, s.forwardTimeout())
 	err := (&Client{Token: s.cfg.AdminToken}).TransferShards(fctx, m.HTTPAddr, to, shards)
 	cancel()
 	var ae *APIError

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,4 +115,30 @@ func TestShardedTransferLeaderWithHTTPS(t *testing.T) {
 		t.Fatalf("the request made at member 2: %d %s", rec.Code, rec.Body)
 	}
 	c.waitFor("shards 0 and 3 led by member 2 on every member", func() bool { return c.leadersOn(2, 0, 3) })
+}
+
+// TestForwardedPromoteTimeoutComesBack: a learner asked (forwarded) to
+// promote itself gives up after its own request timeout and answers 504
+// naming the shards done and pending; the member that forwarded the
+// request waits long enough to pass that answer on, as a ShardsError
+// wrapping ErrTimeout, rather than giving up first and telling the caller
+// to ask the learner itself.
+func TestForwardedPromoteTimeoutComesBack(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	learner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(timeout) // the learner's own wait, as long as ours
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		_, _ = w.Write([]byte(`{"error":"timed out","shards_done":[0],"shards_pending":[1]}`))
+	}))
+	defer learner.Close()
+	s := &ShardedServer{cfg: Config{RequestTimeout: timeout, ElectionTicks: 10, TickInterval: 20 * time.Millisecond}}
+	_, err := s.forwardPromote(context.Background(), Member{ID: 4, HTTPAddr: strings.TrimPrefix(learner.URL, "http://")})
+	var se *ShardsError
+	if !errors.As(err, &se) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("forwarded promote whose learner timed out: %v, want a ShardsError wrapping ErrTimeout", err)
+	}
+	if fmt.Sprint(se.Done, se.Pending) != "[0] [1]" {
+		t.Fatalf("shards done %v, pending %v: want the learner's [0] and [1]", se.Done, se.Pending)
+	}
 }

@@ -319,7 +319,7 @@ func (s *ShardedServer) forwardPromote(ctx context.Context, m Member) ([]Member,
 		return nil, fmt.Errorf("%w: promote learner %d at its own address, %s: only it knows how far it got in each shard",
 			ErrAskMember, m.ID, m.HTTPAddr)
 	}
-	fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	fctx, cancel := context.WithTimeout(ctx, s.forwardTimeout())
 	err := (&Client{Token: s.cfg.AdminToken}).PromoteMember(fctx, m.HTTPAddr, m.ID)
 	cancel()
 	var ae *APIError
@@ -327,6 +327,9 @@ func (s *ShardedServer) forwardPromote(ctx context.Context, m Member) ([]Member,
 	case errors.As(err, &ae) && ae.Code == http.StatusConflict:
 		return nil, &ShardsError{Op: "promote", ID: m.ID, Done: ae.ShardsDone, Pending: ae.ShardsPending,
 			Err: fmt.Errorf("%w (learner %d: %s)", ErrNotCaughtUp, m.ID, ae.ErrorResponse.Error)}
+	case errors.As(err, &ae) && ae.Code == http.StatusGatewayTimeout:
+		return nil, &ShardsError{Op: "promote", ID: m.ID, Done: ae.ShardsDone, Pending: ae.ShardsPending,
+			Err: fmt.Errorf("%w (learner %d: %s)", ErrTimeout, m.ID, ae.ErrorResponse.Error)}
 	case err != nil:
 		return nil, fmt.Errorf("%w: forwarding the promotion to learner %d at %s failed (%v); ask it there",
 			ErrAskMember, m.ID, m.HTTPAddr, err)
@@ -334,4 +337,11 @@ func (s *ShardedServer) forwardPromote(ctx context.Context, m Member) ([]Member,
 	done := func(i int) bool { _, voter := s.book.shardHas(i, m.ID); return voter }
 	err = s.changeShards(ctx, "promote", m.ID, done, func(int) {})
 	return s.Members(), err
+}
+
+// forwardTimeout bounds a request forwarded to another member, which gives
+// up after its own request timeout and then says which shards it got done
+// (504): the wait is an election timeout longer, so that answer comes back.
+func (s *ShardedServer) forwardTimeout() time.Duration {
+	return s.cfg.RequestTimeout + time.Duration(s.cfg.ElectionTicks)*s.cfg.TickInterval
 }

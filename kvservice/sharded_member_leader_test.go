@@ -132,7 +132,9 @@ func TestForwardedPromoteTimeoutComesBack(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":"timed out","shards_done":[0],"shards_pending":[1]}`))
 	}))
 	defer learner.Close()
-	s := &ShardedServer{cfg: Config{RequestTimeout: timeout, ElectionTicks: 10, TickInterval: 20 * time.Millisecond}}
+	// The grace past the learner's timeout (ElectionTicks x TickInterval, 2 s) is
+	// generous: only its absence may fail this test, not a loaded machine.
+	s := &ShardedServer{cfg: Config{RequestTimeout: timeout, ElectionTicks: 10, TickInterval: 200 * time.Millisecond}}
 	_, err := s.forwardPromote(context.Background(), Member{ID: 4, HTTPAddr: strings.TrimPrefix(learner.URL, "http://")})
 	var se *ShardsError
 	if !errors.As(err, &se) || !errors.Is(err, ErrTimeout) {

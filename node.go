@@ -462,39 +462,39 @@ func (n *node) run() {
 		n.mu.Unlock()
 		select {
 		case pm := <-propc:
-			n.resume()
+			n.retake()
 			n.stepProposal(pm)
 			n.stepWaitingProposals(st)
 		case m := <-n.recvc:
-			n.resume()
+			n.retake()
 			n.stepReceived(m)
 			n.queued.Add(-1)
 		case req := <-n.ctlc:
-			n.resume()
+			n.retake()
 			if !n.control(req) {
 				n.mu.Unlock()
 				return
 			}
 		case <-n.tickc:
-			n.resume()
+			n.retake()
 			n.rn.Tick()
 		case readyc <- rd:
-			n.resume()
+			n.retake()
 			n.readyTaken(st)
 		case <-advancec:
-			n.resume()
+			n.retake()
 			if st.advancec != nil {
 				n.advanced(st)
 			}
 		case <-n.wakec:
-			n.resume()
+			n.retake()
 		}
 	}
 }
 
-// resume takes n.mu back after the node goroutine's select: whatever the
+// retake takes n.mu back after the node goroutine's select: whatever the
 // select offered is settled.
-func (n *node) resume() {
+func (n *node) retake() {
 	n.mu.Lock()
 	n.offering = false
 }

@@ -66,6 +66,41 @@ func (r *raft) tickElectionClock() {
 	r.electionElapsed = 0
 }
 
+// leaderUnreachable handles the application's report that lead cannot be
+// reached (Config.FastFailover): a follower of lead shortens its election
+// timeout to ElectionTick+1+rank, rank being its place among the voters
+// other than lead, in ID order. Distinct ranks keep the followers that
+// heard of the loss from campaigning in the same tick and splitting the
+// vote. The extra tick keeps the campaign out of the lease: a voter that
+// heard the same last heartbeat has counted at least ElectionTick of its
+// own ticks by then (ticks at equal rates, any phase), so it grants.
+//
+// The shortened timeout lasts until the next reset (a term change or a
+// campaign); a heartbeat still restarts the count, so a report about a
+// leader that is alive only matters if its heartbeats stop.
+func (r *raft) leaderUnreachable(lead uint64) {
+	if !r.fastFailover || lead == None || lead != r.lead || !r.canLead() {
+		return
+	}
+	rank := 0
+	for _, id := range r.trk.VoterNodes() {
+		if id == r.id {
+			break
+		}
+		if id != lead {
+			rank++
+		}
+	}
+	// Stay below 2*ElectionTick, the end of the usual range.
+	timeout := r.electionTimeout + 1 + min(rank, max(0, r.electionTimeout-2))
+	if timeout >= r.randomizedElectionTimeout {
+		return
+	}
+	r.logger.Infof("%x [term %d] leader %x reported unreachable; campaigning after %d ticks without word from it (was %d)",
+		r.id, r.Term, lead, timeout, r.randomizedElectionTimeout)
+	r.randomizedElectionTimeout = timeout
+}
+
 // canLead reports whether this node may become leader: it is a voter of
 // the active configuration, and no snapshot is pending (its configuration
 // would be about to change).

@@ -179,6 +179,7 @@ type raft struct {
 	disableProposalForwarding   bool
 	disableConfChangeValidation bool
 	stepDownOnRemoval           bool
+	fastFailover                bool
 
 	// lease is the lease bookkeeping of ReadOnlyLeaseBased (lease.go).
 	lease leaseState
@@ -221,6 +222,7 @@ func (r *raft) init(c *Config) {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
+		fastFailover:                c.FastFailover,
 		outboxRoom:                  outboxRoomGiven,
 	}
 	r.log.open(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady))

@@ -235,6 +235,8 @@ func followerStep(r *raft, m *pb.Message) error {
 		r.forwardToLeader(m, "index reading msg")
 	case pb.MsgReadIndexResp:
 		r.handleReadIndexResp(m)
+	case pb.MsgUnreachable:
+		r.leaderUnreachable(m.From)
 	}
 	return nil
 }

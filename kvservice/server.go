@@ -394,7 +394,10 @@ func (s *Server) start() error {
 		MaxInflightMsgs: 256,
 		CheckQuorum:     true,
 		PreVote:         true,
-		Logger:          raft.NewZapLogger(rlg),
+		// The transport reports a leader whose stream breaks: a crashed
+		// leader is replaced an election timeout after its last heartbeat.
+		FastFailover: true,
+		Logger:       raft.NewZapLogger(rlg),
 	})
 	tr, err := transport.New(transport.Config{
 		ClusterID:  s.cfg.ClusterID,

@@ -22,10 +22,10 @@ import (
 // keys are ignored.
 //
 // raftkit adds keys for the limits etcd's language leaves at their
-// defaults: max-size-per-msg=N, max-inflight-bytes=N,
-// max-uncommitted-size=N and disable-proposal-forwarding=bool. Since
-// unknown keys are ignored, a file using them still parses under etcd, but
-// the limits then do not apply there.
+// defaults, max-size-per-msg=N, max-inflight-bytes=N,
+// max-uncommitted-size=N and disable-proposal-forwarding=bool, and for its
+// own options: fast-failover=bool. Since unknown keys are ignored, a file
+// using them still parses under etcd, but they then do not apply there.
 func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	n := firstArgInt(t, d)
 	cfg := defaultConfig()
@@ -87,6 +87,7 @@ func configKeys(cfg *raft.Config) map[string]interface{} {
 		"max-inflight-bytes":          &cfg.MaxInflightBytes,
 		"max-uncommitted-size":        &cfg.MaxUncommittedEntriesSize,
 		"disable-proposal-forwarding": &cfg.DisableProposalForwarding,
+		"fast-failover":               &cfg.FastFailover,
 	}
 }
 

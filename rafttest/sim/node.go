@@ -80,6 +80,7 @@ func (s *Sim) raftConfig(id uint64, st raft.Storage) *raft.Config {
 		ReadOnlyOption:           s.readOnly,
 		AsyncStorageWrites:       s.async,
 		StepDownOnRemoval:        true,
+		FastFailover:             s.fastFailover,
 		Logger:                   quietLogger{},
 	}
 	return c

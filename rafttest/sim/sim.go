@@ -40,6 +40,12 @@ type Options struct {
 	// Async forces Config.AsyncStorageWrites on (1) or off (-1); zero
 	// draws it from the seed.
 	Async int
+	// FastFailover forces Config.FastFailover on (1) or off (-1); zero
+	// draws it from the seed, apart from the schedule's draws, so that
+	// a seed's other choices stay what they were before the option. With
+	// it on, nodes hear of peers lost to a crash or a partition as a
+	// transport would report them (ReportUnreachable).
+	FastFailover int
 	// Disable turns off fault kinds by name (see FaultKinds). The random
 	// draws still happen, so the rest of the schedule stays the same; this
 	// is what shrinking relies on.
@@ -79,30 +85,35 @@ const (
 
 // Stats are the figures of one run.
 type Stats struct {
-	Seed        int64
-	Nodes       int
-	Async       bool
-	ReadOnly    string // "safe" or "lease"
-	Steps       int
-	Ticks       int
-	Operations  int // client operations with an answer
-	Checked     int // operations in the history checked for linearizability
-	Unanswered  int // writes whose clients gave up (checked as what they turned out to be)
-	Reads       int
-	Writes      int
-	Faults      map[string]int
-	Crashes     int
-	TornWrites  int
-	ConfChanges int // conf changes applied by a leader
-	Transfers   int
-	Compactions int
-	Leaders     int // terms with a leader
+	Seed  int64
+	Nodes int
+	Async bool
+	// FastFailover says the nodes ran with Config.FastFailover.
+	FastFailover bool
+	ReadOnly     string // "safe" or "lease"
+	Steps        int
+	Ticks        int
+	Operations   int // client operations with an answer
+	Checked      int // operations in the history checked for linearizability
+	Unanswered   int // writes whose clients gave up (checked as what they turned out to be)
+	Reads        int
+	Writes       int
+	Faults       map[string]int
+	Crashes      int
+	TornWrites   int
+	ConfChanges  int // conf changes applied by a leader
+	Transfers    int
+	Compactions  int
+	Leaders      int // terms with a leader
 	// LeaseReads are reads a ReadOnlyLeaseBased leader answered from its
 	// lease; RoundReads those it answered after a heartbeat round (see
 	// judgeRead). Both count answers, whether or not a client got them.
 	LeaseReads int
 	RoundReads int
-	TraceHash  uint64
+	// UnreachableReports counts the ReportUnreachable calls of runs with
+	// FastFailover.
+	UnreachableReports int
+	TraceHash          uint64
 }
 
 // Add accumulates o into s (for totals over many seeds).
@@ -122,6 +133,7 @@ func (s *Stats) Add(o Stats) {
 	s.Leaders += o.Leaders
 	s.LeaseReads += o.LeaseReads
 	s.RoundReads += o.RoundReads
+	s.UnreachableReports += o.UnreachableReports
 	if s.Faults == nil {
 		s.Faults = map[string]int{}
 	}
@@ -199,12 +211,13 @@ type Sim struct {
 	work      workRates
 	healing   bool
 
-	async       bool
-	preVote     bool
-	checkQuorum bool
-	readOnly    raft.ReadOnlyOption
-	maxMsgSize  uint64
-	maxInflight int
+	async        bool
+	fastFailover bool
+	preVote      bool
+	checkQuorum  bool
+	readOnly     raft.ReadOnlyOption
+	maxMsgSize   uint64
+	maxInflight  int
 
 	workload  Workload
 	clients   []*client
@@ -276,8 +289,8 @@ func New(opts Options) *Sim {
 	for i := 0; i < 3+s.rng.Intn(4); i++ {
 		s.clients = append(s.clients, &client{id: i + 1})
 	}
-	s.event("setup nodes=%d async=%v prevote=%v checkquorum=%v readonly=%s clocks=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
-		s.stats.Nodes, s.async, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.clockSummary(), s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
+	s.event("setup nodes=%d async=%v fastfailover=%v prevote=%v checkquorum=%v readonly=%s clocks=%s drop=%.2f dup=%.2f reorder=%.2f delay=%.2f torn=%.3f",
+		s.stats.Nodes, s.async, s.fastFailover, s.preVote, s.checkQuorum, s.stats.ReadOnly, s.clockSummary(), s.faults.drop, s.faults.dup, s.faults.reorder, s.faults.delay, s.faults.torn)
 	return s
 }
 
@@ -295,6 +308,8 @@ func (s *Sim) drawSetup() {
 		s.async = false
 	}
 	s.stats.Async = s.async
+	s.fastFailover = s.opts.FastFailover > 0 || (s.opts.FastFailover == 0 && sideDraw(s.opts.Seed))
+	s.stats.FastFailover = s.fastFailover
 	s.preVote = s.rng.Intn(2) == 0
 	s.checkQuorum = s.rng.Intn(2) == 0
 	s.readOnly = raft.ReadOnlySafe
@@ -536,6 +551,30 @@ func (s *Sim) crash(n *node) {
 	n.downAt = s.ticks + 1 + s.rng.Intn(4*electionTick)
 	s.stats.Crashes++
 	s.event("crash node=%d disk=[hs %s snap %d last %d]", n.id, fmtHS(n.disk.hs), n.disk.snap.Metadata.Index, n.disk.lastIndex())
+	for _, id := range s.ids {
+		s.reportUnreachable(id, n.id)
+	}
+}
+
+// reportUnreachable tells node at, if it is up, that it lost its stream
+// to peer, as raftkit's transport does when a stream breaks; only in runs
+// with FastFailover, so that the others keep their schedules.
+func (s *Sim) reportUnreachable(at, peer uint64) {
+	n := s.nodes[at]
+	if !s.fastFailover || at == peer || n == nil || !n.up {
+		return
+	}
+	n.rn.ReportUnreachable(peer)
+	s.stats.UnreachableReports++
+}
+
+// sideDraw draws a coin from seed apart from the schedule's source.
+func sideDraw(seed int64) bool {
+	x := uint64(seed)*0x9e3779b97f4a7c15 + 0x2545f4914f6cdd1d
+	x ^= x >> 29
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 32
+	return x&1 == 1
 }
 
 func (s *Sim) restart(n *node) {
@@ -579,6 +618,7 @@ func (s *Sim) faultStep() {
 			for j, b := range live {
 				if side[i] != side[j] {
 					s.net.cut(a, b)
+					s.reportUnreachable(a, b)
 				}
 			}
 		}
@@ -588,6 +628,7 @@ func (s *Sim) faultStep() {
 		for _, b := range live {
 			if b != victim.id {
 				s.net.cut(victim.id, b)
+				s.reportUnreachable(victim.id, b)
 			}
 		}
 		s.event("asymmetric partition: %d cannot send", victim.id)

@@ -19,6 +19,7 @@ var (
 	flagWork  = flag.String("sim.workload", "kv", "workload: kv (the built-in key-value store) or counter (workload_test.go)")
 	flagReads = flag.String("sim.reads", "mixed", "read mode: safe, lease, or mixed (drawn per seed)")
 	flagLock  = flag.Bool("sim.lockstep", false, "tick every node at once at one rate (replays runs recorded before tick skew)")
+	flagFast  = flag.Bool("sim.fastfailover", false, "run every seed with Config.FastFailover (default: drawn per seed)")
 )
 
 // TestWorkloads are the workloads -sim.workload can name besides "kv".
@@ -26,7 +27,8 @@ var (
 // so that the counter keeps using the exported API only.
 var TestWorkloads = map[string]Workload{}
 
-// flagOptions turns the -sim.workload, -sim.reads and -sim.lockstep flags
+// flagOptions turns the -sim.workload, -sim.reads, -sim.fastfailover and
+// -sim.lockstep flags
 // into Options, and a replay hint naming them.
 func flagOptions(t *testing.T) (Options, string) {
 	var opts Options
@@ -52,6 +54,10 @@ func flagOptions(t *testing.T) (Options, string) {
 	}
 	if opts.Reads != ReadsMixed {
 		hint = append(hint, "-sim.reads="+*flagReads)
+	}
+	if *flagFast {
+		opts.FastFailover = 1
+		hint = append(hint, "-sim.fastfailover")
 	}
 	if *flagLock {
 		opts.LockStepTicks = true
@@ -123,9 +129,9 @@ func TestSimulation(t *testing.T) {
 				v, seed, opts.Steps, hint, shrunk))
 		}
 	}
-	t.Logf("summary: seeds=%d steps=%d ticks=%d checked=%d reads=%d writes=%d abandoned=%d lease-reads=%d round-reads=%d crashes=%d torn-writes=%d conf-changes=%d transfers=%d compactions=%d leaders=%d violations=%d",
+	t.Logf("summary: seeds=%d steps=%d ticks=%d checked=%d reads=%d writes=%d abandoned=%d lease-reads=%d round-reads=%d unreachable-reports=%d crashes=%d torn-writes=%d conf-changes=%d transfers=%d compactions=%d leaders=%d violations=%d",
 		seeds, total.Steps, total.Ticks, total.Checked, total.Reads, total.Writes, total.Unanswered, total.LeaseReads, total.RoundReads,
-		total.Crashes, total.TornWrites, total.ConfChanges, total.Transfers, total.Compactions, total.Leaders, len(failures))
+		total.UnreachableReports, total.Crashes, total.TornWrites, total.ConfChanges, total.Transfers, total.Compactions, total.Leaders, len(failures))
 	t.Logf("faults: %s", fmtFaults(total.Faults))
 	for _, f := range failures {
 		t.Error(f)
@@ -217,7 +223,7 @@ func TestKnownSeeds(t *testing.T) {
 		seed     int64
 		workload string
 	}{{1143, "kv"}, {139, "counter"}, {302, "counter"}} {
-		opts := Options{Seed: tc.seed, Steps: 5000, LockStepTicks: true}
+		opts := Options{Seed: tc.seed, Steps: 5000, LockStepTicks: true, FastFailover: -1}
 		if tc.workload != "kv" {
 			opts.Workload = TestWorkloads[tc.workload]
 		}
@@ -229,5 +235,63 @@ func TestKnownSeeds(t *testing.T) {
 		if st.Checked == 0 {
 			t.Errorf("%s seed %d checked no operation", tc.workload, tc.seed)
 		}
+	}
+}
+
+// TestFastFailoverWithLeases runs seeds with Config.FastFailover on every
+// node and lease reads: followers told of a lost leader campaign early,
+// and every invariant, lease safety among them, must still hold.
+func TestFastFailoverWithLeases(t *testing.T) {
+	seeds := ciSeeds() / 4
+	if testing.Short() {
+		seeds = 2
+	}
+	var total Stats
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		st, err := Run(Options{Seed: seed, FastFailover: 1, Reads: ReadsLease})
+		if err != nil {
+			t.Fatalf("go test ./rafttest/sim -run 'TestSimulation$' -sim.seed=%d -sim.fastfailover -sim.reads=lease: %v", seed, err)
+		}
+		if !st.FastFailover {
+			t.Fatalf("seed %d ran without FastFailover", seed)
+		}
+		total.Add(st)
+	}
+	t.Logf("unreachable-reports=%d crashes=%d leaders=%d lease-reads=%d checked=%d",
+		total.UnreachableReports, total.Crashes, total.Leaders, total.LeaseReads, total.Checked)
+	if total.UnreachableReports == 0 || total.LeaseReads == 0 || total.Checked == 0 {
+		t.Errorf("the runs exercised nothing: %+v", total)
+	}
+}
+
+// TestFastFailoverOption checks that Options.FastFailover fixes the option
+// and leaves the schedule's draws where they were: a seed's trace with the
+// option forced to what the seed draws is the trace of the draw.
+func TestFastFailoverOption(t *testing.T) {
+	on, off := 0, 0
+	for seed := int64(1); seed <= 8; seed++ {
+		drawn, err := Run(Options{Seed: seed, Steps: 300})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		force := -1
+		if drawn.FastFailover {
+			force, on = 1, on+1
+		} else {
+			off++
+		}
+		forced, err := Run(Options{Seed: seed, Steps: 300, FastFailover: force})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if forced.TraceHash != drawn.TraceHash {
+			t.Errorf("seed %d: forcing the drawn FastFailover=%v changed the trace", seed, drawn.FastFailover)
+		}
+		if !drawn.FastFailover && drawn.UnreachableReports != 0 {
+			t.Errorf("seed %d: %d reports without FastFailover", seed, drawn.UnreachableReports)
+		}
+	}
+	if on == 0 || off == 0 {
+		t.Errorf("8 seeds drew FastFailover on %d times and off %d times", on, off)
 	}
 }

@@ -121,23 +121,6 @@ type Config struct {
 	// the removed leader keeps leading until a new election.
 	StepDownOnRemoval bool
 
-	// FastFailover lets a follower campaign soon after the application
-	// reports its leader unreachable (ReportUnreachable with the leader's
-	// ID; raftkit's transport reports a peer whose stream breaks or whose
-	// address refuses a dial). The follower then campaigns once
-	// ElectionTick+1+rank ticks pass without word from the leader, rank
-	// being its place among the other voters in ID order, instead of
-	// after a random draw in [ElectionTick, 2*ElectionTick): a crashed
-	// leader is replaced about an election timeout after its last
-	// heartbeat, and the followers that heard of the crash do not split
-	// the vote. A follower never campaigns sooner than ElectionTick+1
-	// ticks after it last heard from the leader, so votes are still
-	// refused in the leader's lease (CheckQuorum, ReadOnlyLeaseBased) and a
-	// report about a leader that is in fact alive costs nothing while its
-	// heartbeats arrive. A raftkit addition, off by default (etcd/raft
-	// ignores the report on followers).
-	FastFailover bool
-
 	// TraceLogger receives state-machine trace events in builds with the
 	// with_tla tag; other builds ignore it.
 	TraceLogger TraceLogger

@@ -256,7 +256,7 @@ local work, and Step refuses them from the network.
     still reaches a quorum and carry read-only request contexts.
   - MsgUnreachable: the application reports that a message could not be
     delivered (ReportUnreachable); the leader goes back to probing that
-    follower. With Config.FastFailover, a follower told that its leader is
+    follower. With RawNode.SetFastFailover, a follower told that its leader is
     unreachable campaigns one tick after the leader's lease instead of at
     a random later time (a raftkit addition; etcd/raft's followers ignore
     the report).

@@ -67,7 +67,7 @@ func (r *raft) tickElectionClock() {
 }
 
 // leaderUnreachable handles the application's report that lead cannot be
-// reached (Config.FastFailover): a follower of lead shortens its election
+// reached (RawNode.SetFastFailover): a follower of lead shortens its election
 // timeout to ElectionTick+1+rank, rank being its place among the voters
 // other than lead, in ID order. Distinct ranks keep the followers that
 // heard of the loss from campaigning in the same tick and splitting the

@@ -179,7 +179,7 @@ type raft struct {
 	disableProposalForwarding   bool
 	disableConfChangeValidation bool
 	stepDownOnRemoval           bool
-	fastFailover                bool
+	fastFailover                bool // RawNode.SetFastFailover
 
 	// lease is the lease bookkeeping of ReadOnlyLeaseBased (lease.go).
 	lease leaseState
@@ -222,7 +222,6 @@ func (r *raft) init(c *Config) {
 		disableProposalForwarding:   c.DisableProposalForwarding,
 		disableConfChangeValidation: c.DisableConfChangeValidation,
 		stepDownOnRemoval:           c.StepDownOnRemoval,
-		fastFailover:                c.FastFailover,
 		outboxRoom:                  outboxRoomGiven,
 	}
 	r.log.open(c.Storage, c.Logger, entryEncodingSize(c.MaxCommittedSizePerReady))

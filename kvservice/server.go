@@ -394,11 +394,13 @@ func (s *Server) start() error {
 		MaxInflightMsgs: 256,
 		CheckQuorum:     true,
 		PreVote:         true,
-		// The transport reports a leader whose stream breaks: a crashed
-		// leader is replaced an election timeout after its last heartbeat.
-		FastFailover: true,
-		Logger:       raft.NewZapLogger(rlg),
+		Logger:          raft.NewZapLogger(rlg),
 	})
+	// The transport reports a leader whose stream breaks: a crashed
+	// leader is replaced an election timeout after its last heartbeat.
+	if err := raft.SetFastFailover(s.node, true); err != nil {
+		return err
+	}
 	tr, err := transport.New(transport.Config{
 		ClusterID:  s.cfg.ClusterID,
 		ID:         s.cfg.ID,

@@ -24,13 +24,14 @@ import (
 // raftkit adds keys for the limits etcd's language leaves at their
 // defaults, max-size-per-msg=N, max-inflight-bytes=N,
 // max-uncommitted-size=N and disable-proposal-forwarding=bool, and for its
-// own options: fast-failover=bool. Since unknown keys are ignored, a file
-// using them still parses under etcd, but they then do not apply there.
+// own options: fast-failover=bool (RawNode.SetFastFailover, kept across
+// restarts). Since unknown keys are ignored, a file using them still
+// parses under etcd, but they then do not apply there.
 func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	n := firstArgInt(t, d)
 	cfg := defaultConfig()
 	var snap pb.Snapshot
-	bootstrap := false
+	bootstrap, fast := false, false
 	for _, arg := range d.CmdArgs[1:] {
 		for i, val := range arg.Vals {
 			if dest, ok := configKeys(&cfg)[arg.Key]; ok {
@@ -61,13 +62,22 @@ func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) er
 					return err
 				}
 				cfg.ReadOnlyOption = opt
+			case "fast-failover":
+				arg.Scan(t, i, &fast)
 			}
 		}
 	}
+	first := len(env.Nodes)
+	var err error
 	if bootstrap {
-		return env.addBootstrappedNodes(n, cfg, snap)
+		err = env.addBootstrappedNodes(n, cfg, snap)
+	} else {
+		err = env.AddNodes(n, cfg, snap)
 	}
-	return env.AddNodes(n, cfg, snap)
+	for i := first; i < len(env.Nodes); i++ {
+		env.Nodes[i].SetFastFailover(fast)
+	}
+	return err
 }
 
 // configKeys maps the add-nodes keys that set a Config field directly to
@@ -87,7 +97,6 @@ func configKeys(cfg *raft.Config) map[string]interface{} {
 		"max-inflight-bytes":          &cfg.MaxInflightBytes,
 		"max-uncommitted-size":        &cfg.MaxUncommittedEntriesSize,
 		"disable-proposal-forwarding": &cfg.DisableProposalForwarding,
-		"fast-failover":               &cfg.FastFailover,
 	}
 }
 

@@ -78,6 +78,7 @@ func (env *InteractionEnv) Restart(idx int, commit int64) error {
 	if err != nil {
 		return err
 	}
+	rn.SetFastFailover(n.FastFailover())
 	env.Messages, _ = dropMsgsTo(env.Messages, id)
 	*n = Node{RawNode: rn, Storage: s, Config: &cfg, History: append(n.History, snap)}
 	led := env.ledger()

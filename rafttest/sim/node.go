@@ -80,7 +80,6 @@ func (s *Sim) raftConfig(id uint64, st raft.Storage) *raft.Config {
 		ReadOnlyOption:           s.readOnly,
 		AsyncStorageWrites:       s.async,
 		StepDownOnRemoval:        true,
-		FastFailover:             s.fastFailover,
 		Logger:                   quietLogger{},
 	}
 	return c
@@ -108,6 +107,7 @@ func (s *Sim) start(n *node) {
 	// Every election timeout comes from the simulation's seeded source, so
 	// that timeouts are part of the schedule the seed determines.
 	knobs.SetElectionJitter(rn, s.rng.Intn)
+	rn.SetFastFailover(s.fastFailover)
 	n.rn = rn
 	n.up = true
 	n.lastReady, n.leadTerm, n.leadFirst, n.leadCommitStep = s.step, 0, 0, 0

@@ -40,7 +40,7 @@ type Options struct {
 	// Async forces Config.AsyncStorageWrites on (1) or off (-1); zero
 	// draws it from the seed.
 	Async int
-	// FastFailover forces Config.FastFailover on (1) or off (-1); zero
+	// FastFailover forces RawNode.SetFastFailover on (1) or off (-1); zero
 	// draws it from the seed, apart from the schedule's draws, so that
 	// a seed's other choices stay what they were before the option. With
 	// it on, nodes hear of peers lost to a crash or a partition as a
@@ -88,7 +88,7 @@ type Stats struct {
 	Seed  int64
 	Nodes int
 	Async bool
-	// FastFailover says the nodes ran with Config.FastFailover.
+	// FastFailover says the nodes ran with RawNode.SetFastFailover.
 	FastFailover bool
 	ReadOnly     string // "safe" or "lease"
 	Steps        int

@@ -19,7 +19,7 @@ var (
 	flagWork  = flag.String("sim.workload", "kv", "workload: kv (the built-in key-value store) or counter (workload_test.go)")
 	flagReads = flag.String("sim.reads", "mixed", "read mode: safe, lease, or mixed (drawn per seed)")
 	flagLock  = flag.Bool("sim.lockstep", false, "tick every node at once at one rate (replays runs recorded before tick skew)")
-	flagFast  = flag.Bool("sim.fastfailover", false, "run every seed with Config.FastFailover (default: drawn per seed)")
+	flagFast  = flag.Bool("sim.fastfailover", false, "run every seed with RawNode.SetFastFailover (default: drawn per seed)")
 )
 
 // TestWorkloads are the workloads -sim.workload can name besides "kv".
@@ -238,7 +238,7 @@ func TestKnownSeeds(t *testing.T) {
 	}
 }
 
-// TestFastFailoverWithLeases runs seeds with Config.FastFailover on every
+// TestFastFailoverWithLeases runs seeds with RawNode.SetFastFailover on every
 // node and lease reads: followers told of a lost leader campaign early,
 // and every invariant, lease safety among them, must still hold.
 func TestFastFailoverWithLeases(t *testing.T) {

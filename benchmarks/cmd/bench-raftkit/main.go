@@ -34,6 +34,9 @@ func build(opts shared.Options) (shared.Cluster, error) {
 		w, async := p.(walPersister)
 		async = async && opts.AsyncStorage
 		n.rn = raft.StartNode(raftConfig(id, p.storage(), async), peers)
+		if err := raft.SetFastFailover(n.rn, true); err != nil {
+			return nil, err
+		}
 		tr, err := transport.New(transport.Config{ClusterID: 0xbe7c, ID: id, ListenAddr: opts.Addrs[i],
 			Raft: transport.NodeRaft{Node: n.rn}})
 		if err != nil {

@@ -34,7 +34,6 @@ func raftConfig(id uint64, st raft.Storage, async bool) *raft.Config {
 		MaxUncommittedEntriesSize: 1 << 30,
 		PreVote:                   true,
 		CheckQuorum:               true,
-		FastFailover:              true,
 		Logger:                    quietLogger(),
 	}
 }

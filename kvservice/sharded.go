@@ -219,7 +219,7 @@ func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storag
 		Transport: s.nt, App: memberApp{shardApp{s}}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
 		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: shardHeartbeatTicks(s.cfg.ElectionTicks),
-		CheckQuorum: true, PreVote: true,
+		CheckQuorum: true, PreVote: true, FastFailover: true,
 		MaxSizePerMsg: appendBudget(s.cfg.Shards),
 		Logger:        s.lg.Named("host")}
 }

@@ -98,6 +98,12 @@ type HostConfig struct {
 	// MaxSizePerMsg and MaxInflightMsgs are raft's (defaults 1 MiB, 256).
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
+	// FastFailover runs every group with raft's fast failover
+	// (raft.SetFastFailover) and makes PeerUnreachable count a peer host
+	// as failed at once: the groups it led here wake and campaign one
+	// tick after the leader's lease instead of after HostTimeoutTicks
+	// and a random election timeout.
+	FastFailover bool
 
 	// AppendSparesTicks is how long an append to a member spares it the
 	// leader's plain heartbeats (those without a read context), in ticks:

@@ -150,6 +150,13 @@ schedules the groups, so a busy host is not taken for a failed one); when
 a host goes down, every quiesced replica whose leader lives there wakes,
 ticks, and elects a new leader after its election timeout; when a host
 comes back, quiesced leaders with a member there wake to catch it up.
+With HostConfig.FastFailover, a host also counts a peer as failed as soon
+as its transport reports a broken stream or a failed dial
+(PeerUnreachable; NetTransport does), and every replica led from there
+campaigns one tick after the leader's lease (raft.SetFastFailover), awake
+or woken: a crashed host's groups elect new leaders about an election
+timeout after its last message instead of HostTimeoutTicks plus a random
+election timeout later.
 
 Safety does not depend on quiescence: it only decides when raft's clock
 advances, and a raft node whose clock stops is a slow node, which Raft

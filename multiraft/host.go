@@ -202,6 +202,7 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 		// group's next Ready (see outbox.addMessages and finishRound), so
 		// raft may reuse the arrays behind Ready.Messages.
 		rn.LendMessages()
+		rn.SetFastFailover(h.cfg.FastFailover)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: group %d: %w", cfg.ID, err)

@@ -52,6 +52,17 @@ func (l *liveness) heard(id HostID) bool {
 	return true
 }
 
+// markDown counts id as failed at once and reports whether it counted as
+// alive.
+func (l *liveness) markDown(id HostID) bool {
+	p, ok := l.peers[id]
+	if !ok || !p.alive {
+		return false
+	}
+	p.alive = false
+	return true
+}
+
 // tick advances the clock and returns the peers that just failed.
 func (l *liveness) tick(timeout int) (down []HostID) {
 	l.clock++
@@ -76,6 +87,32 @@ func (h *Host) hostAlive(id HostID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.live.alive(id)
+}
+
+// PeerUnreachable is the transport's report that a stream to or from
+// peer host id broke or that a dial to it failed. With
+// HostConfig.FastFailover the host counts id as failed at once, instead of
+// after HostTimeoutTicks of silence, and tells every group: quiesced
+// replicas led from id wake, and every replica led from id reports its
+// leader unreachable to raft, so that it campaigns one tick after the
+// leader's lease. Without FastFailover it does nothing. The next batch
+// from id counts it as alive again, so a report about a host that is in
+// fact up costs one wake-up of the groups and nothing else. NetTransport
+// calls it; another Transport should too.
+func (h *Host) PeerUnreachable(id HostID) {
+	if !h.cfg.FastFailover {
+		return
+	}
+	h.mu.Lock()
+	if h.stopped || !h.live.markDown(id) {
+		h.mu.Unlock()
+		return
+	}
+	all := slices.Clone(h.order) // in creation order: runs replay
+
+	h.mu.Unlock()
+	h.stats.peersDown.Add(1)
+	h.announce(all, func(in *inbox) { in.hostsDown = append(in.hostsDown, id) })
 }
 
 // AddPeer starts tracking the liveness of host id (and pinging it).

@@ -214,6 +214,7 @@ func (t *NetTransport) writeLoop(ctx context.Context, p *netPeer) {
 			if err != nil {
 				t.dropped.Add(1)
 				t.lg.Debug("dialing a peer host", zap.Uint64("peer", p.id), zap.Error(err))
+				t.unreachable(p.id)
 				if !sleepCtx(ctx, t.cfg.RedialDelay) {
 					return
 				}
@@ -226,6 +227,7 @@ func (t *NetTransport) writeLoop(ctx context.Context, p *netPeer) {
 			t.lg.Debug("writing to a peer host", zap.Uint64("peer", p.id), zap.Error(err))
 			_ = conn.Close()
 			conn = nil
+			t.unreachable(p.id)
 		}
 	}
 }
@@ -376,6 +378,20 @@ func (t *NetTransport) acceptLoop() {
 	}
 }
 
+// unreachable passes a broken stream or a failed dial to peer host id on
+// to the host (Host.PeerUnreachable), unless the transport is closing.
+func (t *NetTransport) unreachable(id HostID) {
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.mu.Lock()
+	h := t.host
+	t.mu.Unlock()
+	if h != nil {
+		h.PeerUnreachable(id)
+	}
+}
+
 func (t *NetTransport) knownPeer(id uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -405,6 +421,9 @@ func (t *NetTransport) readLoop(c net.Conn) {
 	for first := true; ; first = false {
 		payload, err := transport.ReadFrame(conn, t.cfg.Stream.MaxFrameSize, buf)
 		if err != nil {
+			// The peer's process or network went away (or the peer
+			// redials, which the next batch shows).
+			t.unreachable(HostID(from))
 			return
 		}
 		if first && isSnapHeader(payload) {

@@ -1,6 +1,8 @@
 package multiraft
 
 import (
+	"slices"
+
 	"go.uber.org/zap"
 
 	"github.com/raftkit/raft"
@@ -302,6 +304,9 @@ func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 		if in.wakes() || h.livenessWakes(g, in) {
 			h.wake(g, out)
 		}
+	}
+	if h.cfg.FastFailover && !g.leading && g.lead != raft.None && slices.Contains(in.hostsDown, g.lead) {
+		g.rn.ReportUnreachable(g.lead)
 	}
 	ticks := in.ticks
 	if !g.leading && !g.quiesced {

@@ -110,6 +110,12 @@ func (s *sim) faults() {
 	case r < 10:
 		id := HostID(1 + s.rng.Intn(len(s.hosts)))
 		s.cut[id] = true
+		for _, sh := range s.hosts {
+			if sh.id != id {
+				s.reportLost(sh, id)
+				s.reportLost(s.hosts[id-1], sh.id)
+			}
+		}
 	case r < 25:
 		clear(s.cut)
 	case r < 32 && s.downCount() == 0:
@@ -153,6 +159,18 @@ func (s *sim) crash(sh *simHost) {
 	}
 	s.msgs = kept
 	s.mix(0xdead, sh.id)
+	for _, other := range s.hosts {
+		s.reportLost(other, sh.id)
+	}
+}
+
+// reportLost tells sh, if it is up, that its streams to peer broke, as a
+// NetTransport does (fast-failover runs only: the other runs keep their
+// schedules).
+func (s *sim) reportLost(sh *simHost, peer HostID) {
+	if s.o.fastFailover && !sh.down && sh.id != peer {
+		sh.h.PeerUnreachable(peer)
+	}
 }
 
 func (s *sim) heal() {

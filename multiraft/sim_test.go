@@ -38,6 +38,10 @@ type simOpts struct {
 	// separateHeartbeats sends heartbeats as messages of their own
 	// (HostConfig.SeparateHeartbeats), as hosts did before coalescing.
 	separateHeartbeats bool
+	// fastFailover runs the hosts with HostConfig.FastFailover, and the
+	// harness reports crashed and isolated hosts (PeerUnreachable) as a
+	// NetTransport would.
+	fastFailover bool
 }
 
 type simMsg struct {
@@ -181,6 +185,7 @@ func (s *sim) startHost(sh *simHost) {
 	}
 	cfg.HeartbeatTick = s.o.heartbeatTick
 	cfg.SeparateHeartbeats = s.o.separateHeartbeats
+	cfg.FastFailover = s.o.fastFailover
 	h, err := New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
@@ -235,7 +240,14 @@ func (s *sim) mix(parts ...uint64) {
 }
 
 func TestSimMultiGroup(t *testing.T) {
-	runSimSeeds(t, 0)
+	runSimSeeds(t, simOpts{})
+}
+
+// Fast failover (reports of lost hosts count them as failed at once, and
+// followers campaign one tick after the lease) keeps every invariant,
+// leases among them.
+func TestSimMultiGroupFastFailover(t *testing.T) {
+	runSimSeeds(t, simOpts{fastFailover: true})
 }
 
 // Heartbeats every other tick (as raftkv's sharded members run, to halve
@@ -243,20 +255,20 @@ func TestSimMultiGroup(t *testing.T) {
 // and quiescence reckon in ticks and hold for any HeartbeatTick below
 // ElectionTick.
 func TestSimMultiGroupHeartbeatEveryOtherTick(t *testing.T) {
-	runSimSeeds(t, 2)
+	runSimSeeds(t, simOpts{heartbeatTick: 2})
 }
 
 // runSimSeeds runs simSeeds seeds of the simulation with the hosts'
-// HeartbeatTick set to heartbeatTick, checking that quiescence was
+// HeartbeatTick and FastFailover from o, checking that quiescence was
 // exercised.
-func runSimSeeds(t *testing.T, heartbeatTick int) {
+func runSimSeeds(t *testing.T, o simOpts) {
 	seeds := simSeeds
 	if testing.Short() {
 		seeds = 3
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: heartbeatTick,
-			streams: seed%2 == 0})
+		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: o.heartbeatTick,
+			streams: seed%2 == 0, fastFailover: o.fastFailover})
 		s.run()
 		var q, w uint64
 		for _, sh := range s.hosts {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// removeObsolete makes everything written so far durable, then deletes the
-// segments that hold no live entry and the snapshot files older than the
+// removeObsolete makes everything written so far durable, then retires
+// (recycles or deletes, recycle.go) the segments that hold no live entry and the snapshot files older than the
 // current snapshot. Syncing first matters: a file may be deleted only once
 // the records that make it unnecessary (a compaction, a snapshot) are on
 // disk, or recovery would find entries that are neither compacted nor
@@ -46,8 +46,7 @@ func (s *Storage) removeObsolete() error {
 	// any suffix holding the live entries is a valid log. rmu keeps this
 	// order across calls.
 	for _, sg := range victims {
-		sg.f.Close()
-		if err := s.deleteSegment(sg.path); err != nil {
+		if err := s.retireSegment(sg); err != nil {
 			return s.fail(fmt.Errorf("wal: removing segment: %w", err))
 		}
 	}

@@ -26,8 +26,10 @@ import (
 // exactly that: the header it would hold is the one rotation writes from
 // the state the segments before it replay to (sealed and synced before the
 // header is written), so every non-zero byte must be that header's byte at
-// the same offset and every byte after the header zero. Such a file is an
-// unused spare and is deleted; anything else in a header-less last segment
+// the same offset and every byte after the header zero, up to
+// spareClearSize at least (a spare made of a recycled segment, recycle.go,
+// holds that segment's bytes past it, but no record of its own). Such a
+// file is an unused spare and is deleted; anything else in a header-less last segment
 // is reported as corruption. The spare is prepared for one sequence number
 // (the active segment's successor), which only rotation changes.
 

@@ -14,9 +14,13 @@ func (s *Storage) recover() error {
 	if err != nil {
 		return err
 	}
-	// Temporary files are writes a crash interrupted before their rename;
-	// nothing refers to them.
+	// Temporary files are writes a crash interrupted before their rename,
+	// or recycled segments' files; nothing refers to them. The latter are
+	// taken back into the pool, up to its bound (recycle.go).
 	for _, name := range tmps {
+		if s.adoptRecycled(name) {
+			continue
+		}
 		if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
 			return fmt.Errorf("wal: removing leftover %s: %w", name, err)
 		}

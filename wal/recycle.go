@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Deleting a compacted segment was the wal's worst stall: on ext4 the
@@ -35,7 +36,8 @@ import (
 //     first, once the compaction that made it obsolete is durable: the
 //     log without segment k, or with it, both valid (the rename is not
 //     synced; a later one in the same directory does not overtake it);
-//     recovery deletes the temporary file;
+//     recovery takes the temporary file back into the pool (Close leaves
+//     the pool's files for the next Open) or deletes it past the bound;
 //  2. the spare goroutine zeroes the file's start, preallocates it to a
 //     full segment and syncs it: still a temporary file;
 //  3. it renames the file to the spare's segment name and syncs the
@@ -60,9 +62,30 @@ type recycledFile struct {
 	f    *os.File
 }
 
+// recycledSuffix ends the names of pooled files: recycledName.
+const recycledSuffix = ".recycled" + tmpSuffix
+
 // recycledName is the temporary name of segment seq's file once recycled.
-// It ends in tmpSuffix, so recovery deletes it.
-func recycledName(seq uint64) string { return fmt.Sprintf("%016x.recycled%s", seq, tmpSuffix) }
+// It ends in tmpSuffix: a file recovery does not take back into the pool
+// is deleted with the other temporary files.
+func recycledName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, recycledSuffix) }
+
+// adoptRecycled takes the pooled file name, found in the directory at
+// Open, back into the pool unless the pool is full. A pooled file is no
+// part of the log, whatever it holds, so any file of that name will do.
+// Only recovery calls it, before the goroutines start.
+func (s *Storage) adoptRecycled(name string) bool {
+	if !strings.HasSuffix(name, recycledSuffix) || len(s.spare.pool) >= s.opts.RecycleSegments {
+		return false
+	}
+	path := filepath.Join(s.dir, name)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false // deleted instead
+	}
+	s.spare.pool = append(s.spare.pool, recycledFile{path: path, f: f})
+	return true
+}
 
 // retireSegment takes a compacted segment out of the directory: it keeps
 // its file for reuse if the pool has room, else deletes it. Only the
@@ -86,6 +109,9 @@ func (s *Storage) keepForReuse(sg *segment) bool {
 		return false
 	}
 	tmp := filepath.Join(s.dir, recycledName(sg.seq))
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		return false // never replace a pooled file
+	}
 	if err := os.Rename(sg.path, tmp); err != nil {
 		return false // deleted instead
 	}
@@ -140,11 +166,11 @@ func clearStart(f *os.File, prealloc int64) error {
 	return f.Sync()
 }
 
-// dropPool closes and deletes the pooled files. Callers hold spare.mu.
-func (s *Storage) dropPool() {
+// closePool closes the pooled files and leaves them in the directory,
+// for the next Open to take back. Callers hold spare.mu.
+func (s *Storage) closePool() {
 	for _, r := range s.spare.pool {
 		r.f.Close()
-		os.Remove(r.path)
 	}
 	s.spare.pool = nil
 }

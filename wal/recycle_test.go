@@ -88,8 +88,8 @@ func TestCompactedSegmentBecomesTheNextSegment(t *testing.T) {
 }
 
 // TestRecycleBound: past Options.RecycleSegments kept files, compacted
-// segments are deleted; a negative bound keeps none. Close deletes the
-// kept files.
+// segments are deleted; a negative bound keeps none. Close leaves the kept
+// files, and Open takes them back up to its own bound, deleting the rest.
 func TestRecycleBound(t *testing.T) {
 	for _, c := range []struct {
 		bound, kept int
@@ -106,10 +106,29 @@ func TestRecycleBound(t *testing.T) {
 		tmps, err := filepath.Glob(filepath.Join(dir, "*"+tmpSuffix))
 		require.NoError(t, err)
 		require.Len(t, tmps, c.kept, "bound %d", c.bound)
+		inodes := map[uint64]bool{}
+		for _, p := range tmps {
+			inodes[inode(t, p)] = true
+		}
 		require.NoError(t, s.Close())
-		tmps, err = filepath.Glob(filepath.Join(dir, "*"+tmpSuffix))
-		require.NoError(t, err)
-		require.Empty(t, tmps, "bound %d: kept files left after Close", c.bound)
+		for _, reopen := range []struct{ bound, kept int }{{c.bound, c.kept}, {1, min(1, c.kept)}} {
+			s = openTest(t, dir, &Options{SegmentSize: 16 << 10, RecycleSegments: reopen.bound})
+			require.Equal(t, reopen.kept, poolLen(s), "bound %d, reopened with %d", c.bound, reopen.bound)
+			tmps, err = filepath.Glob(filepath.Join(dir, "*"+tmpSuffix))
+			require.NoError(t, err)
+			require.Len(t, tmps, reopen.kept, "bound %d, reopened with %d", c.bound, reopen.bound)
+			for _, p := range tmps {
+				require.True(t, inodes[inode(t, p)], "a kept file was replaced")
+			}
+			require.NoError(t, s.Close())
+		}
+		if c.kept > 0 { // a file taken back becomes a spare
+			s = openTest(t, dir, &Options{SegmentSize: 16 << 10})
+			s.prepareSpare()
+			require.Equal(t, uint64(1), spareReused(s))
+			require.True(t, inodes[inode(t, filepath.Join(dir, segmentName(activeSeq(s)+1)))])
+			require.NoError(t, s.Close())
+		}
 	}
 }
 

@@ -196,6 +196,6 @@ func (s *Storage) stopSpare() {
 	<-s.spare.done
 	s.spare.mu.Lock()
 	s.dropSpare()
-	s.dropPool()
+	s.closePool()
 	s.spare.mu.Unlock()
 }

@@ -246,8 +246,14 @@ func (s *Storage) Close() error {
 	return err
 }
 
+// closeFiles closes the segments, the lock and the pooled files recovery
+// took (Close has closed the pool already: stopSpare).
 func (s *Storage) closeFiles() error {
 	var err error
+	for _, r := range s.spare.pool {
+		r.f.Close()
+	}
+	s.spare.pool = nil
 	for _, sg := range s.segs {
 		if cerr := sg.f.Close(); err == nil {
 			err = cerr

@@ -29,8 +29,8 @@ import (
 // the same offset and every byte after the header zero, up to
 // spareClearSize at least (a spare made of a recycled segment, recycle.go,
 // holds that segment's bytes past it, but no record of its own). Such a
-// file is an unused spare and is deleted; anything else in a header-less last segment
-// is reported as corruption. The spare is prepared for one sequence number
+// file is an unused spare and is deleted; anything else in a header-less
+// last segment is reported as corruption. The spare is prepared for one sequence number
 // (the active segment's successor), which only rotation changes.
 
 // spareSegment is the spare and the goroutine preparing it.

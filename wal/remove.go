@@ -10,10 +10,10 @@ import (
 // removeObsolete makes everything written so far durable, then retires
 // (recycles or deletes, recycle.go) the segments that hold no live entry,
 // and deletes the snapshot files older than the current snapshot. Syncing
-// first matters: a file may be retired only once
-// the records that make it unnecessary (a compaction, a snapshot) are on
-// disk, or recovery would find entries that are neither compacted nor
-// stored, or a snapshot record without its file.
+// first matters: a file may be retired only once the records that make it
+// unnecessary (a compaction, a snapshot) are on disk, or recovery would
+// find entries that are neither compacted nor stored, or a snapshot record
+// without its file.
 //
 // Only the choice of what to delete holds wmu: the sync is a group commit
 // shared with writers, and the deletions (tens of milliseconds for a

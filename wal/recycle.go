@@ -121,6 +121,26 @@ func (s *Storage) keepForReuse(sg *segment) bool {
 	return true
 }
 
+// poolSpare renames the unused spare into the pool, if the pool has room,
+// so that Close (or a spare prepared for another segment) costs no unlink
+// and the next spare no allocation. A crash after the rename leaves a
+// pooled file, which recovery takes back; before it, an unused spare,
+// which recovery deletes. Callers hold spare.mu.
+func (s *Storage) poolSpare() bool {
+	if len(s.spare.pool) >= s.opts.RecycleSegments {
+		return false
+	}
+	tmp := filepath.Join(s.dir, recycledName(s.spare.seq))
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		return false
+	}
+	if err := os.Rename(filepath.Join(s.dir, segmentName(s.spare.seq)), tmp); err != nil {
+		return false
+	}
+	s.spare.pool = append(s.spare.pool, recycledFile{path: tmp, f: s.spare.f})
+	return true
+}
+
 // reuseFile makes the oldest pooled file the spare at path (steps 2 and 3
 // above, but for the directory sync, which prepareSpare does) and returns
 // it; nil if the pool is empty or the reuse failed (the file is deleted

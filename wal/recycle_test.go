@@ -132,6 +132,28 @@ func TestRecycleBound(t *testing.T) {
 	}
 }
 
+// TestUnusedSpareKeptAtClose: Close puts a spare not used yet into the
+// pool rather than deleting it, and the next Open makes it the spare again.
+func TestUnusedSpareKeptAtClose(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{SegmentSize: 16 << 10}
+	s := openTest(t, dir, opts)
+	s.noSpare = true
+	s.prepareSpare()
+	require.True(t, spareReady(s))
+	ino := inode(t, filepath.Join(dir, segmentName(2)))
+	require.NoError(t, s.Close())
+	require.False(t, exists(filepath.Join(dir, segmentName(2))))
+	require.Equal(t, ino, inode(t, filepath.Join(dir, recycledName(2))))
+
+	s = openTest(t, dir, opts)
+	require.Equal(t, 1, poolLen(s))
+	s.prepareSpare()
+	require.Equal(t, uint64(1), spareReused(s))
+	require.Equal(t, ino, inode(t, filepath.Join(dir, segmentName(2))))
+	require.NoError(t, s.Close())
+}
+
 // TestFormatVersion1Refused: a log of the format before recycling (record
 // checksums from zero) is refused by name, not read.
 func TestFormatVersion1Refused(t *testing.T) {

@@ -133,19 +133,23 @@ func (s *Storage) prepareSpare() {
 	s.spare.seq, s.spare.f, s.spare.recycled = next, f, recycled
 }
 
-// dropSpare closes and deletes the spare, if any. Callers hold spare.mu.
-// The spare carries a segment's name, so it is deleted only while it is
-// past the active segment, never once its sequence number is in use.
+// dropSpare puts the spare, if any, back into the pool of recycled files
+// (recycle.go) or, with the pool full, closes and deletes it. Callers hold
+// spare.mu. The spare carries a segment's name, so it is renamed or
+// deleted only while it is past the active segment, never once its
+// sequence number is in use.
 func (s *Storage) dropSpare() {
 	if s.spare.f == nil {
 		return
 	}
-	s.spare.f.Close()
 	s.mu.RLock()
 	unused := s.spare.seq > max(s.active().seq, s.spare.started)
 	s.mu.RUnlock()
-	if unused {
-		os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
+	if !unused || !s.poolSpare() {
+		s.spare.f.Close()
+		if unused {
+			os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
+		}
 	}
 	s.spare.seq, s.spare.f, s.spare.recycled = 0, nil, false
 }

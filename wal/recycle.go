@@ -11,13 +11,12 @@ import (
 // unlink of a 64 MiB preallocated file frees its extents in the journal,
 // and the fsyncs of the active segment that run meanwhile wait for that
 // journal commit (benchmarks/README.md, seventh pass). And each new
-// segment then allocated 64 MiB again, as unwritten extents whose
-// conversion the first fsyncs over them journal too. So a compacted
-// segment is recycled instead: its file is kept, under a temporary name,
-// and becomes a later spare. Its blocks are allocated and written, so
-// neither its deletion nor a new allocation happens, and fsyncs over it
-// write data, not extent changes. Only past Options.RecycleSegments kept
-// files are segments deleted.
+// segment then allocated 64 MiB again. So a compacted segment is recycled
+// instead: its file is kept, under a temporary name, and becomes a later
+// spare. Its blocks are allocated already, so neither its deletion nor a
+// new allocation happens (and writes into them convert no unwritten
+// extents, a saving not measured on its own). Only past
+// Options.RecycleSegments kept files are segments deleted.
 //
 // A recycled file holds the records of the segment it was. Recovery never
 // takes them for records of the new one: every record after a header is

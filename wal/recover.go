@@ -123,7 +123,9 @@ func (s *Storage) dropUnusedSpare(seq uint64) error {
 		return fmt.Errorf("wal: reading segment: %w", err)
 	}
 	hdr := segmentHeaderBytes(seq, s.st.checkpoint())
-	clearEnd := min(len(data), max(len(hdr), spareClearSize))
+	// The first record after the header lies within the zeros checked
+	// here, whatever the header's length (newSegment).
+	clearEnd := min(len(data), max(len(hdr)+frameHeaderSize, spareClearSize))
 	notSpare := func(off int) error {
 		return &CorruptionError{File: path, Offset: int64(off), Reason: "bad segment header, and the file is not an unused spare segment"}
 	}

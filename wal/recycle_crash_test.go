@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	pb "github.com/raftkit/raft/raftpb"
 )
 
 const recycleSegSize = 16 << 10
@@ -233,4 +235,61 @@ func TestTornWriteOverRecycledRecords(t *testing.T) {
 		clear(zero[cut:end])
 		rr.requireRecovers(t, zero, nil, want(zero), true, "zeros from "+itoa(int64(cut)))
 	}
+}
+
+// TestLongHeaderSkipsRecycledSpare: a header too long for a recycled
+// spare's cleared start (a snapshot's ConfState of many members) makes
+// rotation create a new file instead, so that a crash before the header
+// is written leaves the zeros recovery takes for an unused spare, not old
+// bytes it must report.
+func TestLongHeaderSkipsRecycledSpare(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{SegmentSize: recycleSegSize}
+	s := openTest(t, dir, opts)
+	s.noSpare = true
+	voters := make([]uint64, 1000)
+	for k := range voters {
+		voters[k] = uint64(k + 1)
+	}
+	require.NoError(t, s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{
+		Index: 1, Term: 1, ConfState: pb.ConfState{Voters: voters}}}))
+	require.Greater(t, len(segmentHeaderBytes(4, s.st.checkpoint())), spareClearSize)
+	data := bytes.Repeat([]byte{0xab}, 512)
+	next := uint64(2)
+	appendTo := func(seq uint64) uint64 {
+		for activeSeq(s) < seq {
+			require.NoError(t, s.Append([]pb.Entry{{Index: next, Term: 1, Data: data}}))
+			next++
+		}
+		return next - 1
+	}
+	first2 := appendTo(2)
+	appendTo(3)
+	require.NoError(t, s.Compact(first2))
+	waitUntil(t, "segment 1 in the pool", func() bool { return poolLen(s) == 1 })
+	s.prepareSpare()
+	require.Equal(t, uint64(1), spareReused(s))
+	path := filepath.Join(dir, segmentName(4))
+	var started []byte
+	s.afterNewSegment = func() {
+		var err error
+		started, err = os.ReadFile(path)
+		require.NoError(t, err)
+	}
+	appendTo(4)
+	require.Zero(t, spareUsed(s), "rotation took the recycled spare")
+	atRotation := next - 2
+	require.NoError(t, s.Close())
+
+	_, _, hdrLen, err := decodeFrame(started)
+	require.NoError(t, err)
+	torn := append([]byte(nil), started...)
+	clear(torn[:hdrLen]) // the header never reached the disk
+	require.NoError(t, os.WriteFile(path, torn, 0o644))
+	s = openTest(t, dir, opts)
+	last, err := s.LastIndex()
+	require.NoError(t, err)
+	require.Equal(t, atRotation, last)
+	require.False(t, exists(path))
+	require.NoError(t, s.Close())
 }

@@ -161,9 +161,10 @@ func (s *Storage) newSegment(seq uint64, cp checkpoint) (*segment, error) {
 	defer s.spare.mu.Unlock()
 	s.spare.asked = false
 	hdr := segmentHeaderBytes(seq, cp)
-	// A header longer than a recycled spare's cleared start would leave
-	// old bytes where recovery expects the zeros of an unused spare.
-	if s.spare.f == nil || s.spare.seq != seq || (s.spare.recycled && len(hdr) > spareClearSize) {
+	// A recycled spare's cleared start must hold the header and the
+	// start of the record after it: recovery expects zeros there in an
+	// unused spare, and finds the first batch there in a used one.
+	if s.spare.f == nil || s.spare.seq != seq || (s.spare.recycled && len(hdr)+frameHeaderSize > spareClearSize) {
 		s.dropSpare()
 		s.spare.started = seq
 		return createSegment(s.dir, seq, cp, s.preallocSize())

@@ -144,7 +144,7 @@ func (r *segReader) next() (recordType, []byte, int64, error) {
 	if err := r.fill(frameHeaderSize + int(n)); err != nil {
 		return 0, nil, 0, err
 	}
-	typ, payload, size, err := decodeFrame(r.buf[r.at : r.at+frameHeaderSize+int(n)])
+	typ, payload, size, err := decodeSeeded(r.buf[r.at:r.at+frameHeaderSize+int(n)], segmentSeed(r.sg.seq))
 	if err != nil {
 		return corrupt(err.Error())
 	}

@@ -25,11 +25,14 @@
 //   - at most one snapshot file, <term>-<index>.snap (hex), holding the
 //     latest snapshot unless that snapshot is small enough to live in its
 //     log record;
-//   - transiently, *.tmp files, written and then renamed into place.
+//   - transiently, *.tmp files, written and then renamed into place, and
+//     the files of compacted segments kept for reuse (*.recycled.tmp).
 //
 // Everything is a sequence of records: a 4-byte length, a 1-byte type, a
-// CRC32C (Castagnoli) of length, type and payload, and the payload. A
-// segment starts with a header record that names it and carries a
+// CRC32C (Castagnoli) of length, type and payload, and the payload; in a
+// segment, every record after the header has its CRC started from the
+// segment's sequence number, so that a reused file's old records never
+// pass for the new segment's (format version 2). A segment starts with a header record that names it and carries a
 // checkpoint of the log's state (compaction point, last index, HardState,
 // snapshot reference) at the time it was started; after that come batches.
 // A batch is the records of one write (a snapshot reference, entries, a
@@ -69,14 +72,16 @@
 // made durable with its directory entry ahead, by a goroutine of the
 // Storage once the active one is half full, so that rotation, under the
 // write lock, only writes its header and data-syncs it. Recovery deletes
-// a last segment that holds nothing but zeros and a torn copy of the
-// header rotation would have written: a spare a crash left unused.
-// Segments holding only entries below the compaction point are deleted
-// after the compaction (or snapshot) is durable, oldest first, by a
-// goroutine of the Storage, so that Compact and CreateSnapshot do not make
-// their caller wait for the file system (Close finishes a pending
-// deletion); because each segment header carries a checkpoint, recovery
-// can start at any segment.
+// a last segment that holds a torn copy of the header rotation would have
+// written, zeros, and no record of its own past them: a spare a crash left
+// unused. Segments holding only entries below the compaction point are
+// retired after the compaction (or snapshot) is durable, oldest first, by
+// a goroutine of the Storage, so that Compact and CreateSnapshot do not
+// make their caller wait for the file system (Close finishes a pending
+// removal): up to Options.RecycleSegments of their files are kept and made
+// the next spares (their start zeroed, no unlink, no new allocation), the
+// others deleted. Because each segment header carries a checkpoint,
+// recovery can start at any segment.
 //
 // # Memory
 //

@@ -84,10 +84,38 @@ func appendFrame(dst []byte, typ recordType, payload []byte) []byte {
 	return frame.Append(dst, uint8(typ), payload)
 }
 
-// decodeFrame decodes the record at the start of buf (frame.Decode).
+// decodeFrame decodes the record at the start of buf (frame.Decode): a
+// segment header or a snapshot file's record, whose checksums start from
+// zero.
 func decodeFrame(buf []byte) (typ recordType, payload []byte, size int, err error) {
-	t, payload, size, err := frame.Decode(buf, uint8(recTypeLimit))
+	return decodeSeeded(buf, 0)
+}
+
+// segmentSeed is what the checksum of every record of segment seq after
+// its header starts from. A segment's file may be a recycled one (spare.go)
+// that still holds the records of the segment it was before; those were
+// checksummed under that segment's seed, so none of them decodes as a
+// record of this one (frame.DecodeSeeded), and recovery reads them as the
+// damage a torn write leaves, never as data. Sequence numbers are never
+// reused for a file holding records, and two segments share a seed only
+// if their numbers differ by a multiple of 2^32 (a log of 256 PiB at the
+// default segment size).
+func segmentSeed(seq uint64) uint32 { return uint32(seq) }
+
+// decodeSeeded decodes the record at the start of buf whose checksum
+// started from seed.
+func decodeSeeded(buf []byte, seed uint32) (typ recordType, payload []byte, size int, err error) {
+	t, payload, size, err := frame.DecodeSeeded(buf, uint8(recTypeLimit), seed)
 	return recordType(t), payload, size, err
+}
+
+// appendSeeded appends one framed record of a segment's body, checksummed
+// from seed (segmentSeed).
+func appendSeeded(dst []byte, typ recordType, payload []byte, seed uint32) []byte {
+	dst, start := frame.Begin(dst)
+	dst = append(dst, payload...)
+	frame.FinishSeeded(dst, start, uint8(typ), seed)
+	return dst
 }
 
 func allZero(b []byte) bool { return frame.AllZero(b) }
@@ -294,7 +322,12 @@ func decodeBatchEnd(p []byte) (batchEndRecord, error) {
 // format from any other file that happens to carry the right name.
 const segmentMagic = "raftkit-wal\x00"
 
-const formatVersion = 1
+// formatVersion 2 checksums every record after a segment's header from
+// the segment's seed (segmentSeed), so that segment files can be recycled;
+// version 1 started every checksum from zero. The header itself is still
+// checksummed from zero, so that a build that knows only version 1 reads
+// it and refuses the version by name rather than calling the log corrupt.
+const formatVersion = 2
 
 // checkpoint is the state of the log at the moment a segment was started.
 // Each segment header carries one, so recovery can begin at any segment

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +14,13 @@ func (s *Storage) recover() error {
 	if err != nil {
 		return err
 	}
-	// Temporary files are writes a crash interrupted before their rename;
-	// nothing refers to them.
+	// Temporary files are writes a crash interrupted before their rename,
+	// or recycled segments' files; nothing refers to them. The latter are
+	// taken back into the pool, up to its bound (recycle.go).
 	for _, name := range tmps {
+		if s.adoptRecycled(name) {
+			continue
+		}
 		if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
 			return fmt.Errorf("wal: removing leftover %s: %w", name, err)
 		}
@@ -104,7 +109,11 @@ func (s *Storage) spareCandidate(seqs []uint64) (uint64, error) {
 // dropUnusedSpare deletes segment seq, the last one, which holds no
 // header, if it is what a crash can leave of a spare: the header rotation
 // would write from the state replayed so far, torn (any of its bytes
-// zero), then zeros. Anything else is damage to a segment that may hold
+// zero), then zeros up to spareClearSize at least (a recycled spare
+// holds its earlier life's bytes past that), and no batch end of segment
+// seq anywhere. A segment's first batch starts right after its header,
+// within the zeros, and follows the header's sync, so a file that passes
+// never held a batch. Anything else is damage to a segment that may hold
 // acknowledged batches, and is reported. The deletion needs no directory
 // sync: a spare that comes back after another crash is dropped again.
 func (s *Storage) dropUnusedSpare(seq uint64) error {
@@ -114,13 +123,19 @@ func (s *Storage) dropUnusedSpare(seq uint64) error {
 		return fmt.Errorf("wal: reading segment: %w", err)
 	}
 	hdr := segmentHeaderBytes(seq, s.st.checkpoint())
-	for k := range data {
-		if k == len(hdr) && allZero(data[k:]) {
-			break
-		}
+	// The first record after the header lies within the zeros checked
+	// here, whatever the header's length (newSegment).
+	clearEnd := min(len(data), max(len(hdr)+frameHeaderSize, spareClearSize))
+	notSpare := func(off int) error {
+		return &CorruptionError{File: path, Offset: int64(off), Reason: "bad segment header, and the file is not an unused spare segment"}
+	}
+	for k := range data[:clearEnd] {
 		if data[k] != 0 && (k >= len(hdr) || data[k] != hdr[k]) {
-			return &CorruptionError{File: path, Offset: int64(k), Reason: "bad segment header, and the file is not an unused spare segment"}
+			return notSpare(k)
 		}
+	}
+	if b, ok := findBatchEnd(data, clearEnd, segmentSeed(seq), -1); ok {
+		return notSpare(int(b.start))
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("wal: removing unused spare %s: %w", path, err)
@@ -224,9 +239,10 @@ func (rp *replayer) run(first bool) (int64, error) {
 	rp.sg.dataStart = int64(n)
 
 	batchStart := n
+	seed := segmentSeed(rp.sg.seq)
 	var pending []op
 	for off := n; off < len(rp.data); {
-		typ, payload, n, err := decodeFrame(rp.data[off:])
+		typ, payload, n, err := decodeSeeded(rp.data[off:], seed)
 		if err == errZeroFrame && rp.last && allZero(rp.data[off:]) {
 			break // preallocated space: the end of the data
 		}
@@ -273,21 +289,34 @@ func (rp *replayer) run(first bool) (int64, error) {
 // complete can follow; so if a complete batch starting after the damaged
 // one is found further on, the damage hit data that had been written (and
 // possibly acknowledged) before it, and recovery must not cut it away.
+// Batch ends of a recycled file's earlier life do not count: they do not
+// decode under this segment's seed.
 func (rp *replayer) tornTail(batchStart, off int, cause error) (int64, error) {
-	end := len(rp.data)
-	for end > off && rp.data[end-1] == 0 {
-		end--
+	if b, ok := findBatchEnd(rp.data, off+1, segmentSeed(rp.sg.seq), int64(batchStart)); ok {
+		return 0, rp.corrupt(off, "%v, and complete records follow at offset %d", cause, b.start)
 	}
-	for q := off + 1; q < end; q++ {
-		typ, payload, _, err := decodeFrame(rp.data[q:])
+	return int64(batchStart), nil
+}
+
+// findBatchEnd looks in data from offset from on for a batch-end record
+// checksummed from seed that closes a batch starting after after. Only
+// the bytes that must hold a batch end's length and type are looked at
+// everywhere, so a scan over a whole recycled segment costs one pass.
+func findBatchEnd(data []byte, from int, seed uint32, after int64) (batchEndRecord, bool) {
+	const size = batchEndSize
+	for q := from; q+size <= len(data); q++ {
+		if data[q+4] != byte(recBatchEnd) || binary.LittleEndian.Uint32(data[q:]) != size-frameHeaderSize {
+			continue
+		}
+		typ, payload, _, err := decodeSeeded(data[q:q+size], seed)
 		if err != nil || typ != recBatchEnd {
 			continue
 		}
-		if b, err := decodeBatchEnd(payload); err == nil && b.start > int64(batchStart) {
-			return 0, rp.corrupt(off, "%v, and complete records follow at offset %d", cause, b.start)
+		if b, err := decodeBatchEnd(payload); err == nil && b.start > after {
+			return b, true
 		}
 	}
-	return int64(batchStart), nil
+	return batchEndRecord{}, false
 }
 
 func orType(err error, typ recordType) any {

@@ -94,7 +94,7 @@ func recordStarts(t *testing.T, path string) []int {
 	require.NoError(t, err)
 	var starts []int
 	for off := 0; off < len(data); {
-		_, _, n, err := decodeFrame(data[off:])
+		_, _, n, err := decodeInSegment(t, path, data, off)
 		if err != nil {
 			break
 		}
@@ -102,6 +102,15 @@ func recordStarts(t *testing.T, path string) []int {
 		off += n
 	}
 	return starts
+}
+
+// decodeInSegment decodes the record at off in data, the contents of the
+// segment file at path: its header from zero, the others from its seed.
+func decodeInSegment(t *testing.T, path string, data []byte, off int) (recordType, []byte, int, error) {
+	if off == 0 {
+		return decodeFrame(data)
+	}
+	return decodeSeeded(data[off:], segmentSeed(mustSeq(t, path)))
 }
 
 // lastActionWithin is the last action whose batch ended at or before off
@@ -276,7 +285,10 @@ func TestLeftoversAreIgnored(t *testing.T) {
 	b.requireRecovers(t, dir, len(b.ends)-1, "with leftovers")
 	left, err := filepath.Glob(filepath.Join(dir, "*"+tmpSuffix))
 	require.NoError(t, err)
-	require.Empty(t, left)
+	// Recycled segments' files (recycle.go) are kept, not leftovers.
+	pooled, err := filepath.Glob(filepath.Join(dir, "*"+recycledSuffix))
+	require.NoError(t, err)
+	require.Equal(t, pooled, left)
 }
 
 // TestCorruptionFoundOnRead: entries read back from disk are verified

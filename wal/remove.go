@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// removeObsolete makes everything written so far durable, then deletes the
-// segments that hold no live entry and the snapshot files older than the
-// current snapshot. Syncing first matters: a file may be deleted only once
-// the records that make it unnecessary (a compaction, a snapshot) are on
-// disk, or recovery would find entries that are neither compacted nor
-// stored, or a snapshot record without its file.
+// removeObsolete makes everything written so far durable, then retires
+// (recycles or deletes, recycle.go) the segments that hold no live entry,
+// and deletes the snapshot files older than the current snapshot. Syncing
+// first matters: a file may be retired only once the records that make it
+// unnecessary (a compaction, a snapshot) are on disk, or recovery would
+// find entries that are neither compacted nor stored, or a snapshot record
+// without its file.
 //
 // Only the choice of what to delete holds wmu: the sync is a group commit
 // shared with writers, and the deletions (tens of milliseconds for a
@@ -46,8 +47,7 @@ func (s *Storage) removeObsolete() error {
 	// any suffix holding the live entries is a valid log. rmu keeps this
 	// order across calls.
 	for _, sg := range victims {
-		sg.f.Close()
-		if err := s.deleteSegment(sg.path); err != nil {
+		if err := s.retireSegment(sg); err != nil {
 			return s.fail(fmt.Errorf("wal: removing segment: %w", err))
 		}
 	}

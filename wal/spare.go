@@ -26,9 +26,11 @@ import (
 // exactly that: the header it would hold is the one rotation writes from
 // the state the segments before it replay to (sealed and synced before the
 // header is written), so every non-zero byte must be that header's byte at
-// the same offset and every byte after the header zero. Such a file is an
-// unused spare and is deleted; anything else in a header-less last segment
-// is reported as corruption. The spare is prepared for one sequence number
+// the same offset and every byte after the header zero, up to
+// spareClearSize at least (a spare made of a recycled segment, recycle.go,
+// holds that segment's bytes past it, but no record of its own). Such a
+// file is an unused spare and is deleted; anything else in a header-less
+// last segment is reported as corruption. The spare is prepared for one sequence number
 // (the active segment's successor), which only rotation changes.
 
 // spareSegment is the spare and the goroutine preparing it.
@@ -50,12 +52,21 @@ type spareSegment struct {
 	// active segment, so that commit asks once per segment.
 	asked bool
 
+	// recycled says f is a recycled segment's file: past spareClearSize
+	// it holds that segment's bytes, not zeros.
+	recycled bool
+	// pool holds the files of compacted segments kept to become spares
+	// (recycle.go), oldest first, under temporary names.
+	pool []recycledFile
+
 	kick     chan struct{} // buffered 1: requests coalesce
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 	// used counts rotations that installed a prepared spare (tests).
 	used uint64
+	// reused counts spares made from recycled files (tests).
+	reused uint64
 }
 
 // startSpare starts the goroutine preparing spares. Open calls it.
@@ -105,33 +116,42 @@ func (s *Storage) prepareSpare() {
 	}
 	s.dropSpare()
 	path := filepath.Join(s.dir, segmentName(next))
-	f, err := openSegmentFile(path, s.preallocSize(), true /* sync */, true /* exclusive */)
-	if err != nil {
-		return
+	f, recycled := s.reuseFile(path), true
+	if f == nil {
+		var err error
+		f, err = openSegmentFile(path, s.preallocSize(), true /* sync */, true /* exclusive */)
+		if err != nil {
+			return
+		}
+		recycled = false
 	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
 		os.Remove(path)
 		return
 	}
-	s.spare.seq, s.spare.f = next, f
+	s.spare.seq, s.spare.f, s.spare.recycled = next, f, recycled
 }
 
-// dropSpare closes and deletes the spare, if any. Callers hold spare.mu.
-// The spare carries a segment's name, so it is deleted only while it is
-// past the active segment, never once its sequence number is in use.
+// dropSpare puts the spare, if any, back into the pool of recycled files
+// (recycle.go) or, with the pool full, closes and deletes it. Callers hold
+// spare.mu. The spare carries a segment's name, so it is renamed or
+// deleted only while it is past the active segment, never once its
+// sequence number is in use.
 func (s *Storage) dropSpare() {
 	if s.spare.f == nil {
 		return
 	}
-	s.spare.f.Close()
 	s.mu.RLock()
 	unused := s.spare.seq > max(s.active().seq, s.spare.started)
 	s.mu.RUnlock()
-	if unused {
-		os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
+	if !unused || !s.poolSpare() {
+		s.spare.f.Close()
+		if unused {
+			os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
+		}
 	}
-	s.spare.seq, s.spare.f = 0, nil
+	s.spare.seq, s.spare.f, s.spare.recycled = 0, nil, false
 }
 
 // newSegment makes segment seq, holding a header with cp, from the spare
@@ -140,25 +160,28 @@ func (s *Storage) newSegment(seq uint64, cp checkpoint) (*segment, error) {
 	s.spare.mu.Lock()
 	defer s.spare.mu.Unlock()
 	s.spare.asked = false
-	if s.spare.f == nil || s.spare.seq != seq {
+	hdr := segmentHeaderBytes(seq, cp)
+	// A recycled spare's cleared start must hold the header and the
+	// start of the record after it: recovery expects zeros there in an
+	// unused spare, and finds the first batch there in a used one.
+	if s.spare.f == nil || s.spare.seq != seq || (s.spare.recycled && len(hdr)+frameHeaderSize > spareClearSize) {
 		s.dropSpare()
 		s.spare.started = seq
 		return createSegment(s.dir, seq, cp, s.preallocSize())
 	}
 	s.spare.started = seq
 	f := s.spare.f
-	s.spare.seq, s.spare.f = 0, nil
+	s.spare.seq, s.spare.f, s.spare.recycled = 0, nil, false
 	s.spare.used++
-	return s.beginSpareSegment(seq, f, cp)
+	return s.beginSpareSegment(seq, f, hdr)
 }
 
-// beginSpareSegment makes the spare f segment seq by writing its header, durably
-// before any batch follows it (see above). The file's allocation and name
-// are durable already, so a data sync of the header is all it costs. On
+// beginSpareSegment makes the spare f segment seq by writing its header hdr,
+// durably before any batch follows it (see above). The file's allocation and
+// name are durable already, so a data sync of the header is all it costs. On
 // error the spare is closed and deleted.
-func (s *Storage) beginSpareSegment(seq uint64, f *os.File, cp checkpoint) (*segment, error) {
+func (s *Storage) beginSpareSegment(seq uint64, f *os.File, hdr []byte) (*segment, error) {
 	path := filepath.Join(s.dir, segmentName(seq))
-	hdr := segmentHeaderBytes(seq, cp)
 	_, err := f.WriteAt(hdr, 0)
 	if err == nil {
 		err = syncData(f)
@@ -178,5 +201,6 @@ func (s *Storage) stopSpare() {
 	<-s.spare.done
 	s.spare.mu.Lock()
 	s.dropSpare()
+	s.closePool()
 	s.spare.mu.Unlock()
 }

@@ -36,6 +36,13 @@ type Options struct {
 	// about 110 to 45 ms, at about 0.85 of the commits/s (benchmarks/
 	// README.md, seventh pass). Zero (the default) unlinks at once.
 	DeleteChunk int64
+	// RecycleSegments is how many compacted segments' files are kept to
+	// be reused as the next segments (recycle.go) rather than deleted:
+	// reusing a file costs neither the unlink of the old one nor the
+	// allocation of a new one, and the first deletes only happen past
+	// this many. Each kept file takes a segment's disk space. Default 2;
+	// negative deletes every compacted segment at once.
+	RecycleSegments int
 }
 
 const (
@@ -54,6 +61,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.CacheSize == 0 {
 		out.CacheSize = defaultCacheSize
+	}
+	switch {
+	case out.RecycleSegments == 0:
+		out.RecycleSegments = defaultRecycleSegments
+	case out.RecycleSegments < 0:
+		out.RecycleSegments = 0
 	}
 	return out
 }
@@ -233,8 +246,14 @@ func (s *Storage) Close() error {
 	return err
 }
 
+// closeFiles closes the segments, the lock and the pooled files recovery
+// took (Close has closed the pool already: stopSpare).
 func (s *Storage) closeFiles() error {
 	var err error
+	for _, r := range s.spare.pool {
+		r.f.Close()
+	}
+	s.spare.pool = nil
 	for _, sg := range s.segs {
 		if cerr := sg.f.Close(); err == nil {
 			err = cerr

@@ -38,7 +38,7 @@ func TestTornSaveKeepsEntriesWithTheirHardState(t *testing.T) {
 	starts := recordStarts(t, segs[0])
 	data, err := os.ReadFile(segs[0])
 	require.NoError(t, err)
-	_, _, n, err := decodeFrame(data[starts[len(starts)-1]:])
+	_, _, n, err := decodeInSegment(t, segs[0], data, starts[len(starts)-1])
 	require.NoError(t, err)
 	lo, end := starts[batchStart], starts[len(starts)-1]+n
 

@@ -325,14 +325,27 @@ func (s *Storage) writable() error {
 // batch collects the framed records of one write and the ops they stand
 // for; op offsets are relative to the batch until commit places it.
 type batch struct {
-	buf []byte
-	ops []op
+	buf  []byte
+	ops  []op
+	seed uint32 // the checksum seed of the segment the records are framed for
 }
 
 // newBatch starts a batch in the storage's scratch buffers, which commit
 // takes back (grown) so that steady-state writes allocate nothing. Callers
 // hold wmu, and build and commit one batch at a time.
-func (s *Storage) newBatch() *batch { return &batch{buf: s.buf[:0], ops: s.ops[:0]} }
+// The records are checksummed for the active segment; commit frames them
+// again if it starts a new one.
+func (s *Storage) newBatch() *batch {
+	return &batch{buf: s.buf[:0], ops: s.ops[:0], seed: segmentSeed(s.active().seq)}
+}
+
+// reseal checksums the batch's records again for the segment of seed.
+func (b *batch) reseal(seed uint32) {
+	for off := 0; off < len(b.buf); {
+		off += frame.Reseal(b.buf[off:], seed)
+	}
+	b.seed = seed
+}
 
 // begin reserves a frame header; finish fills it in once the payload
 // follows. Framing in place saves copying entry data twice.
@@ -345,7 +358,7 @@ func (b *batch) begin(o op) int {
 }
 
 func (b *batch) finish(start int, typ recordType) {
-	frame.Finish(b.buf, start, uint8(typ))
+	frame.FinishSeeded(b.buf, start, uint8(typ), b.seed)
 }
 
 func (b *batch) addEntry(e *pb.Entry) {
@@ -387,9 +400,12 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 		}
 		sg = s.active()
 	}
+	if seed := segmentSeed(sg.seq); seed != b.seed {
+		b.reseal(seed)
+	}
 	start := sg.size
 	var tail [12]byte // the batch-end payload, on the stack
-	b.buf = appendFrame(b.buf, recBatchEnd, appendBatchEndPayload(tail[:0], batchEndRecord{start: start, count: uint32(len(b.ops))}))
+	b.buf = appendSeeded(b.buf, recBatchEnd, appendBatchEndPayload(tail[:0], batchEndRecord{start: start, count: uint32(len(b.ops))}), b.seed)
 	s.buf = b.buf // keep the grown scratch buffers
 	s.ops = b.ops
 	if _, err := sg.f.WriteAt(b.buf, start); err != nil {

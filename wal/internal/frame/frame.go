@@ -42,11 +42,24 @@ func Begin(dst []byte) ([]byte, int) {
 
 // Finish completes the record that Begin started at buf[start:], whose
 // payload is the rest of buf.
-func Finish(buf []byte, start int, typ uint8) {
+func Finish(buf []byte, start int, typ uint8) { FinishSeeded(buf, start, typ, 0) }
+
+// FinishSeeded is Finish with the checksum started from seed instead of
+// zero (see DecodeSeeded).
+func FinishSeeded(buf []byte, start int, typ uint8, seed uint32) {
 	rec := buf[start:]
 	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(rec)-HeaderSize))
 	rec[4] = typ
-	binary.LittleEndian.PutUint32(rec[5:9], checksum(rec[:5], rec[HeaderSize:]))
+	binary.LittleEndian.PutUint32(rec[5:9], checksum(seed, rec[:5], rec[HeaderSize:]))
+}
+
+// Reseal recomputes the checksum of the complete record at the start of
+// rec under seed and returns the record's framed size. The record must be
+// well formed (written by this package).
+func Reseal(rec []byte, seed uint32) int {
+	size := HeaderSize + int(binary.LittleEndian.Uint32(rec[0:4]))
+	binary.LittleEndian.PutUint32(rec[5:9], checksum(seed, rec[:5], rec[HeaderSize:size]))
+	return size
 }
 
 // Append appends one record holding payload to dst. The caller bounds the
@@ -62,6 +75,17 @@ func Append(dst []byte, typ uint8, payload []byte) []byte {
 // its payload (aliasing buf) and its framed size. It never panics and never
 // allocates, whatever buf holds.
 func Decode(buf []byte, typeLimit uint8) (typ uint8, payload []byte, size int, err error) {
+	return DecodeSeeded(buf, typeLimit, 0)
+}
+
+// DecodeSeeded is Decode for records whose checksum was started from seed
+// (FinishSeeded). Two seeds that differ give, for every record, checksums
+// that differ: the CRC register after the seed is a bijection of it, and
+// the checksum of a fixed message is an invertible affine function of that
+// register. So a record written under one seed never decodes under
+// another, whatever it holds; only bytes that were never a record can,
+// with the usual odds of 2^-32.
+func DecodeSeeded(buf []byte, typeLimit uint8, seed uint32) (typ uint8, payload []byte, size int, err error) {
 	if len(buf) < HeaderSize {
 		if AllZero(buf) {
 			return 0, nil, 0, ErrZero
@@ -81,7 +105,7 @@ func Decode(buf []byte, typeLimit uint8) (typ uint8, payload []byte, size int, e
 	}
 	size = HeaderSize + int(n)
 	payload = buf[HeaderSize:size]
-	if checksum(buf[:5], payload) != want {
+	if checksum(seed, buf[:5], payload) != want {
 		return 0, nil, 0, ErrBadChecksum
 	}
 	return typ, payload, size, nil
@@ -97,6 +121,6 @@ func AllZero(b []byte) bool {
 	return true
 }
 
-func checksum(header, payload []byte) uint32 {
-	return crc32.Update(crc32.Checksum(header, Castagnoli), Castagnoli, payload)
+func checksum(seed uint32, header, payload []byte) uint32 {
+	return crc32.Update(crc32.Update(seed, Castagnoli, header), Castagnoli, payload)
 }

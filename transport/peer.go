@@ -71,7 +71,10 @@ func newPeer(t *Transport, id uint64, addr string) *peer {
 
 // enqueue queues m without blocking, dropping it if the queue is full.
 func (p *peer) enqueue(m raftpb.Message) {
-	if !p.queue.push(m) {
+	switch p.queue.push(m) {
+	case superseded:
+		p.stats.msgsSuperseded.Add(1)
+	case queueFull:
 		p.stats.queueDrops.Add(1)
 		p.drop(1, "send queue full")
 	}

@@ -281,3 +281,63 @@ func TestNodeClusterInlineAndHandedOver(t *testing.T) {
 		}
 	}
 }
+
+// An application's Ready loop calls Advance itself, so it is not waiting on
+// Ready() when its Advance is acknowledged: the next Ready is built once, by
+// the node goroutine that offers it, not also by Advance (whose copy would
+// find nobody to take it and be built again).
+func TestAdvanceLeavesTheNextReadyToTheNodeGoroutine(t *testing.T) {
+	s := rnStorage(t, 1, 1)
+	n := RestartNode(rnConfig(1, s)).(*node)
+	defer n.Stop()
+	if err := n.Campaign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	builds := func() uint64 {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.readyBuilds
+	}
+	// handle persists rd, advances, and reports how many proposals it
+	// applied and whether it made the node leader.
+	handle := func(rd Ready) (applied int, led bool) {
+		if !IsEmptyHardState(rd.HardState) {
+			_ = s.SetHardState(rd.HardState)
+		}
+		_ = s.Append(rd.Entries)
+		for _, e := range rd.CommittedEntries {
+			if e.Type == pb.EntryNormal && len(e.Data) > 0 {
+				applied++
+			}
+		}
+		n.Advance()
+		return applied, rd.SoftState != nil && rd.RaftState == StateLeader
+	}
+	for led := false; !led; {
+		_, led = handle(<-n.Ready())
+	}
+	// Settle the election's Readys (its empty entry's commit and apply).
+	for settled := false; !settled; {
+		select {
+		case rd := <-n.Ready():
+			handle(rd)
+		case <-time.After(50 * time.Millisecond):
+			settled = true
+		}
+	}
+	const proposals = 20
+	before, taken := builds(), uint64(0)
+	for i := 0; i < proposals; i++ {
+		done := make(chan error, 1)
+		go func() { done <- n.Propose(context.Background(), []byte("x")) }()
+		for applied := 0; applied == 0; taken++ {
+			applied, _ = handle(<-n.Ready())
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := builds() - before; got > taken+1 {
+		t.Fatalf("%d Readys built for %d taken; want one build per Ready", got, taken)
+	}
+}

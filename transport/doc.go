@@ -51,12 +51,6 @@ from the transport's goroutines, folded so that a burst of drops costs raft
 one report. A peer that stops reading has its stream closed after
 Config.IOTimeout and redialed.
 
-A queued append without entries (a leader announcing its commit index) that
-the writer has not taken yet is replaced by the next append to the same peer
-at the same log position, which carries the same commit index or a later one:
-the peer would do nothing for the first that the second does not do. Nothing
-else is merged or reordered.
-
 Redials follow Config.Backoff: exponential, capped, with jitter so that a
 cluster does not redial a restarted member in lockstep. Config.Clock and
 Config.RandSeed make the schedule controllable in tests.
@@ -84,8 +78,8 @@ holder of a valid certificate may claim any member ID.
 # Observing
 
 Logs go to the zap Logger in Config, with the local and remote member IDs
-attached. Stats returns counters per peer (messages sent, received,
-superseded and dropped, queue drops, reconnects, dial failures, snapshots sent, failed,
+attached. Stats returns counters per peer (messages sent, received and
+dropped, queue drops, reconnects, dial failures, snapshots sent, failed,
 received and rejected) and transport-wide (refused handshakes, stream errors),
 for export as metrics.
 */

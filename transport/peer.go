@@ -71,10 +71,7 @@ func newPeer(t *Transport, id uint64, addr string) *peer {
 
 // enqueue queues m without blocking, dropping it if the queue is full.
 func (p *peer) enqueue(m raftpb.Message) {
-	switch p.queue.push(m) {
-	case superseded:
-		p.stats.msgsSuperseded.Add(1)
-	case queueFull:
+	if !p.queue.push(m) {
 		p.stats.queueDrops.Add(1)
 		p.drop(1, "send queue full")
 	}

@@ -31,27 +31,12 @@ func newMsgQueue(limit int) *msgQueue {
 	return &msgQueue{limit: limit, ready: make(chan struct{}, 1)}
 }
 
-// pushResult says what push did with a message.
-type pushResult int
-
-const (
-	pushed     pushResult = iota // appended to the queue
-	superseded                   // took the place of the queue's last message (see supersedes)
-	queueFull                    // refused: limit messages already pending
-)
-
-// push appends m, or puts it in place of the last pending message if m
-// supersedes it, or refuses it if limit messages are already pending.
-func (q *msgQueue) push(m raftpb.Message) pushResult {
+// push appends m, or returns false if limit messages are already pending.
+func (q *msgQueue) push(m raftpb.Message) bool {
 	q.mu.Lock()
-	if n := len(q.pending); n > 0 && supersedes(&m, &q.pending[n-1]) {
-		q.pending[n-1] = m
-		q.mu.Unlock()
-		return superseded
-	}
 	if len(q.pending) >= q.limit {
 		q.mu.Unlock()
-		return queueFull
+		return false
 	}
 	wasEmpty := len(q.pending) == 0
 	q.pending = append(q.pending, m)
@@ -62,27 +47,7 @@ func (q *msgQueue) push(m raftpb.Message) pushResult {
 		default:
 		}
 	}
-	return pushed
-}
-
-// supersedes reports whether delivering next alone does everything that
-// delivering prev and then next would: prev is an append without entries
-// (a leader telling the peer its new commit index, or probing) and next an
-// append of the same leader in the same term after the same entry (Index
-// and LogTerm), carrying at least prev's commit index. The peer checks the
-// same log position for both, so it accepts or rejects both alike, and
-// next's entries and commit index include what prev would have taken
-// effect; prev's answer, which only repeats what next's answer says, is
-// not missed. Under load, when the writer has not yet taken the commit
-// update a leader sent after a commit, the next proposal's append makes it
-// redundant: the peer is spared a message to step, a write of its commit
-// index and an answer, and the leader that answer.
-func supersedes(next, prev *raftpb.Message) bool {
-	return prev.Type == raftpb.MsgApp && next.Type == raftpb.MsgApp &&
-		len(prev.Entries) == 0 &&
-		next.From == prev.From && next.To == prev.To && next.Term == prev.Term &&
-		next.Index == prev.Index && next.LogTerm == prev.LogTerm &&
-		next.Commit >= prev.Commit && !prev.Reject
+	return true
 }
 
 // take returns every pending message, in order, and leaves the queue empty.

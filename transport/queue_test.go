@@ -27,7 +27,7 @@ func TestPeerQueueIsNotPreallocated(t *testing.T) {
 func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	q := newMsgQueue(3)
 	for i := uint64(1); i <= 4; i++ {
-		ok := q.push(raftpb.Message{Index: i}) == pushed
+		ok := q.push(raftpb.Message{Index: i})
 		if want := i <= 3; ok != want {
 			t.Fatalf("push %d = %v; want %v", i, ok, want)
 		}
@@ -41,7 +41,7 @@ func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	if len(got) != 3 || got[0].Index != 1 || got[2].Index != 3 {
 		t.Fatalf("take = %v; want indexes 1, 2, 3", got)
 	}
-	if q.push(raftpb.Message{Index: 5}) != pushed {
+	if !q.push(raftpb.Message{Index: 5}) {
 		t.Fatal("push after take refused")
 	}
 	select {
@@ -77,66 +77,5 @@ func TestRecycleClearsAndShrinks(t *testing.T) {
 	}
 	if r := recycle(make([]raftpb.Message, 1, shrinkAbove+1)); r != nil {
 		t.Fatalf("recycle kept a buffer of capacity %d", cap(r))
-	}
-}
-
-// An append without entries still queued when the next append to the peer
-// arrives at the same log position is replaced by it (the peer would act on
-// both alike); anything else keeps its place, and replacing never reorders:
-// only the last pending message is replaced. A full queue still takes a
-// message that replaces one.
-func TestMsgQueueSupersedesQueuedCommitUpdate(t *testing.T) {
-	commit := func(c uint64) raftpb.Message {
-		return raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 3, LogTerm: 3, Index: 10, Commit: c}
-	}
-	next := commit(10)
-	next.Entries = []raftpb.Entry{{Term: 3, Index: 11, Data: []byte("x")}}
-
-	q := newMsgQueue(1)
-	if r := q.push(commit(10)); r != pushed {
-		t.Fatalf("first push = %v; want pushed", r)
-	}
-	if r := q.push(next); r != superseded {
-		t.Fatalf("push of the next append = %v; want superseded (queue full, but replacing)", r)
-	}
-	got := q.take(nil)
-	if len(got) != 1 || len(got[0].Entries) != 1 || got[0].Commit != 10 {
-		t.Fatalf("take = %+v; want only the append with the entry", got)
-	}
-
-	keeps := map[string]func(prev, next *raftpb.Message){
-		"prev has entries":   func(prev, _ *raftpb.Message) { prev.Entries = next.Entries },
-		"lower commit":       func(_, n *raftpb.Message) { n.Commit = 9 },
-		"other position":     func(_, n *raftpb.Message) { n.Index = 11 },
-		"other log term":     func(_, n *raftpb.Message) { n.LogTerm = 2 },
-		"other term":         func(_, n *raftpb.Message) { n.Term = 4 },
-		"other sender":       func(_, n *raftpb.Message) { n.From = 3 },
-		"next not an append": func(_, n *raftpb.Message) { n.Type = raftpb.MsgHeartbeat },
-		"prev not an append": func(prev, _ *raftpb.Message) { prev.Type = raftpb.MsgHeartbeat },
-	}
-	for name, change := range keeps {
-		prev, n := commit(10), next
-		n.Entries = append([]raftpb.Entry(nil), next.Entries...)
-		change(&prev, &n)
-		q := newMsgQueue(8)
-		q.push(prev)
-		if r := q.push(n); r != pushed {
-			t.Errorf("%s: second push = %v; want pushed", name, r)
-		}
-		if got := q.take(nil); len(got) != 2 {
-			t.Errorf("%s: take returned %d messages; want both", name, len(got))
-		}
-	}
-
-	// Only the last pending message is replaced: a commit update behind
-	// another message stays, so the order of what is written is kept.
-	q = newMsgQueue(8)
-	q.push(commit(10))
-	q.push(raftpb.Message{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 3})
-	if r := q.push(next); r != pushed {
-		t.Fatalf("push behind a heartbeat = %v; want pushed", r)
-	}
-	if got := q.take(nil); len(got) != 3 {
-		t.Fatalf("take returned %d messages; want 3", len(got))
 	}
 }

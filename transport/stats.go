@@ -16,11 +16,6 @@ type PeerStats struct {
 	// large. QueueDrops is the queue-full part of it.
 	MsgsDropped uint64
 	QueueDrops  uint64
-	// MsgsSuperseded counts appends without entries that were still
-	// queued when a later append to the peer made them redundant (same
-	// term and log position, at least the same commit index): replaced by
-	// it, they were neither written nor dropped.
-	MsgsSuperseded uint64
 	// Connects counts message streams established to the peer; Reconnects
 	// the ones after the first. DialFailures counts failed attempts
 	// (connection refused, TLS failure, handshake refused, timeout).
@@ -59,7 +54,6 @@ type Stats struct {
 // peerCounters is the live, atomically updated form of PeerStats.
 type peerCounters struct {
 	msgsSent, msgsReceived, msgsDropped, queueDrops atomic.Uint64
-	msgsSuperseded                                  atomic.Uint64
 	connects, reconnects, dialFailures              atomic.Uint64
 	snapsSent, snapsFailed                          atomic.Uint64
 	snapsReceived, snapsRejected                    atomic.Uint64
@@ -71,7 +65,6 @@ func (c *peerCounters) snapshot() PeerStats {
 		MsgsReceived:      c.msgsReceived.Load(),
 		MsgsDropped:       c.msgsDropped.Load(),
 		QueueDrops:        c.queueDrops.Load(),
-		MsgsSuperseded:    c.msgsSuperseded.Load(),
 		Connects:          c.connects.Load(),
 		Reconnects:        c.reconnects.Load(),
 		DialFailures:      c.dialFailures.Load(),

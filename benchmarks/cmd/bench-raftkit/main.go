@@ -101,15 +101,14 @@ func (c *cluster) Stats() string {
 			st := w.st.Stats()
 			s += fmt.Sprintf(" fsyncs=%d batches=%d", st.Fsyncs, st.Batches)
 		}
-		var sent, superseded, dropped, qdrops, reconnects uint64
+		var sent, dropped, qdrops, reconnects uint64
 		for _, ps := range c.trs[k].Stats().Peers {
 			sent += ps.MsgsSent
-			superseded += ps.MsgsSuperseded
 			dropped += ps.MsgsDropped
 			qdrops += ps.QueueDrops
 			reconnects += ps.Reconnects
 		}
-		parts = append(parts, s+fmt.Sprintf(" sent=%d superseded=%d dropped=%d (queue full %d) reconnects=%d", sent, superseded, dropped, qdrops, reconnects))
+		parts = append(parts, s+fmt.Sprintf(" sent=%d dropped=%d (queue full %d) reconnects=%d", sent, dropped, qdrops, reconnects))
 	}
 	return strings.Join(parts, "; ")
 }

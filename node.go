@@ -371,9 +371,6 @@ type node struct {
 	armedPropc chan msgWithResult
 	// stopped is set when run exits (done is closed at the same time).
 	stopped bool
-	// readyBuilds counts the Readys built (prepareReady), for tests: a
-	// Ready built and then dropped unoffered is work done twice.
-	readyBuilds uint64
 }
 
 // ctlKind says what a ctlRequest asks for.
@@ -573,7 +570,6 @@ func (n *node) prepareReady(st *loopState) {
 	}
 	st.rd = Ready{}
 	n.rn.buildReady(&st.rd)
-	n.readyBuilds++
 	st.readyc = n.readyc
 }
 

@@ -72,16 +72,7 @@ func (n *node) advanceInline() bool {
 		return false
 	}
 	n.advanced(&n.st)
-	// Unlike after a message stepped inline, the next Ready is not built
-	// here: the caller of Advance is, as a rule, the application's Ready
-	// loop itself, so nobody waits on Ready() to take it, and the goroutine
-	// would build it again before offering it (twice the work per Ready).
-	// The goroutine is woken to build and offer it, as publish would have
-	// done when the hand-over failed.
-	n.followLeader(&n.st)
-	if n.rn.HasReady() || n.st.propc != n.armedPropc {
-		n.wake()
-	}
+	n.publish()
 	return true
 }
 

@@ -194,3 +194,129 @@ func TestApplierDrainAndBackPressure(t *testing.T) {
 	}
 	a.close()
 }
+
+// orderApp records, in order, the entries applied and the snapshots
+// restored; its Apply of "hold" blocks like holdApp's.
+type orderApp struct {
+	*holdApp
+	mu     sync.Mutex
+	events []string
+}
+
+func (a *orderApp) Apply(g GroupID, ents []raftpb.Entry) {
+	a.holdApp.Apply(g, ents)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range ents {
+		if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
+			a.events = append(a.events, "apply "+string(e.Data))
+		}
+	}
+}
+
+func (a *orderApp) Restore(g GroupID, snap raftpb.Snapshot) error {
+	a.mu.Lock()
+	a.events = append(a.events, "restore "+string(snap.Data))
+	a.mu.Unlock()
+	return a.holdApp.Restore(g, snap)
+}
+
+func (a *orderApp) got() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.events)
+}
+
+// snapSaved is a MemStorage that closes saved when it first saves a
+// snapshot.
+type snapSaved struct {
+	*MemStorage
+	saved chan struct{}
+	once  sync.Once
+}
+
+func (s *snapSaved) SaveBatch(us []GroupUpdate) error {
+	err := s.MemStorage.SaveBatch(us)
+	for _, u := range us {
+		if !raft.IsEmptySnap(u.Snapshot) {
+			s.once.Do(func() { close(s.saved) })
+		}
+	}
+	return err
+}
+
+// With ApplyQueue, a snapshot is restored only once the applies handed
+// over before it are done (applier invariant 3): a member whose
+// application is still applying an entry when its group's snapshot
+// arrives restores it after that entry, not over it. Without the drain,
+// Restore ran on the worker while the apply goroutine still held the
+// group.
+func TestSnapshotRestoredAfterQueuedApplies(t *testing.T) {
+	net := NewMemNetwork()
+	app3 := &orderApp{holdApp: newHoldApp()}
+	store3 := &snapSaved{MemStorage: NewMemStorage(), saved: make(chan struct{})}
+	c := startLive(t, 3, net.Endpoint, func(cfg *HostConfig) {
+		cfg.Workers, cfg.ApplyQueue, cfg.DisableQuiescence = 1, 2, true
+		if cfg.ID == 3 {
+			cfg.App, cfg.Storage = app3, store3
+		}
+	})
+	var unhold sync.Once
+	release := func() { unhold.Do(func() { close(app3.release) }) }
+	t.Cleanup(release) // before the hosts' Close, which waits for the held apply
+	for _, h := range c.hosts {
+		net.Attach(h)
+		if err := h.CreateGroup(GroupConfig{ID: 1, Members: []HostID{1, 2, 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.hosts[0].Campaign(1)
+	waitFor(t, 20*time.Second, "host 1 leads, as every host sees", func() bool {
+		for _, h := range c.hosts {
+			if st, err := h.Status(1); err != nil || st.Lead != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.hosts[0].Propose(1, []byte("hold")); err != nil {
+		t.Fatal(err)
+	}
+	<-app3.entered // host 3's apply goroutine holds group 1
+	net.Cut(3, true)
+	for _, d := range []string{"a", "b"} {
+		if err := c.hosts[0].Propose(1, []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "hosts 1 and 2 applied hold, a, b", func() bool {
+		return c.apps[0].count(1) == 3 && c.apps[1].count(1) == 3
+	})
+	for i := range 2 {
+		st, err := c.hosts[i].Status(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.hosts[i].Compact(1, st.Applied, []byte("snap")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaderLog, _ := c.hosts[0].cfg.Storage.Open(1)
+	waitFor(t, 20*time.Second, "the leader's log compacted", func() bool {
+		snap, _ := leaderLog.Snapshot()
+		return string(snap.Data) == "snap"
+	})
+	net.Cut(3, false)
+	<-store3.saved // host 3's worker took the snapshot; its Restore is next
+	// Restore must wait for the held apply: give it time to run if it
+	// does not (it cannot be seen to wait forever).
+	time.Sleep(200 * time.Millisecond)
+	if ev := app3.got(); len(ev) != 0 {
+		t.Fatalf("host 3 %v while its apply of hold was still running", ev)
+	}
+	release()
+	waitFor(t, 20*time.Second, "host 3 restored the snapshot", func() bool { return len(app3.got()) >= 2 })
+	if ev := app3.got(); ev[0] != "apply hold" || ev[1] != "restore snap" {
+		t.Fatalf("host 3's application saw %v, want apply hold, then restore snap", ev)
+	}
+}

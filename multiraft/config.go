@@ -19,8 +19,10 @@ type Transport interface {
 }
 
 // Application is the host's user: it receives what groups commit. The
-// host calls it from its workers, at most one call at a time per group, in
-// log order per group; calls for different groups may run concurrently.
+// host calls it from its workers (Apply, ApplyRound and ReadIndexDone from
+// its apply goroutine instead with HostConfig.ApplyQueue), at most one
+// call at a time per group, in log order per group; calls for different
+// groups may run concurrently.
 type Application interface {
 	// Apply hands over the committed entries of group g, in order. The
 	// host already applied configuration changes among them to raft.

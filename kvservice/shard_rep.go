@@ -15,10 +15,8 @@ type shardRep struct {
 	idx int
 	sh  shard
 
-	// cfg is owned by whoever applies the shard's group: the host's apply
-	// goroutine (Apply, shardApplyQueue) and its worker (Restore, which
-	// waits until the apply goroutine is idle); by createShards before the
-	// group exists.
+	// cfg is owned by the host's worker holding the shard's group (Apply
+	// and Restore), and by createShards before the group exists.
 	cfg shardConfig
 	// inStore says the store has the shard's meta keys (all three); the
 	// first batch of a new shard writes the configuration too.

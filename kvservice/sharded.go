@@ -217,7 +217,7 @@ func (s *ShardedServer) loadShards() error {
 func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
 	return multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: st,
 		Transport: s.nt, App: memberApp{shardApp{s}}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
-		MinSaveInterval: 3 * time.Millisecond, ApplyQueue: shardApplyQueue, TickInterval: s.cfg.TickInterval,
+		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: shardHeartbeatTicks(s.cfg.ElectionTicks),
 		CheckQuorum: true, PreVote: true,
 		MaxSizePerMsg: appendBudget(s.cfg.Shards),
@@ -251,13 +251,6 @@ func shardHeartbeatTicks(electionTicks int) int {
 // 5-10% at 64 shards and ~20% at 1000 shards, fsyncs per write by a
 // third to a half.
 const maxRoundGroups = 1024
-
-// shardApplyQueue is the host's ApplyQueue: a round's Pebble batch is
-// written behind the rounds, so that a slow one (a commit waiting on a
-// memtable switch, a round of many keys) does not hold up the next
-// round's proposals and the acknowledgements other members' leaders wait
-// for. Two rounds may wait: one being written, one gathered meanwhile.
-const shardApplyQueue = 2
 
 // roundGroups is the host's MaxBatch: every shard, between 64 and
 // maxRoundGroups.

@@ -334,10 +334,8 @@ func (s *ShardedServer) restoreShard(r *shardRep, snap raftpb.Snapshot) error {
 }
 
 // maybeSnapshot snapshots the shard once SnapshotCount entries were applied
-// since its last snapshot, and lets the host compact its log. It runs
-// where the shard's entries are applied (the host's apply goroutine,
-// shardApplyQueue), and the host restores a snapshot only once that is
-// idle, so nothing changes the shard meanwhile.
+// since its last snapshot, and lets the host compact its log. It runs on
+// the worker holding the shard, so nothing changes the shard meanwhile.
 // A large shard's snapshot is a descriptor, streamed when a follower
 // needs it (see sharded_snap.go).
 func (s *ShardedServer) maybeSnapshot(r *shardRep) error {

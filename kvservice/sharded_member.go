@@ -179,7 +179,7 @@ func (b *memberBook) set(i int, cfg shardConfig) {
 // changes among ents that the shard has not applied yet (the host applied
 // them to raft just before), so that the store's batch applying ents
 // records the members and raft's configuration with the applied index.
-// It runs where the shard is applied (the owner of r.cfg), before the
+// It runs on the worker holding the shard (the owner of r.cfg), before the
 // entries go to the store, and reports whether anything changed.
 //
 // Changes a member proposed (not a shard's bootstrap) also ask for a
@@ -293,7 +293,7 @@ func (s *ShardedServer) mirrorConfChange(r *shardRep, cc raftpb.ConfChange) {
 
 // publishShardConfig hands shard r's configuration (after a change or a
 // snapshot) to the address book, then brings the peers up to date and
-// notes this member's own removal. It runs where r is applied.
+// notes this member's own removal. It runs on the worker holding r.
 func (s *ShardedServer) publishShardConfig(r *shardRep) {
 	s.publishShardConfigs([]*shardRep{r})
 }
@@ -388,8 +388,8 @@ func (a memberApp) ApplyRound(batch []multiraft.GroupEntries) {
 // snapshotConfig snapshots shard r right after a configuration change, as
 // Server does: raft sends a member that lags past the log its shard's
 // latest snapshot, and drops one whose configuration lacks it; a member
-// just added must find itself in it. It runs where r is applied, after
-// the change's entries were.
+// just added must find itself in it. It runs on the worker holding r,
+// after the change's entries were applied.
 func (s *ShardedServer) snapshotConfig(r *shardRep) {
 	if r.failed || s.cfg.hooks != nil && s.cfg.hooks.noConfigSnapshot {
 		return

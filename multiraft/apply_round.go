@@ -24,10 +24,13 @@ type GroupEntries struct {
 // for the groups with answered reads, and only then does the host advance
 // the groups' raft state. Different workers' rounds hold different groups
 // and may call ApplyRound concurrently; a call may also run concurrently
-// with Storage.SaveBatch.
+// with Storage.SaveBatch. With HostConfig.ApplyQueue, the calls (then
+// ReadIndexDone) come from the host's apply goroutine, one at a time in
+// round order, after the host advanced the groups' raft state, and
+// concurrently with later rounds.
 type RoundApplication interface {
 	Application
-	// ApplyRound hands over the round's committed entries. The slices
-	// are valid only during the call.
+	// ApplyRound hands over the round's committed entries. The batch
+	// slice is valid only during the call.
 	ApplyRound(batch []GroupEntries)
 }

@@ -19,8 +19,10 @@ type Transport interface {
 }
 
 // Application is the host's user: it receives what groups commit. The
-// host calls it from its workers, at most one call at a time per group, in
-// log order per group; calls for different groups may run concurrently.
+// host calls it from its workers (Apply, ApplyRound and ReadIndexDone from
+// its apply goroutine instead with HostConfig.ApplyQueue), at most one
+// call at a time per group, in log order per group; calls for different
+// groups may run concurrently.
 type Application interface {
 	// Apply hands over the committed entries of group g, in order. The
 	// host already applied configuration changes among them to raft.
@@ -82,6 +84,18 @@ type HostConfig struct {
 	// Used only with Workers. Default 1ms; negative: no pacing (a round
 	// still gathers while another saves).
 	MinSaveInterval time.Duration
+	// ApplyQueue lets the application's applies trail the rounds: a round
+	// hands its committed entries and answered reads (ApplyRound or
+	// Apply, then ReadIndexDone) to one apply goroutine of the host and
+	// goes on, and up to this many rounds' applies may wait for it; a
+	// round finding the queue full waits. Zero: each round waits for its
+	// own applies, which then delay every group of the host when slow.
+	// Raft's state (configuration changes, Advance) is never behind: the
+	// application sees its calls in the same order, later, and must
+	// track what it applied itself (serve reads and take snapshots at its
+	// own applied index). Restore waits until the queue is empty. Used
+	// only with Workers. Default 0.
+	ApplyQueue int
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.
 	TickInterval time.Duration
@@ -166,6 +180,8 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 		return c, fmt.Errorf("%w: Storage, Transport and App are required", ErrInvalidConfig)
 	case c.Workers < 0:
 		return c, fmt.Errorf("%w: Workers %d is negative", ErrInvalidConfig, c.Workers)
+	case c.ApplyQueue < 0:
+		return c, fmt.Errorf("%w: ApplyQueue %d is negative", ErrInvalidConfig, c.ApplyQueue)
 	case c.ReadOnlyOption == raft.ReadOnlyLeaseBased && !c.CheckQuorum:
 		return c, fmt.Errorf("%w: ReadOnlyLeaseBased requires CheckQuorum", ErrInvalidConfig)
 	}

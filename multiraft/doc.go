@@ -54,7 +54,13 @@ waits for the save that makes what it promises durable. Committed
 entries that were durable here before the round (all but those the round
 appends) are applied while the save runs, on a goroutine of the round's:
 the fsync cannot change them; entries the round appends are applied only
-after it. A round sends no message another message of the
+after it. With HostConfig.ApplyQueue, neither waits: the round hands
+them (and its answered reads) to one apply goroutine of the host, in
+round order, and goes on; raft's own state (configuration changes,
+Advance) is updated on the worker as before, and a snapshot is restored
+only once the applies handed over before it are done. A slow apply then
+delays its own group's answers, not the rounds of every group (see
+applier.go). A round sends no message another message of the
 same Ready supersedes (an empty append followed by another append, an
 acknowledgement followed by a larger one, all but the last heartbeat),
 and a leader sends no heartbeat to a member it sent an append within the

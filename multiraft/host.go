@@ -41,6 +41,11 @@ type Host struct {
 	roundPool sync.Pool
 	// ticks counts Tick calls, for ackedRecently.
 	ticks atomic.Int64
+	// applier runs the application's applies behind the rounds (nil:
+	// rounds apply themselves; see HostConfig.ApplyQueue); applierClose
+	// ends it once.
+	applier      *applier
+	applierClose sync.Once
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.
@@ -63,6 +68,10 @@ func New(cfg HostConfig) (*Host, error) {
 	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if cfg.Workers > 0 && cfg.ApplyQueue > 0 {
+		h.applier = newApplier(cfg.ApplyQueue)
+		go h.applier.run(cfg.App)
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		h.wg.Add(1)
 		go h.worker()
@@ -110,6 +119,9 @@ func (h *Host) Close() error {
 	h.cancel()
 	h.sched.close()
 	h.wg.Wait()
+	if h.applier != nil { // the workers are gone: nothing submits any more
+		h.applierClose.Do(h.applier.close)
+	}
 	return nil
 }
 

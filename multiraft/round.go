@@ -158,7 +158,7 @@ func (h *Host) applyDurable(r *round) <-chan struct{} {
 	if !some {
 		return closedChan
 	}
-	if h.cfg.Workers == 0 {
+	if h.cfg.Workers == 0 || h.applier != nil { // the applier's job needs no goroutine
 		h.applyEarly(r)
 		return closedChan
 	}
@@ -199,13 +199,56 @@ func durableCommitted(rd *raft.Ready) int {
 	return n
 }
 
-// applyRound hands a RoundApplication the entries collected in r.
+// applyRound hands a RoundApplication the entries collected in r, or the
+// applier a job of them.
 func (h *Host) applyRound(r *round) {
-	if r.roundApp != nil && len(r.applies) > 0 {
+	switch {
+	case h.applier != nil:
+		h.applier.submit(applyJob{applies: slices.Clone(r.applies)})
+	case r.roundApp != nil && len(r.applies) > 0:
 		r.roundApp.ApplyRound(r.applies)
 	}
 	clear(r.applies)
 	r.applies = r.applies[:0]
+}
+
+// collects reports whether r gathers its committed entries for one call
+// (a RoundApplication's, or the applier's job) instead of calling Apply
+// per group.
+func (h *Host) collects(r *round) bool { return r.roundApp != nil || h.applier != nil }
+
+// applyRest applies what the round's save waited for: each Ready's
+// snapshot and the committed entries not applied during the save, then
+// the answered reads, on the worker or as one applier job.
+func (h *Host) applyRest(r *round) {
+	for i := range r.readys {
+		rd := &r.readys[i]
+		early := 0
+		if i < len(r.durable) {
+			early = r.durable[i]
+		}
+		h.apply(r, rd.g, &rd.rd, early)
+	}
+	switch {
+	case h.applier != nil:
+		job := applyJob{applies: slices.Clone(r.applies)}
+		for i := range r.readys {
+			rd := &r.readys[i]
+			if noteReadsAnswered(rd.g, &rd.rd) {
+				// Raft may lend the ReadStates' array out again at the
+				// group's next Ready, which the job may outlive.
+				job.reads = append(job.reads, groupReads{rd.g.id, slices.Clone(rd.rd.ReadStates)})
+			}
+		}
+		clear(r.applies)
+		r.applies = r.applies[:0]
+		h.applier.submit(job)
+	case r.roundApp != nil:
+		h.applyRound(r)
+		for i := range r.readys {
+			h.readsDone(r.readys[i].g, &r.readys[i].rd)
+		}
+	}
 }
 
 // finishRound runs once the round's updates are durable: messages go out
@@ -222,20 +265,7 @@ func (h *Host) finishRound(r *round) {
 		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
 	}
 	out.send(h)
-	for i := range r.readys {
-		rd := &r.readys[i]
-		early := 0
-		if i < len(r.durable) {
-			early = r.durable[i]
-		}
-		h.apply(r, rd.g, &rd.rd, early)
-	}
-	if r.roundApp != nil {
-		h.applyRound(r)
-		for i := range r.readys {
-			h.readsDone(r.readys[i].g, &r.readys[i].rd)
-		}
-	}
+	h.applyRest(r)
 	for i := range r.readys {
 		rd := &r.readys[i]
 		rd.g.rn.Advance(rd.rd)
@@ -376,6 +406,9 @@ func (h *Host) stepItem(g *group, it *Item) {
 // states to finishRound.
 func (h *Host) apply(r *round, g *group, rd *raft.Ready, early int) {
 	if !raft.IsEmptySnap(rd.Snapshot) {
+		if h.applier != nil {
+			h.applier.drain() // applier invariant 3
+		}
 		if err := h.cfg.App.Restore(g.id, rd.Snapshot); err != nil {
 			h.lg.Error("restoring a snapshot; stopping the host", zap.Uint64("group", uint64(g.id)), zap.Error(err))
 			h.stop(err)
@@ -385,7 +418,7 @@ func (h *Host) apply(r *round, g *group, rd *raft.Ready, early int) {
 		g.refreshMembers()
 	}
 	h.applyEntries(r, g, rd.CommittedEntries[early:])
-	if r.roundApp == nil {
+	if !h.collects(r) {
 		h.readsDone(g, rd)
 	}
 }
@@ -406,7 +439,7 @@ func (h *Host) applyEntries(r *round, g *group, ents []raftpb.Entry) {
 	if changed {
 		g.refreshMembers()
 	}
-	if r.roundApp != nil {
+	if h.collects(r) {
 		r.applies = append(r.applies, GroupEntries{Group: g.id, Entries: ents})
 		return
 	}
@@ -415,13 +448,22 @@ func (h *Host) applyEntries(r *round, g *group, ents []raftpb.Entry) {
 
 // readsDone hands a Ready's read states to the application.
 func (h *Host) readsDone(g *group, rd *raft.Ready) {
-	if len(rd.ReadStates) > 0 {
-		g.readsOut = max(0, g.readsOut-len(rd.ReadStates))
-		if g.readsOut == 0 {
-			g.readTicks = 0
-		}
+	if noteReadsAnswered(g, rd) {
 		h.cfg.App.ReadIndexDone(g.id, rd.ReadStates)
 	}
+}
+
+// noteReadsAnswered counts rd's read states as answered in g and reports
+// whether there are any.
+func noteReadsAnswered(g *group, rd *raft.Ready) bool {
+	if len(rd.ReadStates) == 0 {
+		return false
+	}
+	g.readsOut = max(0, g.readsOut-len(rd.ReadStates))
+	if g.readsOut == 0 {
+		g.readTicks = 0
+	}
+	return true
 }
 
 // applyConfEntry applies e to raft if it is a configuration change.

@@ -124,9 +124,14 @@ func TestManyGroupsInMemory(t *testing.T) {
 	}
 	c.createGroups(t, groups)
 	start := time.Now()
-	c.writeAll(t, groups, 3, 40*time.Second)
+	// The deadlines are failure guards, far above what a run takes: under
+	// -race with GOMAXPROCS=1 on a loaded 2-core machine the 900
+	// replicas' ticks outrun the CPU, elections churn (a group was seen at
+	// its 13th term), and the writes took 46 s, the quiescing 56 s, where
+	// each takes 1 to 5 s on an idle machine.
+	c.writeAll(t, groups, 3, 120*time.Second)
 	t.Logf("writes: %v", time.Since(start))
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for _, h := range c.hosts {
 		for h.Stats().Awake > 0 {
 			if time.Now().After(deadline) {

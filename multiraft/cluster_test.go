@@ -131,13 +131,26 @@ func TestManyGroupsInMemory(t *testing.T) {
 	// each takes 1 to 5 s on an idle machine.
 	c.writeAll(t, groups, 3, 120*time.Second)
 	t.Logf("writes: %v", time.Since(start))
-	deadline := time.Now().Add(120 * time.Second)
+	start = time.Now()
+	deadline := start.Add(120 * time.Second)
 	for _, h := range c.hosts {
 		for h.Stats().Awake > 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("host %d: %d groups still awake", h.ID(), h.Stats().Awake)
+				t.Fatalf("host %d: %d groups still awake; %s", h.ID(), h.Stats().Awake, c.churn())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	t.Logf("quiesced: %v; %s", time.Since(start), c.churn())
+}
+
+// churn describes, host by host, the wakes, quiesces and peers declared
+// down so far: what a slow quiescing comes from.
+func (c *liveCluster) churn() string {
+	s := ""
+	for _, h := range c.hosts {
+		st := h.Stats()
+		s += fmt.Sprintf("[%d: wakes %d quiesces %d peers down %d] ", h.ID(), st.Wakes, st.Quiesces, st.PeersDown)
+	}
+	return s
 }

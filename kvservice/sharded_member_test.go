@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/raftkit/raft/raftpb"
 )
@@ -417,7 +418,8 @@ func TestShardedLearnerPromotesItself(t *testing.T) {
 // every shard on every member, never shown as a learner meanwhile, and can
 // lead them.
 func TestShardedStaleLearnerAddRefused(t *testing.T) {
-	c := newShardedCluster(t, 3, 2, nil)
+	core, logs := observer.New(zap.WarnLevel)
+	c := newShardedCluster(t, 3, 2, func(cfg *Config) { cfg.Logger = zap.New(core) })
 	m4 := newMember(t, 4)
 	if _, err := c.srv[1].AddMember(context.Background(), m4); err != nil {
 		t.Fatal(err)
@@ -425,33 +427,23 @@ func TestShardedStaleLearnerAddRefused(t *testing.T) {
 	c.startJoiner(m4, nil)
 	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
 	c.waitConverged()
-	s := c.srv[1]
-	cc, err := s.confChange(raftpb.ConfChangeAddLearnerNode, m4, s.book.members())
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := make([]uint64, c.shards)
-	for i, sh := range s.Status().Shards {
-		before[i] = sh.Commit
-		lead := c.srv[sh.Leader] // proposed on the leader: its next entry
-		if err := lead.host.ProposeConfChange(lead.reps[i].group(), cc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.waitFor("the late addition applied by every member in every shard", func() bool {
-		for _, m := range c.srv {
-			for i, sh := range m.Status().Shards {
-				if !slices.Equal(sh.Voters, []uint64{1, 2, 3, 4}) || len(sh.Learners) != 0 {
-					t.Fatalf("member %d, shard %d: voters %v learners %v after a late learner addition of voter 4",
-						m.cfg.ID, i, sh.Voters, sh.Learners)
-				}
-				if sh.Applied <= before[i] {
-					return false
-				}
+	logs.TakeAll() // only the refusals of the copies proposed below count
+	// A copy proposed to a shard's leader can be lost (an election on a
+	// loaded machine drops it, or the leader a Status named has just been
+	// deposed), so each shard not yet refused by every member gets a new
+	// copy every election timeout, on the leader every member names then.
+	lastTry := make([]time.Time, c.shards)
+	c.waitFor("a late learner addition of voter 4 refused by every member in every shard", func() bool {
+		c.checkVoters4()
+		done := lateAddsRefused(logs, c.shards, len(c.srv))
+		for i := range c.shards {
+			if !done[i] && time.Since(lastTry[i]) > 2*time.Second && c.proposeLateAdd(m4, i) {
+				lastTry[i] = time.Now()
 			}
 		}
-		return true
+		return !slices.Contains(done, false)
 	})
+	c.checkVoters4()
 	c.waitConverged()
 	c.waitMembership([]uint64{1, 2, 3, 4}, nil)
 	// Raft's configuration too, not only its mirror: a learner could not
@@ -460,6 +452,59 @@ func TestShardedStaleLearnerAddRefused(t *testing.T) {
 		t.Fatalf("moving both shards to member 4: %v", err)
 	}
 	c.put(4, "after", "late-add")
+}
+
+// checkVoters4 fails the test unless every member shows voters 1 to 4
+// and no learner in every shard.
+func (c *shardedCluster) checkVoters4() {
+	c.t.Helper()
+	for _, m := range c.srv {
+		for i, sh := range m.Status().Shards {
+			if !slices.Equal(sh.Voters, []uint64{1, 2, 3, 4}) || len(sh.Learners) != 0 {
+				c.t.Fatalf("member %d, shard %d: voters %v learners %v after a late learner addition of voter 4",
+					m.cfg.ID, i, sh.Voters, sh.Learners)
+			}
+		}
+	}
+}
+
+// proposeLateAdd proposes adding member m, a voter, to shard i as a
+// learner, on the shard's leader if every member names the same one;
+// it reports whether it proposed.
+func (c *shardedCluster) proposeLateAdd(m Member, i int) bool {
+	var lead uint64
+	for _, s := range c.srv {
+		l := s.Status().Shards[i].Leader
+		if l == 0 || lead != 0 && l != lead {
+			return false
+		}
+		lead = l
+	}
+	s := c.srv[lead]
+	if s == nil {
+		return false
+	}
+	cc, err := s.confChange(raftpb.ConfChangeAddLearnerNode, m, s.book.members())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return s.host.ProposeConfChange(s.reps[i].group(), cc) == nil
+}
+
+// lateAddsRefused reports, shard by shard, whether members members logged
+// refusing (ignoring) one same entry adding a voter as a learner.
+func lateAddsRefused(logs *observer.ObservedLogs, shards, members int) []bool {
+	type entry struct{ shard, index int64 }
+	seen := map[entry]int{}
+	done := make([]bool, shards)
+	for _, e := range logs.FilterMessageSnippet("ignored adding a voter as a learner").All() {
+		f := e.ContextMap()
+		k := entry{f["shard"].(int64), int64(f["index"].(uint64))}
+		if seen[k]++; seen[k] >= members && k.shard < int64(shards) {
+			done[k.shard] = true
+		}
+	}
+	return done
 }
 
 // TestDecodeConfChangeV2: a v2 entry holding one change with the automatic

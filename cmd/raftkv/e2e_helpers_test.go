@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,6 +130,35 @@ func (c *procCluster) mustPut(t *testing.T, id uint64, key, value string) {
 		t.Logf("put %s via %d: %v; reading back", key, id, err)
 		if got, ok, rerr := c.readBack(ctx, id, key); rerr == nil && ok && got == value {
 			return
+		}
+	}
+}
+
+// mustChange makes a membership request (op) as the API says a client
+// should: repeated while there is certainly no leader (503) and after a
+// timeout (504: its outcome unknown, or done in some shards only), which
+// finishes it. After a timeout, an answer with the code finished (409 for
+// an addition: the member exists; 404 for a removal: it is gone) means
+// the attempt that timed out did it. Any other error fails the test.
+func mustChange(t *testing.T, what string, finished int, op func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	timedOut := false
+	for {
+		err := retryWrite(ctx, op)
+		var e *kvservice.APIError
+		switch {
+		case err == nil:
+			return
+		case timedOut && errors.As(err, &e) && e.Code == finished:
+			t.Logf("%s: %v: done by the attempt that timed out", what, err)
+			return
+		case errors.As(err, &e) && e.Code == http.StatusGatewayTimeout && ctx.Err() == nil:
+			t.Logf("%s: %v; repeating", what, err)
+			timedOut = true
+		default:
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,9 +172,9 @@ func joinMember4ThroughCuttingProxy(t *testing.T, c *procCluster, lead uint64) s
 	proxy := newCuttingProxy(t, real4, 2)
 	held.release()
 	join := kvservice.FormatMembers(c.layout.Members)
-	if err := c.client.AddMember(ctx, c.addr(1), kvservice.Member{ID: 4, PeerAddr: proxy.ln.Addr().String(), HTTPAddr: http4}); err != nil {
-		t.Fatal(err)
-	}
+	mustChange(t, "adding member 4", http.StatusConflict, func(ctx context.Context) error {
+		return c.client.AddMember(ctx, c.addr(1), kvservice.Member{ID: 4, PeerAddr: proxy.ln.Addr().String(), HTTPAddr: http4})
+	})
 	c.layout.Members = append(c.layout.Members, kvservice.Member{ID: 4, PeerAddr: real4, HTTPAddr: http4})
 	if err := c.startWith(4, "--join", join); err != nil {
 		t.Fatal(err)
@@ -200,9 +201,7 @@ func checkRemoveOtherMember(t *testing.T, c *procCluster, http4 string) {
 	ctx := context.Background()
 	// Remove a member other than the one we ask: it stops serving.
 	victim := uint64(3)
-	if err := c.client.RemoveMember(ctx, http4, victim); err != nil {
-		t.Fatal(err)
-	}
+	mustChange(t, "removing member 3", http.StatusNotFound, func(ctx context.Context) error { return c.client.RemoveMember(ctx, http4, victim) })
 	waitFor(t, 15*time.Second, "the removed member to exit", func() bool { return !c.running(victim) })
 	if _, _, err := c.client.Get(ctx, c.addr(victim), "written-via-4", true); err == nil {
 		t.Fatal("the removed member still serves")

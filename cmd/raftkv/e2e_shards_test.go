@@ -153,9 +153,7 @@ func TestMembershipShards(t *testing.T) {
 	held.release()
 	join := kvservice.FormatMembers(c.layout.Members)
 	m4 := kvservice.Member{ID: 4, PeerAddr: peer4, HTTPAddr: http4}
-	if err := c.client.AddMember(ctx, c.addr(1), m4); err != nil {
-		t.Fatal(err)
-	}
+	mustChange(t, "adding member 4", http.StatusConflict, func(ctx context.Context) error { return c.client.AddMember(ctx, c.addr(1), m4) })
 	c.layout.Members = append(c.layout.Members, m4)
 	if err := c.startWith(4, "--join", join); err != nil {
 		t.Fatal(err)
@@ -175,13 +173,11 @@ func TestMembershipShards(t *testing.T) {
 		st, err := c.client.Status(ctx, c.addr(2))
 		return err == nil && len(st.Voters) == 4 && len(st.Learners) == 0
 	})
-	if err := c.client.PromoteMember(ctx, http4, 4); err != nil {
-		t.Fatalf("promoting member 4 again (a voter already): %v", err)
-	}
+	mustChange(t, "promoting member 4 again (a voter already)", 0, func(ctx context.Context) error {
+		return c.client.PromoteMember(ctx, http4, 4)
+	})
 	c.mustPut(t, 4, "written-via-4", "yes")
-	if err := c.client.RemoveMember(ctx, http4, 3); err != nil {
-		t.Fatal(err)
-	}
+	mustChange(t, "removing member 3", http.StatusNotFound, func(ctx context.Context) error { return c.client.RemoveMember(ctx, http4, 3) })
 	waitFor(t, 30*time.Second, "the removed member to exit", func() bool { return !c.running(3) })
 	c.mustPut(t, 1, "after-removal", "ok")
 	for _, id := range []uint64{1, 2, 4} {

@@ -53,8 +53,10 @@ type memberBook struct {
 	wake   chan struct{}     // closed and replaced on every update
 	gone   map[int]bool      // shards whose configuration removed this member
 	// held are the shards moved to this member by hand (a leader
-	// transfer), which the placement leaves here; see isHeld.
-	held map[int]bool
+	// transfer), which the placement leaves here: by shard, the term of
+	// the leadership the transfer won, or 0 while the transfer runs; see
+	// isHeld.
+	held map[int]uint64
 	// promoting is set while this member promotes itself (see
 	// maybePromoteSelf).
 	promoting atomic.Bool
@@ -63,7 +65,7 @@ type memberBook struct {
 func newMemberBook(shards int, hints []Member) *memberBook {
 	b := &memberBook{shards: make([]shardConfig, shards), hints: map[uint64]Member{},
 		peers: map[uint64]string{}, forget: map[uint64]bool{}, wake: make(chan struct{}), gone: map[int]bool{},
-		held: map[int]bool{}}
+		held: map[int]uint64{}}
 	for _, m := range hints {
 		b.hints[m.ID] = m
 	}

@@ -83,16 +83,31 @@ func (s *ShardedServer) transferTargets(to uint64, shards []int) ([]int, error) 
 // pullShards makes this member the leader of shards and holds them. The
 // request is repeated every election timeout (raft's leader gives up a
 // transfer after one, and a forwarded request can be lost); the shards
-// not led here at the end are let go again.
+// not led here at the end are let go again. A shard is held from the
+// start, in whatever term, and once led here only in the term of that
+// leadership: a loss this member's watch notices late (one from before
+// the pull, as when the placement had just moved the shard away) cannot
+// end the hold, and a leadership lost and won back by an election is not
+// held.
 func (s *ShardedServer) pullShards(ctx context.Context, shards []int) error {
 	s.book.hold(shards)
 	done := func(i int) bool { return s.leaderNow(i) == s.cfg.ID }
 	err := s.untilShards(ctx, "transfer", s.cfg.ID, shards, done, func(i int) {
 		_ = s.host.TransferLeader(s.reps[i].group(), s.cfg.ID)
 	})
+	won := shards
 	var se *ShardsError
 	if errors.As(err, &se) {
 		s.book.release(se.Pending)
+		won = se.Done
+	}
+	for _, i := range won {
+		gs, serr := s.host.Status(s.reps[i].group())
+		if serr != nil || gs.Lead != s.cfg.ID {
+			s.book.release([]int{i}) // lost again already: placed as usual
+			continue
+		}
+		s.book.settle(i, gs.Term)
 	}
 	if err == nil {
 		s.lg.Info("took over the leadership of shards, held until lost", zap.Ints("shards", shards))
@@ -131,12 +146,23 @@ func (s *ShardedServer) forwardTransfer(ctx context.Context, to uint64, shards [
 	return s.untilShards(ctx, "transfer", to, shards, done, func(int) {})
 }
 
-// hold marks shards as placed by hand on this member: see isHeld.
+// hold marks shards as placed by hand on this member while a transfer
+// to it runs: held in any term (see isHeld).
 func (b *memberBook) hold(shards []int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, i := range shards {
-		b.held[i] = true
+		b.held[i] = 0
+	}
+}
+
+// settle holds shard i, if it is held, only while this member leads it in
+// term: the leadership its transfer won.
+func (b *memberBook) settle(i int, term uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.held[i]; ok {
+		b.held[i] = term
 	}
 }
 
@@ -149,10 +175,22 @@ func (b *memberBook) release(shards []int) {
 	}
 }
 
-// isHeld reports whether shard i was moved to this member by hand and has
-// not lost its leadership since: the placement must leave it here.
-func (b *memberBook) isHeld(i int) bool {
+// expire drops shard i's hold once the shard is in a later term than the
+// leadership the hold was for; a transfer still running keeps its hold.
+func (b *memberBook) expire(i int, term uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.held[i]
+	if t, ok := b.held[i]; ok && t != 0 && term > t {
+		delete(b.held, i)
+	}
+}
+
+// isHeld reports whether shard i, led by this member in term, was moved
+// here by hand and has not lost that leadership since (or is being moved
+// here now): the placement must leave it here.
+func (b *memberBook) isHeld(i int, term uint64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.held[i]
+	return ok && (t == 0 || t == term)
 }

@@ -28,14 +28,10 @@ func (c *shardedCluster) leadersOn(lead uint64, shards ...int) bool {
 }
 
 // watchesCaughtUp waits until every member's leader watch has recorded
-// the leader its host reports for the shards given. A pull must not start
-// before. This works around a race in the code, not fixed yet: a member
-// that led a shard until just before (as member 2 often leads shards 0
-// and 3 until the placement moves them to member 1) and pulls it back
-// before its watch (every 5 ticks) noted the loss sees that loss after
-// pullShards took its hold, takes it for the loss of the pulled
-// leadership, and lets the hold go; its placement then moves the shard
-// home although it was moved by hand.
+// the leader its host reports for the shards given, so that a pull does
+// not race the placement's own moves. The race it first worked around, a
+// loss the watch noticed after a pull took its hold letting the hold go,
+// is fixed (holds are per term; TestHoldSurvivesALossSeenLate).
 func (c *shardedCluster) watchesCaughtUp(shards ...int) {
 	c.t.Helper()
 	c.waitFor(fmt.Sprintf("every member's watch to know the leaders of shards %v", shards), func() bool {
@@ -206,5 +202,54 @@ func TestForwardedPromoteTimeoutComesBack(t *testing.T) {
 	}
 	if fmt.Sprint(se.Done, se.Pending) != "[0] [1]" {
 		t.Fatalf("shards done %v, pending %v: want the learner's [0] and [1]", se.Done, se.Pending)
+	}
+}
+
+// TestHoldSurvivesALossSeenLate: a member pulling a shard it led until
+// just before (its leader watch still records itself as the leader) must
+// keep the hold when its watch then notices that earlier loss; before
+// holds were tied to a term, the watch let the hold go and the placement
+// moved the shard home although it was moved by hand.
+func TestHoldSurvivesALossSeenLate(t *testing.T) {
+	c := newShardedCluster(t, 3, 4, nil)
+	c.waitFor("leaders spread over the members", func() bool {
+		return c.leadersOn(1, 0, 3) && c.leadersOn(2, 1) && c.leadersOn(3, 2)
+	})
+	s := c.srv[2] // shard 0 is led by member 1
+	s.reps[0].setLead(s.cfg.ID)
+	s.book.hold([]int{0}) // what pullShards does first
+	s.watchLeaders(true, false)
+	if !s.book.isHeld(0, 12345) {
+		t.Fatal("the watch let the hold go for a loss from before the pull")
+	}
+}
+
+// TestHoldIsForOneTerm checks the book's rules: a hold taken for a
+// transfer holds in any term until settled, then only in the term of the
+// leadership won, and expires once the shard moves to a later term.
+func TestHoldIsForOneTerm(t *testing.T) {
+	b := newMemberBook(2, nil)
+	b.hold([]int{0})
+	b.expire(0, 9)
+	if !b.isHeld(0, 7) || !b.isHeld(0, 9) {
+		t.Fatal("a transfer in progress must hold in any term, and not expire")
+	}
+	b.settle(0, 8)
+	b.settle(1, 8) // not held: stays so
+	switch {
+	case !b.isHeld(0, 8):
+		t.Fatal("not held in the term its transfer won")
+	case b.isHeld(0, 10):
+		t.Fatal("held in a later term: a leadership won back by election")
+	case b.isHeld(1, 8):
+		t.Fatal("settle held a shard nobody transferred")
+	}
+	b.expire(0, 8)
+	if !b.isHeld(0, 8) {
+		t.Fatal("expired in its own term")
+	}
+	b.expire(0, 9)
+	if b.isHeld(0, 8) {
+		t.Fatal("not expired after the shard moved to a later term")
 	}
 }

@@ -222,10 +222,10 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			if old != 0 {
 				s.failShard(i, gs.Lead)
 			}
-			if old == s.cfg.ID {
-				s.book.release([]int{i}) // a hand-placed shard lost: placed as usual again
-			}
 		}
+		// A hand-placed shard whose leadership was lost is placed as
+		// usual again (a hold is for one term: see pullShards).
+		s.book.expire(i, gs.Term)
 		preferred := s.preferred(i) == s.cfg.ID
 		switch {
 		case all && gs.Lead == 0 && preferred && gs.RaftState == raft.StateFollower:
@@ -233,7 +233,7 @@ func (s *ShardedServer) watchLeaders(all, place bool) {
 			// (the campaign at creation may have found its peers
 			// without the group yet).
 			_ = s.host.Campaign(r.group())
-		case place && gs.RaftState == raft.StateLeader && !preferred && !s.book.isHeld(i) && s.heardRecently(s.preferred(i)):
+		case place && gs.RaftState == raft.StateLeader && !preferred && !s.book.isHeld(i, gs.Term) && s.heardRecently(s.preferred(i)):
 			r.moves.Add(1)
 			_ = s.host.TransferLeader(r.group(), s.preferred(i))
 		}

@@ -3,8 +3,6 @@ package multiraft
 import (
 	"testing"
 	"time"
-
-	"github.com/raftkit/raft/transport"
 )
 
 // failoverTicks elects host 1 for a group of three hosts, lets the group
@@ -72,23 +70,7 @@ func TestFastFailoverElectsAfterTheLease(t *testing.T) {
 // stream ends, and with FastFailover the host counts the peer as failed at
 // once, with no tick (HostTimeoutTicks would take two election timeouts).
 func TestNetTransportReportsALostPeer(t *testing.T) {
-	nets := map[HostID]*NetTransport{}
-	for id := HostID(1); id <= 3; id++ {
-		nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0",
-			Stream: transport.BatchStreamConfig{ClusterID: 7, ID: id}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nets[id] = nt
-		t.Cleanup(func() { _ = nt.Close() })
-	}
-	for id, nt := range nets {
-		for peer, other := range nets {
-			if peer != id {
-				nt.AddPeer(peer, other.Addr().String())
-			}
-		}
-	}
+	nets := newNetTransports(t, 3, nil)
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
 		cfg.FastFailover = true
 		cfg.Transport = nets[cfg.ID]

@@ -14,23 +14,7 @@ import (
 // and every group commits.
 func TestManyGroupsOverTCP(t *testing.T) {
 	const groups = 100
-	nets := map[HostID]*NetTransport{}
-	for id := HostID(1); id <= 3; id++ {
-		nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0",
-			Stream: transport.BatchStreamConfig{ClusterID: 7, ID: id}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nets[id] = nt
-		t.Cleanup(func() { _ = nt.Close() })
-	}
-	for id, nt := range nets {
-		for peer, other := range nets {
-			if peer != id {
-				nt.AddPeer(peer, other.Addr().String())
-			}
-		}
-	}
+	nets := newNetTransports(t, 3, nil)
 	c := startLive(t, 3, func(id HostID) Transport { return nets[id] }, nil)
 	for _, h := range c.hosts {
 		nets[h.ID()].Serve(h)
@@ -81,4 +65,33 @@ func TestBatchStreamHandshake(t *testing.T) {
 		t.Fatalf("known host refused: %v", err)
 	}
 	_ = conn.Close()
+}
+
+// newNetTransports starts n NetTransports on loopback, configured by cfg
+// for host id (ClusterID 7), each knowing the others as peers, closed
+// when the test ends.
+func newNetTransports(t testing.TB, n int, cfg func(id HostID) NetConfig) map[HostID]*NetTransport {
+	nets := map[HostID]*NetTransport{}
+	for id := HostID(1); id <= HostID(n); id++ {
+		c := NetConfig{}
+		if cfg != nil {
+			c = cfg(id)
+		}
+		c.ListenAddr = "127.0.0.1:0"
+		c.Stream.ClusterID, c.Stream.ID = 7, id
+		nt, err := NewNetTransport(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nets[id] = nt
+		t.Cleanup(func() { _ = nt.Close() })
+	}
+	for id, nt := range nets {
+		for peer, other := range nets {
+			if peer != id {
+				nt.AddPeer(peer, other.Addr().String())
+			}
+		}
+	}
+	return nets
 }

@@ -449,24 +449,10 @@ func FuzzSnapStream(f *testing.F) {
 // their own, with the batch stream's handshake.
 func TestStreamedSnapshotOverTCP(t *testing.T) {
 	apps := map[HostID]*streamApp{}
-	nets := map[HostID]*NetTransport{}
-	for id := HostID(1); id <= 3; id++ {
+	nets := newNetTransports(t, 3, func(id HostID) NetConfig {
 		apps[id] = newStreamApp()
-		nt, err := NewNetTransport(NetConfig{ListenAddr: "127.0.0.1:0", Snapshots: apps[id], SnapshotChunkSize: 4 << 10,
-			Stream: transport.BatchStreamConfig{ClusterID: 7, ID: id}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nets[id] = nt
-		t.Cleanup(func() { _ = nt.Close() })
-	}
-	for id, nt := range nets {
-		for peer, other := range nets {
-			if peer != id {
-				nt.AddPeer(peer, other.Addr().String())
-			}
-		}
-	}
+		return NetConfig{Snapshots: apps[id], SnapshotChunkSize: 4 << 10}
+	})
 	payload := testPayload(5, 100<<10)
 	apps[1].setPayload(1, payload)
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {

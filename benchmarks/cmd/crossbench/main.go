@@ -47,7 +47,16 @@ type flags struct {
 	rssRuns  int
 	rssProps int
 	rows     string
+	portBase int
 }
+
+// portSlots is how many runs' port triples the driver cycles through, so
+// that a run never reuses the ports of the run just before it (which may
+// still be in TIME_WAIT); each run's voters take 3 ports of its 10.
+const portSlots = 40
+
+// runPort is the first voter port of run number seq.
+func runPort(base, seq int) int { return base + (seq%portSlots)*10 }
 
 func main() {
 	var f flags
@@ -63,7 +72,12 @@ func main() {
 	flag.StringVar(&f.only, "libs", strings.Join(libs, ","), "libraries to run")
 	flag.StringVar(&f.rows, "rows", "", "comma-separated row names to run (default: all), e.g. fsync-p1-128B,failover")
 	flag.IntVar(&f.failover, "failover-runs", 5, "failover runs per library per round (quick: 1)")
+	flag.IntVar(&f.portBase, "port-base", 24000, "first loopback port; runs use the 400 ports from it (two drivers at once need bases 400 apart)")
 	flag.Parse()
+	if f.portBase < 1024 || f.portBase+portSlots*10 > 65535 {
+		fmt.Fprintf(os.Stderr, "crossbench: -port-base %d: want 1024 to %d\n", f.portBase, 65535-portSlots*10)
+		os.Exit(2)
+	}
 	if f.quick {
 		f.failover, f.rssRuns = 1, 1
 		f.duration, f.warmup, f.n = 1500*time.Millisecond, 500*time.Millisecond, 20000
@@ -149,7 +163,7 @@ func runAll(f flags, rows []row) map[string]map[string][]shared.Result {
 			for k := 0; k < len(libs)*reps; k++ {
 				lib := libs[(k+r)%len(libs)]
 				seq++
-				res, err := runOne(f, lib, rw, 24000+(seq%40)*10)
+				res, err := runOne(f, lib, rw, runPort(f.portBase, seq))
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "round %d %s %s: %v\n", r+1, rw.name, lib, err)
 					continue

@@ -2,7 +2,7 @@ package raft
 
 import "fmt"
 
-// SetFastFailover turns FastFailover on or off. With it, a follower told
+// SetFastFailover turns fast failover on or off. With it, a follower told
 // that its leader is unreachable (ReportUnreachable with the leader's ID;
 // raftkit's transport reports a peer whose stream breaks or whose address
 // refuses a dial) campaigns once ElectionTick+1+rank ticks pass without
@@ -21,7 +21,7 @@ import "fmt"
 // break unkeyed literals of it and conversions from it.
 func (rn *RawNode) SetFastFailover(on bool) { rn.raft.fastFailover = on }
 
-// FastFailover reports whether FastFailover is on (SetFastFailover).
+// FastFailover reports whether fast failover is on (SetFastFailover).
 func (rn *RawNode) FastFailover() bool { return rn.raft.fastFailover }
 
 // SetFastFailover is RawNode.SetFastFailover for a Node returned by

@@ -109,7 +109,6 @@ func (h *Host) PeerUnreachable(id HostID) {
 		return
 	}
 	all := slices.Clone(h.order) // in creation order: runs replay
-
 	h.mu.Unlock()
 	h.stats.peersDown.Add(1)
 	h.announce(all, func(in *inbox) { in.hostsDown = append(in.hostsDown, id) })

@@ -120,8 +120,8 @@ type group struct {
 	unsaved   int
 	savedTerm uint64
 	savedVote uint64
-	members []HostID
-	lead    HostID
+	members   []HostID
+	lead      HostID
 	// confIndex is the index of the last configuration change (or
 	// snapshot) applied: compaction below it would record a wrong
 	// configuration.

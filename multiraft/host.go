@@ -69,15 +69,15 @@ func New(cfg HostConfig) (*Host, error) {
 		jitter: newSeededJitter(cfg.Seed),
 	}
 	h.roundPool.New = func() any { return new(round) }
+	if cfg.Workers > 0 {
+		h.sched.minInterval = cfg.MinSaveInterval
+	}
 	if cfg.AsyncSaves {
 		h.saver = newSaver(cfg.ID, 0)
 		if cfg.Workers > 0 {
-			h.saver.minInterval = cfg.MinSaveInterval
 			h.wg.Add(1)
 			go h.saveLoop()
 		}
-	} else if cfg.Workers > 0 {
-		h.sched.minInterval = cfg.MinSaveInterval
 	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())

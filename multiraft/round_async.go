@@ -34,7 +34,10 @@ func (h *Host) runAsyncRound(gs []*group) {
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
 	h.stepAsync(r, gs, stopped)
-	h.sched.release()
+	for more := h.sched.gather(len(r.gs)); more != nil; more = h.sched.gather(len(r.gs)) {
+		h.stepAsync(r, more, stopped)
+	}
+	h.sched.saved() // the round does not save: it only paces (gather)
 	if !stopped {
 		h.saver.submit(r.saves)
 		r.out.send(h)

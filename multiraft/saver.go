@@ -200,10 +200,12 @@ func (h *Host) saveJobs(jobs []saveJob) {
 	h.deliverSaved(jobs)
 }
 
-// deliverSaved delivers the Responses of saved jobs (saver invariant 2).
+// deliverSaved delivers the Responses of saved jobs (saver invariant 2),
+// but the acknowledgements a later one of the same save supersedes.
 func (h *Host) deliverSaved(jobs []saveJob) {
 	out := h.saver.out
 	touched := make([]*group, 0, len(jobs))
+	latest := latestAcks(jobs, h.cfg.ID)
 	for i := range jobs {
 		j := &jobs[i]
 		if j.g.dropped.Load() {
@@ -211,8 +213,11 @@ func (h *Host) deliverSaved(jobs []saveJob) {
 		}
 		var local []raftpb.Message
 		for _, m := range j.msg.Responses {
-			if m.To == h.cfg.ID {
+			switch {
+			case m.To == h.cfg.ID:
 				local = append(local, m)
+				continue
+			case isAck(&m) && latest[ackKey{j.g.id, m.To, m.Term}] > m.Index:
 				continue
 			}
 			out.add(m.To, Item{Group: j.g.id, Kind: KindRaft, Msg: m})
@@ -221,10 +226,45 @@ func (h *Host) deliverSaved(jobs []saveJob) {
 			in.local = append(in.local, local...)
 			in.saved++
 		})
-		touched = append(touched, j.g)
+		if len(local) > 0 {
+			// Without a note to step, the group needs no round now: its
+			// next one counts the save (inbox.saved).
+			touched = append(touched, j.g)
+		}
 	}
 	out.send(h)
 	h.sched.enqueueAll(touched)
+}
+
+// ackKey names the acknowledgements of appends that supersede one
+// another: a group's, to one leader, in one term.
+type ackKey struct {
+	g    GroupID
+	to   HostID
+	term uint64
+}
+
+func isAck(m *raftpb.Message) bool { return m.Type == raftpb.MsgAppResp && !m.Reject }
+
+// latestAcks returns, per ackKey, the highest index that jobs
+// acknowledge to another host. Of a group's acknowledgements to its
+// leader in one save, only the one of the highest index needs to leave:
+// it tells the leader all the others do (the rounds' outbox drops
+// superseded ones the same way, see superseded), and with writes saved
+// behind the rounds a follower's save often holds several of its
+// group's Readys.
+func latestAcks(jobs []saveJob, self HostID) map[ackKey]uint64 {
+	latest := make(map[ackKey]uint64)
+	for i := range jobs {
+		for k := range jobs[i].msg.Responses {
+			m := &jobs[i].msg.Responses[k]
+			if m.To != self && isAck(m) {
+				key := ackKey{jobs[i].g.id, m.To, m.Term}
+				latest[key] = max(latest[key], m.Index)
+			}
+		}
+	}
+	return latest
 }
 
 // appendUpdateOf is the update that persists j's MsgStorageAppend (its

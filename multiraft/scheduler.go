@@ -184,16 +184,6 @@ func (s *scheduler) gather(have int) []*group {
 	return nil
 }
 
-// release ends a round's gathering without a save of its own
-// (HostConfig.AsyncSaves: the saver saves behind the rounds, so a round
-// neither waits for another's save nor paces its own).
-func (s *scheduler) release() {
-	s.mu.Lock()
-	s.gathering--
-	s.mu.Unlock()
-	s.cond.Broadcast()
-}
-
 // saved records that a round that stopped gathering finished its save.
 func (s *scheduler) saved() {
 	s.mu.Lock()

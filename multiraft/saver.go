@@ -222,6 +222,9 @@ func (h *Host) deliverSaved(jobs []saveJob) {
 			}
 			out.add(m.To, Item{Group: j.g.id, Kind: KindRaft, Msg: m})
 		}
+		if h.stepSavedNow(j.g, local) {
+			continue
+		}
 		j.g.push(func(in *inbox) {
 			in.local = append(in.local, local...)
 			in.saved++
@@ -234,6 +237,31 @@ func (h *Host) deliverSaved(jobs []saveJob) {
 	}
 	out.send(h)
 	h.sched.enqueueAll(touched)
+}
+
+// stepSavedNow steps a save's notes into g on the saver's goroutine if g
+// is idle (the saver then holds it, scheduler invariant 2), and
+// schedules g only if that left it work: a note that only marks entries
+// durable (a follower's, before its leader's commit index reaches them)
+// then costs g no turn in a round. A note with a snapshot goes through a
+// round (the application restores the snapshot first, stepSaved).
+func (h *Host) stepSavedNow(g *group, local []raftpb.Message) bool {
+	for i := range local {
+		if local[i].Snapshot != nil {
+			return false
+		}
+	}
+	if !h.sched.tryHold(g) {
+		return false
+	}
+	g.unsaved--
+	for i := range local {
+		if err := g.rn.Step(local[i]); err != nil {
+			h.stats.stepErrors.Add(1)
+		}
+	}
+	h.sched.done([]*group{g}, []bool{g.rn.HasReady()})
+	return true
 }
 
 // ackKey names the acknowledgements of appends that supersede one

@@ -215,15 +215,6 @@ func (s *ShardedServer) loadShards() error {
 
 // hostConfig is the configuration of the member's multiraft host.
 func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
-	c := s.hostConfig0(peers, st)
-	if v := os.Getenv("RAFTKV_TMP_PACE"); v != "" {
-		c.MinSaveInterval, _ = time.ParseDuration(v)
-	}
-	c.AsyncSaves = os.Getenv("RAFTKV_TMP_SYNC") == ""
-	return c
-}
-
-func (s *ShardedServer) hostConfig0(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
 	return multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: st,
 		Transport: s.nt, App: memberApp{shardApp{s}}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
 		MinSaveInterval: 3 * time.Millisecond, AsyncSaves: true, TickInterval: s.cfg.TickInterval,

@@ -109,8 +109,11 @@ type HostConfig struct {
 	// previous write is still being synced, instead of waiting for the
 	// round that holds it. Entries are applied only once durable here
 	// (raft hands them out then), and no acknowledgement or vote leaves
-	// before the write it answers for is durable. MinSaveInterval paces
-	// the saver instead of the rounds. Default false.
+	// before the write it answers for is durable. MinSaveInterval then
+	// paces the rounds (a round of several groups starts no sooner than
+	// that after the previous one), not the saves: the saver writes
+	// whenever it has something and is done with its last write, so its
+	// saves gather what arrived during the previous fsync. Default false.
 	AsyncSaves bool
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.

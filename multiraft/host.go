@@ -73,7 +73,7 @@ func New(cfg HostConfig) (*Host, error) {
 		h.sched.minInterval = cfg.MinSaveInterval
 	}
 	if cfg.AsyncSaves {
-		h.saver = newSaver(cfg.ID, 0)
+		h.saver = newSaver(cfg.ID)
 		if cfg.Workers > 0 {
 			h.wg.Add(1)
 			go h.saveLoop()

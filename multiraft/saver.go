@@ -2,7 +2,6 @@ package multiraft
 
 import (
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -41,18 +40,12 @@ type saver struct {
 	queue  []saveJob
 	busy   bool // jobs taken and not yet delivered
 	closed bool
-	// minInterval paces the saves (HostConfig.MinSaveInterval): a save
-	// of several groups starts no sooner than this after the previous
-	// one started, and takes the jobs that arrive meanwhile.
-	minInterval time.Duration
-	last        time.Time
-	lastJobs    int
 	// out is the saver goroutine's outbox (only it touches it).
 	out *outbox
 }
 
-func newSaver(from HostID, minInterval time.Duration) *saver {
-	s := &saver{minInterval: minInterval, out: newOutbox(from)}
+func newSaver(from HostID) *saver {
+	s := &saver{out: newOutbox(from)}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -69,7 +62,7 @@ func (s *saver) submit(jobs []saveJob) {
 }
 
 // take blocks until jobs are queued (nil once closed), then takes them
-// all, waiting out the pace first.
+// all.
 func (s *saver) take() []saveJob {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,15 +72,6 @@ func (s *saver) take() []saveJob {
 	if s.closed {
 		return nil
 	}
-	if wait := s.minInterval - time.Since(s.last); wait > 0 && (len(s.queue) > 1 || s.lastJobs > 1) {
-		s.mu.Unlock()
-		time.Sleep(wait)
-		s.mu.Lock()
-		if s.closed {
-			return nil
-		}
-	}
-	s.last, s.lastJobs = time.Now(), len(s.queue)
 	return s.takeLocked()
 }
 

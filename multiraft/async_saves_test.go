@@ -145,3 +145,66 @@ func TestAsyncSavesLeaderRunsAheadOfItsDisk(t *testing.T) {
 		}
 	}
 }
+
+// ackCounter is a Transport that counts the acknowledgements of appends
+// its host sends.
+type ackCounter struct {
+	next Transport
+	acks *int
+}
+
+func (a ackCounter) Send(to HostID, b Batch) {
+	for i := range b.Items {
+		if m := &b.Items[i].Msg; b.Items[i].Kind == KindRaft && m.Type == raftpb.MsgAppResp && !m.Reject {
+			*a.acks++
+		}
+	}
+	a.next.Send(to, b)
+}
+
+// A follower's save that holds several Readys of a group sends its leader
+// only the highest acknowledgement, and the saver steps the notes of
+// durability into the idle group itself: no round runs for them while
+// the leader's commit index has not reached the entries.
+func TestAsyncSavesOneAckPerSaveAndNoRoundForNotes(t *testing.T) {
+	hold := false
+	acks := 0
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AsyncSaves = true
+		if cfg.ID == 2 {
+			cfg.Transport = ackCounter{next: cfg.Transport, acks: &acks}
+		}
+	})
+	c.hosts[2].holdSaves = func() bool { return hold }
+	c.net.Cut(3, true) // the leader commits only with host 2's acknowledgements
+	c.createGroup(1)
+	c.settle()
+	c.elect(1, 1)
+	hold = true
+	for _, data := range []string{"a", "b", "c"} {
+		c.propose(1, 1, data)
+		c.settle()
+	}
+	if !c.hosts[2].saver.pending() {
+		t.Fatal("host 2 has no held saves")
+	}
+	acks = 0
+	rounds := c.hosts[2].Stats().Rounds
+	hold = false
+	if err := c.hosts[2].RunPending(); err != nil {
+		t.Fatal(err)
+	}
+	if acks != 1 {
+		t.Fatalf("host 2's save of three Readys sent %d acknowledgements, want 1", acks)
+	}
+	if n := c.hosts[2].Stats().Rounds - rounds; n != 0 {
+		t.Fatalf("host 2 ran %d rounds to step its notes of durability, want 0", n)
+	}
+	c.settle()
+	c.tick(2)
+	for _, id := range []HostID{1, 2} {
+		if n := c.apps[id].count(1); n != 3 {
+			t.Fatalf("host %d applied %d entries, want 3", id, n)
+		}
+	}
+}

@@ -217,7 +217,7 @@ func (s *ShardedServer) loadShards() error {
 func (s *ShardedServer) hostConfig(peers []multiraft.HostID, st multiraft.Storage) multiraft.HostConfig {
 	return multiraft.HostConfig{ID: s.cfg.ID, Peers: peers, Storage: st,
 		Transport: s.nt, App: memberApp{shardApp{s}}, Workers: 1, MaxBatch: roundGroups(s.cfg.Shards),
-		MinSaveInterval: 3 * time.Millisecond, AsyncSaves: true, TickInterval: s.cfg.TickInterval,
+		MinSaveInterval: 3 * time.Millisecond, TickInterval: s.cfg.TickInterval,
 		ElectionTick: s.cfg.ElectionTicks, HeartbeatTick: shardHeartbeatTicks(s.cfg.ElectionTicks),
 		CheckQuorum: true, PreVote: true, FastFailover: true,
 		MaxSizePerMsg: appendBudget(s.cfg.Shards),

@@ -96,6 +96,25 @@ type HostConfig struct {
 	// own applied index). Restore waits until the queue is empty. Used
 	// only with Workers. Default 0.
 	ApplyQueue int
+	// AsyncSaves runs every group with raft's asynchronous storage
+	// writes (raft.Config.AsyncStorageWrites): a round takes each
+	// group's Ready, hands its writes to the host's saver and its
+	// committed entries to the application, sends its messages and lets
+	// the group go at once, without waiting for the disk. The saver
+	// writes what the rounds handed it since its last save with one
+	// Storage.SaveBatch, then delivers what waited for it: the
+	// acknowledgements and votes to their hosts, raft's own notes of
+	// durability back to the groups. So a group's next proposals and
+	// answers are stepped, and its next appends leave, while its
+	// previous write is still being synced, instead of waiting for the
+	// round that holds it. Entries are applied only once durable here
+	// (raft hands them out then), and no acknowledgement or vote leaves
+	// before the write it answers for is durable. MinSaveInterval then
+	// paces the rounds (a round of several groups starts no sooner than
+	// that after the previous one), not the saves: the saver writes
+	// whenever it has something and is done with its last write, so its
+	// saves gather what arrived during the previous fsync. Default false.
+	AsyncSaves bool
 	// TickInterval is the period of the host's ticker. Zero means no
 	// ticker: the caller calls Tick.
 	TickInterval time.Duration
@@ -253,5 +272,7 @@ func (h *Host) raftConfig(st raft.Storage, applied uint64) *raft.Config {
 		PreVote:         c.PreVote,
 		ReadOnlyOption:  c.ReadOnlyOption,
 		Logger:          c.RaftLogger,
+
+		AsyncStorageWrites: c.AsyncSaves,
 	}
 }

@@ -75,6 +75,29 @@ message loss raft tolerates.
 With Workers 0 the caller drives the same rounds with RunPending and the
 clock with Tick: the deterministic mode of tests and the simulation.
 
+# Saving behind the rounds
+
+With HostConfig.AsyncSaves the groups run raft's asynchronous storage
+writes (raft.Config.AsyncStorageWrites) and a round no longer holds its
+groups through the save. It steps each group, takes its Ready, hands the
+Ready's write (a MsgStorageAppend) to the host's saver goroutine, sends the
+Ready's messages, applies its committed entries (a MsgStorageApply: raft
+hands out only entries durable here) and releases the group. The saver
+takes everything handed over since its last save, writes it with one
+Storage.SaveBatch, in the order received (so each group's writes stay in
+raft's order), and only then delivers each write's Responses: the
+acknowledgements and votes it answers for go to their hosts (none leaves
+before its fsync, TestAsyncSavesAckAfterDurable), raft's notes of
+durability back to their groups, stepped by the saver itself into a group
+no round holds (scheduled only if that leaves work), else through the
+group's next round. Meanwhile the groups whose writes are being synced
+run again: a proposal or an acknowledgement arriving during an fsync is
+stepped in the next round (paced by MinSaveInterval), not after the round
+that held its group for the fsync, and a leader's next appends leave at
+once. A group does not quiesce while a write of its own is with the
+saver. The simulation runs it with crashes that catch writes the saver
+has not made (TestSimMultiGroupAsyncSaves).
+
 # Storage
 
 Storage is the per-host store of all groups: Open returns a group's
@@ -218,6 +241,8 @@ drops, duplicates, delays, crashes and restarts; it checks one leader per
 term per group, state machine safety across restarts, log matching,
 linearizability of a register per group (writes through the log, reads
 through ReadIndex, safe or lease-based), and that every group commits and
-quiesces again after healing.
+quiesces again after healing. TestSimMultiGroupAsyncSaves runs it with
+HostConfig.AsyncSaves, holding each host's saves back at random so that
+crashes find them unsaved after the leaders' appends left.
 */
 package multiraft

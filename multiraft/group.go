@@ -28,6 +28,12 @@ type inbox struct {
 	hostsUp   []HostID
 	// snapReports are the outcomes of streamed snapshots (ReportSnapshot).
 	snapReports []snapReport
+	// local are the Responses the saver delivered to this replica
+	// (raft's notes of durability, a leader's acknowledgement of its own
+	// entries), and saved counts the saves they came from
+	// (HostConfig.AsyncSaves).
+	local []raftpb.Message
+	saved int
 }
 
 // wakes reports whether the inbox holds work that ends quiescence: any
@@ -102,10 +108,20 @@ type group struct {
 	// quiesceReq is the quiescing heartbeat received in this round, if
 	// any; the follower decides at the end of the round.
 	quiesceReq *raftpb.Message
-	// gone is set once the group was removed.
+	// gone is set once the group was removed; dropped is the same for the
+	// saver (saver invariant 3).
 	gone    bool
-	members []HostID
-	lead    HostID
+	dropped atomic.Bool
+	// unsaved counts the writes handed to the saver whose Responses
+	// this replica has not stepped yet (HostConfig.AsyncSaves): until it
+	// is zero the replica's storage lags its raft log, and the group
+	// does not quiesce. savedTerm and savedVote are the term and vote of
+	// the last HardState handed to the saver (a change needs a sync).
+	unsaved   int
+	savedTerm uint64
+	savedVote uint64
+	members   []HostID
+	lead      HostID
 	// confIndex is the index of the last configuration change (or
 	// snapshot) applied: compaction below it would record a wrong
 	// configuration.
@@ -126,6 +142,21 @@ type sentAck struct {
 	to    HostID
 	term  uint64
 	index uint64
+}
+
+// noteReady records what a Ready just taken says of the replica's role
+// and commit index.
+func (g *group) noteReady(rd *raft.Ready) {
+	if rd.SoftState != nil {
+		leading := rd.SoftState.RaftState == raft.StateLeader
+		if leading && !g.leading {
+			g.sinceCheck = 0 // raft's check clock starts with the term
+			g.acked = g.acked[:0]
+		}
+		g.leading = leading
+		g.noteRole(rd.SoftState)
+	}
+	g.noteCommit(rd)
 }
 
 // noteCommit records the commit index of a Ready's HardState, if it has
@@ -213,8 +244,9 @@ func clearInbox(in *inbox) {
 	clear(in.confs)
 	clear(in.reads)
 	clear(in.compacts)
+	clear(in.local)
 	*in = inbox{items: in.items[:0], props: in.props[:0], confs: in.confs[:0], reads: in.reads[:0], compacts: in.compacts[:0],
-		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0], snapReports: in.snapReports[:0]}
+		hostsDown: in.hostsDown[:0], hostsUp: in.hostsUp[:0], snapReports: in.snapReports[:0], local: in.local[:0]}
 }
 
 // tick steps n ticks into raft. For a leader it keeps sinceCheck: a

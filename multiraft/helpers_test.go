@@ -116,7 +116,8 @@ func (c *manualCluster) createGroup(g GroupID, members ...HostID) {
 	}
 }
 
-// settle runs every host's pending work until no host has any.
+// settle runs every host's pending work until no host has any (saves a
+// host holds back, holdSaves, do not count).
 func (c *manualCluster) settle() {
 	for i := 0; ; i++ {
 		if i > 10000 {
@@ -125,7 +126,8 @@ func (c *manualCluster) settle() {
 		busy := false
 		for _, id := range c.ids {
 			h := c.hosts[id]
-			if h.sched.pending() > 0 {
+			held := h.holdSaves != nil && h.holdSaves()
+			if h.sched.pending() > 0 || (h.saver != nil && h.saver.pending() && !held) {
 				busy = true
 				if err := h.RunPending(); err != nil {
 					c.t.Fatal(err)

@@ -46,6 +46,12 @@ type Host struct {
 	// ends it once.
 	applier      *applier
 	applierClose sync.Once
+	// saver writes the groups' Readys behind the rounds (nil: rounds
+	// save their own; see HostConfig.AsyncSaves); holdSaves, set by
+	// tests in manual mode, keeps RunPending from flushing the saves
+	// when it returns true, so that a crash can catch them unsaved.
+	saver     *saver
+	holdSaves func() bool
 }
 
 // New starts a host: its workers and, with TickInterval set, its ticker.
@@ -65,6 +71,13 @@ func New(cfg HostConfig) (*Host, error) {
 	h.roundPool.New = func() any { return new(round) }
 	if cfg.Workers > 0 {
 		h.sched.minInterval = cfg.MinSaveInterval
+	}
+	if cfg.AsyncSaves {
+		h.saver = newSaver(cfg.ID)
+		if cfg.Workers > 0 {
+			h.wg.Add(1)
+			go h.saveLoop()
+		}
 	}
 	h.live.init(cfg.Peers)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -118,6 +131,9 @@ func (h *Host) Close() error {
 	h.stop(ErrClosed)
 	h.cancel()
 	h.sched.close()
+	if h.saver != nil {
+		h.saver.close()
+	}
 	h.wg.Wait()
 	if h.applier != nil { // the workers are gone: nothing submits any more
 		h.applierClose.Do(h.applier.close)
@@ -143,8 +159,10 @@ func (h *Host) Err() error {
 }
 
 // RunPending processes, on the caller's goroutine, every group that has
-// work, until none has: the way to drive a host built with Workers 0. It
-// returns the error that stopped the host, if any.
+// work, until none has: the way to drive a host built with Workers 0
+// (with AsyncSaves, it also saves what the rounds handed over, and
+// delivers what waited for that). It returns the error that stopped the
+// host, if any.
 func (h *Host) RunPending() error {
 	for {
 		if err := h.Err(); err != nil {
@@ -152,6 +170,9 @@ func (h *Host) RunPending() error {
 		}
 		gs := h.sched.tryNext()
 		if gs == nil {
+			if h.saver != nil && (h.holdSaves == nil || !h.holdSaves()) && h.flushSaves() {
+				continue // the saves' answers scheduled their groups
+			}
 			return nil
 		}
 		h.runRound(gs)
@@ -235,6 +256,7 @@ func (h *Host) newGroup(cfg GroupConfig) (*group, error) {
 	}
 	g := newGroup(cfg.ID, rn, st)
 	g.self = h.cfg.ID
+	g.savedTerm, g.savedVote = hs.Term, hs.Vote
 	snap, err := st.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("multiraft: opening group %d: %w", cfg.ID, err)

@@ -1,6 +1,9 @@
 package multiraft
 
-import "github.com/raftkit/raft/raftpb"
+import (
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
 
 // outbox gathers a round's items per destination host, so that each host
 // gets one batch per round.
@@ -14,6 +17,10 @@ type outbox struct {
 	// batch's Heartbeats and HeartbeatResps (not HostConfig.
 	// SeparateHeartbeats).
 	coalesce bool
+	// all makes addMessages take every message whatever sendsEarly says
+	// (HostConfig.AsyncSaves: what must wait for the disk is not among a
+	// Ready's messages but among the Responses of its write).
+	all bool
 	// sizes is, per destination, about how many items and heartbeats the
 	// recent batches held (see batchSize): a new batch starts with room
 	// for that many, instead of growing its slices by doubling, which at
@@ -86,7 +93,8 @@ func (o *outbox) add(to HostID, it Item) {
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
-		if m.To == o.from || sendsEarly(m, g.leading) != early || superseded(m, msgs[i+1:]) {
+		if m.To == o.from || raft.IsLocalMsgTarget(m.To) || (!o.all && sendsEarly(m, g.leading) != early) ||
+			superseded(m, msgs[i+1:]) {
 			continue
 		}
 		switch {

@@ -48,7 +48,8 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 // nothing to do: every entry committed, applied here, and acknowledged by
 // every member (so followers can be told the commit index in a
 // heartbeat), no proposal, read or transfer pending, no Ready left,
-// every member's host alive (a failed member must be noticed by a ticking
+// no write of its own still with the saver (AsyncSaves), every member's
+// host alive (a failed member must be noticed by a ticking
 // leader), and, with CheckQuorum, every member heard from since raft's
 // last quorum check. Waking ages the leader's clock through a quorum
 // check, which reads those marks as they were at quiescence: a leader
@@ -67,7 +68,7 @@ func (h *Host) endRound(g *group, in *inbox, out *outbox) {
 func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 	bs := g.rn.BasicStatus()
 	if bs.RaftState != raft.StateLeader || bs.LeadTransferee != raft.None ||
-		g.readTicks > 0 || bs.Applied != bs.Commit || g.rn.HasReady() {
+		g.readTicks > 0 || bs.Applied != bs.Commit || g.rn.HasReady() || g.unsaved > 0 {
 		return
 	}
 	idle := true
@@ -101,7 +102,7 @@ func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 func (h *Host) answerQuiesce(g *group, in *inbox, q *raftpb.Message, out *outbox) {
 	bs := g.rn.BasicStatus()
 	last, err := g.st.LastIndex()
-	ok := err == nil && !in.busy() && !g.rn.HasReady() &&
+	ok := err == nil && !in.busy() && !g.rn.HasReady() && g.unsaved == 0 &&
 		bs.RaftState == raft.StateFollower && bs.Lead == q.From && bs.Term == q.Term &&
 		bs.Commit == q.Commit && last == q.Commit && bs.Applied == bs.Commit
 	if ok {

@@ -35,6 +35,10 @@ type round struct {
 	// durable before the round, applied while the round saves
 	// (applyDurable); the rest wait for the save.
 	durable []int
+	// saves and applyMsgs are the Readys' storage work under
+	// HostConfig.AsyncSaves (runAsyncRound).
+	saves     []saveJob
+	applyMsgs []applyOf
 }
 
 func (r *round) reset(from HostID) {
@@ -61,6 +65,10 @@ func (r *round) reset(from HostID) {
 // messages in one batch per host. The worker holds every group of the
 // round (scheduler invariant 2).
 func (h *Host) runRound(gs []*group) {
+	if h.saver != nil {
+		h.runAsyncRound(gs)
+		return
+	}
 	r := h.roundPool.Get().(*round)
 	r.reset(h.cfg.ID)
 	r.out.spareTicks = int64(h.cfg.AppendSparesTicks)
@@ -115,16 +123,7 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 		h.handleInbox(g, in, r.out)
 		if g.rn.HasReady() {
 			rd := g.rn.Ready()
-			if rd.SoftState != nil {
-				leading := rd.SoftState.RaftState == raft.StateLeader
-				if leading && !g.leading {
-					g.sinceCheck = 0 // raft's check clock starts with the term
-					g.acked = g.acked[:0]
-				}
-				g.leading = leading
-				g.noteRole(rd.SoftState)
-			}
-			g.noteCommit(&rd)
+			g.noteReady(&rd)
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
 			r.updates = append(r.updates, updateOf(g.id, &rd))
@@ -315,6 +314,14 @@ func updateOf(id GroupID, rd *raft.Ready) GroupUpdate {
 // never touches it again.
 func (h *Host) dropGroup(g *group) {
 	g.gone = true
+	if h.saver != nil { // saver invariant 3
+		g.dropped.Store(true)
+		if h.cfg.Workers == 0 {
+			h.flushSaves()
+		} else {
+			h.saver.drain()
+		}
+	}
 	if err := h.cfg.Storage.Remove(g.id); err != nil {
 		h.lg.Warn("removing a group's storage", zap.Uint64("group", uint64(g.id)), zap.Error(err))
 	}
@@ -405,22 +412,30 @@ func (h *Host) stepItem(g *group, it *Item) {
 // a RoundApplication, it collects the entries in r and leaves the read
 // states to finishRound.
 func (h *Host) apply(r *round, g *group, rd *raft.Ready, early int) {
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if h.applier != nil {
-			h.applier.drain() // applier invariant 3
-		}
-		if err := h.cfg.App.Restore(g.id, rd.Snapshot); err != nil {
-			h.lg.Error("restoring a snapshot; stopping the host", zap.Uint64("group", uint64(g.id)), zap.Error(err))
-			h.stop(err)
-			return
-		}
-		g.confIndex = max(g.confIndex, rd.Snapshot.Metadata.Index)
-		g.refreshMembers()
+	if !raft.IsEmptySnap(rd.Snapshot) && !h.restoreSnapshot(g, &rd.Snapshot) {
+		return
 	}
 	h.applyEntries(r, g, rd.CommittedEntries[early:])
 	if !h.collects(r) {
 		h.readsDone(g, rd)
 	}
+}
+
+// restoreSnapshot hands snap to the application as g's new state, once
+// the applies queued before it are done; false if the application
+// failed, which stops the host.
+func (h *Host) restoreSnapshot(g *group, snap *raftpb.Snapshot) bool {
+	if h.applier != nil {
+		h.applier.drain() // applier invariant 3
+	}
+	if err := h.cfg.App.Restore(g.id, *snap); err != nil {
+		h.lg.Error("restoring a snapshot; stopping the host", zap.Uint64("group", uint64(g.id)), zap.Error(err))
+		h.stop(err)
+		return false
+	}
+	g.confIndex = max(g.confIndex, snap.Metadata.Index)
+	g.refreshMembers()
+	return true
 }
 
 // applyEntries applies committed entries of g: configuration changes to

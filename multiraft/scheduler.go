@@ -212,6 +212,19 @@ func (s *scheduler) takeLocked(limit int) []*group {
 	return out
 }
 
+// tryHold makes the caller hold g, as a worker holds the groups of its
+// round, if g is idle (neither queued nor held); it reports whether it
+// does. Release it with done.
+func (s *scheduler) tryHold(g *group) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.sched != schedIdle {
+		return false
+	}
+	g.sched = schedRunning
+	return true
+}
+
 // done releases groups taken by next; dirty ones (and those for which
 // again[i] is true) go back to the tail of the queue.
 func (s *scheduler) done(gs []*group, again []bool) {

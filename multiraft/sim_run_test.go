@@ -58,7 +58,7 @@ func (s *sim) runHosts() bool {
 	busy := false
 	for _, i := range s.rng.Perm(len(s.hosts)) {
 		sh := s.hosts[i]
-		if sh.down || sh.h.sched.pending() == 0 {
+		if sh.down || (sh.h.sched.pending() == 0 && (sh.h.saver == nil || !sh.h.saver.pending())) {
 			continue
 		}
 		busy = true

@@ -42,6 +42,11 @@ type simOpts struct {
 	// harness reports crashed and isolated hosts (PeerUnreachable) as a
 	// NetTransport would.
 	fastFailover bool
+	// asyncSaves runs the hosts with HostConfig.AsyncSaves; a host's
+	// saves are held back at random (RunPending returns with them
+	// queued), so that crashes catch writes unsaved while the messages
+	// sent before them are out.
+	asyncSaves bool
 }
 
 type simMsg struct {
@@ -186,9 +191,13 @@ func (s *sim) startHost(sh *simHost) {
 	cfg.HeartbeatTick = s.o.heartbeatTick
 	cfg.SeparateHeartbeats = s.o.separateHeartbeats
 	cfg.FastFailover = s.o.fastFailover
+	cfg.AsyncSaves = s.o.asyncSaves
 	h, err := New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	if s.o.asyncSaves {
+		h.holdSaves = func() bool { return s.rng.Intn(3) == 0 }
 	}
 	sh.h, sh.down = h, false
 	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
@@ -258,6 +267,13 @@ func TestSimMultiGroupHeartbeatEveryOtherTick(t *testing.T) {
 	runSimSeeds(t, simOpts{heartbeatTick: 2})
 }
 
+// Asynchronous saves (HostConfig.AsyncSaves) keep every invariant, with
+// crashes that catch writes still queued for the saver after the
+// leader's appends left.
+func TestSimMultiGroupAsyncSaves(t *testing.T) {
+	runSimSeeds(t, simOpts{asyncSaves: true})
+}
+
 // runSimSeeds runs simSeeds seeds of the simulation with the hosts'
 // HeartbeatTick and FastFailover from o, checking that quiescence was
 // exercised.
@@ -268,7 +284,7 @@ func runSimSeeds(t *testing.T, o simOpts) {
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: o.heartbeatTick,
-			streams: seed%2 == 0, fastFailover: o.fastFailover})
+			streams: seed%2 == 0, fastFailover: o.fastFailover, asyncSaves: o.asyncSaves})
 		s.run()
 		var q, w uint64
 		for _, sh := range s.hosts {

@@ -6,7 +6,7 @@ type hostStats struct {
 	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
 	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
 	quiesces, wakes, compactsRefused, peersDown               atomic.Uint64
-	heartbeatsOut                                             atomic.Uint64
+	heartbeatsOut, saves                                      atomic.Uint64
 }
 
 // Stats are a host's counters since it started.
@@ -15,6 +15,9 @@ type Stats struct {
 	// GroupsRun counts the groups they processed, so GroupsRun/Rounds is
 	// the mean number of groups per round (per Storage.SaveBatch).
 	Rounds, GroupsRun uint64
+	// Saves counts the saver's Storage.SaveBatch calls (AsyncSaves; the
+	// rounds' own saves otherwise, one per round, are not counted).
+	Saves uint64
 	// BatchesOut and ItemsOut count the batches sent (one per peer host
 	// per round) and the items they carried: a group's message, or a
 	// batch's list of coalesced heartbeats (or of their answers), which
@@ -47,7 +50,7 @@ func (h *Host) Stats() Stats {
 	groups, awake := len(h.groups), len(h.awake)
 	h.mu.Unlock()
 	return Stats{
-		Rounds: s.rounds.Load(), GroupsRun: s.groupsRun.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
+		Rounds: s.rounds.Load(), GroupsRun: s.groupsRun.Load(), Saves: s.saves.Load(), BatchesOut: s.batchesOut.Load(), ItemsOut: s.itemsOut.Load(),
 		Pings: s.pings.Load(), CoalescedHeartbeats: s.heartbeatsOut.Load(), BatchesIn: s.batchesIn.Load(),
 		ItemsDropped: s.itemsDropped.Load(), StepErrors: s.stepErrors.Load(),
 		ProposalsDropped: s.propsDropped.Load(),

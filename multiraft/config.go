@@ -79,7 +79,7 @@ type HostConfig struct {
 	// started its own (if either holds several groups), and takes the
 	// groups that become ready meanwhile. Under the load of many groups,
 	// rounds then fill, and fsyncs, frames and CPU per write drop (see
-	// the README's multiraft table), at the cost of up to this much
+	// docs/sharded-load.md), at the cost of up to this much
 	// latency per round; a host whose last save is older does not wait.
 	// Used only with Workers. Default 1ms; negative: no pacing (a round
 	// still gathers while another saves).

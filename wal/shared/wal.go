@@ -114,6 +114,9 @@ type WAL struct {
 
 	stats struct{ fsyncs, batches, bytes, relocated atomic.Uint64 }
 
+	// spare is the next segment, prepared ahead (spare.go).
+	spare spareFile
+
 	// beforeSync, if set (tests only), runs before each group-commit fsync.
 	beforeSync func()
 }
@@ -142,6 +145,7 @@ func Open(dir string, opts *Options) (*WAL, error) {
 		return nil, err
 	}
 	w.syncFile = w.active().f
+	w.startSpare()
 	return w, nil
 }
 
@@ -170,6 +174,7 @@ func (w *WAL) Close() error {
 	}
 	w.scond.Broadcast()
 	w.smu.Unlock()
+	w.stopSpare()
 	// Under mu: no reader is between its closed check and its read.
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -260,10 +265,18 @@ type Stats struct {
 	IndexedEntries int
 	// CachedBytes is the size of the entry caches, over all groups.
 	CachedBytes int64
+	// SparesPrepared counts segments written with zeros ahead of use (their
+	// syncs, off the write path, are not in Fsyncs); SparesUsed those that
+	// rotation installed; SegmentsRecycled the prepared ones that were
+	// compacted segments rather than new files.
+	SparesPrepared, SparesUsed, SegmentsRecycled uint64
 }
 
 // Stats returns current counters. It visits every group.
 func (w *WAL) Stats() Stats {
+	w.spare.mu.Lock()
+	prepared, used, recycled := w.spare.prepared, w.spare.used, w.spare.recycledN
+	w.spare.mu.Unlock()
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	st := Stats{
@@ -274,6 +287,10 @@ func (w *WAL) Stats() Stats {
 		Segments:     len(w.segs),
 		Groups:       len(w.groups),
 		CachedBytes:  w.cacheBytes,
+
+		SparesPrepared:   prepared,
+		SparesUsed:       used,
+		SegmentsRecycled: recycled,
 	}
 	for _, g := range w.groups {
 		st.IndexedEntries += len(g.locs)

@@ -1,0 +1,343 @@
+package shared
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/raftkit/raft/wal"
+)
+
+// Appends into blocks that fallocate left unwritten make every fdatasync of
+// the active segment commit an ext4 journal transaction: the write converts
+// the extent from unwritten to written, which is metadata. And rotation
+// used to create, fallocate and sync the next segment under the write lock.
+// So the next segment is prepared ahead, off the lock, by a goroutine: the
+// spare, a file whose blocks are written with zeros and synced. Rotation
+// writes the header at its start, data-syncs it (no metadata changes: the
+// blocks and the size are there already), renames it to its segment name
+// and syncs the directory. Batches appended to it then only overwrite
+// zeros, and their fdatasyncs write data, with no journal commit.
+//
+// The first segment of a new WAL is created as before (fallocated), so Open
+// does not wait for a segment of zeros; once the active segment holds
+// spareAskBytes of data a spare is asked for, and a segment that is not
+// pre-written (the first one, or the active one after a restart, whose
+// tail cannot be told from unwritten space) is sealed early as soon as the
+// spare is ready. A WAL that writes little (most tests) never asks.
+//
+// The spare is always a temporary file, spareName, until rotation renames
+// it: recovery deletes temporary files, so a crash at any step (the zeros
+// half written, the header written into it but the rename not durable)
+// leaves the log as it was, and a build without spares (which deletes
+// temporary files too) reads the directory the same. Nothing of the format
+// changes. Close deletes the spare: the next Open prepares one again.
+//
+// Compacted segments are recycled (gc.go): instead of being deleted, one
+// becomes the next spare, renamed to spareName and zeroed whole before it
+// is synced and used, so no record of the segment it was survives into the
+// new one; its blocks are allocated and written already, so neither the
+// unlink (which frees extents in the journal, stalling the fsyncs that
+// share that commit) nor a new allocation happens.
+const spareName = "spare" + tmpSuffix
+
+// spareAskBytes is how much data the active segment holds when a spare is
+// asked for (or a quarter of the segment size, if less).
+const spareAskBytes = 1 << 20
+
+// spareChunk is the size of the zero writes; spareSyncEvery paces them with
+// data syncs, so that writeback goes out in small pieces instead of one
+// burst that the group commit's fsyncs would queue behind.
+const (
+	spareChunk     = 1 << 20
+	spareSyncEvery = 8 << 20
+)
+
+// spareFile is the spare and the goroutine preparing it.
+type spareFile struct {
+	mu sync.Mutex
+	// f is the ready spare: zeros, synced, under spareName. nil: none.
+	f *os.File
+	// recycled is a compacted segment's file waiting to be zeroed into the
+	// next spare, under spareName. At most one of f and recycled is set.
+	recycled *os.File
+	// busy is set while the goroutine prepares a spare; rotation then
+	// leaves spareName alone.
+	busy bool
+	// asked is set (under wmu) once a spare was asked for the active
+	// segment, so commit asks once per segment.
+	asked bool
+
+	kick chan struct{} // buffered 1: requests coalesce
+	stop chan struct{}
+	done chan struct{}
+
+	// hook, if set (tests only), runs at each step of preparation and
+	// rotation with its name; a test copies the directory there to get
+	// the image a crash at that point leaves.
+	hook func(step string)
+
+	prepared, used, recycledN uint64 // counters, under mu
+}
+
+// spareOn says whether this WAL prepares spares: not without fsyncs (there
+// is no journal commit to save) nor without preallocation (the caller
+// asked for files that grow as written).
+func (w *WAL) spareOn() bool { return !w.opts.NoSync && !w.opts.NoPreallocate }
+
+// startSpare starts the goroutine preparing spares. Open calls it.
+func (w *WAL) startSpare() {
+	if !w.spareOn() {
+		return
+	}
+	s := &w.spare
+	s.kick = make(chan struct{}, 1)
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		for {
+			select {
+			case <-s.kick:
+				w.prepareSpare()
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+}
+
+// stopSpare stops the goroutine and deletes the spare: Close calls it.
+func (w *WAL) stopSpare() {
+	s := &w.spare
+	if s.stop == nil {
+		return
+	}
+	close(s.stop)
+	<-s.done
+	s.stop = nil
+	for _, f := range []*os.File{s.f, s.recycled} {
+		if f != nil {
+			f.Close()
+			os.Remove(filepath.Join(w.dir, spareName))
+		}
+	}
+	s.f, s.recycled = nil, nil
+}
+
+// step runs the test hook.
+func (s *spareFile) step(name string) {
+	if s.hook != nil {
+		s.hook(name)
+	}
+}
+
+// askSpare asks for a spare once the active segment holds enough data.
+// Callers hold wmu.
+func (w *WAL) askSpare(sg *segment) {
+	s := &w.spare
+	if s.asked || s.kick == nil || sg.size-sg.dataStart < min(spareAskBytes, w.opts.SegmentSize/4) {
+		return
+	}
+	s.asked = true
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// rotateEarly says whether the active segment sg should be sealed before
+// it is full: it is not pre-written and a spare is ready. Callers hold wmu.
+func (w *WAL) rotateEarly(sg *segment) bool {
+	return !sg.prewritten && w.spare.kick != nil && w.spareReady()
+}
+
+// spareReady says whether a spare is ready to take.
+func (w *WAL) spareReady() bool {
+	w.spare.mu.Lock()
+	defer w.spare.mu.Unlock()
+	return w.spare.f != nil
+}
+
+// stopping says whether Close asked the goroutine to stop.
+func (s *spareFile) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// prepareSpare makes the spare: a recycled segment's file if there is one,
+// else a new file, written with zeros over a whole segment and synced. A
+// failure, or Close, leaves no spare: rotation then creates the segment
+// itself (and reports the error if that fails too).
+func (w *WAL) prepareSpare() {
+	s := &w.spare
+	s.mu.Lock()
+	if s.f != nil || s.busy {
+		s.mu.Unlock()
+		return
+	}
+	f, recycled := s.recycled, s.recycled != nil
+	s.recycled, s.busy = nil, true
+	s.mu.Unlock()
+	path := filepath.Join(w.dir, spareName)
+	err := w.zeroSpare(&f, path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy = false
+	if err != nil {
+		if f != nil {
+			f.Close()
+			os.Remove(path)
+		}
+		return
+	}
+	s.f = f
+	s.prepared++
+	if recycled {
+		s.recycledN++
+	}
+}
+
+// zeroSpare writes zeros over a whole segment of *f, creating the file at
+// path if *f is nil, then syncs it (size and allocation included).
+func (w *WAL) zeroSpare(f **os.File, path string) error {
+	s := &w.spare
+	size := w.spareSize()
+	if *f == nil {
+		nf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		*f = nf
+	} else if err := (*f).Truncate(min(size, sizeOf(*f))); err != nil {
+		return err
+	}
+	// Allocated in one piece first: the zeros then fill it in place.
+	if err := wal.Preallocate(*f, size); err != nil {
+		return err
+	}
+	zeros := make([]byte, spareChunk)
+	for off := int64(0); off < size; off += spareChunk {
+		if s.stopping() {
+			return ErrClosed
+		}
+		if _, err := (*f).WriteAt(zeros[:min(spareChunk, size-off)], off); err != nil {
+			return err
+		}
+		if off == 0 {
+			s.step("spare-zeroing")
+		}
+		if (off+spareChunk)%spareSyncEvery == 0 {
+			if err := wal.SyncData(*f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := (*f).Sync(); err != nil {
+		return err
+	}
+	s.step("spare-ready")
+	return nil
+}
+
+// spareSize is the size of a spare: a segment's batches plus room for the
+// header (a checkpoint per group, about 75 bytes each) and the batch that
+// may overflow the segment, so that appends do not grow the file.
+func (w *WAL) spareSize() int64 { return w.opts.SegmentSize + w.opts.SegmentSize/16 }
+
+// sizeOf returns f's size, or 0 if it cannot be read (the caller then
+// only extends the file).
+func sizeOf(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// takeSpare returns the ready spare, if any, for rotation. Callers hold
+// wmu.
+func (w *WAL) takeSpare() *os.File {
+	s := &w.spare
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.f
+	s.f = nil
+	return f
+}
+
+// installSpare makes the spare f segment seq: header written over its
+// zeros and data-synced, then the rename to the segment's name made
+// durable. Until the directory sync, a crash leaves either the spare (a
+// temporary file, deleted by recovery) or the complete segment.
+func (w *WAL) installSpare(f *os.File, seq uint64, header []byte) (*segment, error) {
+	path := filepath.Join(w.dir, segmentName(seq))
+	if _, err := f.WriteAt(header, 0); err != nil {
+		return nil, err
+	}
+	w.spare.step("header-written")
+	if err := w.sync.data(f); err != nil {
+		return nil, err
+	}
+	w.spare.step("header-synced")
+	if err := os.Rename(filepath.Join(w.dir, spareName), path); err != nil {
+		return nil, err
+	}
+	w.spare.step("renamed")
+	if err := w.sync.dir(w.dir); err != nil {
+		return nil, err
+	}
+	w.spare.mu.Lock()
+	w.spare.used++
+	w.spare.mu.Unlock()
+	n := int64(len(header))
+	return &segment{seq: seq, path: path, f: f, size: n, dataStart: n, prewritten: true}, nil
+}
+
+// newSegment starts segment seq with header: in the spare if one is ready,
+// else in a new fallocated file. Callers hold wmu.
+func (w *WAL) newSegment(seq uint64, header []byte) (*segment, error) {
+	if seq > maxSegmentSeq {
+		return nil, fmt.Errorf("shared wal: segment sequence numbers exhausted")
+	}
+	w.spare.asked = false
+	if f := w.takeSpare(); f != nil {
+		sg, err := w.installSpare(f, seq, header)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("shared wal: installing segment %s: %w", segmentName(seq), err)
+		}
+		return sg, nil
+	}
+	return createSegment(w.dir, seq, header, w.preallocSize(), w.sync)
+}
+
+// recycleSegment keeps sg's file as the next spare, if none is ready or in
+// preparation, instead of deleting it; it reports whether it did. The
+// rename takes the segment out of the log as a removal would (recovery
+// deletes the temporary file). Callers hold wmu.
+func (w *WAL) recycleSegment(sg *segment) bool {
+	s := &w.spare
+	if s.kick == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil || s.recycled != nil || s.busy {
+		return false
+	}
+	if err := os.Rename(sg.path, filepath.Join(w.dir, spareName)); err != nil {
+		return false
+	}
+	s.recycled = sg.f
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return true
+}

@@ -62,9 +62,10 @@ type spareFile struct {
 	// recycled is a compacted segment's file waiting to be zeroed into the
 	// next spare, under spareName. At most one of f and recycled is set.
 	recycled *os.File
-	// busy is set while the goroutine prepares a spare; rotation then
-	// leaves spareName alone.
-	busy bool
+	// wanted is set when the goroutine is kicked and cleared when it
+	// starts, which sets busy until it is done: wanted || busy says a
+	// preparation is pending (sparePending).
+	wanted, busy bool
 	// asked is set (under wmu) once a spare was asked for the active
 	// segment, so commit asks once per segment.
 	asked bool
@@ -141,10 +142,26 @@ func (w *WAL) askSpare(sg *segment) {
 		return
 	}
 	s.asked = true
+	s.mu.Lock()
+	s.kickLocked()
+	s.mu.Unlock()
+}
+
+// kickLocked wakes the goroutine. Callers hold s.mu.
+func (s *spareFile) kickLocked() {
+	s.wanted = true
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// sparePending says whether the goroutine has a preparation to do or in
+// progress.
+func (w *WAL) sparePending() bool {
+	w.spare.mu.Lock()
+	defer w.spare.mu.Unlock()
+	return w.spare.wanted || w.spare.busy
 }
 
 // rotateEarly says whether the active segment sg should be sealed before
@@ -176,8 +193,10 @@ func (s *spareFile) stopping() bool {
 // itself (and reports the error if that fails too).
 func (w *WAL) prepareSpare() {
 	s := &w.spare
+	defer s.step("spare-done")
 	s.mu.Lock()
-	if s.f != nil || s.busy {
+	s.wanted = false
+	if s.f != nil {
 		s.mu.Unlock()
 		return
 	}
@@ -187,20 +206,20 @@ func (w *WAL) prepareSpare() {
 	path := filepath.Join(w.dir, spareName)
 	err := w.zeroSpare(&f, path)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.busy = false
 	if err != nil {
 		if f != nil {
 			f.Close()
 			os.Remove(path)
 		}
-		return
+	} else {
+		s.f = f
+		s.prepared++
+		if recycled {
+			s.recycledN++
+		}
 	}
-	s.f = f
-	s.prepared++
-	if recycled {
-		s.recycledN++
-	}
+	s.mu.Unlock()
 }
 
 // zeroSpare writes zeros over a whole segment of *f, creating the file at
@@ -335,9 +354,6 @@ func (w *WAL) recycleSegment(sg *segment) bool {
 		return false
 	}
 	s.recycled = sg.f
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.kickLocked()
 	return true
 }

@@ -42,8 +42,8 @@ import (
 // share that commit) nor a new allocation happens.
 const spareName = "spare" + tmpSuffix
 
-// spareAskBytes is how much data the active segment holds when a spare is
-// asked for (or a quarter of the segment size, if less).
+// spareAskBytes is how much data a new WAL's first segment holds when a
+// spare is asked for (or a quarter of the segment size, if less).
 const spareAskBytes = 1 << 20
 
 // spareChunk is the size of the zero writes; spareSyncEvery paces them with
@@ -134,11 +134,22 @@ func (s *spareFile) step(name string) {
 	}
 }
 
+// spareAskAt is how much data sg holds when the spare after it is asked
+// for: a pre-written segment asks at half full, which leaves the goroutine
+// half a segment's time and spaces the zero writes out; one that is not
+// (a new WAL's first) asks early, to be left early.
+func (w *WAL) spareAskAt(sg *segment) int64 {
+	if sg.prewritten {
+		return w.opts.SegmentSize / 2
+	}
+	return min(spareAskBytes, w.opts.SegmentSize/4)
+}
+
 // askSpare asks for a spare once the active segment holds enough data.
 // Callers hold wmu.
 func (w *WAL) askSpare(sg *segment) {
 	s := &w.spare
-	if s.asked || s.kick == nil || sg.size-sg.dataStart < min(spareAskBytes, w.opts.SegmentSize/4) {
+	if s.asked || s.kick == nil || sg.size-sg.dataStart < w.spareAskAt(sg) {
 		return
 	}
 	s.asked = true

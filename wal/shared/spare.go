@@ -251,6 +251,7 @@ func (w *WAL) zeroSpare(f **os.File, path string) error {
 	if err := wal.Preallocate(*f, size); err != nil {
 		return err
 	}
+	s.step("spare-start")
 	zeros := make([]byte, spareChunk)
 	for off := int64(0); off < size; off += spareChunk {
 		if s.stopping() {

@@ -32,11 +32,32 @@ type Options struct {
 	// whole group caches are dropped until a quarter of it is free.
 	// Default 64 MiB.
 	CacheSize int64
-	// NoPreallocate turns off reserving SegmentSize bytes per new segment.
+	// NoPreallocate turns off reserving SegmentSize bytes per new segment,
+	// and with it the spares: segments then grow as they are written.
+	//
+	// By default every segment but a new WAL's first is a spare, prepared
+	// ahead by a goroutine off the write path: a file of SegmentSize plus
+	// a sixteenth, written with zeros and synced (or a compacted segment's
+	// file, recycled and zeroed the same way). Appends then overwrite
+	// written blocks, so their fdatasyncs flush data only: appends into
+	// blocks that fallocate left unwritten convert extents, which commits
+	// an ext4 journal transaction at every fdatasync. Rotation only writes
+	// the header into the spare, data-syncs it, renames it and syncs the
+	// directory. The first segment is fallocated as before, so Open writes
+	// no 64 MiB of zeros (tests and hosts open many WALs); once it holds
+	// 1 MiB of data (or a quarter of SegmentSize) a spare is prepared, and
+	// the WAL rotates into it as soon as it is ready. A WAL that writes
+	// less never prepares one. Later spares are asked for when the active
+	// segment is half full. The spare is a temporary file until rotation
+	// renames it, so recovery, which deletes temporary files, never reads
+	// one, and the on-disk format is unchanged: older builds read these
+	// directories. Measured in README.md ("Many groups, one log").
 	NoPreallocate bool
 	// NoSync skips every fsync (of batches, segments, snapshot files and
 	// directories). Writes survive a process crash but not a power loss or
-	// kernel crash; for tests and for measuring CPU cost only.
+	// kernel crash; for tests and for measuring CPU cost only. It also
+	// turns off the spares (NoPreallocate): without fsyncs there is no
+	// journal commit to save.
 	NoSync bool
 }
 

@@ -27,7 +27,7 @@ import (
 // tail cannot be told from unwritten space) is sealed early as soon as the
 // spare is ready. A WAL that writes little (most tests) never asks.
 //
-// The spare is always a temporary file, spareName, until rotation renames
+// The spare is always a temporary file, spare-<n>.tmp, until rotation renames
 // it: recovery deletes temporary files, so a crash at any step (the zeros
 // half written, the header written into it but the rename not durable)
 // leaves the log as it was, and a build without spares (which deletes
@@ -35,12 +35,15 @@ import (
 // changes. Close deletes the spare: the next Open prepares one again.
 //
 // Compacted segments are recycled (gc.go): instead of being deleted, one
-// becomes the next spare, renamed to spareName and zeroed whole before it
+// becomes the next spare, renamed to a spare's name and zeroed whole before it
 // is synced and used, so no record of the segment it was survives into the
 // new one; its blocks are allocated and written already, so neither the
 // unlink (which frees extents in the journal, stalling the fsyncs that
 // share that commit) nor a new allocation happens.
-const spareName = "spare" + tmpSuffix
+//
+// Each spare gets a name of its own, so that the goroutine never opens the
+// file rotation is installing.
+func spareName(n uint64) string { return fmt.Sprintf("spare-%d%s", n, tmpSuffix) }
 
 // spareAskBytes is how much data a new WAL's first segment holds when a
 // spare is asked for (or a quarter of the segment size, if less).
@@ -57,11 +60,15 @@ const (
 // spareFile is the spare and the goroutine preparing it.
 type spareFile struct {
 	mu sync.Mutex
-	// f is the ready spare: zeros, synced, under spareName. nil: none.
-	f *os.File
+	// f is the ready spare, at fPath: zeros, synced. nil: none.
+	f     *os.File
+	fPath string
 	// recycled is a compacted segment's file waiting to be zeroed into the
-	// next spare, under spareName. At most one of f and recycled is set.
-	recycled *os.File
+	// next spare, at recycledPath. At most one of f and recycled is set.
+	recycled     *os.File
+	recycledPath string
+	// names numbers the spares' file names.
+	names uint64
 	// wanted is set when the goroutine is kicked and cleared when it
 	// starts, which sets busy until it is done: wanted || busy says a
 	// preparation is pending (sparePending).
@@ -118,11 +125,13 @@ func (w *WAL) stopSpare() {
 	close(s.stop)
 	<-s.done
 	s.stop = nil
-	for _, f := range []*os.File{s.f, s.recycled} {
-		if f != nil {
-			f.Close()
-			os.Remove(filepath.Join(w.dir, spareName))
-		}
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.fPath)
+	}
+	if s.recycled != nil {
+		s.recycled.Close()
+		os.Remove(s.recycledPath)
 	}
 	s.f, s.recycled = nil, nil
 }
@@ -211,10 +220,13 @@ func (w *WAL) prepareSpare() {
 		s.mu.Unlock()
 		return
 	}
-	f, recycled := s.recycled, s.recycled != nil
+	f, path, recycled := s.recycled, s.recycledPath, s.recycled != nil
+	if !recycled {
+		s.names++
+		path = filepath.Join(w.dir, spareName(s.names))
+	}
 	s.recycled, s.busy = nil, true
 	s.mu.Unlock()
-	path := filepath.Join(w.dir, spareName)
 	err := w.zeroSpare(&f, path)
 	s.mu.Lock()
 	s.busy = false
@@ -224,7 +236,7 @@ func (w *WAL) prepareSpare() {
 			os.Remove(path)
 		}
 	} else {
-		s.f = f
+		s.f, s.fPath = f, path
 		s.prepared++
 		if recycled {
 			s.recycledN++
@@ -293,20 +305,20 @@ func sizeOf(f *os.File) int64 {
 
 // takeSpare returns the ready spare, if any, for rotation. Callers hold
 // wmu.
-func (w *WAL) takeSpare() *os.File {
+func (w *WAL) takeSpare() (*os.File, string) {
 	s := &w.spare
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.f
 	s.f = nil
-	return f
+	return f, s.fPath
 }
 
 // installSpare makes the spare f segment seq: header written over its
 // zeros and data-synced, then the rename to the segment's name made
 // durable. Until the directory sync, a crash leaves either the spare (a
 // temporary file, deleted by recovery) or the complete segment.
-func (w *WAL) installSpare(f *os.File, seq uint64, header []byte) (*segment, error) {
+func (w *WAL) installSpare(f *os.File, sparePath string, seq uint64, header []byte) (*segment, error) {
 	path := filepath.Join(w.dir, segmentName(seq))
 	if _, err := f.WriteAt(header, 0); err != nil {
 		return nil, err
@@ -316,7 +328,7 @@ func (w *WAL) installSpare(f *os.File, seq uint64, header []byte) (*segment, err
 		return nil, err
 	}
 	w.spare.step("header-synced")
-	if err := os.Rename(filepath.Join(w.dir, spareName), path); err != nil {
+	if err := os.Rename(sparePath, path); err != nil {
 		return nil, err
 	}
 	w.spare.step("renamed")
@@ -337,8 +349,8 @@ func (w *WAL) newSegment(seq uint64, header []byte) (*segment, error) {
 		return nil, fmt.Errorf("shared wal: segment sequence numbers exhausted")
 	}
 	w.spare.asked = false
-	if f := w.takeSpare(); f != nil {
-		sg, err := w.installSpare(f, seq, header)
+	if f, sparePath := w.takeSpare(); f != nil {
+		sg, err := w.installSpare(f, sparePath, seq, header)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("shared wal: installing segment %s: %w", segmentName(seq), err)
@@ -362,10 +374,12 @@ func (w *WAL) recycleSegment(sg *segment) bool {
 	if s.f != nil || s.recycled != nil || s.busy {
 		return false
 	}
-	if err := os.Rename(sg.path, filepath.Join(w.dir, spareName)); err != nil {
+	path := filepath.Join(w.dir, spareName(s.names+1))
+	if err := os.Rename(sg.path, path); err != nil {
 		return false
 	}
-	s.recycled = sg.f
+	s.names++
+	s.recycled, s.recycledPath = sg.f, path
 	s.kickLocked()
 	return true
 }

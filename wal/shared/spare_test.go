@@ -213,3 +213,49 @@ func TestCompactedSegmentIsRecycled(t *testing.T) {
 	w = openTest(t, dir, &spareOptions)
 	require.Equal(t, want, summarizeAll(t, w))
 }
+
+// TestNewSpareDuringInstall: a preparation that starts while rotation is
+// installing the previous spare (a kick left over from before) works on a
+// file of its own, and the installed segment keeps its header.
+func TestNewSpareDuringInstall(t *testing.T) {
+	dir := t.TempDir()
+	w := openTest(t, dir, &spareOptions)
+	done, started := make(chan struct{}, 1), make(chan struct{}, 1)
+	raced := false
+	w.spare.hook = func(step string) {
+		switch step {
+		case "spare-done":
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		case "spare-start":
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		case "header-written":
+			if raced {
+				return
+			}
+			raced = true
+			<-started // drain the signal of the spare being installed
+			w.spare.mu.Lock()
+			w.spare.kickLocked()
+			w.spare.mu.Unlock()
+			select {
+			case <-started:
+			case <-time.After(30 * time.Second):
+				t.Error("no new spare was started")
+			}
+		}
+	}
+	mustCreate(t, w, 1)
+	writeSettled(t, w, done, 1, 100, 1000, false)
+	require.True(t, raced)
+	require.GreaterOrEqual(t, w.Stats().SparesUsed, uint64(2))
+	want := summarizeAll(t, w)
+	require.NoError(t, w.Close())
+	w = openTest(t, dir, &spareOptions)
+	require.Equal(t, want, summarizeAll(t, w))
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"unsafe"
 
 	"github.com/raftkit/raft/wal"
 )
@@ -264,22 +266,8 @@ func (w *WAL) zeroSpare(f **os.File, path string) error {
 		return err
 	}
 	s.step("spare-start")
-	zeros := make([]byte, spareChunk)
-	for off := int64(0); off < size; off += spareChunk {
-		if s.stopping() {
-			return ErrClosed
-		}
-		if _, err := (*f).WriteAt(zeros[:min(spareChunk, size-off)], off); err != nil {
-			return err
-		}
-		if off == 0 {
-			s.step("spare-zeroing")
-		}
-		if (off+spareChunk)%spareSyncEvery == 0 {
-			if err := wal.SyncData(*f); err != nil {
-				return err
-			}
-		}
+	if err := w.writeZeros(*f, path, size); err != nil {
+		return err
 	}
 	if err := (*f).Sync(); err != nil {
 		return err
@@ -288,10 +276,62 @@ func (w *WAL) zeroSpare(f **os.File, path string) error {
 	return nil
 }
 
+// writeZeros writes zeros over [0, size) of f, the file at path: through
+// a descriptor of its own with O_DIRECT where the file system takes it, so
+// that 64 MiB of zeros neither pass through the page cache (CPU, and
+// pages evicted) nor wait in it for writeback; else through f, with data
+// syncs every spareSyncEvery bytes to send writeback out in pieces. It
+// stops with ErrClosed when Close asks.
+func (w *WAL) writeZeros(f *os.File, path string, size int64) error {
+	s := &w.spare
+	out, direct := f, false
+	if df, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
+		defer df.Close()
+		out, direct = df, true
+	}
+	// Aligned for O_DIRECT: the buffer's address, each offset and each
+	// length are multiples of directAlign (size is, spareSize).
+	raw := make([]byte, spareChunk+directAlign)
+	shift := (directAlign - int(uintptr(unsafe.Pointer(&raw[0])))%directAlign) % directAlign
+	zeros := raw[shift : shift+spareChunk]
+	for off := int64(0); off < size; off += spareChunk {
+		if s.stopping() {
+			return ErrClosed
+		}
+		n := min(spareChunk, size-off)
+		if _, err := out.WriteAt(zeros[:n], off); err != nil {
+			if !direct || off > 0 {
+				return err
+			}
+			// Some file systems open O_DIRECT and refuse the writes.
+			out, direct = f, false
+			if _, err := out.WriteAt(zeros[:n], off); err != nil {
+				return err
+			}
+		}
+		if off == 0 {
+			s.step("spare-zeroing")
+		}
+		if !direct && (off+spareChunk)%spareSyncEvery == 0 {
+			if err := wal.SyncData(f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// directAlign is the alignment O_DIRECT asks of buffers, offsets and
+// lengths: the largest logical block size in use.
+const directAlign = 4096
+
 // spareSize is the size of a spare: a segment's batches plus room for the
 // header (a checkpoint per group, about 75 bytes each) and the batch that
 // may overflow the segment, so that appends do not grow the file.
-func (w *WAL) spareSize() int64 { return w.opts.SegmentSize + w.opts.SegmentSize/16 }
+func (w *WAL) spareSize() int64 {
+	n := w.opts.SegmentSize + w.opts.SegmentSize/16
+	return (n + directAlign - 1) / directAlign * directAlign
+}
 
 // sizeOf returns f's size, or 0 if it cannot be read (the caller then
 // only extends the file).

@@ -40,8 +40,9 @@ import (
 // becomes the next spare, renamed to a spare's name and zeroed whole before it
 // is synced and used, so no record of the segment it was survives into the
 // new one; its blocks are allocated and written already, so neither the
-// unlink (which frees extents in the journal, stalling the fsyncs that
-// share that commit) nor a new allocation happens.
+// unlink (which frees extents in the journal; package wal measured it
+// stalling the fsyncs that share that commit) nor a new allocation
+// happens.
 //
 // Each spare gets a name of its own, so that the goroutine never opens the
 // file rotation is installing.
@@ -88,7 +89,7 @@ type spareFile struct {
 	// the image a crash at that point leaves.
 	hook func(step string)
 
-	prepared, used, recycledN uint64 // counters, under mu
+	prepared, used, recycledN, failed uint64 // counters, under mu
 }
 
 // spareOn says whether this WAL prepares spares: not without fsyncs (there
@@ -236,6 +237,9 @@ func (w *WAL) prepareSpare() {
 		if f != nil {
 			f.Close()
 			os.Remove(path)
+		}
+		if err != ErrClosed {
+			s.failed++
 		}
 	} else {
 		s.f, s.fPath = f, path

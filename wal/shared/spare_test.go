@@ -259,3 +259,23 @@ func TestNewSpareDuringInstall(t *testing.T) {
 	w = openTest(t, dir, &spareOptions)
 	require.Equal(t, want, summarizeAll(t, w))
 }
+
+// TestSpareFailureFallsBack: a spare that cannot be prepared (here its
+// file name is taken by a directory) is counted, and rotation creates the
+// segment itself; the next spare works and nothing is lost.
+func TestSpareFailureFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	w := openTest(t, dir, &spareOptions)
+	done := spareSignal(w)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, spareName(1)), 0o755))
+	mustCreate(t, w, 1)
+	writeSettled(t, w, done, 1, 120, 1000, false)
+	st := w.Stats()
+	require.Equal(t, uint64(1), st.SpareFailures, "%+v", st)
+	require.Positive(t, st.SparesUsed, "%+v", st)
+	require.Less(t, st.SparesUsed, uint64(len(w.SegmentPaths())-1), "a segment was created without a spare")
+	want := summarizeAll(t, w)
+	require.NoError(t, w.Close())
+	w = openTest(t, dir, &spareOptions)
+	require.Equal(t, want, summarizeAll(t, w))
+}

@@ -290,14 +290,16 @@ type Stats struct {
 	// SparesPrepared counts segments written with zeros ahead of use (their
 	// syncs, off the write path, are not in Fsyncs); SparesUsed those that
 	// rotation installed; SegmentsRecycled the prepared ones that were
-	// compacted segments rather than new files.
-	SparesPrepared, SparesUsed, SegmentsRecycled uint64
+	// compacted segments rather than new files. SpareFailures counts
+	// preparations that failed (an I/O error, a full disk): rotation then
+	// creates the segment itself, and fails the WAL if that fails too.
+	SparesPrepared, SparesUsed, SegmentsRecycled, SpareFailures uint64
 }
 
 // Stats returns current counters. It visits every group.
 func (w *WAL) Stats() Stats {
 	w.spare.mu.Lock()
-	prepared, used, recycled := w.spare.prepared, w.spare.used, w.spare.recycledN
+	prepared, used, recycled, failed := w.spare.prepared, w.spare.used, w.spare.recycledN, w.spare.failed
 	w.spare.mu.Unlock()
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -313,6 +315,7 @@ func (w *WAL) Stats() Stats {
 		SparesPrepared:   prepared,
 		SparesUsed:       used,
 		SegmentsRecycled: recycled,
+		SpareFailures:    failed,
 	}
 	for _, g := range w.groups {
 		st.IndexedEntries += len(g.locs)

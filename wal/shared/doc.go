@@ -21,7 +21,9 @@
 //
 // The directory holds LOCK (flock'ed while open), segments
 // 0000000000000001.swal, ... appended to the newest only, and snap/, one
-// file per group with a snapshot, <group>-<term>-<index>.snap (hex).
+// file per group with a snapshot, <group>-<term>-<index>.snap (hex). While
+// open it may also hold spare.tmp, the next segment prepared ahead (see
+// Options.NoPreallocate); like every temporary file, recovery deletes it.
 //
 // Records are framed as in package wal (length, type, CRC32C over all of
 // it, payload). A segment starts with a header record: the checkpoint of
@@ -54,7 +56,9 @@
 // group removal free segments, and since every segment header carries all
 // checkpoints, recovery may start at any segment. Before deleting, the WAL
 // syncs, so the records that made the segment dead are on disk; it deletes
-// oldest first, so a crash part way leaves a valid suffix.
+// oldest first, so a crash part way leaves a valid suffix. One freed
+// segment may be renamed to spare.tmp instead, to be zeroed and reused as
+// the next segment: to recovery the same as deleted.
 //
 // One idle group that never compacts would hold the oldest segment, and
 // every segment after it, forever. So when a rotation leaves more than

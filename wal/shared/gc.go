@@ -143,8 +143,13 @@ func (w *WAL) collect() error {
 	w.segs = append([]*segment(nil), w.segs[k:]...)
 	w.mu.Unlock()
 	// Oldest first: a crash part way leaves a suffix of the segments, and
-	// any suffix that holds the live entries is a valid log.
+	// any suffix that holds the live entries is a valid log. One may be
+	// renamed to become the next spare instead (spare.go): to recovery, a
+	// temporary file, so the same as deleted.
 	for _, sg := range victims {
+		if w.recycleSegment(sg) {
+			continue
+		}
 		sg.f.Close()
 		if err := os.Remove(sg.path); err != nil {
 			return w.fail(fmt.Errorf("shared wal: removing segment: %w", err))

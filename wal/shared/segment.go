@@ -45,6 +45,9 @@ type segment struct {
 	size int64
 	// dataStart is the end of the header.
 	dataStart int64
+	// prewritten says the blocks past size hold written zeros (a spare,
+	// spare.go), not unwritten preallocated space.
+	prewritten bool
 }
 
 // createSegment makes segment seq in dir holding only its header, durably

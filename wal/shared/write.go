@@ -270,7 +270,7 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 	rotated := false
 	// The header (a checkpoint per group) does not count against the
 	// segment size, or a WAL of many groups would rotate at every batch.
-	if sg.size > sg.dataStart && sg.size-sg.dataStart+int64(len(b.buf)+batchEndSize) > w.opts.SegmentSize {
+	if sg.size > sg.dataStart && (sg.size-sg.dataStart+int64(len(b.buf)+batchEndSize) > w.opts.SegmentSize || w.rotateEarly(sg)) {
 		if err := w.rotate(); err != nil {
 			return 0, err
 		}
@@ -291,6 +291,7 @@ func (w *WAL) commit(b *batch) (uint64, error) {
 		w.evictCaches()
 	}
 	w.mu.Unlock()
+	w.askSpare(sg)
 	w.stats.batches.Add(1)
 	w.stats.bytes.Add(uint64(len(b.buf)))
 	w.recycle(b)
@@ -367,7 +368,7 @@ func (w *WAL) rotate() error {
 		return w.fail(err)
 	}
 	w.stats.fsyncs.Add(1)
-	sg, err := createSegment(w.dir, old.seq+1, w.headerRecord(old.seq+1), w.preallocSize(), w.sync)
+	sg, err := w.newSegment(old.seq+1, w.headerRecord(old.seq+1))
 	if err != nil {
 		return w.fail(err)
 	}

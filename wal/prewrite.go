@@ -1,0 +1,274 @@
+package wal
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Segments are preallocated with fallocate, which leaves their blocks
+// allocated but unwritten: reads return zeros, and the first write into a
+// block converts its extent to written. On ext4 that conversion is a
+// metadata change, so the fdatasync after an append that reached a new
+// block must commit a journal transaction before it returns. At one
+// proposer with 4 KiB entries every commit reaches a new block on every
+// voter, and the journal commit is most of what the commit costs beyond a
+// plain data sync (benchmarks/README.md, p1 pass and ninth pass).
+//
+// So the active segment is prewritten: a goroutine writes zeros into the
+// preallocated blocks ahead of the writer and syncs them, a chunk at a
+// time, so that the writer's appends land in written blocks and its
+// fdatasync has only data to flush. The zeros replace zeros (the file reads
+// the same before and after), so a crash at any point of it leaves the
+// log as it was; only a write over data the writer put there could do
+// harm, and the two never write the same bytes:
+//
+//   - the prewriter writes [from, to) while holding pw.mu, with from at
+//     or past both the writer's claimed end and the end of the data, and
+//     only then raises done to to;
+//   - the writer writes [start, end) without the lock when end <= done
+//     (the prewriter is past it for good), else it takes the lock first
+//     and records end as claimed, which the next chunk starts after.
+//
+// Rotation detaches the prewriter from the segment (under pw.mu, so after
+// any chunk in progress) before it seals it: a sealed segment ends at its
+// last record, and a chunk written after the truncation would grow it
+// again.
+//
+// How far ahead: as far as the segment has been written so far, at least
+// prewriteMinAhead and at most Options.Prewrite, so that a log that writes
+// little zeroes little (tests open hundreds of them), and within the
+// preallocated size. Blocks already written need nothing: a segment
+// records how far from its start they are (segment.written): its header
+// for a new file, the old size for a recycled one (recycle.go), the end of
+// the data after recovery. The chunks are paced (prewritePace) so that the
+// zeros, about as many bytes as the log itself writes, are spread out
+// rather than taken from the writer's fsyncs in bursts.
+
+const (
+	// defaultPrewrite is Options.Prewrite's default.
+	defaultPrewrite = 4 << 20
+	// prewriteMinAhead is the least the prewriter keeps ahead of a
+	// segment's data, however little was written.
+	prewriteMinAhead = 64 << 10
+	// prewriteChunk is the most it writes (and syncs) at once.
+	prewriteChunk = 1 << 20
+	// prewritePace is the least time between two chunks' starts, per
+	// MiB: 1/64 s per MiB caps the zeroing at 64 MiB/s.
+	prewritePace = time.Second / 64
+	// prewriteMaxPerSync: while the log writes more than this many bytes
+	// per fsync the prewriter pauses (prewriteBackoff at a time). A
+	// conversion costs one journal commit per fsync whatever the bytes, so
+	// with large group commits it is shared by many entries, while the
+	// zeros cost the disk as many bytes as the data.
+	prewriteMaxPerSync = 128 << 10
+	prewriteBackoff    = 100 * time.Millisecond
+	// pageSize aligns the chunks' starts: the block holding the data's
+	// end is written by the writer.
+	pageSize = 4096
+)
+
+// prewriter is the state shared by the writer and the prewrite goroutine.
+type prewriter struct {
+	// mu is held while a chunk is written, and by a writer whose write
+	// reaches past done while it records its end. Lock order: wmu, then
+	// pw.mu.
+	mu sync.Mutex
+	// seg is the segment being prewritten, nil if none; limit is where
+	// to stop (its preallocated size); claimed is the end of the
+	// writer's writes into it. Guarded by mu.
+	seg     *segment
+	limit   int64
+	claimed int64
+	// done: the blocks of seg before it are written, data or zeros.
+	// Raised by the prewriter under mu; read by the writer without it.
+	done atomic.Int64
+	// ahead is Options.Prewrite; zero disables prewriting.
+	ahead int64
+
+	kick     chan struct{} // buffered 1: requests coalesce
+	stop     chan struct{}
+	finished chan struct{}
+	stopOnce sync.Once
+	// zeroed counts the bytes written (tests).
+	zeroed atomic.Int64
+	// syncs and bytes are the Storage's counters when the prewriter last
+	// looked (prewriter only): the log's bytes per fsync since then.
+	syncs, bytes uint64
+	// afterChunk, if set (tests only), runs after each chunk is written
+	// and synced, before done is raised, with the chunk's bounds.
+	afterChunk func(sg *segment, from, to int64)
+}
+
+// startPrewrite starts the prewrite goroutine, if prewriting is on, on the
+// active segment. Open calls it.
+func (s *Storage) startPrewrite() {
+	pw := &s.pw
+	if s.opts.Prewrite <= 0 || s.opts.NoSync || s.opts.NoPreallocate {
+		return
+	}
+	pw.ahead = s.opts.Prewrite
+	pw.kick = make(chan struct{}, 1)
+	pw.stop = make(chan struct{})
+	pw.finished = make(chan struct{})
+	s.attachPrewrite(s.active())
+	go s.prewriteLoop()
+}
+
+// stopPrewrite ends the prewrite goroutine. Close calls it before it takes
+// wmu; a chunk in progress is finished first.
+func (s *Storage) stopPrewrite() {
+	pw := &s.pw
+	if pw.kick == nil {
+		return
+	}
+	pw.stopOnce.Do(func() { close(pw.stop) })
+	<-pw.finished
+}
+
+// attachPrewrite makes sg the segment to prewrite. Callers hold wmu.
+func (s *Storage) attachPrewrite(sg *segment) {
+	pw := &s.pw
+	if pw.kick == nil {
+		return
+	}
+	pw.mu.Lock()
+	pw.seg, pw.limit, pw.claimed = sg, s.preallocSize(), sg.size
+	pw.done.Store(max(sg.written, sg.size))
+	pw.mu.Unlock()
+	s.askPrewrite(sg)
+}
+
+// detachPrewrite stops prewriting the active segment, waiting for a chunk
+// in progress. Rotation calls it, holding wmu, before sealing.
+func (s *Storage) detachPrewrite() {
+	pw := &s.pw
+	if pw.kick == nil {
+		return
+	}
+	pw.mu.Lock()
+	pw.seg = nil
+	pw.done.Store(0)
+	pw.mu.Unlock()
+}
+
+// claimWrite is called by the writer, holding wmu, before it writes up to
+// end in the active segment: past done, it records end so that no later
+// chunk starts before it, waiting out a chunk in progress.
+func (s *Storage) claimWrite(end int64) {
+	pw := &s.pw
+	if pw.kick == nil || end <= pw.done.Load() {
+		return
+	}
+	pw.mu.Lock()
+	pw.claimed = max(pw.claimed, end)
+	pw.mu.Unlock()
+}
+
+// prewriteTarget is how far ahead of its data segment sg should be
+// written, given its data ends at size.
+func (pw *prewriter) target(sg *segment, size int64) int64 {
+	ahead := min(pw.ahead, max(prewriteMinAhead, size-sg.dataStart))
+	return min(size+ahead, pw.limit)
+}
+
+// askPrewrite wakes the prewriter if the written blocks ahead of sg's data
+// have fallen below half the target. Callers hold wmu.
+func (s *Storage) askPrewrite(sg *segment) {
+	pw := &s.pw
+	if pw.kick == nil {
+		return
+	}
+	done := pw.done.Load()
+	if done >= pw.limit || done-sg.size >= (pw.target(sg, sg.size)-sg.size)/2 {
+		return
+	}
+	select {
+	case pw.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Storage) prewriteLoop() {
+	pw := &s.pw
+	defer close(pw.finished)
+	zeros := make([]byte, prewriteChunk)
+	for {
+		select {
+		case <-pw.kick:
+		case <-pw.stop:
+			return
+		}
+		for {
+			if s.prewriteBusy() {
+				select {
+				case <-time.After(prewriteBackoff):
+				case <-pw.stop:
+					return
+				}
+				continue
+			}
+			start := time.Now()
+			n, err := s.prewriteChunk(zeros)
+			if n == 0 || err != nil {
+				break
+			}
+			// Pace: a chunk of n bytes takes at least n/MiB * prewritePace.
+			wait := time.Duration(n)*prewritePace/(1<<20) - time.Since(start)
+			if wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-pw.stop:
+					return
+				}
+			}
+		}
+	}
+}
+
+// prewriteBusy says whether the log wrote more than prewriteMaxPerSync
+// bytes per fsync since the last call, and there was something to zero.
+func (s *Storage) prewriteBusy() bool {
+	pw := &s.pw
+	syncs, bytes := s.stats.fsyncs.Load(), s.stats.bytes.Load()
+	ds, db := syncs-pw.syncs, bytes-pw.bytes
+	pw.syncs, pw.bytes = syncs, bytes
+	return ds > 0 && db/ds > prewriteMaxPerSync
+}
+
+// prewriteChunk writes and syncs the next chunk of zeros of the segment
+// being prewritten and returns its length: 0 if there is nothing to do.
+// A failure only stops the prewriting of that segment: the writer's own
+// write and sync report the file's errors.
+func (s *Storage) prewriteChunk(zeros []byte) (int64, error) {
+	pw := &s.pw
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	sg := pw.seg
+	if sg == nil {
+		return 0, nil
+	}
+	s.mu.RLock()
+	size := sg.size
+	s.mu.RUnlock()
+	from := max(pw.done.Load(), pw.claimed, size)
+	from = (from + pageSize - 1) / pageSize * pageSize
+	to := min(pw.target(sg, max(size, pw.claimed)), from+int64(len(zeros)))
+	if to <= from {
+		return 0, nil
+	}
+	if _, err := sg.f.WriteAt(zeros[:to-from], from); err != nil {
+		pw.seg = nil
+		return 0, err
+	}
+	if err := syncData(sg.f); err != nil {
+		pw.seg = nil
+		return 0, err
+	}
+	if pw.afterChunk != nil {
+		pw.afterChunk(sg, from, to)
+	}
+	pw.zeroed.Add(to - from)
+	pw.done.Store(to)
+	return to - from, nil
+}

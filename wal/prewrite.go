@@ -25,7 +25,7 @@ import (
 //
 //   - the prewriter writes [from, to) while holding pw.mu, with from at
 //     or past both the writer's claimed end and the end of the data, and
-//     only then raises done to to;
+//     only once it is synced raises done to to;
 //   - the writer writes [start, end) without the lock when end <= done
 //     (the prewriter is past it for good), else it takes the lock first
 //     and records end as claimed, which the next chunk starts after.
@@ -61,18 +61,24 @@ const (
 	// conversion costs one journal commit per fsync whatever the bytes, so
 	// with large group commits it is shared by many entries, while the
 	// zeros cost the disk as many bytes as the data.
-	prewriteMaxPerSync = 128 << 10
+	prewriteMaxPerSync = 64 << 10
 	prewriteBackoff    = 100 * time.Millisecond
 	// pageSize aligns the chunks' starts: the block holding the data's
 	// end is written by the writer.
 	pageSize = 4096
 )
 
+// The steps of a chunk, for prewriter.onStep.
+const (
+	chunkWritten = 1 + iota
+	chunkSynced
+)
+
 // prewriter is the state shared by the writer and the prewrite goroutine.
 type prewriter struct {
-	// mu is held while a chunk is written, and by a writer whose write
-	// reaches past done while it records its end. Lock order: wmu, then
-	// pw.mu.
+	// mu is held while a chunk is written (not synced), and by a writer
+	// whose write reaches past done while it records its end. Lock order:
+	// wmu, then pw.mu, then mu.
 	mu sync.Mutex
 	// seg is the segment being prewritten, nil if none; limit is where
 	// to stop (its preallocated size); claimed is the end of the
@@ -95,9 +101,10 @@ type prewriter struct {
 	// syncs and bytes are the Storage's counters when the prewriter last
 	// looked (prewriter only): the log's bytes per fsync since then.
 	syncs, bytes uint64
-	// afterChunk, if set (tests only), runs after each chunk is written
-	// and synced, before done is raised, with the chunk's bounds.
-	afterChunk func(sg *segment, from, to int64)
+	// onStep, if set (tests only), runs after each step of a chunk, with
+	// the chunk's bounds: chunkWritten (not synced yet), then chunkSynced
+	// (done not raised yet).
+	onStep func(step int, sg *segment, from, to int64)
 }
 
 // startPrewrite starts the prewrite goroutine, if prewriting is on, on the
@@ -192,7 +199,7 @@ func (s *Storage) askPrewrite(sg *segment) {
 func (s *Storage) prewriteLoop() {
 	pw := &s.pw
 	defer close(pw.finished)
-	zeros := make([]byte, prewriteChunk)
+	zeros := make([]byte, min(prewriteChunk, pw.ahead))
 	for {
 		select {
 		case <-pw.kick:
@@ -238,37 +245,61 @@ func (s *Storage) prewriteBusy() bool {
 
 // prewriteChunk writes and syncs the next chunk of zeros of the segment
 // being prewritten and returns its length: 0 if there is nothing to do.
-// A failure only stops the prewriting of that segment: the writer's own
-// write and sync report the file's errors.
+// Only the write holds pw.mu: a writer that has to wait for it waits for
+// a copy into the page cache, not for the sync. A failure only stops the
+// prewriting of that segment: the writer's own write and sync report the
+// file's errors.
 func (s *Storage) prewriteChunk(zeros []byte) (int64, error) {
+	pw := &s.pw
+	sg, from, to, err := s.writeChunk(zeros)
+	if sg == nil || err != nil {
+		return 0, err
+	}
+	pw.step(chunkWritten, sg, from, to)
+	err = syncData(sg.f)
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	if pw.seg != sg {
+		return 0, nil // rotated meanwhile
+	}
+	if err != nil {
+		pw.seg = nil
+		return 0, err
+	}
+	pw.step(chunkSynced, sg, from, to)
+	pw.zeroed.Add(to - from)
+	pw.done.Store(to)
+	return to - from, nil
+}
+
+// writeChunk writes the next chunk of zeros, [from, to) of sg, under pw.mu
+// (see above); sg is nil if there is nothing to write.
+func (s *Storage) writeChunk(zeros []byte) (sg *segment, from, to int64, err error) {
 	pw := &s.pw
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
-	sg := pw.seg
+	sg = pw.seg
 	if sg == nil {
-		return 0, nil
+		return nil, 0, 0, nil
 	}
 	s.mu.RLock()
 	size := sg.size
 	s.mu.RUnlock()
-	from := max(pw.done.Load(), pw.claimed, size)
+	from = max(pw.done.Load(), pw.claimed, size)
 	from = (from + pageSize - 1) / pageSize * pageSize
-	to := min(pw.target(sg, max(size, pw.claimed)), from+int64(len(zeros)))
+	to = min(pw.target(sg, max(size, pw.claimed)), from+int64(len(zeros)))
 	if to <= from {
-		return 0, nil
+		return nil, 0, 0, nil
 	}
 	if _, err := sg.f.WriteAt(zeros[:to-from], from); err != nil {
 		pw.seg = nil
-		return 0, err
+		return nil, 0, 0, err
 	}
-	if err := syncData(sg.f); err != nil {
-		pw.seg = nil
-		return 0, err
+	return sg, from, to, nil
+}
+
+func (pw *prewriter) step(step int, sg *segment, from, to int64) {
+	if pw.onStep != nil {
+		pw.onStep(step, sg, from, to)
 	}
-	if pw.afterChunk != nil {
-		pw.afterChunk(sg, from, to)
-	}
-	pw.zeroed.Add(to - from)
-	pw.done.Store(to)
-	return to - from, nil
 }

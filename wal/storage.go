@@ -52,7 +52,7 @@ type Options struct {
 	// commit at one proposer with 4 KiB entries (benchmarks/README.md,
 	// ninth pass). The prewriter stays ahead only as far as the segment has
 	// been written so far (at least 64 KiB), so a log that writes little
-	// zeroes little; it pauses while group commits are large (over 128 KiB
+	// zeroes little; it pauses while group commits are large (over 64 KiB
 	// per fsync: the journal commit is shared then) and writes at most 64
 	// MiB/s. Blocks already written (a recycled segment's) are skipped.
 	// Default 4 MiB, capped at SegmentSize; negative turns it off. Off with

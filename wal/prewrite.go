@@ -63,6 +63,8 @@ const (
 	// zeros cost the disk as many bytes as the data.
 	prewriteMaxPerSync = 64 << 10
 	prewriteBackoff    = 100 * time.Millisecond
+	// prewriteSample is the fewest fsyncs prewriteBusy judges by.
+	prewriteSample = 16
 	// pageSize aligns the chunks' starts: the block holding the data's
 	// end is written by the writer.
 	pageSize = 4096
@@ -99,8 +101,10 @@ type prewriter struct {
 	// zeroed counts the bytes written (tests).
 	zeroed atomic.Int64
 	// syncs and bytes are the Storage's counters when the prewriter last
-	// looked (prewriter only): the log's bytes per fsync since then.
+	// decided whether the log is busy, and busy what it decided
+	// (prewriter only): prewriteBusy.
 	syncs, bytes uint64
+	busy         bool
 	// onStep, if set (tests only), runs after each step of a chunk, with
 	// the chunk's bounds: chunkWritten (not synced yet), then chunkSynced
 	// (done not raised yet).
@@ -234,13 +238,23 @@ func (s *Storage) prewriteLoop() {
 }
 
 // prewriteBusy says whether the log wrote more than prewriteMaxPerSync
-// bytes per fsync since the last call, and there was something to zero.
+// bytes per fsync over its last prewriteSample fsyncs at least. With fewer
+// fsyncs since its last verdict it keeps that verdict, unless the bytes
+// since then exceed the limit even counting a sync about to come.
 func (s *Storage) prewriteBusy() bool {
 	pw := &s.pw
 	syncs, bytes := s.stats.fsyncs.Load(), s.stats.bytes.Load()
 	ds, db := syncs-pw.syncs, bytes-pw.bytes
+	switch {
+	case ds >= prewriteSample:
+		pw.busy = db/ds > prewriteMaxPerSync
+	case db > (ds+1)*prewriteMaxPerSync:
+		pw.busy = true
+	default:
+		return pw.busy
+	}
 	pw.syncs, pw.bytes = syncs, bytes
-	return ds > 0 && db/ds > prewriteMaxPerSync
+	return pw.busy
 }
 
 // prewriteChunk writes and syncs the next chunk of zeros of the segment

@@ -279,18 +279,25 @@ func TestPrewriteSkipsRecycledBlocks(t *testing.T) {
 }
 
 // TestPrewritePausesForLargeGroupCommits: prewriting pauses while the
-// log writes more than prewriteMaxPerSync bytes per fsync.
+// log writes more than prewriteMaxPerSync bytes per fsync, judged over
+// prewriteSample fsyncs at least.
 func TestPrewritePausesForLargeGroupCommits(t *testing.T) {
-	s := openTest(t, t.TempDir(), &Options{NoSync: true})
+	s := openTest(t, t.TempDir(), &Options{NoSync: true}) // no prewriter running
 	require.False(t, s.prewriteBusy())
-	s.stats.fsyncs.Add(10)
-	s.stats.bytes.Add(10 * 4200)
+	s.stats.fsyncs.Add(20)
+	s.stats.bytes.Add(20 * 4200)
 	require.False(t, s.prewriteBusy(), "4 KiB per fsync")
-	s.stats.fsyncs.Add(10)
-	s.stats.bytes.Add(10 * (prewriteMaxPerSync + 1))
+	s.stats.fsyncs.Add(20)
+	s.stats.bytes.Add(20 * (prewriteMaxPerSync + 1))
 	require.True(t, s.prewriteBusy(), "large group commits")
+	s.stats.fsyncs.Add(3)
+	s.stats.bytes.Add(3 * 4200)
+	require.True(t, s.prewriteBusy(), "too few fsyncs to change the verdict")
+	s.stats.fsyncs.Add(20)
+	s.stats.bytes.Add(20 * 4200)
+	require.False(t, s.prewriteBusy(), "small commits again")
 	s.stats.bytes.Add(1 << 20)
-	require.False(t, s.prewriteBusy(), "writes without fsyncs")
+	require.True(t, s.prewriteBusy(), "a large write before its fsync")
 }
 
 // TestPrewriteAlongsideTheWriter: appends of random sizes, small segments

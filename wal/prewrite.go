@@ -183,6 +183,16 @@ func (pw *prewriter) target(sg *segment, size int64) int64 {
 	return min(size+ahead, pw.limit)
 }
 
+// wants says whether a refill is due for sg, whose data ends at size and
+// whose blocks are written up to done: the written blocks ahead of the
+// data are less than half the target.
+func (pw *prewriter) wants(sg *segment, size, done int64) bool {
+	from, target := alignPage(max(done, size)), pw.target(sg, size)
+	return from < target && from-size < (target-size)/2
+}
+
+func alignPage(n int64) int64 { return (n + pageSize - 1) / pageSize * pageSize }
+
 // askPrewrite wakes the prewriter if the written blocks ahead of sg's data
 // have fallen below half the target. Callers hold wmu.
 func (s *Storage) askPrewrite(sg *segment) {
@@ -190,8 +200,7 @@ func (s *Storage) askPrewrite(sg *segment) {
 	if pw.kick == nil {
 		return
 	}
-	done := pw.done.Load()
-	if done >= pw.limit || done-sg.size >= (pw.target(sg, sg.size)-sg.size)/2 {
+	if !pw.wants(sg, sg.size, pw.done.Load()) {
 		return
 	}
 	select {
@@ -210,6 +219,11 @@ func (s *Storage) prewriteLoop() {
 		case <-pw.stop:
 			return
 		}
+		// A refill runs from a kick (the blocks ahead fell below half the
+		// target) up to the target, in full chunks but the last: each
+		// chunk costs a sync, so none is written for the few KiB the
+		// target moved by meanwhile.
+		refill := false
 		for {
 			if s.prewriteBusy() {
 				select {
@@ -220,10 +234,11 @@ func (s *Storage) prewriteLoop() {
 				continue
 			}
 			start := time.Now()
-			n, err := s.prewriteChunk(zeros)
-			if n == 0 || err != nil {
+			n, err := s.prewriteChunk(zeros, refill)
+			if n < int64(len(zeros)) || err != nil {
 				break
 			}
+			refill = true
 			// Pace: a chunk of n bytes takes at least n/MiB * prewritePace.
 			wait := time.Duration(n)*prewritePace/(1<<20) - time.Since(start)
 			if wait > 0 {
@@ -258,14 +273,16 @@ func (s *Storage) prewriteBusy() bool {
 }
 
 // prewriteChunk writes and syncs the next chunk of zeros of the segment
-// being prewritten and returns its length: 0 if there is nothing to do.
+// being prewritten and returns its length: 0 if there is nothing to do,
+// which unless refill is set includes blocks ahead at half the target or
+// more (askPrewrite's rule).
 // Only the write holds pw.mu: a writer that has to wait for it waits for
 // a copy into the page cache, not for the sync. A failure only stops the
 // prewriting of that segment: the writer's own write and sync report the
 // file's errors.
-func (s *Storage) prewriteChunk(zeros []byte) (int64, error) {
+func (s *Storage) prewriteChunk(zeros []byte, refill bool) (int64, error) {
 	pw := &s.pw
-	sg, from, to, err := s.writeChunk(zeros)
+	sg, from, to, err := s.writeChunk(zeros, refill)
 	if sg == nil || err != nil {
 		return 0, err
 	}
@@ -288,7 +305,7 @@ func (s *Storage) prewriteChunk(zeros []byte) (int64, error) {
 
 // writeChunk writes the next chunk of zeros, [from, to) of sg, under pw.mu
 // (see above); sg is nil if there is nothing to write.
-func (s *Storage) writeChunk(zeros []byte) (sg *segment, from, to int64, err error) {
+func (s *Storage) writeChunk(zeros []byte, refill bool) (sg *segment, from, to int64, err error) {
 	pw := &s.pw
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
@@ -299,10 +316,11 @@ func (s *Storage) writeChunk(zeros []byte) (sg *segment, from, to int64, err err
 	s.mu.RLock()
 	size := sg.size
 	s.mu.RUnlock()
-	from = max(pw.done.Load(), pw.claimed, size)
-	from = (from + pageSize - 1) / pageSize * pageSize
-	to = min(pw.target(sg, max(size, pw.claimed)), from+int64(len(zeros)))
-	if to <= from {
+	size = max(size, pw.claimed)
+	done := pw.done.Load()
+	from = alignPage(max(done, size))
+	to = min(pw.target(sg, size), from+int64(len(zeros)))
+	if to <= from || (!refill && !pw.wants(sg, size, done)) {
 		return nil, 0, 0, nil
 	}
 	if _, err := sg.f.WriteAt(zeros[:to-from], from); err != nil {

@@ -68,9 +68,7 @@ func prewriteIdle(s *Storage) bool {
 	s.mu.RUnlock()
 	s.pw.mu.Lock()
 	defer s.pw.mu.Unlock()
-	aligned := (size + pageSize - 1) / pageSize * pageSize
-	target, done := s.pw.target(sg, size), s.pw.done.Load()
-	return s.pw.seg == sg && (done >= s.pw.limit || aligned >= target || done-size >= (target-size)/2)
+	return s.pw.seg == sg && !s.pw.wants(sg, size, s.pw.done.Load())
 }
 
 func activeWrittenPrefix(t *testing.T, s *Storage) (prefix, size int64) {
@@ -131,10 +129,45 @@ func TestPrewriteStartsAfterTheWritersClaim(t *testing.T) {
 	end := s.pw.done.Load() + 3*pageSize + 17
 	s.claimWrite(end) // as commit does before writing up to end
 	s.wmu.Unlock()
-	n, err := s.prewriteChunk(make([]byte, prewriteChunk))
+	n, err := s.prewriteChunk(make([]byte, prewriteChunk), true)
 	require.NoError(t, err)
 	require.Greater(t, n, int64(0))
 	require.GreaterOrEqual(t, from, end)
+}
+
+// TestPrewriteRefillsInFullChunks: once the blocks ahead reach the
+// target, the few KiB each append moves it by start no chunk (each costs a
+// sync); a refill starts when they fall below half the target.
+func TestPrewriteRefillsInFullChunks(t *testing.T) {
+	s := openTest(t, t.TempDir(), &Options{SegmentSize: 4 << 20})
+	s.stopPrewrite()
+	next := appendN(t, s, 1, 64, 4096)
+	zeros := make([]byte, 64<<10)
+	for {
+		n, err := s.prewriteChunk(zeros, true)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	next = appendN(t, s, next, 1, 4096)
+	n, err := s.prewriteChunk(zeros, false)
+	require.NoError(t, err)
+	require.Zero(t, n, "a chunk for the few KiB the target moved")
+	for !prewriteWanted(s) {
+		next = appendN(t, s, next, 1, 4096)
+	}
+	n, err = s.prewriteChunk(zeros, false)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(zeros)), n)
+}
+
+func prewriteWanted(s *Storage) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.pw.mu.Lock()
+	defer s.pw.mu.Unlock()
+	return s.pw.wants(s.active(), s.active().size, s.pw.done.Load())
 }
 
 // TestRotationDetachesPrewrite: once rotation seals a segment no chunk is
@@ -150,7 +183,7 @@ func TestRotationDetachesPrewrite(t *testing.T) {
 	s.afterNewSegment = func() {
 		sealedSize = s.active().size
 		var err error
-		n, err = s.prewriteChunk(make([]byte, prewriteChunk))
+		n, err = s.prewriteChunk(make([]byte, prewriteChunk), true)
 		require.NoError(t, err)
 	}
 	next, _ := appendUntilSegment(t, s, 1, 2, 512)
@@ -160,7 +193,7 @@ func TestRotationDetachesPrewrite(t *testing.T) {
 	require.Equal(t, sealedSize, fi.Size())
 	s.afterNewSegment = nil
 	require.Equal(t, s.active(), s.pw.seg)
-	n, err = s.prewriteChunk(make([]byte, prewriteChunk))
+	n, err = s.prewriteChunk(make([]byte, prewriteChunk), true)
 	require.NoError(t, err)
 	require.Greater(t, n, int64(0))
 	require.NoError(t, s.Close())
@@ -240,7 +273,7 @@ func TestCrashAtEveryStepOfPrewrite(t *testing.T) {
 		s.pw.onStep = func(int, *segment, int64, int64) { crashes = append(crashes, copyDir(t, dir)) }
 		crashes = append(crashes, copyDir(t, dir))
 		for k := 0; k < 3; k++ {
-			n, err := s.prewriteChunk(make([]byte, 16<<10))
+			n, err := s.prewriteChunk(make([]byte, 16<<10), true)
 			require.NoError(t, err)
 			require.Greater(t, n, int64(0))
 			crashes = append(crashes, copyDir(t, dir))

@@ -175,7 +175,7 @@ func prewriteWanted(s *Storage) bool {
 // recovery reports as damage); the new segment is prewritten instead.
 func TestRotationDetachesPrewrite(t *testing.T) {
 	dir := t.TempDir()
-	opts := &Options{SegmentSize: 64 << 10}
+	opts := &Options{SegmentSize: 256 << 10}
 	s := openTest(t, dir, opts)
 	s.stopPrewrite()
 	var n int64 = -1
@@ -186,7 +186,12 @@ func TestRotationDetachesPrewrite(t *testing.T) {
 		n, err = s.prewriteChunk(make([]byte, prewriteChunk), true)
 		require.NoError(t, err)
 	}
-	next, _ := appendUntilSegment(t, s, 1, 2, 512)
+	// Segment 1 is sealed well short of its preallocated size: a batch
+	// that does not fit in it starts segment 2.
+	next := appendN(t, s, 1, 40, 4096)
+	next = appendN(t, s, next, 1, 120<<10)
+	require.Equal(t, uint64(2), activeSeq(s))
+	require.Less(t, sealedSize, int64(200<<10))
 	require.Zero(t, n, "a chunk was written between the seal and the new segment")
 	fi, err := os.Stat(filepath.Join(dir, segmentName(1)))
 	require.NoError(t, err)
@@ -197,7 +202,11 @@ func TestRotationDetachesPrewrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, n, int64(0))
 	require.NoError(t, s.Close())
-	requireLog(t, dir, opts, 1, next-1, 512)
+	r := openTest(t, dir, opts)
+	es, err := r.Entries(1, next, 1<<40)
+	require.NoError(t, err)
+	require.Len(t, es, int(next-1))
+	require.Len(t, es[len(es)-1].Data, 120<<10)
 }
 
 // requireLog opens dir and checks that it holds entries first..last of

@@ -12,8 +12,8 @@ import (
 // metadata change, so the fdatasync after an append that reached a new
 // block must commit a journal transaction before it returns. At one
 // proposer with 4 KiB entries every commit reaches a new block on every
-// voter, and the journal commit is most of what the commit costs beyond a
-// plain data sync (benchmarks/README.md, p1 pass and ninth pass).
+// voter, and each pays that journal commit on top of its data sync
+// (benchmarks/README.md, p1 pass and ninth pass).
 //
 // So the active segment is prewritten: a goroutine writes zeros into the
 // preallocated blocks ahead of the writer and syncs them, a chunk at a
@@ -31,17 +31,19 @@ import (
 //     and records end as claimed, which the next chunk starts after.
 //
 // Rotation detaches the prewriter from the segment (under pw.mu, so after
-// any chunk in progress) before it seals it: a sealed segment ends at its
-// last record, and a chunk written after the truncation would grow it
-// again.
+// the write of any chunk in progress) before it seals it: a sealed segment
+// ends at its last record, and a chunk written after the truncation would
+// grow it again. A chunk's sync may still run on the old file, which
+// changes nothing in it; the prewriter then finds itself detached.
 //
 // How far ahead: as far as the segment has been written so far, at least
 // prewriteMinAhead and at most Options.Prewrite, so that a log that writes
 // little zeroes little (tests open hundreds of them), and within the
 // preallocated size. Blocks already written need nothing: a segment
 // records how far from its start they are (segment.written): its header
-// for a new file, the old size for a recycled one (recycle.go), the end of
-// the data after recovery. The chunks are paced (prewritePace) so that the
+// for a new file, for a recycled one (recycle.go) where the file system
+// reports its written blocks to end (writtenPrefix, FIEMAP), the end of the
+// data after recovery. The chunks are paced (prewritePace) so that the
 // zeros, about as many bytes as the log itself writes, are spread out
 // rather than taken from the writer's fsyncs in bursts.
 

@@ -49,7 +49,7 @@ type Options struct {
 	// fdatasync after an append into a reserved block must also commit
 	// the journal (the block's conversion to written); into a written
 	// block it flushes the data only: about half the time per fsynced
-	// 4 KiB Save in the package's benchmark, 1.2x the commits/s at one
+	// 4 KiB Save in the package's benchmark, 1.1-1.4x the commits/s at one
 	// proposer with 4 KiB entries end to end (benchmarks/README.md, ninth
 	// pass). The prewriter stays ahead only as far as the segment has
 	// been written so far (at least 64 KiB), so a log that writes little

@@ -142,33 +142,40 @@ func (s *Storage) poolSpare() bool {
 
 // reuseFile makes the oldest pooled file the spare at path (steps 2 and 3
 // above, but for the directory sync, which prepareSpare does) and returns
-// it; nil if the pool is empty or the reuse failed (the file is deleted
-// then, and a new one created). Callers hold spare.mu.
-func (s *Storage) reuseFile(path string) *os.File {
+// it with how far its blocks are written (by its earlier life, or by
+// prewriting: segment.written), as the file system reports it. It returns
+// nil if the pool is empty or the reuse failed
+// (the file is deleted then, and a new one created). Callers hold
+// spare.mu.
+func (s *Storage) reuseFile(path string) (*os.File, int64) {
 	if len(s.spare.pool) == 0 {
-		return nil
+		return nil, 0
 	}
 	r := s.spare.pool[0]
 	s.spare.pool = append(s.spare.pool[:0], s.spare.pool[1:]...)
 	if err := clearStart(r.f, s.preallocSize()); err != nil {
 		r.f.Close()
 		os.Remove(r.path)
-		return nil
+		return nil, 0
 	}
 	// A spare must never replace a segment (openSegmentFile's exclusive
 	// flag, for new files). Segment files are made only under spare.mu.
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		r.f.Close()
 		os.Remove(r.path)
-		return nil
+		return nil, 0
 	}
 	if err := os.Rename(r.path, path); err != nil {
 		r.f.Close()
 		os.Remove(r.path)
-		return nil
+		return nil, 0
 	}
 	s.spare.reused++
-	return r.f
+	written, err := writtenPrefix(r.f)
+	if err != nil {
+		written = 0 // prewrite all of it: zeros over old bytes are no harm
+	}
+	return r.f, written
 }
 
 // clearStart zeroes the first spareClearSize bytes of f, preallocates it

@@ -38,6 +38,11 @@ type segment struct {
 	// dataStart is the end of the header: a segment with size == dataStart
 	// holds no batch yet.
 	dataStart int64
+	// written is how far from the start the file's blocks are known to be
+	// written (data, zeros, or a recycled file's old bytes) rather than
+	// left unwritten by fallocate; the prewriter (prewrite.go) starts
+	// there. Zero means the end of the data.
+	written int64
 }
 
 // createSegment makes segment seq in dir holding only its header, durably:
@@ -105,7 +110,7 @@ func installSegment(dir string, seq uint64, f *os.File, cp checkpoint, syncFile 
 	if err := syncDir(dir); err != nil {
 		return fail(err)
 	}
-	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
+	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr)), written: int64(len(hdr))}, nil
 }
 
 // segmentHeaderBytes is the framed header record of segment seq starting

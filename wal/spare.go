@@ -55,6 +55,9 @@ type spareSegment struct {
 	// recycled says f is a recycled segment's file: past spareClearSize
 	// it holds that segment's bytes, not zeros.
 	recycled bool
+	// written is how far f's blocks are written (segment.written): a
+	// recycled file's old size, 0 for a new file.
+	written int64
 	// pool holds the files of compacted segments kept to become spares
 	// (recycle.go), oldest first, under temporary names.
 	pool []recycledFile
@@ -116,7 +119,8 @@ func (s *Storage) prepareSpare() {
 	}
 	s.dropSpare()
 	path := filepath.Join(s.dir, segmentName(next))
-	f, recycled := s.reuseFile(path), true
+	f, written := s.reuseFile(path)
+	recycled := f != nil
 	if f == nil {
 		var err error
 		f, err = openSegmentFile(path, s.preallocSize(), true /* sync */, true /* exclusive */)
@@ -130,7 +134,7 @@ func (s *Storage) prepareSpare() {
 		os.Remove(path)
 		return
 	}
-	s.spare.seq, s.spare.f, s.spare.recycled = next, f, recycled
+	s.spare.seq, s.spare.f, s.spare.recycled, s.spare.written = next, f, recycled, written
 }
 
 // dropSpare puts the spare, if any, back into the pool of recycled files
@@ -151,7 +155,7 @@ func (s *Storage) dropSpare() {
 			os.Remove(filepath.Join(s.dir, segmentName(s.spare.seq)))
 		}
 	}
-	s.spare.seq, s.spare.f, s.spare.recycled = 0, nil, false
+	s.spare.seq, s.spare.f, s.spare.recycled, s.spare.written = 0, nil, false, 0
 }
 
 // newSegment makes segment seq, holding a header with cp, from the spare
@@ -170,17 +174,18 @@ func (s *Storage) newSegment(seq uint64, cp checkpoint) (*segment, error) {
 		return createSegment(s.dir, seq, cp, s.preallocSize())
 	}
 	s.spare.started = seq
-	f := s.spare.f
-	s.spare.seq, s.spare.f, s.spare.recycled = 0, nil, false
+	f, written := s.spare.f, max(s.spare.written, int64(len(hdr)))
+	s.spare.seq, s.spare.f, s.spare.recycled, s.spare.written = 0, nil, false, 0
 	s.spare.used++
-	return s.beginSpareSegment(seq, f, hdr)
+	return s.beginSpareSegment(seq, f, hdr, written)
 }
 
 // beginSpareSegment makes the spare f segment seq by writing its header hdr,
 // durably before any batch follows it (see above). The file's allocation and
-// name are durable already, so a data sync of the header is all it costs. On
-// error the spare is closed and deleted.
-func (s *Storage) beginSpareSegment(seq uint64, f *os.File, hdr []byte) (*segment, error) {
+// name are durable already, so a data sync of the header is all it costs.
+// Its blocks are written up to written (segment.written). On error the
+// spare is closed and deleted.
+func (s *Storage) beginSpareSegment(seq uint64, f *os.File, hdr []byte, written int64) (*segment, error) {
 	path := filepath.Join(s.dir, segmentName(seq))
 	_, err := f.WriteAt(hdr, 0)
 	if err == nil {
@@ -191,7 +196,7 @@ func (s *Storage) beginSpareSegment(seq uint64, f *os.File, hdr []byte) (*segmen
 		os.Remove(path)
 		return nil, fmt.Errorf("wal: starting segment %s: %w", path, err)
 	}
-	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr))}, nil
+	return &segment{seq: seq, path: path, f: f, size: int64(len(hdr)), dataStart: int64(len(hdr)), written: written}, nil
 }
 
 // stopSpare ends the preparing goroutine and deletes the spare. Close

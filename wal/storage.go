@@ -43,6 +43,22 @@ type Options struct {
 	// this many. Each kept file takes a segment's disk space. Default 2;
 	// negative deletes every compacted segment at once.
 	RecycleSegments int
+	// Prewrite is how far, in bytes, the blocks ahead of the active
+	// segment's data are kept written (with zeros, by a goroutine, off the
+	// write path) rather than left as fallocate reserved them. On ext4 an
+	// fdatasync after an append into a reserved block must also commit
+	// the journal (the block's conversion to written); into a written
+	// block it flushes the data only: about half the time per fsynced
+	// 4 KiB Save in the package's benchmark, 1.1-1.4x the commits/s at one
+	// proposer with 4 KiB entries end to end (benchmarks/README.md, ninth
+	// pass). The prewriter stays ahead only as far as the segment has
+	// been written so far (at least 64 KiB), so a log that writes little
+	// zeroes little; it pauses while group commits are large (over 64 KiB
+	// per fsync: the journal commit is shared then) and writes at most 64
+	// MiB/s. Blocks already written (a recycled segment's) are skipped.
+	// Default 4 MiB, capped at SegmentSize; negative turns it off. Off with
+	// NoSync or NoPreallocate.
+	Prewrite int64
 }
 
 const (
@@ -61,6 +77,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.CacheSize == 0 {
 		out.CacheSize = defaultCacheSize
+	}
+	switch {
+	case out.Prewrite == 0:
+		out.Prewrite = min(defaultPrewrite, out.SegmentSize)
+	case out.Prewrite < 0:
+		out.Prewrite = 0
 	}
 	switch {
 	case out.RecycleSegments == 0:
@@ -152,6 +174,8 @@ type Storage struct {
 	// spare is the next segment's file, prepared off the write lock
 	// (spare.go).
 	spare spareSegment
+	// pw writes zeros ahead of the active segment's data (prewrite.go).
+	pw prewriter
 	// inlineLimit is the largest snapshot data CreateSnapshot keeps in its
 	// log record (inlineSnapshotLimit; tests lower it to -1 to test
 	// snapshot files).
@@ -199,6 +223,7 @@ func Open(dir string, opts *Options) (*Storage, error) {
 	s.removerDone = make(chan struct{})
 	go s.removeLoop()
 	s.startSpare()
+	s.startPrewrite()
 	return s, nil
 }
 
@@ -217,6 +242,7 @@ func (s *Storage) Close() error {
 	s.stopRemover.Do(func() { close(s.removerStop) })
 	<-s.removerDone
 	s.stopSpare()
+	s.stopPrewrite()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()

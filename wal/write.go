@@ -408,6 +408,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 	b.buf = appendSeeded(b.buf, recBatchEnd, appendBatchEndPayload(tail[:0], batchEndRecord{start: start, count: uint32(len(b.ops))}), b.seed)
 	s.buf = b.buf // keep the grown scratch buffers
 	s.ops = b.ops
+	s.claimWrite(start + int64(len(b.buf)))
 	if _, err := sg.f.WriteAt(b.buf, start); err != nil {
 		return 0, s.fail(fmt.Errorf("wal: writing %s: %w", sg.path, err))
 	}
@@ -422,6 +423,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 	publish()
 	s.publishBounds()
 	s.mu.Unlock()
+	s.askPrewrite(sg)
 	s.stats.batches.Add(1)
 	s.stats.bytes.Add(uint64(len(b.buf)))
 	s.smu.Lock()
@@ -435,6 +437,7 @@ func (s *Storage) commit(b *batch, publish func()) (uint64, error) {
 // records the current state. Callers hold wmu.
 func (s *Storage) rotate() error {
 	old := s.active()
+	s.detachPrewrite()
 	if err := old.seal(); err != nil {
 		return s.fail(err)
 	}
@@ -455,6 +458,7 @@ func (s *Storage) rotate() error {
 	s.syncFile = sg.f
 	s.scond.Broadcast()
 	s.smu.Unlock()
+	s.attachPrewrite(sg)
 	return nil
 }
 

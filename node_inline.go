@@ -19,7 +19,7 @@ import pb "github.com/raftkit/raft/raftpb"
 // anyone steps one inline: see queued).
 //
 // Proposals always go through the goroutine. Stepped by their callers,
-// they were worse on both sides of the benchmarks (benchmarks/README.md,
+// they were worse on both sides of the benchmarks (benchmarks/HISTORY.md,
 // seventh pass): under load an application that batches its proposals (one
 // MsgProp of those that arrived while the previous one was being handed
 // over, as the benchmarks' driver does) gets its batches from that wait,

@@ -13,7 +13,7 @@ import (
 // block must commit a journal transaction before it returns. At one
 // proposer with 4 KiB entries every commit reaches a new block on every
 // voter, and each pays that journal commit on top of its data sync
-// (benchmarks/README.md, p1 pass and ninth pass).
+// (benchmarks/HISTORY.md, p1 pass and ninth pass).
 //
 // So the active segment is prewritten: a goroutine writes zeros into the
 // preallocated blocks ahead of the writer and syncs them, a chunk at a

@@ -10,7 +10,7 @@ import (
 // Deleting a compacted segment was the wal's worst stall: on ext4 the
 // unlink of a 64 MiB preallocated file frees its extents in the journal,
 // and the fsyncs of the active segment that run meanwhile wait for that
-// journal commit (benchmarks/README.md, seventh pass). And each new
+// journal commit (benchmarks/HISTORY.md, seventh pass). And each new
 // segment then allocated 64 MiB again. So a compacted segment is recycled
 // instead: its file is kept, under a temporary name, and becomes a later
 // spare. Its blocks are allocated already, so neither its deletion nor a

@@ -34,7 +34,7 @@ type Options struct {
 	// a 64 MiB segment makes the fsyncs running meanwhile wait for it; at
 	// 256 proposers of 4 KiB a chunk of 1 MiB took the commit p99 from
 	// about 110 to 45 ms, at about 0.85 of the commits/s (benchmarks/
-	// README.md, seventh pass). Zero (the default) unlinks at once.
+	// HISTORY.md, seventh pass). Zero (the default) unlinks at once.
 	DeleteChunk int64
 	// RecycleSegments is how many compacted segments' files are kept to
 	// be reused as the next segments (recycle.go) rather than deleted:
@@ -50,7 +50,7 @@ type Options struct {
 	// the journal (the block's conversion to written); into a written
 	// block it flushes the data only: about half the time per fsynced
 	// 4 KiB Save in the package's benchmark, 1.1-1.4x the commits/s at one
-	// proposer with 4 KiB entries end to end (benchmarks/README.md, ninth
+	// proposer with 4 KiB entries end to end (benchmarks/HISTORY.md, ninth
 	// pass). The prewriter stays ahead only as far as the segment has
 	// been written so far (at least 64 KiB), so a log that writes little
 	// zeroes little; it pauses while group commits are large (over 64 KiB

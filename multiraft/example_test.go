@@ -62,30 +62,7 @@ func (a *kvApp) count(g multiraft.GroupID) int {
 func Example() {
 	network := multiraft.NewMemNetwork()
 	ids := []multiraft.HostID{1, 2, 3}
-	var hosts []*multiraft.Host
-	var apps []*kvApp
-	for _, id := range ids {
-		var peers []multiraft.HostID
-		for _, p := range ids {
-			if p != id {
-				peers = append(peers, p)
-			}
-		}
-		app := newKVApp()
-		h, err := multiraft.New(multiraft.HostConfig{
-			ID: id, Peers: peers,
-			Storage:   multiraft.NewMemStorage(),
-			Transport: network.Endpoint(id),
-			App:       app,
-			Workers:   2, TickInterval: 10 * time.Millisecond,
-			CheckQuorum: true, PreVote: true,
-		})
-		if err != nil {
-			log.Fatal(err)
-		}
-		network.Attach(h) // hands what other hosts send to h.Receive
-		hosts, apps = append(hosts, h), append(apps, app)
-	}
+	hosts, apps := startHosts(network, ids)
 	defer func() {
 		for _, h := range hosts {
 			_ = h.Close()
@@ -151,4 +128,34 @@ func appliedEverywhere(apps []*kvApp, g multiraft.GroupID) bool {
 		}
 	}
 	return true
+}
+
+// startHosts starts one host per ID, each with its own storage and a
+// worker pool, all on network.
+func startHosts(network *multiraft.MemNetwork, ids []multiraft.HostID) ([]*multiraft.Host, []*kvApp) {
+	var hosts []*multiraft.Host
+	var apps []*kvApp
+	for _, id := range ids {
+		var peers []multiraft.HostID
+		for _, p := range ids {
+			if p != id {
+				peers = append(peers, p)
+			}
+		}
+		app := newKVApp()
+		h, err := multiraft.New(multiraft.HostConfig{
+			ID: id, Peers: peers,
+			Storage:   multiraft.NewMemStorage(),
+			Transport: network.Endpoint(id),
+			App:       app,
+			Workers:   2, TickInterval: 10 * time.Millisecond,
+			CheckQuorum: true, PreVote: true,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		network.Attach(h) // hands what other hosts send to h.Receive
+		hosts, apps = append(hosts, h), append(apps, app)
+	}
+	return hosts, apps
 }

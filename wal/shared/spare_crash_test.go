@@ -125,25 +125,29 @@ func TestSpareCrashImages(t *testing.T) {
 	for _, img := range shots {
 		steps[img.step]++
 		if img.step == "spare-start" {
-			// The spare's file only partly zeroed: zeros, then old
-			// records if it is a recycled segment.
-			half := img
-			half.dir += "-half"
-			require.NoError(t, copyDirTo(img.dir, half.dir))
-			spares := spareFiles(t, half.dir)
-			require.Len(t, spares, 1)
-			path := spares[0]
-			data, err := os.ReadFile(path)
-			require.NoError(t, err)
-			clear(data[:len(data)/2])
-			require.NoError(t, os.WriteFile(path, data, 0o644))
-			checkImage(t, half, wants, "half zeroed")
+			checkHalfZeroed(t, img, wants)
 		}
 		checkImage(t, img, wants, "")
 	}
 	for _, s := range []string{"spare-start", "spare-zeroing", "spare-ready", "header-written", "header-synced", "renamed"} {
 		require.Positive(t, steps[s], "no image at step %s: %v", s, steps)
 	}
+}
+
+// checkHalfZeroed checks a copy of img whose spare file is only partly
+// zeroed: zeros, then old records if it is a recycled segment.
+func checkHalfZeroed(t *testing.T, img crashImage, wants []walSummary) {
+	half := img
+	half.dir += "-half"
+	require.NoError(t, copyDirTo(img.dir, half.dir))
+	spares := spareFiles(t, half.dir)
+	require.Len(t, spares, 1)
+	path := spares[0]
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	clear(data[:len(data)/2])
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	checkImage(t, half, wants, "half zeroed")
 }
 
 // checkImage opens a crash image and compares its groups with the state

@@ -104,20 +104,31 @@ func (h *Host) runRound(gs []*group) {
 	h.sched.done(r.gs, r.again)
 }
 
+// admit adds g to the round r and takes its inbox; nil when there is
+// nothing to step: the host stopped, or the group is gone or was removed
+// by what its inbox held.
+func (h *Host) admit(r *round, g *group, stopped bool) *inbox {
+	r.gs = append(r.gs, g)
+	r.again = append(r.again, false)
+	r.inboxes = append(r.inboxes, nil)
+	if stopped || g.gone {
+		return nil
+	}
+	in := g.take()
+	r.inboxes[len(r.inboxes)-1] = in
+	if in.removed {
+		h.dropGroup(g)
+		return nil
+	}
+	return in
+}
+
 // stepGroups adds gs to the round and steps what arrived for each, taking
 // the Readys to save.
 func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 	for _, g := range gs {
-		r.gs = append(r.gs, g)
-		r.again = append(r.again, false)
-		r.inboxes = append(r.inboxes, nil)
-		if stopped || g.gone {
-			continue
-		}
-		in := g.take()
-		r.inboxes[len(r.inboxes)-1] = in
-		if in.removed {
-			h.dropGroup(g)
+		in := h.admit(r, g, stopped)
+		if in == nil {
 			continue
 		}
 		h.handleInbox(g, in, r.out)

@@ -56,16 +56,8 @@ func (h *Host) runAsyncRound(gs []*group) {
 // its Ready.
 func (h *Host) stepAsync(r *round, gs []*group, stopped bool) {
 	for _, g := range gs {
-		r.gs = append(r.gs, g)
-		r.again = append(r.again, false)
-		r.inboxes = append(r.inboxes, nil)
-		if stopped || g.gone {
-			continue
-		}
-		in := g.take()
-		r.inboxes[len(r.inboxes)-1] = in
-		if in.removed {
-			h.dropGroup(g)
+		in := h.admit(r, g, stopped)
+		if in == nil {
 			continue
 		}
 		if !h.stepSaved(g, in) {

@@ -241,18 +241,7 @@ func (h *Host) applyRest(r *round) {
 	}
 	switch {
 	case h.applier != nil:
-		job := applyJob{applies: slices.Clone(r.applies)}
-		for i := range r.readys {
-			rd := &r.readys[i]
-			if noteReadsAnswered(rd.g, &rd.rd) {
-				// Raft may lend the ReadStates' array out again at the
-				// group's next Ready, which the job may outlive.
-				job.reads = append(job.reads, groupReads{rd.g.id, slices.Clone(rd.rd.ReadStates)})
-			}
-		}
-		clear(r.applies)
-		r.applies = r.applies[:0]
-		h.applier.submit(job)
+		h.queueApplies(r)
 	case r.roundApp != nil:
 		h.applyRound(r)
 		for i := range r.readys {
@@ -521,4 +510,21 @@ func (h *Host) applyConfEntry(g *group, e *raftpb.Entry) bool {
 	g.rn.ApplyConfChange(cc)
 	g.confIndex = e.Index
 	return true
+}
+
+// queueApplies hands the round's collected entries and its Readys'
+// answered reads to the applier (HostConfig.ApplyQueue) as one job.
+func (h *Host) queueApplies(r *round) {
+	job := applyJob{applies: slices.Clone(r.applies)}
+	for i := range r.readys {
+		rd := &r.readys[i]
+		if noteReadsAnswered(rd.g, &rd.rd) {
+			// Raft may lend the ReadStates' array out again at the
+			// group's next Ready, which the job may outlive.
+			job.reads = append(job.reads, groupReads{rd.g.id, slices.Clone(rd.rd.ReadStates)})
+		}
+	}
+	clear(r.applies)
+	r.applies = r.applies[:0]
+	h.applier.submit(job)
 }

@@ -168,16 +168,7 @@ func (h *Host) finishAsync(r *round) {
 // states, after the entries.
 func (h *Host) answerAsync(r *round) {
 	if h.applier != nil {
-		job := applyJob{applies: slices.Clone(r.applies)}
-		for i := range r.readys {
-			rd := &r.readys[i]
-			if noteReadsAnswered(rd.g, &rd.rd) {
-				job.reads = append(job.reads, groupReads{rd.g.id, slices.Clone(rd.rd.ReadStates)})
-			}
-		}
-		clear(r.applies)
-		r.applies = r.applies[:0]
-		h.applier.submit(job)
+		h.queueApplies(r)
 		return
 	}
 	h.applyRound(r)

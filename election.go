@@ -68,12 +68,16 @@ func (r *raft) tickElectionClock() {
 
 // leaderUnreachable handles the application's report that lead cannot be
 // reached (RawNode.SetFastFailover): a follower of lead shortens its election
-// timeout to ElectionTick+1+rank, rank being its place among the voters
-// other than lead, in ID order. Distinct ranks keep the followers that
-// heard of the loss from campaigning in the same tick and splitting the
-// vote. The extra tick keeps the campaign out of the lease: a voter that
-// heard the same last heartbeat has counted at least ElectionTick of its
-// own ticks by then (ticks at equal rates, any phase), so it grants.
+// timeout to ElectionTick+rank, rank being its place among the voters other
+// than lead, in ID order. Distinct ranks keep the followers that heard of
+// the loss from campaigning in the same tick and splitting the vote. The
+// first campaigns as its lease ends; a voter whose ticks run behind its own
+// may still be in the lease then and ignore it, but by the next rank's
+// campaign, a tick later, every voter that heard the same last heartbeat
+// has counted at least ElectionTick of its own ticks (ticks at equal rates,
+// any phase) and grants, the early candidate too: it is left without a
+// leader (testdata/fast_failover_phase.txt). So the new leader comes at
+// the lease's end or a tick after it.
 //
 // The shortened timeout lasts until the next reset (a term change or a
 // campaign); a heartbeat still restarts the count, so a report about a
@@ -92,7 +96,7 @@ func (r *raft) leaderUnreachable(lead uint64) {
 		}
 	}
 	// Stay below 2*ElectionTick, the end of the usual range.
-	timeout := r.electionTimeout + 1 + min(rank, max(0, r.electionTimeout-2))
+	timeout := r.electionTimeout + min(rank, max(0, r.electionTimeout-1))
 	if timeout >= r.randomizedElectionTimeout {
 		return
 	}

@@ -5,13 +5,13 @@ import "fmt"
 // SetFastFailover turns fast failover on or off. With it, a follower told
 // that its leader is unreachable (ReportUnreachable with the leader's ID;
 // raftkit's transport reports a peer whose stream breaks or whose address
-// refuses a dial) campaigns once ElectionTick+1+rank ticks pass without
+// refuses a dial) campaigns once ElectionTick+rank ticks pass without
 // word from the leader, rank being its place among the other voters in ID
 // order, instead of after a random draw in [ElectionTick, 2*ElectionTick):
 // a crashed leader is replaced about an election timeout after its last
 // heartbeat, and the followers that heard of the crash do not split the
-// vote. A follower never campaigns sooner than ElectionTick+1 ticks after
-// it last heard from the leader, so votes are still refused in the
+// vote. A follower never campaigns sooner than ElectionTick ticks after it
+// last heard from the leader, and votes are still refused in the
 // leader's lease (CheckQuorum, ReadOnlyLeaseBased), and a report about a
 // leader that is in fact alive costs nothing while its heartbeats arrive.
 //

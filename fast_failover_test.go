@@ -46,7 +46,7 @@ func TestUnreachableReportOnlyAboutTheLeader(t *testing.T) {
 		{"off", false, 1, false, 19},
 		{"not the leader", true, 3, false, 19},
 		{"learner", true, 1, true, 19},
-		{"the leader", true, 1, false, 12}, // rank 1: voter 2 precedes 3
+		{"the leader", true, 1, false, 11}, // ElectionTick + rank 1: voter 2 precedes 3
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := NewMemoryStorage()

@@ -44,8 +44,8 @@ func failoverTicks(t *testing.T, fast, quiesced bool) int {
 }
 
 // With FastFailover, the followers of a leader whose host is reported
-// unreachable elect a new leader one tick after the lease (ElectionTick+1
-// ticks of silence; host 2 ranks first), whether the group was quiesced
+// unreachable elect a new leader at the lease's end or a tick after it
+// (ElectionTick+rank ticks of silence; host 2 ranks first), whether the group was quiesced
 // (no HostTimeoutTicks wait for the host to count as failed) or awake.
 // Without it, a quiesced group waits for the host timeout and then a
 // random election timeout.

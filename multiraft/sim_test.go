@@ -253,7 +253,7 @@ func TestSimMultiGroup(t *testing.T) {
 }
 
 // Fast failover (reports of lost hosts count them as failed at once, and
-// followers campaign one tick after the lease) keeps every invariant,
+// followers campaign as the lease ends) keeps every invariant,
 // leases among them.
 func TestSimMultiGroupFastFailover(t *testing.T) {
 	runSimSeeds(t, simOpts{fastFailover: true})

@@ -275,6 +275,13 @@ func (h *Host) finishRound(r *round) {
 			rd.g.idleTicks = 0
 		}
 	}
+	h.endGroups(r, out)
+}
+
+// endGroups ends the round for each of its live groups (quiescence, the
+// status the group publishes, whether it has work again) and sends what
+// that left in out.
+func (h *Host) endGroups(r *round, out *outbox) {
 	for i, g := range r.gs {
 		if g.gone || r.inboxes[i] == nil {
 			continue

@@ -152,15 +152,7 @@ func (h *Host) finishAsync(r *round) {
 			rd.g.idleTicks = 0
 		}
 	}
-	for i, g := range r.gs {
-		if g.gone || r.inboxes[i] == nil {
-			continue
-		}
-		h.endRound(g, r.inboxes[i], r.out)
-		r.again[i] = g.rn.HasReady()
-		g.publish()
-	}
-	r.out.send(h)
+	h.endGroups(r, r.out)
 }
 
 // answerAsync hands the round's collected entries to the application

@@ -146,7 +146,9 @@ func runLoad(args []string) error {
 	if err != nil {
 		return err
 	}
+	c.signalAll(syscall.SIGUSR1) // profiles, if any, start over here (profile.go)
 	r := runLoadOn(ctx, route, *clients, *valueSize, *d)
+	c.signalAll(syscall.SIGUSR2)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
 		return nil

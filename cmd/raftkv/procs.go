@@ -304,6 +304,20 @@ func (c *procCluster) stop(id uint64) {
 	}
 }
 
+// signalAll sends sig to every running member, when they profile
+// themselves (RAFTKV_CPUPROFILE_DIR, profile.go): otherwise SIGUSR1 and
+// SIGUSR2 would end them.
+func (c *procCluster) signalAll(sig syscall.Signal) {
+	if os.Getenv("RAFTKV_CPUPROFILE_DIR") == "" {
+		return
+	}
+	for id, p := range c.procs {
+		if c.running(id) {
+			_ = p.cmd.Process.Signal(sig)
+		}
+	}
+}
+
 func (c *procCluster) stopAll() {
 	for id := range c.procs {
 		c.stop(id)

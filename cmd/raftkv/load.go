@@ -42,14 +42,27 @@ func (r loadResult) String() string {
 	return s
 }
 
-// runLoadOn has clients goroutines PUT distinct keys with values of
-// valueSize bytes for d, each key through the member route names, and
-// measures each write from request to acknowledgement (committed on a
-// quorum's disks and applied).
-func runLoadOn(ctx context.Context, route func(key string) string, clients, valueSize int, d time.Duration) loadResult {
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+// loadSpec is what a load run does: clients goroutines PUT distinct keys
+// with values of valueSize bytes for d. With rate 0 each client writes
+// again as soon as its last write is acknowledged (a closed loop, the
+// issue's measure); with rate above 0 the writes are scheduled rate per
+// second in all (an open loop), and each client takes the next scheduled
+// write when it is free.
+type loadSpec struct {
+	clients, valueSize int
+	d                  time.Duration
+	rate               int
+}
+
+// runLoadOn runs spec, each key through the member route names, and
+// measures each write until its acknowledgement (committed on a quorum's
+// disks and applied): from its request in a closed loop, from its
+// scheduled time in an open loop, so that a write that waited for a free
+// client counts that wait (no coordinated omission).
+func runLoadOn(ctx context.Context, route func(key string) string, spec loadSpec) loadResult {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: spec.clients}}
 	cl := kvservice.Client{HTTP: hc}
-	value := strings.Repeat("x", valueSize)
+	value := strings.Repeat("x", spec.valueSize)
 	var (
 		mu    sync.Mutex
 		lats  []time.Duration
@@ -58,16 +71,23 @@ func runLoadOn(ctx context.Context, route func(key string) string, clients, valu
 		wg    sync.WaitGroup
 	)
 	start := time.Now()
-	deadline := start.Add(d)
-	for g := 0; g < clients; g++ {
+	deadline := start.Add(spec.d)
+	next := closedLoop(deadline)
+	if spec.rate > 0 {
+		next = openLoop(ctx, start, deadline, spec.rate, spec.clients)
+	}
+	for g := 0; g < spec.clients; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			var mine []time.Duration
 			bad := 0
 			var firstBad error
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				t := time.Now()
+			for i := 0; ctx.Err() == nil; i++ {
+				t, ok := next()
+				if !ok {
+					break
+				}
 				key := fmt.Sprintf("load/%d/%d", g, i)
 				err := cl.Put(ctx, route(key), key, value)
 				if err != nil {
@@ -92,6 +112,11 @@ func runLoadOn(ctx context.Context, route func(key string) string, clients, valu
 	}
 	wg.Wait()
 	r := loadResult{writes: len(lats), errors: errs, elapsed: time.Since(start), firstErr: first}
+	if spec.rate > 0 {
+		// The run lasts its schedule; the tail of writes still in flight
+		// at its end are not throughput.
+		r.elapsed = spec.d
+	}
 	if len(lats) > 0 {
 		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 		r.p50 = lats[len(lats)/2]
@@ -101,6 +126,50 @@ func runLoadOn(ctx context.Context, route func(key string) string, clients, valu
 	return r
 }
 
+// closedLoop hands each client its next write's start, now, until the
+// deadline.
+func closedLoop(deadline time.Time) func() (time.Time, bool) {
+	return func() (time.Time, bool) {
+		now := time.Now()
+		return now, now.Before(deadline)
+	}
+}
+
+// openLoop schedules rate writes per second from start to deadline and
+// hands each to the first free client, with the time it was due. The
+// schedule runs ahead of the clients by at most clients writes; when they
+// fall further behind, the writes wait in the schedule, still timed from
+// when they were due.
+func openLoop(ctx context.Context, start, deadline time.Time, rate, clients int) func() (time.Time, bool) {
+	due := make(chan time.Time, clients)
+	go func() {
+		defer close(due)
+		interval := time.Second / time.Duration(rate)
+		for k := 0; ; k++ {
+			t := start.Add(time.Duration(k) * interval)
+			if !t.Before(deadline) {
+				return
+			}
+			if wait := time.Until(t); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case due <- t:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() (time.Time, bool) {
+		t, ok := <-due
+		return t, ok
+	}
+}
+
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	dir := fs.String("dir", "", "data directory for a fresh cluster (default: a temporary one, removed after)")
@@ -108,8 +177,12 @@ func runLoad(args []string) error {
 	valueSize := fs.Int("value-size", 128, "bytes per value")
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
 	shards := fs.Int("shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
+	rate := fs.Int("rate", 0, "writes per second in all, on a fixed schedule (0: each client writes again when acknowledged)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *rate < 0 {
+		return fmt.Errorf("load: --rate %d: want 0 or more", *rate)
 	}
 	if *shards < 1 {
 		return fmt.Errorf("load: --shards %d: want at least 1", *shards)
@@ -136,8 +209,12 @@ func runLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	say("writing through the leaders (%d shards) with %d clients, %d-byte values, fsync on, for %v",
-		*shards, *clients, *valueSize, *d)
+	pace := "each as soon as its last write is acknowledged"
+	if *rate > 0 {
+		pace = fmt.Sprintf("%d writes/s in all on a fixed schedule", *rate)
+	}
+	say("writing through the leaders (%d shards) with %d clients (%s), %d-byte values, fsync on, for %v",
+		*shards, *clients, pace, *valueSize, *d)
 	// The members' costs are read on a context of their own: a Ctrl-C
 	// while reading them still ends the run with its summary.
 	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -147,7 +224,7 @@ func runLoad(args []string) error {
 		return err
 	}
 	c.signalAll(syscall.SIGUSR1) // profiles, if any, start over here (profile.go)
-	r := runLoadOn(ctx, route, *clients, *valueSize, *d)
+	r := runLoadOn(ctx, route, loadSpec{clients: *clients, valueSize: *valueSize, d: *d, rate: *rate})
 	c.signalAll(syscall.SIGUSR2)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
@@ -161,7 +238,7 @@ func runLoad(args []string) error {
 	spent := after.sub(before)
 	say("leader changes seen by the members during the run: %d (terms begun: %d)", spent.leaderChanges, spent.terms)
 	say("%s", costLine(r, spent))
-	fmt.Println(loadLine(*shards, *clients, r, spent))
+	fmt.Println(loadLine(*shards, *clients, *rate, r, spent))
 	return nil
 }
 

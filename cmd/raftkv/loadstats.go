@@ -194,8 +194,9 @@ func costLine(r loadResult, spent memberCost) string {
 	return s
 }
 
-// loadLine is the one-line summary a run ends with, for scripts to parse.
-func loadLine(shards, clients int, r loadResult, spent memberCost) string {
+// loadLine is the one-line summary a run ends with, for scripts to parse;
+// an open-loop run (rate above 0) adds its rate at the end.
+func loadLine(shards, clients, rate int, r loadResult, spent memberCost) string {
 	perSec, cpuPer1k, fsyncsPer := 0.0, 0.0, 0.0
 	if r.elapsed > 0 {
 		perSec = float64(r.writes) / r.elapsed.Seconds()
@@ -205,6 +206,10 @@ func loadLine(shards, clients int, r loadResult, spent memberCost) string {
 		fsyncsPer = float64(spent.fsyncs) / float64(r.writes)
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return fmt.Sprintf("LOAD: shards=%d clients=%d writes/s=%.0f p50=%.1f p99=%.1f cpu_ms_per_1k=%.1f fsyncs_per_write=%.3f",
+	line := fmt.Sprintf("LOAD: shards=%d clients=%d writes/s=%.0f p50=%.1f p99=%.1f cpu_ms_per_1k=%.1f fsyncs_per_write=%.3f",
 		shards, clients, perSec, ms(r.p50), ms(r.p99), cpuPer1k, fsyncsPer)
+	if rate > 0 {
+		line += fmt.Sprintf(" rate=%d", rate)
+	}
+	return line
 }

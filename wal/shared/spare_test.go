@@ -176,6 +176,59 @@ func TestFirstSegmentRotatesEarly(t *testing.T) {
 	require.True(t, w.active().prewritten)
 }
 
+// TestSpareZerosArePaced: the goroutine rests after every chunk of zeros,
+// in proportion to the time the chunk took, so that the spare leaves the
+// device to the group commit's fsyncs most of the time.
+func TestSpareZerosArePaced(t *testing.T) {
+	opts := spareOptions
+	opts.SegmentSize = 1 << 20
+	w := openTest(t, t.TempDir(), &opts)
+	done := spareSignal(w)
+	var rests []time.Duration // written by the spare goroutine, read after settleSpare
+	w.spare.restHook = func(d time.Duration) { rests = append(rests, d) }
+	mustCreate(t, w, 1)
+	for k := 0; w.Stats().SparesPrepared == 0 && k < 1000; k++ {
+		writeSettled(t, w, done, 1, 1, 4000, false)
+	}
+	require.Equal(t, uint64(1), w.Stats().SparesPrepared)
+	chunks := (w.spareSize() + spareChunk - 1) / spareChunk
+	require.Len(t, rests, int(chunks), "one rest per chunk of zeros")
+	for _, d := range rests {
+		require.Positive(t, d)
+	}
+}
+
+// TestCloseEndsSpareRest: Close does not wait for the pacing of a spare
+// being prepared; the half-made spare is deleted.
+func TestCloseEndsSpareRest(t *testing.T) {
+	opts := spareOptions
+	opts.SegmentSize = 1 << 20
+	dir := t.TempDir()
+	w := openTest(t, dir, &opts)
+	resting := make(chan struct{}, 1)
+	w.spare.restHook = func(time.Duration) {
+		select {
+		case resting <- struct{}{}:
+		default:
+		}
+		<-w.spare.stop // rests until Close
+	}
+	mustCreate(t, w, 1)
+	for i := uint64(1); !w.spare.asked && i < 1000; i++ {
+		e := pb.Entry{Index: i, Term: 1, Data: make([]byte, 4000)}
+		require.NoError(t, w.SaveBatch([]GroupUpdate{{GroupID: 1, HardState: pb.HardState{Term: 1, Commit: i}, Entries: []pb.Entry{e}}}))
+	}
+	require.True(t, w.spare.asked)
+	select {
+	case <-resting:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the spare goroutine never rested")
+	}
+	require.NoError(t, w.Close())
+	require.Empty(t, spareFiles(t, dir), "Close deletes the half-made spare")
+	require.Zero(t, w.Stats().SparesPrepared)
+}
+
 // TestSmallWALPreparesNoSpare: a WAL that writes little (most tests, idle
 // hosts) never writes a segment of zeros; nor does one without fsyncs.
 func TestSmallWALPreparesNoSpare(t *testing.T) {

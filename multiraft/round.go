@@ -88,6 +88,9 @@ func (h *Host) runRound(gs []*group) {
 	if !stopped && len(r.updates) > 0 {
 		applied := h.applyDurable(r)
 		err = h.cfg.Storage.SaveBatch(r.updates)
+		if err == nil {
+			h.sendDurable(r)
+		}
 		<-applied
 	}
 	h.sched.saved()
@@ -250,20 +253,29 @@ func (h *Host) applyRest(r *round) {
 	}
 }
 
-// finishRound runs once the round's updates are durable: messages go out
-// first (acknowledgements and votes need nothing more, so a leader's
-// commit does not wait for this host's apply), then the committed entries
-// not applied during the save are applied, Readys advanced, and each group
-// decides about quiescence; what that adds to out leaves in a second
-// batch.
+// sendDurable sends the messages of the round's Readys that waited for
+// their save (acknowledgements, votes, everything a follower or candidate
+// sends), as soon as the save returns: they promise only what is now on
+// disk, so neither a leader's commit nor an election waits for this
+// host's apply, which may still run (applyDurable's goroutine). That
+// goroutine touches the groups' raft configuration and the application,
+// never what this reads: the Readys' messages and the fields
+// outbox.addMessages keeps per group (acks, recent appends, quiescence).
+func (h *Host) sendDurable(r *round) {
+	for i := range r.readys {
+		rd := &r.readys[i]
+		r.out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
+	}
+	r.out.send(h)
+}
+
+// finishRound runs once the round's updates are durable and their
+// messages sent (sendDurable): the committed entries not applied during
+// the save are applied, Readys advanced, and each group decides about
+// quiescence; what that adds to out leaves in a second batch.
 func (h *Host) finishRound(r *round) {
 	out := r.out
 	streamed := streamsSnapshots(h.cfg.Transport)
-	for i := range r.readys {
-		rd := &r.readys[i]
-		out.addMessages(rd.g, rd.rd.Messages, false, h.ticks.Load())
-	}
-	out.send(h)
 	h.applyRest(r)
 	for i := range r.readys {
 		rd := &r.readys[i]

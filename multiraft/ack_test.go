@@ -95,6 +95,7 @@ func TestCommitAnnouncementNotAnswered(t *testing.T) {
 func TestLostAckRecoveredAfterUnansweredAnnouncement(t *testing.T) {
 	drops := map[HostID]*dropAckOnce{}
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		drops[cfg.ID] = &dropAckOnce{inner: cfg.Transport}
 		cfg.Transport = drops[cfg.ID]
 	})

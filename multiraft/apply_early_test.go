@@ -17,6 +17,7 @@ type gatedCluster struct {
 func newGatedCluster(t *testing.T) *gatedCluster {
 	gc := &gatedCluster{gates: map[HostID]*gateStorage{}, logs: map[HostID]*sendLog{}}
 	gc.manualCluster = newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		gc.gates[cfg.ID] = &gateStorage{MemStorage: cfg.Storage.(*MemStorage)}
 		gc.logs[cfg.ID] = &sendLog{inner: cfg.Transport}
 		cfg.Storage, cfg.Transport = gc.gates[cfg.ID], gc.logs[cfg.ID]
@@ -111,6 +112,7 @@ func (w *sendWatch) Apply(g GroupID, ents []raftpb.Entry) {
 func TestAcknowledgementsLeaveBeforeTheApply(t *testing.T) {
 	var watch *sendWatch
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		cfg.DisableQuiescence = true
 		if cfg.ID == 3 {
 			log := &sendLog{inner: cfg.Transport}

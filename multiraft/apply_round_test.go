@@ -37,6 +37,7 @@ func (a *roundRecApp) ApplyRound(batch []GroupEntries) {
 func TestRoundApplicationGetsRoundsOfGroups(t *testing.T) {
 	apps := map[HostID]*roundRecApp{}
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		a := &roundRecApp{recApp: cfg.App.(*recApp), t: t}
 		apps[cfg.ID] = a
 		cfg.App = a

@@ -70,6 +70,7 @@ func TestAsyncSavesAckAfterDurable(t *testing.T) {
 	var acks, votes int
 	var c *manualCluster
 	c = newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		cfg.AsyncSaves = true
 		cfg.Transport = durabilityChecker{t: t, from: cfg.ID, store: cfg.Storage.(*MemStorage), next: cfg.Transport,
 			acks: &acks, votes: &votes}

@@ -28,6 +28,7 @@ func (t *tapTransport) Send(to HostID, b Batch) {
 func TestOneBatchCarriesManyGroups(t *testing.T) {
 	taps := map[HostID]*tapTransport{}
 	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		tap := &tapTransport{next: cfg.Transport}
 		taps[cfg.ID] = tap
 		cfg.Transport = tap

@@ -10,7 +10,7 @@ import (
 // compacted entries gets the snapshot (restored through
 // Application.Restore), then the entries after it.
 func TestCompactAndSnapshotToLaggingMember(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
+	c := newManualCluster(t, 3, announceAtOnce)
 	c.createGroup(1, 1, 2)
 	c.settle()
 	c.elect(1, 1)
@@ -65,7 +65,7 @@ func TestCompactAndSnapshotToLaggingMember(t *testing.T) {
 // A host restarting after a compaction restores the stored snapshot, then
 // applies only the entries after it.
 func TestRestartAfterCompaction(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
+	c := newManualCluster(t, 3, announceAtOnce)
 	c.createGroup(1)
 	c.settle()
 	c.elect(1, 1)

@@ -160,6 +160,14 @@ type HostConfig struct {
 	// Default false: a round's plain heartbeats to a host travel as one
 	// item.
 	SeparateHeartbeats bool
+	// AnnounceCommitsAtOnce sends a leader's announcements of a new
+	// commit index (appends without entries) as soon as raft makes them,
+	// as etcd/raft's users do. Default false: a leader holds them until
+	// its next message to the member or its group's next turn with ticks
+	// (see announce.go), sparing its members a turn per commit; their
+	// applied index then trails the leader's by up to a tick while the
+	// group is busy, a heartbeat period while it is quiet.
+	AnnounceCommitsAtOnce bool
 
 	// DisableQuiescence keeps every group ticking and heartbeating.
 	DisableQuiescence bool

@@ -134,6 +134,9 @@ type group struct {
 	// lastAck is the last acknowledgement of appends this replica sent
 	// (repeatsAck).
 	lastAck sentAck
+	// held is the leader's commit announcements not sent yet, at most
+	// one per member, all of the current term (announce.go).
+	held []raftpb.Message
 }
 
 // sentAck identifies an acknowledgement of appends: to whom, in which
@@ -152,6 +155,9 @@ func (g *group) noteReady(rd *raft.Ready) {
 		if leading && !g.leading {
 			g.sinceCheck = 0 // raft's check clock starts with the term
 			g.acked = g.acked[:0]
+		}
+		if !leading {
+			g.dropHeld() // an older term's: members refuse them
 		}
 		g.leading = leading
 		g.noteRole(rd.SoftState)

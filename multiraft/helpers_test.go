@@ -221,3 +221,8 @@ func (c *manualCluster) release() {
 	}
 	c.hosts, c.apps, c.store, c.net = map[HostID]*Host{}, nil, nil, nil
 }
+
+// announceAtOnce is the tweak of tests that look at the members' applies
+// right after a settle, with no tick to release the leaders' held commit
+// announcements (announce.go): leaders send them at once.
+func announceAtOnce(cfg *HostConfig) { cfg.AnnounceCommitsAtOnce = true }

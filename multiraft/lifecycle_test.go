@@ -10,7 +10,7 @@ import (
 // Groups come and go at runtime: created with their members, written,
 // removed (their storage deleted, their messages dropped), re-created.
 func TestGroupLifecycle(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
+	c := newManualCluster(t, 3, announceAtOnce)
 	c.createGroup(1)
 	c.createGroup(2, 1, 2) // a group on two of the three hosts
 	c.settle()
@@ -74,7 +74,7 @@ func TestGroupLifecycle(t *testing.T) {
 // A host added to a running group by a configuration change joins with an
 // empty replica and receives the group's log.
 func TestGroupJoin(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
+	c := newManualCluster(t, 3, announceAtOnce)
 	c.createGroup(1, 1, 2)
 	c.settle()
 	c.elect(1, 1)

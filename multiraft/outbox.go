@@ -21,6 +21,9 @@ type outbox struct {
 	// (HostConfig.AsyncSaves: what must wait for the disk is not among a
 	// Ready's messages but among the Responses of its write).
 	all bool
+	// holdCommits makes leaders hold their commit announcements
+	// (announce.go; not HostConfig.AnnounceCommitsAtOnce).
+	holdCommits bool
 	// sizes is, per destination, about how many items and heartbeats the
 	// recent batches held (see batchSize): a new batch starts with room
 	// for that many, instead of growing its slices by doubling, which at
@@ -88,8 +91,9 @@ func (o *outbox) add(to HostID, it Item) {
 // addMessages adds those of a Ready's messages of group g whose
 // sendsEarly(g.leading) equals early, but for those a later message of the
 // same Ready supersedes, the heartbeats that recent appends make
-// redundant (see ackedRecently) and the repeated acknowledgements of
-// commit announcements (see repeatsAck). now is the host's tick count.
+// redundant (see ackedRecently), the repeated acknowledgements of
+// commit announcements (see repeatsAck) and the commit announcements a
+// leader holds (see holdsOrCarries). now is the host's tick count.
 func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now int64) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -110,6 +114,8 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 			// (the leader's heartbeats, quiesced, do not ask again).
 			continue
 		case g.repeatsAck(m):
+			continue
+		case o.holdsOrCarries(g, m):
 			continue
 		}
 		o.add(m.To, Item{Group: g.id, Kind: KindRaft, Msg: *m})

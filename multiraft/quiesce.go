@@ -84,6 +84,7 @@ func (h *Host) maybeQuiesceLeader(g *group, out *outbox) {
 	if !idle {
 		return
 	}
+	g.dropHeld() // the quiescing heartbeats carry the commit index
 	for _, id := range g.members {
 		if id == h.cfg.ID {
 			continue

@@ -55,7 +55,7 @@ func quiescedGroup(t *testing.T, tweak func(*HostConfig)) *manualCluster {
 
 func TestQuiescedGroupWakesOnProposal(t *testing.T) {
 	for _, at := range []HostID{1, 2} { // the leader, then a follower
-		c := quiescedGroup(t, nil)
+		c := quiescedGroup(t, announceAtOnce)
 		c.propose(at, 1, "b")
 		c.settle()
 		for _, id := range c.ids {

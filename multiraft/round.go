@@ -75,6 +75,8 @@ func (h *Host) runRound(gs []*group) {
 	r.early.spareTicks = int64(h.cfg.AppendSparesTicks)
 	r.out.coalesce = !h.cfg.SeparateHeartbeats
 	r.early.coalesce = !h.cfg.SeparateHeartbeats
+	r.early.holdCommits = !h.cfg.AnnounceCommitsAtOnce
+	r.out.holdCommits = !h.cfg.AnnounceCommitsAtOnce
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
@@ -141,6 +143,9 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 			r.early.addMessages(g, rd.Messages, true, h.ticks.Load())
 			r.readys = append(r.readys, readyOf{g, rd})
 			r.updates = append(r.updates, updateOf(g.id, &rd))
+		}
+		if in.ticks > 0 {
+			r.early.releaseHeld(g)
 		}
 	}
 }

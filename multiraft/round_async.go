@@ -30,6 +30,7 @@ func (h *Host) runAsyncRound(gs []*group) {
 	r.out.spareTicks = int64(h.cfg.AppendSparesTicks)
 	r.out.coalesce = !h.cfg.SeparateHeartbeats
 	r.out.all = true
+	r.out.holdCommits = !h.cfg.AnnounceCommitsAtOnce
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
@@ -66,6 +67,9 @@ func (h *Host) stepAsync(r *round, gs []*group, stopped bool) {
 		h.handleInbox(g, in, r.out)
 		if g.rn.HasReady() {
 			h.takeAsyncReady(r, g)
+		}
+		if in.ticks > 0 {
+			r.out.releaseHeld(g)
 		}
 	}
 }

@@ -41,6 +41,7 @@ func (s *gateStorage) SaveBatch(us []GroupUpdate) error {
 func newLoggedCluster(t *testing.T, n int, quiesce bool, more func(*HostConfig)) (*manualCluster, map[HostID]*sendLog) {
 	logs := map[HostID]*sendLog{}
 	c := newManualCluster(t, n, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		logs[cfg.ID] = &sendLog{inner: cfg.Transport}
 		cfg.Transport = logs[cfg.ID]
 		cfg.DisableQuiescence = !quiesce

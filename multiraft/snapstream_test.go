@@ -166,6 +166,7 @@ func streamingCluster(t *testing.T) (*manualCluster, map[HostID]*streamApp) {
 	apps := map[HostID]*streamApp{}
 	var c *manualCluster
 	c = newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.AnnounceCommitsAtOnce = true
 		a := newStreamApp()
 		apps[cfg.ID], cfg.App = a, a
 	})

@@ -1,0 +1,104 @@
+package multiraft
+
+import "github.com/raftkit/raft/raftpb"
+
+// Commit announcements and the leader's turns.
+//
+// When a leader's commit index moves, raft tells every member at once with
+// an append that carries no entries, only the new commit index. Each such
+// announcement gives the member's group a turn of its own: a step, a
+// Ready with a HardState to save and entries to apply. At one write per
+// group and round (hundreds of lightly written shards) that doubles the
+// follower turns per write, though nothing waits for them: a write is
+// answered once the leader applied it, and a follower's applied index
+// only matters to reads served there, which raft makes wait for the
+// commit index they need.
+//
+// So, unless HostConfig.AnnounceCommitsAtOnce, a leader holds its commit
+// announcements (at most one per member, the latest) and lets them go
+//   - with its next message of the same group to that member, in the same
+//     batch: a heartbeat, a read index answer, a transfer's timeout; an
+//     append of the same term supersedes the announcement instead (it
+//     carries that commit index or a newer one), which then is not sent;
+//   - at the group's next turn with ticks (a round whose inbox held a
+//     tick): at most a tick later under load, a heartbeat period when
+//     the group is quiet (tickDeferLimitLocked).
+//
+// Holding a message is a delay, which raft tolerates like any other; an
+// announcement dropped because a later append or a quiescing heartbeat
+// carries its commit index is a loss of a message whose content arrives
+// anyway. The announcements of a replica that stopped leading are dropped
+// (members refuse an older term's messages), and so are a quiescing
+// leader's: its quiescing heartbeats carry the commit index, which the
+// members must have reached to quiesce (answerQuiesce). Raft tracks
+// nothing in flight for an append without entries (no flow control
+// window, and a probe it pauses resumes at the next heartbeat answer).
+
+// isAnnouncement reports whether m is an append without entries: raft's
+// announcement of a commit index (or an empty probe, which may wait the
+// same way).
+func isAnnouncement(m *raftpb.Message) bool {
+	return m.Type == raftpb.MsgApp && len(m.Entries) == 0
+}
+
+// hold keeps m, an announcement of the leading replica g, in place of the
+// one held for the same member, if any.
+func (g *group) hold(m *raftpb.Message) {
+	for i := range g.held {
+		if g.held[i].To == m.To {
+			g.held[i] = *m
+			return
+		}
+	}
+	g.held = append(g.held, *m)
+}
+
+// takeHeld removes and returns the announcement held for member to; ok is
+// false if there is none.
+func (g *group) takeHeld(to HostID) (m raftpb.Message, ok bool) {
+	for i := range g.held {
+		if g.held[i].To == to {
+			m = g.held[i]
+			last := len(g.held) - 1
+			g.held[i] = g.held[last]
+			g.held[last] = raftpb.Message{}
+			g.held = g.held[:last]
+			return m, true
+		}
+	}
+	return m, false
+}
+
+// dropHeld forgets every held announcement.
+func (g *group) dropHeld() {
+	clear(g.held)
+	g.held = g.held[:0]
+}
+
+// holdsOrCarries is addMessages' part in holding announcements, for m,
+// a message of g about to be added: it reports whether m is held instead
+// (an announcement of a leader, with holding on); otherwise the
+// announcement held for m's member, if any, goes first, unless m is an
+// append of the same term, which supersedes it.
+func (o *outbox) holdsOrCarries(g *group, m *raftpb.Message) bool {
+	if o.holdCommits && g.leading && isAnnouncement(m) {
+		g.hold(m)
+		return true
+	}
+	if len(g.held) == 0 {
+		return false
+	}
+	if held, ok := g.takeHeld(m.To); ok && !(m.Type == raftpb.MsgApp && m.Term == held.Term) {
+		o.add(held.To, Item{Group: g.id, Kind: KindRaft, Msg: held})
+	}
+	return false
+}
+
+// releaseHeld adds every announcement g holds to o, at g's turn with
+// ticks.
+func (o *outbox) releaseHeld(g *group) {
+	for i := range g.held {
+		o.add(g.held[i].To, Item{Group: g.id, Kind: KindRaft, Msg: g.held[i]})
+	}
+	g.dropHeld()
+}

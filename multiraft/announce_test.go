@@ -1,0 +1,135 @@
+package multiraft
+
+import (
+	"testing"
+
+	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/raftpb"
+)
+
+// A leader holds the announcement of a new commit index until its next
+// turn with ticks: the members apply a write then, or with the next
+// write's appends, not in the rounds right after it commits; the tick
+// sends one announcement per member, whatever number of commits it
+// covers. With AnnounceCommitsAtOnce the members apply at
+// once.
+func TestCommitAnnouncementWaitsForTheLeadersTick(t *testing.T) {
+	for _, atOnce := range []bool{false, true} {
+		c, logs := newLoggedCluster(t, 3, false, func(cfg *HostConfig) { cfg.AnnounceCommitsAtOnce = atOnce })
+		c.createGroup(1)
+		c.elect(1, 1)
+		c.propose(1, 1, "warm")
+		c.settle()
+		c.tick(1)
+		logs[1].take()
+
+		c.propose(1, 1, "a")
+		c.settle()
+		c.propose(1, 1, "b")
+		c.settle()
+		sent := logs[1].take()
+		// Two appends per member, none announcing: b's appends carry a's
+		// commit.
+		wantApps, wantApplied := 4, 2
+		if atOnce {
+			wantApps, wantApplied = 8, 3 // and an announcement after each
+		}
+		if got := count(sent, raftpb.MsgApp); got != wantApps {
+			t.Errorf("atOnce=%v: leader sent %d appends for two writes, want %d (%v)", atOnce, got, wantApps, sent)
+		}
+		for _, id := range []HostID{2, 3} {
+			if got := c.apps[id].count(1); got != wantApplied {
+				t.Fatalf("atOnce=%v: before the tick host %d applied %d writes, want %d; %s",
+					atOnce, id, got, wantApplied, c.describe(1))
+			}
+		}
+
+		c.tick(1)
+		if got := count(logs[1].take(), raftpb.MsgApp); !atOnce && got != 2 {
+			t.Errorf("the leader's tick sent %d appends, want one announcement per member", got)
+		}
+		for _, id := range c.ids {
+			if got := c.apps[id].count(1); got != 3 {
+				t.Fatalf("atOnce=%v: after the tick host %d applied %d writes, want 3; %s", atOnce, id, got, c.describe(1))
+			}
+		}
+	}
+}
+
+// A held announcement leaves with the leader's next message of its group
+// to the member: a follower's lease read is answered by the leader at
+// once, with the commit index as the read index, and the follower,
+// whose read waits until it applied that far, gets the announcement in
+// the same batch instead of a tick later.
+func TestHeldAnnouncementRidesWithTheReadAnswer(t *testing.T) {
+	c := newManualCluster(t, 3, func(cfg *HostConfig) {
+		cfg.CheckQuorum = true
+		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
+		cfg.DisableQuiescence = true
+	})
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.propose(1, 1, "a")
+	c.settle()
+	if got := c.apps[2].count(1); got != 0 {
+		t.Fatalf("host 2 applied %d writes before the read, want 0 (announcement held)", got)
+	}
+	if err := c.hosts[2].ReadIndex(1, []byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	reads := c.apps[2].reads[1]
+	if len(reads) != 1 {
+		t.Fatalf("host 2 got read states %v, want one", reads)
+	}
+	st := c.status(2, 1)
+	if st.Commit < reads[0].Index || c.apps[2].count(1) != 1 {
+		t.Fatalf("host 2 answered a read at index %d but applied %d writes; %s", reads[0].Index,
+			c.apps[2].count(1), c.describe(1))
+	}
+}
+
+// Held announcements are dropped when the replica stops leading (the
+// members refuse its term's messages once they know a newer one), when
+// it quiesces (the quiescing heartbeats carry the commit index), and an
+// append of the same term to the member supersedes its announcement,
+// while any other message carries it along.
+func TestHeldAnnouncementsEnd(t *testing.T) {
+	ann := func(to HostID, commit uint64) raftpb.Message {
+		return raftpb.Message{Type: raftpb.MsgApp, From: 1, To: to, Term: 2, Commit: commit}
+	}
+	g := &group{id: 1, leading: true}
+	o := newOutbox(1)
+	o.holdCommits, o.all = true, true
+	o.addMessages(g, []raftpb.Message{ann(2, 5), ann(3, 5)}, true, 0)
+	o.addMessages(g, []raftpb.Message{ann(2, 6)}, true, 0)
+	if len(o.order) != 0 || len(g.held) != 2 {
+		t.Fatalf("announcements not held: batches to %v, held %v", o.order, g.held)
+	}
+	if m, _ := g.takeHeld(2); m.Commit != 6 {
+		t.Fatalf("held %v for host 2, want the latest announcement (commit 6)", m)
+	}
+	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 6})
+
+	app := ann(2, 7)
+	app.Entries = []raftpb.Entry{{Index: 7, Term: 2}}
+	resp := raftpb.Message{Type: raftpb.MsgReadIndexResp, From: 1, To: 3, Term: 2, Index: 6}
+	o.addMessages(g, []raftpb.Message{app, resp}, true, 0)
+	if len(g.held) != 0 {
+		t.Fatalf("still held after messages to both members: %v", g.held)
+	}
+	if items := o.batches[2].Items; len(items) != 1 || len(items[0].Msg.Entries) != 1 {
+		t.Fatalf("to host 2: %v, want only the append that supersedes the announcement", items)
+	}
+	if items := o.batches[3].Items; len(items) != 2 || items[0].Msg.Type != raftpb.MsgApp ||
+		items[1].Msg.Type != raftpb.MsgReadIndexResp {
+		t.Fatalf("to host 3: %v, want the held announcement, then the read answer", items)
+	}
+
+	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 7})
+	rd := raft.Ready{SoftState: &raft.SoftState{RaftState: raft.StateFollower, Lead: 2}}
+	g.noteReady(&rd)
+	if len(g.held) != 0 {
+		t.Fatalf("a replica that stopped leading still holds %v", g.held)
+	}
+}

@@ -2,7 +2,7 @@ package multiraft
 
 import "github.com/raftkit/raft/raftpb"
 
-// Commit announcements and the leader's turns.
+// Commit announcements, held back.
 //
 // When a leader's commit index moves, raft tells every member at once with
 // an append that carries no entries, only the new commit index. Each such
@@ -17,12 +17,18 @@ import "github.com/raftkit/raft/raftpb"
 // So, unless HostConfig.AnnounceCommitsAtOnce, a leader holds its commit
 // announcements (at most one per member, the latest) and lets them go
 //   - with its next message of the same group to that member, in the same
-//     batch: a heartbeat, a read index answer, a transfer's timeout; an
-//     append of the same term supersedes the announcement instead (it
-//     carries that commit index or a newer one), which then is not sent;
-//   - at the group's next turn with ticks (a round whose inbox held a
-//     tick): at most a tick later under load, a heartbeat period when
-//     the group is quiet (tickDeferLimitLocked).
+//     batch: a read index answer, a transfer's timeout, a heartbeat with
+//     an older commit index (a member that has not acknowledged all that
+//     is committed); an append of the same term supersedes the
+//     announcement instead (it carries that commit index or a newer one),
+//     and so does a heartbeat carrying its commit index;
+//   - in place of raft's next heartbeat to the member when addMessages
+//     spares the member that heartbeat (ackedRecently).
+//
+// So an announcement waits at most for raft's next heartbeat, every
+// HeartbeatTick ticks of an awake leader, and a group written more often
+// than that sends none: each append carries the commit index of the
+// writes before it.
 //
 // Holding a message is a delay, which raft tolerates like any other; an
 // announcement dropped because a later append or a quiescing heartbeat
@@ -78,8 +84,9 @@ func (g *group) dropHeld() {
 // holdsOrCarries is addMessages' part in holding announcements, for m,
 // a message of g about to be added: it reports whether m is held instead
 // (an announcement of a leader, with holding on); otherwise the
-// announcement held for m's member, if any, goes first, unless m is an
-// append of the same term, which supersedes it.
+// announcement held for m's member, if any, goes first, unless m
+// supersedes it: an append of the same term, or a heartbeat of the same
+// term that carries the same commit index or a newer one.
 func (o *outbox) holdsOrCarries(g *group, m *raftpb.Message) bool {
 	if o.holdCommits && g.leading && isAnnouncement(m) {
 		g.hold(m)
@@ -88,17 +95,19 @@ func (o *outbox) holdsOrCarries(g *group, m *raftpb.Message) bool {
 	if len(g.held) == 0 {
 		return false
 	}
-	if held, ok := g.takeHeld(m.To); ok && !(m.Type == raftpb.MsgApp && m.Term == held.Term) {
-		o.add(held.To, Item{Group: g.id, Kind: KindRaft, Msg: held})
+	held, ok := g.takeHeld(m.To)
+	if !ok || m.Term == held.Term && (m.Type == raftpb.MsgApp || m.Type == raftpb.MsgHeartbeat && m.Commit >= held.Commit) {
+		return false
 	}
+	o.add(held.To, Item{Group: g.id, Kind: KindRaft, Msg: held})
 	return false
 }
 
-// releaseHeld adds every announcement g holds to o, at g's turn with
-// ticks.
-func (o *outbox) releaseHeld(g *group) {
-	for i := range g.held {
-		o.add(g.held[i].To, Item{Group: g.id, Kind: KindRaft, Msg: g.held[i]})
+// releaseHeld adds the announcement g holds for member to, if any, to o:
+// raft's heartbeat to the member is due, and outbox.addMessages spares
+// the member that heartbeat (ackedRecently).
+func (o *outbox) releaseHeld(g *group, to HostID) {
+	if held, ok := g.takeHeld(to); ok {
+		o.add(to, Item{Group: g.id, Kind: KindRaft, Msg: held})
 	}
-	g.dropHeld()
 }

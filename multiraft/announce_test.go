@@ -7,13 +7,13 @@ import (
 	"github.com/raftkit/raft/raftpb"
 )
 
-// A leader holds the announcement of a new commit index until its next
-// turn with ticks: the members apply a write then, or with the next
-// write's appends, not in the rounds right after it commits; the tick
-// sends one announcement per member, whatever number of commits it
-// covers. With AnnounceCommitsAtOnce the members apply at
-// once.
-func TestCommitAnnouncementWaitsForTheLeadersTick(t *testing.T) {
+// A leader holds the announcement of a new commit index until raft's
+// next heartbeat to the member: the members apply a write then, or with
+// the next write's appends, not in the rounds right after it commits; the
+// heartbeat's tick sends one announcement per member (in place of the
+// heartbeat a recent append spares), whatever number of commits it
+// covers. With AnnounceCommitsAtOnce the members apply at once.
+func TestCommitAnnouncementWaitsForTheNextHeartbeat(t *testing.T) {
 	for _, atOnce := range []bool{false, true} {
 		c, logs := newLoggedCluster(t, 3, false, func(cfg *HostConfig) { cfg.AnnounceCommitsAtOnce = atOnce })
 		c.createGroup(1)
@@ -100,7 +100,7 @@ func TestHeldAnnouncementsEnd(t *testing.T) {
 	}
 	g := &group{id: 1, leading: true}
 	o := newOutbox(1)
-	o.holdCommits, o.all = true, true
+	o.holdCommits, o.all, o.coalesce = true, true, true
 	o.addMessages(g, []raftpb.Message{ann(2, 5), ann(3, 5)}, true, 0)
 	o.addMessages(g, []raftpb.Message{ann(2, 6)}, true, 0)
 	if len(o.order) != 0 || len(g.held) != 2 {
@@ -126,7 +126,33 @@ func TestHeldAnnouncementsEnd(t *testing.T) {
 		t.Fatalf("to host 3: %v, want the held announcement, then the read answer", items)
 	}
 
+	// A heartbeat carrying the commit index supersedes the announcement;
+	// one with an older commit index (a member behind) carries it along.
+	o.reset()
 	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 7})
+	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 3, Term: 2, Commit: 7})
+	o.addMessages(g, []raftpb.Message{
+		{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 7},
+		{Type: raftpb.MsgHeartbeat, From: 1, To: 3, Term: 2, Commit: 5},
+	}, true, 0)
+	if len(g.held) != 0 || len(o.batches[2].Items) != 0 || len(o.batches[2].Heartbeats) != 1 ||
+		len(o.batches[3].Items) != 1 || len(o.batches[3].Heartbeats) != 1 {
+		t.Fatalf("heartbeats: held %v, to 2 %+v, to 3 %+v", g.held, o.batches[2], o.batches[3])
+	}
+
+	// A heartbeat a recent append spares leaves the announcement in its
+	// place.
+	o.reset()
+	o.spareTicks = 3
+	g.noteAck(2, 10)
+	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 8})
+	o.addMessages(g, []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 8}}, true, 11)
+	if b := o.batches[2]; len(g.held) != 0 || b == nil || len(b.Heartbeats) != 0 || len(b.Items) != 1 ||
+		b.Items[0].Msg.Type != raftpb.MsgApp {
+		t.Fatalf("spared heartbeat: held %v, to 2 %+v", g.held, b)
+	}
+
+	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 9})
 	rd := raft.Ready{SoftState: &raft.SoftState{RaftState: raft.StateFollower, Lead: 2}}
 	g.noteReady(&rd)
 	if len(g.held) != 0 {

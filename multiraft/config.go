@@ -163,10 +163,10 @@ type HostConfig struct {
 	// AnnounceCommitsAtOnce sends a leader's announcements of a new
 	// commit index (appends without entries) as soon as raft makes them,
 	// as etcd/raft's users do. Default false: a leader holds them until
-	// its next message to the member or its group's next turn with ticks
-	// (see announce.go), sparing its members a turn per commit; their
-	// applied index then trails the leader's by up to a tick while the
-	// group is busy, a heartbeat period while it is quiet.
+	// its next message of the group to the member, at most until raft's
+	// next heartbeat to it (see announce.go), sparing its members a turn
+	// per commit; their applied index then trails the leader's by up to
+	// a heartbeat period.
 	AnnounceCommitsAtOnce bool
 
 	// DisableQuiescence keeps every group ticking and heartbeating.

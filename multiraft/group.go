@@ -306,7 +306,8 @@ func (g *group) noteAck(from HostID, now int64) {
 // makes a heartbeat without a read context redundant: the append reset
 // the follower's election timer when it arrived, before the answer left,
 // and carried the commit index (a later commit index travels in an append
-// of its own, unanswered when it carries only that: see repeatsAck); the
+// of its own, unanswered when it carries only that, see repeatsAck, and
+// held back, it leaves in the spared heartbeat's place: announce.go); the
 // answer marked the follower
 // active for CheckQuorum. Not sending the heartbeat is a message loss,
 // which raft tolerates. An append that is lost gets no answer, so the

@@ -103,6 +103,7 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 		}
 		switch {
 		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.ackedRecently(m.To, now, o.spareTicks):
+			o.releaseHeld(g, m.To) // in the spared heartbeat's place
 			continue
 		case m.Type == raftpb.MsgHeartbeatResp && len(m.Context) == 0 && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,

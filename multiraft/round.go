@@ -144,9 +144,6 @@ func (h *Host) stepGroups(r *round, gs []*group, stopped bool) {
 			r.readys = append(r.readys, readyOf{g, rd})
 			r.updates = append(r.updates, updateOf(g.id, &rd))
 		}
-		if in.ticks > 0 {
-			r.early.releaseHeld(g)
-		}
 	}
 }
 

@@ -68,9 +68,6 @@ func (h *Host) stepAsync(r *round, gs []*group, stopped bool) {
 		if g.rn.HasReady() {
 			h.takeAsyncReady(r, g)
 		}
-		if in.ticks > 0 {
-			r.out.releaseHeld(g)
-		}
 	}
 }
 

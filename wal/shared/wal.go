@@ -37,8 +37,9 @@ type Options struct {
 	//
 	// By default every segment but a new WAL's first is a spare, prepared
 	// ahead by a goroutine off the write path: a file of SegmentSize plus
-	// a sixteenth, written with zeros (with O_DIRECT where the file system
-	// allows it, so they cost little CPU and no page cache) and synced (or
+	// a sixteenth, written with zeros through the page cache, a chunk at a
+	// time written back (so appends overwrite cached pages instead of
+	// reading each page they start from the disk), and synced (or
 	// a compacted segment's file, recycled and zeroed the same way). Appends then overwrite
 	// written blocks, so their fdatasyncs flush data only: appends into
 	// blocks that fallocate left unwritten convert extents, which commits

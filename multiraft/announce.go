@@ -1,6 +1,10 @@
 package multiraft
 
-import "github.com/raftkit/raft/raftpb"
+import (
+	"slices"
+
+	"github.com/raftkit/raft/raftpb"
+)
 
 // Commit announcements, held back.
 //
@@ -23,7 +27,10 @@ import "github.com/raftkit/raft/raftpb"
 //     announcement instead (it carries that commit index or a newer one),
 //     and so does a heartbeat carrying its commit index;
 //   - in place of raft's next heartbeat to the member when addMessages
-//     spares the member that heartbeat (ackedRecently).
+//     spares the member that heartbeat (ackedRecently);
+//   - at the end of the round in which the leader applied the member's
+//     removal (releaseToFormer): raft sends a removed member nothing
+//     more, and it needs that commit index to apply its own removal.
 //
 // So an announcement waits at most for raft's next heartbeat, every
 // HeartbeatTick ticks of an awake leader, and a group written more often
@@ -109,5 +116,23 @@ func (o *outbox) holdsOrCarries(g *group, m *raftpb.Message) bool {
 func (o *outbox) releaseHeld(g *group, to HostID) {
 	if held, ok := g.takeHeld(to); ok {
 		o.add(to, Item{Group: g.id, Kind: KindRaft, Msg: held})
+	}
+}
+
+// releaseToFormer adds to o the announcements g holds for hosts no longer
+// among its members (endGroups, after the round's configuration changes
+// were applied). The leader stops sending to a member it removed, so
+// neither its next message nor its next heartbeat would carry the
+// announcement, and the removed member needs it: its commit index
+// covers the change that removes it, which it must apply to learn that
+// it is out.
+func (o *outbox) releaseToFormer(g *group) {
+	for i := 0; i < len(g.held); {
+		to := g.held[i].To
+		if _, member := slices.BinarySearch(g.members, to); member {
+			i++
+			continue
+		}
+		o.releaseHeld(g, to) // moves the last held into i
 	}
 }

@@ -1,6 +1,7 @@
 package multiraft
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/raftkit/raft"
@@ -157,5 +158,34 @@ func TestHeldAnnouncementsEnd(t *testing.T) {
 	g.noteReady(&rd)
 	if len(g.held) != 0 {
 		t.Fatalf("a replica that stopped leading still holds %v", g.held)
+	}
+}
+
+// A member the leader removes still gets the announcement of the commit
+// index that covers its removal, although the leader sends it nothing
+// more (no append, no heartbeat) once it applied the change: the removed
+// member applies its removal in the rounds right after the leader, without
+// a tick. Held until a message or heartbeat that never comes, the
+// announcement left it believing it was a member.
+func TestRemovedMemberGetsTheAnnouncement(t *testing.T) {
+	c := newManualCluster(t, 3, nil)
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.propose(1, 1, "warm")
+	c.settle()
+	if err := c.hosts[1].ProposeConfChange(1, raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode, NodeID: 3}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	// Host 2, still a member, gets its announcement with the next
+	// heartbeat or append, as with any commit.
+	for _, id := range []HostID{1, 3} {
+		st, err := c.hosts[id].Status(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(st.Members, []HostID{1, 2}) {
+			t.Fatalf("host %d: members %v after the removal committed, want [1 2]; %s", id, st.Members, c.describe(1))
+		}
 	}
 }

@@ -301,6 +301,9 @@ func (h *Host) endGroups(r *round, out *outbox) {
 			continue
 		}
 		h.endRound(g, r.inboxes[i], out)
+		if len(g.held) > 0 {
+			out.releaseToFormer(g)
+		}
 		r.again[i] = g.rn.HasReady()
 		g.publish()
 	}

@@ -1,6 +1,10 @@
 package kvservice
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // shardCollector reads a ShardedServer's state when scraped: the sums over
 // its shards, the shared WAL's and the store's syncs (the names Server's
@@ -15,12 +19,16 @@ var (
 	descHostMsgs  = desc("raftkv_multiraft_messages_sent_total", "Items the host sent to its peers: raft messages of its shards, a round's coalesced heartbeats (or their answers) to one peer counting once.")
 	descHostBatch = desc("raftkv_multiraft_batches_sent_total", "Batches (one per peer and round) the host sent.")
 	descHostBeats = desc("raftkv_multiraft_coalesced_heartbeats_sent_total", "Shard heartbeats and heartbeat answers the host sent inside coalesced items.")
+	descRoundStep = desc("raftkv_multiraft_round_step_seconds_total", "Time the host's rounds spent stepping their shards (with the wait for the save pacing).")
+	descRoundSave = desc("raftkv_multiraft_round_save_seconds_total", "Time the host's rounds spent saving (one WAL write and fsync each).")
+	descRoundWait = desc("raftkv_multiraft_round_apply_wait_seconds_total", "Time the host's rounds waited after their save for the entries applied during it.")
 )
 
 // Describe sends every descriptor the collector may emit.
 func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descShards, descShardsLed, descCommit, descApplied, descKeys,
-		descWALFsyncs, descWALBytes, descStateSyncs, descRounds, descGroupsRun, descHostMsgs, descHostBatch, descHostBeats} {
+		descWALFsyncs, descWALBytes, descStateSyncs, descRounds, descGroupsRun, descHostMsgs, descHostBatch, descHostBeats,
+		descRoundStep, descRoundSave, descRoundWait} {
 		ch <- d
 	}
 }
@@ -47,5 +55,11 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 		v uint64
 	}{{descRounds, hs.Rounds}, {descGroupsRun, hs.GroupsRun}, {descHostMsgs, hs.ItemsOut}, {descHostBatch, hs.BatchesOut}, {descHostBeats, hs.CoalescedHeartbeats}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
+	}
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v time.Duration
+	}{{descRoundStep, hs.RoundStep}, {descRoundSave, hs.RoundSave}, {descRoundWait, hs.RoundApplyWait}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, m.v.Seconds())
 	}
 }

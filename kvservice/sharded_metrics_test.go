@@ -8,7 +8,8 @@ import (
 // TestShardedHostMetrics checks the multiraft host's counters a sharded
 // member exports: rounds, batches, items, and the heartbeats that travel
 // coalesced (one item per peer host per round for all its shards), which
-// awake shards send as soon as they have leaders.
+// awake shards send as soon as they have leaders, and the time the rounds
+// spent stepping and saving.
 func TestShardedHostMetrics(t *testing.T) {
 	c := newShardedCluster(t, 3, 8, nil)
 	for i := 0; i < 16; i++ {
@@ -28,6 +29,13 @@ func TestShardedHostMetrics(t *testing.T) {
 		items := metricOf(t, s, "raftkv_multiraft_messages_sent_total")
 		if rounds == 0 || batches == 0 || items < batches {
 			t.Errorf("member %d: rounds %v, batches %v, items %v", id, rounds, batches, items)
+		}
+		// Every member saved (the writes' entries), so its rounds spent
+		// time stepping and saving.
+		step := metricOf(t, s, "raftkv_multiraft_round_step_seconds_total")
+		save := metricOf(t, s, "raftkv_multiraft_round_save_seconds_total")
+		if step <= 0 || save <= 0 {
+			t.Errorf("member %d: round step %vs, save %vs", id, step, save)
 		}
 	}
 }

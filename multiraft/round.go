@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -80,12 +81,15 @@ func (h *Host) runRound(gs []*group) {
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
+	began := time.Now()
 	h.stepGroups(r, gs, stopped)
 	r.early.send(h)
 	for more := h.sched.gather(len(r.gs)); more != nil; more = h.sched.gather(len(r.gs)) {
 		h.stepGroups(r, more, stopped)
 		r.early.send(h)
 	}
+	stepped := time.Now()
+	h.stats.stepNanos.Add(int64(stepped.Sub(began)))
 	var err error
 	if !stopped && len(r.updates) > 0 {
 		applied := h.applyDurable(r)
@@ -93,7 +97,10 @@ func (h *Host) runRound(gs []*group) {
 		if err == nil {
 			h.sendDurable(r)
 		}
+		saved := time.Now()
 		<-applied
+		h.stats.saveNanos.Add(int64(saved.Sub(stepped)))
+		h.stats.applyWaitNanos.Add(int64(time.Since(saved)))
 	}
 	h.sched.saved()
 	if err != nil {

@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"slices"
+	"time"
 
 	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/raftpb"
@@ -34,10 +35,12 @@ func (h *Host) runAsyncRound(gs []*group) {
 	r.roundApp, _ = h.cfg.App.(RoundApplication)
 	defer h.roundPool.Put(r)
 	stopped := h.Err() != nil
+	began := time.Now()
 	h.stepAsync(r, gs, stopped)
 	for more := h.sched.gather(len(r.gs)); more != nil; more = h.sched.gather(len(r.gs)) {
 		h.stepAsync(r, more, stopped)
 	}
+	h.stats.stepNanos.Add(int64(time.Since(began)))
 	h.sched.saved() // the round does not save: it only paces (gather)
 	if !stopped {
 		h.saver.submit(r.saves)

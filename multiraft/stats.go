@@ -1,12 +1,17 @@
 package multiraft
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 type hostStats struct {
 	rounds, groupsRun, batchesOut, itemsOut, batchesIn, pings atomic.Uint64
 	itemsDropped, stepErrors, propsDropped                    atomic.Uint64
 	quiesces, wakes, compactsRefused, peersDown               atomic.Uint64
 	heartbeatsOut, saves                                      atomic.Uint64
+	// Nanoseconds the rounds spent per phase (Stats.RoundStep ...).
+	stepNanos, saveNanos, applyWaitNanos atomic.Int64
 }
 
 // Stats are a host's counters since it started.
@@ -41,6 +46,14 @@ type Stats struct {
 	PeersDown uint64
 	// Groups and Awake are the numbers of groups, and of those ticking.
 	Groups, Awake int
+	// RoundStep, RoundSave and RoundApplyWait are the time the rounds
+	// spent, in all, stepping their groups (from a round's start to its
+	// save, including the wait for MinSaveInterval while gathering more
+	// groups), in Storage.SaveBatch (with the sends of what waited for
+	// it), and waiting after the save for the entries applied during it;
+	// over Rounds, a round's mean anatomy. Under AsyncSaves the rounds
+	// do not save: only RoundStep counts.
+	RoundStep, RoundSave, RoundApplyWait time.Duration
 }
 
 // Stats returns the host's counters.
@@ -57,5 +70,8 @@ func (h *Host) Stats() Stats {
 		Quiesces:         s.quiesces.Load(), Wakes: s.wakes.Load(),
 		CompactsRefused: s.compactsRefused.Load(), PeersDown: s.peersDown.Load(),
 		Groups: groups, Awake: awake,
+		RoundStep:      time.Duration(s.stepNanos.Load()),
+		RoundSave:      time.Duration(s.saveNanos.Load()),
+		RoundApplyWait: time.Duration(s.applyWaitNanos.Load()),
 	}
 }

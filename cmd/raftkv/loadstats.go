@@ -41,6 +41,9 @@ type memberCost struct {
 	// multiraft hosts' rounds and the shards those processed (zero for
 	// single-group members).
 	walBytes, msgs, rounds, groupsRun uint64
+	// roundStep, roundSave and roundApplyWait are the seconds the
+	// hosts' rounds spent per phase (multiraft.Stats.RoundStep ...).
+	roundStep, roundSave, roundApplyWait float64
 	// terms is the sum of the shards' terms (the group's, with one) as
 	// the first member sees them: it grows with every election and
 	// leader transfer, where leaderChanges also counts a member's first
@@ -51,15 +54,17 @@ type memberCost struct {
 func (a memberCost) sub(b memberCost) memberCost {
 	return memberCost{cpu: a.cpu - b.cpu, fsyncs: a.fsyncs - b.fsyncs, leaderChanges: a.leaderChanges - b.leaderChanges,
 		walBytes: a.walBytes - b.walBytes, msgs: a.msgs - b.msgs, rounds: a.rounds - b.rounds,
-		groupsRun: a.groupsRun - b.groupsRun, terms: a.terms - b.terms}
+		groupsRun: a.groupsRun - b.groupsRun, terms: a.terms - b.terms,
+		roundStep: a.roundStep - b.roundStep, roundSave: a.roundSave - b.roundSave,
+		roundApplyWait: a.roundApplyWait - b.roundApplyWait}
 }
 
 // add adds one member's counters, as scrapeCounters returns them.
-func (a *memberCost) add(counters map[string]uint64) {
+func (a *memberCost) add(counters map[string]float64) {
 	sum := func(names ...string) uint64 {
 		var n uint64
 		for _, name := range names {
-			n += counters[name]
+			n += uint64(counters[name])
 		}
 		return n
 	}
@@ -69,6 +74,9 @@ func (a *memberCost) add(counters map[string]uint64) {
 	a.msgs += sum(msgMetrics...)
 	a.rounds += sum("raftkv_multiraft_rounds_total")
 	a.groupsRun += sum("raftkv_multiraft_groups_run_total")
+	a.roundStep += counters["raftkv_multiraft_round_step_seconds_total"]
+	a.roundSave += counters["raftkv_multiraft_round_save_seconds_total"]
+	a.roundApplyWait += counters["raftkv_multiraft_round_apply_wait_seconds_total"]
 }
 
 // processCPU returns the user plus system CPU time pid has used.
@@ -102,7 +110,7 @@ func processCPU(pid int) (time.Duration, error) {
 
 // scrapeCounters reads a member's /metrics and returns each metric's
 // value by name, summed over its labels.
-func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[string]uint64, error) {
+func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
 		return nil, err
@@ -115,7 +123,7 @@ func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[stri
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
 	}
-	out := map[string]uint64{}
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -137,7 +145,7 @@ func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[stri
 		if err != nil {
 			return nil, fmt.Errorf("%s/metrics: %s: %w", addr, name, err)
 		}
-		out[name] += uint64(v)
+		out[name] += v
 	}
 	return out, sc.Err()
 }
@@ -188,8 +196,10 @@ func costLine(r loadResult, spent memberCost) string {
 	w := float64(r.writes)
 	s := fmt.Sprintf("per write: %.0f WAL bytes, %.2f messages", float64(spent.walBytes)/w, float64(spent.msgs)/w)
 	if spent.rounds > 0 {
-		s += fmt.Sprintf("; %d host rounds (all members), %.1f shards per round",
-			spent.rounds, float64(spent.groupsRun)/float64(spent.rounds))
+		n := float64(spent.rounds)
+		s += fmt.Sprintf("; %d host rounds (all members), %.1f shards per round", spent.rounds, float64(spent.groupsRun)/n)
+		s += fmt.Sprintf("; a round's mean: step %.2f ms, save %.2f ms, apply wait %.2f ms",
+			1e3*spent.roundStep/n, 1e3*spent.roundSave/n, 1e3*spent.roundApplyWait/n)
 	}
 	return s
 }

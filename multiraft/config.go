@@ -282,5 +282,11 @@ func (h *Host) raftConfig(st raft.Storage, applied uint64) *raft.Config {
 		Logger:          c.RaftLogger,
 
 		AsyncStorageWrites: c.AsyncSaves,
+		// A leader that a configuration change removes steps down, so
+		// that the members elect one of their own: raft drops every
+		// proposal of a leader outside its configuration, and the
+		// members, hearing its heartbeats, would never campaign (the
+		// multi-group simulation's membership changes got stuck so).
+		StepDownOnRemoval: true,
 	}
 }

@@ -117,7 +117,15 @@ batch of groups. Host.Compact hands the store (Storage.Compact) a
 snapshot the application took at an applied index, with the
 configuration raft applied, and lets it drop the log below; raft sends it
 to members that lag behind, and a restarting group restores it through
-Application.Restore. MemStorage implements Storage in memory for tests.
+Application.Restore. raft refuses a snapshot whose configuration does not
+name the member it is sent to, so once a configuration change adds a
+member, the application should compact at an index from that change on
+(kvservice's sharded server does right after each change): until then a
+member added behind the leader's first index cannot catch up (the
+simulation's membership changes do the same, sim_members_test.go). A
+leader that a change removes steps down (raft's StepDownOnRemoval), so
+that the members elect one of their own. MemStorage implements Storage in
+memory for tests.
 Snapshots travel inline in a batch, so they must fit in a frame, unless
 the transport streams them (NetConfig.Snapshots, MemNetwork.
 SetSnapshotStreams; see SnapshotStreams): then each goes on a connection

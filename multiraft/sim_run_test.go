@@ -36,6 +36,9 @@ func (s *sim) round() {
 	s.now++
 	s.invokeOps()
 	s.compactions()
+	if s.faulty() {
+		s.memberChange()
+	}
 	for _, i := range s.rng.Perm(len(s.hosts)) {
 		if sh := s.hosts[i]; !sh.down {
 			sh.h.Tick()
@@ -214,6 +217,8 @@ func (a *simApp) Apply(g GroupID, ents []raftpb.Entry) {
 	reg := a.reg(g)
 	for _, e := range ents {
 		s.noteApplied(a.host, g, &e)
+		s.noteConfChange(a.host, g, &e)
+		reg.confChanged = reg.confChanged || s.o.membership && e.Type == raftpb.EntryConfChange
 		reg.applied = e.Index
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
@@ -287,8 +292,9 @@ func (s *sim) compactions() {
 			continue
 		}
 		for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
-			if r := sh.app.regs[g]; r != nil && r.applied > 0 && s.rng.Intn(100) < 2 {
+			if r := sh.app.regs[g]; r != nil && r.applied > 0 && (s.rng.Intn(100) < 2 || r.confChanged) {
 				_ = sh.h.Compact(g, r.applied, r.snapshotData())
+				r.confChanged = false
 			}
 		}
 	}
@@ -331,7 +337,7 @@ func (s *sim) recover() {
 			if !written[g] {
 				written[g] = s.finalWrite(g)
 			}
-			if !written[g] || !s.quiesced(g) {
+			if !s.restoreMembers(g) || !written[g] || !s.quiesced(g) {
 				done = false
 			}
 		}

@@ -47,6 +47,9 @@ type simOpts struct {
 	// queued), so that crashes catch writes unsaved while the messages
 	// sent before them are out.
 	asyncSaves bool
+	// membership: leaders remove and add back members at random
+	// (sim_members_test.go).
+	membership bool
 }
 
 type simMsg struct {
@@ -72,6 +75,10 @@ type sim struct {
 	trace         uint64
 	// streamsTaken and streamsFailed count snapshot streams.
 	streamsTaken, streamsFailed int
+	// removals and additions count the membership changes host 1
+	// applied; removed holds the hosts it saw removed, per group.
+	removals, additions int
+	removed             map[GroupID]map[uint64]bool
 
 	leaders map[GroupID]map[uint64]HostID
 	applied map[GroupID]map[uint64]uint64
@@ -101,6 +108,10 @@ type simReg struct {
 	value   int
 	applied uint64
 	seen    map[string]bool
+	// confChanged: a configuration change was applied since the last
+	// compaction (with simOpts.membership, the host compacts at its next
+	// round, as an application must: see sim_members_test.go).
+	confChanged bool
 }
 
 type simClient struct {
@@ -284,7 +295,7 @@ func runSimSeeds(t *testing.T, o simOpts) {
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		s := newSim(t, simOpts{seed: seed, hosts: 3, groups: 6, rounds: 1000, heartbeatTick: o.heartbeatTick,
-			streams: seed%2 == 0, fastFailover: o.fastFailover, asyncSaves: o.asyncSaves})
+			streams: seed%2 == 0, fastFailover: o.fastFailover, asyncSaves: o.asyncSaves, membership: o.membership})
 		s.run()
 		var q, w uint64
 		for _, sh := range s.hosts {
@@ -298,13 +309,16 @@ func runSimSeeds(t *testing.T, o simOpts) {
 		if q == 0 || w == 0 {
 			t.Fatalf("seed %d: quiescence not exercised: %d quiesces, %d wakes", seed, q, w)
 		}
+		if o.membership && (s.removals == 0 || s.additions == 0) {
+			t.Fatalf("seed %d: membership not exercised: %d removals, %d additions", seed, s.removals, s.additions)
+		}
 		ops, terms := 0, 0
 		for g := range s.history {
 			ops += len(s.history[g])
 			terms += len(s.leaders[g])
 		}
-		t.Logf("seed %d lease=%v streams=%v (%d taken, %d failed): %d operations, %d leader terms, %d quiesces, %d wakes, trace %x",
-			seed, s.lease, s.o.streams, s.streamsTaken, s.streamsFailed, ops, terms, q, w, s.trace)
+		t.Logf("seed %d lease=%v streams=%v (%d taken, %d failed): %d operations, %d leader terms, %d quiesces, %d wakes, %d removals, %d additions, trace %x",
+			seed, s.lease, s.o.streams, s.streamsTaken, s.streamsFailed, ops, terms, q, w, s.removals, s.additions, s.trace)
 	}
 }
 
@@ -323,10 +337,14 @@ func TestSimDeterministic(t *testing.T) {
 // stale lease read when a woken leader kept the lease its frozen clock
 // still showed (if wake did not age the clock by an election timeout).
 // Seed 82 with streams never recovers if a crash loses a snapshot stream
-// without telling its sender (sim.crash).
+// without telling its sender (sim.crash). Seed 120 with membership changes
+// never recovers if a leader that a change removed keeps leading (raft
+// drops its proposals, and the members, hearing its heartbeats, never
+// campaign): StepDownOnRemoval.
 func TestSimKnownSeeds(t *testing.T) {
 	for _, o := range []simOpts{{seed: 22, hosts: 3, groups: 6, rounds: 1500},
-		{seed: 82, hosts: 3, groups: 6, rounds: 1000, streams: true}} {
+		{seed: 82, hosts: 3, groups: 6, rounds: 1000, streams: true},
+		{seed: 120, hosts: 3, groups: 6, rounds: 1500, streams: true, membership: true, asyncSaves: true}} {
 		newSim(t, o).run()
 	}
 }

@@ -45,7 +45,7 @@ func (s *sim) invokeOps() {
 func (s *sim) pickHost(g GroupID) *simHost {
 	var live []*simHost
 	for _, sh := range s.hosts {
-		if sh.down {
+		if sh.down || !s.isMember(sh, g) {
 			continue
 		}
 		live = append(live, sh)

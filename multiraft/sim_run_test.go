@@ -217,7 +217,7 @@ func (a *simApp) Apply(g GroupID, ents []raftpb.Entry) {
 	reg := a.reg(g)
 	for _, e := range ents {
 		s.noteApplied(a.host, g, &e)
-		s.noteConfChange(a.host, g, &e)
+		s.noteConfChange(g, &e)
 		reg.confChanged = reg.confChanged || s.o.membership && e.Type == raftpb.EntryConfChange
 		reg.applied = e.Index
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {

@@ -168,15 +168,8 @@ func TestHeldAnnouncementsEnd(t *testing.T) {
 // a tick. Held until a message or heartbeat that never comes, the
 // announcement left it believing it was a member.
 func TestRemovedMemberGetsTheAnnouncement(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
-	c.createGroup(1)
-	c.elect(1, 1)
-	c.propose(1, 1, "warm")
-	c.settle()
-	if err := c.hosts[1].ProposeConfChange(1, raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode, NodeID: 3}); err != nil {
-		t.Fatal(err)
-	}
-	c.settle()
+	c := clusterWithWrite(t, "warm")
+	c.changeMember(raftpb.ConfChangeRemoveNode, 3)
 	// Host 2, still a member, gets its announcement with the next
 	// heartbeat or append, as with any commit.
 	for _, id := range []HostID{1, 3} {
@@ -194,17 +187,10 @@ func TestRemovedMemberGetsTheAnnouncement(t *testing.T) {
 // what follows, with the leader holding its announcements throughout:
 // every host applies the same writes and sees the same members.
 func TestRemovedMemberRejoins(t *testing.T) {
-	c := newManualCluster(t, 3, nil)
-	c.createGroup(1)
-	c.elect(1, 1)
-	c.propose(1, 1, "a")
-	c.settle()
+	c := clusterWithWrite(t, "a")
 	change := func(typ raftpb.ConfChangeType) {
 		t.Helper()
-		if err := c.hosts[1].ProposeConfChange(1, raftpb.ConfChange{Type: typ, NodeID: 3}); err != nil {
-			t.Fatal(err)
-		}
-		c.settle()
+		c.changeMember(typ, 3)
 		c.tick(2) // a heartbeat period: every member has the commit
 	}
 	change(raftpb.ConfChangeRemoveNode)
@@ -226,4 +212,25 @@ func TestRemovedMemberRejoins(t *testing.T) {
 			t.Fatalf("host %d: members %v, want [1 2 3]", id, m)
 		}
 	}
+}
+
+// clusterWithWrite returns three hosts running group 1, led by host 1,
+// with data written and the cluster settled; announcements are held (the
+// default).
+func clusterWithWrite(t *testing.T, data string) *manualCluster {
+	c := newManualCluster(t, 3, nil)
+	c.createGroup(1)
+	c.elect(1, 1)
+	c.propose(1, 1, data)
+	c.settle()
+	return c
+}
+
+// changeMember proposes a change of host id's membership of group 1 at
+// host 1 and settles.
+func (c *manualCluster) changeMember(typ raftpb.ConfChangeType, id HostID) {
+	if err := c.hosts[1].ProposeConfChange(1, raftpb.ConfChange{Type: typ, NodeID: id}); err != nil {
+		c.t.Fatal(err)
+	}
+	c.settle()
 }

@@ -186,10 +186,14 @@ steps the answers that arrive while quiesced, serving the read.
 
 Waking. A proposal, a read, a configuration change, a campaign or a
 transfer wakes the group on the host where it is asked; any message but
-heartbeat answers and quiescing heartbeats wakes the receiving replica, so
-the leader's first append wakes its followers and a candidate's vote
-request wakes everyone it reaches. A woken follower asks its leader to
-wake. Failures: each host tracks the liveness of its peer hosts once for
+heartbeat answers, quiescing heartbeats and a follower's leader's
+heartbeats of its term wakes the receiving replica, so the leader's first
+append wakes its followers and a candidate's vote request wakes everyone
+it reaches. A woken follower asks its leader to wake. A quiesced follower
+answers its leader's heartbeats (and their read and lease tokens) without
+waking: a heartbeat sent before the leader's quiescing one may arrive
+after it, and waking at it would wake the leader through the follower at
+every quiescence (group.keepsQuiet; simulation seed 137). Failures: each host tracks the liveness of its peer hosts once for
 all groups (a peer silent for HostTimeoutTicks, two election timeouts by
 default, is down: any batch or ping counts, and pings leave before a tick
 schedules the groups, so a busy host is not taken for a failed one); when
@@ -237,7 +241,9 @@ tolerates. The three mechanisms that read that clock:
     wake-up. The ticks also send heartbeats (only the last one per peer
     leaves: dropping the others is a message loss) and run CheckQuorum.
     Followers need nothing: a quiesced follower's stopped timer keeps
-    refusing votes (honouring the lease) longer, never shorter. The test
+    refusing votes (honouring the lease) longer, never shorter, also
+    when it answered heartbeats of an awake leader while quiesced (the
+    heartbeat reset the timer, which resumes from there once woken). The test
     TestQuiescedLeaderServesNoLeaseRead and simulation seed 22 show the
     stale read that happens without the ageing.
 

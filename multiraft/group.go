@@ -36,10 +36,11 @@ type inbox struct {
 	saved int
 }
 
-// wakes reports whether the inbox holds work that ends quiescence: any
-// request of the application, and any message but the answers to the
-// leader's quiescing heartbeat and further quiescing heartbeats.
-func (in *inbox) wakes() bool {
+// wakes reports whether the inbox of g, quiesced, holds work that ends
+// quiescence: any request of the application, and any message but the
+// answers to the leader's quiescing heartbeat, further quiescing
+// heartbeats and the heartbeats that keep a follower quiet (keepsQuiet).
+func (in *inbox) wakes(g *group) bool {
 	if len(in.props) > 0 || len(in.confs) > 0 || len(in.reads) > 0 || in.campaign || in.transfer != 0 {
 		return true
 	}
@@ -48,11 +49,29 @@ func (in *inbox) wakes() bool {
 		switch {
 		case it.Kind == KindWake:
 			return true
-		case it.Kind == KindRaft && it.Msg.Type != raftpb.MsgHeartbeatResp:
+		case it.Kind == KindRaft && it.Msg.Type != raftpb.MsgHeartbeatResp && !g.keepsQuiet(&it.Msg):
 			return true
 		}
 	}
 	return false
+}
+
+// keepsQuiet says whether m leaves g, a quiesced follower, quiesced: a
+// heartbeat from the leader it follows, in its term. Such a heartbeat was
+// either sent before the leader's quiescing heartbeat and overtaken by it
+// (batches sent at different times, reordered), or comes from a leader
+// awake with nothing for this member to store (an append would wake it).
+// raft steps it and answers it, with its read or lease token, so an awake
+// leader still counts the member active and confirms its reads and its
+// lease, and the member does not ask the leader to wake: a late heartbeat
+// that woke the member, and through it the leader, could recur at every
+// quiescence and end none (the multi-group simulation's membership seed
+// 137). The member's election timer, reset by the heartbeat, stays frozen
+// while it is quiesced, which only makes it honour the leader's lease
+// longer.
+func (g *group) keepsQuiet(m *raftpb.Message) bool {
+	return m.Type == raftpb.MsgHeartbeat && !g.leading && g.lead != 0 && m.From == g.lead &&
+		m.Term == g.rn.BasicStatus().Term
 }
 
 // busy reports whether the inbox asks for anything besides time passing.

@@ -369,7 +369,7 @@ func (h *Host) dropGroup(g *group) {
 // previous message, which they preceded.
 func (h *Host) handleInbox(g *group, in *inbox, out *outbox) {
 	if g.quiesced {
-		if in.wakes() || h.livenessWakes(g, in) {
+		if in.wakes(g) || h.livenessWakes(g, in) {
 			h.wake(g, out)
 		}
 	}

@@ -322,3 +322,25 @@ func TestWokenLeaderIsNotCheckedAgainAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A heartbeat of its leader, in its term, reaching a quiesced follower
+// (one the leader sent before its quiescing heartbeat, delivered late) is
+// answered, and neither the follower nor the leader wakes; a heartbeat of
+// another term still wakes it.
+func TestLateHeartbeatKeepsTheGroupQuiesced(t *testing.T) {
+	c := quiescedGroup(t, nil)
+	st := c.status(2, 1)
+	hb := func(term uint64) {
+		c.hosts[2].Receive(Batch{From: 1, Items: []Item{{Group: 1, Kind: KindRaft, Msg: raftpb.Message{
+			Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: term, Commit: st.Commit}}}})
+		c.settle()
+	}
+	hb(st.Term)
+	if !c.allQuiesced(1) {
+		t.Fatalf("a late heartbeat of the term woke the group: %s", c.describe(1))
+	}
+	hb(st.Term + 1)
+	if c.status(2, 1).Quiesced {
+		t.Fatalf("a heartbeat of a new term left the follower quiesced: %s", c.describe(1))
+	}
+}

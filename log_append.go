@@ -15,7 +15,7 @@ func (l *entryLog) acceptAppend(a logSlice, commit uint64) (lastNew uint64, ok b
 	if !l.has(a.prev) {
 		return 0, false
 	}
-	lastNew = a.lastIndex()
+	lastNew = a.endIndex()
 	if at := l.firstMismatch(a.entries); at != 0 {
 		if at <= l.committed {
 			panic(fmt.Sprintf("raft log: the leader's entry %d conflicts with a committed entry (committed %d)", at, l.committed))
@@ -95,7 +95,7 @@ func (l *entryLog) put(ents []pb.Entry, adoptable bool) {
 		n := len(ents)
 		l.win.reset(l.lastID(), ents[:n:n])
 	case from == l.last()+1:
-		l.extend(ents)
+		l.pushTail(ents)
 	case from <= l.durable+1:
 		// Durable entries are replaced: storage will be overwritten from
 		// from on once these are written.
@@ -110,9 +110,9 @@ func (l *entryLog) put(ents []pb.Entry, adoptable bool) {
 	l.trim()
 }
 
-// extend appends ents after the last entry. When the array has to grow, the
+// pushTail appends ents after the last entry. When the array has to grow, the
 // entries no longer needed stay behind.
-func (l *entryLog) extend(ents []pb.Entry) {
+func (l *entryLog) pushTail(ents []pb.Entry) {
 	if len(l.win.ents)+len(ents) > cap(l.win.ents) {
 		l.win.regrow(l.keepFrom(), len(ents))
 	}

@@ -41,7 +41,7 @@ func (l *entryLog) read(lo, hi uint64, maxSize entryEncodingSize) ([]pb.Entry, e
 	// added while they fit.
 	tail := l.win.span(start, hi)
 	tail = tail[:fittingPrefix(tail, maxSize-used)]
-	return extend(stored, tail), nil
+	return joinEntries(stored, tail), nil
 }
 
 // maxEntryOverhead bounds what an entry's encoding adds to its payload:

@@ -36,7 +36,7 @@ func sized(term, from, to uint64, n int) []pb.Entry {
 }
 
 func TestLogStartsAtSnapshot(t *testing.T) {
-	l := testLog(t, 10, 2, run(2, 11, 13), nil)
+	l := testLog(t, 10, 2, termRun(2, 11, 13), nil)
 	require.Equal(t, uint64(10), l.committed)
 	require.Equal(t, uint64(10), l.applying)
 	require.Equal(t, uint64(10), l.applied)
@@ -55,7 +55,7 @@ func TestLogStartsAtSnapshot(t *testing.T) {
 
 func TestLogMaybeAppend(t *testing.T) {
 	// 1..3@1 durable, 4..5@2 unstable, committed 2.
-	stored, unstable := run(1, 1, 3), run(2, 4, 5)
+	stored, unstable := termRun(1, 1, 3), termRun(2, 4, 5)
 	for _, tc := range []struct {
 		name          string
 		prev          entryID
@@ -68,11 +68,11 @@ func TestLogMaybeAppend(t *testing.T) {
 		panics        bool
 	}{
 		{
-			name: "prev has another term", prev: entryID{term: 2, index: 3}, ents: run(2, 4, 4), commit: 4,
+			name: "prev has another term", prev: entryID{term: 2, index: 3}, ents: termRun(2, 4, 4), commit: 4,
 			wantLog: cat(stored, unstable), wantCommitted: 2,
 		},
 		{
-			name: "prev past the end", prev: entryID{term: 2, index: 6}, ents: run(2, 7, 7), commit: 7,
+			name: "prev past the end", prev: entryID{term: 2, index: 6}, ents: termRun(2, 7, 7), commit: 7,
 			wantLog: cat(stored, unstable), wantCommitted: 2,
 		},
 		{
@@ -86,28 +86,28 @@ func TestLogMaybeAppend(t *testing.T) {
 			wantOK: true, wantLast: 3, wantLog: cat(stored, unstable), wantCommitted: 3,
 		},
 		{
-			name: "all entries present", prev: entryID{term: 1, index: 2}, ents: cat(run(1, 3, 3), run(2, 4, 5)), commit: 1,
+			name: "all entries present", prev: entryID{term: 1, index: 2}, ents: cat(termRun(1, 3, 3), termRun(2, 4, 5)), commit: 1,
 			wantOK: true, wantLast: 5, wantLog: cat(stored, unstable), wantCommitted: 2,
 		},
 		{
-			name: "new entries at the end", prev: entryID{term: 2, index: 5}, ents: run(2, 6, 7), commit: 7,
-			wantOK: true, wantLast: 7, wantLog: cat(stored, unstable, run(2, 6, 7)), wantCommitted: 7,
+			name: "new entries at the end", prev: entryID{term: 2, index: 5}, ents: termRun(2, 6, 7), commit: 7,
+			wantOK: true, wantLast: 7, wantLog: cat(stored, unstable, termRun(2, 6, 7)), wantCommitted: 7,
 		},
 		{
-			name: "overlap then new", prev: entryID{term: 2, index: 4}, ents: run(2, 5, 6), commit: 3,
-			wantOK: true, wantLast: 6, wantLog: cat(stored, run(2, 4, 6)), wantCommitted: 3,
+			name: "overlap then new", prev: entryID{term: 2, index: 4}, ents: termRun(2, 5, 6), commit: 3,
+			wantOK: true, wantLast: 6, wantLog: cat(stored, termRun(2, 4, 6)), wantCommitted: 3,
 		},
 		{
 			// A shorter log from a newer leader wins over a longer stale one.
-			name: "conflict in the unstable part", prev: entryID{term: 1, index: 3}, ents: run(3, 4, 4), commit: 4,
-			wantOK: true, wantLast: 4, wantLog: cat(stored, run(3, 4, 4)), wantCommitted: 4,
+			name: "conflict in the unstable part", prev: entryID{term: 1, index: 3}, ents: termRun(3, 4, 4), commit: 4,
+			wantOK: true, wantLast: 4, wantLog: cat(stored, termRun(3, 4, 4)), wantCommitted: 4,
 		},
 		{
-			name: "conflict in the durable part", prev: entryID{term: 1, index: 2}, ents: run(3, 3, 4), commit: 0,
-			wantOK: true, wantLast: 4, wantLog: cat(run(1, 1, 2), run(3, 3, 4)), wantCommitted: 2,
+			name: "conflict in the durable part", prev: entryID{term: 1, index: 2}, ents: termRun(3, 3, 4), commit: 0,
+			wantOK: true, wantLast: 4, wantLog: cat(termRun(1, 1, 2), termRun(3, 3, 4)), wantCommitted: 2,
 		},
 		{
-			name: "conflict with a committed entry", prev: entryID{term: 1, index: 1}, ents: run(3, 2, 2), panics: true,
+			name: "conflict with a committed entry", prev: entryID{term: 1, index: 1}, ents: termRun(3, 2, 2), panics: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,18 +129,18 @@ func TestLogMaybeAppend(t *testing.T) {
 }
 
 func TestLogFindConflict(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 3), run(2, 4, 5))
+	l := testLog(t, 0, 0, termRun(1, 1, 3), termRun(2, 4, 5))
 	for _, tc := range []struct {
 		ents []pb.Entry
 		want uint64
 	}{
 		{ents: nil, want: 0},
-		{ents: run(1, 2, 3), want: 0},
-		{ents: cat(run(1, 3, 3), run(2, 4, 5)), want: 0},
-		{ents: cat(run(2, 5, 5), run(2, 6, 7)), want: 6}, // first new entry
-		{ents: run(1, 6, 6), want: 6},
-		{ents: cat(run(1, 3, 3), run(3, 4, 4)), want: 4}, // conflict
-		{ents: run(4, 1, 2), want: 1},
+		{ents: termRun(1, 2, 3), want: 0},
+		{ents: cat(termRun(1, 3, 3), termRun(2, 4, 5)), want: 0},
+		{ents: cat(termRun(2, 5, 5), termRun(2, 6, 7)), want: 6}, // first new entry
+		{ents: termRun(1, 6, 6), want: 6},
+		{ents: cat(termRun(1, 3, 3), termRun(3, 4, 4)), want: 4}, // conflict
+		{ents: termRun(4, 1, 2), want: 1},
 	} {
 		require.Equal(t, tc.want, l.firstMismatch(tc.ents), "%v", tc.ents)
 	}
@@ -148,7 +148,7 @@ func TestLogFindConflict(t *testing.T) {
 
 func TestLogFindConflictByTerm(t *testing.T) {
 	// Compacted at 5@2; 6..8@2 and 9..10@4 durable; 11..12@5 unstable.
-	l := testLog(t, 5, 2, cat(run(2, 6, 8), run(4, 9, 10)), run(5, 11, 12))
+	l := testLog(t, 5, 2, cat(termRun(2, 6, 8), termRun(4, 9, 10)), termRun(5, 11, 12))
 	for _, tc := range []struct {
 		index, term         uint64
 		wantIndex, wantTerm uint64
@@ -172,7 +172,7 @@ func TestLogFindConflictByTerm(t *testing.T) {
 }
 
 func TestLogTermAcrossCompactionAndSnapshot(t *testing.T) {
-	l := testLog(t, 5, 2, run(2, 6, 8), run(3, 9, 9))
+	l := testLog(t, 5, 2, termRun(2, 6, 8), termRun(3, 9, 9))
 	type want struct {
 		term uint64
 		err  error
@@ -210,7 +210,7 @@ func TestLogTermAcrossCompactionAndSnapshot(t *testing.T) {
 }
 
 func TestLogIsUpToDate(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 4), run(3, 5, 7))
+	l := testLog(t, 0, 0, termRun(1, 1, 4), termRun(3, 5, 7))
 	for _, tc := range []struct {
 		their entryID
 		want  bool
@@ -227,7 +227,7 @@ func TestLogIsUpToDate(t *testing.T) {
 }
 
 func TestLogCommit(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 3), run(2, 4, 5))
+	l := testLog(t, 0, 0, termRun(1, 1, 3), termRun(2, 4, 5))
 	l.raiseCommit(3)
 	require.Equal(t, uint64(3), l.committed)
 	l.raiseCommit(1)
@@ -243,7 +243,7 @@ func TestLogCommit(t *testing.T) {
 }
 
 func TestLogAppliedBounds(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 5), nil)
+	l := testLog(t, 0, 0, termRun(1, 1, 5), nil)
 	l.raiseCommit(4)
 	require.Panics(t, func() { l.markApplying(5, 0, false) }, "applying past commit")
 	l.markApplying(3, 0, false)
@@ -265,15 +265,15 @@ func TestLogNextCommittedEnts(t *testing.T) {
 		snapshot      bool
 		want          []pb.Entry
 	}{
-		{name: "durable, committed", committed: 4, want: run(1, 3, 4)},
-		{name: "durable, committed, allow", committed: 4, allowUnstable: true, want: run(1, 3, 4)},
-		{name: "commit past durable", committed: 7, want: run(1, 3, 5)},
-		{name: "commit past durable, allow", committed: 7, allowUnstable: true, want: cat(run(1, 3, 5), run(1, 6, 7))},
+		{name: "durable, committed", committed: 4, want: termRun(1, 3, 4)},
+		{name: "durable, committed, allow", committed: 4, allowUnstable: true, want: termRun(1, 3, 4)},
+		{name: "commit past durable", committed: 7, want: termRun(1, 3, 5)},
+		{name: "commit past durable, allow", committed: 7, allowUnstable: true, want: cat(termRun(1, 3, 5), termRun(1, 6, 7))},
 		{name: "nothing new", committed: 2, allowUnstable: true},
 		{name: "snapshot pending", committed: 7, allowUnstable: true, snapshot: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := testLog(t, 0, 0, run(1, 1, 5), run(1, 6, 8))
+			l := testLog(t, 0, 0, termRun(1, 1, 5), termRun(1, 6, 8))
 			l.raiseCommit(tc.committed)
 			l.markApplying(2, 0, tc.allowUnstable)
 			l.markApplied(2, 0)
@@ -460,11 +460,11 @@ func TestLogRead(t *testing.T) {
 
 func TestLogReadUnstableOverridesStorage(t *testing.T) {
 	// Storage still has 6..8@1, which the unstable 6..7@2 replaces.
-	l := testLog(t, 0, 0, run(1, 1, 8), run(2, 6, 7))
+	l := testLog(t, 0, 0, termRun(1, 1, 8), termRun(2, 6, 7))
 	require.Equal(t, uint64(7), l.last())
 	got, err := l.read(4, 8, noLimit)
 	require.NoError(t, err)
-	require.Equal(t, cat(run(1, 4, 5), run(2, 6, 7)), got)
+	require.Equal(t, cat(termRun(1, 4, 5), termRun(2, 6, 7)), got)
 	term, err := l.termAt(6)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), term)
@@ -474,7 +474,7 @@ func TestLogReadUnstableOverridesStorage(t *testing.T) {
 // TestRaftLogSliceNoAliasing appends to every kind of result slice and
 // checks that the log is unaffected.
 func TestLogReadNoAliasing(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 4), run(1, 5, 8))
+	l := testLog(t, 0, 0, termRun(1, 1, 4), termRun(1, 5, 8))
 	want := deepCopy(l.everything())
 	for _, r := range [][2]uint64{{1, 3}, {5, 7}, {2, 7}, {1, 9}} {
 		got, err := l.read(r[0], r[1], noLimit)
@@ -484,7 +484,7 @@ func TestLogReadNoAliasing(t *testing.T) {
 	require.Equal(t, want, l.everything())
 	got, _ := l.read(5, 7, noLimit)
 	held := deepCopy(got)
-	l.write(run(2, 6, 9)...)
+	l.write(termRun(2, 6, 9)...)
 	require.Equal(t, held, got, "entries handed out survive truncation")
 }
 
@@ -641,28 +641,28 @@ func TestLogScan(t *testing.T) {
 // TestRaftLogPersistenceCycle runs entries and a snapshot through the
 // hand-out, persist and acknowledge cycle the way RawNode will.
 func TestLogPersistenceCycle(t *testing.T) {
-	ms := storageAt(t, 0, 0, run(1, 1, 2)...)
+	ms := storageAt(t, 0, 0, termRun(1, 1, 2)...)
 	l := openLog(ms, discardLogger, noLimit)
-	require.Equal(t, uint64(3), l.write(run(1, 3, 3)...))
-	require.Equal(t, uint64(5), l.write(run(1, 4, 5)...))
+	require.Equal(t, uint64(3), l.write(termRun(1, 3, 3)...))
+	require.Equal(t, uint64(5), l.write(termRun(1, 4, 5)...))
 
 	require.True(t, l.hasToPersist())
 	batch := l.toPersist()
-	require.Equal(t, run(1, 3, 5), batch)
+	require.Equal(t, termRun(1, 3, 5), batch)
 	l.markPersisting()
 	require.False(t, l.hasToPersist())
 	require.True(t, l.hasUndurable())
 
 	l.raiseCommit(5)
-	require.Equal(t, run(1, 1, 2), l.toApply(false), "only durable entries without allowUnstable")
-	require.Equal(t, run(1, 1, 5), l.toApply(true))
+	require.Equal(t, termRun(1, 1, 2), l.toApply(false), "only durable entries without allowUnstable")
+	require.Equal(t, termRun(1, 1, 5), l.toApply(true))
 
 	require.NoError(t, ms.Append(batch))
 	l.markDurable(entryID{term: 1, index: 5})
 	require.False(t, l.hasUndurable())
-	require.Equal(t, run(1, 1, 5), l.toApply(false))
-	require.Equal(t, run(1, 1, 5), l.everything())
-	require.Equal(t, run(1, 4, 5), mustEntries(t, l, 4))
+	require.Equal(t, termRun(1, 1, 5), l.toApply(false))
+	require.Equal(t, termRun(1, 1, 5), l.everything())
+	require.Equal(t, termRun(1, 4, 5), mustEntries(t, l, 4))
 	ents, err := l.entriesFrom(6, noLimit)
 	require.NoError(t, err)
 	require.Nil(t, ents)
@@ -696,7 +696,7 @@ func mustEntries(t testing.TB, l *entryLog, from uint64) []pb.Entry {
 }
 
 func TestLogString(t *testing.T) {
-	l := testLog(t, 0, 0, run(1, 1, 2), run(1, 3, 4))
+	l := testLog(t, 0, 0, termRun(1, 1, 2), termRun(1, 3, 4))
 	l.raiseCommit(3)
 	require.Equal(t, "committed=3, applied=0, applying=0, unstable.offset=3, unstable.offsetInProgress=3, len(unstable.Entries)=2", l.String())
 }

@@ -101,7 +101,7 @@ func TestLogReadsStorageBelowWindow(t *testing.T) {
 func TestLogSeesCompactionBehindWindow(t *testing.T) {
 	ms := NewMemoryStorage()
 	l := openLog(ms, discardLogger, noLimit)
-	l.write(run(1, 1, 10)...)
+	l.write(termRun(1, 1, 10)...)
 	persist(t, l, ms)
 	l.raiseCommit(10)
 	require.Equal(t, uint64(1), l.win.start())
@@ -117,7 +117,7 @@ func TestLogSeesCompactionBehindWindow(t *testing.T) {
 	require.ErrorIs(t, err, ErrCompacted)
 	got, err := l.read(7, 11, noLimit)
 	require.NoError(t, err)
-	require.Equal(t, run(1, 7, 10), got)
+	require.Equal(t, termRun(1, 7, 10), got)
 }
 
 // TestLogKeepsWhatFollowersNeed checks that growing the window leaves behind
@@ -150,19 +150,19 @@ func TestLogOverwriteBelowWindow(t *testing.T) {
 	ms := NewMemoryStorage()
 	l := openLog(ms, discardLogger, noLimit)
 	l.retainLimit = 0
-	l.write(run(1, 1, 8)...)
+	l.write(termRun(1, 1, 8)...)
 	persist(t, l, ms)
 	l.raiseCommit(3)
 	require.Equal(t, uint64(9), l.win.start())
 
-	last, ok := l.acceptAppend(logSlice{term: 2, prev: entryID{term: 1, index: 4}, entries: run(2, 5, 6)}, 6)
+	last, ok := l.acceptAppend(logSlice{term: 2, prev: entryID{term: 1, index: 4}, entries: termRun(2, 5, 6)}, 6)
 	require.True(t, ok)
 	require.Equal(t, uint64(6), last)
 	require.Equal(t, uint64(4), l.durable, "the replaced entries were durable; their replacements are not")
-	require.Equal(t, run(2, 5, 6), l.toPersist())
-	require.Equal(t, cat(run(1, 1, 4), run(2, 5, 6)), l.everything())
+	require.Equal(t, termRun(2, 5, 6), l.toPersist())
+	require.Equal(t, cat(termRun(1, 1, 4), termRun(2, 5, 6)), l.everything())
 	persist(t, l, ms)
-	require.Equal(t, cat(run(1, 1, 4), run(2, 5, 6)), storedEntries(t, ms))
+	require.Equal(t, cat(termRun(1, 1, 4), termRun(2, 5, 6)), storedEntries(t, ms))
 }
 
 // TestLogHandedOutSlicesStayIntact checks invariant 2 of window: whatever
@@ -186,18 +186,18 @@ func TestLogHandedOutSlicesStayIntact(t *testing.T) {
 	for step := 0; step < 3000; step++ {
 		switch op := rng.Intn(10); {
 		case op < 3:
-			l.write(run(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))...)
+			l.write(termRun(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))...)
 		case op < 5:
 			// From a leader's message: the log may keep the array, and must
 			// then never write into it.
-			ents := run(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))
+			ents := termRun(term, l.last()+1, l.last()+1+uint64(rng.Intn(40)))
 			_, ok := l.acceptAppend(logSlice{term: term, prev: l.lastID(), entries: ents}, l.committed)
 			require.True(t, ok)
 			keep(ents)
 		case op < 6 && l.last() > l.committed:
 			term++
 			from := l.committed + 1 + uint64(rng.Int63n(int64(l.last()-l.committed)))
-			l.write(run(term, from, from+uint64(rng.Intn(3)))...)
+			l.write(termRun(term, from, from+uint64(rng.Intn(3)))...)
 		case op < 8:
 			keep(l.toPersist())
 			persist(t, l, ms)
@@ -249,20 +249,20 @@ func TestLogWindowStaysBounded(t *testing.T) {
 func TestLogAdoptsLargeBatches(t *testing.T) {
 	ms := NewMemoryStorage()
 	l := openLog(ms, discardLogger, noLimit)
-	small := run(1, 1, 3)
+	small := termRun(1, 1, 3)
 	_, ok := l.acceptAppend(logSlice{term: 1, entries: small}, 0)
 	require.True(t, ok)
 	require.Same(t, &small[0], &l.win.ents[0], "nothing needed: adopted")
 
-	more := run(1, 4, 4)
+	more := termRun(1, 4, 4)
 	l.acceptAppend(logSlice{term: 1, prev: l.lastID(), entries: more}, 0)
 	require.NotSame(t, &more[0], &l.win.ents[3], "entries not durable yet: copied")
 	persist(t, l, ms)
 
-	big := run(1, 5, 4+windowChunk)
+	big := termRun(1, 5, 4+windowChunk)
 	l.acceptAppend(logSlice{term: 1, prev: l.lastID(), entries: big}, 4)
 	require.Same(t, &big[0], &l.win.ents[0], "a chunk: adopted although 1..4 are to be applied")
-	require.Equal(t, run(1, 1, 4), l.toApply(false), "read back from storage")
+	require.Equal(t, termRun(1, 1, 4), l.toApply(false), "read back from storage")
 }
 
 // TestLogSameWithoutStorageBounds drives two logs alike, one over a
@@ -301,7 +301,7 @@ func TestLogSameWithoutStorageBounds(t *testing.T) {
 		for _, s := range sides {
 			switch {
 			case from != 0:
-				s.l.write(run(term, from, from+n)...)
+				s.l.write(termRun(term, from, from+n)...)
 			case op < 3:
 				s.l.write(sized(term, s.l.last()+1, s.l.last()+1+n, size)...)
 			case op < 6:

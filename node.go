@@ -264,8 +264,8 @@ func StartNode(c *Config, peers []Peer) Node {
 		// A non-empty Storage: the node goes on with the state it has.
 		rn.raft.logger.Warningf("raft: bootstrapping the new node failed: %v", err)
 	}
-	n := newNode(rn)
-	go n.run()
+	n := nodeOf(rn)
+	go n.loop()
 	return n
 }
 
@@ -274,8 +274,8 @@ func StartNode(c *Config, peers []Peer) Node {
 // index the application's state machine has applied, or zero. An invalid
 // Config panics, as with StartNode.
 func RestartNode(c *Config) Node {
-	n := newNode(mustNewRawNode(c))
-	go n.run()
+	n := nodeOf(mustNewRawNode(c))
+	go n.loop()
 	return n
 }
 
@@ -392,7 +392,7 @@ type ctlRequest struct {
 // tickBufferSize is how many ticks a busy node goroutine may fall behind.
 const tickBufferSize = 128
 
-func newNode(rn *RawNode) *node {
+func nodeOf(rn *RawNode) *node {
 	return &node{
 		propc:      make(chan msgWithResult),
 		recvc:      make(chan pb.Message),
@@ -442,11 +442,11 @@ type loopState struct {
 // delivery followed by its Advance.
 const maxQuick = 2
 
-// run is the node goroutine. It holds n.mu except while it waits in its
+// loop is the node goroutine. It holds n.mu except while it waits in its
 // select; what the select offers (the Ready, the proposal channel) is
 // copied out of st under the lock, and offering tells callers that st.rd
 // must stay as it is until the goroutine is back.
-func (n *node) run() {
+func (n *node) loop() {
 	st := &n.st
 	n.mu.Lock()
 	for {

@@ -21,14 +21,14 @@ import (
 func idleLeaderNode(t *testing.T) (n *node, s *MemoryStorage, start func()) {
 	t.Helper()
 	rn, s := rnElectSingle(t, nil)
-	n = newNode(rn)
+	n = nodeOf(rn)
 	n.mu.Lock()
 	n.prepareReady(&n.st)
 	n.followLeader(&n.st)
 	n.armedPropc = n.st.propc
 	n.mu.Unlock()
 	var once sync.Once
-	return n, s, func() { once.Do(func() { go n.run() }) }
+	return n, s, func() { once.Do(func() { go n.loop() }) }
 }
 
 // staleProbe is a message every node answers at once (a refusal), and

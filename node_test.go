@@ -40,11 +40,11 @@ func startNodeLoop(n Node, s *MemoryStorage) *nodeLoop {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	go l.run()
+	go l.spin()
 	return l
 }
 
-func (l *nodeLoop) run() {
+func (l *nodeLoop) spin() {
 	defer close(l.done)
 	led := false
 	for {

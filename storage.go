@@ -108,7 +108,7 @@ type MemoryStorage struct {
 	snapshot  pb.Snapshot
 	hardState pb.HardState
 
-	// first, last and lastTerm mirror firstIndex(), lastIndex() and the
+	// first, last and lastTerm mirror firstKept(), lastKept() and the
 	// last entry's term, for LogBounds. setLog publishes them while holding
 	// the lock, right after every change of log, and makes version odd while
 	// it does: a reader that sees the same even version before and after
@@ -136,7 +136,7 @@ func (ms *MemoryStorage) setLog(log []pb.Entry) {
 		ms.lent = false // a new array: nothing of it handed out yet
 	}
 	ms.log = log
-	first, last, lastTerm := ms.firstIndex(), ms.lastIndex(), log[len(log)-1].Term
+	first, last, lastTerm := ms.firstKept(), ms.lastKept(), log[len(log)-1].Term
 	ms.version.Add(1)
 	if ms.first.Load() != first {
 		ms.first.Store(first)
@@ -172,9 +172,9 @@ func (ms *MemoryStorage) LogBounds() (first, last, lastTerm uint64) {
 // compactedIndex is the compaction point (invariant 1).
 func (ms *MemoryStorage) compactedIndex() uint64 { return ms.log[0].Index }
 
-func (ms *MemoryStorage) firstIndex() uint64 { return ms.compactedIndex() + 1 }
+func (ms *MemoryStorage) firstKept() uint64 { return ms.compactedIndex() + 1 }
 
-func (ms *MemoryStorage) lastIndex() uint64 {
+func (ms *MemoryStorage) lastKept() uint64 {
 	return ms.compactedIndex() + uint64(len(ms.log)-1)
 }
 
@@ -202,7 +202,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	if lo <= base {
 		return nil, ErrCompacted
 	}
-	if last := ms.lastIndex(); hi > last+1 || lo > hi {
+	if last := ms.lastKept(); hi > last+1 || lo > hi {
 		panic(fmt.Sprintf("MemoryStorage.Entries: range [%d, %d) is not within the log (first %d, last %d)",
 			lo, hi, base+1, last))
 	}
@@ -223,7 +223,7 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 	switch {
 	case i < base:
 		return 0, ErrCompacted
-	case i > ms.lastIndex():
+	case i > ms.lastKept():
 		return 0, ErrUnavailable
 	}
 	return ms.log[i-base].Term, nil
@@ -233,14 +233,14 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 func (ms *MemoryStorage) LastIndex() (uint64, error) {
 	ms.Lock()
 	defer ms.Unlock()
-	return ms.lastIndex(), nil
+	return ms.lastKept(), nil
 }
 
 // FirstIndex returns the index of the first entry still available (Storage).
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
 	ms.Lock()
 	defer ms.Unlock()
-	return ms.firstIndex(), nil
+	return ms.firstKept(), nil
 }
 
 // Snapshot returns the latest snapshot (Storage).
@@ -299,8 +299,8 @@ func (ms *MemoryStorage) termForSnapshot(i uint64) (uint64, error) {
 		// Compact may have run ahead of the last snapshot; below the
 		// compaction point the term is no longer known.
 		return 0, ErrCompacted
-	case i > ms.lastIndex():
-		panic(fmt.Sprintf("MemoryStorage.CreateSnapshot: index %d is past the last index %d", i, ms.lastIndex()))
+	case i > ms.lastKept():
+		panic(fmt.Sprintf("MemoryStorage.CreateSnapshot: index %d is past the last index %d", i, ms.lastKept()))
 	}
 	return ms.log[i-base].Term, nil
 }
@@ -312,7 +312,7 @@ func (ms *MemoryStorage) termForSnapshot(i uint64) (uint64, error) {
 func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	ms.Lock()
 	defer ms.Unlock()
-	base, last := ms.compactedIndex(), ms.lastIndex()
+	base, last := ms.compactedIndex(), ms.lastKept()
 	switch {
 	case compactIndex <= base:
 		return ErrCompacted
@@ -382,7 +382,7 @@ func (ms *MemoryStorage) Append(entries []pb.Entry) error {
 	ms.Lock()
 	defer ms.Unlock()
 
-	first := ms.firstIndex()
+	first := ms.firstKept()
 	if entries[len(entries)-1].Index < first {
 		return nil // all of it is already compacted
 	}
@@ -400,7 +400,7 @@ func (ms *MemoryStorage) Append(entries []pb.Entry) error {
 		ms.setLog(append(ms.log[:at:at], entries...))
 	default:
 		panic(fmt.Sprintf("MemoryStorage.Append: entries start at index %d, leaving a gap after the last index %d",
-			entries[0].Index, ms.lastIndex()))
+			entries[0].Index, ms.lastKept()))
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // run builds the entries [from, to] all of the given term; the payload of
 // each entry names it, so that tests can tell copies apart.
-func run(term, from, to uint64) []pb.Entry {
+func termRun(term, from, to uint64) []pb.Entry {
 	var out []pb.Entry
 	for i := from; i <= to; i++ {
 		out = append(out, pb.Entry{Term: term, Index: i, Data: []byte(fmt.Sprintf("%d@%d", i, term))})
@@ -97,7 +97,7 @@ func TestMemoryStorageEmpty(t *testing.T) {
 
 func TestMemoryStorageTerm(t *testing.T) {
 	// Compacted at 20@4; entries 21..23 at term 4 and 24..25 at term 6.
-	ms := storageAt(t, 20, 4, cat(run(4, 21, 23), run(6, 24, 25))...)
+	ms := storageAt(t, 20, 4, cat(termRun(4, 21, 23), termRun(6, 24, 25))...)
 	for _, tc := range []struct {
 		i    uint64
 		term uint64
@@ -122,7 +122,7 @@ func TestMemoryStorageTerm(t *testing.T) {
 }
 
 func TestMemoryStorageEntries(t *testing.T) {
-	stored := cat(run(2, 31, 33), run(3, 34, 36))
+	stored := cat(termRun(2, 31, 33), termRun(3, 34, 36))
 	ms := storageAt(t, 30, 2, stored...)
 	size := func(n int) uint64 { return uint64(encodedSizeOf(stored[:n])) }
 	for _, tc := range []struct {
@@ -165,7 +165,7 @@ func TestMemoryStorageEntries(t *testing.T) {
 }
 
 func TestMemoryStorageAppend(t *testing.T) {
-	base := cat(run(1, 11, 13), run(2, 14, 15)) // compacted at 10@1
+	base := cat(termRun(1, 11, 13), termRun(2, 14, 15)) // compacted at 10@1
 	for _, tc := range []struct {
 		name   string
 		append []pb.Entry
@@ -173,13 +173,13 @@ func TestMemoryStorageAppend(t *testing.T) {
 		panics bool
 	}{
 		{name: "nothing", append: nil, want: base},
-		{name: "at the end", append: run(2, 16, 17), want: cat(base, run(2, 16, 17))},
-		{name: "same entries again", append: run(2, 14, 15), want: base},
-		{name: "conflict truncates the suffix", append: run(3, 13, 13), want: cat(run(1, 11, 12), run(3, 13, 13))},
-		{name: "replace everything stored", append: run(4, 11, 12), want: run(4, 11, 12)},
-		{name: "entirely compacted is ignored", append: run(1, 5, 10), want: base},
-		{name: "compacted prefix is skipped", append: run(5, 8, 12), want: run(5, 11, 12)},
-		{name: "gap panics", append: run(2, 17, 18), panics: true},
+		{name: "at the end", append: termRun(2, 16, 17), want: cat(base, termRun(2, 16, 17))},
+		{name: "same entries again", append: termRun(2, 14, 15), want: base},
+		{name: "conflict truncates the suffix", append: termRun(3, 13, 13), want: cat(termRun(1, 11, 12), termRun(3, 13, 13))},
+		{name: "replace everything stored", append: termRun(4, 11, 12), want: termRun(4, 11, 12)},
+		{name: "entirely compacted is ignored", append: termRun(1, 5, 10), want: base},
+		{name: "compacted prefix is skipped", append: termRun(5, 8, 12), want: termRun(5, 11, 12)},
+		{name: "gap panics", append: termRun(2, 17, 18), panics: true},
 		{name: "non-contiguous panics", append: []pb.Entry{{Index: 16, Term: 2}, {Index: 18, Term: 2}}, panics: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestMemoryStorageAppend(t *testing.T) {
 }
 
 func TestMemoryStorageCompact(t *testing.T) {
-	stored := cat(run(1, 11, 13), run(2, 14, 15))
+	stored := cat(termRun(1, 11, 13), termRun(2, 14, 15))
 	for _, tc := range []struct {
 		name      string
 		at        uint64
@@ -241,7 +241,7 @@ func TestMemoryStorageCompact(t *testing.T) {
 
 func TestMemoryStorageCreateSnapshot(t *testing.T) {
 	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}}
-	newMS := func() *MemoryStorage { return storageAt(t, 10, 1, cat(run(1, 11, 12), run(3, 13, 14))...) }
+	newMS := func() *MemoryStorage { return storageAt(t, 10, 1, cat(termRun(1, 11, 12), termRun(3, 13, 14))...) }
 
 	t.Run("takes the entry's term and keeps the log", func(t *testing.T) {
 		ms := newMS()
@@ -292,7 +292,7 @@ func TestMemoryStorageCreateSnapshot(t *testing.T) {
 }
 
 func TestMemoryStorageApplySnapshot(t *testing.T) {
-	ms := storageAt(t, 0, 0, run(1, 1, 5)...)
+	ms := storageAt(t, 0, 0, termRun(1, 1, 5)...)
 	snap := pb.Snapshot{
 		Data:     []byte("sm"),
 		Metadata: pb.SnapshotMetadata{Index: 8, Term: 2, ConfState: pb.ConfState{Voters: []uint64{4}}},
@@ -311,14 +311,14 @@ func TestMemoryStorageApplySnapshot(t *testing.T) {
 	require.Equal(t, []uint64{4}, cs.Voters)
 
 	// The log continues right after the snapshot.
-	require.NoError(t, ms.Append(run(2, 9, 10)))
-	require.Equal(t, run(2, 9, 10), storedEntries(t, ms))
+	require.NoError(t, ms.Append(termRun(2, 9, 10)))
+	require.Equal(t, termRun(2, 9, 10), storedEntries(t, ms))
 
 	older := snap
 	older.Metadata.Index = 7
 	require.ErrorIs(t, ms.ApplySnapshot(older), ErrSnapOutOfDate)
 	require.ErrorIs(t, ms.ApplySnapshot(snap), ErrSnapOutOfDate)
-	require.Equal(t, run(2, 9, 10), storedEntries(t, ms), "refused snapshots leave the log alone")
+	require.Equal(t, termRun(2, 9, 10), storedEntries(t, ms), "refused snapshots leave the log alone")
 }
 
 func TestMemoryStorageHardState(t *testing.T) {
@@ -333,7 +333,7 @@ func TestMemoryStorageHardState(t *testing.T) {
 // TestMemoryStorageNoAliasing checks that what a caller holds from Entries
 // never changes, whatever the caller or the storage does afterwards.
 func TestMemoryStorageNoAliasing(t *testing.T) {
-	ms := storageAt(t, 0, 0, run(1, 1, 6)...)
+	ms := storageAt(t, 0, 0, termRun(1, 1, 6)...)
 	held, err := ms.Entries(2, 5, noLimit)
 	require.NoError(t, err)
 	want := deepCopy(held)
@@ -341,13 +341,13 @@ func TestMemoryStorageNoAliasing(t *testing.T) {
 	// The caller appends to its slice: storage must not see it.
 	grown := append(held, pb.Entry{Index: 5, Term: 9, Data: []byte("caller")})
 	_ = grown
-	require.Equal(t, run(1, 1, 6), storedEntries(t, ms))
+	require.Equal(t, termRun(1, 1, 6), storedEntries(t, ms))
 
 	// Storage truncates and rewrites the range the caller holds.
-	require.NoError(t, ms.Append(run(2, 3, 8)))
+	require.NoError(t, ms.Append(termRun(2, 3, 8)))
 	require.Equal(t, want, held)
 	// ...and grows in place past the end, and compacts.
-	require.NoError(t, ms.Append(run(2, 9, 20)))
+	require.NoError(t, ms.Append(termRun(2, 9, 20)))
 	require.NoError(t, ms.Compact(4))
 	require.Equal(t, want, held)
 
@@ -356,7 +356,7 @@ func TestMemoryStorageNoAliasing(t *testing.T) {
 	require.NoError(t, err)
 	tailWant := deepCopy(tail)
 	tail = append(tail, pb.Entry{Index: 21, Term: 7})
-	require.NoError(t, ms.Append(run(3, 21, 22)))
+	require.NoError(t, ms.Append(termRun(3, 21, 22)))
 	require.Equal(t, tailWant, tail[:2])
 	require.Equal(t, pb.Entry{Index: 21, Term: 7}, tail[2])
 	term, _ := ms.Term(21)
@@ -406,7 +406,7 @@ func (m *storageModel) appendRandom(t *testing.T, rng *rand.Rand) {
 		from -= 3 // sometimes start below the compaction point
 	}
 	m.term++
-	ents := run(m.term, from, from+uint64(rng.Intn(5)))
+	ents := termRun(m.term, from, from+uint64(rng.Intn(5)))
 	require.NoError(t, m.ms.Append(ents))
 	for _, e := range ents {
 		if e.Index > m.base {
@@ -505,7 +505,7 @@ func TestMemoryStorageConcurrentUse(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := uint64(1); i <= 500; i++ {
-			_ = ms.Append(run(1, i, i))
+			_ = ms.Append(termRun(1, i, i))
 			if i%50 == 0 {
 				_ = ms.Compact(i - 10)
 			}
@@ -554,7 +554,7 @@ func TestLogBoundsFollowMemoryStorage(t *testing.T) {
 		case op < 6: // append at the end or over a suffix
 			from := first + uint64(rng.Int63n(int64(last-first+2)))
 			term++
-			require.NoError(t, ms.Append(run(term, from, from+uint64(rng.Intn(4)))))
+			require.NoError(t, ms.Append(termRun(term, from, from+uint64(rng.Intn(4)))))
 			check("append")
 		case op < 8:
 			if last >= first {

@@ -31,9 +31,9 @@ func (s logSlice) lastID() entryID {
 	return idOfEntry(&s.entries[len(s.entries)-1])
 }
 
-// lastIndex is the index of the slice's last entry, or prev.index if the
+// endIndex is the index of the slice's last entry, or prev.index if the
 // slice is empty.
-func (s logSlice) lastIndex() uint64 { return s.prev.index + uint64(len(s.entries)) }
+func (s logSlice) endIndex() uint64 { return s.prev.index + uint64(len(s.entries)) }
 
 // check reports the first broken invariant of s, or nil.
 func (s logSlice) check() error {

@@ -61,10 +61,10 @@ func prefixWithin(ents []pb.Entry, maxSize entryEncodingSize) []pb.Entry {
 	return ents[:max(1, fittingPrefix(ents, maxSize))]
 }
 
-// extend returns dst followed by vals. When dst has no room, the result is a
+// joinEntries returns dst followed by vals. When dst has no room, the result is a
 // fresh array of exactly the needed length, so neither input's array is
 // written beyond its length.
-func extend(dst, vals []pb.Entry) []pb.Entry {
+func joinEntries(dst, vals []pb.Entry) []pb.Entry {
 	total := len(dst) + len(vals)
 	if total <= cap(dst) {
 		return append(dst, vals...)

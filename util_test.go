@@ -70,12 +70,12 @@ func TestFittingPrefixProperty(t *testing.T) {
 }
 
 func TestExtend(t *testing.T) {
-	a, b := run(1, 1, 2), run(1, 3, 4)
+	a, b := termRun(1, 1, 2), termRun(1, 3, 4)
 
 	// No room: a fresh array of exactly the needed size.
 	full := a[:2:2]
-	got := extend(full, b)
-	require.Equal(t, run(1, 1, 4), got)
+	got := joinEntries(full, b)
+	require.Equal(t, termRun(1, 1, 4), got)
 	require.Equal(t, 4, cap(got))
 	got[0].Term = 9
 	require.Equal(t, uint64(1), a[0].Term, "the input array is not shared")
@@ -83,10 +83,10 @@ func TestExtend(t *testing.T) {
 	// Room: appended in place.
 	roomy := make([]pb.Entry, 2, 8)
 	copy(roomy, a)
-	got = extend(roomy, b)
-	require.Equal(t, run(1, 1, 4), got)
+	got = joinEntries(roomy, b)
+	require.Equal(t, termRun(1, 1, 4), got)
 	require.Equal(t, &roomy[0], &got[0])
 
-	require.Empty(t, extend(nil, nil))
-	require.Equal(t, b, extend(nil, b))
+	require.Empty(t, joinEntries(nil, nil))
+	require.Equal(t, b, joinEntries(nil, b))
 }

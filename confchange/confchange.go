@@ -2,7 +2,7 @@
 //
 // It is pure: every entry point reads the configuration and progress held by
 // a Changer, works on private copies, checks the result against the
-// invariants listed on checkInvariants, and either returns the new
+// invariants listed on verifyTracker, and either returns the new
 // configuration and progress map or an error. The Changer's tracker is never
 // modified, so a rejected change leaves no trace and the caller decides when
 // (and whether) to install the result.

@@ -56,7 +56,7 @@ func (c Changer) start() (*draft, error) {
 		cp := *pr
 		w.prs[id] = &cp
 	}
-	if err := checkInvariants(w.cfg, w.prs); err != nil {
+	if err := verifyTracker(w.cfg, w.prs); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -65,7 +65,7 @@ func (c Changer) start() (*draft, error) {
 // finish checks the edited draft against the package invariants and hands
 // it out as the result of the change.
 func (w *draft) finish() (tracker.Config, tracker.ProgressMap, error) {
-	if err := checkInvariants(w.cfg, w.prs); err != nil {
+	if err := verifyTracker(w.cfg, w.prs); err != nil {
 		return tracker.Config{}, tracker.ProgressMap{}, err
 	}
 	return w.cfg, w.prs, nil
@@ -201,7 +201,7 @@ func addToSet(s *map[uint64]struct{}, id uint64) {
 }
 
 // removeFromSet deletes id from *s and sets *s to nil once it is empty, so
-// that an empty set is always represented as nil (which checkInvariants
+// that an empty set is always represented as nil (which verifyTracker
 // requires of LearnersNext outside joint configurations, and which keeps
 // Config's String output free of empty "learners=()" parts).
 func removeFromSet(s *map[uint64]struct{}, id uint64) {

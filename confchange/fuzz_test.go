@@ -70,7 +70,7 @@ func FuzzChanges(f *testing.F) {
 				}
 				continue
 			}
-			if err := checkInvariants(cfg, prs); err != nil {
+			if err := verifyTracker(cfg, prs); err != nil {
 				t.Fatalf("%s: %v", s, err)
 			}
 			if !quorumsIntersect(before.Voters, cfg.Voters) {

@@ -8,7 +8,7 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// checkInvariants reports the first of these rules that cfg and prs break;
+// verifyTracker reports the first of these rules that cfg and prs break;
 // every Changer method checks its input and its output against them:
 //
 //  1. Every voter (in either half), learner and staged learner has a
@@ -23,7 +23,7 @@ import (
 // The empty configuration passes: bootstrap and tests build a first
 // configuration from it one change at a time. IDs are visited in ascending
 // order so that the reported violation does not depend on map order.
-func checkInvariants(cfg tracker.Config, prs tracker.ProgressMap) error {
+func verifyTracker(cfg tracker.Config, prs tracker.ProgressMap) error {
 	for _, set := range []map[uint64]struct{}{
 		cfg.Voters[0], cfg.Voters[1], cfg.Learners, cfg.LearnersNext,
 	} {

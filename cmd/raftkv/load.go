@@ -215,11 +215,7 @@ func runLoad(args []string) error {
 	}
 	say("writing through the leaders (%d shards) with %d clients (%s), %d-byte values, fsync on, for %v",
 		*shards, *clients, pace, *valueSize, *d)
-	// The members' costs are read on a context of their own: a Ctrl-C
-	// while reading them still ends the run with its summary.
-	costCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	before, err := c.cost(costCtx)
+	before, err := c.costWithin(costTimeout)
 	if err != nil {
 		return err
 	}
@@ -230,7 +226,7 @@ func runLoad(args []string) error {
 		say("interrupted; so far: %v", r)
 		return nil
 	}
-	after, err := c.cost(costCtx)
+	after, err := c.costWithin(costTimeout)
 	if err != nil {
 		return err
 	}

@@ -150,6 +150,19 @@ func scrapeCounters(ctx context.Context, hc *http.Client, addr string) (map[stri
 	return out, sc.Err()
 }
 
+// costTimeout bounds one reading of the members' costs (costWithin).
+const costTimeout = 30 * time.Second
+
+// costWithin is cost on a context of its own that ends after d: each
+// reading gets its whole allowance however long the run between them
+// lasted (one timeout spanning both readings failed every run of 30 s or
+// more), and a Ctrl-C while reading still ends the run with its summary.
+func (c *procCluster) costWithin(d time.Duration) (memberCost, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.cost(ctx)
+}
+
 // cost reads what every running member has spent so far.
 func (c *procCluster) cost(ctx context.Context) (memberCost, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}

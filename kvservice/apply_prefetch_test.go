@@ -102,3 +102,25 @@ func BenchmarkPrefetchNewKeys(b *testing.B) {
 		})
 	}
 }
+
+// The single-group server reads each Ready's keys ahead the same way:
+// writes of new keys among keys compacted into the last level are ruled
+// out by that level's filters, not searched for in its blocks.
+func TestSingleGroupReadsAheadWithFilters(t *testing.T) {
+	m := newSingleMember(t, 100000)
+	s := m.start()
+	defer s.Stop()
+	m.put(s, 200, "a") // a000 to a199
+	db := s.shard.st.db
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Compact([]byte{0}, []byte{0xff}, true); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Metrics().Filter.Hits
+	m.put(s, 50, "a1") // a1000 to a1049: new, inside the table's key range
+	if hits := db.Metrics().Filter.Hits - before; hits < 40 {
+		t.Fatalf("the filters ruled out %d of 50 new keys, want nearly all", hits)
+	}
+}

@@ -134,19 +134,26 @@ func (s *ShardedServer) prefetch(ab *applyBatch, batch []multiraft.GroupEntries)
 			continue
 		}
 		applied, _ := r.progress()
-		dec := make([]decoded, len(ge.Entries))
-		for j, e := range ge.Entries {
-			if e.Index <= applied || e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
-				continue
-			}
-			d := &dec[j]
-			if d.c, d.err = decodeCommand(e.Data); d.err == nil && d.c.Op != opHello {
-				keys = append(keys, r.sh.dataKey(d.c.Key))
-			}
-		}
-		decs[i] = dec
+		decs[i], keys = decodeEntries(r.sh, ge.Entries, applied, keys)
 	}
 	return decs, ab.prefetch(keys)
+}
+
+// decodeEntries decodes the commands of ents past applied, one per entry
+// (zero for the entries that carry none), and appends to keys the data
+// keys of sh they read.
+func decodeEntries(sh shard, ents []raftpb.Entry, applied uint64, keys [][]byte) ([]decoded, [][]byte) {
+	dec := make([]decoded, len(ents))
+	for i, e := range ents {
+		if e.Index <= applied || e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		d := &dec[i]
+		if d.c, d.err = decodeCommand(e.Data); d.err == nil && d.c.Op != opHello {
+			keys = append(keys, sh.dataKey(d.c.Key))
+		}
+	}
+	return dec, keys
 }
 
 // ReadIndexDone implements multiraft.Application: it hands each read its

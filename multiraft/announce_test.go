@@ -8,20 +8,20 @@ import (
 	"github.com/raftkit/raft/raftpb"
 )
 
-// A leader holds the announcement of a new commit index until raft's
-// next heartbeat to the member: the members apply a write then, or with
-// the next write's appends, not in the rounds right after it commits; the
-// heartbeat's tick sends one announcement per member (in place of the
-// heartbeat a recent append spares), whatever number of commits it
-// covers. With AnnounceCommitsAtOnce the members apply at once.
-func TestCommitAnnouncementWaitsForTheNextHeartbeat(t *testing.T) {
+// A leader holds the announcement of a new commit index until its next
+// message to the member: the members apply a write with the next write's
+// appends, or with the first heartbeat that a recent append does not
+// spare, never in rounds of their own. A heartbeat spared by the append
+// sends nothing (before 2026-12-04 the announcement went in its place).
+// With AnnounceCommitsAtOnce the members apply at once.
+func TestCommitAnnouncementWaitsForTheNextMessage(t *testing.T) {
 	for _, atOnce := range []bool{false, true} {
 		c, logs := newLoggedCluster(t, 3, false, func(cfg *HostConfig) { cfg.AnnounceCommitsAtOnce = atOnce })
 		c.createGroup(1)
 		c.elect(1, 1)
 		c.propose(1, 1, "warm")
 		c.settle()
-		c.tick(1)
+		c.tick(c.announceTicks())
 		logs[1].take()
 
 		c.propose(1, 1, "a")
@@ -40,18 +40,35 @@ func TestCommitAnnouncementWaitsForTheNextHeartbeat(t *testing.T) {
 		}
 		for _, id := range []HostID{2, 3} {
 			if got := c.apps[id].count(1); got != wantApplied {
-				t.Fatalf("atOnce=%v: before the tick host %d applied %d writes, want %d; %s",
+				t.Fatalf("atOnce=%v: before the ticks host %d applied %d writes, want %d; %s",
 					atOnce, id, got, wantApplied, c.describe(1))
 			}
 		}
+		if atOnce {
+			continue
+		}
 
-		c.tick(1)
-		if got := count(logs[1].take(), raftpb.MsgApp); !atOnce && got != 2 {
-			t.Errorf("the leader's tick sent %d appends, want one announcement per member", got)
+		// The heartbeats of the spared ticks are not sent, nor is the
+		// announcement.
+		spared := c.hosts[1].cfg.AppendSparesTicks
+		c.tick(spared)
+		if sent := logs[1].take(); count(sent, raftpb.MsgApp) != 0 || count(sent, raftpb.MsgHeartbeat) != 0 {
+			t.Errorf("the leader's %d spared ticks sent %v, want nothing", spared, sent)
+		}
+		for _, id := range []HostID{2, 3} {
+			if got := c.apps[id].count(1); got != 2 {
+				t.Fatalf("after the spared ticks host %d applied %d writes, want 2; %s", id, got, c.describe(1))
+			}
+		}
+		// The first heartbeat not spared carries the commit index.
+		c.tick(c.announceTicks() - spared)
+		sent = logs[1].take()
+		if count(sent, raftpb.MsgApp) != 0 || count(sent, raftpb.MsgHeartbeat) != 2 {
+			t.Errorf("the leader's next heartbeat tick sent %v, want one heartbeat per member and no append", sent)
 		}
 		for _, id := range c.ids {
 			if got := c.apps[id].count(1); got != 3 {
-				t.Fatalf("atOnce=%v: after the tick host %d applied %d writes, want 3; %s", atOnce, id, got, c.describe(1))
+				t.Fatalf("after the heartbeat host %d applied %d writes, want 3; %s", id, got, c.describe(1))
 			}
 		}
 	}
@@ -141,16 +158,21 @@ func TestHeldAnnouncementsEnd(t *testing.T) {
 		t.Fatalf("heartbeats: held %v, to 2 %+v, to 3 %+v", g.held, o.batches[2], o.batches[3])
 	}
 
-	// A heartbeat a recent append spares leaves the announcement in its
-	// place.
+	// A heartbeat a recent append spares sends nothing: the announcement
+	// stays held (the member answers only appends with entries, each
+	// carrying the commit index of the writes before it); the first
+	// heartbeat not spared carries it.
 	o.reset()
 	o.spareTicks = 3
 	g.noteAck(2, 10)
 	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 8})
-	o.addMessages(g, []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 8}}, true, 11)
-	if b := o.batches[2]; len(g.held) != 0 || b == nil || len(b.Heartbeats) != 0 || len(b.Items) != 1 ||
-		b.Items[0].Msg.Type != raftpb.MsgApp {
-		t.Fatalf("spared heartbeat: held %v, to 2 %+v", g.held, b)
+	o.addMessages(g, []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 8}}, true, 13)
+	if b := o.batches[2]; len(g.held) != 1 || b != nil {
+		t.Fatalf("spared heartbeat: held %v, to 2 %+v; want the announcement held, nothing sent", g.held, b)
+	}
+	o.addMessages(g, []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 8}}, true, 14)
+	if b := o.batches[2]; len(g.held) != 0 || b == nil || len(b.Heartbeats) != 1 || len(b.Items) != 0 {
+		t.Fatalf("heartbeat not spared: held %v, to 2 %+v; want the heartbeat alone", g.held, b)
 	}
 
 	g.hold(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 2, Commit: 9})
@@ -191,19 +213,19 @@ func TestRemovedMemberRejoins(t *testing.T) {
 	change := func(typ raftpb.ConfChangeType) {
 		t.Helper()
 		c.changeMember(typ, 3)
-		c.tick(2) // a heartbeat period: every member has the commit
+		c.tick(c.announceTicks()) // every member has the commit
 	}
 	change(raftpb.ConfChangeRemoveNode)
 	c.propose(1, 1, "b")
 	c.settle()
-	c.tick(2)
+	c.tick(c.announceTicks())
 	if got := c.apps[3].applied[1]; !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("removed host 3 applied %v, want [a]", got)
 	}
 	change(raftpb.ConfChangeAddNode)
 	c.propose(1, 1, "c")
 	c.settle()
-	c.tick(2)
+	c.tick(c.announceTicks())
 	for _, id := range c.ids {
 		if got := c.apps[id].applied[1]; !slices.Equal(got, []string{"a", "b", "c"}) {
 			t.Fatalf("host %d applied %v, want [a b c]; %s", id, got, c.describe(1))

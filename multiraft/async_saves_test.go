@@ -139,7 +139,7 @@ func TestAsyncSavesLeaderRunsAheadOfItsDisk(t *testing.T) {
 	}
 	hold = false
 	c.settle()
-	c.tick(2) // the commit index reaches the followers
+	c.tick(c.announceTicks()) // the commit index reaches the followers
 	for _, id := range c.ids {
 		if n := c.apps[id].count(1); n != 2 {
 			t.Fatalf("host %d applied %d entries, want 2", id, n)
@@ -202,7 +202,7 @@ func TestAsyncSavesOneAckPerSaveAndNoRoundForNotes(t *testing.T) {
 		t.Fatalf("host 2 ran %d rounds to step its notes of durability, want 0", n)
 	}
 	c.settle()
-	c.tick(2)
+	c.tick(c.announceTicks())
 	for _, id := range []HostID{1, 2} {
 		if n := c.apps[id].count(1); n != 3 {
 			t.Fatalf("host %d applied %d entries, want 3", id, n)

@@ -164,9 +164,10 @@ type HostConfig struct {
 	// commit index (appends without entries) as soon as raft makes them,
 	// as etcd/raft's users do. Default false: a leader holds them until
 	// its next message of the group to the member, at most until raft's
-	// next heartbeat to it (see announce.go), sparing its members a turn
-	// per commit; their applied index then trails the leader's by up to
-	// a heartbeat period.
+	// first heartbeat to it that a recent append does not spare
+	// (AppendSparesTicks+HeartbeatTick ticks after the member's last
+	// answer; see announce.go), sparing its members a turn per commit;
+	// their applied index then trails the leader's by up to that long.
 	AnnounceCommitsAtOnce bool
 
 	// DisableQuiescence keeps every group ticking and heartbeating.

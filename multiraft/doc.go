@@ -73,10 +73,10 @@ append does not move the commit index and is answered): each is a
 message loss raft tolerates. A leader holds raft's announcements of a new
 commit index (appends without entries) until its next message of the
 group to the member, which carries it in the same batch or supersedes
-it, at most until raft's next heartbeat to the member, unless
-HostConfig.AnnounceCommitsAtOnce: a member's apply then trails the
-leader's by up to a heartbeat period, and a member of a group written
-more often than it heartbeats runs no turn for announcements at all
+it, at most until raft's first heartbeat to the member that a recent
+append does not spare, unless HostConfig.AnnounceCommitsAtOnce: a
+member's apply then trails the leader's by up to AppendSparesTicks +
+HeartbeatTick ticks, and a member runs no turn for announcements at all
 (see announce.go). A
 read a member serves waits for the commit index raft's answer names,
 and that answer carries the held announcement along.

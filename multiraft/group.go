@@ -324,10 +324,9 @@ func (g *group) noteAck(from HostID, now int64) {
 // term within the last period ticks (HostConfig.AppendSparesTicks), which
 // makes a heartbeat without a read context redundant: the append reset
 // the follower's election timer when it arrived, before the answer left,
-// and carried the commit index (a later commit index travels in an append
-// of its own, unanswered when it carries only that, see repeatsAck, and
-// held back, it leaves in the spared heartbeat's place: announce.go); the
-// answer marked the follower
+// and carried the commit index (a later commit index waits, held back,
+// for the next append or the first heartbeat not spared: announce.go);
+// the answer marked the follower
 // active for CheckQuorum. Not sending the heartbeat is a message loss,
 // which raft tolerates. An append that is lost gets no answer, so the
 // heartbeats, and with them raft's recovery of a lost append or of a

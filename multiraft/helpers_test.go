@@ -150,6 +150,14 @@ func (c *manualCluster) tick(n int) {
 	}
 }
 
+// announceTicks is how many ticks after a member's last answer the
+// leader's commit announcements reach it at the latest: with the first
+// heartbeat a recent append does not spare (announce.go).
+func (c *manualCluster) announceTicks() int {
+	cfg := c.hosts[c.ids[0]].cfg
+	return cfg.AppendSparesTicks + cfg.HeartbeatTick
+}
+
 func (c *manualCluster) status(id HostID, g GroupID) GroupStatus {
 	st, err := c.hosts[id].Status(g)
 	if err != nil {

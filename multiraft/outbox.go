@@ -103,8 +103,7 @@ func (o *outbox) addMessages(g *group, msgs []raftpb.Message, early bool, now in
 		}
 		switch {
 		case m.Type == raftpb.MsgHeartbeat && len(m.Context) == 0 && g.ackedRecently(m.To, now, o.spareTicks):
-			o.releaseHeld(g, m.To) // in the spared heartbeat's place
-			continue
+			continue // a held announcement waits on (announce.go)
 		case m.Type == raftpb.MsgHeartbeatResp && len(m.Context) == 0 && g.quiesceReq != nil && m.To == g.quiesceReq.From:
 			// The answer to a quiescing heartbeat: the leader, quiesced,
 			// needs it for nothing (it quiesced with every member marked

@@ -3,6 +3,7 @@ package multiraft
 import (
 	"slices"
 
+	"github.com/raftkit/raft"
 	"github.com/raftkit/raft/raftpb"
 )
 
@@ -30,6 +31,11 @@ import (
 //     removal (releaseToFormer): raft sends a removed member nothing
 //     more, and it needs that commit index to apply its own removal.
 //
+// An announcement is not held from a member that forwarded proposals the
+// commit index covers (owe, settlesOwed): that member answers its clients
+// once it applied their entries, so holding would add the whole wait
+// below to every write made through a follower.
+//
 // A heartbeat that a recent append spares (ackedRecently) does not let
 // the announcement go: the member answered an append within the last
 // AppendSparesTicks, and only an append with entries gets an answer
@@ -54,6 +60,65 @@ import (
 // members must have reached to quiesce (answerQuiesce). Raft tracks
 // nothing in flight for an append without entries (no flow control
 // window, and a probe it pauses resumes at the next heartbeat answer).
+
+// peerIndex is a member and a log index.
+type peerIndex struct {
+	id    HostID
+	index uint64
+}
+
+// noteForwarded records, for the members whose proposals the round
+// stepped (forwarding), the last index of rd's new entries, which hold
+// them; raft appends a leader's proposals to its log at once, so they
+// are in the Ready of the round that stepped them. A proposal raft
+// dropped (no entries) leaves nothing owed. A replica that stops leading
+// owes nothing.
+func (g *group) noteForwarded(rd *raft.Ready) {
+	if !g.leading {
+		g.owed, g.forwarding = g.owed[:0], g.forwarding[:0]
+		return
+	}
+	if len(g.forwarding) == 0 {
+		return
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := rd.Entries[n-1].Index
+		for _, id := range g.forwarding {
+			g.owe(id, last)
+		}
+	}
+	g.forwarding = g.forwarding[:0]
+}
+
+// owe records that member id waits for the commit index to reach index.
+func (g *group) owe(id HostID, index uint64) {
+	for i := range g.owed {
+		if g.owed[i].id == id {
+			g.owed[i].index = max(g.owed[i].index, index)
+			return
+		}
+	}
+	g.owed = append(g.owed, peerIndex{id, index})
+}
+
+// settlesOwed reports whether m, a message of the leader g, carries to
+// its member a commit index that member waits for (owe): an announcement
+// that does must not be held. Any append or heartbeat carrying it
+// settles what is owed.
+func (g *group) settlesOwed(m *raftpb.Message) bool {
+	if m.Type != raftpb.MsgApp && m.Type != raftpb.MsgHeartbeat {
+		return false
+	}
+	for i := range g.owed {
+		if g.owed[i].id == m.To && m.Commit >= g.owed[i].index {
+			last := len(g.owed) - 1
+			g.owed[i] = g.owed[last]
+			g.owed = g.owed[:last]
+			return true
+		}
+	}
+	return false
+}
 
 // isAnnouncement reports whether m is an append without entries: raft's
 // announcement of a commit index (or an empty probe, which may wait the
@@ -103,7 +168,8 @@ func (g *group) dropHeld() {
 // supersedes it: an append of the same term, or a heartbeat of the same
 // term that carries the same commit index or a newer one.
 func (o *outbox) holdsOrCarries(g *group, m *raftpb.Message) bool {
-	if o.holdCommits && g.leading && isAnnouncement(m) {
+	owed := g.settlesOwed(m)
+	if o.holdCommits && g.leading && isAnnouncement(m) && !owed {
 		g.hold(m)
 		return true
 	}

@@ -256,3 +256,27 @@ func (c *manualCluster) changeMember(typ raftpb.ConfChangeType, id HostID) {
 	}
 	c.settle()
 }
+
+// A member that forwarded a proposal to the leader gets the commit index
+// that covers it at once, not held: it answers its client once it
+// applied the entry, so holding the announcement would add up to
+// AppendSparesTicks+HeartbeatTick ticks to each write made through a
+// follower (the simulation's writes through followers then missed their
+// deadline, and the checker timed out on their unknown outcomes). The
+// other member's announcement is still held.
+func TestForwardingMemberGetsTheCommitAtOnce(t *testing.T) {
+	c := clusterWithWrite(t, "warm")
+	c.tick(c.announceTicks())
+	c.propose(2, 1, "via 2")
+	c.settle()
+	if got := c.apps[2].applied[1]; !slices.Equal(got, []string{"warm", "via 2"}) {
+		t.Fatalf("forwarding host 2 applied %v without a tick, want [warm via 2]; %s", got, c.describe(1))
+	}
+	if got := c.apps[3].applied[1]; !slices.Equal(got, []string{"warm"}) {
+		t.Fatalf("host 3 applied %v before a tick, want [warm] (its announcement held)", got)
+	}
+	c.tick(c.announceTicks())
+	if got := c.apps[3].applied[1]; !slices.Equal(got, []string{"warm", "via 2"}) {
+		t.Fatalf("host 3 applied %v after the heartbeat, want [warm via 2]; %s", got, c.describe(1))
+	}
+}

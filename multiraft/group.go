@@ -156,6 +156,14 @@ type group struct {
 	// held is the leader's commit announcements not sent yet, at most
 	// one per member, all of the current term (announce.go).
 	held []raftpb.Message
+	// owed records, per member that forwarded proposals to this leader,
+	// the last index of the entries they became: the member answers its
+	// clients once it applied them, so the commit index that covers them
+	// goes to it at once, not held (announce.go). forwarding lists the
+	// members whose proposals the round stepped, whose entries the
+	// round's Ready carries.
+	owed       []peerIndex
+	forwarding []HostID
 }
 
 // sentAck identifies an acknowledgement of appends: to whom, in which
@@ -182,6 +190,7 @@ func (g *group) noteReady(rd *raft.Ready) {
 		g.noteRole(rd.SoftState)
 	}
 	g.noteCommit(rd)
+	g.noteForwarded(rd)
 }
 
 // noteCommit records the commit index of a Ready's HardState, if it has

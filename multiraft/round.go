@@ -431,6 +431,9 @@ func (h *Host) stepItem(g *group, it *Item) {
 		h.stats.stepErrors.Add(1)
 		return
 	}
+	if it.Msg.Type == raftpb.MsgProp && g.leading {
+		g.forwarding = append(g.forwarding, HostID(it.Msg.From))
+	}
 	if it.Msg.Type == raftpb.MsgAppResp && g.leading {
 		if bs := g.rn.BasicStatus(); bs.RaftState == raft.StateLeader && bs.Term == it.Msg.Term {
 			g.noteAck(it.Msg.From, h.ticks.Load())

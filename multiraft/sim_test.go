@@ -353,12 +353,17 @@ func TestSimDeterministic(t *testing.T) {
 // campaign): StepDownOnRemoval. Seed 137 with membership changes never
 // quiesces one group again if a quiesced follower wakes at a heartbeat
 // its leader sent before quiescing (the batch delivered late) and wakes
-// the leader in turn, at every try (group.keepsQuiet).
+// the leader in turn, at every try (group.keepsQuiet). Seed 74 with
+// streams times out in the linearizability check if a member that
+// forwarded proposals waits for a held commit announcement (its writes
+// miss their deadline, and porcupine cannot settle so many unknown
+// outcomes): group.owe.
 func TestSimKnownSeeds(t *testing.T) {
 	for _, o := range []simOpts{{seed: 22, hosts: 3, groups: 6, rounds: 1500},
 		{seed: 82, hosts: 3, groups: 6, rounds: 1000, streams: true},
 		{seed: 11, hosts: 3, groups: 6, rounds: 1500, membership: true, heartbeatTick: 2, fastFailover: true},
-		{seed: 137, hosts: 3, groups: 6, rounds: 1500, membership: true, asyncSaves: true}} {
+		{seed: 137, hosts: 3, groups: 6, rounds: 1500, membership: true, asyncSaves: true},
+		{seed: 74, hosts: 3, groups: 6, rounds: 1500, streams: true}} {
 		newSim(t, o).run()
 	}
 }

@@ -155,6 +155,13 @@ func (c *cluster) settle() {
 }
 
 // tick ticks every host n times, settling after each tick.
+// announceTicks is how many ticks after a write its commit index reaches
+// every member at the latest: a leader holds commit announcements until
+// its first heartbeat that a recent append does not spare
+// (AppendSparesTicks 4 + HeartbeatTick 1 with these hosts' defaults; see
+// multiraft/announce.go).
+const announceTicks = 5
+
 func (c *cluster) tick(n int) {
 	for i := 0; i < n; i++ {
 		for _, h := range c.hosts {
@@ -250,7 +257,7 @@ func TestRestartRecoversEveryGroup(t *testing.T) {
 	for r := 0; r < rounds; r++ {
 		c.write(groups, r)
 	}
-	c.tick(2) // followers learn the last commit index
+	c.tick(announceTicks) // followers learn the last commit index
 	c.checkApplied(groups, rounds)
 
 	c.stop()
@@ -264,7 +271,7 @@ func TestRestartRecoversEveryGroup(t *testing.T) {
 	c.elect(groups)
 	c.checkApplied(groups, rounds)
 	c.write(groups, rounds)
-	c.tick(2)
+	c.tick(announceTicks)
 	c.checkApplied(groups, rounds+1)
 }
 
@@ -310,7 +317,7 @@ func TestRemovedGroupStaysRemoved(t *testing.T) {
 	c.createGroups(groups)
 	c.elect(groups)
 	c.write(groups, 0)
-	c.tick(2)
+	c.tick(announceTicks)
 	for _, h := range c.hosts {
 		if err := h.RemoveGroup(3); err != nil {
 			t.Fatal(err)
@@ -364,10 +371,10 @@ func TestCompactedGroupsRecover(t *testing.T) {
 	c.elect(groups)
 	c.write(groups, 0)
 	c.write(groups, 1)
-	c.tick(2)
+	c.tick(announceTicks)
 	c.compactAll(groups)
 	c.write(groups, 2)
-	c.tick(2)
+	c.tick(announceTicks)
 	for i, w := range c.wals {
 		for g := uint64(1); g <= groups; g++ {
 			v, err := w.Group(g)
@@ -388,6 +395,6 @@ func TestCompactedGroupsRecover(t *testing.T) {
 	c.checkApplied(groups, 3)
 	c.elect(groups)
 	c.write(groups, 3)
-	c.tick(2)
+	c.tick(announceTicks)
 	c.checkApplied(groups, 4)
 }

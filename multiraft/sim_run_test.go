@@ -224,6 +224,9 @@ func (a *simApp) Apply(g GroupID, ents []raftpb.Entry) {
 			continue
 		}
 		id, value := decodeWrite(e.Data)
+		if _, ok := s.firstApply[id]; !ok {
+			s.firstApply[id] = s.tick()
+		}
 		if !reg.seen[id] {
 			reg.seen[id] = true
 			reg.value = value
@@ -456,6 +459,7 @@ func (s *sim) describe(g GroupID) string {
 }
 
 func (s *sim) checkHistory() {
+	s.resolveExpired()
 	for g := GroupID(1); g <= GroupID(s.o.groups); g++ {
 		ops := s.history[g]
 		switch porcupine.CheckOperationsTimeout(registerModel, ops, 20*time.Second) {

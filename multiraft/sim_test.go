@@ -89,6 +89,11 @@ type sim struct {
 	clients []*simClient
 	history map[GroupID][]porcupine.Operation
 	nextOp  int
+	// firstApply is the event at which each write (by operation ID) was
+	// first applied on any host; expired holds the writes whose client
+	// gave up, completed by checkHistory (resolveExpired).
+	firstApply map[string]int64
+	expired    []expiredWrite
 }
 
 type simHost struct {
@@ -163,7 +168,7 @@ var registerModel = porcupine.Model{
 func newSim(t testing.TB, o simOpts) *sim {
 	s := &sim{t: t, o: o, rng: rand.New(rand.NewSource(o.seed)), cut: map[HostID]bool{},
 		leaders: map[GroupID]map[uint64]HostID{}, applied: map[GroupID]map[uint64]uint64{},
-		history: map[GroupID][]porcupine.Operation{}}
+		history: map[GroupID][]porcupine.Operation{}, firstApply: map[string]int64{}}
 	s.lease = s.rng.Intn(2) == 0
 	for i := 1; i <= o.hosts; i++ {
 		s.hosts = append(s.hosts, &simHost{id: HostID(i), store: NewMemStorage()})

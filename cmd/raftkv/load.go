@@ -178,8 +178,12 @@ func runLoad(args []string) error {
 	d := fs.Duration("duration", 10*time.Second, "how long to write")
 	shards := fs.Int("shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
 	rate := fs.Int("rate", 0, "writes per second in all, on a fixed schedule (0: each client writes again when acknowledged)")
+	via := fs.String("via", "leader", "where each write goes: leader (its shard's leader) or follower (a member that does not lead it; raft forwards the write)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *via != "leader" && *via != "follower" {
+		return fmt.Errorf("load: --via %q: want leader or follower", *via)
 	}
 	if *rate < 0 {
 		return fmt.Errorf("load: --rate %d: want 0 or more", *rate)
@@ -205,7 +209,7 @@ func runLoad(args []string) error {
 		return err
 	}
 	defer c.stopAll()
-	route, err := loadRoute(ctx, c, lead, *shards)
+	route, err := loadRoute(ctx, c, lead, *shards, *via == "follower")
 	if err != nil {
 		return err
 	}
@@ -213,8 +217,8 @@ func runLoad(args []string) error {
 	if *rate > 0 {
 		pace = fmt.Sprintf("%d writes/s in all on a fixed schedule", *rate)
 	}
-	say("writing through the leaders (%d shards) with %d clients (%s), %d-byte values, fsync on, for %v",
-		*shards, *clients, pace, *valueSize, *d)
+	say("writing through the %ss (%d shards) with %d clients (%s), %d-byte values, fsync on, for %v",
+		*via, *shards, *clients, pace, *valueSize, *d)
 	before, err := c.costWithin(costTimeout)
 	if err != nil {
 		return err
@@ -234,19 +238,32 @@ func runLoad(args []string) error {
 	spent := after.sub(before)
 	say("leader changes seen by the members during the run: %d (terms begun: %d)", spent.leaderChanges, spent.terms)
 	say("%s", costLine(r, spent))
-	fmt.Println(loadLine(*shards, *clients, *rate, r, spent))
+	line := loadLine(*shards, *clients, *rate, r, spent)
+	if *via != "leader" {
+		line += " via=" + *via
+	}
+	fmt.Println(line)
 	return nil
 }
 
 // loadRoute returns where the load sends each key: the leader of one
 // group, or, with shards, the leader of the key's shard as member lead
-// sees them now (a member that is no longer the leader forwards).
-func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (func(string) string, error) {
-	leader := c.member(lead).HTTPAddr
+// sees them now (a member that is no longer the leader forwards); with
+// viaFollower, the member after that leader in ID order instead, which
+// proposes the write through raft's forwarding and answers once it
+// applied it.
+func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int, viaFollower bool) (func(string) string, error) {
+	to := func(id uint64) string {
+		if viaFollower {
+			id = c.nextMember(id)
+		}
+		return c.member(id).HTTPAddr
+	}
+	leader := to(lead)
 	if shards <= 1 {
 		return func(string) string { return leader }, nil
 	}
-	st, err := c.client.Status(ctx, leader)
+	st, err := c.client.Status(ctx, c.member(lead).HTTPAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +271,7 @@ func loadRoute(ctx context.Context, c *procCluster, lead uint64, shards int) (fu
 	for i, sh := range st.Shards {
 		addrs[i] = leader
 		if sh.Leader != 0 {
-			addrs[i] = c.member(sh.Leader).HTTPAddr
+			addrs[i] = to(sh.Leader)
 		}
 	}
 	return func(key string) string { return addrs[kvservice.ShardOf(key, len(addrs))] }, nil

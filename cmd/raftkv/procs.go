@@ -202,6 +202,18 @@ func (c *procCluster) member(id uint64) kvservice.Member {
 	return kvservice.Member{}
 }
 
+// nextMember returns the member after id in ID order, the first after
+// the last.
+func (c *procCluster) nextMember(id uint64) uint64 {
+	ids := c.ids()
+	for _, m := range ids {
+		if m > id {
+			return m
+		}
+	}
+	return ids[0]
+}
+
 func (c *procCluster) memberDir(id uint64) string {
 	return filepath.Join(c.dir, fmt.Sprintf("node%d", id))
 }

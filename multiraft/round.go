@@ -432,6 +432,8 @@ func (h *Host) stepItem(g *group, it *Item) {
 		return
 	}
 	if it.Msg.Type == raftpb.MsgProp && g.leading {
+		// A member forwarded proposals: it is owed their commit index
+		// (noteForwarded, announce.go).
 		g.forwarding = append(g.forwarding, HostID(it.Msg.From))
 	}
 	if it.Msg.Type == raftpb.MsgAppResp && g.leading {

@@ -77,7 +77,8 @@ it, at most until raft's first heartbeat to the member that a recent
 append does not spare, unless HostConfig.AnnounceCommitsAtOnce: a
 member's apply then trails the leader's by up to AppendSparesTicks +
 HeartbeatTick ticks, and a member runs no turn for announcements at all
-(see announce.go). A
+(see announce.go); a member that forwarded proposals gets the commit
+index that covers them at once, since it answers their clients. A
 read a member serves waits for the commit index raft's answer names,
 and that answer carries the held announcement along.
 

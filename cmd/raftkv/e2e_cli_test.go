@@ -223,6 +223,8 @@ func TestCLIArguments(t *testing.T) {
 		{[]string{"cluster", "/tmp/x"}, `unexpected argument "/tmp/x"`},
 		{[]string{"load", "--duration", "1s", "extra"}, `unexpected argument "extra"`},
 		{[]string{"load", "--duration", "1s", "--via", "any"}, `--via "any": want leader or follower`},
+		{[]string{"compare", "--shards", "1,x"}, `want shard counts of at least 1`},
+		{[]string{"compare", "--rounds", "0"}, `--rounds 0: want at least 1`},
 		{[]string{"serve", "--id", "1", "--cluster-id", "1", "/tmp/x"}, `unexpected argument "/tmp/x"`},
 		{[]string{"serve", "--id", "1", "--dir", "d"}, "--cluster-id is required"},
 		{[]string{"serve", "--id", "1", "--cluster-id", "1", "--max-value-size", "0"}, "--max-value-size 0: want"},

@@ -172,78 +172,117 @@ func openLoop(ctx context.Context, start, deadline time.Time, rate, clients int)
 
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	dir := fs.String("dir", "", "data directory for a fresh cluster (default: a temporary one, removed after)")
-	clients := fs.Int("clients", 16, "concurrent clients")
-	valueSize := fs.Int("value-size", 128, "bytes per value")
-	d := fs.Duration("duration", 10*time.Second, "how long to write")
-	shards := fs.Int("shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
-	rate := fs.Int("rate", 0, "writes per second in all, on a fixed schedule (0: each client writes again when acknowledged)")
-	via := fs.String("via", "leader", "where each write goes: leader (its shard's leader) or follower (a member that does not lead it; raft forwards the write)")
+	var o loadOpts
+	o.register(fs)
+	fs.IntVar(&o.shards, "shards", 1, "raft groups the key space is split into (above 1: one multiraft host per member)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *via != "leader" && *via != "follower" {
-		return fmt.Errorf("load: --via %q: want leader or follower", *via)
-	}
-	if *rate < 0 {
-		return fmt.Errorf("load: --rate %d: want 0 or more", *rate)
-	}
-	if *shards < 1 {
-		return fmt.Errorf("load: --shards %d: want at least 1", *shards)
-	}
-	if *dir == "" {
-		tmp, err := os.MkdirTemp("", "raftkv-load-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		*dir = tmp
+	if err := o.check(); err != nil {
+		return err
 	}
 	// Ctrl-C ends the run early: the summary so far is printed, the members
 	// stopped and the temporary directory removed, by the defers.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopWithParentUnderGoRun()
-	c, lead, err := startCluster(ctx, clusterFlags{dir: *dir, snapCount: 10000, maxValue: defaultMaxValueSize, shards: *shards})
-	if err != nil {
+	out, err := loadOnce(ctx, o)
+	if err != nil || out.interrupted {
 		return err
+	}
+	fmt.Println(out.line)
+	return nil
+}
+
+// loadOpts are a load run's settings (the flags of load and compare).
+type loadOpts struct {
+	dir                              string
+	clients, valueSize, shards, rate int
+	d                                time.Duration
+	via                              string
+}
+
+// register adds the flags load and compare share to fs.
+func (o *loadOpts) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.dir, "dir", "", "data directory for a fresh cluster (default: a temporary one, removed after)")
+	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
+	fs.IntVar(&o.valueSize, "value-size", 128, "bytes per value")
+	fs.DurationVar(&o.d, "duration", 10*time.Second, "how long to write")
+	fs.IntVar(&o.rate, "rate", 0, "writes per second in all, on a fixed schedule (0: each client writes again when acknowledged)")
+	fs.StringVar(&o.via, "via", "leader", "where each write goes: leader (its shard's leader) or follower (a member that does not lead it; raft forwards the write)")
+}
+
+func (o *loadOpts) check() error {
+	if o.via != "leader" && o.via != "follower" {
+		return fmt.Errorf("load: --via %q: want leader or follower", o.via)
+	}
+	if o.rate < 0 {
+		return fmt.Errorf("load: --rate %d: want 0 or more", o.rate)
+	}
+	if o.shards < 1 {
+		return fmt.Errorf("load: --shards %d: want at least 1", o.shards)
+	}
+	return nil
+}
+
+// loadOutcome is what one load run measured: its LOAD line and the
+// numbers in it.
+type loadOutcome struct {
+	line        string
+	m           loadMetrics
+	interrupted bool // ctx ended the run early; line is empty
+}
+
+// loadOnce starts a fresh cluster as o says, writes to it for o.d and
+// returns what the run measured, having said how it went on the way.
+func loadOnce(ctx context.Context, o loadOpts) (loadOutcome, error) {
+	if o.dir == "" {
+		tmp, err := os.MkdirTemp("", "raftkv-load-")
+		if err != nil {
+			return loadOutcome{}, err
+		}
+		defer os.RemoveAll(tmp)
+		o.dir = tmp
+	}
+	c, lead, err := startCluster(ctx, clusterFlags{dir: o.dir, snapCount: 10000, maxValue: defaultMaxValueSize, shards: o.shards})
+	if err != nil {
+		return loadOutcome{}, err
 	}
 	defer c.stopAll()
-	route, err := loadRoute(ctx, c, lead, *shards, *via == "follower")
+	route, err := loadRoute(ctx, c, lead, o.shards, o.via == "follower")
 	if err != nil {
-		return err
+		return loadOutcome{}, err
 	}
 	pace := "each as soon as its last write is acknowledged"
-	if *rate > 0 {
-		pace = fmt.Sprintf("%d writes/s in all on a fixed schedule", *rate)
+	if o.rate > 0 {
+		pace = fmt.Sprintf("%d writes/s in all on a fixed schedule", o.rate)
 	}
 	say("writing through the %ss (%d shards) with %d clients (%s), %d-byte values, fsync on, for %v",
-		*via, *shards, *clients, pace, *valueSize, *d)
+		o.via, o.shards, o.clients, pace, o.valueSize, o.d)
 	before, err := c.costWithin(costTimeout)
 	if err != nil {
-		return err
+		return loadOutcome{}, err
 	}
 	c.signalAll(syscall.SIGUSR1) // profiles, if any, start over here (profile.go)
-	r := runLoadOn(ctx, route, loadSpec{clients: *clients, valueSize: *valueSize, d: *d, rate: *rate})
+	r := runLoadOn(ctx, route, loadSpec{clients: o.clients, valueSize: o.valueSize, d: o.d, rate: o.rate})
 	c.signalAll(syscall.SIGUSR2)
 	if ctx.Err() != nil {
 		say("interrupted; so far: %v", r)
-		return nil
+		return loadOutcome{interrupted: true}, nil
 	}
 	after, err := c.costWithin(costTimeout)
 	if err != nil {
-		return err
+		return loadOutcome{}, err
 	}
 	say("%v", r)
 	spent := after.sub(before)
 	say("leader changes seen by the members during the run: %d (terms begun: %d)", spent.leaderChanges, spent.terms)
 	say("%s", costLine(r, spent))
-	line := loadLine(*shards, *clients, *rate, r, spent)
-	if *via != "leader" {
-		line += " via=" + *via
+	out := loadOutcome{line: loadLine(o.shards, o.clients, o.rate, r, spent), m: metricsOf(r, spent)}
+	if o.via != "leader" {
+		out.line += " via=" + o.via
 	}
-	fmt.Println(line)
-	return nil
+	return out, nil
 }
 
 // loadRoute returns where the load sends each key: the leader of one

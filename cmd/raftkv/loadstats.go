@@ -217,20 +217,33 @@ func costLine(r loadResult, spent memberCost) string {
 	return s
 }
 
+// loadMetrics are the numbers of a LOAD line: writes per second, p50 and
+// p99 in milliseconds, the members' CPU milliseconds per 1000 writes and
+// fsyncs per write.
+type loadMetrics struct {
+	perSec, p50, p99, cpuPer1k, fsyncsPer float64
+}
+
+func metricsOf(r loadResult, spent memberCost) loadMetrics {
+	var m loadMetrics
+	if r.elapsed > 0 {
+		m.perSec = float64(r.writes) / r.elapsed.Seconds()
+	}
+	if r.writes > 0 {
+		m.cpuPer1k = float64(spent.cpu.Milliseconds()) * 1000 / float64(r.writes)
+		m.fsyncsPer = float64(spent.fsyncs) / float64(r.writes)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	m.p50, m.p99 = ms(r.p50), ms(r.p99)
+	return m
+}
+
 // loadLine is the one-line summary a run ends with, for scripts to parse;
 // an open-loop run (rate above 0) adds its rate at the end.
 func loadLine(shards, clients, rate int, r loadResult, spent memberCost) string {
-	perSec, cpuPer1k, fsyncsPer := 0.0, 0.0, 0.0
-	if r.elapsed > 0 {
-		perSec = float64(r.writes) / r.elapsed.Seconds()
-	}
-	if r.writes > 0 {
-		cpuPer1k = float64(spent.cpu.Milliseconds()) * 1000 / float64(r.writes)
-		fsyncsPer = float64(spent.fsyncs) / float64(r.writes)
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	m := metricsOf(r, spent)
 	line := fmt.Sprintf("LOAD: shards=%d clients=%d writes/s=%.0f p50=%.1f p99=%.1f cpu_ms_per_1k=%.1f fsyncs_per_write=%.3f",
-		shards, clients, perSec, ms(r.p50), ms(r.p99), cpuPer1k, fsyncsPer)
+		shards, clients, m.perSec, m.p50, m.p99, m.cpuPer1k, m.fsyncsPer)
 	if rate > 0 {
 		line += fmt.Sprintf(" rate=%d", rate)
 	}

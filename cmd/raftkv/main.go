@@ -32,6 +32,8 @@ func main() {
 		err = runDemo(args)
 	case "load":
 		err = runLoad(args)
+	case "compare":
+		err = runCompare(args)
 	case "idle":
 		err = runIdle(args)
 	case "idle-member": // hidden: a member process of "idle"
@@ -58,6 +60,7 @@ commands:
   cluster  start or resume a 3-member cluster on 127.0.0.1, data under --dir
   demo     start a cluster, write keys, kill the leader, show recovery
   load     measure writes/s and latency on a fresh 3-member cluster
+  compare  run load for several shard counts in interleaved rounds, with ratios
   idle     measure CPU and memory of 3 members hosting many idle groups
 `)
 }

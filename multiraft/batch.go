@@ -111,7 +111,7 @@ func DecodeBatch(data []byte) (Batch, error) {
 	if r.err != nil || n > uint64(len(r.buf))/minItemLen {
 		return Batch{}, fmt.Errorf("%w: bad header", ErrBadBatch)
 	}
-	b.Items = make([]Item, 0, n)
+	b.Items = itemsWithRoom(int(n))
 	for i := uint64(0); i < n; i++ {
 		if err := r.itemInto(&b); err != nil {
 			return Batch{}, fmt.Errorf("%w: item %d: %v", ErrBadBatch, i, err)

@@ -229,6 +229,7 @@ func (t *NetTransport) writeLoop(ctx context.Context, p *netPeer) {
 			conn = nil
 			t.unreachable(p.id)
 		}
+		recycleItems(b.Items) // written or lost: nothing refers to them
 	}
 }
 
@@ -238,6 +239,7 @@ func drainInto(b Batch, q chan Batch) Batch {
 		select {
 		case more := <-q:
 			b.Items = append(b.Items, more.Items...)
+			recycleItems(more.Items) // copied into b
 			b.Heartbeats = append(b.Heartbeats, more.Heartbeats...)
 			b.HeartbeatResps = append(b.HeartbeatResps, more.HeartbeatResps...)
 		default:
@@ -446,5 +448,6 @@ func (t *NetTransport) readLoop(c net.Conn) {
 		if h != nil {
 			h.Receive(b)
 		}
+		recycleItems(b.Items) // Receive copied what it keeps
 	}
 }

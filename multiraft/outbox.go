@@ -55,7 +55,7 @@ func (o *outbox) newBatch(to HostID) *Batch {
 	b := &Batch{From: o.from}
 	if sz, ok := o.sizes[to]; ok {
 		if sz.items > 0 {
-			b.Items = make([]Item, 0, sz.items)
+			b.Items = itemsWithRoom(sz.items)
 		}
 		if sz.heartbeats > 0 {
 			b.Heartbeats = make([]Heartbeat, 0, sz.heartbeats)

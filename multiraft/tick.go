@@ -113,7 +113,9 @@ func (h *Host) announce(gs []*group, f func(in *inbox)) {
 // coalesced heartbeats expanded into the groups' raft messages. Items for
 // groups the host does not run, and items whose message does not claim to
 // come from the batch's sender to this host, are dropped and counted. It
-// never blocks on the groups' processing.
+// never blocks on the groups' processing, and it keeps none of b's
+// slices (the items are copied), so the caller may reuse them once it
+// returns.
 func (h *Host) Receive(b Batch) {
 	h.mu.Lock()
 	if h.stopped {

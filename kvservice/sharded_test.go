@@ -194,10 +194,22 @@ func TestShardedCluster(t *testing.T) {
 	}
 	s := c.srv[3]
 	v := "v7"
-	if res, err := s.CompareAndSet(context.Background(), "k07", &v, "w7"); err != nil || !res.Succeeded {
+	// A proposal refused while the shards' leaders are being placed is
+	// certainly not applied (ErrNoLeader): repeating it is safe.
+	cas := func(expect *string, value string) (res Result, err error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			res, err = s.CompareAndSet(context.Background(), "k07", expect, value)
+			if !errors.Is(err, ErrNoLeader) || time.Now().After(deadline) {
+				return res, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if res, err := cas(&v, "w7"); err != nil || !res.Succeeded {
 		t.Fatalf("cas k07 v7->w7: %+v %v", res, err)
 	}
-	if res, err := s.CompareAndSet(context.Background(), "k07", &v, "x7"); err != nil || res.Succeeded || res.Prev != "w7" {
+	if res, err := cas(&v, "x7"); err != nil || res.Succeeded || res.Prev != "w7" {
 		t.Fatalf("cas k07 with a stale expectation: %+v %v", res, err)
 	}
 	c.waitFor("leaders spread over the members", func() bool {

@@ -176,7 +176,11 @@ func (c *procCluster) readBack(ctx context.Context, id uint64, key string) (stri
 	return got, ok, err
 }
 
-// mustCatchUp waits until member id applied what member ref has committed.
+// mustCatchUp waits until member id applied what member ref has committed
+// and, with shards, what every running member knows committed in each
+// shard: ref leads some shards and follows the others, and a follower
+// learns a commit index late (its leader holds commit announcements), so
+// ref's own view of a shard it follows may miss acknowledged writes.
 func (c *procCluster) mustCatchUp(t *testing.T, id, ref uint64) kvservice.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -184,6 +188,18 @@ func (c *procCluster) mustCatchUp(t *testing.T, id, ref uint64) kvservice.Status
 	st, err := c.client.Status(ctx, c.addr(ref))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, other := range c.ids() {
+		if other == ref || !c.running(other) || len(st.Shards) == 0 {
+			continue
+		}
+		ost, err := c.client.Status(ctx, c.addr(other))
+		if err != nil || len(ost.Shards) != len(st.Shards) {
+			continue // a member starting up knows less than ref
+		}
+		for i := range st.Shards {
+			st.Shards[i].Commit = max(st.Shards[i].Commit, ost.Shards[i].Commit)
+		}
 	}
 	got, err := c.waitCaughtUp(ctx, id, st)
 	if err != nil {

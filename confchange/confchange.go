@@ -65,7 +65,7 @@ func (c Changer) EnterJoint(autoLeave bool, ccs ...pb.ConfChangeSingle) (tracker
 	if err != nil {
 		return failed(err)
 	}
-	if w.joint() {
+	if w.inJoint() {
 		return failed(errAlreadyJoint)
 	}
 	if len(w.cfg.Voters[0]) == 0 {
@@ -93,7 +93,7 @@ func (c Changer) LeaveJoint() (tracker.Config, tracker.ProgressMap, error) {
 	if err != nil {
 		return failed(err)
 	}
-	if !w.joint() {
+	if !w.inJoint() {
 		return failed(errNotJoint)
 	}
 	// A staged learner could not be a learner while it still voted in the
@@ -126,7 +126,7 @@ func (c Changer) Simple(ccs ...pb.ConfChangeSingle) (tracker.Config, tracker.Pro
 	if err != nil {
 		return failed(err)
 	}
-	if w.joint() {
+	if w.inJoint() {
 		return failed(errSimpleInJoint)
 	}
 	if err := w.applyAll(ccs); err != nil {

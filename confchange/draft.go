@@ -71,8 +71,8 @@ func (w *draft) finish() (tracker.Config, tracker.ProgressMap, error) {
 	return w.cfg, w.prs, nil
 }
 
-// joint reports whether the draft has an outgoing majority.
-func (w *draft) joint() bool {
+// inJoint reports whether the draft has an outgoing majority.
+func (w *draft) inJoint() bool {
 	return len(w.cfg.Voters[1]) > 0
 }
 
@@ -94,11 +94,11 @@ func (w *draft) applyAll(ccs []pb.ConfChangeSingle) error {
 		}
 		switch cc.Type {
 		case pb.ConfChangeAddNode:
-			w.makeVoter(cc.NodeID)
+			w.asVoter(cc.NodeID)
 		case pb.ConfChangeAddLearnerNode:
-			w.makeLearner(cc.NodeID)
+			w.asLearner(cc.NodeID)
 		case pb.ConfChangeRemoveNode:
-			w.remove(cc.NodeID)
+			w.dropMember(cc.NodeID)
 		case pb.ConfChangeUpdateNode:
 			// Updates carry application data only; membership is unchanged.
 		default:
@@ -111,9 +111,9 @@ func (w *draft) applyAll(ccs []pb.ConfChangeSingle) error {
 	return nil
 }
 
-// makeVoter adds id to the incoming voters, promoting it if it is a learner
+// asVoter adds id to the incoming voters, promoting it if it is a learner
 // (or a staged learner) and creating its progress if it is new.
-func (w *draft) makeVoter(id uint64) {
+func (w *draft) asVoter(id uint64) {
 	if pr, ok := w.prs[id]; ok {
 		pr.IsLearner = false
 		removeFromSet(&w.cfg.Learners, id)
@@ -124,13 +124,13 @@ func (w *draft) makeVoter(id uint64) {
 	w.cfg.Voters[0][id] = struct{}{}
 }
 
-// makeLearner makes id a learner, creating its progress if it is new.
+// asLearner makes id a learner, creating its progress if it is new.
 //
 // A voter is demoted keeping its progress. If it still votes in the
 // outgoing majority it cannot be a learner yet (Learners and Voters are
 // disjoint), so the demotion is staged in LearnersNext and LeaveJoint
 // completes it.
-func (w *draft) makeLearner(id uint64) {
+func (w *draft) asLearner(id uint64) {
 	pr, ok := w.prs[id]
 	switch {
 	case !ok:
@@ -139,8 +139,8 @@ func (w *draft) makeLearner(id uint64) {
 	case pr.IsLearner:
 		// Already a learner: nothing to do.
 	default:
-		w.remove(id)
-		w.prs[id] = pr // remove may have dropped it; a demotion keeps it
+		w.dropMember(id)
+		w.prs[id] = pr // dropMember may have dropped it; a demotion keeps it
 		if w.outgoingVoter(id) {
 			addToSet(&w.cfg.LearnersNext, id)
 		} else {
@@ -150,11 +150,11 @@ func (w *draft) makeLearner(id uint64) {
 	}
 }
 
-// remove takes id out of the incoming voters, the learners and the staged
+// dropMember takes id out of the incoming voters, the learners and the staged
 // learners. Its progress is forgotten unless it still votes in the outgoing
 // majority, whose quorum needs it until LeaveJoint. Removing an unknown
 // peer is a no-op.
-func (w *draft) remove(id uint64) {
+func (w *draft) dropMember(id uint64) {
 	if _, ok := w.prs[id]; !ok {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleAddNodes: add-nodes N [voters=(..)] [learners=(..)] [index=I]
+// cmdAddNodes: add-nodes N [voters=(..)] [learners=(..)] [index=I]
 // [content=S] [inflight=N] [async-storage-writes=bool] [prevote=bool]
 // [checkquorum=bool] [max-committed-size-per-ready=N]
 // [disable-conf-change-validation=bool] [read-only=safe|lease-based]
@@ -27,7 +27,7 @@ import (
 // own options: fast-failover=bool (RawNode.SetFastFailover, kept across
 // restarts). Since unknown keys are ignored, a file using them still
 // parses under etcd, but they then do not apply there.
-func handleAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdAddNodes(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	n := firstArgInt(t, d)
 	cfg := defaultConfig()
 	var snap pb.Snapshot

@@ -6,8 +6,8 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleCampaign: campaign ID — the node starts an election.
-func handleCampaign(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+// cmdCampaign: campaign ID — the node starts an election.
+func cmdCampaign(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.Campaign(env.firstArgNode(t, d))
 }
 

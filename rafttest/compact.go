@@ -8,9 +8,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleCompact: compact ID N — discards the node's log entries up to and
+// cmdCompact: compact ID N — discards the node's log entries up to and
 // including N, then prints the remaining log.
-func handleCompact(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdCompact(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	if len(d.CmdArgs) < 2 {
 		return errors.New("compact: missing index")

@@ -14,10 +14,10 @@ import (
 // anyType selects messages of every type in DeliverMsgs.
 const anyType pb.MessageType = -1
 
-// handleDeliverMsgs: deliver-msgs [ID...] [drop=(IDs)] [type=MsgX] — for
+// cmdDeliverMsgs: deliver-msgs [ID...] [drop=(IDs)] [type=MsgX] — for
 // each recipient in argument order, delivers (or drops) its queued messages,
 // printing each one. Unknown keys are ignored.
-func handleDeliverMsgs(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdDeliverMsgs(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	typ := anyType
 	var rs []Recipient
 	dropping := map[uint64]bool{} // recipients named so far: dropped or not

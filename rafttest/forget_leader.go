@@ -6,8 +6,8 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleForgetLeader: forget-leader ID.
-func handleForgetLeader(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+// cmdForgetLeader: forget-leader ID.
+func cmdForgetLeader(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	env.ForgetLeader(env.firstArgNode(t, d))
 	return nil
 }

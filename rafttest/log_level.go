@@ -8,9 +8,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleLogLevel: log-level debug|info|warn|error|fatal|none — lasts until
+// cmdLogLevel: log-level debug|info|warn|error|fatal|none — lasts until
 // the next log-level directive.
-func handleLogLevel(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdLogLevel(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	if len(d.CmdArgs) == 0 {
 		d.Fatalf(t, "log-level: missing level")
 	}

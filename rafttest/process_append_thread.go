@@ -8,9 +8,9 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleProcessAppendThread: process-append-thread ID... — each node's
+// cmdProcessAppendThread: process-append-thread ID... — each node's
 // append thread performs one queued write.
-func handleProcessAppendThread(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdProcessAppendThread(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.forEachNode(env.bareNodeArgs(t, d), "processing append thread", env.ProcessAppendThread)
 }
 

@@ -9,9 +9,9 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleProcessApplyThread: process-apply-thread ID... — each node's apply
+// cmdProcessApplyThread: process-apply-thread ID... — each node's apply
 // thread applies one queued batch of committed entries.
-func handleProcessApplyThread(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdProcessApplyThread(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.forEachNode(env.bareNodeArgs(t, d), "processing apply thread", env.ProcessApplyThread)
 }
 

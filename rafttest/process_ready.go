@@ -10,8 +10,8 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleProcessReady: process-ready ID... — handles one Ready on each node.
-func handleProcessReady(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+// cmdProcessReady: process-ready ID... — handles one Ready on each node.
+func cmdProcessReady(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.forEachNode(env.bareNodeArgs(t, d), "handling Ready", env.ProcessReady)
 }
 

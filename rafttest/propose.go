@@ -6,9 +6,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handlePropose: propose ID TOKEN — the token, taken literally, is the
+// cmdPropose: propose ID TOKEN — the token, taken literally, is the
 // entry's payload.
-func handlePropose(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdPropose(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	if len(d.CmdArgs) != 2 || len(d.CmdArgs[1].Vals) > 0 {
 		d.Fatalf(t, "expected exactly one key with no vals: %+v", d.CmdArgs[1:])

@@ -11,12 +11,12 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleProposeConfChange: propose-conf-change ID [v1=bool]
+// cmdProposeConfChange: propose-conf-change ID [v1=bool]
 // [transition=auto|implicit|explicit], with the changes as tokens on the
 // input line (vN add voter, lN add learner, rN remove, uN update). Without
 // v1=true the changes go out as one ConfChangeV2, so an empty input proposes
 // leaving a joint configuration.
-func handleProposeConfChange(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdProposeConfChange(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	v1 := false
 	transition := pb.ConfChangeTransitionAuto

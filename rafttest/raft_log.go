@@ -10,8 +10,8 @@ import (
 	"github.com/raftkit/raft"
 )
 
-// handleRaftLog: raft-log ID — prints the entries in the node's storage.
-func handleRaftLog(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+// cmdRaftLog: raft-log ID — prints the entries in the node's storage.
+func cmdRaftLog(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.RaftLog(env.firstArgNode(t, d))
 }
 

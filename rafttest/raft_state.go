@@ -7,9 +7,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleRaftState: raft-state — one line per node, each from that node's
+// cmdRaftState: raft-state — one line per node, each from that node's
 // own point of view: "ID: StateX (Voter|Non-Voter) Term:T Lead:L".
-func handleRaftState(env *InteractionEnv, _ *testing.T, _ datadriven.TestData) error {
+func cmdRaftState(env *InteractionEnv, _ *testing.T, _ datadriven.TestData) error {
 	for i := range env.Nodes {
 		st := env.Nodes[i].Status()
 		role := "(Non-Voter)"

@@ -9,11 +9,11 @@ import (
 	"github.com/raftkit/raft"
 )
 
-// handleReportSnapshot: report-snapshot A B status=finish|failure — tells
+// cmdReportSnapshot: report-snapshot A B status=finish|failure — tells
 // leader A how sending a snapshot to B ended. This directive is raftkit's
 // own (etcd's language has none): it is how a scenario shows a failed
 // snapshot transfer being retried.
-func handleReportSnapshot(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdReportSnapshot(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idxs := env.bareNodeArgs(t, d)
 	if len(idxs) != 2 {
 		return fmt.Errorf("report-snapshot: must specify exactly two node indexes: the leader, and the snapshot's recipient")

@@ -7,9 +7,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleReportUnreachable: report-unreachable A B — tells node A that the
+// cmdReportUnreachable: report-unreachable A B — tells node A that the
 // last message it sent to B did not arrive.
-func handleReportUnreachable(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdReportUnreachable(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idxs := env.bareNodeArgs(t, d)
 	if len(idxs) != 2 {
 		return errors.New("must specify exactly two node indexes: node on which to report, and reported node")

@@ -11,12 +11,12 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleRestart: restart ID [commit=N] — crashes the node and starts it
+// cmdRestart: restart ID [commit=N] — crashes the node and starts it
 // again from what it persisted. commit=N lowers the durable commit index to
 // N first: what a crash loses when a write kept its entries but not the
 // HardState that came with them, or when commit-only HardStates
 // (MustSync=false) were never synced. Unknown keys are ignored.
-func handleRestart(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdRestart(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	commit := int64(-1)
 	for _, arg := range d.CmdArgs[1:] {

@@ -9,9 +9,9 @@ import (
 	pb "github.com/raftkit/raft/raftpb"
 )
 
-// handleSendSnapshot: send-snapshot FROM TO — queues (without delivering) a
+// cmdSendSnapshot: send-snapshot FROM TO — queues (without delivering) a
 // MsgSnap carrying FROM's latest applied state.
-func handleSendSnapshot(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdSendSnapshot(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idxs := env.bareNodeArgs(t, d)
 	if len(idxs) != 2 {
 		d.Fatalf(t, "send-snapshot: expected two node IDs, got %d", len(idxs))

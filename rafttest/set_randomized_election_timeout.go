@@ -7,10 +7,10 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleSetRandomizedElectionTimeout: set-randomized-election-timeout ID
+// cmdSetRandomizedElectionTimeout: set-randomized-election-timeout ID
 // timeout=N — overrides the node's randomized election timeout until the
 // node next draws a new one (on its next role change).
-func handleSetRandomizedElectionTimeout(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdSetRandomizedElectionTimeout(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	var timeout int
 	d.ScanArgs(t, "timeout", &timeout)

@@ -6,11 +6,11 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleStabilize: stabilize [ID...] [log-level=L] — runs the listed nodes
+// cmdStabilize: stabilize [ID...] [log-level=L] — runs the listed nodes
 // (all, if none are listed) until nothing changes, then checks the group's
 // safety properties. log-level applies to this directive only; other keys
 // are ignored.
-func handleStabilize(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdStabilize(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idxs := env.bareNodeArgs(t, d)
 	for _, arg := range d.CmdArgs {
 		if arg.Key != "log-level" {

@@ -9,8 +9,8 @@ import (
 	"github.com/raftkit/raft/tracker"
 )
 
-// handleStatus: status ID — prints the node's progress map.
-func handleStatus(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+// cmdStatus: status ID — prints the node's progress map.
+func cmdStatus(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	return env.Status(env.firstArgNode(t, d))
 }
 

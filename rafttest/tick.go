@@ -6,17 +6,17 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleTickElection: tick-election ID — ticks the node ElectionTick times.
+// cmdTickElection: tick-election ID — ticks the node ElectionTick times.
 // Whether that fires an election depends on the node's randomized timeout,
 // which may be up to twice as long.
-func handleTickElection(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdTickElection(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	return env.Tick(idx, env.Nodes[idx].Config.ElectionTick)
 }
 
-// handleTickHeartbeat: tick-heartbeat ID — ticks the node HeartbeatTick
+// cmdTickHeartbeat: tick-heartbeat ID — ticks the node HeartbeatTick
 // times.
-func handleTickHeartbeat(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdTickHeartbeat(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	idx := env.firstArgNode(t, d)
 	return env.Tick(idx, env.Nodes[idx].Config.HeartbeatTick)
 }

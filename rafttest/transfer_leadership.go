@@ -6,9 +6,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// handleTransferLeadership: transfer-leadership from=X to=Y — asks node X
+// cmdTransferLeadership: transfer-leadership from=X to=Y — asks node X
 // to hand its leadership to node Y. Both must name existing nodes.
-func handleTransferLeadership(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
+func cmdTransferLeadership(env *InteractionEnv, t *testing.T, d datadriven.TestData) error {
 	var from, to uint64
 	d.ScanArgs(t, "from", &from)
 	d.ScanArgs(t, "to", &to)

@@ -504,7 +504,7 @@ func (n *node) retake() {
 func (n *node) control(req ctlRequest) bool {
 	switch req.kind {
 	case ctlConfChange:
-		n.applyConfChange(&n.st, req.cc)
+		n.answerConfChange(&n.st, req.cc)
 	case ctlStatus:
 		req.reply <- collectStatus(n.rn.raft)
 	case ctlStop:
@@ -652,9 +652,9 @@ func (n *node) stepReceived(m pb.Message) {
 	_ = r.stepMsg(&m)
 }
 
-// applyConfChange applies cc and hands the resulting ConfState back to the
+// answerConfChange applies cc and hands the resulting ConfState back to the
 // caller of Node.ApplyConfChange.
-func (n *node) applyConfChange(st *loopState, cc pb.ConfChangeV2) {
+func (n *node) answerConfChange(st *loopState, cc pb.ConfChangeV2) {
 	r := n.rn.raft
 	_, wasMember := r.trk.Progress[r.id]
 	cs := r.applyConfigChange(cc)

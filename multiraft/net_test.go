@@ -3,9 +3,12 @@ package multiraft
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/raftkit/raft/raftpb"
 	"github.com/raftkit/raft/transport"
 )
 
@@ -94,4 +97,50 @@ func newNetTransports(t testing.TB, n int, cfg func(id HostID) NetConfig) map[Ho
 		}
 	}
 	return nets
+}
+
+// A received frame's item slice goes back to the pool once Host.Receive
+// returned and is decoded into again by the next frames (itempool.go), so
+// the items a group's inbox holds must be copies: a message waiting for
+// its group's round keeps its content while later frames arrive.
+func TestReceivedItemsOutliveTheirFrame(t *testing.T) {
+	nets := newNetTransports(t, 2, nil)
+	c := newManualCluster(t, 2, func(cfg *HostConfig) { cfg.Transport = nets[cfg.ID] })
+	for id, h := range c.hosts {
+		nets[id].Serve(h)
+	}
+	c.createGroup(1)
+	c.createGroup(2)
+	h := c.hosts[2]
+	inbox := func(g GroupID) []Item {
+		grp := h.groups[g]
+		grp.mu.Lock()
+		defer grp.mu.Unlock()
+		return slices.Clone(grp.in.items)
+	}
+	item := func(g GroupID, ctx string) Item {
+		return Item{Group: g, Kind: KindRaft, Msg: raftpb.Message{Type: raftpb.MsgHeartbeat, From: 1, To: 2,
+			Term: 9, Context: []byte(ctx)}}
+	}
+	waitItems := func(g GroupID, n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(inbox(g)) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("group %d's inbox holds %d items, want %d", g, len(inbox(g)), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	base := len(inbox(1))
+	nets[1].Send(2, Batch{From: 1, Items: []Item{item(1, "first")}})
+	waitItems(1, base+1)
+	later := len(inbox(2))
+	for i := 0; i < 20; i++ {
+		nets[1].Send(2, Batch{From: 1, Items: []Item{item(2, fmt.Sprintf("later %d", i))}})
+		waitItems(2, later+i+1)
+	}
+	got := inbox(1)[base]
+	if got.Msg.Type != raftpb.MsgHeartbeat || got.Msg.From != 1 || got.Msg.Term != 9 || string(got.Msg.Context) != "first" {
+		t.Fatalf("group 1's waiting item became %+v after later frames", got.Msg)
+	}
 }

@@ -3,7 +3,7 @@ package raft
 import "errors"
 
 // Config holds the parameters of one Raft node. NewRawNode, StartNode and
-// RestartNode check it (see validate) and fill in defaults for zero fields
+// RestartNode check it (see checkAndFill) and fill in defaults for zero fields
 // that have one; a Config must not be shared between nodes.
 type Config struct {
 	// ID identifies this node within its group. It must be non-zero (0 is
@@ -126,20 +126,20 @@ type Config struct {
 	TraceLogger TraceLogger
 }
 
-// validate checks c and fills in the defaults of zero fields. The error
+// checkAndFill checks c and fills in the defaults of zero fields. The error
 // texts are etcd/raft's.
-func (c *Config) validate() error {
-	if err := c.validateIdentity(); err != nil {
+func (c *Config) checkAndFill() error {
+	if err := c.checkIdentity(); err != nil {
 		return err
 	}
-	if err := c.validateTicks(); err != nil {
+	if err := c.checkTicks(); err != nil {
 		return err
 	}
 	if c.Storage == nil {
 		return errors.New("storage cannot be nil")
 	}
 	c.fillSizeDefaults()
-	if err := c.validateInflight(); err != nil {
+	if err := c.checkInflight(); err != nil {
 		return err
 	}
 	if c.Logger == nil {
@@ -151,8 +151,8 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// validateIdentity rejects IDs that name no node or a local thread.
-func (c *Config) validateIdentity() error {
+// checkIdentity rejects IDs that name no node or a local thread.
+func (c *Config) checkIdentity() error {
 	if c.ID == None {
 		return errors.New("cannot use none as id")
 	}
@@ -162,9 +162,9 @@ func (c *Config) validateIdentity() error {
 	return nil
 }
 
-// validateTicks requires a positive heartbeat shorter than the election
+// checkTicks requires a positive heartbeat shorter than the election
 // timeout, so that a live leader is always heard from in time.
-func (c *Config) validateTicks() error {
+func (c *Config) checkTicks() error {
 	if c.HeartbeatTick <= 0 {
 		return errors.New("heartbeat tick must be greater than 0")
 	}
@@ -186,10 +186,10 @@ func (c *Config) fillSizeDefaults() {
 	}
 }
 
-// validateInflight checks the flow-control window, defaulting an unset byte
+// checkInflight checks the flow-control window, defaulting an unset byte
 // bound to unlimited. A byte bound below the message size could never admit
 // a full message.
-func (c *Config) validateInflight() error {
+func (c *Config) checkInflight() error {
 	if c.MaxInflightMsgs <= 0 {
 		return errors.New("max inflight messages must be greater than 0")
 	}

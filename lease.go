@@ -76,7 +76,7 @@ func (r *raft) leaseBased() bool { return r.readOnly.option == ReadOnlyLeaseBase
 
 // startLease sets up the lease when the node starts from hs: a term on
 // disk means the node may have acknowledged a lease before a crash.
-// ReadOnlyLeaseBased always runs with CheckQuorum (validate), which the
+// ReadOnlyLeaseBased always runs with CheckQuorum (checkAndFill), which the
 // window does not otherwise need.
 func (r *raft) startLease(hs pb.HardState) {
 	r.lease.self = r.id

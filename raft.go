@@ -200,7 +200,7 @@ func raftFromConfig(c *Config) *raft {
 // and panics (RawNode validates first and returns the error instead). In
 // place, so that RawNode can hold its raft inline.
 func (r *raft) init(c *Config) {
-	if err := c.validate(); err != nil {
+	if err := c.checkAndFill(); err != nil {
 		panic(err.Error())
 	}
 	hs, cs, err := c.Storage.InitialState()
@@ -291,10 +291,10 @@ func (r *raft) adoptHardState(hs pb.HardState) {
 	r.Term, r.Vote = hs.Term, hs.Vote
 }
 
-// reset clears everything that belongs to a role, entering term (and
+// enterTerm clears everything that belongs to a role, entering term (and
 // forgetting the vote if the term changes). Every peer's progress restarts
 // at the end of the log.
-func (r *raft) reset(term uint64) {
+func (r *raft) enterTerm(term uint64) {
 	if r.Term != term {
 		r.Term, r.Vote = term, None
 	}
@@ -347,7 +347,7 @@ func (r *raft) mustNotLead(next StateType) {
 // toFollower makes the node a follower of lead (None if unknown) in
 // term.
 func (r *raft) toFollower(term uint64, lead uint64) {
-	r.reset(term)
+	r.enterTerm(term)
 	r.setRole(StateFollower)
 	r.lead = lead
 	r.logger.Infof("%x became follower at term %d", r.id, r.Term)
@@ -356,7 +356,7 @@ func (r *raft) toFollower(term uint64, lead uint64) {
 // toCandidate starts a real election: a new term, voting for itself.
 func (r *raft) toCandidate() {
 	r.mustNotLead(StateCandidate)
-	r.reset(r.Term + 1)
+	r.enterTerm(r.Term + 1)
 	r.setRole(StateCandidate)
 	r.Vote = r.id
 	r.logger.Infof("%x became candidate at term %d", r.id, r.Term)
@@ -380,7 +380,7 @@ func (r *raft) toLeader() {
 	if r.state == StateFollower {
 		panic(fmt.Sprintf("raft: %x cannot become leader from follower at term %d", r.id, r.Term))
 	}
-	r.reset(r.Term)
+	r.enterTerm(r.Term)
 	r.setRole(StateLeader)
 	r.lead = r.id
 	r.takeOffice()

@@ -663,13 +663,13 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		c := base()
 		tc.mod(&c)
-		if err := c.validate(); err == nil || err.Error() != tc.want {
+		if err := c.checkAndFill(); err == nil || err.Error() != tc.want {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
 	}
 	c := base()
 	c.MaxSizePerMsg, c.Logger = 7, nil
-	if err := c.validate(); err != nil {
+	if err := c.checkAndFill(); err != nil {
 		t.Fatal(err)
 	}
 	if c.MaxUncommittedEntriesSize != noLimit || c.MaxCommittedSizePerReady != 7 || c.MaxInflightBytes != noLimit || c.Logger == nil {

@@ -77,7 +77,7 @@ type RawNode struct {
 // configuration change in the log (see "Configuration after a restart" in
 // the package documentation); the first Ready then reports it.
 func NewRawNode(config *Config) (*RawNode, error) {
-	if err := config.validate(); err != nil {
+	if err := config.checkAndFill(); err != nil {
 		return nil, err
 	}
 	rn := &RawNode{async: config.AsyncStorageWrites}
@@ -217,7 +217,7 @@ func (rn *RawNode) buildReady(rd *Ready) {
 // reported, else nil.
 func (rn *RawNode) changedSoftState() *SoftState {
 	soft := rn.raft.volatileState()
-	if soft.equal(rn.reported.soft) {
+	if soft.sameAs(rn.reported.soft) {
 		return nil
 	}
 	// Copied only here, so that the common unchanged case does not move the
@@ -399,7 +399,7 @@ func (rn *RawNode) HasReady() bool {
 	if len(r.msgs) != 0 || len(r.msgsAfterAppend) != 0 || len(r.readStates) != 0 {
 		return true
 	}
-	if soft := r.volatileState(); !soft.equal(rn.reported.soft) {
+	if soft := r.volatileState(); !soft.sameAs(rn.reported.soft) {
 		return true
 	}
 	// A node that never had any hard state has nothing to report even if

@@ -7,6 +7,7 @@ type SoftState struct {
 	RaftState StateType
 }
 
-func (a *SoftState) equal(b *SoftState) bool {
+// sameAs reports whether a and b name the same leader and role.
+func (a *SoftState) sameAs(b *SoftState) bool {
 	return a.Lead == b.Lead && a.RaftState == b.RaftState
 }

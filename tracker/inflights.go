@@ -126,7 +126,7 @@ func (in *Inflights) Full() bool {
 // Count returns the number of messages in flight.
 func (in *Inflights) Count() int { return in.n }
 
-// reset forgets every in-flight message but keeps the grown ring for reuse.
-func (in *Inflights) reset() {
+// forgetAll forgets every in-flight message but keeps the grown ring for reuse.
+func (in *Inflights) forgetAll() {
 	in.head, in.n, in.bytes = 0, 0, 0
 }

@@ -77,7 +77,7 @@ func (pr *Progress) ResetState(state StateType) {
 	pr.State = state
 	pr.MsgAppFlowPaused = false
 	pr.PendingSnapshot = 0
-	pr.Inflights.reset()
+	pr.Inflights.forgetAll()
 }
 
 // BecomeProbe switches to StateProbe and restarts probing right after Match.

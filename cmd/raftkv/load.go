@@ -278,7 +278,8 @@ func loadOnce(ctx context.Context, o loadOpts) (loadOutcome, error) {
 	spent := after.sub(before)
 	say("leader changes seen by the members during the run: %d (terms begun: %d)", spent.leaderChanges, spent.terms)
 	say("%s", costLine(r, spent))
-	out := loadOutcome{line: loadLine(o.shards, o.clients, o.rate, r, spent), m: metricsOf(r, spent)}
+	m := metricsOf(r, spent)
+	out := loadOutcome{line: loadLine(o.shards, o.clients, o.rate, m), m: m}
 	if o.via != "leader" {
 		out.line += " via=" + o.via
 	}

@@ -240,8 +240,7 @@ func metricsOf(r loadResult, spent memberCost) loadMetrics {
 
 // loadLine is the one-line summary a run ends with, for scripts to parse;
 // an open-loop run (rate above 0) adds its rate at the end.
-func loadLine(shards, clients, rate int, r loadResult, spent memberCost) string {
-	m := metricsOf(r, spent)
+func loadLine(shards, clients, rate int, m loadMetrics) string {
 	line := fmt.Sprintf("LOAD: shards=%d clients=%d writes/s=%.0f p50=%.1f p99=%.1f cpu_ms_per_1k=%.1f fsyncs_per_write=%.3f",
 		shards, clients, m.perSec, m.p50, m.p99, m.cpuPer1k, m.fsyncsPer)
 	if rate > 0 {

@@ -3,10 +3,9 @@ package raft
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
+	"github.com/raftkit/raft/internal/logbounds"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -108,14 +107,10 @@ type MemoryStorage struct {
 	snapshot  pb.Snapshot
 	hardState pb.HardState
 
-	// first, last and lastTerm mirror firstKept(), lastKept() and the
-	// last entry's term, for LogBounds. setLog publishes them while holding
-	// the lock, right after every change of log, and makes version odd while
-	// it does: a reader that sees the same even version before and after
-	// loading all three got values that held together at one moment.
-	// Writers are serialized by the lock.
-	first, last, lastTerm atomic.Uint64
-	version               atomic.Uint64
+	// bounds mirrors firstKept(), lastKept() and the last entry's term, for
+	// LogBounds. setLog publishes them while holding the lock, right after
+	// every change of log; writers are serialized by the lock.
+	bounds logbounds.Bounds
 }
 
 // NewMemoryStorage returns a MemoryStorage holding no entries and no snapshot.
@@ -127,47 +122,18 @@ func NewMemoryStorage() *MemoryStorage {
 
 // setLog makes log the stored log and publishes its bounds. The caller
 // holds the lock (or owns ms exclusively, as NewMemoryStorage does).
-//
-// Only the bounds that changed are stored: each atomic store is a full
-// barrier, and an append, by far the most frequent change, moves only the
-// last index (and seldom the last term).
 func (ms *MemoryStorage) setLog(log []pb.Entry) {
 	if len(ms.log) == 0 || &log[0] != &ms.log[0] {
 		ms.lent = false // a new array: nothing of it handed out yet
 	}
 	ms.log = log
-	first, last, lastTerm := ms.firstKept(), ms.lastKept(), log[len(log)-1].Term
-	ms.version.Add(1)
-	if ms.first.Load() != first {
-		ms.first.Store(first)
-	}
-	if ms.last.Load() != last {
-		ms.last.Store(last)
-	}
-	if ms.lastTerm.Load() != lastTerm {
-		ms.lastTerm.Store(lastTerm)
-	}
-	ms.version.Add(1)
+	ms.bounds.Store(ms.firstKept(), ms.lastKept(), log[len(log)-1].Term)
 }
 
 // LogBounds returns the stored log's first and last index and the last
 // entry's term as of one moment, without the lock (StorageBounds). It
 // retries while a writer is publishing new bounds, which takes a few stores.
-func (ms *MemoryStorage) LogBounds() (first, last, lastTerm uint64) {
-	for spins := 0; ; spins++ {
-		v := ms.version.Load()
-		if v&1 == 0 {
-			first, last, lastTerm = ms.first.Load(), ms.last.Load(), ms.lastTerm.Load()
-			if ms.version.Load() == v {
-				return first, last, lastTerm
-			}
-		}
-		if spins%16 == 15 {
-			// The writer may have been descheduled mid-publication.
-			runtime.Gosched()
-		}
-	}
-}
+func (ms *MemoryStorage) LogBounds() (first, last, lastTerm uint64) { return ms.bounds.Load() }
 
 // compactedIndex is the compaction point (invariant 1).
 func (ms *MemoryStorage) compactedIndex() uint64 { return ms.log[0].Index }

@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,41 +66,4 @@ func TestLastEntryTermIsNeverTorn(t *testing.T) {
 		t.Fatalf("quiet storage: LogBounds = (%d, %d, %d), interface says (%d, %d, %d)", first, last, lastTerm, f, l, lt)
 	}
 	t.Logf("%d reads, %d distinct last indexes", reads.Load(), len(seen))
-}
-
-// TestLogBoundsWaitsForWriter stops a writer halfway through publishing new
-// bounds (the last index moved, its term not yet) and checks that a reader
-// does not return until the publication is complete, and then returns the
-// new bounds whole. A reader that ignored the version would return the torn
-// pair at once.
-func TestLogBoundsWaitsForWriter(t *testing.T) {
-	ms := NewMemoryStorage()
-	if err := ms.Append([]pb.Entry{{Index: 1, Term: 1}, {Index: 2, Term: 1}, {Index: 3, Term: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	ms.Lock() // the writer's lock, as setLog would hold it
-	ms.version.Add(1)
-	ms.last.Store(4)
-	got := make(chan [3]uint64, 1)
-	started := make(chan struct{})
-	go func() {
-		close(started)
-		first, last, lastTerm := ms.LogBounds()
-		got <- [3]uint64{first, last, lastTerm}
-	}()
-	<-started
-	for i := 0; i < 1000; i++ {
-		runtime.Gosched() // every chance for the reader to return early
-	}
-	select {
-	case v := <-got:
-		t.Fatalf("LogBounds returned %v while a writer was publishing", v)
-	default:
-	}
-	ms.lastTerm.Store(2)
-	ms.version.Add(1)
-	ms.Unlock()
-	if v := <-got; v != [3]uint64{1, 4, 2} {
-		t.Fatalf("LogBounds = %v after the publication, want [1 4 2]", v)
-	}
 }

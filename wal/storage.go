@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/internal/logbounds"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -135,7 +136,7 @@ type Storage struct {
 	stats struct{ fsyncs, batches, bytes atomic.Uint64 }
 
 	// bounds mirrors the log's bounds for LogBounds; see publishBounds.
-	bounds publishedBounds
+	bounds logbounds.Bounds
 
 	// beforeSync, if set (tests only), runs before each group-commit fsync.
 	beforeSync func()

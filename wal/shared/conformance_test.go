@@ -240,6 +240,14 @@ func (c *conformance) compare(id uint64, g *Group, m *raft.MemoryStorage, when s
 	fG, _ := g.FirstIndex()
 	lG, _ := g.LastIndex()
 	require.Equal(t, [2]uint64{first, last}, [2]uint64{fG, lG}, "%s: bounds", where)
+	// The lock-free bounds (raft.StorageBounds) agree with both the locked
+	// reads and the model's, after every kind of change and after reopening.
+	bf, bl, blt := g.LogBounds()
+	mf, ml, mlt := m.LogBounds()
+	require.Equal(t, [3]uint64{mf, ml, mlt}, [3]uint64{bf, bl, blt}, "%s: LogBounds", where)
+	tG, err := g.Term(lG)
+	require.NoError(t, err, where)
+	require.Equal(t, [3]uint64{fG, lG, tG}, [3]uint64{bf, bl, blt}, "%s: LogBounds against FirstIndex, LastIndex, Term", where)
 	for i := first - 1; i <= last+1; i++ {
 		tm, errM := m.Term(i)
 		tg, errG := g.Term(i)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/raftkit/raft/internal/logbounds"
 	pb "github.com/raftkit/raft/raftpb"
 )
 
@@ -45,6 +46,17 @@ type groupState struct {
 	// plannedIn is the last batch SaveBatch planned this group in, to find
 	// a group updated twice in one batch without a map per batch.
 	plannedIn uint64
+	// bounds mirrors compactIndex+1, lastIndex and the last entry's term
+	// for Group.LogBounds. It is republished (publishBounds) under the
+	// WAL's write lock after every change to the group's log: by
+	// WAL.publish for the writes, by recover once replay is done.
+	bounds logbounds.Bounds
+}
+
+// publishBounds stores the log's current bounds for Group.LogBounds.
+// Callers hold the WAL's mu for writing (or own the WAL, as Open does).
+func (g *groupState) publishBounds() {
+	g.bounds.Store(g.compactIndex+1, g.lastIndex, g.term(g.lastIndex))
 }
 
 func newGroupState(id uint64) *groupState {

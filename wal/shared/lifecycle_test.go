@@ -30,9 +30,23 @@ func TestGroupLifecycle(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoGroup)
 	require.ErrorIs(t, w.RemoveGroup(6), ErrNoGroup)
 
+	// LogBounds cannot fail: a view of a removed group, or of a closed
+	// WAL, keeps answering the last bounds (raft's storage of a group being
+	// torn down may still ask).
+	c, err := w.CreateGroup(8)
+	require.NoError(t, err)
+	require.NoError(t, c.Append(entsOf(8, 1, 1, 2)))
+	require.NoError(t, w.RemoveGroup(8))
+	_, err = c.LastIndex()
+	require.ErrorIs(t, err, ErrNoGroup)
+	first, last, lastTerm := c.LogBounds()
+	require.Equal(t, [3]uint64{1, 2, 2}, [3]uint64{first, last, lastTerm}, "a removed group's view")
+
 	require.NoError(t, w.Close())
 	_, err = a.LastIndex()
 	require.ErrorIs(t, err, ErrClosed)
+	first, last, lastTerm = a.LogBounds()
+	require.Equal(t, [3]uint64{1, 1, 1}, [3]uint64{first, last, lastTerm}, "a closed WAL's view")
 	require.ErrorIs(t, w.SaveBatch([]GroupUpdate{{GroupID: 5, Entries: entsOf(5, 2, 1)}}), ErrClosed)
 	require.ErrorIs(t, w.Close(), ErrClosed)
 }

@@ -55,6 +55,7 @@ func (w *WAL) checkRecovered(snaps []snapName) error {
 			return &CorruptionError{File: w.segs[0].path, Reason: fmt.Sprintf(
 				"group %d: entries [%d, %d] were in segments that no longer exist", g.id, g.compactIndex+1, first-1)}
 		}
+		g.publishBounds()
 		if !g.snap.empty() {
 			if err := checkSnapshotFile(w.dir, g.id, g.snap); err != nil {
 				return err

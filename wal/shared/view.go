@@ -51,6 +51,14 @@ func (v *Group) FirstIndex() (uint64, error) {
 	return v.g.compactIndex + 1, nil
 }
 
+var _ raft.StorageBounds = (*Group)(nil)
+
+// LogBounds implements raft.StorageBounds: FirstIndex, LastIndex and the
+// last entry's term as of one moment, without taking the WAL's lock, which
+// every group's reads and the writer share. A view of a removed group, or
+// of a closed WAL, keeps answering the last bounds.
+func (v *Group) LogBounds() (first, last, lastTerm uint64) { return v.g.bounds.Load() }
+
 // LastIndex implements raft.Storage.
 func (v *Group) LastIndex() (uint64, error) {
 	v.w.mu.RLock()

@@ -325,6 +325,7 @@ func (w *WAL) publish(it *batchItem, ops []op, start int64, seq uint32) {
 	if g.removed {
 		w.cacheBytes -= before
 	} else {
+		g.publishBounds()
 		if w.opts.GroupCacheSize > 0 {
 			g.cache.add(it.ents, w.opts.GroupCacheSize)
 		}

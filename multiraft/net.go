@@ -1,6 +1,7 @@
 package multiraft
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -401,6 +402,11 @@ func (t *NetTransport) knownPeer(id uint64) bool {
 	return ok
 }
 
+// inboundBuffer is the read buffer of an inbound stream: room for the
+// frames of a busy round (larger frames are read past it, straight into
+// their payload buffer).
+const inboundBuffer = 32 << 10
+
 // readLoop serves one inbound stream: the handshake, then frames, each a
 // batch handed to the host, or, when the first frame opens a snapshot, that
 // one snapshot (serveSnapshot). A malformed batch is dropped with a log line;
@@ -419,9 +425,13 @@ func (t *NetTransport) readLoop(c net.Conn) {
 		t.lg.Warn("refused an inbound batch stream", zap.Error(err))
 		return
 	}
+	// Frames are read through a buffer: a frame's length prefix and its
+	// payload (and often the frames queued behind it) then cost one read
+	// from the socket, not two.
+	br := bufio.NewReaderSize(conn, inboundBuffer)
 	var buf []byte
 	for first := true; ; first = false {
-		payload, err := transport.ReadFrame(conn, t.cfg.Stream.MaxFrameSize, buf)
+		payload, err := transport.ReadFrame(br, t.cfg.Stream.MaxFrameSize, buf)
 		if err != nil {
 			// The peer's process or network went away (or the peer
 			// redials, which the next batch shows).
@@ -429,7 +439,7 @@ func (t *NetTransport) readLoop(c net.Conn) {
 			return
 		}
 		if first && isSnapHeader(payload) {
-			t.serveSnapshot(conn, from, payload)
+			t.serveSnapshot(conn, br, from, payload)
 			return
 		}
 		buf = payload[:0]

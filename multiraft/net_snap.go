@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -195,8 +196,10 @@ func (t *NetTransport) sendSnapshot(p *netPeer, it Item) (uint64, error) {
 
 // serveSnapshot receives one snapshot stream from peer from, whose header
 // frame was hdr, hands the snapshot to the host if it arrived whole, and
-// answers the sender.
-func (t *NetTransport) serveSnapshot(conn net.Conn, from HostID, hdr []byte) {
+// answers the sender. The stream's bytes after hdr come from r (the reader
+// that read hdr, which may hold some already), its deadlines and the
+// answer go through conn.
+func (t *NetTransport) serveSnapshot(conn net.Conn, r io.Reader, from HostID, hdr []byte) {
 	t.snaps.bytesIn.Add(uint64(4 + len(hdr))) // the header frame, read by readLoop
 	t.mu.Lock()
 	h := t.host
@@ -222,7 +225,7 @@ func (t *NetTransport) serveSnapshot(conn net.Conn, from HostID, hdr []byte) {
 		rc := &snapReceiver{self: t.cfg.Stream.ID, from: from, maxSize: t.cfg.MaxSnapshotSize,
 			maxFrame: t.cfg.Stream.MaxFrameSize, streams: t.cfg.Snapshots, known: h.hasGroup,
 			before: func() { _ = conn.SetReadDeadline(time.Now().Add(timeout)) }}
-		it, err = rc.receive(bufio.NewReaderSize(countingReader{r: conn, n: &t.snaps.bytesIn}, 64<<10), hdr)
+		it, err = rc.receive(bufio.NewReaderSize(countingReader{r: r, n: &t.snaps.bytesIn}, 64<<10), hdr)
 	}
 	if err != nil {
 		t.snaps.refused.Add(1)

@@ -563,7 +563,7 @@ func TestSnapshotStreamLimits(t *testing.T) {
 	defer client.Close()
 	go func() {
 		defer server.Close()
-		nt.serveSnapshot(server, 2, hdr)
+		nt.serveSnapshot(server, server, 2, hdr)
 	}()
 	if err := readSnapReply(client); !errors.Is(err, ErrSnapshotRefused) || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("a stream over the inbound limit: %v", err)

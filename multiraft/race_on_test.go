@@ -10,3 +10,7 @@ const testTick = 50 * time.Millisecond
 
 // simSeeds is the number of seeds TestSimMultiGroup runs: fewer under the race detector (about 10x slower).
 const simSeeds = 3
+
+// raceEnabled reports a -race build, whose sync.Pool drops a share of
+// what is put back.
+const raceEnabled = true
